@@ -1,0 +1,57 @@
+// Lint rules, including the dependency direction of DESIGN.md: each layer may import only what
+// sits below it, and each third-party package stays in the one layer that owns it.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const restrict = (patterns) => ({ 'no-restricted-imports': ['error', { patterns }] });
+const pkg = (name, owner) => ({ group: [name, `${name}/*`], message: `only ${owner} may import ${name}` });
+const layer = (dir, who) => ({ group: [`**/${dir}/*`, `**/${dir}`], message: `${who} must not import ${dir}/` });
+
+// Packages owned by a single layer.
+const owned = [
+  pkg('http-mitm-proxy', 'src/proxy/ and src/tap/'),
+  pkg('node-forge', 'src/proxy/ca.ts'),
+  pkg('better-sqlite3', 'src/store/'),
+  pkg('blessed', 'ui/'),
+];
+const except = (...names) => owned.filter((p) => !names.includes(p.group[0]));
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'bench/out/**', 'test/fixtures/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly', URL: 'readonly' } },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+    },
+  },
+  // Everything in src/ and ui/ by default: third-party packages only in their owner layer.
+  { files: ['src/**/*.ts', 'ui/**/*.ts'], rules: restrict(owned) },
+  // analysis/ is pure: types, errors, saxes and node:zlib only.
+  {
+    files: ['src/analysis/**/*.ts'],
+    rules: restrict([
+      ...owned,
+      layer('proxy', 'analysis'), layer('tap', 'analysis'), layer('store', 'analysis'), layer('ui', 'analysis'),
+      layer('cli', 'analysis'), layer('export', 'analysis'), layer('verify', 'analysis'), layer('inject', 'analysis'),
+      { group: ['node:*', '!node:zlib', 'fs', 'net', 'http', 'https', 'child_process'], message: 'analysis/ does no I/O (node:zlib only)' },
+      { group: ['fast-xml-parser'], message: 'analysis/ parses with saxes only' },
+    ]),
+  },
+  { files: ['src/proxy/ca.ts'], rules: restrict([...except('node-forge'), layer('store', 'proxy'), layer('ui', 'proxy')]) },
+  { files: ['src/proxy/**/*.ts', 'src/tap/**/*.ts'], ignores: ['src/proxy/ca.ts'], rules: restrict([...except('http-mitm-proxy'), layer('store', 'proxy'), layer('ui', 'proxy')]) },
+  { files: ['src/store/**/*.ts'], rules: restrict([...except('better-sqlite3'), layer('proxy', 'store'), layer('ui', 'store'), layer('cli', 'store')]) },
+  // The UI reads the store and nothing else.
+  {
+    files: ['ui/**/*.ts'],
+    rules: restrict([
+      ...except('blessed'),
+      layer('proxy', 'ui'), layer('tap', 'ui'), layer('cli', 'ui'), layer('inject', 'ui'), layer('verify', 'ui'),
+    ]),
+  },
+  // Only cli/ composes layers; the others must not reach up into it.
+  { files: ['src/export/**/*.ts', 'src/verify/**/*.ts', 'src/inject/**/*.ts'], rules: restrict([...owned, layer('cli', 'this layer'), layer('ui', 'this layer')]) },
+  { files: ['test/**/*.ts', 'bench/**/*.ts'], rules: { '@typescript-eslint/no-non-null-assertion': 'off' } },
+);

@@ -1,0 +1,66 @@
+// The composition root's entry: picks the command, runs it, turns errors into exit codes.
+// The only place that catches everything.
+import { DavtapError } from '../errors.js';
+import { processIO, type CliIO, type Command } from './io.js';
+
+// Each command lives in its own module, loaded only when used so that `davtap check` does not pay
+// for the proxy's or the UI's start-up.
+const commands: Record<string, () => Promise<Command>> = {
+  proxy: async () => (await import('./proxy.js')).command,
+  ca: async () => (await import('./ca.js')).command,
+};
+
+export const version = '0.1.0';
+
+function usage(): string {
+  return [
+    'davtap: an intercepting proxy for WebDAV, CalDAV and CardDAV that checks every 207 Multi-Status',
+    '',
+    'Usage: davtap [proxy] [options]      run the proxy (reverse with --upstream, forward without)',
+    '       davtap <command> [options]',
+    '',
+    'Commands:',
+    '  proxy    relay traffic and record flows (the default)',
+    '  ca       show or regenerate the CA used to intercept HTTPS',
+    '',
+    "Run 'davtap <command> --help' for a command's options. 'davtap --version' prints the version.",
+    '',
+  ].join('\n');
+}
+
+export async function main(argv: string[], io: CliIO = processIO()): Promise<number> {
+  try {
+    const first = argv[0];
+    if (first === '--version' || first === '-V') {
+      io.stdout.write(`davtap ${version} (node ${process.version})\n`);
+      return 0;
+    }
+    if (first === 'help' || (first === '--help' && argv.length === 1) || first === '-h') {
+      io.stdout.write(usage());
+      return 0;
+    }
+    const named = first !== undefined && !first.startsWith('-');
+    if (named && !(first in commands)) {
+      io.stderr.write(`davtap: unknown command '${first}' (commands: ${Object.keys(commands).join(', ')})\n`);
+      return 2;
+    }
+    const name = named ? first : 'proxy';
+    const command = await commands[name]!();
+    return await command.run(named ? argv.slice(1) : argv, io);
+  } catch (err) {
+    if (err instanceof DavtapError) {
+      io.stderr.write(`davtap: ${err.message}\n`);
+      return err.exitCode;
+    }
+    io.stderr.write(`davtap: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    return 70;
+  }
+}
+
+// Run when executed (bin/davtap imports this module), not when a test imports `main`.
+const entry = process.argv[1] ?? '';
+if (entry.endsWith('/bin/davtap') || entry.endsWith('cli/main.js') || entry.endsWith('cli/main.ts')) {
+  const code = await main(process.argv.slice(2));
+  // Commands that keep running (the proxy) resolve only when they are done.
+  process.exitCode = code;
+}

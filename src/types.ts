@@ -1,0 +1,216 @@
+// Domain types shared by every layer. Types only: no values, no imports of implementation.
+
+/** How the client reached davtap. */
+export type Mode = 'reverse' | 'forward';
+
+/** How a message body was delimited on the wire (RFC 9112 §6). */
+export type Framing = 'content-length' | 'chunked' | 'close-delimited' | 'none';
+
+/** How an exchange ended, as seen by the proxy. */
+export type OutcomeKind = 'complete' | 'upstream-aborted' | 'client-aborted' | 'timeout' | 'error';
+
+/** Node-style raw header list: [name, value, name, value, …] with the original case kept. */
+export type RawHeaders = string[];
+
+export interface Outcome {
+  kind: OutcomeKind;
+  /** Machine-readable cause: ECONNRESET, ECONNREFUSED, HPE_INVALID_CHUNK_SIZE, ETIMEDOUT, … */
+  code?: string;
+  /** One human sentence ("upstream closed after 4,096 of 10,240 bytes"). */
+  message?: string;
+}
+
+/** A body as the tap captured it: the first `cap` bytes are kept, every byte is counted. */
+export interface CapturedBody {
+  /** Captured bytes (at most the cap). For responses: the payload after de-chunking, before any content decoding. */
+  bytes: Buffer;
+  /** Bytes seen on the wire for this body (after de-chunking), whether captured or not. */
+  bytesSeen: number;
+  /** False when the capture cap dropped bytes. Never a statement about the server. */
+  captureComplete: boolean;
+}
+
+export interface RequestRecord {
+  method: string;
+  /** Absolute URL of the upstream resource (scheme://host[:port]/path?query). */
+  url: string;
+  /** The request-target exactly as the client sent it (origin-form or absolute-form). */
+  target: string;
+  httpVersion: string;
+  rawHeaders: RawHeaders;
+  body: CapturedBody;
+}
+
+export interface InformationalResponse {
+  status: number;
+  rawHeaders: RawHeaders;
+}
+
+export interface ResponseRecord {
+  status: number;
+  reason: string;
+  httpVersion: string;
+  rawHeaders: RawHeaders;
+  framing: Framing;
+  /** Content-Length as declared, when it was. */
+  declaredLength: number | null;
+  body: CapturedBody;
+  /** Decoded copy for gzip/deflate/br bodies (null when not encoded or not decodable). */
+  decoded: CapturedBody | null;
+  /** Why decoding the copy failed (truncated gzip stream, bad header…), when it did. */
+  decodeError?: string;
+  /** 1xx responses relayed before the final one (102 Processing, 100 Continue, 103). */
+  informational: InformationalResponse[];
+  rawTrailers: RawHeaders;
+}
+
+export interface FlowTimings {
+  /** Epoch milliseconds when the request head arrived. */
+  start: number;
+  /** When the first byte of the final response head arrived from upstream. */
+  firstByte: number | null;
+  /** When the exchange ended (either way). */
+  end: number | null;
+}
+
+export interface Flow {
+  id: string;
+  mode: Mode;
+  client: { address: string; port: number };
+  timings: FlowTimings;
+  request: RequestRecord;
+  /** Null when no response head arrived (refused upstream, reset before headers…). */
+  response: ResponseRecord | null;
+  outcome: Outcome;
+  /** Set by the composition root when the body was analyzed. */
+  analysis?: Analysis;
+  /** Names the fault injection applied to this flow, when one was. */
+  injected?: string;
+}
+
+/** What the proxy knows when the response head arrives: enough to start a streaming analysis. */
+export interface FlowStart {
+  id: string;
+  mode: Mode;
+  timings: FlowTimings;
+  request: RequestRecord;
+  response: Pick<ResponseRecord, 'status' | 'reason' | 'httpVersion' | 'rawHeaders' | 'framing' | 'declaredLength'>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Analysis
+
+export type Severity = 'error' | 'warning' | 'info';
+export type Category = 'truncation' | 'stripped' | 'malformed' | 'semantic' | 'partial-failure' | 'security';
+
+/** What the analyzer needs to know about the request behind a response. */
+export interface RequestContext {
+  method: string;
+  /** Request-target as the client sent it. */
+  target: string;
+  /** Scheme and authority the client used (Host header or absolute-form), when known. */
+  scheme?: 'http' | 'https';
+  authority?: string;
+  rawHeaders: RawHeaders;
+  /** Request body (PROPFIND prop list, multiget hrefs, sync token…), when captured. */
+  body?: Uint8Array;
+}
+
+export interface ResponseHead {
+  status: number;
+  reason: string;
+  httpVersion: string;
+  rawHeaders: RawHeaders;
+  /**
+   * 'wire': the bytes written to the analyzer still carry the transfer framing (chunk sizes), as
+   * in a raw capture; the analyzer validates and removes it. 'payload': framing already removed
+   * (the proxy's case; framing failures then arrive through the transport end).
+   */
+  bodyForm: 'wire' | 'payload';
+}
+
+/** How the transport ended, as told to `Analyzer.end()`. */
+export interface TransportEnd {
+  outcome: OutcomeKind;
+  code?: string;
+  message?: string;
+  /** 'fin' a clean close, 'rst' a reset, 'tls-no-close-notify', 'timeout'. */
+  closeKind?: 'fin' | 'rst' | 'tls-no-close-notify' | 'timeout';
+}
+
+export interface Evidence {
+  offset?: number;
+  line?: number;
+  column?: number;
+  /** Element path, e.g. multistatus>response>propstat>prop. */
+  path?: string;
+  href?: string;
+  excerpt?: string;
+  [key: string]: unknown;
+}
+
+export interface Finding {
+  rule: string;
+  severity: Severity;
+  category: Category;
+  message: string;
+  evidence: Evidence;
+  /** Rule id of the root cause this finding follows from (e.g. MS006 caused by MS001). */
+  consequenceOf?: string;
+  /** Fault injection this finding is attributed to, when the flow was injected. */
+  injected?: string;
+}
+
+export interface PropStat {
+  /** Status code parsed from the status line (null when absent or unparsable). */
+  status: number | null;
+  statusLine: string;
+  /** Property names in Clark notation: {namespace}local. */
+  props: string[];
+  /** Precondition elements of this propstat's `error` child, Clark notation. */
+  error?: string[];
+  description?: string;
+}
+
+export interface Resource {
+  /** Position of this `<response>` in the body, from 0. */
+  index: number;
+  /** First href as written (trimmed). Additional hrefs (status-form responses) in `extraHrefs`. */
+  href: string;
+  hrefNormalized: string;
+  extraHrefs?: string[];
+  /** Whole-resource status (status-form response), else null. */
+  status: number | null;
+  statusLine?: string;
+  propstats: PropStat[];
+  /** Precondition elements of the response's `error` child, Clark notation. */
+  error?: string[];
+  description?: string;
+  location?: string;
+  /** Byte span of the `<response>` element in the (decoded) body; end null when it never closed. */
+  span: { start: number; end: number | null };
+  /** False when the body ended inside this response. */
+  complete: boolean;
+}
+
+export interface AnalysisSummary {
+  resources: number;
+  /** Resources whose whole status is 4xx/5xx, or that have a failing propstat other than an expected 404. */
+  failedResources: number;
+  /** Whole-resource and propstat status codes counted once per resource, e.g. { "200": 118, "404": 2 }. */
+  byStatus: Record<string, number>;
+  findings: Record<Severity, number>;
+  /** One line for people: "2 of 120 resources failed (404 ×1, 423 ×1)". */
+  text: string;
+}
+
+export interface Analysis {
+  findings: Finding[];
+  resources: Resource[];
+  summary: AnalysisSummary;
+}
+
+export interface Analyzer {
+  write(chunk: Uint8Array): void;
+  end(transport: TransportEnd): Analysis;
+}
