@@ -1,0 +1,263 @@
+// Mapping between the domain types and table rows, both ways.
+import type { Finding, Flow, Framing, Mode, OutcomeKind, PropStat, RawHeaders, Resource, Severity } from '../types.js';
+
+/**
+ * One line of the flow list: everything the UI lists and filters on, without bodies, headers or
+ * the ledger (so that a page of 100 rows stays a few kilobytes, whatever the flows carried).
+ */
+export interface FlowRow {
+  /** Insertion order, from 1; the newest flow has the highest seq (see `latestSeq`). */
+  seq: number;
+  id: string;
+  mode: Mode;
+  client: string;
+  /** Epoch milliseconds. */
+  start: number;
+  end: number | null;
+  durationMs: number | null;
+  method: string;
+  url: string;
+  host: string;
+  /** Path and query of the URL. */
+  path: string;
+  /** Null when no response head arrived. */
+  status: number | null;
+  reason: string | null;
+  contentType: string | null;
+  framing: Framing | null;
+  declaredLength: number | null;
+  /** Response body bytes seen on the wire (after de-chunking). */
+  responseBytes: number | null;
+  /** False when the tap's capture cap, the store's body cap or pruning dropped body bytes. */
+  captureComplete: boolean;
+  outcome: { kind: OutcomeKind; code: string | null; message: string | null };
+  /** Whether a 207 body was analyzed; the fields below are null when not. */
+  analyzed: boolean;
+  resources: number | null;
+  failed: number | null;
+  /** "2 of 120 resources failed (404 ×1, 423 ×1)". */
+  summary: string | null;
+  findings: Record<Severity, number>;
+  injected: string | null;
+  /** Bytes of stored bodies removed by `--max-db-size` pruning (0 when none). */
+  bodyPrunedBytes: number;
+}
+
+/** How much of each body the database holds. */
+export interface BodyStorage {
+  /** Bytes stored per body; smaller than what was captured when the store's cap cut it. */
+  requestStored: number;
+  responseStored: number;
+  decodedStored: number;
+  /** True when `--max-db-size` pruning removed this flow's bodies; `prunedBytes` says how many bytes. */
+  pruned: boolean;
+  prunedBytes: number;
+}
+
+/** A flow as read back: the Flow itself plus where it sits in the store and what the store kept. */
+export type StoredFlow = Flow & { seq: number; storage: BodyStorage };
+
+export const flowColumns = [
+  'id', 'mode', 'client_address', 'client_port', 'start', 'first_byte', 'end', 'duration_ms', 'method', 'url', 'target', 'host',
+  'path', 'request_http_version', 'request_headers', 'request_bytes_seen', 'request_capture_complete', 'status', 'reason',
+  'response_http_version', 'response_headers', 'content_type', 'framing', 'declared_length', 'response_bytes_seen',
+  'response_capture_complete', 'decoded_bytes_seen', 'decoded_capture_complete', 'decode_error', 'informational', 'trailers',
+  'outcome_kind', 'outcome_code', 'outcome_message', 'analyzed', 'resources_count', 'failed_count', 'by_status', 'summary_text',
+  'findings_error', 'findings_warning', 'findings_info', 'injected', 'request_body_stored', 'response_body_stored',
+  'decoded_body_stored',
+] as const;
+
+type FlowColumn = (typeof flowColumns)[number];
+export type FlowParams = Record<FlowColumn, string | number | null>;
+
+function headerValue(raw: RawHeaders, name: string): string | null {
+  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toLowerCase() === name) return raw[i + 1]!;
+  return null;
+}
+
+function hostAndPath(url: string, target: string): { host: string; path: string } {
+  try {
+    const u = new URL(url);
+    return { host: u.host, path: u.pathname + u.search };
+  } catch {
+    return { host: '', path: target };
+  }
+}
+
+const bool = (b: boolean) => (b ? 1 : 0);
+
+/** The flows row for `flow`; `stored` gives how many bytes of each body the store keeps. */
+export function flowParams(flow: Flow, stored: { request: number; response: number; decoded: number }): FlowParams {
+  const { request, response, analysis } = flow;
+  const { host, path } = hostAndPath(request.url, request.target);
+  const end = flow.timings.end;
+  const severities = { error: 0, warning: 0, info: 0 };
+  for (const f of analysis?.findings ?? []) severities[f.severity] = (severities[f.severity] ?? 0) + 1;
+  return {
+    id: flow.id,
+    mode: flow.mode,
+    client_address: flow.client.address,
+    client_port: flow.client.port,
+    start: flow.timings.start,
+    first_byte: flow.timings.firstByte,
+    end,
+    duration_ms: end === null ? null : end - flow.timings.start,
+    method: request.method,
+    url: request.url,
+    target: request.target,
+    host,
+    path,
+    request_http_version: request.httpVersion,
+    request_headers: JSON.stringify(request.rawHeaders),
+    request_bytes_seen: request.body.bytesSeen,
+    request_capture_complete: bool(request.body.captureComplete),
+    status: response?.status ?? null,
+    reason: response?.reason ?? null,
+    response_http_version: response?.httpVersion ?? null,
+    response_headers: response ? JSON.stringify(response.rawHeaders) : null,
+    content_type: response ? headerValue(response.rawHeaders, 'content-type') : null,
+    framing: response?.framing ?? null,
+    declared_length: response?.declaredLength ?? null,
+    response_bytes_seen: response?.body.bytesSeen ?? null,
+    response_capture_complete: response ? bool(response.body.captureComplete) : null,
+    decoded_bytes_seen: response?.decoded?.bytesSeen ?? null,
+    decoded_capture_complete: response?.decoded ? bool(response.decoded.captureComplete) : null,
+    decode_error: response?.decodeError ?? null,
+    informational: response && response.informational.length > 0 ? JSON.stringify(response.informational) : null,
+    trailers: response && response.rawTrailers.length > 0 ? JSON.stringify(response.rawTrailers) : null,
+    outcome_kind: flow.outcome.kind,
+    outcome_code: flow.outcome.code ?? null,
+    outcome_message: flow.outcome.message ?? null,
+    analyzed: bool(analysis !== undefined),
+    resources_count: analysis ? analysis.summary.resources : null,
+    failed_count: analysis ? analysis.summary.failedResources : null,
+    by_status: analysis ? JSON.stringify(analysis.summary.byStatus) : null,
+    summary_text: analysis ? analysis.summary.text : null,
+    findings_error: severities.error,
+    findings_warning: severities.warning,
+    findings_info: severities.info,
+    injected: flow.injected ?? null,
+    request_body_stored: stored.request,
+    response_body_stored: stored.response,
+    decoded_body_stored: stored.decoded,
+  };
+}
+
+export function findingParams(seq: number, idx: number, f: Finding) {
+  return {
+    flow_seq: seq,
+    idx,
+    rule: f.rule,
+    severity: f.severity,
+    category: f.category,
+    message: f.message,
+    evidence: JSON.stringify(f.evidence ?? {}),
+    consequence_of: f.consequenceOf ?? null,
+    injected: f.injected ?? null,
+  };
+}
+
+export function resourceParams(seq: number, r: Resource) {
+  const extra: Record<string, unknown> = {};
+  if (r.extraHrefs !== undefined) extra.extraHrefs = r.extraHrefs;
+  if (r.error !== undefined) extra.error = r.error;
+  if (r.description !== undefined) extra.description = r.description;
+  if (r.location !== undefined) extra.location = r.location;
+  return {
+    flow_seq: seq,
+    idx: r.index,
+    href: r.href,
+    href_normalized: r.hrefNormalized,
+    status: r.status,
+    status_line: r.statusLine ?? null,
+    propstats: JSON.stringify(r.propstats),
+    extra: Object.keys(extra).length > 0 ? JSON.stringify(extra) : null,
+    span_start: r.span.start,
+    span_end: r.span.end,
+    complete: bool(r.complete),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading back
+
+/** A flows row as SQLite returns it (column names as in the schema). */
+export type FlowRecord = Record<string, string | number | null>;
+
+/** The columns `toFlowRow` needs: the flow list never reads headers or bodies. */
+export const listColumns =
+  'seq, id, mode, client_address, client_port, start, "end", duration_ms, method, url, host, path, status, reason, content_type, framing, ' +
+  'declared_length, response_bytes_seen, request_capture_complete, response_capture_complete, request_bytes_seen, request_body_stored, ' +
+  'response_body_stored, outcome_kind, outcome_code, outcome_message, analyzed, resources_count, failed_count, summary_text, ' +
+  'findings_error, findings_warning, findings_info, injected, body_pruned, body_pruned_bytes';
+
+const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+
+/** Whether all body bytes that went over the wire are in the database. */
+function bodiesComplete(r: FlowRecord): boolean {
+  if (r.body_pruned === 1) return false;
+  if (r.request_capture_complete === 0 || Number(r.request_body_stored) < Number(r.request_bytes_seen)) return false;
+  if (r.response_capture_complete === 0) return false;
+  if (r.response_bytes_seen !== null && Number(r.response_body_stored) < Number(r.response_bytes_seen)) return false;
+  return true;
+}
+
+export function toFlowRow(r: FlowRecord): FlowRow {
+  return {
+    seq: Number(r.seq),
+    id: String(r.id),
+    mode: r.mode as Mode,
+    client: `${r.client_address}:${r.client_port}`,
+    start: Number(r.start),
+    end: num(r.end),
+    durationMs: num(r.duration_ms),
+    method: String(r.method),
+    url: String(r.url),
+    host: String(r.host),
+    path: String(r.path),
+    status: num(r.status),
+    reason: str(r.reason),
+    contentType: str(r.content_type),
+    framing: str(r.framing) as Framing | null,
+    declaredLength: num(r.declared_length),
+    responseBytes: num(r.response_bytes_seen),
+    captureComplete: bodiesComplete(r),
+    outcome: { kind: r.outcome_kind as OutcomeKind, code: str(r.outcome_code), message: str(r.outcome_message) },
+    analyzed: r.analyzed === 1,
+    resources: num(r.resources_count),
+    failed: num(r.failed_count),
+    summary: str(r.summary_text),
+    findings: { error: Number(r.findings_error), warning: Number(r.findings_warning), info: Number(r.findings_info) },
+    injected: str(r.injected),
+    bodyPrunedBytes: Number(r.body_pruned_bytes ?? 0),
+  };
+}
+
+export function toFinding(r: FlowRecord): Finding {
+  const f: Finding = {
+    rule: String(r.rule),
+    severity: r.severity as Severity,
+    category: r.category as Finding['category'],
+    message: String(r.message),
+    evidence: JSON.parse(String(r.evidence)) as Finding['evidence'],
+  };
+  if (r.consequence_of !== null) f.consequenceOf = String(r.consequence_of);
+  if (r.injected !== null) f.injected = String(r.injected);
+  return f;
+}
+
+export function toResource(r: FlowRecord): Resource {
+  const res: Resource = {
+    index: Number(r.idx),
+    href: String(r.href),
+    hrefNormalized: String(r.href_normalized),
+    status: num(r.status),
+    propstats: JSON.parse(String(r.propstats)) as PropStat[],
+    span: { start: Number(r.span_start), end: num(r.span_end) },
+    complete: r.complete === 1,
+  };
+  if (r.status_line !== null) res.statusLine = String(r.status_line);
+  if (r.extra !== null) Object.assign(res, JSON.parse(String(r.extra)) as Partial<Resource>);
+  return res;
+}

@@ -1,0 +1,105 @@
+// The database schema as a list of migrations. `PRAGMA user_version` holds the number of migrations
+// applied; a file whose version is higher than `schemaVersion` was written by a newer davtap and is
+// refused untouched. Released migrations never change: add a new one instead.
+
+export const migrations: readonly string[] = [
+  // 1: flows, their findings, the resource ledger and the captured bodies.
+  `
+  CREATE TABLE flows (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    mode TEXT NOT NULL,
+    client_address TEXT NOT NULL,
+    client_port INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    first_byte INTEGER,
+    "end" INTEGER,
+    duration_ms INTEGER,
+    method TEXT NOT NULL,
+    url TEXT NOT NULL,
+    target TEXT NOT NULL,
+    host TEXT NOT NULL,
+    path TEXT NOT NULL,
+    request_http_version TEXT NOT NULL,
+    request_headers TEXT NOT NULL,
+    request_bytes_seen INTEGER NOT NULL,
+    request_capture_complete INTEGER NOT NULL,
+    status INTEGER,
+    reason TEXT,
+    response_http_version TEXT,
+    response_headers TEXT,
+    content_type TEXT,
+    framing TEXT,
+    declared_length INTEGER,
+    response_bytes_seen INTEGER,
+    response_capture_complete INTEGER,
+    decoded_bytes_seen INTEGER,
+    decoded_capture_complete INTEGER,
+    decode_error TEXT,
+    informational TEXT,
+    trailers TEXT,
+    outcome_kind TEXT NOT NULL,
+    outcome_code TEXT,
+    outcome_message TEXT,
+    analyzed INTEGER NOT NULL DEFAULT 0,
+    resources_count INTEGER,
+    failed_count INTEGER,
+    by_status TEXT,
+    summary_text TEXT,
+    findings_error INTEGER NOT NULL DEFAULT 0,
+    findings_warning INTEGER NOT NULL DEFAULT 0,
+    findings_info INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE TABLE findings (
+    flow_seq INTEGER NOT NULL REFERENCES flows(seq) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    rule TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    category TEXT NOT NULL,
+    message TEXT NOT NULL,
+    evidence TEXT NOT NULL,
+    consequence_of TEXT,
+    injected TEXT,
+    PRIMARY KEY (flow_seq, idx)
+  ) WITHOUT ROWID;
+  CREATE TABLE resources (
+    flow_seq INTEGER NOT NULL REFERENCES flows(seq) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    href TEXT NOT NULL,
+    href_normalized TEXT NOT NULL,
+    status INTEGER,
+    status_line TEXT,
+    propstats TEXT NOT NULL,
+    extra TEXT,
+    span_start INTEGER NOT NULL,
+    span_end INTEGER,
+    complete INTEGER NOT NULL,
+    PRIMARY KEY (flow_seq, idx)
+  ) WITHOUT ROWID;
+  CREATE TABLE bodies (
+    flow_seq INTEGER NOT NULL REFERENCES flows(seq) ON DELETE CASCADE,
+    kind TEXT NOT NULL CHECK (kind IN ('request', 'response', 'decoded')),
+    bytes BLOB NOT NULL,
+    PRIMARY KEY (flow_seq, kind)
+  );
+  `,
+  // 2: what the store itself dropped (its body cap and --max-db-size pruning), the fault injection
+  // that was applied, and the indexes behind the UI's filters.
+  `
+  ALTER TABLE flows ADD COLUMN injected TEXT;
+  ALTER TABLE flows ADD COLUMN request_body_stored INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE flows ADD COLUMN response_body_stored INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE flows ADD COLUMN decoded_body_stored INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE flows ADD COLUMN body_pruned INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE flows ADD COLUMN body_pruned_bytes INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX flows_method ON flows(method);
+  CREATE INDEX flows_status ON flows(status);
+  CREATE INDEX flows_outcome ON flows(outcome_kind);
+  CREATE INDEX flows_path ON flows(path);
+  CREATE INDEX flows_injected ON flows(injected) WHERE injected IS NOT NULL;
+  CREATE INDEX findings_rule ON findings(rule, flow_seq);
+  CREATE INDEX findings_category ON findings(category, flow_seq);
+  `,
+];
+
+export const schemaVersion = migrations.length;

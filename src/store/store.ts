@@ -1,0 +1,246 @@
+// A davtap database: opening it and reading flows back (the UI, exports, tests). Writing goes
+// through `createFlowWriter` (writer.ts), which batches off the relay's hot path.
+import type Database from 'better-sqlite3';
+import { StoreError } from '../errors.js';
+import { parseFilter, type FilterNode } from '../filter/index.js';
+import type { Finding, Framing, InformationalResponse, Mode, OutcomeKind, RawHeaders, Resource, ResponseRecord, Severity } from '../types.js';
+import { filterToSql } from './filter-sql.js';
+import { openDatabase, type StoreOptions } from './open.js';
+import { listColumns, toFinding, toFlowRow, toResource, type FlowRecord, type FlowRow, type StoredFlow } from './rows.js';
+
+export type { StoreOptions } from './open.js';
+
+export interface ListOptions {
+  /** A filter expression (parsed here; a bad one throws FilterSyntaxError) or an already parsed tree. */
+  filter?: string | FilterNode | null;
+  offset?: number;
+  /** At most this many rows (default 100, at most 10,000). */
+  limit?: number;
+  /** 'desc' (newest first, the default) or 'asc' (oldest first). */
+  order?: 'asc' | 'desc';
+  /** Only flows with seq greater than this: cheap tailing with `latestSeq()`. */
+  afterSeq?: number;
+}
+
+type Stmt = Database.Statement<unknown[], FlowRecord>;
+
+export class Store {
+  /** The better-sqlite3 connection. Owned by the store; only store/ code should touch it. */
+  readonly db: Database.Database;
+  readonly file: string;
+  readonly readonly: boolean;
+  readonly maxDbSize: number | null;
+  private readonly statements: {
+    latestSeq: Stmt;
+    countAll: Stmt;
+    flowById: Stmt;
+    findings: Stmt;
+    resources: Stmt;
+    bodies: Stmt;
+  };
+  // Filtered queries differ by filter shape only: prepared once per distinct SQL text.
+  private readonly dynamic = new Map<string, Stmt>();
+  private closed = false;
+
+  constructor(file: string, options: StoreOptions = {}, targetVersion?: number) {
+    const opened = openDatabase(file, options, targetVersion);
+    this.db = opened.db;
+    this.file = opened.file;
+    this.readonly = opened.readonly;
+    if (options.maxDbSize !== undefined && !(options.maxDbSize > 0)) {
+      this.db.close();
+      throw new StoreError(`--max-db-size must be a positive number of bytes (got ${options.maxDbSize})`);
+    }
+    this.maxDbSize = options.maxDbSize ?? null;
+    const prep = (sql: string) => this.db.prepare(sql) as Stmt;
+    this.statements = {
+      latestSeq: prep('SELECT coalesce(max(seq), 0) AS n FROM flows'),
+      countAll: prep('SELECT count(*) AS n FROM flows'),
+      flowById: prep('SELECT * FROM flows WHERE id = ?'),
+      findings: prep('SELECT * FROM findings WHERE flow_seq = ? ORDER BY idx'),
+      resources: prep('SELECT * FROM resources WHERE flow_seq = ? ORDER BY idx'),
+      bodies: prep('SELECT kind, bytes FROM bodies WHERE flow_seq = ?'),
+    };
+  }
+
+  private prepared(sql: string): Stmt {
+    let stmt = this.dynamic.get(sql);
+    if (!stmt) {
+      if (this.dynamic.size >= 64) this.dynamic.clear();
+      stmt = this.db.prepare(sql) as Stmt;
+      this.dynamic.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  private where(filter: string | FilterNode | null | undefined, afterSeq?: number): { where: string; params: (string | number)[] } {
+    const clauses: string[] = [];
+    const params: (string | number)[] = [];
+    if (filter !== undefined && filter !== null && !(typeof filter === 'string' && filter.trim() === '')) {
+      const sql = filterToSql(typeof filter === 'string' ? parseFilter(filter) : filter);
+      clauses.push(sql.where);
+      params.push(...sql.params);
+    }
+    if (afterSeq !== undefined) {
+      clauses.push('f.seq > ?');
+      params.push(afterSeq);
+    }
+    return { where: clauses.length > 0 ? `WHERE ${clauses.map((c) => `(${c})`).join(' AND ')}` : '', params };
+  }
+
+  /** The highest seq in the database (0 when empty). Cheap: poll it to notice new flows. */
+  latestSeq(): number {
+    return Number(this.statements.latestSeq.get()!.n);
+  }
+
+  /** How many flows match `filter` (all flows without one). */
+  countFlows(filter?: string | FilterNode | null): number {
+    if (filter === undefined || filter === null || (typeof filter === 'string' && filter.trim() === '')) {
+      return Number(this.statements.countAll.get()!.n);
+    }
+    const { where, params } = this.where(filter);
+    return Number(this.prepared(`SELECT count(*) AS n FROM flows f ${where}`).get(...params)!.n);
+  }
+
+  /** A page of light rows (no headers, bodies, findings or resources), newest first by default. */
+  listFlows(options: ListOptions = {}): FlowRow[] {
+    const limit = Math.max(0, Math.min(10_000, Math.floor(options.limit ?? 100)));
+    const offset = Math.max(0, Math.floor(options.offset ?? 0));
+    const order = options.order === 'asc' ? 'ASC' : 'DESC';
+    const { where, params } = this.where(options.filter, options.afterSeq);
+    const cols = listColumns
+      .split(', ')
+      .map((c) => `f.${c}`)
+      .join(', ');
+    const rows = this.prepared(`SELECT ${cols} FROM flows f ${where} ORDER BY f.seq ${order} LIMIT ? OFFSET ?`).all(...params, limit, offset);
+    return rows.map(toFlowRow);
+  }
+
+  /** The light row of one flow, or null. */
+  getRow(id: string): FlowRow | null {
+    const r = this.statements.flowById.get(id);
+    return r ? toFlowRow(r) : null;
+  }
+
+  private seqOf(id: string): number | null {
+    const r = this.statements.flowById.get(id);
+    return r ? Number(r.seq) : null;
+  }
+
+  findingsFor(id: string): Finding[] {
+    const seq = this.seqOf(id);
+    return seq === null ? [] : this.statements.findings.all(seq).map(toFinding);
+  }
+
+  resourcesFor(id: string): Resource[] {
+    const seq = this.seqOf(id);
+    return seq === null ? [] : this.statements.resources.all(seq).map(toResource);
+  }
+
+  /** The whole flow: request, response, stored bodies and (when analyzed) findings and resources. */
+  getFlow(id: string): StoredFlow | null {
+    const read = this.db.transaction(() => {
+      const r = this.statements.flowById.get(id);
+      if (!r) return null;
+      const seq = Number(r.seq);
+      const bodies = new Map<string, Buffer>();
+      for (const b of this.statements.bodies.all(seq) as unknown as { kind: string; bytes: Buffer }[]) bodies.set(b.kind, b.bytes);
+      const findings = r.analyzed === 1 ? this.statements.findings.all(seq).map(toFinding) : [];
+      const resources = r.analyzed === 1 ? this.statements.resources.all(seq).map(toResource) : [];
+      return { r, bodies, findings, resources };
+    });
+    const got = read.deferred();
+    if (!got) return null;
+    return toStoredFlow(got.r, got.bodies, got.findings, got.resources);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+}
+
+const json = <T>(v: unknown): T => JSON.parse(String(v)) as T;
+const orNull = (v: unknown): number | null => (v === null ? null : Number(v));
+
+function toStoredFlow(r: FlowRecord, bodies: Map<string, Buffer>, findings: Finding[], resources: Resource[]): StoredFlow {
+  const pruned = r.body_pruned === 1;
+  const body = (kind: string, seen: number, complete: boolean, stored: number) => ({
+    bytes: bodies.get(kind) ?? Buffer.alloc(0),
+    bytesSeen: seen,
+    // Complete only if every byte seen is here: the tap kept them all, the store did not cut and pruning did not remove them.
+    captureComplete: complete && !pruned && stored >= seen,
+  });
+  let response: ResponseRecord | null = null;
+  if (r.status !== null) {
+    response = {
+      status: Number(r.status),
+      reason: String(r.reason ?? ''),
+      httpVersion: String(r.response_http_version ?? '1.1'),
+      rawHeaders: json<RawHeaders>(r.response_headers ?? '[]'),
+      framing: r.framing as Framing,
+      declaredLength: orNull(r.declared_length),
+      body: body('response', Number(r.response_bytes_seen ?? 0), r.response_capture_complete === 1, Number(r.response_body_stored)),
+      decoded:
+        r.decoded_bytes_seen === null
+          ? null
+          : body('decoded', Number(r.decoded_bytes_seen), r.decoded_capture_complete === 1, Number(r.decoded_body_stored)),
+      informational: r.informational === null ? [] : json<InformationalResponse[]>(r.informational),
+      rawTrailers: r.trailers === null ? [] : json<RawHeaders>(r.trailers),
+    };
+    if (r.decode_error !== null) response.decodeError = String(r.decode_error);
+  }
+  const flow: StoredFlow = {
+    seq: Number(r.seq),
+    id: String(r.id),
+    mode: r.mode as Mode,
+    client: { address: String(r.client_address), port: Number(r.client_port) },
+    timings: { start: Number(r.start), firstByte: orNull(r.first_byte), end: orNull(r.end) },
+    request: {
+      method: String(r.method),
+      url: String(r.url),
+      target: String(r.target),
+      httpVersion: String(r.request_http_version),
+      rawHeaders: json<RawHeaders>(r.request_headers),
+      body: body('request', Number(r.request_bytes_seen), r.request_capture_complete === 1, Number(r.request_body_stored)),
+    },
+    response,
+    outcome: { kind: r.outcome_kind as OutcomeKind },
+    storage: {
+      requestStored: Number(r.request_body_stored),
+      responseStored: Number(r.response_body_stored),
+      decodedStored: Number(r.decoded_body_stored),
+      pruned,
+      prunedBytes: Number(r.body_pruned_bytes),
+    },
+  };
+  if (r.outcome_code !== null) flow.outcome.code = String(r.outcome_code);
+  if (r.outcome_message !== null) flow.outcome.message = String(r.outcome_message);
+  if (r.injected !== null) flow.injected = String(r.injected);
+  if (r.analyzed === 1) {
+    const counts: Record<Severity, number> = { error: Number(r.findings_error), warning: Number(r.findings_warning), info: Number(r.findings_info) };
+    flow.analysis = {
+      findings,
+      resources,
+      summary: {
+        resources: Number(r.resources_count),
+        failedResources: Number(r.failed_count),
+        byStatus: json<Record<string, number>>(r.by_status ?? '{}'),
+        findings: counts,
+        text: String(r.summary_text ?? ''),
+      },
+    };
+  }
+  return flow;
+}
+
+/** Opens (creating and migrating when needed) a davtap database. */
+export function openStore(file: string, options: StoreOptions = {}): Store {
+  return new Store(file, options);
+}
+
+/** Opens a database read-only: for the UI and exports, possibly while a proxy writes it. */
+export function openReader(file: string): Store {
+  return new Store(file, { readonly: true });
+}

@@ -1,0 +1,223 @@
+// The flow writer: the proxy hands it finished flows, it stores them in one transaction per tick.
+// Nothing here may disturb relaying: enqueue is O(1) and never throws, and a database that cannot
+// be written (disk full, read-only file…) is reported and counted while flows keep being accepted.
+import { StoreError } from '../errors.js';
+import type { Flow } from '../types.js';
+import { createPruner, type PruneResult } from './prune.js';
+import { findingParams, flowColumns, flowParams, resourceParams } from './rows.js';
+import type { Store } from './store.js';
+
+export interface WriterOptions {
+  /** How long flows wait to be batched (ms). Default 100. */
+  tickMs?: number;
+  /** The store keeps at most this many bytes of each body (default 16 MiB); what it cuts is recorded on the flow. */
+  maxBodyBytes?: number;
+  /** Flows waiting beyond this many are dropped and counted (memory stays bounded if the disk stalls). Default 50,000. */
+  maxQueue?: number;
+  /** Called for each failure to store (a batch, a flow, pruning); the writer goes on. */
+  onError?: (err: StoreError) => void;
+}
+
+export interface WriterStats {
+  /** Flows handed to `enqueue`. */
+  enqueued: number;
+  /** Flows committed to the database. */
+  written: number;
+  /** Flows a write was attempted for and failed (disk full, read-only file, bad data). */
+  failed: number;
+  /** Flows never attempted: the queue was full or the writer closed. */
+  dropped: number;
+  /** Flows waiting for the next tick. */
+  pending: number;
+  /** Committed batch transactions. */
+  transactions: number;
+  /** Errors reported through onError. */
+  errors: number;
+  lastError: string | null;
+  /** Flows whose bodies `--max-db-size` pruning removed, and how many body bytes that freed. */
+  prunedFlows: number;
+  prunedBytes: number;
+}
+
+export interface FlowWriter {
+  /** Queues a finished flow. O(1), never throws. The flow must not be mutated afterwards. */
+  enqueue(flow: Flow): void;
+  /** Writes everything queued now, in one transaction. */
+  flush(): void;
+  /** Writes everything queued and stops accepting flows. Does not close the store. */
+  close(): Promise<void>;
+  stats(): WriterStats;
+}
+
+// Errors that concern the database as a whole: retrying flow by flow would only fail again.
+const databaseWide = /^SQLITE_(FULL|READONLY|IOERR|CANTOPEN|CORRUPT|NOTADB|BUSY|LOCKED|PROTOCOL|PERM)/;
+
+function errorCode(err: unknown): string {
+  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : '';
+}
+
+export function createFlowWriter(store: Store, options: WriterOptions = {}): FlowWriter {
+  if (store.readonly) throw new StoreError(`${store.file} is open read-only: it cannot take a writer`);
+  const tickMs = Math.max(1, options.tickMs ?? 100);
+  const maxBodyBytes = Math.max(0, options.maxBodyBytes ?? 16 * 1024 * 1024);
+  const maxQueue = Math.max(1, options.maxQueue ?? 50_000);
+  const db = store.db;
+
+  const insertFlow = db.prepare(
+    `INSERT INTO flows (${flowColumns.map((c) => `"${c}"`).join(', ')}) VALUES (${flowColumns.map((c) => `@${c}`).join(', ')})`,
+  );
+  const insertFinding = db.prepare(
+    'INSERT INTO findings (flow_seq, idx, rule, severity, category, message, evidence, consequence_of, injected) ' +
+      'VALUES (@flow_seq, @idx, @rule, @severity, @category, @message, @evidence, @consequence_of, @injected)',
+  );
+  const insertResource = db.prepare(
+    'INSERT INTO resources (flow_seq, idx, href, href_normalized, status, status_line, propstats, extra, span_start, span_end, complete) ' +
+      'VALUES (@flow_seq, @idx, @href, @href_normalized, @status, @status_line, @propstats, @extra, @span_start, @span_end, @complete)',
+  );
+  const insertBody = db.prepare('INSERT INTO bodies (flow_seq, kind, bytes) VALUES (?, ?, ?)');
+  const pruner = store.maxDbSize === null ? null : createPruner(db, store.maxDbSize);
+
+  const cut = (bytes: Buffer | Uint8Array | undefined): Buffer | null => {
+    if (!bytes || bytes.length === 0) return null;
+    const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return buf.length > maxBodyBytes ? buf.subarray(0, maxBodyBytes) : buf;
+  };
+
+  const writeFlow = (flow: Flow): void => {
+    const request = cut(flow.request.body.bytes);
+    const response = cut(flow.response?.body.bytes);
+    const decoded = cut(flow.response?.decoded?.bytes);
+    const params = flowParams(flow, { request: request?.length ?? 0, response: response?.length ?? 0, decoded: decoded?.length ?? 0 });
+    const seq = Number(insertFlow.run(params).lastInsertRowid);
+    if (flow.analysis) {
+      flow.analysis.findings.forEach((f, i) => insertFinding.run(findingParams(seq, i, f)));
+      // Ledger entries are keyed by their position in the body; duplicates would be an analyzer bug, not a reason to lose the flow.
+      const seen = new Set<number>();
+      for (const r of flow.analysis.resources) {
+        if (seen.has(r.index)) continue;
+        seen.add(r.index);
+        insertResource.run(resourceParams(seq, r));
+      }
+    }
+    if (request) insertBody.run(seq, 'request', request);
+    if (response) insertBody.run(seq, 'response', response);
+    if (decoded) insertBody.run(seq, 'decoded', decoded);
+  };
+  const writeBatch = db.transaction((flows: Flow[]) => {
+    for (const flow of flows) writeFlow(flow);
+  });
+
+  let queue: Flow[] = [];
+  let timer: NodeJS.Timeout | null = null;
+  let closed = false;
+  let droppedSinceReport = 0;
+  let overReported = false;
+  const stats: Omit<WriterStats, 'pending'> = {
+    enqueued: 0,
+    written: 0,
+    failed: 0,
+    dropped: 0,
+    transactions: 0,
+    errors: 0,
+    lastError: null,
+    prunedFlows: 0,
+    prunedBytes: 0,
+  };
+
+  const report = (err: StoreError): void => {
+    stats.errors++;
+    stats.lastError = err.message;
+    try {
+      options.onError?.(err);
+    } catch {
+      // A failing error handler must not stop the writer either.
+    }
+  };
+
+  const reportDrops = (): void => {
+    if (droppedSinceReport === 0) return;
+    const n = droppedSinceReport;
+    droppedSinceReport = 0;
+    report(new StoreError(closed ? `${n} flow(s) arrived after the writer closed and were not stored` : `${n} flow(s) not stored: the write queue was full`));
+  };
+
+  const commit = (batch: Flow[]): void => {
+    try {
+      writeBatch.immediate(batch);
+      stats.written += batch.length;
+      stats.transactions++;
+      return;
+    } catch (err) {
+      const code = errorCode(err);
+      if (databaseWide.test(code) || batch.length === 1) {
+        stats.failed += batch.length;
+        report(
+          new StoreError(`could not store ${batch.length} flow(s) in ${store.file}: ${(err as Error).message}${code ? ` (${code})` : ''}`, {
+            cause: err,
+          }),
+        );
+        return;
+      }
+    }
+    // One flow's data broke the batch (a duplicate id, say): store the others one by one.
+    for (const flow of batch) commit([flow]);
+  };
+
+  const prune = (): void => {
+    if (!pruner) return;
+    let result: PruneResult;
+    try {
+      result = pruner.run();
+    } catch (err) {
+      report(new StoreError(`pruning bodies in ${store.file} failed: ${(err as Error).message}`, { cause: err }));
+      return;
+    }
+    stats.prunedFlows += result.flows;
+    stats.prunedBytes += result.bytes;
+    // Said once, not every tick, until pruning can make room again.
+    if (result.stillOver && !overReported) report(new StoreError(`${store.file} is over --max-db-size with no bodies left to prune`));
+    overReported = result.stillOver;
+  };
+
+  const flush = (): void => {
+    if (timer) {
+      clearTimeout(timer);
+      timer = null;
+    }
+    reportDrops();
+    if (queue.length === 0) return;
+    const batch = queue;
+    queue = [];
+    commit(batch);
+    prune();
+  };
+
+  return {
+    enqueue(flow: Flow): void {
+      try {
+        stats.enqueued++;
+        if (closed || queue.length >= maxQueue) {
+          stats.dropped++;
+          droppedSinceReport++;
+          if (closed) reportDrops();
+          return;
+        }
+        queue.push(flow);
+        if (!timer) {
+          timer = setTimeout(flush, tickMs);
+          // The writer alone must not keep the process alive; close() writes what is left.
+          timer.unref();
+        }
+      } catch {
+        // enqueue never throws (see the interface); the counters above say what happened.
+      }
+    },
+    flush,
+    async close(): Promise<void> {
+      if (closed) return;
+      flush();
+      closed = true;
+    },
+    stats: () => ({ ...stats, pending: queue.length }),
+  };
+}
