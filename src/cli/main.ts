@@ -8,6 +8,7 @@ import { processIO, type CliIO, type Command } from './io.js';
 const commands: Record<string, () => Promise<Command>> = {
   proxy: async () => (await import('./proxy.js')).command,
   ca: async () => (await import('./ca.js')).command,
+  ui: async () => (await import('./ui.js')).command,
 };
 
 export const version = '0.1.0';
@@ -22,6 +23,7 @@ function usage(): string {
     'Commands:',
     '  proxy    relay traffic and record flows (the default)',
     '  ca       show or regenerate the CA used to intercept HTTPS',
+    '  ui       attach the live terminal UI to a database (--db FILE)',
     '',
     "Run 'davtap <command> --help' for a command's options. 'davtap --version' prints the version.",
     '',

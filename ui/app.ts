@@ -1,0 +1,441 @@
+// The terminal UI: a live flow list over the store, a detail view with tabs, a filter bar.
+// blessed owns the screen; everything it shows comes from the pure view-models, and everything it
+// reads comes through a FlowSource (a read-only store connection of its own, polled).
+import blessed from 'blessed';
+import { FilterSyntaxError, parseFilter, type FilterNode } from '../src/filter/index.js';
+import type { Flow } from '../src/types.js';
+import { captureConsole, type CapturedLine } from './console-capture.js';
+import { renderTab, resourceSorts, tabLabels, tabs, type ResourceSort, type Tab } from './detail-model.js';
+import { formatCount } from './format.js';
+import { FlowWindow, type FlowSource } from './flow-window.js';
+import { openStoreSource } from './flow-source.js';
+import { helpLines } from './panels/help.js';
+import { cellsMarkup, escapeTags, lineMarkup, styled } from './panels/markup.js';
+import { headerCells, layoutColumns, rowCells, type StyledLine } from './view-model.js';
+
+export interface UiScreenOptions {
+  input?: NodeJS.ReadableStream;
+  output?: NodeJS.WritableStream;
+  /** terminfo name; blessed reads $TERM by default. */
+  terminal?: string;
+  title?: string;
+}
+
+export interface UiOptions {
+  /** The SQLite file to show; opened read-only on a connection of the UI's own. */
+  dbPath: string;
+  /** Poll for new flows (default true). False shows the database as it is when opened. */
+  live?: boolean;
+  /** How often to check for new flows (default 250 ms). */
+  pollMs?: number;
+  /**
+   * Flows the caller has captured but not yet committed. While it is above 0, `q` asks for
+   * confirmation (the proxy passes its writer's queue length).
+   */
+  pendingWrites?: () => number;
+  /** Start with this filter expression. */
+  filter?: string;
+  /** Start in follow mode (the cursor stays on the newest flow). Default: true when live. */
+  follow?: boolean;
+  /** Show times in UTC rather than local time. */
+  utc?: boolean;
+  screen?: UiScreenOptions;
+  /** Closes the UI from outside (the proxy shutting down). */
+  signal?: AbortSignal;
+  /** Where the flows come from; defaults to a read-only reader on `dbPath`. */
+  source?: FlowSource;
+}
+
+type Mode = 'list' | 'detail' | 'filter' | 'help' | 'confirm-quit';
+
+interface StatusMessage {
+  text: string;
+  style: 'error' | 'info' | 'dim';
+}
+
+/** Runs the UI until the user quits (or `signal` aborts). Never leaves the terminal in raw mode. */
+export async function runUi(options: UiOptions): Promise<void> {
+  const source = options.source ?? openStoreSource(options.dbPath);
+  const ui = new UiApp(source, options);
+  try {
+    await ui.run();
+  } finally {
+    if (!options.source) source.close();
+  }
+}
+
+class UiApp {
+  private readonly window: FlowWindow;
+  private screen!: blessed.Widgets.Screen;
+  private titleBar!: blessed.Widgets.BoxElement;
+  private body!: blessed.Widgets.BoxElement;
+  private statusBar!: blessed.Widgets.BoxElement;
+  private helpBox!: blessed.Widgets.BoxElement;
+  private mode: Mode = 'list';
+  private previousMode: Mode = 'list';
+  private filterText = '';
+  private filterDraft = '';
+  private status: StatusMessage | null = null;
+  private lastLog: CapturedLine | null = null;
+  private lastSeq = -1;
+  private detail: { flow: Flow; tab: number; scroll: number; sort: ResourceSort; cache: { key: string; lines: StyledLine[] } | null } | null = null;
+  private done!: () => void;
+
+  constructor(
+    private readonly source: FlowSource,
+    private readonly options: UiOptions,
+  ) {
+    this.window = new FlowWindow(source);
+    this.window.follow = options.follow ?? options.live !== false;
+  }
+
+  run(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let restoreConsole: (() => void) | null = null;
+      let poll: NodeJS.Timeout | null = null;
+      const onAbort = () => this.quit();
+      const finish = (err?: unknown) => {
+        if (poll) clearInterval(poll);
+        this.options.signal?.removeEventListener('abort', onAbort);
+        try {
+          this.screen?.destroy();
+        } finally {
+          restoreConsole?.();
+        }
+        if (err) reject(err instanceof Error ? err : new Error(String(err)));
+        else resolve();
+      };
+      this.done = () => finish();
+      try {
+        if (this.options.filter) this.applyFilter(this.options.filter, true);
+        this.window.refresh();
+        this.lastSeq = this.source.latestSeq();
+        this.createScreen();
+        restoreConsole = captureConsole((line) => {
+          this.lastLog = line;
+          this.requestRender();
+        });
+        if (this.options.live !== false) {
+          poll = setInterval(() => this.poll(), this.options.pollMs ?? 250);
+          poll.unref?.();
+        }
+        if (this.options.signal?.aborted) return this.quit();
+        this.options.signal?.addEventListener('abort', onAbort, { once: true });
+        this.render();
+      } catch (err) {
+        finish(err);
+      }
+    });
+  }
+
+  private createScreen(): void {
+    const s = this.options.screen ?? {};
+    this.screen = blessed.screen({
+      ...(s.input ? { input: s.input } : {}),
+      ...(s.output ? { output: s.output } : {}),
+      ...(s.terminal ? { terminal: s.terminal } : {}),
+      title: s.title ?? 'davtap',
+      smartCSR: true,
+      fullUnicode: false,
+      autoPadding: false,
+      warnings: false,
+    } as unknown as blessed.Widgets.IScreenOptions);
+    this.titleBar = blessed.box({ parent: this.screen, top: 0, left: 0, width: '100%', height: 1, tags: true, style: { inverse: true } });
+    this.body = blessed.box({ parent: this.screen, top: 1, left: 0, width: '100%', height: '100%-2', tags: true, wrap: false } as blessed.Widgets.BoxOptions);
+    this.statusBar = blessed.box({ parent: this.screen, bottom: 0, left: 0, width: '100%', height: 1, tags: true });
+    this.helpBox = blessed.box({
+      parent: this.screen,
+      top: 'center',
+      left: 'center',
+      width: 84,
+      height: helpLines.length + 2,
+      border: { type: 'line' },
+      tags: true,
+      hidden: true,
+      content: helpLines.map((l) => escapeTags(l)).join('\n'),
+    });
+    this.screen.on('keypress', (ch: string | undefined, key: blessed.Widgets.Events.IKeyEventArg | undefined) => {
+      try {
+        this.onKey(ch, key);
+      } catch (err) {
+        this.setStatus(`error: ${err instanceof Error ? err.message : String(err)}`, 'error');
+      }
+    });
+    this.screen.on('resize', () => this.render());
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Data
+
+  private poll(): void {
+    try {
+      const seq = this.source.latestSeq();
+      if (seq === this.lastSeq) return;
+      this.lastSeq = seq;
+      this.window.refresh();
+      this.render();
+    } catch (err) {
+      this.setStatus(`cannot read the database: ${err instanceof Error ? err.message : String(err)}`, 'error');
+    }
+  }
+
+  /** Applies a filter expression; a bad one leaves everything as it was and says why. */
+  private applyFilter(text: string, initial = false): boolean {
+    const trimmed = text.trim();
+    let node: FilterNode | null = null;
+    try {
+      node = trimmed === '' ? null : parseFilter(trimmed);
+    } catch (err) {
+      const message = err instanceof FilterSyntaxError ? err.message : `filter: ${err instanceof Error ? err.message : String(err)}`;
+      if (initial) throw err;
+      this.setStatus(message, 'error');
+      return false;
+    }
+    const previous = this.window.activeFilter;
+    try {
+      this.window.setFilter(node);
+    } catch (err) {
+      this.window.setFilter(previous);
+      if (initial) throw err;
+      this.setStatus(`filter: ${err instanceof Error ? err.message : String(err)}`, 'error');
+      return false;
+    }
+    this.filterText = trimmed;
+    if (!initial) this.setStatus(trimmed === '' ? 'filter cleared' : `${formatCount(this.window.total)} flows match ${trimmed}`, 'info');
+    return true;
+  }
+
+  private openDetail(): void {
+    const row = this.window.selected();
+    if (!row) return;
+    const flow = this.source.getFlow(row.id);
+    if (!flow) {
+      this.setStatus(`flow ${row.id} is no longer in the database`, 'error');
+      return;
+    }
+    const tab = this.detail?.tab ?? 0;
+    const sort = this.detail?.sort ?? 'failures';
+    this.detail = { flow, tab, scroll: 0, sort, cache: null };
+    this.mode = 'detail';
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Keys
+
+  private onKey(ch: string | undefined, key: blessed.Widgets.Events.IKeyEventArg | undefined): void {
+    const name = key?.name ?? '';
+    const full = key?.full ?? name;
+    // '\r' arrives twice from blessed (as 'return' and as 'enter'); act on 'enter' only.
+    if (name === 'return') return;
+    const enter = name === 'enter' || name === 'linefeed';
+    if (full === 'C-c') {
+      if (this.mode === 'confirm-quit') return this.done();
+      return this.quit();
+    }
+    switch (this.mode) {
+      case 'help':
+        this.mode = this.previousMode;
+        this.helpBox.hide();
+        return this.render();
+      case 'confirm-quit':
+        if (ch === 'y' || ch === 'Y' || ch === 'q') return this.done();
+        this.mode = this.previousMode;
+        this.setStatus('still running', 'dim');
+        return;
+      case 'filter':
+        return this.onFilterKey(ch, name, enter);
+      case 'detail':
+        return this.onDetailKey(ch, name, enter, key?.shift === true);
+      case 'list':
+        return this.onListKey(ch, name, enter);
+    }
+  }
+
+  private onListKey(ch: string | undefined, name: string, enter: boolean): void {
+    const w = this.window;
+    if (enter) this.openDetail();
+    else if (ch === 'j' || name === 'down') w.move(1);
+    else if (ch === 'k' || name === 'up') w.move(-1);
+    else if (name === 'pagedown' || ch === ' ') w.pageDown();
+    else if (name === 'pageup') w.pageUp();
+    else if (ch === 'g' || name === 'home') w.home();
+    else if (ch === 'G' || name === 'end') w.end();
+    else if (ch === 'F') {
+      w.follow = !w.follow;
+      if (w.follow) w.end();
+      this.setStatus(w.follow ? 'follow mode on: the newest flow stays selected' : 'follow mode off', 'info');
+    } else if (ch === '/') {
+      this.filterDraft = this.filterText;
+      this.mode = 'filter';
+    } else if (ch === '?') this.showHelp();
+    else if (ch === 'q') return this.quit();
+    else return;
+    // Moving by hand leaves follow mode, as in mitmproxy.
+    if (ch === 'k' || name === 'up' || name === 'pageup' || ch === 'g' || name === 'home') w.follow = false;
+    this.render();
+  }
+
+  private onFilterKey(ch: string | undefined, name: string, enter: boolean): void {
+    if (enter) {
+      if (this.applyFilter(this.filterDraft)) this.mode = 'list';
+      else this.mode = 'list';
+    } else if (name === 'escape') {
+      this.mode = 'list';
+      this.setStatus('filter unchanged', 'dim');
+    } else if (name === 'backspace') {
+      this.filterDraft = this.filterDraft.slice(0, -1);
+    } else if (ch && ch.length === 1 && ch >= ' ' && ch !== '\x7f') {
+      this.filterDraft += ch;
+    } else return;
+    this.render();
+  }
+
+  private onDetailKey(ch: string | undefined, name: string, enter: boolean, shift: boolean): void {
+    const d = this.detail;
+    if (!d) {
+      this.mode = 'list';
+      return this.render();
+    }
+    const page = Math.max(1, this.bodyHeight() - 1);
+    if (name === 'tab') {
+      d.tab = (d.tab + (shift ? tabs.length - 1 : 1)) % tabs.length;
+      d.scroll = 0;
+    } else if (ch && ch >= '1' && ch <= String(tabs.length)) {
+      d.tab = Number(ch) - 1;
+      d.scroll = 0;
+    } else if (ch === 'j' || name === 'down') d.scroll += 1;
+    else if (ch === 'k' || name === 'up') d.scroll -= 1;
+    else if (name === 'pagedown' || ch === ' ') d.scroll += page;
+    else if (name === 'pageup') d.scroll -= page;
+    else if (ch === 'g' || name === 'home') d.scroll = 0;
+    else if (ch === 'G' || name === 'end') d.scroll = Number.MAX_SAFE_INTEGER;
+    else if (ch === 's' && tabs[d.tab] === 'Resources') {
+      d.sort = resourceSorts[(resourceSorts.indexOf(d.sort) + 1) % resourceSorts.length]!;
+      d.scroll = 0;
+    } else if (ch === 'n' || ch === 'p') {
+      this.window.move(ch === 'n' ? 1 : -1);
+      this.window.follow = false;
+      this.openDetail();
+    } else if (ch === 'q' || name === 'escape' || name === 'backspace' || name === 'left' || ch === 'h') {
+      this.mode = 'list';
+    } else if (ch === '?') return this.showHelp();
+    else if (enter) return;
+    else return;
+    this.render();
+  }
+
+  private showHelp(): void {
+    this.previousMode = this.mode;
+    this.mode = 'help';
+    this.helpBox.show();
+    this.helpBox.setFront();
+    this.render();
+  }
+
+  private quit(): void {
+    const pending = this.options.pendingWrites?.() ?? 0;
+    if (pending > 0 && this.mode !== 'confirm-quit') {
+      this.previousMode = this.mode === 'help' ? 'list' : this.mode;
+      this.mode = 'confirm-quit';
+      this.setStatus(`${formatCount(pending)} flows are still being written. Quit anyway? (y/n)`, 'error');
+      return;
+    }
+    this.done();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Drawing
+
+  private setStatus(text: string, style: StatusMessage['style']): void {
+    this.status = { text, style };
+    this.requestRender();
+  }
+
+  private renderQueued = false;
+  private requestRender(): void {
+    if (this.renderQueued || !this.screen) return;
+    this.renderQueued = true;
+    setImmediate(() => {
+      this.renderQueued = false;
+      this.render();
+    });
+  }
+
+  private bodyHeight(): number {
+    return Math.max(1, (this.screen.height as number) - 2);
+  }
+
+  render(): void {
+    if (!this.screen) return;
+    const width = this.screen.width as number;
+    this.titleBar.setContent(escapeTags(this.titleText()));
+    if (this.mode === 'detail' || (this.mode !== 'list' && this.mode !== 'filter' && this.previousMode === 'detail' && this.detail)) {
+      this.body.setContent(this.detailMarkup(width));
+    } else {
+      this.body.setContent(this.listMarkup(width));
+    }
+    this.statusBar.setContent(this.statusMarkup(width));
+    this.screen.render();
+  }
+
+  private titleText(): string {
+    const w = this.window;
+    const parts = [`davtap  ${this.options.dbPath}`, `${formatCount(w.total)} flows${this.filterText ? ` matching ${this.filterText}` : ''}`];
+    if (w.total > 0) parts.push(`${formatCount(w.cursor + 1)}/${formatCount(w.total)}`);
+    if (w.follow) parts.push('[follow]');
+    if (this.options.live === false) parts.push('[snapshot]');
+    return parts.join('   ');
+  }
+
+  /** The list view; the window fetches only the rows on screen (and a screen either side). */
+  listMarkup(width: number): string {
+    const w = this.window;
+    w.setHeight(this.bodyHeight() - 1);
+    const columns = layoutColumns(width);
+    const lines = [cellsMarkup(headerCells(columns))];
+    if (w.total === 0) {
+      lines.push(styled(this.filterText ? `No flow matches ${this.filterText}. Press / to change the filter.` : 'No flows yet. Waiting for traffic…', 'dim'));
+      return lines.join('\n');
+    }
+    const rows = w.visible();
+    rows.forEach((row, i) => {
+      const markup = cellsMarkup(rowCells(row, columns, this.options.utc));
+      lines.push(w.top + i === w.cursor ? `{inverse}${markup}{/inverse}` : markup);
+    });
+    return lines.join('\n');
+  }
+
+  private detailMarkup(width: number): string {
+    const d = this.detail!;
+    const tab: Tab = tabs[d.tab]!;
+    const key = `${d.flow.id}|${tab}|${d.sort}|${width}`;
+    if (!d.cache || d.cache.key !== key) {
+      d.cache = { key, lines: renderTab(d.flow, tab, { utc: this.options.utc, width, resourceSort: d.sort }) };
+    }
+    const labels = tabLabels(d.flow);
+    const bar = tabs.map((t, i) => (i === d.tab ? `{inverse} ${escapeTags(labels[t])} {/inverse}` : ` ${escapeTags(labels[t])} `)).join('');
+    const height = this.bodyHeight() - 1;
+    const lines = d.cache.lines;
+    d.scroll = Math.max(0, Math.min(d.scroll, Math.max(0, lines.length - height)));
+    const shown = lines.slice(d.scroll, d.scroll + height).map((l) => lineMarkup(l, width));
+    return [bar, ...shown].join('\n');
+  }
+
+  private statusMarkup(width: number): string {
+    if (this.mode === 'filter') {
+      return `{bold}/{/bold}${escapeTags(this.filterDraft)}{inverse} {/inverse}  ${styled('Enter apply · Esc cancel · empty clears', 'dim')}`;
+    }
+    const hints =
+      this.mode === 'detail'
+        ? 'Tab next tab · j/k scroll · n/p next/prev flow · s sort · q back · ? help'
+        : 'Enter open · / filter · F follow · g/G top/bottom · ? help · q quit';
+    let text = '';
+    let style: StatusMessage['style'] = 'dim';
+    if (this.status) ({ text, style } = this.status);
+    else if (this.lastLog) text = `[${this.lastLog.level}] ${this.lastLog.text.trim().split('\n')[0] ?? ''}`;
+    text = text.length > width - 1 ? text.slice(0, Math.max(width - 2, 0)) + '~' : text;
+    const room = width - text.length - 2;
+    if (room > hints.length) return `${styled(text, style)}${' '.repeat(room - hints.length)}  ${styled(hints, 'dim')}`;
+    return text ? styled(text, style) : styled(hints.slice(0, width - 1), 'dim');
+  }
+}

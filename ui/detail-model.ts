@@ -1,0 +1,285 @@
+// The detail tabs of one flow as lines of text: Summary, Findings, Resources, Request, Response,
+// Raw. PURE: a full Flow in, StyledLine[] out; the blessed layer only colours and scrolls them.
+import type { Finding, Flow, Resource, Severity } from '../src/types.js';
+import { asText, formatClock, formatCount, formatDuration, formatSize, headerPairs, headerValue, hexDump } from './format.js';
+import type { CellStyle, StyledLine } from './view-model.js';
+import { looksLikeXml, renderPlainBody, renderXmlBody, type BodyMark } from './xml-view.js';
+
+export const tabs = ['Summary', 'Findings', 'Resources', 'Request', 'Response', 'Raw'] as const;
+export type Tab = (typeof tabs)[number];
+
+export type ResourceSort = 'failures' | 'index' | 'href' | 'status';
+export const resourceSorts: readonly ResourceSort[] = ['failures', 'index', 'href', 'status'];
+
+export interface DetailOptions {
+  utc?: boolean;
+  /** Width available for text, so long raw lines wrap where the caret can still be seen. */
+  width?: number;
+  resourceSort?: ResourceSort;
+}
+
+export function renderTab(flow: Flow, tab: Tab, options: DetailOptions = {}): StyledLine[] {
+  switch (tab) {
+    case 'Summary':
+      return summaryTab(flow, options);
+    case 'Findings':
+      return findingsTab(flow);
+    case 'Resources':
+      return resourcesTab(flow, options.resourceSort ?? 'failures');
+    case 'Request':
+      return requestTab(flow, options);
+    case 'Response':
+      return responseTab(flow, options);
+    case 'Raw':
+      return rawTab(flow);
+  }
+}
+
+/** "Summary  Findings (3)  Resources 2/120 …": the tab bar's labels with counts. */
+export function tabLabels(flow: Flow): Record<Tab, string> {
+  const findings = flow.analysis?.findings.length ?? 0;
+  const summary = flow.analysis?.summary;
+  return {
+    Summary: 'Summary',
+    Findings: findings > 0 ? `Findings (${findings})` : 'Findings',
+    Resources: summary ? `Resources (${summary.failedResources}/${summary.resources})` : 'Resources',
+    Request: 'Request',
+    Response: 'Response',
+    Raw: 'Raw',
+  };
+}
+
+// Headers that say which software sat between client and origin: what a gateway bug report needs.
+const fingerprintHeaders = [
+  'Server', 'Via', 'X-Cache', 'X-Cache-Status', 'X-Cache-Hits', 'CF-Ray', 'CF-Cache-Status', 'Age',
+  'X-Served-By', 'X-Varnish', 'X-Amz-Cf-Id', 'X-Amz-Cf-Pop', 'X-Azure-Ref', 'X-Proxy-Cache', 'X-Powered-By',
+  'X-Forwarded-For', 'X-Envoy-Upstream-Service-Time', 'Alt-Svc', 'DAV', 'MS-Author-Via',
+];
+
+const heading = (text: string): StyledLine => ({ text, style: 'heading' });
+const blank: StyledLine = { text: '' };
+const field = (name: string, value: string, style?: StyledLine['style']): StyledLine => ({ text: `  ${name.padEnd(20)} ${value}`, style });
+
+function summaryTab(flow: Flow, options: DetailOptions): StyledLine[] {
+  const { request, response, outcome, timings } = flow;
+  const lines: StyledLine[] = [heading(`${request.method} ${request.url}`)];
+  lines.push(field('status', response ? `${response.status} ${response.reason}` : 'no response', response ? statusStyle(response.status) : 'error'));
+  const outcomeText = [outcome.kind, outcome.code, outcome.message].filter(Boolean).join(' — ');
+  lines.push(field('outcome', outcomeText, outcome.kind === 'complete' ? 'ok' : 'error'));
+  if (flow.injected) lines.push(field('fault injected', flow.injected, 'injected'));
+  if (flow.analysis) lines.push(field('207', flow.analysis.summary.text, flow.analysis.summary.failedResources > 0 ? 'error' : 'ok'));
+  const counts = flow.analysis?.summary.findings;
+  if (counts) lines.push(field('findings', `${counts.error} error, ${counts.warning} warning, ${counts.info} info`, counts.error > 0 ? 'error' : counts.warning > 0 ? 'warning' : undefined));
+  lines.push(blank, heading('Timings'));
+  lines.push(field('started', `${new Date(timings.start).toISOString().slice(0, 10)} ${formatClock(timings.start, options.utc)}`));
+  if (timings.firstByte !== null) lines.push(field('first byte after', formatDuration(timings.firstByte - timings.start)));
+  if (timings.end !== null) lines.push(field('total', formatDuration(timings.end - timings.start)));
+  lines.push(blank, heading('Framing'));
+  lines.push(field('mode', flow.mode));
+  lines.push(field('client', `${flow.client.address}:${flow.client.port}`));
+  lines.push(field('request body', bodyLine(request.body.bytesSeen, request.body.captureComplete)));
+  if (response) {
+    lines.push(field('response framing', response.framing));
+    if (response.declaredLength !== null) lines.push(field('declared length', `${formatCount(response.declaredLength)} bytes`));
+    const short = response.declaredLength !== null && response.body.bytesSeen < response.declaredLength;
+    lines.push(field('response body', bodyLine(response.body.bytesSeen, response.body.captureComplete), short ? 'error' : undefined));
+    const encoding = headerValue(response.rawHeaders, 'Content-Encoding');
+    if (encoding) lines.push(field('content-encoding', encoding));
+    if (response.decoded) lines.push(field('decoded', bodyLine(response.decoded.bytesSeen, response.decoded.captureComplete)));
+    if (response.decodeError) lines.push(field('decode error', response.decodeError, 'error'));
+    const type = headerValue(response.rawHeaders, 'Content-Type');
+    if (type) lines.push(field('content-type', type));
+    for (const info of response.informational) lines.push(field('informational', String(info.status), 'dim'));
+    const fingerprint = fingerprintHeaders.flatMap((name) =>
+      headerPairs(response.rawHeaders).filter(([k]) => k.toLowerCase() === name.toLowerCase()),
+    );
+    lines.push(blank, heading('Gateway fingerprint'));
+    if (fingerprint.length === 0) lines.push({ text: '  (no Server, Via, cache or CDN headers)', style: 'dim' });
+    for (const [k, v] of fingerprint) lines.push(field(k, v));
+  }
+  return lines;
+}
+
+function bodyLine(seen: number, complete: boolean): string {
+  return `${formatCount(seen)} bytes (${formatSize(seen)})${complete ? '' : ', capture capped (not a server fault)'}`;
+}
+
+function statusStyle(status: number): CellStyle {
+  return status >= 500 ? 'server-error' : status >= 400 ? 'client-error' : status >= 300 ? 'redirect' : 'ok';
+}
+
+const severityRank: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
+const severityLetter: Record<Severity, string> = { error: 'E', warning: 'W', info: 'I' };
+
+function findingsTab(flow: Flow): StyledLine[] {
+  const findings = flow.analysis?.findings ?? [];
+  if (!flow.analysis) return [{ text: 'This flow was not analyzed (only 207 Multi-Status bodies are).', style: 'dim' }];
+  if (findings.length === 0) return [{ text: 'No findings: the 207 body passed every check.', style: 'ok' }];
+  const sorted = [...findings].sort((a, b) => severityRank[a.severity] - severityRank[b.severity]);
+  const lines: StyledLine[] = [];
+  for (const f of sorted) {
+    lines.push({ text: `[${severityLetter[f.severity]}] ${f.rule}  ${f.category}  ${f.message}`, style: f.severity });
+    lines.push(...evidenceLines(f));
+    lines.push(blank);
+  }
+  return lines;
+}
+
+function evidenceLines(f: Finding): StyledLine[] {
+  const out: StyledLine[] = [];
+  const e = f.evidence;
+  const where = [
+    e.line !== undefined ? `line ${e.line}${e.column !== undefined ? `:${e.column}` : ''}` : '',
+    e.offset !== undefined ? `byte ${formatCount(e.offset)}` : '',
+    e.path ? `in ${e.path}` : '',
+  ].filter(Boolean);
+  if (where.length > 0) out.push({ text: `      at ${where.join(', ')}`, style: 'dim' });
+  if (e.href) out.push({ text: `      href ${e.href}`, style: 'dim' });
+  if (e.excerpt) out.push({ text: `      excerpt ${JSON.stringify(e.excerpt)}`, style: 'dim' });
+  for (const [k, v] of Object.entries(e)) {
+    if (['offset', 'line', 'column', 'path', 'href', 'excerpt'].includes(k) || v === undefined) continue;
+    out.push({ text: `      ${k} ${typeof v === 'string' ? v : JSON.stringify(v)}`, style: 'dim' });
+  }
+  if (f.consequenceOf) out.push({ text: `      consequence of ${f.consequenceOf}`, style: 'dim' });
+  if (f.injected) out.push({ text: `      injected by ${f.injected}`, style: 'injected' });
+  return out;
+}
+
+/** 0 = failed (4xx/5xx whole status, failing propstat, body ended inside it), 1 = only missing (404) properties, 2 = fine. */
+export function resourceRank(r: Resource): 0 | 1 | 2 {
+  if (!r.complete) return 0;
+  if (r.status !== null) return r.status >= 400 ? 0 : 2;
+  let missing = false;
+  for (const p of r.propstats) {
+    if (p.status === null) return 0;
+    if (p.status === 404) missing = true;
+    else if (p.status >= 400) return 0;
+  }
+  if (r.propstats.length === 0 && r.status === null) return 0;
+  return missing ? 1 : 2;
+}
+
+/** Resources in display order; `failures` puts failed resources first, then missing properties, then the rest, each in body order. */
+export function sortResources(resources: readonly Resource[], sort: ResourceSort): Resource[] {
+  const list = [...resources];
+  const worstStatus = (r: Resource): number => r.status ?? Math.max(0, ...r.propstats.map((p) => p.status ?? 999));
+  switch (sort) {
+    case 'failures':
+      return list.sort((a, b) => resourceRank(a) - resourceRank(b) || a.index - b.index);
+    case 'index':
+      return list.sort((a, b) => a.index - b.index);
+    case 'href':
+      return list.sort((a, b) => (a.href < b.href ? -1 : a.href > b.href ? 1 : a.index - b.index));
+    case 'status':
+      return list.sort((a, b) => worstStatus(b) - worstStatus(a) || a.index - b.index);
+  }
+}
+
+/** "200", "200 ×5 · 404 ×2", "(none)": what one resource answered. */
+export function resourceStatusText(r: Resource): string {
+  if (r.status !== null) return String(r.status);
+  if (r.propstats.length === 0) return '(none)';
+  return r.propstats.map((p) => `${p.status ?? '?'} ×${p.props.length}`).join(' · ');
+}
+
+/** Properties that did not come back 2xx, shortened from Clark notation ({DAV:}getetag -> getetag). */
+export function failedProperties(r: Resource): string[] {
+  return r.propstats
+    .filter((p) => p.status === null || p.status >= 300)
+    .flatMap((p) => p.props.map((name) => `${shortName(name)} ${p.status ?? '?'}`));
+}
+
+const shortName = (clark: string): string => clark.replace(/^\{[^}]*\}/, '');
+
+function resourcesTab(flow: Flow, sort: ResourceSort): StyledLine[] {
+  const resources = flow.analysis?.resources;
+  if (!resources) return [{ text: 'No resource ledger: this flow was not analyzed.', style: 'dim' }];
+  if (resources.length === 0) return [{ text: 'The 207 body holds no <response> elements.', style: 'warning' }];
+  const lines: StyledLine[] = [
+    { text: `${flow.analysis!.summary.text}   sorted by ${sort} (s: next sort)`, style: 'heading' },
+    { text: `   #  status            href  [failed properties]`, style: 'dim' },
+  ];
+  for (const r of sortResources(resources, sort)) {
+    const rank = resourceRank(r);
+    const style: CellStyle = rank === 0 ? 'error' : rank === 1 ? 'warning' : 'normal';
+    const failed = failedProperties(r);
+    const flags = [r.complete ? '' : '(body ended inside this response)', r.error?.length ? `error ${r.error.map(shortName).join(',')}` : '', r.description ?? '']
+      .filter(Boolean)
+      .join(' ');
+    const text = `${String(r.index).padStart(4)}  ${resourceStatusText(r).padEnd(16)}  ${r.href}${failed.length ? `  [${failed.join(', ')}]` : ''}${flags ? `  ${flags}` : ''}`;
+    lines.push({ text, style });
+  }
+  return lines;
+}
+
+function requestTab(flow: Flow, options: DetailOptions): StyledLine[] {
+  const { request } = flow;
+  const lines: StyledLine[] = [heading(`${request.method} ${request.target} HTTP/${request.httpVersion}`)];
+  for (const [k, v] of headerPairs(request.rawHeaders)) lines.push({ text: `${k}: ${v}` });
+  lines.push(blank);
+  lines.push(...bodyLines(request.body.bytes, headerValue(request.rawHeaders, 'Content-Type'), [], options.width));
+  if (!request.body.captureComplete) lines.push({ text: `… capture capped at ${formatCount(request.body.bytes.length)} of ${formatCount(request.body.bytesSeen)} bytes`, style: 'dim' });
+  return lines;
+}
+
+function responseTab(flow: Flow, options: DetailOptions): StyledLine[] {
+  const { response } = flow;
+  if (!response) return [{ text: `No response: ${flow.outcome.kind}${flow.outcome.message ? ` — ${flow.outcome.message}` : ''}`, style: 'error' }];
+  const lines: StyledLine[] = [heading(`HTTP/${response.httpVersion} ${response.status} ${response.reason}`)];
+  for (const [k, v] of headerPairs(response.rawHeaders)) lines.push({ text: `${k}: ${v}` });
+  lines.push(blank);
+  const body = response.decoded ?? response.body;
+  if (response.decoded) lines.push({ text: `(decoded copy of a ${headerValue(response.rawHeaders, 'Content-Encoding') ?? 'encoded'} body)`, style: 'dim' });
+  lines.push(...bodyLines(body.bytes, headerValue(response.rawHeaders, 'Content-Type'), bodyMarks(flow), options.width));
+  if (!body.captureComplete) lines.push({ text: `… capture capped at ${formatCount(body.bytes.length)} of ${formatCount(body.bytesSeen)} bytes (not a server fault)`, style: 'dim' });
+  return lines;
+}
+
+/** Positions the analyzer found broken: shown under the raw body. */
+export function bodyMarks(flow: Flow): BodyMark[] {
+  return (flow.analysis?.findings ?? [])
+    .filter((f) => (f.category === 'malformed' || f.category === 'truncation') && (f.evidence.line !== undefined || f.evidence.offset !== undefined))
+    .filter((f) => f.consequenceOf === undefined)
+    .map((f) => ({ line: f.evidence.line, column: f.evidence.column, offset: f.evidence.line === undefined ? f.evidence.offset : undefined, message: `${f.rule} ${f.message}` }));
+}
+
+function bodyLines(bytes: Buffer, contentType: string | undefined, marks: BodyMark[], width?: number): StyledLine[] {
+  if (bytes.length === 0) return [{ text: '(no body)', style: 'dim' }];
+  const text = asText(bytes);
+  if (text === null) return [{ text: `binary body, ${formatCount(bytes.length)} bytes:`, style: 'dim' }, ...hexDump(bytes, 2048).map((t) => ({ text: t }))];
+  const wrap = Math.max((width ?? 160) - 8, 40);
+  const xml = /xml/i.test(contentType ?? '') || looksLikeXml(text);
+  return (xml ? renderXmlBody(text, { marks, wrap }) : renderPlainBody(text, { wrap })).lines;
+}
+
+function rawTab(flow: Flow): StyledLine[] {
+  const { request, response } = flow;
+  const lines: StyledLine[] = [heading('Request as received')];
+  lines.push({ text: `${request.method} ${request.target} HTTP/${request.httpVersion}` });
+  for (const [k, v] of headerPairs(request.rawHeaders)) lines.push({ text: `${k}: ${v}` });
+  lines.push(blank, ...rawBytes(request.body.bytes));
+  lines.push(blank, heading('Response as relayed'));
+  if (!response) {
+    lines.push({ text: `(no response: ${flow.outcome.kind})`, style: 'error' });
+    return lines;
+  }
+  for (const info of response.informational) {
+    lines.push({ text: `HTTP/${response.httpVersion} ${info.status}`, style: 'dim' });
+    for (const [k, v] of headerPairs(info.rawHeaders)) lines.push({ text: `${k}: ${v}`, style: 'dim' });
+  }
+  lines.push({ text: `HTTP/${response.httpVersion} ${response.status} ${response.reason}` });
+  for (const [k, v] of headerPairs(response.rawHeaders)) lines.push({ text: `${k}: ${v}` });
+  lines.push(blank, ...rawBytes(response.body.bytes));
+  if (response.rawTrailers.length > 0) {
+    lines.push(blank, heading('Trailers'));
+    for (const [k, v] of headerPairs(response.rawTrailers)) lines.push({ text: `${k}: ${v}` });
+  }
+  return lines;
+}
+
+function rawBytes(bytes: Buffer): StyledLine[] {
+  if (bytes.length === 0) return [{ text: '(no body bytes)', style: 'dim' }];
+  const text = asText(bytes);
+  if (text === null) return [{ text: `${formatCount(bytes.length)} bytes, hex:`, style: 'dim' }, ...hexDump(bytes, 2048).map((t) => ({ text: t }))];
+  return text.split('\n').slice(0, 20_000).map((t) => ({ text: t.replace(/\r$/, '␍') }));
+}

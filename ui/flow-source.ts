@@ -1,0 +1,45 @@
+// The UI's view of the store: a read-only connection of its own, mapped onto the list's row type.
+import type { FilterNode } from '../src/filter/index.js';
+import { openReader, type FlowRow, type Store } from '../src/store/index.js';
+import type { FlowSource } from './flow-window.js';
+import type { FlowListRow } from './view-model.js';
+
+export function toListRow(row: FlowRow): FlowListRow {
+  return {
+    seq: row.seq,
+    id: row.id,
+    start: row.start,
+    method: row.method,
+    path: row.path,
+    status: row.status,
+    size: row.responseBytes,
+    durationMs: row.durationMs,
+    resources: row.analyzed ? row.resources : null,
+    failed: row.analyzed ? row.failed : null,
+    errors: row.findings.error,
+    warnings: row.findings.warning,
+    infos: row.findings.info,
+    outcome: row.outcome.kind,
+    outcomeCode: row.outcome.code,
+    injected: row.injected,
+  };
+}
+
+/** A FlowSource over an open store (the caller keeps ownership unless `owned`). */
+export function storeSource(store: Store, owned = false): FlowSource {
+  return {
+    latestSeq: () => store.latestSeq(),
+    count: (filter: FilterNode | null) => store.countFlows(filter),
+    list: (filter: FilterNode | null, offset: number, limit: number) =>
+      store.listFlows({ filter, offset, limit, order: 'asc' }).map(toListRow),
+    getFlow: (id: string) => store.getFlow(id),
+    close: () => {
+      if (owned) store.close();
+    },
+  };
+}
+
+/** Opens `dbPath` read-only (a StoreError with a clear message when it cannot). */
+export function openStoreSource(dbPath: string): FlowSource {
+  return storeSource(openReader(dbPath), true);
+}

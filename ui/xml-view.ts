@@ -1,0 +1,162 @@
+// Response and request bodies for people: pretty XML when the body is well-formed, otherwise the raw
+// text with line numbers and the error position marked under the offending column. PURE.
+// fast-xml-parser is used for display only (DESIGN.md): entities are never expanded.
+import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
+import { formatCount } from './format.js';
+import type { StyledLine } from './view-model.js';
+
+/** A position to mark in a raw body: a 1-based line:column, or a byte offset into the text. */
+export interface BodyMark {
+  line?: number;
+  column?: number;
+  offset?: number;
+  message: string;
+}
+
+export interface BodyView {
+  mode: 'pretty' | 'raw' | 'empty';
+  lines: StyledLine[];
+  /** Where the marks landed (1-based), for the status bar and tests. */
+  marks: Array<{ line: number; column: number; message: string }>;
+}
+
+export interface BodyViewOptions {
+  /** Positions known to be wrong (from the analyzer's findings); a body with marks is shown raw. */
+  marks?: BodyMark[];
+  /** Raw lines longer than this are wrapped, so that a one-line 207 still shows where it breaks. */
+  wrap?: number;
+  /** Lines kept for display; the rest is summarised in one line. */
+  maxLines?: number;
+}
+
+// Above this, pretty-printing costs more than it helps: show the raw text.
+const prettyLimit = 2 * 1024 * 1024;
+
+const xmlOptions = {
+  preserveOrder: true,
+  ignoreAttributes: false,
+  processEntities: false,
+  htmlEntities: false,
+  commentPropName: '#comment',
+  cdataPropName: '#cdata',
+  trimValues: true,
+  parseTagValue: false,
+  parseAttributeValue: false,
+} as const;
+
+/** Looks like XML enough to try (leading whitespace, BOM, declaration or an element). */
+export function looksLikeXml(text: string): boolean {
+  return /^\uFEFF?\s*</.test(text);
+}
+
+export function renderXmlBody(text: string, options: BodyViewOptions = {}): BodyView {
+  const maxLines = options.maxLines ?? 20_000;
+  if (text.length === 0) return { mode: 'empty', lines: [{ text: '(empty body)', style: 'dim' }], marks: [] };
+  const marks = (options.marks ?? []).map((m) => resolveMark(text, m));
+  if (marks.length === 0 && text.length <= prettyLimit) {
+    const verdict = XMLValidator.validate(text, { allowBooleanAttributes: false });
+    if (verdict === true) {
+      const pretty = prettyPrint(text);
+      if (pretty !== null) return { mode: 'pretty', lines: capLines(pretty.split('\n').map((t) => ({ text: t })), maxLines), marks: [] };
+    } else {
+      marks.push(validatorMark(text, verdict.err));
+    }
+  }
+  return rawWithMarks(text, marks, options.wrap ?? 160, maxLines);
+}
+
+/** Raw text, numbered, without any XML interpretation (non-XML bodies). */
+export function renderPlainBody(text: string, options: Pick<BodyViewOptions, 'wrap' | 'maxLines'> = {}): BodyView {
+  if (text.length === 0) return { mode: 'empty', lines: [{ text: '(empty body)', style: 'dim' }], marks: [] };
+  return rawWithMarks(text, [], options.wrap ?? 160, options.maxLines ?? 20_000);
+}
+
+function prettyPrint(text: string): string | null {
+  try {
+    const tree: unknown = new XMLParser(xmlOptions).parse(text);
+    const out = new XMLBuilder({ ...xmlOptions, format: true, indentBy: '  ', suppressEmptyNode: true }).build(tree) as string;
+    return out.replace(/\n+$/, '');
+  } catch {
+    return null;
+  }
+}
+
+function resolveMark(text: string, mark: BodyMark): { line: number; column: number; message: string } {
+  if (mark.line !== undefined && mark.line > 0) return { line: mark.line, column: Math.max(mark.column ?? 1, 1), message: mark.message };
+  if (mark.offset !== undefined) return { ...positionOf(text, Math.min(Math.max(mark.offset, 0), text.length)), message: mark.message };
+  return { ...positionOf(text, text.length), message: mark.message };
+}
+
+/** 1-based line and column of a character offset. */
+export function positionOf(text: string, offset: number): { line: number; column: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = text.indexOf('\n'); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) {
+    line++;
+    lineStart = i + 1;
+  }
+  return { line, column: offset - lineStart + 1 };
+}
+
+function validatorMark(text: string, err: { code: string; msg: string; line: number; col: number }): { line: number; column: number; message: string } {
+  // The validator reports unclosed elements at 1:1 with the list of open tags: the real position is
+  // the end of the body, which is what a truncated 207 looks like.
+  const open = /^Invalid '\[(.*)\]' found\.$/s.exec(err.msg);
+  if (open) {
+    const tags = open[1]!.split(',').map((s) => s.trim().replace(/^"|"$/g, '')).filter(Boolean);
+    const end = positionOf(text, text.replace(/\s+$/, '').length);
+    return { ...end, message: `body ends inside ${tags.map((t) => `<${t}>`).join(' > ')}` };
+  }
+  return { line: err.line, column: Math.max(err.col, 1), message: err.msg };
+}
+
+function rawWithMarks(text: string, marks: Array<{ line: number; column: number; message: string }>, wrap: number, maxLines: number): BodyView {
+  const source = text.split(/\r?\n/);
+  const gutter = String(source.length).length;
+  const byLine = new Map<number, Array<{ column: number; message: string }>>();
+  for (const m of marks) {
+    const line = Math.min(m.line, source.length);
+    const list = byLine.get(line) ?? [];
+    list.push({ column: m.column, message: m.message });
+    byLine.set(line, list);
+  }
+  const lines: StyledLine[] = [];
+  const width = Math.max(wrap, 20);
+  for (let n = 1; n <= source.length; n++) {
+    const content = source[n - 1]!;
+    const lineMarks = byLine.get(n);
+    const segments = Math.max(1, Math.ceil(content.length / width));
+    for (let s = 0; s < segments; s++) {
+      const prefix = s === 0 ? String(n).padStart(gutter) : '+'.padStart(gutter);
+      const segment = content.slice(s * width, (s + 1) * width);
+      lines.push({ text: `${prefix} | ${segment}`, style: lineMarks ? 'error' : undefined });
+      for (const m of lineMarks ?? []) {
+        const col = m.column - 1;
+        // The caret goes under the segment holding the column; a column past the end stays on the last one.
+        const inSegment = col >= s * width && (col < (s + 1) * width || s === segments - 1);
+        if (!inSegment) continue;
+        const at = Math.min(col - s * width, segment.length);
+        lines.push({ text: `${' '.repeat(gutter)} | ${' '.repeat(at)}^ ${m.message} (line ${n}, column ${m.column})`, style: 'mark' });
+      }
+    }
+  }
+  return { mode: 'raw', lines: capLines(lines, maxLines, marks.length > 0), marks: marks.map((m) => ({ ...m, line: Math.min(m.line, source.length) })) };
+}
+
+function capLines(lines: StyledLine[], maxLines: number, keepMarks = false): StyledLine[] {
+  if (lines.length <= maxLines) return lines;
+  const kept = lines.slice(0, maxLines);
+  if (keepMarks) {
+    // A mark past the cap is the most important line of the body: keep it with a little context.
+    const firstMark = lines.findIndex((l, i) => i >= maxLines && l.style === 'mark');
+    if (firstMark !== -1) {
+      kept.push({ text: `… ${formatCount(firstMark - 2 - maxLines)} lines not shown`, style: 'dim' });
+      kept.push(...lines.slice(Math.max(firstMark - 2, maxLines), firstMark + 1));
+      const rest = lines.length - firstMark - 1;
+      if (rest > 0) kept.push({ text: `… ${formatCount(rest)} more lines not shown`, style: 'dim' });
+      return kept;
+    }
+  }
+  kept.push({ text: `… ${formatCount(lines.length - maxLines)} more lines not shown`, style: 'dim' });
+  return kept;
+}
