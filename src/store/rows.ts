@@ -143,39 +143,42 @@ export function flowParams(flow: Flow, stored: { request: number; response: numb
   };
 }
 
-export function findingParams(seq: number, idx: number, f: Finding) {
-  return {
-    flow_seq: seq,
-    idx,
-    rule: f.rule,
-    severity: f.severity,
-    category: f.category,
-    message: f.message,
-    evidence: JSON.stringify(f.evidence ?? {}),
-    consequence_of: f.consequenceOf ?? null,
-    injected: f.injected ?? null,
-  };
+/** Column order of `findingValues`, for the INSERT statement. */
+export const findingColumns = ['flow_seq', 'idx', 'rule', 'severity', 'category', 'message', 'evidence', 'consequence_of', 'injected'] as const;
+
+// Positional values (not named ones): binding by position is measurably faster for the ~50 ledger
+// rows each 207 brings.
+export function findingValues(seq: number, idx: number, f: Finding): (string | number | null)[] {
+  return [seq, idx, f.rule, f.severity, f.category, f.message, JSON.stringify(f.evidence ?? {}), f.consequenceOf ?? null, f.injected ?? null];
 }
 
-export function resourceParams(seq: number, r: Resource) {
-  const extra: Record<string, unknown> = {};
-  if (r.extraHrefs !== undefined) extra.extraHrefs = r.extraHrefs;
-  if (r.error !== undefined) extra.error = r.error;
-  if (r.description !== undefined) extra.description = r.description;
-  if (r.location !== undefined) extra.location = r.location;
-  return {
-    flow_seq: seq,
-    idx: r.index,
-    href: r.href,
-    href_normalized: r.hrefNormalized,
-    status: r.status,
-    status_line: r.statusLine ?? null,
-    propstats: JSON.stringify(r.propstats),
-    extra: Object.keys(extra).length > 0 ? JSON.stringify(extra) : null,
-    span_start: r.span.start,
-    span_end: r.span.end,
-    complete: bool(r.complete),
-  };
+/** Column order of `resourceValues`. */
+export const resourceColumns = [
+  'flow_seq', 'idx', 'href', 'href_normalized', 'status', 'status_line', 'propstats', 'extra', 'span_start', 'span_end', 'complete',
+] as const;
+
+export function resourceValues(seq: number, r: Resource): (string | number | null)[] {
+  let extra: Record<string, unknown> | null = null;
+  if (r.extraHrefs !== undefined || r.error !== undefined || r.description !== undefined || r.location !== undefined) {
+    extra = {};
+    if (r.extraHrefs !== undefined) extra.extraHrefs = r.extraHrefs;
+    if (r.error !== undefined) extra.error = r.error;
+    if (r.description !== undefined) extra.description = r.description;
+    if (r.location !== undefined) extra.location = r.location;
+  }
+  return [
+    seq,
+    r.index,
+    r.href,
+    r.hrefNormalized,
+    r.status,
+    r.statusLine ?? null,
+    JSON.stringify(r.propstats),
+    extra === null ? null : JSON.stringify(extra),
+    r.span.start,
+    r.span.end,
+    bool(r.complete),
+  ];
 }
 
 // ---------------------------------------------------------------------------------------------

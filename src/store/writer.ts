@@ -4,7 +4,7 @@
 import { StoreError } from '../errors.js';
 import type { Flow } from '../types.js';
 import { createPruner, type PruneResult } from './prune.js';
-import { findingParams, flowColumns, flowParams, resourceParams } from './rows.js';
+import { findingColumns, findingValues, flowColumns, flowParams, resourceColumns, resourceValues } from './rows.js';
 import type { Store } from './store.js';
 
 export interface WriterOptions {
@@ -66,14 +66,10 @@ export function createFlowWriter(store: Store, options: WriterOptions = {}): Flo
   const insertFlow = db.prepare(
     `INSERT INTO flows (${flowColumns.map((c) => `"${c}"`).join(', ')}) VALUES (${flowColumns.map((c) => `@${c}`).join(', ')})`,
   );
-  const insertFinding = db.prepare(
-    'INSERT INTO findings (flow_seq, idx, rule, severity, category, message, evidence, consequence_of, injected) ' +
-      'VALUES (@flow_seq, @idx, @rule, @severity, @category, @message, @evidence, @consequence_of, @injected)',
-  );
-  const insertResource = db.prepare(
-    'INSERT INTO resources (flow_seq, idx, href, href_normalized, status, status_line, propstats, extra, span_start, span_end, complete) ' +
-      'VALUES (@flow_seq, @idx, @href, @href_normalized, @status, @status_line, @propstats, @extra, @span_start, @span_end, @complete)',
-  );
+  const insert = (table: string, columns: readonly string[]) =>
+    db.prepare(`INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`);
+  const insertFinding = insert('findings', findingColumns);
+  const insertResource = insert('resources', resourceColumns);
   const insertBody = db.prepare('INSERT INTO bodies (flow_seq, kind, bytes) VALUES (?, ?, ?)');
   const pruner = store.maxDbSize === null ? null : createPruner(db, store.maxDbSize);
 
@@ -90,13 +86,13 @@ export function createFlowWriter(store: Store, options: WriterOptions = {}): Flo
     const params = flowParams(flow, { request: request?.length ?? 0, response: response?.length ?? 0, decoded: decoded?.length ?? 0 });
     const seq = Number(insertFlow.run(params).lastInsertRowid);
     if (flow.analysis) {
-      flow.analysis.findings.forEach((f, i) => insertFinding.run(findingParams(seq, i, f)));
+      flow.analysis.findings.forEach((f, i) => insertFinding.run(findingValues(seq, i, f)));
       // Ledger entries are keyed by their position in the body; duplicates would be an analyzer bug, not a reason to lose the flow.
       const seen = new Set<number>();
       for (const r of flow.analysis.resources) {
         if (seen.has(r.index)) continue;
         seen.add(r.index);
-        insertResource.run(resourceParams(seq, r));
+        insertResource.run(resourceValues(seq, r));
       }
     }
     if (request) insertBody.run(seq, 'request', request);

@@ -1,0 +1,217 @@
+import test from 'ava';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { StoreError } from '../../src/errors.js';
+import { createFlowWriter, openReader, openStore, type FlowWriter } from '../../src/store/index.js';
+import type { Flow } from '../../src/types.js';
+import { failureFinding, makeFlow, truncationFinding } from './make-flow.js';
+import { tempDb } from './temp.js';
+
+/** Waits (bounded) until `done()` holds. */
+async function until(done: () => boolean, ms = 3000): Promise<boolean> {
+  for (let waited = 0; waited < ms; waited += 5) {
+    if (done()) return true;
+    await sleep(5);
+  }
+  return done();
+}
+
+test('flows enqueued together are committed in one transaction on the next tick', async (t) => {
+  const file = tempDb(t);
+  const store = openStore(file);
+  const reader = openReader(file);
+  t.teardown(() => {
+    reader.close();
+    store.close();
+  });
+  const writer = createFlowWriter(store, { tickMs: 20 });
+  for (let i = 0; i < 500; i++) writer.enqueue(makeFlow(i, { resources: 5 }));
+  // enqueue only queues: nothing touches the database on the caller's path.
+  t.is(reader.countFlows(), 0);
+  t.is(writer.stats().pending, 500);
+  t.true(await until(() => writer.stats().pending === 0));
+  t.is(reader.countFlows(), 500);
+  t.like(writer.stats(), { enqueued: 500, written: 500, failed: 0, transactions: 1 });
+});
+
+test('flows arriving over several ticks take one transaction per tick, not one per flow', async (t) => {
+  const store = openStore(tempDb(t));
+  t.teardown(() => store.close());
+  const writer = createFlowWriter(store, { tickMs: 15 });
+  for (let burst = 0; burst < 3; burst++) {
+    for (let i = 0; i < 100; i++) writer.enqueue(makeFlow(burst * 100 + i, { resources: 2 }));
+    t.true(await until(() => writer.stats().pending === 0));
+  }
+  t.is(store.countFlows(), 300);
+  t.is(writer.stats().transactions, 3);
+});
+
+test('close() commits everything still queued', async (t) => {
+  const file = tempDb(t);
+  const store = openStore(file);
+  const writer = createFlowWriter(store, { tickMs: 60_000 });
+  for (let i = 0; i < 123; i++) writer.enqueue(makeFlow(i, { resources: 3 }));
+  await writer.close();
+  store.close();
+  const reader = openReader(file);
+  t.teardown(() => reader.close());
+  t.is(reader.countFlows(), 123);
+});
+
+test('a flow read back equals the flow written, with findings, ledger and bodies', (t) => {
+  const store = openStore(tempDb(t));
+  t.teardown(() => store.close());
+  const writer = createFlowWriter(store);
+  const flow = makeFlow(7, { failing: [2, 9], findings: [truncationFinding, { ...failureFinding, consequenceOf: 'MS001' }], injected: 'cut:100' });
+  flow.response!.informational = [{ status: 102, rawHeaders: [] }];
+  flow.response!.rawTrailers = ['X-Checksum', 'abc'];
+  flow.response!.decodeError = 'incorrect header check';
+  flow.outcome = { kind: 'upstream-aborted', code: 'ECONNRESET', message: 'upstream closed after 4,096 of 10,240 bytes' };
+  flow.analysis!.resources[3]!.extraHrefs = ['/other'];
+  flow.analysis!.resources[3]!.description = 'why';
+  writer.enqueue(flow);
+  writer.flush();
+  const { seq, storage, ...back } = store.getFlow('flow-7')!;
+  t.is(seq, 1);
+  t.deepEqual(storage, { requestStored: flow.request.body.bytes.length, responseStored: flow.response!.body.bytes.length, decodedStored: 0, pruned: false, prunedBytes: 0 });
+  t.deepEqual(back, flow);
+  t.deepEqual(store.findingsFor('flow-7'), flow.analysis!.findings);
+  t.deepEqual(store.resourcesFor('flow-7'), flow.analysis!.resources);
+  t.is(store.getFlow('nope'), null);
+  t.deepEqual(store.findingsFor('nope'), []);
+});
+
+test('a flow without a response or analysis round-trips too', (t) => {
+  const store = openStore(tempDb(t));
+  t.teardown(() => store.close());
+  const writer = createFlowWriter(store);
+  const flow = makeFlow(1, { status: null, outcome: { kind: 'error', code: 'ECONNREFUSED' } });
+  writer.enqueue(flow);
+  writer.flush();
+  const { seq: _seq, storage: _storage, ...back } = store.getFlow('flow-1')!;
+  t.deepEqual(back, flow);
+  const row = store.listFlows()[0]!;
+  t.like(row, { status: null, analyzed: false, resources: null, outcome: { kind: 'error', code: 'ECONNREFUSED', message: null } });
+});
+
+test('the store cuts bodies at maxBodyBytes and records it on the flow', (t) => {
+  const store = openStore(tempDb(t));
+  t.teardown(() => store.close());
+  const writer = createFlowWriter(store, { maxBodyBytes: 1000 });
+  const flow = makeFlow(1, { bodyBytes: 5000 });
+  writer.enqueue(flow);
+  writer.flush();
+  const back = store.getFlow('flow-1')!;
+  t.is(back.response!.body.bytes.length, 1000);
+  t.is(back.response!.body.bytesSeen, 5000);
+  t.false(back.response!.body.captureComplete);
+  t.is(back.storage.responseStored, 1000);
+  t.false(store.listFlows()[0]!.captureComplete);
+  // The request body was under the cap: complete.
+  t.true(back.request.body.captureComplete);
+});
+
+test('one bad flow in a batch does not cost the others', (t) => {
+  const store = openStore(tempDb(t));
+  t.teardown(() => store.close());
+  const errors: StoreError[] = [];
+  const writer = createFlowWriter(store, { onError: (e) => errors.push(e) });
+  writer.enqueue(makeFlow(1));
+  writer.enqueue(makeFlow(2));
+  writer.enqueue(makeFlow(1)); // same id again
+  writer.enqueue(makeFlow(3));
+  writer.flush();
+  t.is(store.countFlows(), 3);
+  t.like(writer.stats(), { written: 3, failed: 1, errors: 1 });
+  t.is(errors.length, 1);
+  t.regex(errors[0]!.message, /could not store 1 flow\(s\).*UNIQUE constraint failed: flows\.id/);
+});
+
+function fillDisk(t: import('ava').ExecutionContext): { writer: FlowWriter; errors: StoreError[]; raise: () => void; count: () => number } {
+  const store = openStore(tempDb(t));
+  t.teardown(() => store.close());
+  const errors: StoreError[] = [];
+  const writer = createFlowWriter(store, { onError: (e) => errors.push(e) });
+  writer.enqueue(makeFlow(0));
+  writer.flush();
+  // A real SQLITE_FULL: cap the database at the pages it has now.
+  const pages = store.db.pragma('page_count', { simple: true }) as number;
+  store.db.pragma(`max_page_count = ${pages}`);
+  return { writer, errors, raise: () => store.db.pragma('max_page_count = 1073741823'), count: () => store.countFlows() };
+}
+
+test('a full disk is reported and counted, and the writer keeps accepting flows', (t) => {
+  const { writer, errors, raise, count } = fillDisk(t);
+  for (let i = 1; i <= 20; i++) writer.enqueue(makeFlow(i, { bodyBytes: 20_000 }));
+  t.notThrows(() => writer.flush());
+  t.is(errors.length, 1);
+  t.regex(errors[0]!.message, /could not store 20 flow\(s\) in .*flows\.db: database or disk is full \(SQLITE_FULL\)/);
+  t.like(writer.stats(), { written: 1, failed: 20, errors: 1 });
+  t.is(count(), 1);
+  // Room again: later flows are stored.
+  raise();
+  for (let i = 21; i <= 25; i++) writer.enqueue(makeFlow(i));
+  writer.flush();
+  t.is(count(), 6);
+  t.like(writer.stats(), { written: 6, failed: 20 });
+});
+
+test('a database that became read-only is reported per batch without throwing', (t) => {
+  const store = openStore(tempDb(t));
+  t.teardown(() => store.close());
+  const errors: StoreError[] = [];
+  const writer = createFlowWriter(store, { onError: (e) => errors.push(e) });
+  store.db.pragma('query_only = ON');
+  for (let i = 0; i < 3; i++) writer.enqueue(makeFlow(i));
+  writer.flush();
+  writer.enqueue(makeFlow(10));
+  writer.flush();
+  t.is(errors.length, 2);
+  t.regex(errors[0]!.message, /SQLITE_READONLY/);
+  t.like(writer.stats(), { written: 0, failed: 4 });
+});
+
+test('enqueue never throws, even for a malformed flow or after close', async (t) => {
+  const store = openStore(tempDb(t));
+  t.teardown(() => store.close());
+  const errors: StoreError[] = [];
+  const writer = createFlowWriter(store, { onError: (e) => errors.push(e) });
+  t.notThrows(() => writer.enqueue({ id: 'broken' } as unknown as Flow));
+  t.notThrows(() => writer.enqueue(null as unknown as Flow));
+  writer.enqueue(makeFlow(1));
+  t.notThrows(() => writer.flush());
+  t.is(store.countFlows(), 1);
+  t.like(writer.stats(), { written: 1, failed: 2 });
+  await writer.close();
+  t.notThrows(() => writer.enqueue(makeFlow(2)));
+  t.like(writer.stats(), { dropped: 1 });
+  t.regex(errors.at(-1)!.message, /arrived after the writer closed/);
+  t.is(store.countFlows(), 1);
+});
+
+test('a full queue drops and counts flows instead of growing without bound', (t) => {
+  const store = openStore(tempDb(t));
+  t.teardown(() => store.close());
+  const errors: StoreError[] = [];
+  const writer = createFlowWriter(store, { maxQueue: 10, tickMs: 60_000, onError: (e) => errors.push(e) });
+  for (let i = 0; i < 15; i++) writer.enqueue(makeFlow(i, { resources: 1 }));
+  t.like(writer.stats(), { pending: 10, dropped: 5 });
+  writer.flush();
+  t.is(store.countFlows(), 10);
+  t.regex(errors[0]!.message, /5 flow\(s\) not stored: the write queue was full/);
+});
+
+test('an onError handler that throws does not stop the writer', (t) => {
+  const store = openStore(tempDb(t));
+  t.teardown(() => store.close());
+  const writer = createFlowWriter(store, {
+    onError: () => {
+      throw new Error('handler bug');
+    },
+  });
+  writer.enqueue(makeFlow(1));
+  writer.enqueue(makeFlow(1));
+  t.notThrows(() => writer.flush());
+  writer.enqueue(makeFlow(2));
+  writer.flush();
+  t.is(store.countFlows(), 2);
+});
