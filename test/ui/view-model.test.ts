@@ -1,0 +1,78 @@
+import test from 'ava';
+import { findingBadges, headerCells, layoutColumns, multistatusSummary, rowCells, rowMarker, rowText, statusCell, type FlowListRow } from '../../ui/view-model.js';
+import { fit, fitTail, formatDuration, formatSize } from '../../ui/format.js';
+
+const row = (over: Partial<FlowListRow> = {}): FlowListRow => ({
+  seq: 1, id: 'a', start: Date.UTC(2026, 10, 21, 14, 3, 27, 512), method: 'PROPFIND', path: '/dav/projects/', status: 207,
+  size: 51_200, durationMs: 1530, resources: 120, failed: 3, errors: 2, warnings: 1, infos: 0, outcome: 'complete', injected: null,
+  ...over,
+});
+
+test('a 207 with failed resources reads "3/120 failed" in the error style', (t) => {
+  t.deepEqual(multistatusSummary(row()), { text: '3/120 failed', style: 'error' });
+  t.deepEqual(multistatusSummary(row({ failed: 0 })), { text: '120 ok', style: 'ok' });
+  t.deepEqual(multistatusSummary(row({ resources: null, failed: null })), { text: '', style: 'normal' });
+});
+
+test('finding badges list severities worst first and take the worst one\'s style', (t) => {
+  t.deepEqual(findingBadges(row()), { text: 'E2 W1', style: 'error' });
+  t.deepEqual(findingBadges(row({ errors: 0, warnings: 0, infos: 4 })), { text: 'I4', style: 'info' });
+  t.deepEqual(findingBadges(row({ errors: 0, warnings: 0 })), { text: '', style: 'normal' });
+});
+
+test('transport errors and fault injection are marked in front of the row', (t) => {
+  t.is(rowMarker(row()).text, '');
+  t.deepEqual(rowMarker(row({ outcome: 'upstream-aborted' })), { text: '!', style: 'error' });
+  t.deepEqual(rowMarker(row({ injected: 'truncate:32k' })), { text: '*', style: 'injected' });
+  t.is(rowMarker(row({ outcome: 'timeout', injected: 'slow' })).text, '!*');
+});
+
+test('a flow without a response shows its outcome instead of a status', (t) => {
+  t.deepEqual(statusCell(row({ status: null, outcome: 'error' })), { text: 'ERR', style: 'error' });
+  t.deepEqual(statusCell(row({ status: null, outcome: 'timeout' })), { text: 'TMO', style: 'error' });
+  t.is(statusCell(row({ status: 423 })).style, 'client-error');
+  t.is(statusCell(row({ status: 502 })).style, 'server-error');
+});
+
+test('every cell is exactly its column wide, and the row fills the terminal width', (t) => {
+  for (const width of [160, 120, 80, 60]) {
+    const columns = layoutColumns(width);
+    const cells = rowCells(row({ path: '/dav/' + 'deep/'.repeat(40) + 'file.txt' }), columns, true);
+    cells.forEach((c, i) => t.is(c.text.length, columns[i]!.width, `${columns[i]!.key} at ${width}`));
+    t.is(rowText(row(), columns, true).length, width, `row fills ${width} columns`);
+    t.is(headerCells(columns).length, columns.length);
+  }
+});
+
+test('the row shows time, method, status, path, size, duration, 207 summary and badges', (t) => {
+  const text = rowText(row(), layoutColumns(160), true);
+  t.regex(text, /^ {2} 14:03:27\.512 PROPFIND +207 +\/dav\/projects\/ +50k +1\.53s +3\/120 failed E2 W1 *$/);
+});
+
+test('long paths keep their end, cut text is marked with ~', (t) => {
+  t.is(fitTail('/dav/a/very/long/path/file.txt', 12), '~th/file.txt');
+  t.is(fit('PROPPATCHX', 9), 'PROPPATC~');
+  t.is(fit('207', 5, 'right'), '  207');
+});
+
+test('narrow terminals drop duration, size and time before squeezing the path', (t) => {
+  const keys = (w: number) => layoutColumns(w).map((c) => c.key);
+  t.true(keys(160).includes('duration'));
+  t.false(keys(70).includes('duration'));
+  t.true(layoutColumns(70).find((c) => c.key === 'path')!.width >= 12);
+});
+
+test('sizes and durations are short and human', (t) => {
+  t.is(formatSize(512), '512b');
+  t.is(formatSize(32_768), '32k');
+  t.is(formatSize(1536), '1.5k');
+  t.is(formatSize(5 * 1024 * 1024), '5.0M');
+  t.is(formatSize(null), '-');
+  t.is(formatDuration(42), '42ms');
+  t.is(formatDuration(125_000), '2m05s');
+});
+
+test('control characters in a path cannot move the terminal cursor', (t) => {
+  const text = rowText(row({ path: '/dav/\u001b[2Jevil\r\n' }), layoutColumns(160), true);
+  t.false(/[\u0000-\u001f]/.test(text));
+});
