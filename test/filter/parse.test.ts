@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { FilterSyntaxError, formatFilter, parseFilter, type FilterNode } from '../../src/filter/index.js';
 
 // A compact rendering of the tree that shows the grouping explicitly.
@@ -83,7 +83,7 @@ test('a ! inside a word is part of the word', (t) => {
   t.is(p('~u wow!'), 'u:wow!');
 });
 
-function syntaxError(t: import('ava').ExecutionContext, text: string): FilterSyntaxError {
+function syntaxError(t: ExecutionContext, text: string): FilterSyntaxError {
   const err = t.throws(() => parseFilter(text), { instanceOf: FilterSyntaxError });
   return err as FilterSyntaxError;
 }

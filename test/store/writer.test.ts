@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StoreError } from '../../src/errors.js';
 import { createFlowWriter, openReader, openStore, type FlowWriter } from '../../src/store/index.js';
@@ -126,7 +126,7 @@ test('one bad flow in a batch does not cost the others', (t) => {
   t.regex(errors[0]!.message, /could not store 1 flow\(s\).*UNIQUE constraint failed: flows\.id/);
 });
 
-function fillDisk(t: import('ava').ExecutionContext): { writer: FlowWriter; errors: StoreError[]; raise: () => void; count: () => number } {
+function fillDisk(t: ExecutionContext): { writer: FlowWriter; errors: StoreError[]; raise: () => void; count: () => number } {
   const store = openStore(tempDb(t));
   t.teardown(() => store.close());
   const errors: StoreError[] = [];
