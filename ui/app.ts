@@ -380,7 +380,7 @@ class UiApp {
 
   private titleText(): string {
     const w = this.window;
-    const parts = [`davtap  ${this.options.dbPath}`, `${formatCount(w.total)} flows${this.filterText ? ` matching ${this.filterText}` : ''}`];
+    const parts = [`davtap  ${this.options.dbPath}`, `${formatCount(w.total)} ${w.total === 1 ? 'flow' : 'flows'}${this.filterText ? ` matching ${this.filterText}` : ''}`];
     if (w.total > 0) parts.push(`${formatCount(w.cursor + 1)}/${formatCount(w.total)}`);
     if (w.follow) parts.push('[follow]');
     if (this.options.live === false) parts.push('[snapshot]');
@@ -421,14 +421,16 @@ class UiApp {
     return [bar, ...shown].join('\n');
   }
 
-  private statusMarkup(width: number): string {
+  private statusMarkup(screenWidth: number): string {
+    // The terminal's bottom-right cell is never written (it would scroll some terminals).
+    const width = screenWidth - 1;
     if (this.mode === 'filter') {
-      return `{bold}/{/bold}${escapeTags(this.filterDraft)}{inverse} {/inverse}  ${styled('Enter apply · Esc cancel · empty clears', 'dim')}`;
+      return `{bold}/{/bold}${escapeTags(this.filterDraft)}{inverse} {/inverse}  ${styled('Enter apply  Esc cancel  empty clears', 'dim')}`;
     }
     const hints =
       this.mode === 'detail'
-        ? 'Tab next tab · j/k scroll · n/p next/prev flow · s sort · q back · ? help'
-        : 'Enter open · / filter · F follow · g/G top/bottom · ? help · q quit';
+        ? 'Tab next tab  j/k scroll  n/p next/prev flow  s sort  q back  ? help'
+        : 'Enter open  / filter  F follow  g/G top/bottom  ? help  q quit';
     let text = '';
     let style: StatusMessage['style'] = 'dim';
     if (this.status) ({ text, style } = this.status);

@@ -136,7 +136,13 @@ function rawWithMarks(text: string, marks: Array<{ line: number; column: number;
         const inSegment = col >= s * width && (col < (s + 1) * width || s === segments - 1);
         if (!inSegment) continue;
         const at = Math.min(col - s * width, segment.length);
-        lines.push({ text: `${' '.repeat(gutter)} | ${' '.repeat(at)}^ ${m.message} (line ${n}, column ${m.column})`, style: 'mark' });
+        const note = `${m.message} (line ${n}, column ${m.column})`;
+        const pad = `${' '.repeat(gutter)} | `;
+        // The note goes after the caret when it fits in the width, else before it (a caret near the
+        // right edge), else on a line of its own.
+        if (at + 2 + note.length <= width) lines.push({ text: `${pad}${' '.repeat(at)}^ ${note}`, style: 'mark' });
+        else if (note.length + 1 <= at) lines.push({ text: `${pad}${' '.repeat(at - note.length - 1)}${note} ^`, style: 'mark' });
+        else lines.push({ text: `${pad}${' '.repeat(at)}^`, style: 'mark' }, { text: `${pad}${note}`, style: 'mark' });
       }
     }
   }

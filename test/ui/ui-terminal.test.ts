@@ -1,0 +1,163 @@
+// `davtap ui --db FILE` in a real terminal (tmux): what the screen shows, and what the keys do.
+import test from 'ava';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Tmux, sh } from './tmux.js';
+import { tempDir, writeFlows } from './db.js';
+import { plainGet, propfindWithFailures, sampleFlows } from './flows.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const start = Date.UTC(2026, 10, 21, 6, 0, 0);
+
+function davtapUi(args: string[]): string {
+  const cli = path.join(root, 'src/cli/main.ts');
+  return `cd ${sh(root)} && LANG=C.UTF-8 TZ=UTC node --import tsx ${sh(cli)} ui ${args.map(sh).join(' ')}; echo davtap-exit=$?; sleep 60`;
+}
+
+const rowOf = (screen: string, needle: string): string => screen.split('\n').find((l) => l.includes(needle)) ?? '';
+
+test('the list shows every flow with its status, 207 summary, badges and markers', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const db = path.join(dir, 'flows.db');
+  await writeFlows(db, sampleFlows(start));
+  const term = Tmux.start(davtapUi(['--db', db, '--utc']));
+  t.teardown(() => term.kill());
+  const screen = await term.waitFor(/MKCOL/);
+  t.regex(screen, /5 flows/);
+  t.regex(rowOf(screen, '/dav/readme.txt'), /^ {3}06:00:00\.000 GET +200 +\/dav\/readme\.txt +22b/);
+  t.regex(rowOf(screen, '/dav/projects/'), /PROPFIND +207 .* 1\/5 failed I1\s*$/);
+  t.regex(rowOf(screen, '/dav/big/'), /^! +06:00:02\.000 PROPFIND +207 .* 32k .* 1\/\d+ failed E2 W1\s*$/);
+  t.regex(rowOf(screen, '/dav/shared/'), /DELETE +207 .* 2\/2 failed W2\s*$/);
+  t.regex(rowOf(screen, '/dav/new-folder/'), /^! +06:00:04\.000 MKCOL +ERR +\/dav\/new-folder\//);
+});
+
+test('Enter opens a flow, Tab walks the tabs, the ledger and the marked body are shown', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const db = path.join(dir, 'flows.db');
+  await writeFlows(db, sampleFlows(start));
+  const term = Tmux.start(davtapUi(['--db', db, '--utc']));
+  t.teardown(() => term.kill());
+  await term.waitFor(/MKCOL/);
+  // Follow mode starts on the newest flow; go to the top and down to the DELETE.
+  term.send('g', 'j', 'j', 'j', 'Enter');
+  let screen = await term.waitFor(/DELETE http:\/\/127\.0\.0\.1:8081\/dav\/shared\//);
+  t.regex(screen, /Summary +Findings \(2\) +Resources \(2\/2\)/);
+  t.regex(screen, /207 +2 of 2 resources failed \(423 ×1, 424 ×1\)/);
+  term.send('Tab');
+  screen = await term.waitFor(/\[W\] MS504/);
+  t.regex(screen, /\[W\] MS501 {2}partial-failure {2}2 of 2 resources failed/);
+  term.send('Tab');
+  screen = await term.waitFor(/sorted by failures/);
+  t.regex(screen, /^ +0 {2}423 +\/dav\/shared\/locked\.odt {2}error lock-token-submitted/m);
+  t.regex(screen, /^ +1 {2}424 +\/dav\/shared\//m);
+  // Back to the list, up to the truncated PROPFIND, straight to its Response tab.
+  term.send('q', 'k', 'Enter', '5');
+  screen = await term.waitFor(/HTTP\/1\.1 207 Multi-Status/);
+  term.send('G');
+  screen = await term.waitFor(/\^/);
+  t.regex(screen, /MS001 body ended after 32,768 of [\d,]+ declared bytes \(line \d+, column \d+\) \^/);
+  // Resources of the truncated flow: the response the body ended inside comes first.
+  term.send('3');
+  screen = await term.waitFor(/sorted by failures/);
+  t.regex(screen, /^ +\d+ {2}\(none\) +\/dav\/big\/file-\d+\.bin {2}\(body ended inside this response\)$/m);
+  term.send('s');
+  screen = await term.waitFor(/sorted by index/);
+  t.regex(screen, /^ +0 {2}200 ×2 +\/dav\/big\/file-0000\.bin/m);
+});
+
+test('a filter narrows the list; a bad filter shows its error and changes nothing; q quits', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const db = path.join(dir, 'flows.db');
+  await writeFlows(db, sampleFlows(start));
+  const term = Tmux.start(davtapUi(['--db', db, '--utc']));
+  t.teardown(() => term.kill());
+  await term.waitFor(/MKCOL/);
+  term.send('/');
+  term.type('~m PROPFIND');
+  term.send('Enter');
+  let screen = await term.waitFor(/2 flows matching ~m PROPFIND/);
+  t.false(screen.includes('MKCOL'));
+  t.false(screen.includes('/dav/readme.txt'));
+  t.regex(screen, /\/dav\/projects\//);
+  t.regex(screen, /\/dav\/big\//);
+  term.send('/');
+  term.type(' & ~z');
+  term.send('Enter');
+  screen = await term.waitFor(/filter: .*position/);
+  t.regex(screen, /2 flows matching ~m PROPFIND/, 'the previous filter stays');
+  t.false(screen.includes('MKCOL'));
+  term.send('/');
+  for (let i = 0; i < 20; i++) term.send('BSpace');
+  term.send('Enter');
+  screen = await term.waitFor(/filter cleared/);
+  t.regex(screen, /MKCOL/);
+  term.send('?');
+  screen = await term.waitFor(/davtap — keys/);
+  t.regex(screen, /~f truncation +category/);
+  term.send('x');
+  await term.waitFor((s) => !s.includes('davtap — keys'));
+  term.send('q');
+  screen = await term.waitFor(/davtap-exit=\d+/);
+  t.regex(screen, /davtap-exit=0/);
+});
+
+test('new flows written by another process appear without a keypress, and follow mode selects them', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const db = path.join(dir, 'flows.db');
+  await writeFlows(db, [plainGet(start)]);
+  const term = Tmux.start(davtapUi(['--db', db, '--utc']));
+  t.teardown(() => term.kill());
+  await term.waitFor(/ 1 flow /);
+  await writeFlows(db, [propfindWithFailures(start + 1000), plainGet(start + 2000, '/dav/arrived-later.txt')]);
+  const screen = await term.waitFor(/arrived-later/, 5000);
+  t.regex(screen, /3 flows +3\/3 +\[follow\]/);
+  t.regex(rowOf(screen, '/dav/projects/'), /1\/5 failed I1/);
+});
+
+test('a resize redraws the list at the new width', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const db = path.join(dir, 'flows.db');
+  await writeFlows(db, sampleFlows(start));
+  const term = Tmux.start(davtapUi(['--db', db, '--utc']), { width: 160, height: 30 });
+  t.teardown(() => term.kill());
+  let screen = await term.waitFor(/MKCOL/);
+  t.regex(rowOf(screen, '/dav/big/'), /40ms/);
+  term.resize(70, 20);
+  // At 70 columns the duration and size columns give way so that the 207 summary and badges stay.
+  screen = await term.waitFor(/PROPFIND +207 +\/dav\/big\/ +1\/\d+ failed E2 W1/);
+  t.true(screen.split('\n').every((l) => l.length <= 70));
+  t.false(/40ms/.test(screen));
+  t.regex(screen, /MKCOL/);
+});
+
+test('console output while the UI runs never reaches the screen; q asks first while flows are pending', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const db = path.join(dir, 'flows.db');
+  await writeFlows(db, sampleFlows(start));
+  const program = path.join(root, 'test/ui/programs/noisy-ui.ts');
+  const term = Tmux.start(`cd ${sh(root)} && LANG=C.UTF-8 node --import tsx ${sh(program)} ${sh(db)}; echo davtap-exit=$?; sleep 60`);
+  t.teardown(() => term.kill());
+  let screen = await term.waitFor(/MKCOL/);
+  screen = await term.waitFor(/\[(log|error)\] stray console/);
+  const lines = screen.trimEnd().split('\n');
+  t.is(lines.length, 48);
+  // Only the status bar (the last line) mentions the noise.
+  t.deepEqual(lines.slice(0, -1).filter((l) => l.includes('stray')), []);
+  term.send('q');
+  screen = await term.waitFor(/3 flows are still being written\. Quit anyway\? \(y\/n\)/);
+  term.send('n');
+  screen = await term.waitFor(/still running/);
+  t.regex(screen, /MKCOL/);
+  term.send('q');
+  await term.waitFor(/Quit anyway/);
+  term.send('y');
+  screen = await term.waitFor(/davtap-exit=\d+/);
+  t.regex(screen, /console restored after the UI/);
+  t.regex(screen, /davtap-exit=0/);
+});
