@@ -17,6 +17,11 @@ export interface DavtapStartOptions {
   nodeArgs?: string[];
   cwd?: string;
   env?: NodeJS.ProcessEnv;
+  /**
+   * 'collect' (default) keeps stdout for `stdout()`; 'ignore' sends it to /dev/null, for runs with
+   * millions of flow lines (benchmarks) whose collection would grow without bound.
+   */
+  stdout?: 'collect' | 'ignore';
 }
 
 export interface DavtapProcess {
@@ -63,11 +68,11 @@ export async function startDavtap(args: string[], opts: DavtapStartOptions = {})
   const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), DAVTAP_BIN, ...args], {
     cwd: opts.cwd,
     env: opts.env ?? withoutProxyEnv(),
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', opts.stdout === 'ignore' ? 'ignore' : 'pipe', 'pipe'],
   });
   let out = '';
   let err = '';
-  child.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
+  child.stdout?.setEncoding('utf8').on('data', (s: string) => (out += s));
   child.stderr!.setEncoding('utf8').on('data', (s: string) => (err += s));
 
   let stopping: ReturnType<DavtapProcess['stop']> | undefined;

@@ -143,15 +143,16 @@ async function rcloneSession(name: string, url: string): Promise<RcloneSession> 
   const cwd = await mkdtemp(path.join(work, `${name}-`));
   const back = path.join(cwd, 'back');
   const steps: RcloneSession['steps'] = [];
-  const step = async (label: string, args: string[]): Promise<ToolRun> => {
+  const step = async (label: string, args: string[], keepStdout = true): Promise<ToolRun> => {
     const r = await runRclone(args, url, { cwd });
     // stderr carries timestamps and, on failure, the error: keep only whether there was an ERROR.
-    steps.push({ step: label, code: r.code, out: r.stdout + (/ERROR/.test(r.stderr) ? `\nstderr: ${r.stderr}` : '') });
+    const out = (keepStdout ? r.stdout : '') + (/ERROR/.test(r.stderr) ? `\nstderr: ${r.stderr}` : '');
+    steps.push({ step: label, code: r.code, out });
     return r;
   };
   await step('copy up', ['copy', source, ':webdav:rc']);
   await step('ls', ['ls', ':webdav:rc']);
-  const lsjson = await step('lsjson', ['lsjson', '-R', ':webdav:rc']);
+  const lsjson = await step('lsjson', ['lsjson', '-R', ':webdav:rc'], false); // compared below, without times
   await step('copy down', ['copy', ':webdav:rc', back]);
   await step('deletefile', ['deletefile', ':webdav:rc/hello.txt']);
   await step('purge', ['purge', ':webdav:rc/sub dir']);

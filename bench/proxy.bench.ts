@@ -1,0 +1,230 @@
+// Proxy throughput, latency and memory against Debian's Apache mod_dav on loopback: PROPFIND
+// Depth 0 (small) and Depth 1 over a 1,000-file collection, 8 keep-alive connections (wrk), direct
+// vs davtap (reverse, --no-ui, store on) vs mitmdump; then a 1 GiB response read at 10 MB/s
+// through davtap while its resident set is sampled.
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { request, startApache, type ApacheServer } from '../test/helpers/apache.js';
+import { startDavtap, type DavtapProcess } from '../test/helpers/davtap-process.js';
+import { hotSpotsIn, type HotSpot } from './lib/cpuprofile.js';
+import { readRss, sampleRss, slowGet, startBigOrigin } from './lib/memory.js';
+import { mitmdumpInstalled, startMitmdump } from './lib/mitmdump.js';
+import { fixed, mib, table } from './lib/table.js';
+import { runWrk, type WrkResult } from './lib/wrk.js';
+
+const DURATION_S = Number(process.env.BENCH_DURATION ?? 10);
+const WARMUP_S = 2;
+const CONNECTIONS = 8;
+const THREADS = 2;
+const FILES = 1000;
+const MEMORY_BYTES = Number(process.env.BENCH_MEMORY_BYTES ?? 1024 ** 3);
+const READ_RATE = 10_000_000; // bytes per second
+const RSS_LIMIT_KIB = 150 * 1024;
+
+// What a typical client asks for when listing (rclone, davfs2 and cadaver ask for about this).
+const PROPFIND_BODY =
+  '<?xml version="1.0" encoding="utf-8"?>\n<D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/><D:getcontentlength/>' +
+  '<D:getlastmodified/><D:getetag/><D:getcontenttype/></D:prop></D:propfind>\n';
+
+interface Scenario {
+  name: string;
+  path: string;
+  depth: string;
+}
+const SCENARIOS: Scenario[] = [
+  { name: 'PROPFIND Depth 0 (small)', path: '/bench/', depth: '0' },
+  { name: `PROPFIND Depth 1 (${FILES} files)`, path: '/bench/', depth: '1' },
+];
+
+interface Target {
+  name: string;
+  url: string; // base, no trailing slash
+  pid?: number;
+  stop(): Promise<void>;
+}
+
+interface Measured {
+  target: string;
+  scenario: string;
+  wrk: WrkResult;
+  bodyBytes: number;
+}
+
+async function populate(apache: ApacheServer): Promise<void> {
+  // Files are written straight into the DocumentRoot (1,000 PUTs would only add set-up time);
+  // Apache only reads them, so root ownership is fine.
+  await mkdir(path.join(apache.dataDir, 'bench'));
+  const width = String(FILES).length;
+  for (let i = 0; i < FILES; i++) {
+    await writeFile(path.join(apache.dataDir, 'bench', `file-${String(i).padStart(width, '0')}.txt`), `file ${i}\n`.repeat(1 + (i % 7)));
+  }
+}
+
+function davtapArgs(upstream: string, db: string): string[] {
+  return ['--upstream', upstream, '--listen', '127.0.0.1:0', '--no-ui', '--db', db];
+}
+
+async function davtapTarget(upstream: string, work: string, label: string, nodeArgs: string[] = []): Promise<Target & { proc: DavtapProcess }> {
+  const proc = await startDavtap(davtapArgs(upstream, path.join(work, `${label}.db`)), { stdout: 'ignore', nodeArgs });
+  return { name: 'davtap', url: proc.url, pid: proc.pid, proc, stop: async () => void (await proc.stop()) };
+}
+
+async function measure(target: Target, scenario: Scenario, durationSeconds: number): Promise<Measured> {
+  const req = {
+    url: `${target.url}${scenario.path}`,
+    method: 'PROPFIND',
+    headers: { Depth: scenario.depth, 'Content-Type': 'application/xml; charset=utf-8' },
+    body: PROPFIND_BODY,
+  };
+  // One request first: the body size is the same through every proxy, or the comparison is void.
+  const probe = await request(req.url, 'PROPFIND', { headers: req.headers, body: req.body });
+  if (probe.status !== 207) throw new Error(`${target.name}: ${scenario.name} answered ${probe.status}`);
+  await runWrk(req, { connections: CONNECTIONS, threads: THREADS, durationSeconds: WARMUP_S });
+  const wrk = await runWrk(req, { connections: CONNECTIONS, threads: THREADS, durationSeconds });
+  return { target: target.name, scenario: scenario.name, wrk, bodyBytes: probe.body.length };
+}
+
+function verdict(ok: boolean): string {
+  return ok ? 'met' : '**missed**';
+}
+
+async function memoryRun(work: string): Promise<string> {
+  const origin = await startBigOrigin(MEMORY_BYTES);
+  let target: (Target & { proc: DavtapProcess }) | undefined;
+  try {
+    target = await davtapTarget(origin.url, work, 'memory');
+    const idle = readRss(target.pid!);
+    const sampler = sampleRss(target.pid!, 50);
+    const boundMs = (MEMORY_BYTES / READ_RATE) * 1000 * 2 + 30_000;
+    const read = await slowGet(`${target.url}/big.bin`, READ_RATE, boundMs).catch((err: unknown) => {
+      sampler.stop();
+      throw err;
+    });
+    const rss = sampler.stop();
+    const ok = rss.peakKiB < RSS_LIMIT_KIB && rss.hwmKiB < RSS_LIMIT_KIB;
+    const complete = read.bytes === MEMORY_BYTES && read.status === 200;
+    return [
+      `### Memory: ${(MEMORY_BYTES / 1024 ** 3).toFixed(2)} GiB response read at ${READ_RATE / 1e6} MB/s through davtap`,
+      '',
+      table(
+        ['measure', 'value'],
+        [
+          ['bytes received by the client', `${read.bytes}${complete ? ' (complete)' : ` of ${MEMORY_BYTES} (INCOMPLETE, status ${read.status})`}`],
+          ['transfer time', `${fixed(read.seconds, 1)} s (${fixed(read.bytes / read.seconds / 1e6, 1)} MB/s)`],
+          ['davtap RSS before the transfer', idle ? mib(idle.rssKiB) : 'n/a'],
+          ['davtap peak RSS, sampled every 50 ms (VmRSS)', `${mib(rss.peakKiB)} (${rss.samples} samples)`],
+          ['davtap peak RSS, kernel high-water mark (VmHWM)', mib(rss.hwmKiB)],
+          ['target: peak RSS < 150 MB', verdict(ok && complete)],
+        ],
+      ),
+    ].join('\n');
+  } finally {
+    await target?.stop();
+    await origin.close();
+  }
+}
+
+async function profileDavtap(upstream: string, work: string, scenario: Scenario): Promise<HotSpot[]> {
+  const dir = path.join(work, 'cpu-prof');
+  await mkdir(dir, { recursive: true });
+  const target = await davtapTarget(upstream, work, 'profile', ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
+  try {
+    await measure(target, scenario, Math.min(DURATION_S, 5));
+  } finally {
+    await target.stop();
+  }
+  return hotSpotsIn(dir, 12);
+}
+
+export async function run(): Promise<string> {
+  const work = await mkdtemp(path.join(tmpdir(), 'davtap-bench-proxy-'));
+  const apache = await startApache({ accessLog: false });
+  const out: string[] = [];
+  try {
+    await populate(apache);
+    const upstream = apache.url;
+    const results: Measured[] = [];
+    const starters: Array<() => Promise<Target>> = [
+      async () => ({ name: 'direct', url: upstream.replace(/\/$/, ''), pid: apache.pid, stop: async () => {} }),
+      () => davtapTarget(upstream, work, 'load'),
+    ];
+    if (mitmdumpInstalled()) {
+      starters.push(async () => {
+        const m = await startMitmdump(upstream);
+        return { name: 'mitmdump', url: m.url.replace(/\/$/, ''), pid: m.pid, stop: m.stop };
+      });
+    }
+    let davtapHwm: number | undefined;
+    for (const start of starters) {
+      const target = await start();
+      try {
+        for (const scenario of SCENARIOS) results.push(await measure(target, scenario, DURATION_S));
+        if (target.name === 'davtap') davtapHwm = readRss(target.pid!)?.hwmKiB;
+      } finally {
+        await target.stop();
+      }
+    }
+
+    out.push(
+      `### Load: ${CONNECTIONS} keep-alive connections, wrk -t${THREADS} -c${CONNECTIONS} -d${DURATION_S}s --latency (after a ${WARMUP_S} s warm-up)`,
+      '',
+      table(
+        ['scenario', 'target', 'req/s', 'p50 ms', 'p99 ms', 'requests', 'errors', 'body bytes'],
+        results.map((r) => [
+          r.scenario,
+          r.target,
+          fixed(r.wrk.requestsPerSecond, 0),
+          fixed(r.wrk.p50Ms, 3),
+          fixed(r.wrk.p99Ms, 3),
+          r.wrk.requests,
+          r.wrk.non2xx + r.wrk.socketErrors,
+          r.bodyBytes,
+        ]),
+      ),
+      '',
+    );
+
+    const get = (target: string, scenario: Scenario) => results.find((r) => r.target === target && r.scenario === scenario.name);
+    const ratioRows: Array<Array<string | number>> = [];
+    let missed = false;
+    for (const scenario of SCENARIOS) {
+      const direct = get('direct', scenario)!;
+      const davtap = get('davtap', scenario)!;
+      const mitm = get('mitmdump', scenario);
+      const small = scenario.depth === '0';
+      const vsDirect = davtap.wrk.requestsPerSecond / direct.wrk.requestsPerSecond;
+      const added = davtap.wrk.p50Ms - direct.wrk.p50Ms;
+      ratioRows.push([scenario.name, 'davtap / direct req/s', `${fixed(vsDirect)}x`, small ? '≥ 0.5x' : '', small ? verdict(vsDirect >= 0.5) : '']);
+      if (mitm) {
+        const vsMitm = davtap.wrk.requestsPerSecond / mitm.wrk.requestsPerSecond;
+        ratioRows.push([scenario.name, 'davtap / mitmdump req/s', `${fixed(vsMitm)}x`, small ? '≥ 5x' : '', small ? verdict(vsMitm >= 5) : '']);
+        if (small) missed ||= vsMitm < 5;
+      }
+      ratioRows.push([scenario.name, 'p50 added by davtap', `${fixed(added, 3)} ms`, small ? '< 0.5 ms' : '', small ? verdict(added < 0.5) : '']);
+      if (small) missed ||= vsDirect < 0.5 || added >= 0.5;
+    }
+    if (!mitmdumpInstalled()) ratioRows.push(['', 'davtap / mitmdump req/s', 'n/a (mitmdump not installed)', '≥ 5x', '']);
+    out.push('### Ratios', '', table(['scenario', 'measure', 'value', 'target', ''], ratioRows), '');
+    if (davtapHwm !== undefined) out.push(`davtap's peak RSS over both load runs (VmHWM): ${mib(davtapHwm)}.`, '');
+
+    if (missed) {
+      // A missed target comes with the profile that explains it.
+      const spots = await profileDavtap(upstream, work, SCENARIOS[0]!);
+      out.push(
+        `### Where davtap spends its time (node --cpu-prof, ${SCENARIOS[0]!.name}, self time)`,
+        '',
+        spots.length
+          ? table(['function', 'where', 'self ms', '%'], spots.map((s) => [s.name, s.where, fixed(s.selfMs, 0), fixed(s.percent, 1)]))
+          : '(no profile written: davtap did not exit normally on SIGTERM)',
+        '',
+      );
+    }
+
+    out.push(await memoryRun(work));
+  } finally {
+    await apache.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+  return out.join('\n');
+}

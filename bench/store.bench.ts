@@ -1,0 +1,146 @@
+// Store benchmark: (1) how many realistic 207 flows per second the batched writer commits, fed as
+// fast as the event loop allows with its normal 100 ms tick, and how long each tick's transaction
+// holds the event loop; (2) on a 100,000-flow database, how long a fresh read-only reader takes to
+// open and list the first page, the last page, and filtered pages (the UI's start-up and scrolling).
+import { rmSync, mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setImmediate as yieldLoop } from 'node:timers/promises';
+import { createFlowWriter, openReader, openStore } from '../src/store/index.js';
+import type { Flow } from '../src/types.js';
+import { failureFinding, makeFlow, truncationFinding } from '../test/store/make-flow.js';
+import { fixed, table } from './lib/table.js';
+
+const WRITE_FLOWS = Number(process.env.BENCH_STORE_FLOWS ?? 10_000);
+const RESOURCES = 50;
+const LARGE_FLOWS = Number(process.env.BENCH_STORE_LARGE ?? 100_000);
+const PAGE = 100;
+
+/** A pool of distinct realistic flows, reused under fresh ids so that memory stays modest. */
+function pool(size: number, resources: number): Flow[] {
+  return Array.from({ length: size }, (_, i) =>
+    makeFlow(i, {
+      resources,
+      failing: i % 4 === 0 ? [i % resources] : [],
+      findings: i % 10 === 0 ? [truncationFinding] : i % 4 === 0 ? [failureFinding] : [],
+      method: i % 9 === 0 ? 'GET' : 'PROPFIND',
+      status: i % 9 === 0 ? (i % 2 ? 200 : 404) : 207,
+    }),
+  );
+}
+
+const withId = (flow: Flow, i: number): Flow => ({ ...flow, id: `flow-${i}`, timings: { ...flow.timings, start: flow.timings.start + i } });
+
+async function writerThroughput(dir: string): Promise<{ rows: string[][]; flowsPerSecond: number }> {
+  const file = path.join(dir, 'write.db');
+  const store = openStore(file);
+  const flows = pool(500, RESOURCES);
+  const bodyBytes = flows.reduce((n, f) => n + (f.response?.body.bytes.length ?? 0), 0) / flows.length;
+  // Each tick's transaction holds the event loop: that is how long relaying waits behind the store.
+  const ticks: number[] = [];
+  const writer = createFlowWriter(store, { tickMs: 100, onCommit: ({ ms }) => ticks.push(ms) });
+  const started = performance.now();
+  for (let i = 0; i < WRITE_FLOWS; i += 50) {
+    for (let j = i; j < Math.min(WRITE_FLOWS, i + 50); j++) writer.enqueue(withId(flows[j % flows.length]!, j));
+    await yieldLoop();
+  }
+  // Bounded wait for the last ticks.
+  for (let waited = 0; writer.stats().written + writer.stats().failed < WRITE_FLOWS && waited < 600_000; waited += 10) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const elapsed = (performance.now() - started) / 1000;
+  await writer.close();
+  const stats = writer.stats();
+  store.close();
+  const size = statSync(file).size + (statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0);
+  const flowsPerSecond = stats.written / elapsed;
+  ticks.sort((a, b) => a - b);
+  const p = (q: number) => ticks[Math.min(ticks.length - 1, Math.floor(q * ticks.length))] ?? NaN;
+  return {
+    flowsPerSecond,
+    rows: [
+      ['flows written', `${stats.written} (failed ${stats.failed})`],
+      ['flow shape', `PROPFIND 207, ${RESOURCES} resources, ~${Math.round(bodyBytes / 1024)} KiB body, ledger + findings`],
+      ['transactions', String(stats.transactions)],
+      ['**flows/s sustained** (target ≥ 2,000)', `**${fixed(flowsPerSecond, 0)}**`],
+      ['flows per tick (mean)', fixed(stats.written / Math.max(1, ticks.length), 0)],
+      ['tick transaction, median / p95 / max', `${fixed(p(0.5), 1)} / ${fixed(p(0.95), 1)} / ${fixed(ticks.at(-1) ?? NaN, 1)} ms`],
+      ['database size', `${fixed(size / 1024 / 1024, 1)} MiB`],
+    ],
+  };
+}
+
+async function largeDatabase(dir: string): Promise<{ rows: string[][]; firstPageMs: number }> {
+  const file = path.join(dir, 'large.db');
+  const store = openStore(file);
+  // Lighter flows (5 resources) keep the build to seconds and the file to a few hundred MiB;
+  // listing reads only the flows table, whose rows are the same size either way.
+  const flows = pool(1000, 5);
+  const writer = createFlowWriter(store, { tickMs: 100 });
+  const built = performance.now();
+  for (let i = 0; i < LARGE_FLOWS; i++) {
+    writer.enqueue(withId(flows[i % flows.length]!, i));
+    if (i % 5000 === 4999) writer.flush();
+  }
+  await writer.close();
+  store.db.pragma('wal_checkpoint(TRUNCATE)');
+  store.close();
+  const buildS = (performance.now() - built) / 1000;
+
+  const rows: string[][] = [];
+  const time = <T>(label: string, fn: () => T): { ms: number; value: T } => {
+    const t0 = performance.now();
+    const value = fn();
+    const ms = performance.now() - t0;
+    rows.push([label, `${fixed(ms, 1)} ms`]);
+    return { ms, value };
+  };
+  const t0 = performance.now();
+  const reader = openReader(file);
+  const opened = performance.now() - t0;
+  const count = reader.countFlows();
+  const first = reader.listFlows({ limit: PAGE });
+  const firstPageMs = performance.now() - t0;
+  rows.push([`**open reader + first page (${PAGE} rows)** (target < 1 s)`, `**${fixed(firstPageMs, 1)} ms** (open ${fixed(opened, 1)} ms)`]);
+  time('countFlows() over all', () => reader.countFlows());
+  time(`listFlows asc, offset ${LARGE_FLOWS - PAGE} (scrolled to the end)`, () => reader.listFlows({ order: 'asc', offset: LARGE_FLOWS - PAGE, limit: PAGE }));
+  time('latestSeq()', () => reader.latestSeq());
+  time('getFlow (full flow with ledger and bodies)', () => reader.getFlow(first[0]!.id));
+  for (const filter of ['~m GET', '~s 4xx', '~f truncation', '~r MS601 & ~m PROPFIND', '~u user3', '~h "Depth: 1"']) {
+    const { value } = time(`filter \`${filter}\`: count`, () => reader.countFlows(filter));
+    time(`filter \`${filter}\`: first page (${value} match)`, () => reader.listFlows({ filter, limit: PAGE }));
+  }
+  reader.close();
+  const size = statSync(file).size;
+  return {
+    firstPageMs,
+    rows: [
+      ['flows in the database', `${count} (5 resources each), built in ${fixed(buildS, 1)} s, ${fixed(size / 1024 / 1024, 0)} MiB`],
+      ...rows,
+    ],
+  };
+}
+
+export async function run(): Promise<string> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'davtap-bench-store-'));
+  try {
+    const write = await writerThroughput(dir);
+    const large = await largeDatabase(dir);
+    return [
+      '### Writer throughput',
+      '',
+      table(['measure', 'value'], write.rows),
+      '',
+      `### Reader on a ${LARGE_FLOWS.toLocaleString('en')}-flow database`,
+      '',
+      table(['operation', 'time'], large.rows),
+      '',
+      `Targets: writer ${write.flowsPerSecond >= 2000 ? 'met' : '**missed**'}, first page ${large.firstPageMs < 1000 ? 'met' : '**missed**'}.`,
+    ].join('\n');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// Runnable alone: node --import tsx bench/store.bench.ts
+if (process.argv[1]?.endsWith('store.bench.ts')) process.stdout.write(`${await run()}\n`);
