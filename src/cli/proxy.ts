@@ -1,10 +1,121 @@
-// Filled in by the relay work; present so the command table compiles.
-import { DavtapError } from '../errors.js';
-import type { Command } from './io.js';
+// `davtap [proxy]`: the composition root that wires proxy → analysis → store → UI.
+import path from 'node:path';
+import { startProxy, type ProxyHooks } from '../proxy/index.js';
+import { defaultCaDir } from '../proxy/ca.js';
+import type { Flow } from '../types.js';
+import { UsageError } from '../errors.js';
+import { parseCommandArgs, parseSize } from './args.js';
+import { parseListen, parseUpstream, upstreamIsSelf } from './listen.js';
+import { flowLine } from './flow-line.js';
+import type { CliIO, Command } from './io.js';
+
+const help = `Usage: davtap [proxy] [options]
+
+Relays WebDAV/CalDAV/CardDAV traffic without changing it, checks every 207 Multi-Status response,
+and records each exchange.
+
+Reverse mode (--upstream URL): clients talk to davtap as if it were the server.
+Forward mode (no --upstream): davtap is an explicit HTTP proxy (curl -x, litmus --proxy=…);
+HTTPS through CONNECT is intercepted with davtap's CA (see 'davtap ca').
+
+Options:
+  --upstream URL             relay to this http(s) URL, optionally with a path prefix
+  --listen HOST:PORT         where to listen (default 127.0.0.1:8080; port 0 picks a free one)
+  --db FILE                  SQLite file for flows and findings (default ./davtap.db)
+  --no-ui                    print one line per flow instead of the terminal UI
+  --max-body SIZE            response bytes captured per flow (default 64MiB; relaying is never capped)
+  --max-request-body SIZE    request bytes captured per flow (default 1MiB)
+  --ca-dir DIR               where the interception CA lives (default ${defaultCaDir()})
+  --insecure-upstream        do not verify the upstream's TLS certificate
+  --upstream-timeout SECONDS give up on an upstream silent for this long (default 120; 0 = never)
+  -h, --help                 show this help
+
+Reverse mode changes only Host, Destination and If (requests) and Location, Content-Location
+(responses) so that COPY, MOVE and redirects work; bodies are never rewritten.
+`;
+
+interface ProxyArgs {
+  upstream?: string;
+  listen?: string;
+  db?: string;
+  'no-ui'?: boolean;
+  'max-body'?: string;
+  'max-request-body'?: string;
+  'ca-dir'?: string;
+  'insecure-upstream'?: boolean;
+  'upstream-timeout'?: string;
+}
+
+function parseSeconds(flag: string, text: string): number {
+  if (!/^\d+(\.\d+)?$/.test(text)) throw new UsageError(`${flag}: '${text}' is not a number of seconds`);
+  return Math.round(Number(text) * 1000);
+}
 
 export const command: Command = {
-  summary: 'proxy',
-  async run() {
-    throw new DavtapError('INTERNAL', 'proxy: not built yet');
+  summary: 'relay traffic and record flows (the default)',
+  async run(args: string[], io: CliIO): Promise<number> {
+    const { values, help: wantsHelp } = parseCommandArgs<ProxyArgs>('proxy', args, {
+      upstream: { type: 'string' },
+      listen: { type: 'string' },
+      db: { type: 'string' },
+      'no-ui': { type: 'boolean' },
+      'max-body': { type: 'string' },
+      'max-request-body': { type: 'string' },
+      'ca-dir': { type: 'string' },
+      'insecure-upstream': { type: 'boolean' },
+      'upstream-timeout': { type: 'string' },
+    });
+    if (wantsHelp) {
+      io.stdout.write(help);
+      return 0;
+    }
+    const listen = parseListen(values.listen ?? '127.0.0.1:8080');
+    const upstream = values.upstream !== undefined ? parseUpstream(values.upstream) : undefined;
+    if (upstream && upstreamIsSelf(upstream, listen)) {
+      throw new UsageError(`--upstream ${upstream.href} is davtap's own --listen address: every request would loop`);
+    }
+    const maxBody = parseSize('--max-body', values['max-body'] ?? '64MiB');
+    const maxRequestBody = parseSize('--max-request-body', values['max-request-body'] ?? '1MiB');
+    const upstreamTimeoutMs = parseSeconds('--upstream-timeout', values['upstream-timeout'] ?? '120');
+    const dbPath = path.resolve(io.cwd, values.db ?? 'davtap.db');
+    const caDir = path.resolve(io.cwd, values['ca-dir'] ?? defaultCaDir(io.env));
+    const log = (line: string) => io.stderr.write(line.endsWith('\n') ? line : line + '\n');
+
+    const onFlow = (flow: Flow) => {
+      io.stdout.write(flowLine(flow) + '\n');
+    };
+    const hooks: ProxyHooks = { onFlow };
+
+    const proxy = await startProxy({
+      listenHost: listen.host,
+      listenPort: listen.port,
+      ...(upstream ? { upstream } : { caDir }),
+      insecureUpstream: values['insecure-upstream'] ?? false,
+      maxBody,
+      maxRequestBody,
+      upstreamTimeoutMs,
+      hooks,
+      log,
+    });
+    const where = upstream ? `reverse → ${upstream.href}` : `forward proxy; HTTPS intercepted with CA ${proxy.ca!.certPath} (SHA-256 ${proxy.ca!.fingerprint256})`;
+    log(`davtap listening on ${proxy.url} (${where}); recording to ${dbPath}`);
+
+    return await new Promise<number>((resolve) => {
+      let stopping = false;
+      const stop = (signal: NodeJS.Signals) => {
+        if (stopping) {
+          log(`davtap: ${signal} again, exiting now`);
+          process.exit(130);
+        }
+        stopping = true;
+        void proxy.close().then(() => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve(0);
+        });
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
   },
 };

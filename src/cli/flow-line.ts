@@ -1,0 +1,46 @@
+// The one-line-per-flow log of `--no-ui` (in the spirit of mitmdump's output).
+import type { Flow } from '../types.js';
+
+function pad2(n: number): string {
+  return n < 10 ? `0${n}` : String(n);
+}
+
+export function clock(ms: number): string {
+  const d = new Date(ms);
+  return `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}.${String(d.getMilliseconds()).padStart(3, '0')}`;
+}
+
+export function bytes(n: number): string {
+  if (n < 1024) return `${n}B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)}k`;
+  if (n < 1024 ** 3) return `${(n / 1024 / 1024).toFixed(1)}M`;
+  return `${(n / 1024 ** 3).toFixed(2)}G`;
+}
+
+function pathOf(url: string): string {
+  try {
+    const u = new URL(url);
+    return u.pathname + u.search;
+  } catch {
+    return url;
+  }
+}
+
+/** time, method, status, path, bytes, duration, outcome [, 207 summary and finding counts] */
+export function flowLine(flow: Flow): string {
+  const status = flow.response ? String(flow.response.status) : '---';
+  const size = flow.response ? bytes(flow.response.body.bytesSeen) : '-';
+  const duration = flow.timings.end !== null ? `${flow.timings.end - flow.timings.start}ms` : '-';
+  const outcome = flow.outcome.kind === 'complete' ? 'complete' : `${flow.outcome.kind}${flow.outcome.code ? `(${flow.outcome.code})` : ''}`;
+  const parts = [clock(flow.timings.start), flow.request.method, status, pathOf(flow.request.url), size, duration, outcome];
+  const a = flow.analysis;
+  if (a) {
+    const counts = a.summary.findings;
+    const badges = [counts.error ? `E${counts.error}` : '', counts.warning ? `W${counts.warning}` : '', counts.info ? `I${counts.info}` : '']
+      .filter(Boolean)
+      .join(' ');
+    parts.push(`[${a.summary.failedResources}/${a.summary.resources} failed${badges ? `; ${badges}` : ''}]`);
+  }
+  if (flow.injected) parts.push(`{injected: ${flow.injected}}`);
+  return parts.join('  ');
+}

@@ -1,0 +1,128 @@
+// Starts davtap's listener in reverse mode (--upstream) or forward mode (explicit proxy + MITM).
+import http from 'node:http';
+import type net from 'node:net';
+import { ListenError } from '../errors.js';
+import type { Mode } from '../types.js';
+import { Relay, type ProxyHooks } from './relay.js';
+import { reverseHandler } from './reverse.js';
+import { ForwardProxy } from './forward.js';
+import { ensureCa, LeafIssuer, type CaInfo } from './ca.js';
+import { clientErrorHandler } from './client-errors.js';
+
+export type { ProxyHooks } from './relay.js';
+
+export interface ProxyOptions {
+  listenHost: string;
+  /** 0 picks a free port. */
+  listenPort: number;
+  /** Reverse mode when set. */
+  upstream?: URL;
+  /** Forward mode: where the interception CA lives. */
+  caDir?: string;
+  insecureUpstream?: boolean;
+  maxBody: number;
+  maxRequestBody: number;
+  upstreamTimeoutMs?: number;
+  hooks: ProxyHooks;
+  log?: (line: string) => void;
+}
+
+export interface RunningProxy {
+  mode: Mode;
+  host: string;
+  port: number;
+  /** http://host:port/ as a client would use it. */
+  url: string;
+  ca?: CaInfo;
+  /** Time spent issuing each leaf certificate on the event loop (forward mode), in ms. */
+  leafIssueMs(): number[];
+  /** Stops listening, closes idle and active connections, resolves when done. */
+  close(): Promise<void>;
+}
+
+function listen(server: http.Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+      const why =
+        err.code === 'EADDRINUSE' ? 'the address is already in use (another davtap or server on that port?)'
+        : err.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)'
+        : err.code === 'EADDRNOTAVAIL' ? 'no such local address'
+        : err.message;
+      reject(new ListenError(`cannot listen on ${where}: ${why}${err.code ? ` (${err.code})` : ''}`, { cause: err }));
+    };
+    server.once('error', onError);
+    server.listen({ host, port }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
+  const log = options.log ?? (() => {});
+  const mode: Mode = options.upstream ? 'reverse' : 'forward';
+  const relay = new Relay(mode, {
+    maxBody: options.maxBody,
+    maxRequestBody: options.maxRequestBody,
+    upstreamTimeoutMs: options.upstreamTimeoutMs ?? 120_000,
+    insecureUpstream: options.insecureUpstream ?? false,
+    hooks: options.hooks,
+    log,
+  });
+  // requestTimeout 0: uploads and downloads through a proxy may legitimately take longer than
+  // Node's default five minutes; the upstream idle timeout covers a server that went silent.
+  const server = http.createServer({ requestTimeout: 0 });
+  server.on('clientError', clientErrorHandler(mode, options.hooks, log));
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (s: net.Socket) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+
+  let ca: CaInfo | undefined;
+  let issuer: LeafIssuer | undefined;
+  let forward: ForwardProxy | undefined;
+  if (options.upstream) {
+    const handler = reverseHandler(relay, options.upstream, `${options.listenHost}:${options.listenPort}`);
+    server.on('request', handler);
+    server.on('checkContinue', handler);
+  } else {
+    if (!options.caDir) throw new Error('forward mode needs a CA directory');
+    const loaded = ensureCa(options.caDir);
+    ca = loaded.info;
+    if (ca.created) log(`davtap: ${ca.replacedBecause ? `replaced the CA (${ca.replacedBecause})` : 'created a new CA'}: ${ca.certPath}`);
+    issuer = new LeafIssuer(loaded);
+    forward = new ForwardProxy(relay, issuer, { host: options.listenHost, port: () => port }, log);
+    server.on('request', forward.onRequest);
+    server.on('checkContinue', forward.onRequest);
+    server.on('connect', forward.onConnect);
+    forward.innerServer.on('clientError', clientErrorHandler(mode, options.hooks, log));
+    forward.innerServer.on('connection', (s: net.Socket) => {
+      sockets.add(s);
+      s.once('close', () => sockets.delete(s));
+    });
+  }
+
+  await listen(server, options.listenHost, options.listenPort);
+  const address = server.address() as net.AddressInfo;
+  const port = address.port;
+  const host = options.listenHost;
+  const shownHost = host.includes(':') ? `[${host}]` : host;
+
+  return {
+    mode,
+    host,
+    port,
+    url: `http://${shownHost}:${port}/`,
+    ...(ca ? { ca } : {}),
+    leafIssueMs: () => issuer?.issueMs.slice() ?? [],
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        forward?.innerServer.close();
+        for (const s of sockets) s.destroy();
+        relay.close();
+      }),
+  };
+}

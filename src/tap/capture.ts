@@ -1,0 +1,33 @@
+// A passive, bounded copy of a body as it relays: every byte is counted, the first `cap` bytes
+// are kept. The relayed chunks themselves are never copied or altered.
+import type { CapturedBody } from '../types.js';
+
+export class BodyCapture {
+  private readonly chunks: Buffer[] = [];
+  private kept = 0;
+  private seen = 0;
+
+  constructor(private readonly cap: number) {}
+
+  add(chunk: Buffer): void {
+    this.seen += chunk.length;
+    const room = this.cap - this.kept;
+    if (room <= 0) return;
+    // Keep a reference, not a copy: the chunk is not reused by the stream once emitted.
+    const part = chunk.length <= room ? chunk : chunk.subarray(0, room);
+    this.chunks.push(part);
+    this.kept += part.length;
+  }
+
+  get bytesSeen(): number {
+    return this.seen;
+  }
+
+  result(): CapturedBody {
+    return {
+      bytes: this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.kept),
+      bytesSeen: this.seen,
+      captureComplete: this.seen === this.kept,
+    };
+  }
+}

@@ -1,0 +1,61 @@
+// Decodes a *copy* of a content-encoded body (gzip, deflate, br) for capture and display. The
+// client always receives the encoded bytes untouched; this runs beside the relay, in zlib's
+// thread pool, and never slows or blocks it.
+import zlib from 'node:zlib';
+import type { CapturedBody } from '../types.js';
+import { BodyCapture } from './capture.js';
+
+export type DecodableEncoding = 'gzip' | 'deflate' | 'br';
+
+/** The single encoding davtap can decode, or null (identity, unknown or stacked encodings). */
+export function decodableEncoding(contentEncoding: string | undefined): DecodableEncoding | null {
+  if (!contentEncoding) return null;
+  const codings = contentEncoding.split(',').map((c) => c.trim().toLowerCase()).filter((c) => c && c !== 'identity');
+  if (codings.length !== 1) return null;
+  const c = codings[0];
+  if (c === 'gzip' || c === 'x-gzip') return 'gzip';
+  if (c === 'deflate') return 'deflate';
+  if (c === 'br') return 'br';
+  return null;
+}
+
+export interface DecodedResult {
+  body: CapturedBody;
+  error?: string;
+}
+
+export class DecodedCopy {
+  private readonly stream: zlib.Gzip | zlib.Inflate | zlib.BrotliDecompress;
+  private readonly capture: BodyCapture;
+  private error: string | undefined;
+  private readonly done: Promise<void>;
+
+  constructor(encoding: DecodableEncoding, cap: number) {
+    this.capture = new BodyCapture(cap);
+    // Deflate in HTTP is zlib-wrapped by the RFC but raw in some servers: inflate() with the
+    // zlib header, falling back is not worth it for a display copy; the error says what happened.
+    this.stream =
+      encoding === 'gzip' ? zlib.createGunzip() : encoding === 'deflate' ? zlib.createInflate() : zlib.createBrotliDecompress();
+    this.stream.on('data', (chunk: Buffer) => this.capture.add(chunk));
+    this.done = new Promise((resolve) => {
+      this.stream.once('end', resolve);
+      this.stream.once('error', (err: NodeJS.ErrnoException) => {
+        this.error = `${encoding} decoding failed: ${err.message}${err.code ? ` (${err.code})` : ''}`;
+        resolve();
+      });
+    });
+  }
+
+  write(chunk: Buffer): void {
+    if (this.error === undefined) this.stream.write(chunk);
+  }
+
+  /** Ends the input. `complete` false when the body was cut: the copy is then partial by nature. */
+  async finish(complete: boolean): Promise<DecodedResult> {
+    if (this.error === undefined) this.stream.end();
+    await this.done;
+    let error = this.error;
+    if (!complete && error === undefined) error = 'body ended early; decoded copy is partial';
+    return { body: this.capture.result(), ...(error !== undefined ? { error } : {}) };
+  }
+}

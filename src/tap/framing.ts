@@ -1,0 +1,42 @@
+// How a message body is delimited (RFC 9112 §6.3), read from its raw headers.
+import type { Framing, RawHeaders } from '../types.js';
+
+function headerValues(raw: RawHeaders, name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === name) out.push(raw[i + 1]!);
+  return out;
+}
+
+function isChunked(raw: RawHeaders): boolean {
+  const codings = headerValues(raw, 'transfer-encoding')
+    .join(',')
+    .split(',')
+    .map((c) => c.trim().toLowerCase())
+    .filter(Boolean);
+  return codings.length > 0 && codings[codings.length - 1] === 'chunked';
+}
+
+/** Declared Content-Length, or null when absent or not one valid number. */
+export function declaredLength(raw: RawHeaders): number | null {
+  const values = headerValues(raw, 'content-length')
+    .join(',')
+    .split(',')
+    .map((v) => v.trim());
+  if (values.length === 0 || values[0] === '') return null;
+  const first = values[0]!;
+  if (!/^\d+$/.test(first) || values.some((v) => v !== first)) return null;
+  return Number(first);
+}
+
+export function requestFraming(raw: RawHeaders): Framing {
+  if (isChunked(raw)) return 'chunked';
+  if (declaredLength(raw) !== null) return 'content-length';
+  return 'none';
+}
+
+export function responseFraming(raw: RawHeaders, status: number, requestMethod: string): Framing {
+  if (requestMethod === 'HEAD' || (status >= 100 && status < 200) || status === 204 || status === 304) return 'none';
+  if (isChunked(raw)) return 'chunked';
+  if (declaredLength(raw) !== null) return 'content-length';
+  return 'close-delimited';
+}
