@@ -191,6 +191,8 @@ export interface Resource {
   span: { start: number; end: number | null };
   /** False when the body ended inside this response. */
   complete: boolean;
+  /** A 2xx propstat reported `resourcetype` containing `collection`. */
+  collection?: boolean;
 }
 
 export interface AnalysisSummary {
@@ -213,4 +215,16 @@ export interface Analysis {
 export interface Analyzer {
   write(chunk: Uint8Array): void;
   end(transport: TransportEnd): Analysis;
+}
+
+/** Caps that keep one analysis bounded; hitting one is a finding (MS703), never an exception. */
+export interface AnalyzerLimits {
+  /** Decoded body bytes parsed before the analysis stops. */
+  maxBodyBytes: number;
+  /** Element nesting depth. */
+  maxDepth: number;
+  /** `<response>` elements recorded in the ledger. */
+  maxResponses: number;
+  /** Characters of one text node, name, attribute value or DOCTYPE. */
+  maxTokenLength: number;
 }

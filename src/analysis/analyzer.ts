@@ -1,0 +1,219 @@
+// The 207 analyzer: request context + response head in, wire or payload bytes streamed through
+// write(), the transport outcome given to end(), an Analysis out. Pure: no I/O, no clock, no
+// globals. Pipeline, one pass: transfer framing → content decoding → text decoding → saxes scan
+// (ledger + observations) → rules. A broken body is data: nothing here throws to the caller.
+import type { Analysis, Analyzer, AnalyzerLimits, Finding, RequestContext, ResponseHead, TransportEnd } from '../types.js';
+import { ContentDecoder } from './decoding.js';
+import type { Draft, Facts, HeadFacts, ResponseObs, RuleDef } from './facts.js';
+import { Deframer } from './framing.js';
+import { header, listTokens, parseMediaType } from './headers.js';
+import { resolveLimits } from './limits.js';
+import { parseRequest, type RequestInfo } from './request.js';
+import { ruleDefs, rules, analyzerCrashed } from './rules/index.js';
+import { transportCause } from './rules/truncation.js';
+import { XmlScan } from './scan.js';
+import { summarize } from './summary.js';
+import { TextStage } from './text.js';
+
+export { rules } from './rules/index.js';
+export type { RuleInfo } from './rules/index.js';
+export { defaultLimits } from './limits.js';
+
+/** Findings one rule may raise per response pass before the rest are only counted. */
+const PER_RULE_CAP = 20;
+
+function toFinding(def: Pick<RuleDef, 'id' | 'severity' | 'category'>, d: Draft): Finding {
+  const f: Finding = { rule: def.id, severity: d.severity ?? def.severity, category: def.category, message: d.message, evidence: d.evidence };
+  if (d.consequenceOf !== undefined) f.consequenceOf = d.consequenceOf;
+  return f;
+}
+
+function crashed(def: RuleDef | undefined, err: unknown, where: string): Finding {
+  const msg = err instanceof Error ? err.message : String(err);
+  return {
+    rule: analyzerCrashed.id,
+    severity: 'error',
+    category: def?.category ?? analyzerCrashed.category,
+    message: `${def ? `rule ${def.id}` : where} crashed (${msg}); its check is missing from this analysis`,
+    evidence: { crashedRule: def?.id ?? where, error: msg },
+  };
+}
+
+class AnalyzerImpl implements Analyzer {
+  private readonly req: RequestInfo;
+  private readonly head: HeadFacts;
+  private readonly limits: AnalyzerLimits;
+  private readonly deframer: Deframer;
+  private readonly decoder: ContentDecoder;
+  private readonly text: TextStage;
+  private readonly scan: XmlScan;
+  private readonly streamed: Finding[] = [];
+  private readonly overflow = new Map<string, number>();
+  private readonly perRule = new Map<string, number>();
+  private readonly internal: Finding[] = [];
+  private decodedIn = 0;
+  private broken = false;
+  private result: Analysis | undefined;
+
+  constructor(req: RequestContext, head: ResponseHead, limits?: Partial<AnalyzerLimits>) {
+    this.limits = resolveLimits(limits);
+    this.req = parseRequest(req);
+    const rawHeaders = head.rawHeaders ?? [];
+    const ctRaw = header(rawHeaders, 'Content-Type');
+    const ct = parseMediaType(ctRaw);
+    this.head = {
+      status: head.status,
+      reason: head.reason ?? '',
+      httpVersion: head.httpVersion ?? '1.1',
+      rawHeaders,
+      bodyForm: head.bodyForm,
+      ...(ct !== undefined ? { contentType: ct } : {}),
+      ...(ctRaw !== undefined ? { contentTypeRaw: ctRaw } : {}),
+    };
+    this.scan = new XmlScan(this.limits, (obs) => this.onResponse(obs));
+    this.text = new TextStage(ct?.charset, (t, off, len) => this.scan.write(t, off, len));
+    this.decoder = new ContentDecoder(listTokens(header(rawHeaders, 'Content-Encoding')), (bytes) => this.decoded(bytes));
+    const noBody = this.req.method === 'HEAD' || head.status === 204 || head.status === 304 || (head.status >= 100 && head.status < 200);
+    this.deframer = new Deframer(rawHeaders, head.bodyForm, noBody, (bytes) => this.decoder.write(bytes));
+  }
+
+  write(chunk: Uint8Array): void {
+    if (this.result || this.broken || chunk.length === 0) return;
+    this.guard('framing', () => this.deframer.write(chunk));
+  }
+
+  end(transport: TransportEnd): Analysis {
+    if (this.result) return this.result;
+    this.guard('decoder', () => this.decoder.end());
+    this.guard('text', () => {
+      if (!this.scan.stopped) this.text.end();
+    });
+    this.guard('scan', () => this.scan.end());
+    const framing = this.deframer.finish();
+    const facts: Facts = {
+      req: this.req,
+      head: this.head,
+      limits: this.limits,
+      transport: transport ?? { outcome: 'complete' },
+      framing,
+      chunkState: this.deframer.chunkState,
+      decoding: this.decoder.facts,
+      text: this.text.facts,
+      xml: this.scan.facts,
+      resources: this.scan.resources,
+      bodyInScope: (this.head.status === 207 || this.scan.facts.isMultistatus) && this.decoder.facts.unsupported === undefined,
+    };
+    const found: Finding[] = [...this.streamed];
+    for (const def of ruleDefs) {
+      if (!def.atEnd || (def.scope === 'body' && !facts.bodyInScope)) continue;
+      try {
+        const out = def.atEnd(facts);
+        for (const d of out === undefined ? [] : Array.isArray(out) ? out : [out]) found.push(toFinding(def, d));
+      } catch (err) {
+        found.push(crashed(def, err, def.id));
+      }
+    }
+    for (const [id, extra] of this.overflow) {
+      const first = found.find((f) => f.rule === id);
+      if (first) {
+        first.message += ` (and ${extra} more like it)`;
+        first.evidence = { ...first.evidence, moreOccurrences: extra };
+      }
+    }
+    found.push(...this.internal);
+    const order = new Map(ruleDefs.map((r, i) => [r.id, i]));
+    const findings = found
+      .map((f, i) => ({ f, i }))
+      .sort((a, b) => (order.get(a.f.rule) ?? 999) - (order.get(b.f.rule) ?? 999) || a.i - b.i)
+      .map(({ f }) => f);
+    markConsequences(findings, facts);
+    this.result = { findings, resources: facts.resources, summary: summarize(facts.resources, findings, this.req, facts.xml.isMultistatus) };
+    return this.result;
+  }
+
+  private decoded(bytes: Uint8Array): void {
+    if (this.scan.stopped) return;
+    const room = this.limits.maxBodyBytes - this.decodedIn;
+    this.decodedIn += bytes.length;
+    if (bytes.length > room) {
+      if (room > 0) this.text.write(bytes.subarray(0, room));
+      this.scan.stopAt('maxBodyBytes', this.decodedIn);
+      return;
+    }
+    this.text.write(bytes);
+  }
+
+  private onResponse(obs: ResponseObs): void {
+    for (const def of ruleDefs) {
+      if (!def.onResponse) continue;
+      try {
+        const out = def.onResponse(obs, { req: this.req, head: this.head });
+        for (const d of out === undefined ? [] : Array.isArray(out) ? out : [out]) {
+          const seen = this.perRule.get(def.id) ?? 0;
+          this.perRule.set(def.id, seen + 1);
+          if (seen < PER_RULE_CAP) this.streamed.push(toFinding(def, d));
+          else this.overflow.set(def.id, (this.overflow.get(def.id) ?? 0) + 1);
+        }
+      } catch (err) {
+        if (!this.streamed.some((f) => f.rule === analyzerCrashed.id && f.evidence.crashedRule === def.id)) this.streamed.push(crashed(def, err, def.id));
+      }
+    }
+  }
+
+  /** A stage that throws is a davtap bug: report it as MS901 and stop feeding the pipeline. */
+  private guard(stage: string, fn: () => void): void {
+    if (this.broken) return;
+    try {
+      fn();
+    } catch (err) {
+      this.broken = true;
+      this.internal.push(crashed(undefined, err, `the ${stage} stage`));
+    }
+  }
+}
+
+/** Marks the XML errors a transport truncation (or a substituted HTML page) explains. */
+function markConsequences(findings: Finding[], facts: Facts): void {
+  const has = (id: string) => findings.some((f) => f.rule === id && f.consequenceOf === undefined);
+  const cause = transportCause(facts);
+  const end = facts.decoding.decodedBytes;
+  const nearEnd = (f: Finding) => typeof f.evidence.offset !== 'number' || f.evidence.offset >= end - 64;
+  for (const f of findings) {
+    if (f.rule === 'MS901') continue;
+    if (has('MS108') && ['MS101', 'MS103', 'MS104', 'MS105', 'MS006', 'MS107'].includes(f.rule)) {
+      f.consequenceOf = 'MS108';
+      continue;
+    }
+    if (cause === undefined || f.rule === cause) continue;
+    if (f.rule === 'MS006' || (f.rule === 'MS004' && cause !== 'MS004')) f.consequenceOf = cause;
+    else if ((f.rule === 'MS101' || f.rule === 'MS103') && nearEnd(f)) f.consequenceOf = cause;
+  }
+}
+
+export function createAnalyzer(req: RequestContext, head: ResponseHead, limits?: Partial<AnalyzerLimits>): Analyzer {
+  try {
+    return new AnalyzerImpl(req, head, limits);
+  } catch (err) {
+    // Even a hostile request context must not throw: answer with an analyzer that reports it.
+    const finding = crashed(undefined, err, 'analyzer setup');
+    return {
+      write() {},
+      end: () => ({
+        findings: [finding],
+        resources: [],
+        summary: { resources: 0, failedResources: 0, byStatus: {}, findings: { error: 1, warning: 0, info: 0 }, text: 'analysis failed' },
+      }),
+    };
+  }
+}
+
+/** One-shot analysis of a whole body. Never throws. */
+export function analyze(req: RequestContext, head: ResponseHead, body: Uint8Array, transport: TransportEnd = { outcome: 'complete' }, limits?: Partial<AnalyzerLimits>): Analysis {
+  const a = createAnalyzer(req, head, limits);
+  // Fed in slices like the proxy would, so that one code path serves both.
+  const step = 64 * 1024;
+  for (let i = 0; i < body.length; i += step) a.write(body.subarray(i, i + step));
+  return a.end(transport);
+}
+
+export { rules as catalogue };

@@ -1,0 +1,19 @@
+// Default caps of one analysis. Generous enough for real listings (a 100,000-entry PROPFIND is
+// about 50 MB), small enough that a hostile body cannot exhaust the proxy's memory.
+import type { AnalyzerLimits } from '../types.js';
+
+export const defaultLimits: Readonly<AnalyzerLimits> = Object.freeze({
+  maxBodyBytes: 512 * 1024 * 1024,
+  maxDepth: 256,
+  maxResponses: 1_000_000,
+  maxTokenLength: 16 * 1024 * 1024,
+});
+
+export function resolveLimits(partial?: Partial<AnalyzerLimits>): AnalyzerLimits {
+  const out: AnalyzerLimits = { ...defaultLimits };
+  for (const key of Object.keys(defaultLimits) as (keyof AnalyzerLimits)[]) {
+    const v = partial?.[key];
+    if (typeof v === 'number' && Number.isFinite(v) && v > 0) out[key] = Math.floor(v);
+  }
+  return out;
+}

@@ -1,0 +1,160 @@
+// What the analyzer needs to know about the request behind a 207: method, Depth, the PROPFIND
+// body kind and requested property names, multiget hrefs, sync-collection token and limit,
+// Prefer/Brief and Nextcloud's pagination headers. Parsed once per exchange with saxes; a request
+// body that does not parse simply yields less context (never an exception).
+import { SaxesParser } from 'saxes';
+import type { RequestContext } from '../types.js';
+import { header, listTokens } from './headers.js';
+
+export const DAV = 'DAV:';
+export const CALDAV = 'urn:ietf:params:xml:ns:caldav';
+export const CARDDAV = 'urn:ietf:params:xml:ns:carddav';
+
+export type PropfindKind = 'prop' | 'allprop' | 'propname' | 'none';
+
+export interface RequestInfo {
+  method: string;
+  /** Path part of the request target, without query. */
+  path: string;
+  scheme?: 'http' | 'https';
+  /** Lower-cased authority the client used (Host or absolute-form), when known. */
+  authority?: string;
+  /** '0', '1', 'infinity', '1,noroot', … as sent (lower-cased), or undefined when absent. */
+  depth?: string;
+  /** Root element of the request body in Clark notation, e.g. {DAV:}propfind. */
+  bodyRoot?: string;
+  propfind: PropfindKind;
+  /** Properties named in the request's DAV:prop (PROPFIND, REPORT), Clark notation. */
+  requestedProps: string[];
+  /** PROPFIND allprop with DAV:include. */
+  includeProps: string[];
+  /** Hrefs of a calendar-/addressbook-multiget. */
+  multigetHrefs: string[];
+  isMultiget: boolean;
+  isSyncCollection: boolean;
+  syncToken?: string;
+  syncLimit?: number;
+  preferMinimal: boolean;
+  preferNoRoot: boolean;
+  /** Windows' MS-WDV `Depth: 1,noroot`. */
+  depthNoRoot: boolean;
+  ncPaginate: boolean;
+  ncPaginateTotal?: number;
+  acceptEncoding: string[];
+  /** False when no request headers were given at all (a bare body checked offline). */
+  headersKnown: boolean;
+  /** Destination header of COPY/MOVE. */
+  destination?: string;
+  /** Tokens of the request's DAV header (e.g. `bind`). */
+  davOptions: string[];
+  /** Why the request body could not be read, when it could not. */
+  bodyError?: string;
+}
+
+const clark = (uri: string, local: string): string => `{${uri}}${local}`;
+
+export function pathOfTarget(target: string): string {
+  let t = target;
+  const abs = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(t);
+  if (abs) t = t.slice(abs[0].length) || '/';
+  const q = t.search(/[?#]/);
+  return q >= 0 ? t.slice(0, q) : t;
+}
+
+export function parseRequest(req: RequestContext): RequestInfo {
+  const raw = req.rawHeaders ?? [];
+  const depth = header(raw, 'Depth')?.trim().toLowerCase().replace(/\s+/g, '');
+  const prefer = listTokens(header(raw, 'Prefer'));
+  const brief = header(raw, 'Brief')?.trim().toLowerCase();
+  const paginate = header(raw, 'X-NC-Paginate')?.trim().toLowerCase();
+  const total = Number(header(raw, 'X-NC-Paginate-Total'));
+  let authority = req.authority ?? header(raw, 'Host');
+  const destination = header(raw, 'Destination')?.trim();
+  let scheme = req.scheme;
+  const abs = /^([a-z][a-z0-9+.-]*):\/\/([^/?#]*)/i.exec(req.target ?? '');
+  if (abs) {
+    authority ??= abs[2];
+    const s = abs[1]!.toLowerCase();
+    if (scheme === undefined && (s === 'http' || s === 'https')) scheme = s;
+  }
+  const info: RequestInfo = {
+    method: (req.method ?? '').toUpperCase(),
+    path: pathOfTarget(req.target ?? '/') || '/',
+    ...(scheme !== undefined ? { scheme } : {}),
+    ...(authority !== undefined ? { authority: authority.trim().toLowerCase() } : {}),
+    ...(depth !== undefined ? { depth } : {}),
+    propfind: 'none',
+    requestedProps: [],
+    includeProps: [],
+    multigetHrefs: [],
+    isMultiget: false,
+    isSyncCollection: false,
+    preferMinimal: prefer.includes('return=minimal') || brief === 't',
+    preferNoRoot: prefer.includes('depth-noroot'),
+    depthNoRoot: depth !== undefined && depth.includes('noroot'),
+    ncPaginate: paginate === 'true' || paginate === '1',
+    ...(Number.isFinite(total) && header(raw, 'X-NC-Paginate-Total') !== undefined ? { ncPaginateTotal: total } : {}),
+    acceptEncoding: listTokens(header(raw, 'Accept-Encoding')).map((t) => t.split(';')[0]!.trim()),
+    headersKnown: raw.length > 0,
+    davOptions: listTokens(header(raw, 'DAV')),
+    ...(destination !== undefined ? { destination } : {}),
+  };
+  if (info.method === 'PROPFIND') info.propfind = 'allprop'; // an empty PROPFIND body means allprop (RFC 4918 §9.1)
+  const body = req.body;
+  if (body && body.length > 0 && body.length <= 4 * 1024 * 1024) readBody(body, info);
+  return info;
+}
+
+function readBody(body: Uint8Array, info: RequestInfo): void {
+  const parser = new SaxesParser({ xmlns: true, position: false });
+  const stack: string[] = [];
+  let text = '';
+  let failed: string | undefined;
+  parser.on('error', (e) => {
+    failed ??= e.message;
+  });
+  parser.on('opentag', (tag) => {
+    const name = clark(tag.uri ?? '', tag.local ?? tag.name);
+    const parent = stack[stack.length - 1];
+    const grand = stack[stack.length - 2];
+    if (stack.length === 0) {
+      info.bodyRoot = name;
+      if (name === clark(CALDAV, 'calendar-multiget') || name === clark(CARDDAV, 'addressbook-multiget')) info.isMultiget = true;
+      if (name === clark(DAV, 'sync-collection')) info.isSyncCollection = true;
+    } else if (parent === clark(DAV, 'prop') && stack.length === 2) {
+      info.requestedProps.push(name);
+    } else if (parent === clark(DAV, 'include') && grand === info.bodyRoot) {
+      info.includeProps.push(name);
+    }
+    if (stack.length === 1 && info.bodyRoot === clark(DAV, 'propfind')) {
+      if (name === clark(DAV, 'prop')) info.propfind = 'prop';
+      else if (name === clark(DAV, 'propname')) info.propfind = 'propname';
+      else if (name === clark(DAV, 'allprop')) info.propfind = 'allprop';
+    }
+    stack.push(name);
+    text = '';
+  });
+  parser.on('text', (t) => {
+    if (text.length < 8192) text += t;
+  });
+  parser.on('closetag', () => {
+    const name = stack.pop();
+    if (stack.length === 1) {
+      if (name === clark(DAV, 'href') && info.isMultiget) info.multigetHrefs.push(text.trim());
+      if (name === clark(DAV, 'sync-token') && info.isSyncCollection) info.syncToken = text.trim();
+    }
+    if (name === clark(DAV, 'nresults') && stack[stack.length - 1] === clark(DAV, 'limit')) {
+      const n = Number(text.trim());
+      if (Number.isInteger(n)) info.syncLimit = n;
+    }
+    text = '';
+  });
+  try {
+    parser.write(new TextDecoder().decode(body)).close();
+  } catch (e) {
+    failed ??= e instanceof Error ? e.message : String(e);
+  }
+  // Only PROPFIND with a prop list narrows requestedProps; other bodies keep what they named.
+  if (info.bodyRoot === clark(DAV, 'propfind') && info.propfind !== 'prop') info.requestedProps = [];
+  if (failed !== undefined) info.bodyError = failed;
+}

@@ -1,0 +1,34 @@
+// The rule catalogue (RULES.md §2): one table keyed by rule id, assembled from one file per
+// category, plus MS901 for a rule that throws. Ids never change once released.
+import type { Category, Severity } from '../../types.js';
+import type { RuleDef } from '../facts.js';
+import { malformedRules } from './malformed.js';
+import { partialFailureRules } from './partial-failure.js';
+import { securityRules } from './security.js';
+import { semanticRules } from './semantic.js';
+import { strippedRules } from './stripped.js';
+import { truncationRules } from './truncation.js';
+
+export interface RuleInfo {
+  id: string;
+  severity: Severity;
+  category: Category;
+  title: string;
+}
+
+const byId = (a: RuleDef, b: RuleDef): number => a.id.localeCompare(b.id);
+
+/** Every rule with its checks, in id order (the order findings are reported in). */
+export const ruleDefs: readonly RuleDef[] = Object.freeze(
+  [...truncationRules, ...malformedRules, ...semanticRules, ...strippedRules, ...partialFailureRules, ...securityRules].sort(byId),
+);
+
+export const analyzerCrashed: RuleInfo = Object.freeze({ id: 'MS901', severity: 'error', category: 'semantic', title: 'analyzer rule crashed' });
+
+/** The catalogue: id → default severity, category and title. */
+export const rules: Readonly<Record<string, RuleInfo>> = Object.freeze(
+  Object.fromEntries([
+    ...ruleDefs.map((r) => [r.id, Object.freeze({ id: r.id, severity: r.severity, category: r.category, title: r.title })] as const),
+    [analyzerCrashed.id, analyzerCrashed] as const,
+  ]),
+);

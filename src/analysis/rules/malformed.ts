@@ -1,0 +1,206 @@
+// Malformed: framing desync (MS005), XML that is not well-formed or not namespace-well-formed
+// (MS101–MS105), conflicting encodings (MS106), and hrefs that are not URI references (MS301).
+import type { Facts, RuleDef, XmlError, XmlErrorKind } from '../facts.js';
+import { checkHrefSyntax } from '../href.js';
+import { n, plural } from './util.js';
+
+function firstOf(f: Facts, kind: XmlErrorKind): { first: XmlError; count: number } | undefined {
+  const all = f.xml.errors.filter((e) => e.kind === kind);
+  return all.length === 0 ? undefined : { first: all[0]!, count: all.length };
+}
+
+const at = (e: XmlError): string => `line ${e.line}:${e.column}${e.href !== undefined ? ` in the response for ${e.href}` : e.path ? ` in ${e.path}` : ''}`;
+
+const errorEvidence = (e: XmlError) => ({
+  offset: e.offset,
+  line: e.line,
+  column: e.column,
+  path: e.path,
+  excerpt: e.excerpt,
+  ...(e.href !== undefined ? { href: e.href } : {}),
+});
+
+export const malformedRules: RuleDef[] = [
+  {
+    id: 'MS005',
+    severity: 'warning',
+    category: 'malformed',
+    title: 'Content-Length and Transfer-Encoding conflict, or bytes after the body',
+    scope: 'transport',
+    atEnd(f) {
+      const fr = f.framing;
+      const out = [];
+      const distinct = new Set(fr.contentLengths.flatMap((v) => v.split(',')).map((v) => v.trim()));
+      if (fr.contentLengths.length > 0 && fr.transferEncodings.length > 0) {
+        out.push({
+          message: `Content-Length (${fr.contentLengths.join(', ')}) sent together with Transfer-Encoding (${fr.transferEncodings.join(', ')}); Transfer-Encoding wins, and intermediaries that disagree desynchronize`,
+          evidence: { contentLength: fr.contentLengths, transferEncoding: fr.transferEncodings },
+        });
+      }
+      if (distinct.size > 1) {
+        out.push({ message: `several differing Content-Length values: ${[...distinct].join(', ')}`, evidence: { contentLength: fr.contentLengths } });
+      } else if (fr.contentLengths.length > 0 && fr.declaredLength === null && fr.transferEncodings.length === 0) {
+        out.push({ message: `invalid Content-Length ${JSON.stringify(fr.contentLengths.join(', '))}: the body was read until the connection closed`, evidence: { contentLength: fr.contentLengths } });
+      }
+      if (fr.surplusBytes > 0) {
+        out.push({
+          message: `${plural(fr.surplusBytes, 'byte')} after the end of the ${fr.framing} body: on a persistent connection they would be read as the next response (desync)`,
+          evidence: { offset: fr.wireBytes - fr.surplusBytes, surplusBytes: fr.surplusBytes, hex: fr.surplusHex },
+        });
+      }
+      return out;
+    },
+  },
+  {
+    id: 'MS101',
+    severity: 'error',
+    category: 'malformed',
+    title: 'XML not well-formed',
+    scope: 'body',
+    atEnd(f) {
+      const x = f.xml;
+      const skipBeforeRoot = f.text.leadingJunk !== undefined || f.text.doubleBom;
+      const candidates = x.errors.filter((e) => (e.kind === 'other' || (e.kind === 'eof' && x.root === undefined)) && !(skipBeforeRoot && e.beforeRoot));
+      // Illegal characters make saxes complain too; MS103 already names them.
+      const first = candidates[0];
+      if (!first) return undefined;
+      const more = x.errorCount - 1;
+      return {
+        message: `XML is not well-formed at ${at(first)}: ${first.message.replace(/\.$/, '')}${more > 0 ? ` (${plural(more, 'further parse error')} after it)` : ''}`,
+        evidence: { ...errorEvidence(first), parseErrors: x.errorCount },
+      };
+    },
+  },
+  {
+    id: 'MS102',
+    severity: 'error',
+    category: 'malformed',
+    title: 'bytes before the XML declaration, or a BOM that contradicts it',
+    scope: 'body',
+    atEnd(f) {
+      const t = f.text;
+      const out = [];
+      if (t.doubleBom) out.push({ message: 'a second byte-order mark follows the first one: the XML declaration is no longer the first thing in the document', evidence: { offset: 3, hex: 'efbbbfefbbbf' } });
+      if (t.leadingJunk) {
+        out.push({
+          message: `${plural(t.leadingJunk.bytes, 'byte')} before <?xml (XML §2.8 requires the declaration to be the very first bytes): ${JSON.stringify(t.leadingJunk.text.slice(0, 40))}`,
+          evidence: { offset: t.bom !== undefined ? 3 : 0, bytes: t.leadingJunk.bytes, hex: t.leadingJunk.hex, excerpt: t.leadingJunk.text },
+        });
+      }
+      if (t.bom !== undefined && t.declEncoding !== undefined && !t.declEncoding.startsWith(t.bom.slice(0, 6)) && t.declEncoding !== 'us-ascii') {
+        out.push({ message: `the ${t.bom} byte-order mark contradicts encoding="${t.declEncoding}" in the XML declaration`, evidence: { offset: 0, bom: t.bom, declaration: t.declEncoding } });
+      }
+      if (out.length === 0) {
+        const misplaced = f.xml.errors.find((e) => e.kind === 'decl-position');
+        if (misplaced) out.push({ message: `an XML declaration appears after the start of the document (${at(misplaced)})`, evidence: errorEvidence(misplaced) });
+      }
+      return out;
+    },
+  },
+  {
+    id: 'MS103',
+    severity: 'error',
+    category: 'malformed',
+    title: 'invalid UTF-8 or illegal XML character',
+    scope: 'body',
+    atEnd(f) {
+      const t = f.text;
+      const out = [];
+      const href = f.resources.find((r) => t.invalidUtf8 && r.span.start <= t.invalidUtf8.offset && (r.span.end ?? Infinity) >= t.invalidUtf8.offset)?.href;
+      if (t.invalidUtf8) {
+        out.push({
+          message: `invalid UTF-8 at byte ${n(t.invalidUtf8.offset)} (bytes ${t.invalidUtf8.hex})${href !== undefined ? ` in the response for ${href}` : ''}${t.invalidUtf8.count > 1 ? `; ${plural(t.invalidUtf8.count, 'invalid sequence')} in all` : ''}`,
+          evidence: { offset: t.invalidUtf8.offset, hex: t.invalidUtf8.hex, count: t.invalidUtf8.count, ...(href !== undefined ? { href } : {}) },
+        });
+      }
+      if (t.illegalChar) {
+        const ill = t.illegalChar;
+        const where = f.resources.find((r) => r.span.start <= ill.offset && (r.span.end ?? Infinity) >= ill.offset)?.href;
+        const err = f.xml.errors.find((e) => e.kind === 'char');
+        out.push({
+          message: `illegal XML character ${ill.codePoint} at byte ${n(ill.offset)}${where !== undefined ? ` in the response for ${where}` : ''} (XML 1.0 §2.2 excludes it even when escaped)${ill.count > 1 ? `; ${plural(ill.count, 'occurrence')}` : ''}`,
+          evidence: { offset: ill.offset, codePoint: ill.codePoint, count: ill.count, ...(where !== undefined ? { href: where } : {}), ...(err ? { line: err.line, column: err.column, excerpt: err.excerpt } : {}) },
+        });
+      } else {
+        const err = f.xml.errors.find((e) => e.kind === 'char');
+        if (err && !t.invalidUtf8) out.push({ message: `illegal character at ${at(err)}`, evidence: errorEvidence(err) });
+      }
+      return out;
+    },
+  },
+  {
+    id: 'MS104',
+    severity: 'error',
+    category: 'malformed',
+    title: 'namespace error (undeclared prefix, empty prefix binding, duplicate expanded attribute)',
+    scope: 'body',
+    atEnd(f) {
+      const e = firstOf(f, 'prefix');
+      if (!e) return undefined;
+      const prefix = /prefix: "([^"]*)"/.exec(e.first.message)?.[1];
+      return {
+        message: `namespace error at ${at(e.first)}: ${e.first.message.replace(/\.$/, '')}${e.count > 1 ? ` (${plural(e.count, 'namespace error')} in all)` : ''}`,
+        evidence: { ...errorEvidence(e.first), ...(prefix !== undefined ? { prefix } : {}), count: e.count },
+      };
+    },
+  },
+  {
+    id: 'MS105',
+    severity: 'error',
+    category: 'malformed',
+    title: 'reference to an undeclared entity',
+    scope: 'body',
+    atEnd(f) {
+      const e = firstOf(f, 'entity');
+      if (!e) return undefined;
+      const name = e.first.entity ?? '?';
+      return {
+        message: `undeclared entity &${name}; at ${at(e.first)} (HTML escaping leaked into XML; only &lt; &gt; &amp; &quot; &apos; exist)${e.count > 1 ? `; ${plural(e.count, 'undeclared reference')}` : ''}`,
+        evidence: { ...errorEvidence(e.first), entity: name, count: e.count },
+      };
+    },
+  },
+  {
+    id: 'MS106',
+    severity: 'warning',
+    category: 'malformed',
+    title: 'encoding sources disagree',
+    scope: 'body',
+    atEnd(f) {
+      const t = f.text;
+      if (!t.disagreement) return undefined;
+      return {
+        message: `the encoding sources disagree: BOM ${t.bom ?? 'none'}, charset parameter ${t.charsetParam ?? 'none'}, XML declaration ${t.declEncoding ?? 'none'}; decoded as ${t.applied} (RFC 7303 §3.2 order)`,
+        evidence: { bom: t.bom ?? null, charset: t.charsetParam ?? null, declaration: t.declEncoding ?? null, applied: t.applied },
+      };
+    },
+  },
+  {
+    id: 'MS301',
+    severity: 'error',
+    category: 'malformed',
+    title: 'href is not a URI reference',
+    scope: 'body',
+    atEnd(f) {
+      const bad: { href: string; what: string; offset: number; severity: 'error' | 'warning' }[] = [];
+      let count = 0;
+      for (const r of f.resources) {
+        for (const h of [r.href, ...(r.extraHrefs ?? [])]) {
+          if (h === '') continue;
+          const p = checkHrefSyntax(h);
+          if (!p) continue;
+          count++;
+          if (bad.length < 10) bad.push({ href: h, ...p });
+        }
+      }
+      if (bad.length === 0) return undefined;
+      const errors = bad.filter((b) => b.severity === 'error');
+      const first = errors[0] ?? bad[0]!;
+      return {
+        severity: errors.length > 0 ? 'error' : 'warning',
+        message: `${plural(count, 'href')} not a valid URI reference; first: ${JSON.stringify(first.href)} has ${first.what} at character ${first.offset}`,
+        evidence: { href: first.href, offset: first.offset, problem: first.what, count, examples: bad.map((b) => `${b.href} (${b.what})`) },
+      };
+    },
+  },
+];

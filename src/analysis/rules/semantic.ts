@@ -1,0 +1,290 @@
+// Semantic: the body parses, but its structure breaks RFC 4918 §13–§14 and the extensions'
+// element definitions (root, response/propstat shape, status lines, duplicates, sync-collection).
+import type { Draft, Facts, ResponseObs, RuleDef } from '../facts.js';
+import { hasDotSegments, normalizeHref } from '../href.js';
+import { STATUS_LINE, statusCode } from '../scan.js';
+import { headerText, n, plural } from './util.js';
+
+const REGISTERED = new Set([
+  100, 101, 102, 103, 200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304, 305, 307, 308, 400, 401, 402, 403, 404, 405, 406,
+  407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417, 421, 422, 423, 424, 426, 428, 429, 431, 451, 500, 501, 502, 503, 504, 505, 506, 507, 508, 510, 511,
+]);
+
+const pos = (o: ResponseObs) => ({ offset: o.resource.span.start, line: o.position.line, column: o.position.column, href: o.resource.href });
+
+function isRequestUri(f: Pick<Facts, 'req'>, href: string): boolean {
+  return normalizeHref(href).replace(/\/$/, '') === normalizeHref(f.req.path).replace(/\/$/, '');
+}
+
+export const semanticRules: RuleDef[] = [
+  {
+    id: 'MS107',
+    severity: 'error',
+    category: 'semantic',
+    title: 'root element is not {DAV:}multistatus',
+    scope: 'transport',
+    atEnd(f) {
+      const root = f.xml.root;
+      if (f.head.status !== 207 || !root || f.xml.isMultistatus) return undefined;
+      if (/^html$/i.test(root.local) && root.uri.replace('http://www.w3.org/1999/xhtml', '') === '') return undefined; // MS108
+      let why = '';
+      if (root.uri === 'DAV:' && root.local === 'error') why = ': a DAV:error document (a single-resource failure) sent with status 207';
+      else if (root.uri === '') why = ': the element has no namespace (xmlns="DAV:" missing or stripped)';
+      else if (root.uri === 'http://www.ietf.org/standards/dav/') why = ': the pre-RFC 2518 draft namespace';
+      else if (root.uri.toLowerCase().replace(/\/$/, '') === 'dav:' || root.uri === 'DAV') why = `: namespace names compare exactly, and ${JSON.stringify(root.uri)} is not "DAV:"`;
+      return {
+        message: `207 body's root element is {${root.uri}}${root.local}, not {DAV:}multistatus${why}`,
+        evidence: { offset: root.offset, line: root.line, column: root.column, root: `{${root.uri}}${root.local}`, namespace: root.uri, prefix: root.prefix },
+      };
+    },
+  },
+  {
+    id: 'MS201',
+    severity: 'error',
+    category: 'semantic',
+    title: 'response without href',
+    scope: 'body',
+    onResponse(o) {
+      if (o.hrefs.length > 0 || !o.resource.complete) return undefined;
+      return { message: `response #${o.resource.index + 1} has no href (RFC 4918 §14.24 requires one)`, evidence: { ...pos(o), index: o.resource.index } };
+    },
+  },
+  {
+    id: 'MS202',
+    severity: 'error',
+    category: 'semantic',
+    title: 'response has neither status nor propstat, both, or several hrefs with propstat',
+    scope: 'body',
+    onResponse(o) {
+      if (!o.resource.complete) return undefined;
+      const s = o.statusTexts.length;
+      const p = o.propstats.length;
+      const children = `href ×${o.hrefs.length}, status ×${s}, propstat ×${p}`;
+      let what: string | undefined;
+      if (s === 0 && p === 0) what = 'has neither status nor propstat';
+      else if (s > 0 && p > 0) what = 'has both status and propstat';
+      else if (p > 0 && o.hrefs.length > 1) what = 'has several hrefs together with propstat';
+      else if (s > 1) what = 'has several status elements';
+      if (!what) return undefined;
+      return { message: `response for ${o.resource.href || `#${o.resource.index + 1}`} ${what} (${children})`, evidence: { ...pos(o), children } };
+    },
+  },
+  {
+    id: 'MS203',
+    severity: 'error',
+    category: 'semantic',
+    title: 'propstat without exactly one prop and one status',
+    scope: 'body',
+    onResponse(o) {
+      if (!o.resource.complete) return undefined;
+      const out: Draft[] = [];
+      o.propstats.forEach((ps, i) => {
+        if (ps.propElements === 1 && ps.statusTexts.length === 1) return;
+        out.push({
+          message: `propstat #${i + 1} of ${o.resource.href} has ${ps.propElements} prop and ${ps.statusTexts.length} status elements (exactly one of each required)`,
+          evidence: { ...pos(o), propstat: i, prop: ps.propElements, status: ps.statusTexts.length },
+        });
+      });
+      return out;
+    },
+  },
+  {
+    id: 'MS204',
+    severity: 'error',
+    category: 'semantic',
+    title: 'status element is not an HTTP status line',
+    scope: 'body',
+    onResponse(o) {
+      const texts = [...o.statusTexts, ...o.propstats.flatMap((p) => p.statusTexts)];
+      const bad = texts.find((t) => !STATUS_LINE.test(t));
+      if (bad === undefined) return undefined;
+      return {
+        message: `status ${JSON.stringify(bad.trim().slice(0, 80))} in the response for ${o.resource.href} is not "HTTP/x.y NNN reason"`,
+        evidence: { ...pos(o), excerpt: bad.slice(0, 80) },
+      };
+    },
+  },
+  {
+    id: 'MS205',
+    severity: 'error',
+    category: 'semantic',
+    title: 'the same href in two responses',
+    scope: 'body',
+    onResponse(o, f) {
+      if (o.duplicateOf === undefined || f.req.isSyncCollection) return undefined; // MS603 for sync
+      return {
+        message: `href ${o.resource.href} appears again in response #${o.resource.index + 1} (first in #${o.duplicateOf + 1}); normalized ${o.resource.hrefNormalized}`,
+        evidence: { ...pos(o), first: o.duplicateOf, second: o.resource.index, normalized: o.resource.hrefNormalized },
+      };
+    },
+  },
+  {
+    id: 'MS206',
+    severity: 'warning',
+    category: 'semantic',
+    title: 'duplicate property, text in prop/error, or markup inside href/status',
+    scope: 'body',
+    onResponse(o) {
+      const out: Draft[] = [];
+      if (o.dupProps.length > 0) out.push({ message: `property ${o.dupProps.join(', ')} appears more than once in the response for ${o.resource.href}`, evidence: { ...pos(o), properties: o.dupProps } });
+      if (o.strayText) out.push({ message: `text directly inside ${o.strayText.where} of ${o.resource.href}: ${JSON.stringify(o.strayText.excerpt)}`, evidence: { ...pos(o), path: o.strayText.where, excerpt: o.strayText.excerpt } });
+      if (o.childInLeaf) out.push({ message: `element inside a text-only element: ${o.childInLeaf} (response for ${o.resource.href})`, evidence: { ...pos(o), path: o.childInLeaf } });
+      return out;
+    },
+  },
+  {
+    id: 'MS207',
+    severity: 'warning',
+    category: 'semantic',
+    title: 'error element outside response/propstat',
+    scope: 'body',
+    atEnd(f) {
+      const m = f.xml.misplacedErrors[0];
+      if (!m) return undefined;
+      return { message: `DAV:error at ${m.path} (line ${m.line}): preconditions belong inside the response or propstat they concern`, evidence: { offset: m.offset, line: m.line, column: m.column, path: m.path, count: f.xml.misplacedErrors.length } };
+    },
+  },
+  {
+    id: 'MS208',
+    severity: 'warning',
+    category: 'semantic',
+    title: '3xx inner status without location',
+    scope: 'body',
+    onResponse(o) {
+      const code = o.resource.status;
+      if (code === null || code < 300 || code > 399 || o.locationHrefs.length > 0) return undefined;
+      return { message: `response for ${o.resource.href} has status ${code} but no location/href (RFC 4918 §13.2)`, evidence: { ...pos(o), status: code } };
+    },
+  },
+  {
+    id: 'MS210',
+    severity: 'info',
+    category: 'semantic',
+    title: 'tolerated variants',
+    scope: 'transport',
+    atEnd(f) {
+      const list: string[] = [];
+      const inScope = f.bodyInScope;
+      if (inScope) for (const [what, count] of f.xml.variants) list.push(count > 1 ? `${what} ×${n(count)}` : what);
+      if (f.head.status === 207) {
+        const loc = headerText(f.head.rawHeaders, 'Location');
+        if (loc !== undefined) list.push(`Location header on a 207 (${loc})`);
+        const reason = f.head.reason.trim();
+        if (reason !== '' && reason.toLowerCase() !== 'multi-status') list.push(`reason phrase "207 ${reason}"`);
+        if (f.req.method === 'PUT' || f.req.method === 'MKCOL') list.push(`207 in answer to ${f.req.method}`);
+      } else if (f.xml.isMultistatus) list.push(`multistatus body under status ${f.head.status}`);
+      if (list.length === 0) return undefined;
+      return { message: `tolerated variants: ${list.slice(0, 8).join('; ')}${list.length > 8 ? `; and ${list.length - 8} more` : ''}`, evidence: { variants: list } };
+    },
+  },
+  {
+    id: 'MS305',
+    severity: 'warning',
+    category: 'semantic',
+    title: 'dot-segments in href, or collection href without trailing slash',
+    scope: 'body',
+    onResponse(o) {
+      const h = o.resource.href;
+      if (h === '') return undefined;
+      if (hasDotSegments(h)) return { message: `href ${h} contains dot-segments (RFC 4918 §8.3 forbids them)`, evidence: pos(o) };
+      if (o.isCollection && !/\/$/.test(h.replace(/[?#].*$/, ''))) {
+        return { severity: 'info', message: `collection ${h} has no trailing slash in its href`, evidence: pos(o) };
+      }
+      return undefined;
+    },
+  },
+  {
+    id: 'MS506',
+    severity: 'info',
+    category: 'semantic',
+    title: '208 Already Reported',
+    scope: 'body',
+    atEnd(f) {
+      const bound = f.resources.filter((r) => r.status === 208 || r.propstats.some((p) => p.status === 208));
+      if (bound.length === 0) return undefined;
+      const why: string[] = [];
+      if (f.req.depth !== undefined && f.req.depth !== 'infinity') why.push(`Depth is ${f.req.depth}, not infinity`);
+      if (f.req.headersKnown && !f.req.davOptions.includes('bind')) why.push('the client did not send the bind option in its DAV header');
+      const under = f.resources.find((r) => bound.some((b) => r.index !== b.index && r.hrefNormalized.startsWith(b.hrefNormalized.replace(/\/?$/, '/'))));
+      if (under) why.push(`${under.href} is listed below the 208 binding ${bound[0]!.href}`);
+      return {
+        severity: why.length > 0 ? 'warning' : 'info',
+        message: `208 Already Reported for ${plural(bound.length, 'binding')} (first ${bound[0]!.href})${why.length > 0 ? `; but ${why.join('; ')}` : ''}`,
+        evidence: { href: bound[0]!.href, count: bound.length, depth: f.req.depth ?? null },
+      };
+    },
+  },
+  {
+    id: 'MS507',
+    severity: 'warning',
+    category: 'semantic',
+    title: 'unusual inner status codes',
+    scope: 'body',
+    onResponse(o) {
+      const codes = [o.resource.status, ...o.resource.propstats.map((p) => p.status)].filter((c): c is number => c !== null);
+      const informational = codes.find((c) => c < 200);
+      if (informational !== undefined) return { message: `response for ${o.resource.href} records ${informational}: 1xx codes SHOULD NOT appear in a multistatus`, evidence: { ...pos(o), status: informational } };
+      const odd = codes.find((c) => !REGISTERED.has(c) || c === 425);
+      if (odd !== undefined) return { severity: 'info', message: `response for ${o.resource.href} uses status ${odd}, which is unregistered or server-specific (e.g. sabre's 418 on removed sync members, oCIS' 425)`, evidence: { ...pos(o), status: odd } };
+      return undefined;
+    },
+  },
+  {
+    id: 'MS602',
+    severity: 'error',
+    category: 'semantic',
+    title: 'sync-collection 207 without exactly one sync-token',
+    scope: 'body',
+    atEnd(f) {
+      if (!f.req.isSyncCollection || f.head.status !== 207 || !f.xml.isMultistatus || !f.xml.rootClosed) return undefined;
+      const tokens = f.xml.syncTokens;
+      if (tokens.length !== 1) {
+        return { message: `sync-collection answer carries ${tokens.length} sync-token elements (exactly one required, RFC 6578 §3.2)`, evidence: { count: tokens.length, ...(tokens[1] ? { offset: tokens[1].offset, line: tokens[1].line } : {}) } };
+      }
+      const t = tokens[0]!;
+      if (!/^[a-zA-Z][a-zA-Z0-9+.-]*:\S+$/.test(t.text)) {
+        return { severity: 'warning', message: `sync-token ${JSON.stringify(t.text.slice(0, 80))} is not an absolute URI (RFC 6578 §6.2)`, evidence: { offset: t.offset, line: t.line, column: t.column, excerpt: t.text.slice(0, 80) } };
+      }
+      return undefined;
+    },
+  },
+  {
+    id: 'MS603',
+    severity: 'error',
+    category: 'semantic',
+    title: 'sync-collection member shape',
+    scope: 'body',
+    onResponse(o, f) {
+      if (!f.req.isSyncCollection || !o.resource.complete) return undefined;
+      const r = o.resource;
+      if (o.duplicateOf !== undefined) return { message: `member ${r.href} appears twice in the sync report (responses #${o.duplicateOf + 1} and #${r.index + 1})`, evidence: { ...pos(o), first: o.duplicateOf } };
+      if (o.statusTexts.length > 0) {
+        const code = statusCode(o.statusTexts[0]!);
+        if (code === 507 && isRequestUri(f, r.href)) return undefined; // truncated result: MS505
+        if (code !== 404) return { message: `sync member ${r.href} has status ${code ?? '?'}: a removed member is reported with 404 only, a changed one with propstat`, evidence: { ...pos(o), status: code } };
+        // sabre/Nextcloud add a pseudo propstat 418 to removed members: a known dialect.
+        if (o.propstats.length > 0 && !o.resource.propstats.every((p) => p.status === 418)) {
+          return { message: `removed sync member ${r.href} (404) also carries propstat`, evidence: { ...pos(o), propstats: o.propstats.length } };
+        }
+      }
+      return undefined;
+    },
+  },
+  {
+    id: 'MS604',
+    severity: 'warning',
+    category: 'semantic',
+    title: 'REPORT status versus Depth',
+    scope: 'transport',
+    atEnd(f) {
+      if (f.req.method !== 'REPORT') return undefined;
+      if (f.req.isSyncCollection && f.head.status === 207 && f.req.depth !== undefined && f.req.depth !== '0') {
+        return { message: `sync-collection REPORT with Depth: ${f.req.depth} answered 207; RFC 6578 §3.2 defines it only for Depth: 0 (older servers accept it, App. A)`, evidence: { depth: f.req.depth, status: f.head.status } };
+      }
+      if (f.req.depth !== undefined && f.head.status !== 207 && f.head.status < 400) {
+        return { message: `REPORT with Depth: ${f.req.depth} answered ${f.head.status}, not 207 (RFC 3253 §3.6)`, evidence: { depth: f.req.depth, status: f.head.status } };
+      }
+      return undefined;
+    },
+  },
+];

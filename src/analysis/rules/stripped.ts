@@ -1,0 +1,293 @@
+// Stripped: something between the server and the client replaced, rewrote or dropped parts of
+// the 207 (HTML error pages, Content-Type, href prefixes and hosts, properties, namespaces,
+// encoding), or the server left out what the request asked for.
+import type { Draft, Facts, RuleDef } from '../facts.js';
+import { commonPrefix, isInwardHost, isWithin, normalizeAuthority, normalizeHref, parseHref } from '../href.js';
+import { pathOfTarget } from '../request.js';
+import { headerText, n, plural } from './util.js';
+
+/** Scopes a response href may fall in for this request (RFC 4918 §8.3, §9.1; COPY/MOVE add the destination). */
+function scopes(f: Facts): string[] {
+  const out = [normalizeHref(f.req.path)];
+  if ((f.req.method === 'COPY' || f.req.method === 'MOVE') && f.req.destination !== undefined) out.push(normalizeHref(pathOfTarget(f.req.destination)));
+  return out;
+}
+
+/** "/webdav" when hrefs look like the request path with that prefix stripped. */
+function strippedPrefix(reqPath: string, hrefPath: string): string | undefined {
+  const segs = reqPath.split('/');
+  for (let i = 1; i < segs.length; i++) {
+    const suffix = `/${segs.slice(i).join('/')}`;
+    if (suffix.length > 1 && hrefPath.startsWith(suffix.replace(/\/$/, ''))) return segs.slice(0, i).join('/');
+  }
+  return undefined;
+}
+
+export const strippedRules: RuleDef[] = [
+  {
+    id: 'MS108',
+    severity: 'error',
+    category: 'stripped',
+    title: '207 with an HTML body',
+    scope: 'transport',
+    atEnd(f) {
+      if (f.head.status !== 207) return undefined;
+      const ct = f.head.contentType?.essence;
+      const head = f.text.head;
+      const html = /^\s*(<\?xml[^>]*>\s*)?(<!--[\s\S]*?-->\s*)*<(!DOCTYPE\s+html|html[\s>])/i.test(head);
+      if (!html && ct !== 'text/html' && ct !== 'application/xhtml+xml') return undefined;
+      if (!html && f.xml.isMultistatus) return undefined; // a multistatus mislabelled text/html: MS109
+      const title = /<title[^>]*>([\s\S]{0,200}?)<\/title>/i.exec(head)?.[1]?.trim();
+      const via = ['Server', 'Via', 'CF-Ray', 'X-Cache'].map((h) => [h, headerText(f.head.rawHeaders, h)] as const).filter(([, v]) => v !== undefined);
+      return {
+        message: `207 carries an HTML page instead of a multistatus${title !== undefined ? ` ("${title.replace(/\s+/g, ' ').slice(0, 80)}")` : ''}: an error page, WAF challenge or SPA fallback was substituted${via.length > 0 ? ` (${via.map(([k, v]) => `${k}: ${v}`).join(', ')})` : ''}`,
+        evidence: { contentType: f.head.contentTypeRaw ?? null, ...(title !== undefined ? { title } : {}), bodyBytes: f.decoding.decodedBytes, excerpt: head.slice(0, 80), ...Object.fromEntries(via) },
+      };
+    },
+  },
+  {
+    id: 'MS109',
+    severity: 'warning',
+    category: 'stripped',
+    title: 'Content-Type of a 207 missing or not XML',
+    scope: 'transport',
+    atEnd(f) {
+      if (f.head.status !== 207) return undefined;
+      const ct = f.head.contentType?.essence;
+      if (ct === 'application/xml') return undefined;
+      if (ct === 'text/xml' || (ct !== undefined && /^[a-z]+\/[^;]*\+xml$/.test(ct))) {
+        return { severity: 'info', message: `Content-Type ${ct} is accepted (RFC 4918 §8.2 prefers application/xml)`, evidence: { contentType: f.head.contentTypeRaw ?? null } };
+      }
+      if (ct === 'text/html' && !f.xml.isMultistatus) return undefined; // MS108 says it
+      return {
+        message: ct === undefined ? '207 without a Content-Type' : `207 with Content-Type ${f.head.contentTypeRaw}, not XML`,
+        evidence: { contentType: f.head.contentTypeRaw ?? null },
+      };
+    },
+  },
+  {
+    id: 'MS302',
+    severity: 'error',
+    category: 'stripped',
+    title: 'hrefs mix absolute-URI and absolute-path forms',
+    scope: 'body',
+    atEnd(f) {
+      const h = f.xml.hrefForms;
+      if (h.absolute === 0 || h.path === 0) return undefined;
+      return {
+        message: `hrefs mix forms: ${n(h.absolute)} absolute URIs (e.g. ${h.firstAbsolute}) and ${n(h.path)} absolute paths (e.g. ${h.firstPath}), typical of a gateway rewriting some of them`,
+        evidence: { absolute: h.absolute, absolutePaths: h.path, firstAbsolute: h.firstAbsolute, firstPath: h.firstPath },
+      };
+    },
+  },
+  {
+    id: 'MS303',
+    severity: 'error',
+    category: 'stripped',
+    title: 'href outside the request URI',
+    scope: 'body',
+    atEnd(f) {
+      const m = f.req.method;
+      if (m === '' || f.req.isMultiget || (m === 'REPORT' && f.req.bodyRoot === undefined)) return undefined;
+      const allowed = scopes(f);
+      const clientAuth = normalizeAuthority(f.req.authority, f.req.scheme);
+      const out: { href: string; why: string }[] = [];
+      let count = 0;
+      for (const r of f.resources) {
+        if (r.href === '') continue;
+        const p = parseHref(r.href);
+        let why: string | undefined;
+        if (p.form === 'absolute-uri' && clientAuth !== undefined && p.authority !== clientAuth) {
+          // An inward authority is MS304's leak; here only foreign public hosts.
+          if (!isInwardHost(p.authority ?? '')) why = `authority ${p.authority} is not the ${clientAuth} the client used`;
+        } else if (p.form === 'absolute-uri' && f.req.scheme !== undefined && p.scheme !== f.req.scheme && !isInwardHost(p.authority ?? '')) {
+          why = `scheme ${p.scheme} is not the ${f.req.scheme} the client used`;
+        }
+        if (why === undefined && !allowed.some((s) => isWithin(r.hrefNormalized, s))) why = `path is not ${allowed.length > 1 ? 'within the source or destination' : `below ${allowed[0]}`}`;
+        if (why === undefined) continue;
+        count++;
+        if (out.length < 10) out.push({ href: r.href, why });
+      }
+      if (count === 0) return undefined;
+      const first = out[0]!;
+      const firstPath = normalizeHref(first.href);
+      const prefix = strippedPrefix(allowed[0]!, firstPath);
+      const common = commonPrefix(firstPath, allowed[0]!);
+      return {
+        message: `${plural(count, 'href')} outside the request URI ${f.req.path}: ${first.href} (${first.why})${prefix !== undefined ? `; looks like a gateway stripped the prefix ${prefix} (${firstPath} would be ${prefix}${firstPath})` : ''}`,
+        evidence: {
+          href: first.href,
+          requestTarget: f.req.path,
+          ...(f.req.authority !== undefined ? { authority: f.req.authority } : {}),
+          commonPrefix: common,
+          ...(prefix !== undefined ? { suggestedMapping: `${firstPath.slice(0, firstPath.indexOf('/', 1) + 1 || undefined)} -> ${prefix}${firstPath.slice(0, firstPath.indexOf('/', 1) + 1 || undefined)}` } : {}),
+          count,
+          examples: out.map((o) => o.href),
+        },
+      };
+    },
+  },
+  {
+    id: 'MS304',
+    severity: 'error',
+    category: 'stripped',
+    title: 'href names an internal host',
+    scope: 'body',
+    atEnd(f) {
+      const clientAuth = normalizeAuthority(f.req.authority, f.req.scheme);
+      const leaks: string[] = [];
+      let count = 0;
+      let downgrade = false;
+      for (const r of f.resources) {
+        const p = parseHref(r.href);
+        if (p.form !== 'absolute-uri') continue;
+        const sameAuth = clientAuth !== undefined && p.authority === clientAuth;
+        const schemeDown = f.req.scheme === 'https' && p.scheme === 'http';
+        if (sameAuth && !schemeDown) continue;
+        const inward = isInwardHost(p.authority ?? '');
+        if (!inward && !schemeDown) continue;
+        if (clientAuth === undefined && !schemeDown) continue; // cannot tell without the client's authority
+        count++;
+        downgrade ||= schemeDown;
+        if (leaks.length < 10) leaks.push(r.href);
+      }
+      if (count === 0) return undefined;
+      return {
+        message: `${plural(count, 'href')} point${count === 1 ? 's' : ''} inward (${leaks[0]}) while the client used ${f.req.scheme ?? '?'}://${clientAuth ?? '?'}${downgrade ? '; http: where the client used https:' : ''}: a gateway passed the backend's address through`,
+        evidence: { href: leaks[0], clientAuthority: clientAuth ?? null, count, examples: leaks },
+      };
+    },
+  },
+  {
+    id: 'MS401',
+    severity: 'error',
+    category: 'stripped',
+    title: 'requested property missing from the response',
+    scope: 'body',
+    atEnd(f) {
+      const wanted = f.req.requestedProps;
+      if (wanted.length === 0 || !(f.req.method === 'PROPFIND' || f.req.method === 'REPORT')) return undefined;
+      const missing: { href: string; props: string[] }[] = [];
+      let count = 0;
+      for (const r of f.resources) {
+        if (r.propstats.length === 0 || !r.complete) continue;
+        const have = new Set(r.propstats.flatMap((p) => p.props));
+        const lost = wanted.filter((q) => !have.has(q));
+        if (lost.length === 0) continue;
+        count++;
+        if (missing.length < 10) missing.push({ href: r.href, props: lost });
+      }
+      if (count === 0) return undefined;
+      const server = headerText(f.head.rawHeaders, 'Server') ?? '';
+      const lenient = f.req.preferMinimal || /nginx/i.test(server);
+      const reason = f.req.preferMinimal ? ' (expected: the client sent Prefer: return=minimal / Brief: t)' : lenient ? ' (nginx dav-ext omits unsupported properties silently)' : '';
+      return {
+        severity: lenient ? 'info' : 'error',
+        message: `${plural(count, 'response')} omit requested properties without a 404 propstat; ${missing[0]!.href} lacks ${missing[0]!.props.join(', ')}${reason}`,
+        evidence: { href: missing[0]!.href, missing: missing.map((m) => `${m.href}: ${m.props.join(' ')}`), count },
+      };
+    },
+  },
+  {
+    id: 'MS402',
+    severity: 'warning',
+    category: 'stripped',
+    title: 'PROPFIND without a response for the request URI',
+    scope: 'body',
+    atEnd(f) {
+      if (f.req.method !== 'PROPFIND' || f.head.status !== 207 || !f.xml.rootClosed || f.resources.length === 0) return undefined;
+      if (f.req.preferNoRoot || f.req.depthNoRoot) return undefined;
+      if (f.req.depth !== '0' && f.req.depth !== '1') return undefined;
+      const target = normalizeHref(f.req.path).replace(/\/$/, '');
+      if (f.resources.some((r) => r.hrefNormalized.replace(/\/$/, '') === target)) return undefined;
+      return {
+        message: `Depth: ${f.req.depth} PROPFIND answered without a response for the request URI ${f.req.path} (${plural(f.resources.length, 'other response')})`,
+        evidence: { requestTarget: f.req.path, hrefs: f.resources.slice(0, 10).map((r) => r.href) },
+      };
+    },
+  },
+  {
+    id: 'MS404',
+    severity: 'warning',
+    category: 'stripped',
+    title: 'DAV elements bound to a misspelt namespace',
+    scope: 'body',
+    atEnd(f) {
+      // Single vantage point; with both legs, verify compares the declarations (error there).
+      const v = f.xml.davVariants[0];
+      if (!v) return undefined;
+      return {
+        message: `element ${v.name} is bound to namespace ${JSON.stringify(v.uri)}, not "DAV:" (namespace names are compared exactly, NS §2.3); a gateway may have rewritten the declaration`,
+        evidence: { path: v.path, namespace: v.uri, count: f.xml.davVariants.reduce((a, d) => a + d.count, 0) },
+      };
+    },
+  },
+  {
+    id: 'MS405',
+    severity: 'warning',
+    category: 'stripped',
+    title: 'content coding added or removed in transit (single-point signs)',
+    scope: 'transport',
+    atEnd(f) {
+      const d = f.decoding;
+      const out: Draft[] = [];
+      if (d.sniffedGzip) {
+        out.push({
+          message: `body starts with the gzip magic bytes 1f 8b but the response has no Content-Encoding: a layer compressed it without saying so (decoded to check it anyway)`,
+          evidence: { offset: 0, hex: '1f8b', compressedBytes: d.compressedBytes, decodedBytes: d.decodedBytes },
+        });
+      }
+      const real = d.declared.filter((c) => c !== 'identity');
+      if (real.length > 0 && f.req.headersKnown && f.req.acceptEncoding.length === 0) {
+        out.push({ message: `Content-Encoding: ${real.join(', ')} although the request carried no Accept-Encoding`, evidence: { contentEncoding: d.declared } });
+      }
+      if (d.unsupported !== undefined) {
+        out.push({ message: `Content-Encoding ${d.unsupported} cannot be decoded here; the body was not analyzed`, evidence: { contentEncoding: d.declared }, severity: 'info' });
+      }
+      return out;
+    },
+  },
+  {
+    id: 'MS601',
+    severity: 'error',
+    category: 'stripped',
+    title: 'multiget href without a response',
+    scope: 'body',
+    atEnd(f) {
+      if (!f.req.isMultiget || f.head.status !== 207 || !f.xml.isMultistatus || !f.xml.rootClosed) return undefined;
+      const got = new Set(f.resources.flatMap((r) => [r.hrefNormalized, ...(r.extraHrefs ?? []).map(normalizeHref)]));
+      const asked = new Set(f.req.multigetHrefs.map(normalizeHref));
+      const missing = f.req.multigetHrefs.filter((h) => !got.has(normalizeHref(h)));
+      const extra = f.resources.filter((r) => !asked.has(r.hrefNormalized)).map((r) => r.href);
+      const out: Draft[] = [];
+      if (missing.length > 0) {
+        out.push({ message: `${plural(missing.length, 'requested href')} got no response at all (neither 200 nor 404): ${missing.slice(0, 5).join(', ')}`, evidence: { href: missing[0], missing: missing.slice(0, 50), requested: f.req.multigetHrefs.length } });
+      }
+      if (extra.length > 0) {
+        out.push({ severity: 'warning', message: `${plural(extra.length, 'response')} for hrefs the multiget did not ask for: ${extra.slice(0, 5).join(', ')}`, evidence: { href: extra[0], extra: extra.slice(0, 50) } });
+      }
+      return out;
+    },
+  },
+  {
+    id: 'MS605',
+    severity: 'warning',
+    category: 'stripped',
+    title: 'calendar-data/address-data empty or not iCalendar/vCard',
+    scope: 'body',
+    onResponse(o) {
+      for (const d of o.dataProps) {
+        const status = o.resource.propstats[d.propstatIndex]?.status;
+        if (status !== 200) continue;
+        const vcard = d.name.endsWith('}address-data');
+        const want = vcard ? 'BEGIN:VCARD' : 'BEGIN:VCALENDAR';
+        if (d.head.toUpperCase().startsWith(want)) continue;
+        return {
+          message: `${vcard ? 'address-data' : 'calendar-data'} of ${o.resource.href} ${d.head.length === 0 ? 'is empty' : `does not start with ${want}: ${JSON.stringify(d.head.slice(0, 40))}`} in a 200 propstat (text or CDATA stripped?)`,
+          evidence: { offset: o.resource.span.start, line: o.position.line, href: o.resource.href, excerpt: d.head },
+        };
+      }
+      return undefined;
+    },
+  },
+];

@@ -1,0 +1,214 @@
+// Truncation: the body stopped short, at the transport (MS001–MS004) or inside the XML (MS006),
+// or a listing came back emptier than the request asked for (MS209, MS403).
+import type { Facts, RuleDef } from '../facts.js';
+import { normalizeHref } from '../href.js';
+import { completeCount, n, plural, printable, whereBodyEnded } from './util.js';
+
+const closedBy = (f: Facts): string => {
+  const t = f.transport;
+  if (t.closeKind === 'rst' || t.code === 'ECONNRESET') return 'reset (RST)';
+  if (t.closeKind === 'tls-no-close-notify') return 'TLS close without close_notify';
+  if (t.closeKind === 'timeout' || t.outcome === 'timeout') return 'timeout';
+  return 'closed (FIN)';
+};
+
+export function ms001Applies(f: Facts): boolean {
+  const fr = f.framing;
+  return fr.framing === 'content-length' && fr.declaredLength !== null && fr.payloadBytes < fr.declaredLength;
+}
+
+export function ms002Applies(f: Facts): boolean {
+  const fr = f.framing;
+  if (fr.framing !== 'chunked') return false;
+  if (fr.bodyForm === 'wire') return fr.chunkError !== undefined || !fr.sawLastChunk;
+  return f.transport.outcome !== 'complete' || /^HPE_/.test(f.transport.code ?? '');
+}
+
+export function ms003Applies(f: Facts): boolean {
+  const t = f.transport;
+  if (/HTTP2|RST_STREAM|GOAWAY|ERR_STREAM/i.test(t.code ?? '')) return !ms001Applies(f);
+  if (f.framing.framing !== 'close-delimited') return false;
+  return t.closeKind === 'rst' || t.closeKind === 'tls-no-close-notify' || t.outcome === 'upstream-aborted' || t.outcome === 'timeout' || t.outcome === 'error';
+}
+
+export function ms004Applies(f: Facts): boolean {
+  return f.decoding.error !== undefined && f.decoding.unsupported === undefined;
+}
+
+/** The transport-level root cause of a truncated body, if any (first of MS001–MS004). */
+export function transportCause(f: Facts): string | undefined {
+  if (ms001Applies(f)) return 'MS001';
+  if (ms002Applies(f)) return 'MS002';
+  if (ms003Applies(f)) return 'MS003';
+  if (ms004Applies(f)) return 'MS004';
+  return undefined;
+}
+
+export const truncationRules: RuleDef[] = [
+  {
+    id: 'MS001',
+    severity: 'error',
+    category: 'truncation',
+    title: 'body shorter than Content-Length',
+    scope: 'transport',
+    atEnd(f) {
+      if (!ms001Applies(f)) return undefined;
+      const fr = f.framing;
+      const declared = fr.declaredLength!;
+      const shortfall = declared - fr.payloadBytes;
+      const where = f.bodyInScope ? `, ${whereBodyEnded(f)}` : '';
+      return {
+        message: `body ended after ${n(fr.payloadBytes)} of ${n(declared)} declared bytes (${n(shortfall)} missing; connection ${closedBy(f)})${where}`,
+        evidence: {
+          offset: fr.payloadBytes,
+          contentLength: declared,
+          received: fr.payloadBytes,
+          shortfall,
+          closedBy: closedBy(f),
+          ...(f.transport.code !== undefined ? { code: f.transport.code } : {}),
+          ...(f.xml.lastComplete ? { lastCompleteHref: f.xml.lastComplete.href } : {}),
+          excerpt: printable(fr.tail),
+        },
+      };
+    },
+  },
+  {
+    id: 'MS002',
+    severity: 'error',
+    category: 'truncation',
+    title: 'chunked body incomplete or mis-framed',
+    scope: 'transport',
+    atEnd(f) {
+      if (!ms002Applies(f)) return undefined;
+      const fr = f.framing;
+      const where = f.bodyInScope ? `; ${whereBodyEnded(f)}` : '';
+      if (fr.chunkError) {
+        return {
+          message: `invalid chunked framing at wire byte ${n(fr.chunkError.offset)}: ${fr.chunkError.what} (after ${plural(fr.chunkCount, 'chunk')}, ${n(fr.payloadBytes)} payload bytes)${where}`,
+          evidence: { offset: fr.chunkError.offset, chunks: fr.chunkCount, hex: fr.chunkError.hex, ...(fr.lastSizeLine !== undefined ? { lastSizeLine: fr.lastSizeLine } : {}), received: fr.payloadBytes },
+        };
+      }
+      if (fr.bodyForm === 'payload') {
+        return {
+          message: `chunked body ended before the last chunk (${f.transport.code ?? f.transport.outcome}) after ${n(fr.payloadBytes)} payload bytes${where}`,
+          evidence: { offset: fr.payloadBytes, received: fr.payloadBytes, outcome: f.transport.outcome, ...(f.transport.code !== undefined ? { code: f.transport.code } : {}) },
+        };
+      }
+      return {
+        message: `chunked body ended without the terminating zero-size chunk, ${f.chunkState}, after ${plural(fr.chunkCount, 'chunk')} (${n(fr.payloadBytes)} payload bytes)${where}`,
+        evidence: { offset: fr.wireBytes, chunks: fr.chunkCount, received: fr.payloadBytes, ...(fr.lastSizeLine !== undefined ? { lastSizeLine: fr.lastSizeLine } : {}), excerpt: printable(fr.tail.subarray(-64)) },
+      };
+    },
+  },
+  {
+    id: 'MS003',
+    severity: 'error',
+    category: 'truncation',
+    title: 'connection reset or aborted before the end of the body',
+    scope: 'transport',
+    atEnd(f) {
+      if (!ms003Applies(f)) return undefined;
+      const t = f.transport;
+      const event = t.code ?? t.closeKind ?? t.outcome;
+      const where = f.bodyInScope ? `; ${whereBodyEnded(f)}` : '';
+      return {
+        message: `transport ended abnormally (${event}${t.message !== undefined ? `: ${t.message}` : ''}) after ${n(f.framing.payloadBytes)} body bytes; a ${f.framing.framing} body cannot be complete after that${where}`,
+        evidence: { offset: f.framing.payloadBytes, event, outcome: t.outcome, ...(t.closeKind !== undefined ? { closeKind: t.closeKind } : {}), received: f.framing.payloadBytes },
+      };
+    },
+  },
+  {
+    id: 'MS004',
+    severity: 'error',
+    category: 'truncation',
+    title: 'content-encoded stream truncated or corrupt',
+    scope: 'transport',
+    atEnd(f) {
+      if (!ms004Applies(f)) return undefined;
+      const d = f.decoding;
+      const what = /unexpected end/i.test(d.error!) ? 'stream truncated (no end of stream / trailer)' : /data check|incorrect length/i.test(d.error!) ? 'CRC32/ISIZE mismatch' : d.error!;
+      return {
+        message: `${d.applied} ${what}: decoder said "${d.error}" after ${n(d.compressedBytes)} compressed bytes (${n(d.decodedBytes)} decoded)${f.bodyInScope ? `; ${whereBodyEnded(f)}` : ''}`,
+        evidence: { coding: d.applied, compressedBytes: d.compressedBytes, decodedBytes: d.decodedBytes, decoderError: d.error, ...(d.errorCode !== undefined ? { code: d.errorCode } : {}) },
+      };
+    },
+  },
+  {
+    id: 'MS006',
+    severity: 'error',
+    category: 'truncation',
+    title: 'XML ended before the root element closed',
+    scope: 'body',
+    atEnd(f) {
+      const x = f.xml;
+      if (x.limitHit) return undefined; // parsing stopped on purpose: MS703
+      if (f.decoding.unsupported !== undefined) return undefined;
+      const cause = transportCause(f);
+      const label = cause === undefined ? 'server-side truncation: ' : '';
+      if (x.root === undefined) {
+        // No element at all: an empty (or whitespace-only) body. Other text is MS101/MS108's.
+        if (f.head.status !== 207 || /\S/.test(f.text.head)) return undefined;
+        return {
+          message: `${label}207 with an empty body (${plural(f.decoding.decodedBytes, 'byte')}${f.decoding.decodedBytes > 0 ? ' of whitespace' : ''}): no multistatus at all`,
+          evidence: { offset: 0, received: f.decoding.decodedBytes },
+        };
+      }
+      if (x.rootClosed) return undefined;
+      const open = x.openAtEnd.join('>');
+      return {
+        message: `${label}XML ended before </${x.root?.local ?? 'multistatus'}> (open: ${open || 'none'}), ${whereBodyEnded(f)}; ${plural(completeCount(f), 'complete response')} parsed`,
+        evidence: {
+          offset: f.decoding.decodedBytes,
+          path: open,
+          completeResponses: completeCount(f),
+          ...(x.lastComplete ? { lastCompleteHref: x.lastComplete.href, lastCompleteEnd: x.lastComplete.endOffset } : {}),
+          ...(x.openResponseHref !== undefined ? { href: x.openResponseHref } : {}),
+        },
+      };
+    },
+  },
+  {
+    id: 'MS209',
+    severity: 'warning',
+    category: 'truncation',
+    title: 'PROPFIND 207 without any response',
+    scope: 'body',
+    atEnd(f) {
+      if (f.req.method !== 'PROPFIND' || f.head.status !== 207 || !f.xml.isMultistatus || !f.xml.rootClosed) return undefined;
+      if (f.xml.responseCount > 0) return undefined;
+      return {
+        message: `PROPFIND (Depth: ${f.req.depth ?? 'missing, i.e. infinity'}) answered 207 with an empty multistatus: not even the request URI is listed`,
+        evidence: { depth: f.req.depth ?? null, bodyBytes: f.decoding.decodedBytes },
+      };
+    },
+  },
+  {
+    id: 'MS403',
+    severity: 'warning',
+    category: 'truncation',
+    title: 'Depth: infinity answered as if Depth: 1',
+    scope: 'body',
+    atEnd(f) {
+      // Single vantage point: the upstream comparison lives in verify (compareLedgers).
+      if (f.req.method !== 'PROPFIND' || f.req.ncPaginate || !f.xml.rootClosed) return undefined;
+      if (f.req.depth !== undefined && f.req.depth !== 'infinity') return undefined;
+      const base = normalizeHref(f.req.path).replace(/\/?$/, '/');
+      let maxDepth = 0;
+      const childCollections: string[] = [];
+      for (const r of f.resources) {
+        const p = r.hrefNormalized;
+        if (!p.startsWith(base)) continue;
+        const rest = p.slice(base.length).replace(/\/$/, '');
+        if (rest === '') continue;
+        const depth = rest.split('/').length;
+        maxDepth = Math.max(maxDepth, depth);
+        if (depth === 1 && r.collection) childCollections.push(r.href);
+      }
+      if (maxDepth !== 1 || childCollections.length === 0) return undefined;
+      return {
+        message: `Depth: infinity listing stops one level down although ${plural(childCollections.length, 'child is a collection', 'children are collections')} (e.g. ${childCollections[0]}); a server that refuses infinity must answer 403 propfind-finite-depth`,
+        evidence: { depth: f.req.depth ?? 'infinity (missing header)', maxDepthSeen: maxDepth, collections: childCollections.slice(0, 10), responses: f.resources.length },
+      };
+    },
+  },
+];

@@ -1,0 +1,557 @@
+// The one pass over the decoded text: saxes (namespace-aware) events build the resource ledger and
+// the structural observations the rules judge. Memory is bounded by the element stack and the
+// state of the response being read; text is kept only where a rule needs it, and capped.
+import { SaxesParser, type SaxesTagNS } from 'saxes';
+import type { AnalyzerLimits, Resource } from '../types.js';
+import type { EntityDecl, Position, PropstatObs, ResponseObs, XmlError, XmlErrorKind, XmlFacts } from './facts.js';
+import { normalizeHref, parseHref } from './href.js';
+import { CALDAV, CARDDAV, DAV } from './request.js';
+
+const enum K {
+  Other,
+  Multistatus,
+  Response,
+  Href,
+  Status,
+  Propstat,
+  Prop,
+  Property,
+  InProperty,
+  Error,
+  InError,
+  Description,
+  Location,
+  LocationHref,
+  SyncToken,
+  Ignored,
+}
+
+interface Frame {
+  kind: K;
+  local: string;
+  /** Rank among the siblings the DTD orders (RFC 4918 §14.24, §14.22), for MS210. */
+  lastChildRank: number;
+  clark: string;
+}
+
+const RESPONSE_RANK: Record<string, number> = { href: 1, status: 2, propstat: 2, error: 3, responsedescription: 4, location: 5 };
+const PROPSTAT_RANK: Record<string, number> = { prop: 1, status: 2, error: 3, responsedescription: 4 };
+const TEXT_CAP = 8192;
+const ERROR_CAP = 20;
+
+/** Statuses of `status` elements: RFC 4918 §14.28 with a tolerant reason phrase. */
+export const STATUS_LINE = /^\s*HTTP\/\d\.\d\s+([1-5]\d\d)(\s[\s\S]*)?$/;
+
+export function statusCode(text: string): number | null {
+  const m = STATUS_LINE.exec(text);
+  return m ? Number(m[1]) : null;
+}
+
+const DAV_VARIANTS = new Set(['dav:', 'dav', 'dav:/', 'dav:/ ']);
+
+interface OpenResponse {
+  obs: ResponseObs;
+  propNames: Set<string>;
+  current?: PropstatObs & { dataIndex: number };
+  text: string;
+}
+
+export class XmlScan {
+  readonly facts: XmlFacts;
+  readonly resources: Resource[] = [];
+  stopped = false;
+  private readonly parser: SaxesParser<{ xmlns: true; position: true }>;
+  private readonly stack: Frame[] = [];
+  private open: OpenResponse | undefined;
+  private seen = new Map<string, number>();
+  private intern = new Map<string, string>();
+  private chunk = '';
+  private charBase = 0;
+  private byteBase = 0;
+  private ascii = true;
+  private prevChunkTail = '';
+  private lastEventPos = 0;
+  private tagStart = 0;
+  private text = '';
+  private collect = false;
+  private dataTarget: { head: string } | undefined;
+  private entityNames = new Set<string>();
+
+  constructor(
+    private readonly limits: AnalyzerLimits,
+    private readonly onResponse: (obs: ResponseObs) => void,
+  ) {
+    this.facts = {
+      isMultistatus: false,
+      rootClosed: false,
+      errors: [],
+      errorCount: 0,
+      openAtEnd: [],
+      entityDecls: [],
+      declaredEntityRefs: 0,
+      processingInstructions: [],
+      variants: new Map(),
+      davVariants: [],
+      misplacedErrors: [],
+      syncTokens: [],
+      responseCount: 0,
+      hrefForms: { absolute: 0, path: 0 },
+    };
+    const p = new SaxesParser({ xmlns: true, position: true });
+    this.parser = p;
+    p.on('error', (e) => this.onError(e.message));
+    p.on('xmldecl', (d) => {
+      this.facts.xmlDecl = { ...(d.version !== undefined ? { version: d.version } : {}), ...(d.encoding !== undefined ? { encoding: d.encoding } : {}) };
+    });
+    p.on('doctype', (t) => this.onDoctype(t));
+    p.on('processinginstruction', (pi) => {
+      if (this.facts.processingInstructions.length < 10) this.facts.processingInstructions.push(pi.target);
+      this.variant(`processing instruction <?${pi.target}?>`);
+    });
+    p.on('opentagstart', (tag) => {
+      this.tagStart = p.position - tag.name.length - 1;
+    });
+    p.on('opentag', (tag) => this.onOpen(tag));
+    p.on('closetag', (tag) => this.onClose(tag));
+    p.on('text', (t) => this.onText(t));
+    p.on('cdata', (t) => this.onText(t));
+  }
+
+  write(text: string, byteOffset: number, byteLength: number): void {
+    if (this.stopped) return;
+    this.prevChunkTail = this.chunk.slice(-80);
+    this.chunk = text;
+    this.charBase = this.parser.position;
+    this.byteBase = byteOffset;
+    this.ascii = text.length === byteLength;
+    this.parser.write(text);
+    const since = this.parser.position - this.lastEventPos;
+    if (!this.stopped && since > this.limits.maxTokenLength) this.stop('maxTokenLength', since);
+  }
+
+  end(): void {
+    const f = this.facts;
+    f.openAtEnd = this.stack.map((s) => s.local);
+    if (this.open) f.openResponseHref = this.open.obs.hrefs[0];
+    if (!this.stopped) {
+      try {
+        this.parser.close();
+      } catch (e) {
+        this.onError(e instanceof Error ? e.message : String(e));
+      }
+    }
+    // A response the body ended inside still goes into the ledger, marked incomplete.
+    if (this.open) this.finishResponse(null);
+  }
+
+  /** Byte offset of a parser position (characters), exact for the current chunk. */
+  private offsetOf(pos: number): number {
+    const rel = pos - this.charBase;
+    if (rel < 0) return Math.max(0, this.byteBase + rel);
+    if (this.ascii) return this.byteBase + rel;
+    return this.byteBase + Buffer.byteLength(this.chunk.slice(0, rel));
+  }
+
+  private here(pos = this.parser.position): Position {
+    return { offset: this.offsetOf(pos), line: this.parser.line, column: this.parser.column };
+  }
+
+  private excerptAt(pos: number): string {
+    const rel = pos - this.charBase;
+    const before = rel >= 0 ? this.chunk.slice(Math.max(0, rel - 60), rel) : '';
+    const pre = rel - 60 < 0 ? this.prevChunkTail.slice(Math.max(0, this.prevChunkTail.length - (60 - Math.max(rel, 0)))) : '';
+    return (pre + before + this.chunk.slice(Math.max(rel, 0), Math.max(rel, 0) + 20)).slice(-80);
+  }
+
+  /** Stops the pass because a limit outside the parser (body size) was reached. */
+  stopAt(name: keyof AnalyzerLimits, value: number): void {
+    if (!this.stopped) this.stop(name, value);
+  }
+
+  private stop(name: keyof AnalyzerLimits, value: number): void {
+    this.stopped = true;
+    this.facts.limitHit = { name, value, ...this.here() };
+  }
+
+  private variant(what: string): void {
+    const v = this.facts.variants;
+    if (v.size < 50 || v.has(what)) v.set(what, (v.get(what) ?? 0) + 1);
+  }
+
+  private path(): string {
+    return this.stack.map((s) => s.local).join('>');
+  }
+
+  private onError(message: string): void {
+    const f = this.facts;
+    f.errorCount++;
+    if (f.errors.length >= ERROR_CAP) return;
+    const m = message.replace(/^\d+:\d+: /, '');
+    const pos = this.parser.position;
+    const excerpt = this.excerptAt(pos);
+    let kind: XmlErrorKind = 'other';
+    let entity: string | undefined;
+    if (/^(unclosed tag|document must contain a root|unexpected end)/.test(m)) kind = 'eof';
+    else if (/unbound namespace prefix|undefine prefix|duplicate attribute: \{|must be bound to|default namespace may not|may not assign the xml namespace|may not have "xmlns" as prefix/.test(m)) kind = 'prefix';
+    else if (/^undefined entity/.test(m)) {
+      kind = 'entity';
+      entity = /&([^&;\s]{1,60});$/.exec(excerpt.slice(0, excerpt.length - Math.min(20, excerpt.length - 0)))?.[1];
+      entity ??= /&([^&;\s]{1,60});/.exec(excerpt)?.[1];
+      if (entity !== undefined && this.entityNames.has(entity)) {
+        // Declared in the DOCTYPE and deliberately not expanded: MS702 reports the declaration.
+        f.errorCount--;
+        f.declaredEntityRefs++;
+        return;
+      }
+    } else if (/^disallowed character\.$/.test(m)) kind = 'char';
+    else if (/XML declaration must (be at|appear at) the start/.test(m)) kind = 'decl-position';
+    const err: XmlError = {
+      kind,
+      message: m,
+      line: this.parser.line,
+      column: this.parser.column,
+      offset: this.offsetOf(pos),
+      path: this.path(),
+      excerpt,
+      beforeRoot: f.root === undefined,
+      ...(this.open?.obs.hrefs[0] !== undefined ? { href: this.open.obs.hrefs[0] } : {}),
+      ...(entity !== undefined ? { entity } : {}),
+    };
+    f.errors.push(err);
+  }
+
+  private onDoctype(text: string): void {
+    this.lastEventPos = this.parser.position;
+    const f = this.facts;
+    f.doctype = { text: text.slice(0, 512), ...this.here() };
+    const re = /<!ENTITY\s+(%\s+)?([^\s"'>]+)\s+(?:(SYSTEM|PUBLIC)\s+("[^"]*"|'[^']*')(?:\s+("[^"]*"|'[^']*'))?|("[^"]*"|'[^']*'))/g;
+    for (let m = re.exec(text), guard = 0; m && guard < 10_000; m = re.exec(text), guard++) {
+      const decl: EntityDecl = { name: m[2]!, parameter: m[1] !== undefined, external: m[3] !== undefined };
+      if (m[3] !== undefined) decl.systemId = (m[5] ?? m[4] ?? '').slice(1, -1);
+      else decl.value = (m[6] ?? '').slice(1, -1);
+      if (f.entityDecls.length < 1000) f.entityDecls.push(decl);
+      if (!decl.parameter) this.entityNames.add(decl.name);
+    }
+  }
+
+  private onOpen(tag: SaxesTagNS): void {
+    const p = this.parser;
+    this.lastEventPos = p.position;
+    if (this.stopped) return;
+    const uri = tag.uri ?? '';
+    const local = tag.local ?? tag.name;
+    const parent = this.stack[this.stack.length - 1];
+    const f = this.facts;
+    if (this.stack.length >= this.limits.maxDepth) {
+      this.stop('maxDepth', this.stack.length + 1);
+      return;
+    }
+    if (uri !== DAV && DAV_VARIANTS.has(uri.toLowerCase())) {
+      const found = f.davVariants.find((d) => d.uri === uri);
+      if (found) found.count++;
+      else if (f.davVariants.length < 10) f.davVariants.push({ uri, name: tag.name, path: [...this.stack.map((s) => s.local), local].join('>'), count: 1 });
+    }
+    const isDav = uri === DAV;
+    let kind = K.Other;
+    if (!parent) {
+      f.root = { uri, local, prefix: tag.prefix ?? '', ...this.here(this.tagStart) };
+      f.isMultistatus = isDav && local === 'multistatus';
+      kind = f.isMultistatus ? K.Multistatus : K.Ignored;
+    } else {
+      kind = this.classify(parent, isDav, local, uri);
+    }
+    const frame: Frame = { kind, local, lastChildRank: 0, clark: '' };
+    this.stack.push(frame);
+    this.collect = false;
+    this.text = '';
+    switch (kind) {
+      case K.Response:
+        this.openResponse();
+        break;
+      case K.Href:
+      case K.Status:
+      case K.Description:
+      case K.LocationHref:
+      case K.SyncToken:
+        this.collect = true;
+        break;
+      case K.Propstat:
+        if (this.open) {
+          this.open.current = { statusTexts: [], propElements: 0, props: [], hasCollection: false, errors: [], descriptions: 0, dataIndex: -1 };
+          this.open.obs.propstats.push(this.open.current);
+        }
+        break;
+      case K.Prop:
+        if (this.open?.current) this.open.current.propElements++;
+        break;
+      case K.Property: {
+        const o = this.open;
+        if (o?.current) {
+          let name = `{${uri}}${local}`;
+          name = this.intern.get(name) ?? (this.intern.set(name, name), name);
+          frame.clark = name;
+          if (o.propNames.has(name)) {
+            if (o.obs.dupProps.length < 10 && !o.obs.dupProps.includes(name)) o.obs.dupProps.push(name);
+          } else o.propNames.add(name);
+          o.current.props.push(name);
+          if ((uri === CALDAV && local === 'calendar-data') || (uri === CARDDAV && local === 'address-data')) {
+            const d = { name, head: '', propstatIndex: o.obs.propstats.length - 1 };
+            if (o.obs.dataProps.length < 50) o.obs.dataProps.push(d);
+            this.dataTarget = d;
+          }
+        }
+        break;
+      }
+      case K.InProperty:
+        if (isDav && local === 'collection' && parent?.clark === `{${DAV}}resourcetype` && this.open?.current) this.open.current.hasCollection = true;
+        break;
+      case K.InError: {
+        const o = this.open;
+        if (o && parent?.kind === K.Error) {
+          const name = `{${uri}}${local}`;
+          const target = this.stack[this.stack.length - 3]?.kind === K.Propstat && o.current ? o.current.errors : (o.obs.resource.error ??= []);
+          if (target.length < 20) target.push(name);
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  private classify(parent: Frame, isDav: boolean, local: string, uri: string): K {
+    const pk = parent.kind;
+    const f = this.facts;
+    const order = (ranks: Record<string, number>): void => {
+      const r = isDav ? ranks[local] : undefined;
+      if (r === undefined) return;
+      if (r < parent.lastChildRank) this.variant(`<${local}> out of the DTD order inside <${parent.local}>`);
+      parent.lastChildRank = Math.max(parent.lastChildRank, r);
+    };
+    const unknown = (): K => {
+      this.variant(isDav ? `unknown DAV: element <${local}> inside <${parent.local}>` : `foreign element {${uri}}${local} inside <${parent.local}>`);
+      return K.Ignored;
+    };
+    if (isDav && local === 'error' && pk !== K.Response && pk !== K.Propstat && pk !== K.Property && pk !== K.InProperty && pk !== K.Ignored && pk !== K.Other) {
+      if (f.misplacedErrors.length < 10) f.misplacedErrors.push({ path: `${this.path()}>error`, ...this.here(this.tagStart) });
+      return K.Ignored;
+    }
+    switch (pk) {
+      case K.Multistatus:
+        if (!isDav) return unknown();
+        if (local === 'response') return K.Response;
+        if (local === 'responsedescription') return K.Description;
+        if (local === 'sync-token') return K.SyncToken;
+        return unknown();
+      case K.Response:
+        order(RESPONSE_RANK);
+        if (!isDav) return unknown();
+        switch (local) {
+          case 'href':
+            return K.Href;
+          case 'status':
+            return K.Status;
+          case 'propstat':
+            return K.Propstat;
+          case 'error':
+            if (this.open) this.open.obs.errorElements++;
+            return K.Error;
+          case 'responsedescription':
+            return K.Description;
+          case 'location':
+            return K.Location;
+          default:
+            return unknown();
+        }
+      case K.Propstat:
+        order(PROPSTAT_RANK);
+        if (!isDav) return unknown();
+        switch (local) {
+          case 'prop':
+            return K.Prop;
+          case 'status':
+            return K.Status;
+          case 'error':
+            return K.Error;
+          case 'responsedescription':
+            return K.Description;
+          default:
+            return unknown();
+        }
+      case K.Prop:
+        return K.Property;
+      case K.Property:
+      case K.InProperty:
+        return K.InProperty;
+      case K.Error:
+      case K.InError:
+        return K.InError;
+      case K.Location:
+        return isDav && local === 'href' ? K.LocationHref : unknown();
+      case K.Href:
+      case K.Status:
+      case K.Description:
+      case K.SyncToken:
+      case K.LocationHref:
+        if (this.open && this.open.obs.childInLeaf === undefined) this.open.obs.childInLeaf = `${this.path()}>${local}`;
+        return K.Ignored;
+      default:
+        return K.Ignored;
+    }
+  }
+
+  private onText(t: string): void {
+    this.lastEventPos = this.parser.position;
+    if (this.collect) {
+      if (this.text.length < TEXT_CAP) this.text += t.length > TEXT_CAP ? t.slice(0, TEXT_CAP) : t;
+      return;
+    }
+    const top = this.stack[this.stack.length - 1];
+    if (!top) return;
+    if (this.dataTarget && top.kind === K.Property) {
+      const d = this.dataTarget;
+      if (d.head.length < 64) d.head += (d.head.length === 0 ? t.trimStart() : t).slice(0, 64 - d.head.length);
+      return;
+    }
+    if ((top.kind === K.Prop || top.kind === K.Error) && this.open && this.open.obs.strayText === undefined && /\S/.test(t)) {
+      this.open.obs.strayText = { where: this.path(), excerpt: t.trim().slice(0, 80) };
+    }
+  }
+
+  private openResponse(): void {
+    const f = this.facts;
+    f.responseCount++;
+    if (f.responseCount > this.limits.maxResponses) {
+      this.stop('maxResponses', f.responseCount);
+      return;
+    }
+    const start = this.offsetOf(this.tagStart);
+    const resource: Resource = { index: this.resources.length, href: '', hrefNormalized: '', status: null, propstats: [], span: { start, end: null }, complete: false };
+    this.open = {
+      obs: {
+        resource,
+        position: this.here(this.tagStart),
+        hrefs: [],
+        statusTexts: [],
+        propstats: [],
+        errorElements: 0,
+        descriptions: 0,
+        locationHrefs: [],
+        dupProps: [],
+        isCollection: false,
+        dataProps: [],
+      },
+      propNames: new Set(),
+      text: '',
+    };
+  }
+
+  private onClose(_tag: SaxesTagNS): void {
+    this.lastEventPos = this.parser.position;
+    const frame = this.stack.pop();
+    if (!frame || this.stopped) return;
+    const text = this.text;
+    this.text = '';
+    this.collect = false;
+    const o = this.open;
+    const parent = this.stack[this.stack.length - 1];
+    switch (frame.kind) {
+      case K.Multistatus:
+        this.facts.rootClosed = true;
+        break;
+      case K.Ignored:
+        if (this.stack.length === 0) this.facts.rootClosed = true;
+        break;
+      case K.Response:
+        this.finishResponse(this.offsetOf(this.parser.position));
+        break;
+      case K.Href:
+        if (o) {
+          const h = text.trim();
+          if (o.obs.hrefs.length < 1000) o.obs.hrefs.push(h);
+        }
+        break;
+      case K.Status:
+        if (parent?.kind === K.Propstat && o?.current) o.current.statusTexts.push(text);
+        else if (o) o.obs.statusTexts.push(text);
+        break;
+      case K.Description:
+        if (parent?.kind === K.Multistatus) this.facts.topDescription = text.trim().slice(0, 512);
+        else if (parent?.kind === K.Propstat && o?.current) {
+          o.current.descriptions++;
+          o.current.description = text.trim().slice(0, 512);
+        } else if (o) {
+          o.obs.descriptions++;
+          o.obs.resource.description = text.trim().slice(0, 512);
+        }
+        break;
+      case K.LocationHref:
+        if (o && o.obs.locationHrefs.length < 5) o.obs.locationHrefs.push(text.trim());
+        break;
+      case K.SyncToken:
+        if (this.facts.syncTokens.length < 5) this.facts.syncTokens.push({ text: text.trim().slice(0, 2048), ...this.here() });
+        break;
+      case K.Property:
+        this.dataTarget = undefined;
+        break;
+      case K.Propstat:
+        if (o?.current?.hasCollection) o.obs.isCollection = true;
+        if (o) o.current = undefined;
+        break;
+      default:
+        break;
+    }
+  }
+
+  private finishResponse(end: number | null): void {
+    const o = this.open;
+    if (!o) return;
+    this.open = undefined;
+    const obs = o.obs;
+    const r = obs.resource;
+    r.span.end = end;
+    r.complete = end !== null;
+    r.href = obs.hrefs[0] ?? '';
+    r.hrefNormalized = r.href === '' ? '' : normalizeHref(r.href);
+    if (obs.hrefs.length > 1) r.extraHrefs = obs.hrefs.slice(1);
+    const st = obs.statusTexts[0];
+    if (st !== undefined) {
+      r.statusLine = st.trim();
+      r.status = statusCode(st);
+    }
+    r.propstats = obs.propstats.map((ps) => {
+      const line = ps.statusTexts[0] ?? '';
+      const out: Resource['propstats'][number] = { status: statusCode(line), statusLine: line.trim(), props: ps.props };
+      if (ps.errors.length > 0) out.error = ps.errors;
+      if (ps.description !== undefined) out.description = ps.description;
+      return out;
+    });
+    if (obs.locationHrefs[0] !== undefined) r.location = obs.locationHrefs[0];
+    if (obs.isCollection) r.collection = true;
+    for (const h of obs.hrefs) {
+      const form = parseHref(h).form;
+      const forms = this.facts.hrefForms;
+      if (form === 'absolute-uri') {
+        forms.absolute++;
+        forms.firstAbsolute ??= h;
+      } else if (form === 'absolute-path') {
+        forms.path++;
+        forms.firstPath ??= h;
+      }
+    }
+    if (r.href !== '' && r.complete) {
+      const key = dedupeKey(r.href);
+      const before = this.seen.get(key);
+      if (before !== undefined) obs.duplicateOf = before;
+      else this.seen.set(key, r.index);
+      this.facts.lastComplete = { href: r.href, index: r.index, endOffset: end! };
+    }
+    this.resources.push(r);
+    this.onResponse(obs);
+  }
+}
+
+/** Key for MS205: authority (when absolute) + normalized path, so http://h/a and /a collide. */
+function dedupeKey(href: string): string {
+  return normalizeHref(href);
+}

@@ -1,0 +1,256 @@
+// Bytes → text for the XML parser: the encoding sources of RFC 7303 §3.2 (BOM, then the charset
+// parameter, then the XML declaration), invalid UTF-8 located by byte offset, illegal XML
+// characters (XML 1.0 §2.2), and bytes before the XML declaration (XML §2.8).
+
+export interface TextFacts {
+  bom?: 'utf-8' | 'utf-16le' | 'utf-16be';
+  charsetParam?: string;
+  declEncoding?: string;
+  /** The encoding the body was decoded with. */
+  applied: string;
+  /** The sources named different encodings. */
+  disagreement: boolean;
+  /** Bytes before `<?xml` (after the BOM): count, hex and text of the first 64. */
+  leadingJunk?: { bytes: number; hex: string; text: string };
+  /** A second BOM right after the first one. */
+  doubleBom: boolean;
+  invalidUtf8?: { offset: number; hex: string; count: number };
+  illegalChar?: { offset: number; codePoint: string; count: number };
+  /** First 2,048 characters of the decoded text (HTML sniffing, titles). */
+  head: string;
+  /** Decoded characters emitted. */
+  chars: number;
+}
+
+const SNIFF = 1024;
+
+function canonical(label: string | undefined): string | undefined {
+  if (label === undefined) return undefined;
+  const l = label.trim().toLowerCase().replace(/^"|"$/g, '');
+  if (l === 'utf8' || l === 'utf-8' || l === 'unicode-1-1-utf-8') return 'utf-8';
+  if (l === 'latin1' || l === 'iso8859-1' || l === 'iso_8859-1' || l === 'l1') return 'iso-8859-1';
+  if (l === 'us-ascii' || l === 'ascii') return 'us-ascii';
+  if (l === 'utf-16' || l === 'utf16') return 'utf-16';
+  return l;
+}
+
+/** Two labels name the same decoding (ASCII is a subset of UTF-8 and Latin-1). */
+function compatible(a: string, b: string): boolean {
+  if (a === b) return true;
+  if (a === 'us-ascii' || b === 'us-ascii') return true;
+  if ((a === 'utf-16' && b.startsWith('utf-16')) || (b === 'utf-16' && a.startsWith('utf-16'))) return true;
+  return false;
+}
+
+// C0 controls other than TAB/LF/CR, U+FFFE/U+FFFF, and lone surrogates.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const ILLEGAL = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+export class TextStage {
+  readonly facts: TextFacts;
+  private sniffParts: Uint8Array[] = [];
+  private sniffLen = 0;
+  private decided = false;
+  private decoder: InstanceType<typeof TextDecoder> | undefined;
+  private fatal = false;
+  private bytesIn = 0;
+  /** Bytes of an incomplete UTF-8 sequence at the end of the previous chunk. */
+  private pending: Uint8Array = new Uint8Array(0);
+  private lastCharWasHighSurrogate = false;
+
+  constructor(
+    charsetParam: string | undefined,
+    private readonly onText: (text: string, byteOffset: number, byteLength: number) => void,
+  ) {
+    this.facts = { applied: 'utf-8', disagreement: false, doubleBom: false, head: '', chars: 0 };
+    const c = canonical(charsetParam);
+    if (c !== undefined) this.facts.charsetParam = c;
+  }
+
+  write(bytes: Uint8Array): void {
+    if (!this.decided) {
+      this.sniffParts.push(bytes);
+      this.sniffLen += bytes.length;
+      if (this.sniffLen < SNIFF) return;
+      this.decide();
+      return;
+    }
+    this.decode(bytes, false);
+  }
+
+  end(): void {
+    if (!this.decided) this.decide();
+    this.decode(new Uint8Array(0), true);
+  }
+
+  private decide(): void {
+    this.decided = true;
+    const all = Buffer.concat(this.sniffParts);
+    this.sniffParts = [];
+    const f = this.facts;
+    let skip = 0;
+    if (all[0] === 0xef && all[1] === 0xbb && all[2] === 0xbf) {
+      f.bom = 'utf-8';
+      skip = 3;
+      if (all[3] === 0xef && all[4] === 0xbb && all[5] === 0xbf) f.doubleBom = true;
+    } else if (all[0] === 0xff && all[1] === 0xfe) {
+      f.bom = 'utf-16le';
+      skip = 2;
+    } else if (all[0] === 0xfe && all[1] === 0xff) {
+      f.bom = 'utf-16be';
+      skip = 2;
+    }
+    if (f.bom === undefined || f.bom === 'utf-8') {
+      const latin = all.subarray(skip, skip + SNIFF).toString('latin1');
+      const at = latin.indexOf('<?xml');
+      if (at >= 0) {
+        const decl = /^<\?xml\s[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']/.exec(latin.slice(at));
+        if (decl) f.declEncoding = canonical(decl[1]);
+        // Anything before the declaration breaks XML §2.8, whitespace included.
+        if (at > 0 && /^<\?xml[\s?]/.test(latin.slice(at))) {
+          const junk = all.subarray(skip, skip + Math.min(at, 64));
+          f.leadingJunk = { bytes: at, hex: junk.toString('hex'), text: junk.toString('latin1') };
+        }
+      }
+    }
+    const sources = [f.bom, f.charsetParam, f.declEncoding].filter((s): s is string => s !== undefined);
+    f.disagreement = sources.some((s) => !compatible(s, sources[0]!));
+    let applied = f.bom ?? f.charsetParam ?? f.declEncoding ?? 'utf-8';
+    if (applied === 'utf-16') applied = 'utf-16le';
+    try {
+      this.decoder = new TextDecoder(applied, { fatal: applied === 'utf-8' });
+      this.fatal = applied === 'utf-8';
+    } catch {
+      // A label TextDecoder does not know: read it as UTF-8, which the disagreement already flags.
+      applied = 'utf-8';
+      this.decoder = new TextDecoder('utf-8', { fatal: true });
+      this.fatal = true;
+    }
+    f.applied = applied;
+    // The BOM is consumed here, so the parser sees the declaration at position 0.
+    this.bytesIn = skip;
+    this.decode(all.subarray(skip), false);
+  }
+
+  private decode(bytes: Uint8Array, last: boolean): void {
+    const offset = this.bytesIn;
+    this.bytesIn += bytes.length;
+    let text: string;
+    if (this.fatal) {
+      try {
+        text = this.decoder!.decode(bytes, { stream: !last });
+        this.pending = trailingIncomplete(bytes, this.pending);
+      } catch {
+        // Locate the first bad sequence, then carry on with replacement characters.
+        const joined = this.pending.length > 0 ? Buffer.concat([this.pending, bytes]) : bytes;
+        const base = offset - this.pending.length;
+        this.recordInvalid(joined, base, last);
+        this.fatal = false;
+        this.decoder = new TextDecoder('utf-8', { fatal: false });
+        text = this.decoder.decode(joined, { stream: !last });
+      }
+    } else {
+      if (this.facts.invalidUtf8 !== undefined && this.facts.applied === 'utf-8' && this.facts.invalidUtf8.count < 1000) {
+        this.countInvalid(bytes);
+      }
+      text = this.decoder!.decode(bytes, { stream: !last });
+    }
+    if (text.length === 0) return;
+    if (this.facts.head.length < 2048) this.facts.head += text.slice(0, 2048 - this.facts.head.length);
+    if (this.facts.illegalChar === undefined || this.facts.illegalChar.count < 1000) this.findIllegal(text, offset);
+    this.facts.chars += text.length;
+    this.onText(text, offset, bytes.length);
+  }
+
+  private findIllegal(text: string, byteOffset: number): void {
+    let rest = text;
+    let consumed = 0;
+    // A high surrogate at the end of the previous chunk pairs with a low one starting this chunk.
+    if (this.lastCharWasHighSurrogate && /^[\uDC00-\uDFFF]/.test(rest)) {
+      rest = rest.slice(1);
+      consumed = 1;
+    }
+    this.lastCharWasHighSurrogate = /[\uD800-\uDBFF]$/.test(text);
+    for (let guard = 0; guard < 1000; guard++) {
+      const m = ILLEGAL.exec(rest);
+      if (!m) return;
+      if (m.index === rest.length - 1 && /[\uD800-\uDBFF]/.test(m[0])) return; // completed by the next chunk
+      const cp = m[0].codePointAt(0)!;
+      const at = consumed + m.index;
+      const ill = this.facts.illegalChar;
+      if (ill === undefined) {
+        this.facts.illegalChar = {
+          offset: byteOffset + Buffer.byteLength(text.slice(0, at)),
+          codePoint: `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`,
+          count: 1,
+        };
+      } else ill.count++;
+      consumed = at + 1;
+      rest = text.slice(consumed);
+    }
+  }
+
+  private recordInvalid(bytes: Uint8Array, base: number, last: boolean): void {
+    const at = firstInvalidUtf8(bytes, last);
+    if (at < 0) return;
+    this.facts.invalidUtf8 = { offset: base + at, hex: Buffer.from(bytes.subarray(at, at + 4)).toString('hex'), count: 0 };
+    this.countInvalid(bytes);
+  }
+
+  private countInvalid(bytes: Uint8Array): void {
+    let i = 0;
+    for (let guard = 0; guard < bytes.length && i < bytes.length; guard++) {
+      const at = firstInvalidUtf8(bytes.subarray(i), true);
+      if (at < 0) return;
+      this.facts.invalidUtf8!.count++;
+      i += at + 1;
+    }
+  }
+}
+
+/** The trailing bytes of `bytes` that start a UTF-8 sequence not completed yet. */
+function trailingIncomplete(bytes: Uint8Array, previous: Uint8Array): Uint8Array {
+  const joined = bytes.length >= 4 ? bytes : Buffer.concat([previous, bytes]);
+  const n = joined.length;
+  for (let back = 1; back <= Math.min(3, n); back++) {
+    const b = joined[n - back]!;
+    if ((b & 0xc0) === 0x80) continue;
+    const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+    return need > back ? joined.slice(n - back) : new Uint8Array(0);
+  }
+  return new Uint8Array(0);
+}
+
+/** Offset of the first invalid UTF-8 sequence, or -1. An incomplete tail counts only when `last`. */
+export function firstInvalidUtf8(b: Uint8Array, last: boolean): number {
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i]!;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    let need: number;
+    let min: number;
+    if (c >= 0xc2 && c <= 0xdf) {
+      need = 1;
+      min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      need = 2;
+      min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      need = 3;
+      min = 0x10000;
+    } else return i;
+    let cp = c & (need === 1 ? 0x1f : need === 2 ? 0x0f : 0x07);
+    for (let k = 1; k <= need; k++) {
+      const cc = b[i + k];
+      if (cc === undefined) return last ? i : -1; // incomplete: the rest may come in the next chunk
+      if ((cc & 0xc0) !== 0x80) return i;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+    i += need + 1;
+  }
+  return -1;
+}
