@@ -10,12 +10,20 @@ import type { Store } from './store.js';
 export interface WriterOptions {
   /** How long flows wait to be batched (ms). Default 100. */
   tickMs?: number;
+  /**
+   * How long one tick's transaction may hold the event loop (ms, default 25). A burst larger than
+   * that is written in several transactions, one after the other via setImmediate, so that the
+   * proxy's sockets are served in between.
+   */
+  budgetMs?: number;
   /** The store keeps at most this many bytes of each body (default 16 MiB); what it cuts is recorded on the flow. */
   maxBodyBytes?: number;
   /** Flows waiting beyond this many are dropped and counted (memory stays bounded if the disk stalls). Default 50,000. */
   maxQueue?: number;
   /** Called for each failure to store (a batch, a flow, pruning); the writer goes on. */
   onError?: (err: StoreError) => void;
+  /** Called after each flush that wrote something: how many flows and how long the event loop was held. */
+  onCommit?: (info: { flows: number; ms: number }) => void;
 }
 
 export interface WriterStats {
@@ -37,12 +45,15 @@ export interface WriterStats {
   /** Flows whose bodies `--max-db-size` pruning removed, and how many body bytes that freed. */
   prunedFlows: number;
   prunedBytes: number;
+  /** Time spent writing (ms): in total, and the longest single flush. */
+  busyMs: number;
+  maxFlushMs: number;
 }
 
 export interface FlowWriter {
   /** Queues a finished flow. O(1), never throws. The flow must not be mutated afterwards. */
   enqueue(flow: Flow): void;
-  /** Writes everything queued now, in one transaction. */
+  /** Writes everything queued now, in one transaction (whatever the budget). */
   flush(): void;
   /** Writes everything queued and stops accepting flows. Does not close the store. */
   close(): Promise<void>;
@@ -61,6 +72,7 @@ export function createFlowWriter(store: Store, options: WriterOptions = {}): Flo
   const tickMs = Math.max(1, options.tickMs ?? 100);
   const maxBodyBytes = Math.max(0, options.maxBodyBytes ?? 16 * 1024 * 1024);
   const maxQueue = Math.max(1, options.maxQueue ?? 50_000);
+  const budgetMs = Math.max(1, options.budgetMs ?? 25);
   const db = store.db;
 
   const insertFlow = db.prepare(
@@ -99,12 +111,22 @@ export function createFlowWriter(store: Store, options: WriterOptions = {}): Flo
     if (response) insertBody.run(seq, 'response', response);
     if (decoded) insertBody.run(seq, 'decoded', decoded);
   };
-  const writeBatch = db.transaction((flows: Flow[]) => {
-    for (const flow of flows) writeFlow(flow);
+  // Writes flows from the head of `flows` until the budget is spent; `attempted` says how many it
+  // took (also when it throws, so that the caller knows which flows the rollback concerned).
+  let attempted = 0;
+  const writeSome = db.transaction((flows: Flow[], budget: number) => {
+    const started = performance.now();
+    attempted = 0;
+    for (const flow of flows) {
+      attempted++;
+      writeFlow(flow);
+      if (performance.now() - started >= budget) break;
+    }
   });
 
-  let queue: Flow[] = [];
-  let timer: NodeJS.Timeout | null = null;
+  const queue: Flow[] = [];
+  // The next scheduled write: a tick's timeout, or an immediate when a burst continues.
+  let timer: { timeout: NodeJS.Timeout } | { immediate: NodeJS.Immediate } | null = null;
   let closed = false;
   let droppedSinceReport = 0;
   let overReported = false;
@@ -118,6 +140,8 @@ export function createFlowWriter(store: Store, options: WriterOptions = {}): Flo
     lastError: null,
     prunedFlows: 0,
     prunedBytes: 0,
+    busyMs: 0,
+    maxFlushMs: 0,
   };
 
   const report = (err: StoreError): void => {
@@ -137,26 +161,45 @@ export function createFlowWriter(store: Store, options: WriterOptions = {}): Flo
     report(new StoreError(closed ? `${n} flow(s) arrived after the writer closed and were not stored` : `${n} flow(s) not stored: the write queue was full`));
   };
 
-  const commit = (batch: Flow[]): void => {
+  const failure = (count: number, err: unknown): void => {
+    const code = errorCode(err);
+    stats.failed += count;
+    report(
+      new StoreError(`could not store ${count} flow(s) in ${store.file}: ${(err as Error).message}${code ? ` (${code})` : ''}`, { cause: err }),
+    );
+  };
+
+  /** Commits flows from the head of the queue within `budget` ms; returns how many it consumed. */
+  const commitSome = (budget: number): number => {
     try {
-      writeBatch.immediate(batch);
-      stats.written += batch.length;
+      writeSome.immediate(queue, budget);
+      stats.written += attempted;
       stats.transactions++;
-      return;
+      return attempted;
     } catch (err) {
-      const code = errorCode(err);
-      if (databaseWide.test(code) || batch.length === 1) {
-        stats.failed += batch.length;
-        report(
-          new StoreError(`could not store ${batch.length} flow(s) in ${store.file}: ${(err as Error).message}${code ? ` (${code})` : ''}`, {
-            cause: err,
-          }),
-        );
-        return;
+      // The database as a whole refuses (full, read-only…): everything queued would fail the same
+      // way, so it is counted and reported once instead of flow by flow.
+      if (databaseWide.test(errorCode(err))) {
+        failure(queue.length, err);
+        return queue.length;
+      }
+      if (attempted <= 1) {
+        failure(1, err);
+        return 1;
       }
     }
     // One flow's data broke the batch (a duplicate id, say): store the others one by one.
-    for (const flow of batch) commit([flow]);
+    const batch = queue.slice(0, Math.max(1, attempted));
+    for (const flow of batch) {
+      try {
+        writeSome.immediate([flow], Infinity);
+        stats.written++;
+        stats.transactions++;
+      } catch (err) {
+        failure(1, err);
+      }
+    }
+    return batch.length;
   };
 
   const prune = (): void => {
@@ -175,17 +218,44 @@ export function createFlowWriter(store: Store, options: WriterOptions = {}): Flo
     overReported = result.stillOver;
   };
 
-  const flush = (): void => {
-    if (timer) {
-      clearTimeout(timer);
-      timer = null;
+  const cancelTimer = (): void => {
+    if (timer === null) return;
+    if ('timeout' in timer) clearTimeout(timer.timeout);
+    else clearImmediate(timer.immediate);
+    timer = null;
+  };
+
+  /** One transaction's worth (bounded by `budget` ms), then pruning; returns the flows consumed. */
+  const writeRound = (budget: number): number => {
+    const started = performance.now();
+    const consumed = commitSome(budget);
+    queue.splice(0, consumed);
+    prune();
+    const ms = performance.now() - started;
+    stats.busyMs += ms;
+    stats.maxFlushMs = Math.max(stats.maxFlushMs, ms);
+    try {
+      options.onCommit?.({ flows: consumed, ms });
+    } catch {
+      // Observers must not break the writer.
     }
+    return consumed;
+  };
+
+  const tick = (): void => {
+    timer = null;
     reportDrops();
     if (queue.length === 0) return;
-    const batch = queue;
-    queue = [];
-    commit(batch);
-    prune();
+    writeRound(budgetMs);
+    // More than one budget's worth arrived: go on right after the event loop has had its turn.
+    if (queue.length > 0 && timer === null) timer = { immediate: setImmediate(tick).unref() };
+  };
+
+  const flush = (): void => {
+    cancelTimer();
+    reportDrops();
+    // Everything in one transaction (bounded: each round consumes at least one flow).
+    while (queue.length > 0) writeRound(Infinity);
   };
 
   return {
@@ -199,11 +269,8 @@ export function createFlowWriter(store: Store, options: WriterOptions = {}): Flo
           return;
         }
         queue.push(flow);
-        if (!timer) {
-          timer = setTimeout(flush, tickMs);
-          // The writer alone must not keep the process alive; close() writes what is left.
-          timer.unref();
-        }
+        // The writer alone must not keep the process alive; close() writes what is left.
+        if (timer === null) timer = { timeout: setTimeout(tick, tickMs).unref() };
       } catch {
         // enqueue never throws (see the interface); the counters above say what happened.
       }

@@ -23,7 +23,7 @@ test('flows enqueued together are committed in one transaction on the next tick'
     reader.close();
     store.close();
   });
-  const writer = createFlowWriter(store, { tickMs: 20 });
+  const writer = createFlowWriter(store, { tickMs: 20, budgetMs: 10_000 });
   for (let i = 0; i < 500; i++) writer.enqueue(makeFlow(i, { resources: 5 }));
   // enqueue only queues: nothing touches the database on the caller's path.
   t.is(reader.countFlows(), 0);
@@ -36,13 +36,43 @@ test('flows enqueued together are committed in one transaction on the next tick'
 test('flows arriving over several ticks take one transaction per tick, not one per flow', async (t) => {
   const store = openStore(tempDb(t));
   t.teardown(() => store.close());
-  const writer = createFlowWriter(store, { tickMs: 15 });
+  const writer = createFlowWriter(store, { tickMs: 15, budgetMs: 10_000 });
   for (let burst = 0; burst < 3; burst++) {
     for (let i = 0; i < 100; i++) writer.enqueue(makeFlow(burst * 100 + i, { resources: 2 }));
     t.true(await until(() => writer.stats().pending === 0));
   }
   t.is(store.countFlows(), 300);
   t.is(writer.stats().transactions, 3);
+});
+
+test('a burst larger than the time budget is written in several transactions, letting the event loop run in between', async (t) => {
+  const store = openStore(tempDb(t));
+  t.teardown(() => store.close());
+  const commits: number[] = [];
+  const turnsAtCommit: number[] = [];
+  let loopTurns = 0;
+  const writer = createFlowWriter(store, {
+    tickMs: 5,
+    budgetMs: 1,
+    onCommit: ({ flows }) => {
+      commits.push(flows);
+      turnsAtCommit.push(loopTurns);
+    },
+  });
+  for (let i = 0; i < 400; i++) writer.enqueue(makeFlow(i, { resources: 20 }));
+  // Counts how often other work (the proxy's sockets, say) gets the event loop while the burst is written.
+  const spin = setInterval(() => loopTurns++, 0);
+  t.true(await until(() => writer.stats().pending === 0));
+  clearInterval(spin);
+  t.is(store.countFlows(), 400);
+  t.true(commits.length > 1, `${commits.length} transactions`);
+  t.is(writer.stats().transactions, commits.length);
+  t.is(
+    commits.reduce((a, b) => a + b, 0),
+    400,
+  );
+  // Our timer ran between the first and the last transaction of the burst.
+  t.true(turnsAtCommit.at(-1)! > turnsAtCommit[0]!, turnsAtCommit.join(','));
 });
 
 test('close() commits everything still queued', async (t) => {
