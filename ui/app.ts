@@ -108,8 +108,7 @@ class UiApp {
       this.done = () => finish();
       try {
         if (this.options.filter) this.applyFilter(this.options.filter, true);
-        this.window.refresh();
-        this.lastSeq = this.source.latestSeq();
+        this.lastSeq = this.window.refresh();
         this.createScreen();
         restoreConsole = captureConsole((line) => {
           this.lastLog = line;
@@ -171,8 +170,12 @@ class UiApp {
     try {
       const seq = this.source.latestSeq();
       if (seq === this.lastSeq) return;
-      this.lastSeq = seq;
-      this.window.refresh();
+      // A lower sequence means the file was replaced (a new capture): start over.
+      if (seq < this.lastSeq) this.lastSeq = this.window.refresh();
+      else {
+        this.window.appended(this.lastSeq, seq);
+        this.lastSeq = seq;
+      }
       this.render();
     } catch (err) {
       this.setStatus(`cannot read the database: ${err instanceof Error ? err.message : String(err)}`, 'error');
@@ -193,9 +196,9 @@ class UiApp {
     }
     const previous = this.window.activeFilter;
     try {
-      this.window.setFilter(node);
+      this.lastSeq = this.window.setFilter(node);
     } catch (err) {
-      this.window.setFilter(previous);
+      this.lastSeq = this.window.setFilter(previous);
       if (initial) throw err;
       this.setStatus(`filter: ${err instanceof Error ? err.message : String(err)}`, 'error');
       return false;

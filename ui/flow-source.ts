@@ -25,11 +25,25 @@ export function toListRow(row: FlowRow): FlowListRow {
   };
 }
 
+const newRowsPage = 5000;
+
 /** A FlowSource over an open store (the caller keeps ownership unless `owned`). */
 export function storeSource(store: Store, owned = false): FlowSource {
   return {
     latestSeq: () => store.latestSeq(),
     count: (filter: FilterNode | null) => store.countFlows(filter),
+    countNew: (filter: FilterNode | null, afterSeq: number, uptoSeq: number) => {
+      let n = 0;
+      let after = afterSeq;
+      // Pages of new rows (light rows, no bodies); bounded by the number of flows that arrived.
+      for (let pages = 0; after < uptoSeq && pages < 1000; pages++) {
+        const rows = store.listFlows({ filter, afterSeq: after, limit: newRowsPage, order: 'asc' });
+        for (const r of rows) if (r.seq <= uptoSeq) n++;
+        if (rows.length < newRowsPage) break;
+        after = rows.at(-1)!.seq;
+      }
+      return n;
+    },
     list: (filter: FilterNode | null, offset: number, limit: number) =>
       store.listFlows({ filter, offset, limit, order: 'asc' }).map(toListRow),
     getFlow: (id: string) => store.getFlow(id),

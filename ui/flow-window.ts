@@ -9,6 +9,12 @@ export interface FlowSource {
   /** Highest flow sequence number stored; changes whenever a flow is added. */
   latestSeq(): number;
   count(filter: FilterNode | null): number;
+  /**
+   * How many flows with afterSeq < seq <= uptoSeq match: flows are only ever appended, so a poll
+   * that saw the sequence move counts just the new ones (a regex or header filter over 100,000
+   * flows would otherwise be re-run 4 times a second while a proxy writes).
+   */
+  countNew(filter: FilterNode | null, afterSeq: number, uptoSeq: number): number;
   /** Rows in capture order (oldest first). */
   list(filter: FilterNode | null, offset: number, limit: number): FlowListRow[];
   getFlow(id: string): Flow | null;
@@ -43,20 +49,43 @@ export class FlowWindow {
     return this.filter;
   }
 
-  /** Re-counts and drops cached rows (new flows arrived, or the filter changed). */
-  refresh(): void {
-    this.totalRows = this.source.count(this.filter);
+  /**
+   * Re-counts and drops cached rows. Returns the sequence number the count is exact for, so that
+   * later polls add only flows past it: the count is retried until no flow landed while it ran.
+   */
+  refresh(): number {
+    let seq = this.source.latestSeq();
+    for (let attempt = 0; attempt < 5; attempt++) {
+      this.totalRows = this.source.count(this.filter);
+      const after = this.source.latestSeq();
+      if (after === seq) break;
+      seq = after;
+    }
     this.cache = null;
+    if (this.follow) this.cursorIndex = Math.max(0, this.totalRows - 1);
+    this.clamp();
+    return seq;
+  }
+
+  /** New flows arrived (the sequence moved from `fromSeq` to `toSeq`): add the ones that match. */
+  appended(fromSeq: number, toSeq: number): void {
+    const added = this.source.countNew(this.filter, fromSeq, toSeq);
+    if (added === 0) return;
+    this.totalRows += added;
+    // Only the rows past the old end changed: a cache that stops short of it is still right.
+    if (this.cache && this.cache.offset + this.cache.rows.length >= this.totalRows - added) this.cache = null;
     if (this.follow) this.cursorIndex = Math.max(0, this.totalRows - 1);
     this.clamp();
   }
 
-  setFilter(filter: FilterNode | null): void {
+  /** Applies a filter; returns the sequence number the new count is exact for (see `refresh`). */
+  setFilter(filter: FilterNode | null): number {
     this.filter = filter;
     this.cursorIndex = 0;
     this.topIndex = 0;
-    this.refresh();
+    const seq = this.refresh();
     if (this.follow) this.end();
+    return seq;
   }
 
   setHeight(height: number): void {

@@ -13,6 +13,7 @@ function counting(source: FlowSource): FlowSource & { rowsLoaded: number; querie
     queries: 0,
     latestSeq: () => source.latestSeq(),
     count: (f: Parameters<FlowSource['count']>[0]) => source.count(f),
+    countNew: (f: Parameters<FlowSource['count']>[0], after: number, upto: number) => source.countNew(f, after, upto),
     list: (f: Parameters<FlowSource['list']>[0], offset: number, limit: number) => {
       const rows = source.list(f, offset, limit);
       counted.queries++;
@@ -135,4 +136,29 @@ test('the detail of a selected row is read back whole from the store', async (t)
   const flow = source.getFlow(row.id)!;
   t.is(flow.analysis!.findings.length, 3);
   t.is(flow.response!.body.bytes.length, 32_768);
+});
+
+test('a poll adds only the new flows that match the filter, counting each flow once', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const file = path.join(dir, 'flows.db');
+  await writeFlows(file, sampleFlows(start));
+  const source = openStoreSource(file);
+  t.teardown(() => source.close());
+  const w = new FlowWindow(source);
+  w.setHeight(10);
+  let seq = w.setFilter(parseFilter('~m PROPFIND'));
+  t.is(w.total, 2);
+  await writeFlows(file, [plainGet(start + 10), propfindWithFailures(start + 11), deleteLocked(start + 12)]);
+  const upto = source.latestSeq();
+  t.is(source.countNew(parseFilter('~m PROPFIND'), seq, upto), 1);
+  t.is(source.countNew(null, seq, upto), 3);
+  t.is(source.countNew(null, seq, upto - 1), 2, 'flows past the upper bound are left for the next poll');
+  w.appended(seq, upto);
+  seq = upto;
+  t.is(w.total, 3);
+  t.is(w.total, source.count(parseFilter('~m PROPFIND')));
+  t.deepEqual(w.visible().map((r) => r.path), ['/dav/projects/', '/dav/big/', '/dav/projects/']);
+  w.appended(seq, source.latestSeq());
+  t.is(w.total, 3, 'a poll that saw no new flow changes nothing');
 });

@@ -43,14 +43,14 @@ export class Tmux {
   }
 
   /** Waits until the screen matches, up to `timeoutMs`; returns the screen, or throws with the last one seen. */
-  async waitFor(pattern: RegExp | ((screen: string) => boolean), timeoutMs = 15_000): Promise<string> {
+  async waitFor(pattern: RegExp | ((screen: string) => boolean), timeoutMs = 15_000, intervalMs = 100): Promise<string> {
     const test = typeof pattern === 'function' ? pattern : (s: string) => pattern.test(s);
     const deadline = Date.now() + timeoutMs;
     let screen = '';
     while (Date.now() < deadline) {
       screen = this.capture();
       if (test(screen)) return screen;
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, intervalMs));
     }
     throw new Error(`screen never matched ${String(pattern)} within ${timeoutMs} ms; last screen:\n${screen}`);
   }
