@@ -48,7 +48,8 @@ function makeEngine(coding: Exclude<Coding, 'identity'>): SyncEngine {
   return {
     push(bytes, final) {
       try {
-        return engine._processChunk!(bytes, final ? finish : flush);
+        // The result is a view into the engine's output buffer, which the next call overwrites.
+        return Buffer.from(engine._processChunk!(bytes, final ? finish : flush));
       } finally {
         engine._handle = handle;
         engine.removeAllListeners('error');
@@ -114,7 +115,7 @@ export class ContentDecoder {
     if (f.unsupported !== undefined) return;
     if (this.sniffing) {
       // Two bytes decide: 1f 8b is a gzip member where none was declared (MS405).
-      this.sniffBuf.push(bytes);
+      this.sniffBuf.push(Buffer.from(bytes)); // kept across writes: the caller may reuse its buffer
       this.sniffLen += bytes.length;
       if (this.sniffLen < 2) return;
       this.sniffing = false;

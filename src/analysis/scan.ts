@@ -67,6 +67,7 @@ export class XmlScan {
   private intern = new Map<string, string>();
   private chunk = '';
   private charBase = 0;
+  private totalChars = 0;
   private byteBase = 0;
   private ascii = true;
   private prevChunkTail = '';
@@ -121,12 +122,15 @@ export class XmlScan {
     if (this.stopped) return;
     this.prevChunkTail = this.chunk.slice(-80);
     this.chunk = text;
-    this.charBase = this.parser.position;
+    // saxes' `position` is only meaningful inside its callbacks (between writes it counts the
+    // last chunk twice), so the chunk's base position is counted here.
+    this.charBase = this.totalChars;
+    this.totalChars += text.length;
     this.byteBase = byteOffset;
     this.ascii = text.length === byteLength;
     this.parser.write(text);
-    const since = this.parser.position - this.lastEventPos;
-    if (!this.stopped && since > this.limits.maxTokenLength) this.stop('maxTokenLength', since);
+    const since = this.totalChars - this.lastEventPos;
+    if (!this.stopped && since > this.limits.maxTokenLength) this.stop('maxTokenLength', since, this.totalChars);
   }
 
   end(): void {
@@ -165,12 +169,12 @@ export class XmlScan {
 
   /** Stops the pass because a limit outside the parser (body size) was reached. */
   stopAt(name: keyof AnalyzerLimits, value: number): void {
-    if (!this.stopped) this.stop(name, value);
+    if (!this.stopped) this.stop(name, value, this.totalChars);
   }
 
-  private stop(name: keyof AnalyzerLimits, value: number): void {
+  private stop(name: keyof AnalyzerLimits, value: number, pos = this.parser.position): void {
     this.stopped = true;
-    this.facts.limitHit = { name, value, ...this.here() };
+    this.facts.limitHit = { name, value, ...this.here(pos) };
   }
 
   private variant(what: string): void {

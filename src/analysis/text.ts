@@ -69,7 +69,7 @@ export class TextStage {
 
   write(bytes: Uint8Array): void {
     if (!this.decided) {
-      this.sniffParts.push(bytes);
+      this.sniffParts.push(Buffer.from(bytes)); // kept across writes: the caller may reuse its buffer
       this.sniffLen += bytes.length;
       if (this.sniffLen < SNIFF) return;
       this.decide();
