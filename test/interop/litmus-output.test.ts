@@ -1,6 +1,6 @@
 import test from 'ava';
 import { readFile } from 'node:fs/promises';
-import { comparable, parseLitmus, recomputedSummaries, summaryCounts, type LitmusRun } from './litmus.js';
+import { comparable, debugSection, parseLitmus, recomputedSummaries, summaryCounts, type LitmusRun } from './litmus.js';
 
 // Real litmus 0.13 console output, captured without a terminal: against Apache mod_dav, and against
 // a plain HTTP server that claims success for everything (so FAIL, SKIPPED and warnings appear).
@@ -49,7 +49,25 @@ test('comparable lines hide the address and the base collection, and keep outcom
     summaries: {},
     exitCode: 1,
     output: '',
-    debugTail: '',
+    debugLog: '',
   };
   t.deepEqual(comparable(run, 'http://127.0.0.1:4711/via/'), ['copymove  9 move: fail [FAIL (MOVE `/BASE/litmus/a\' to http://HOST/BASE/litmus/b: 201)]']);
+});
+
+test('the debug.log section of one test is found by the X-Litmus tag of its requests', (t) => {
+  const log = [
+    '******* Running test 8: delete_null ********',
+    'DELETE /litmus/frag HTTP/1.1',
+    'X-Litmus: basic: 8 (delete_null)',
+    '******* Running test 9: delete_fragment ********',
+    'DELETE /litmus/frag/#ment HTTP/1.1',
+    'X-Litmus: basic: 9 (delete_fragment)',
+    '******* Running test 9: move ********',
+    'X-Litmus: copymove: 9 (move)',
+  ].join('\n');
+  const section = debugSection(log, 'basic', 9);
+  t.true(section.startsWith('******* Running test 9: delete_fragment'));
+  t.true(section.includes('/litmus/frag/#ment'));
+  t.false(section.includes('copymove'));
+  t.regex(debugSection(log, 'locks', 3), /no request tagged/);
 });

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startApache, type ApacheServer } from '../helpers/apache.js';
 import { startDavtap, type DavtapProcess } from '../helpers/davtap-process.js';
-import { comparable, recomputedSummaries, runLitmus, summaryCounts, type LitmusRun } from './litmus.js';
+import { comparable, debugSection, recomputedSummaries, runLitmus, summaryCounts, type LitmusRun } from './litmus.js';
 
 let apache: ApacheServer | undefined;
 let work = '';
@@ -50,7 +50,13 @@ async function assertSameAsDirect(t: ExecutionContext, via: LitmusRun, viaBase: 
   const extra = actual.filter((l) => !expected.includes(l));
   if (missing.length || extra.length) {
     t.log(`direct only:\n  ${missing.join('\n  ')}\nvia davtap only:\n  ${extra.join('\n  ')}`);
-    t.log(`litmus debug.log (end), via davtap:\n${via.debugTail}`);
+    // The request/response trace of each test that ended differently, both ways.
+    const differing = new Set([...missing, ...extra].map((l) => l.split(':')[0]!));
+    for (const key of [...differing].slice(0, 3)) {
+      const [suite, index] = key.split(/\s+/);
+      t.log(`${key}, direct:\n${debugSection(base.debugLog, suite!, Number(index))}`);
+      t.log(`${key}, via davtap:\n${debugSection(via.debugLog, suite!, Number(index))}`);
+    }
     t.log(`davtap stderr:\n${proc.stderr().slice(-4_000)}`);
   }
   t.deepEqual(actual, expected);

@@ -25,8 +25,8 @@ export interface LitmusRun {
   summaries: Record<string, string>;
   exitCode: number | null;
   output: string;
-  /** The tail of litmus's debug.log (request/response trace), for diagnosing a difference. */
-  debugTail: string;
+  /** litmus's debug.log (every request and response, a few hundred KB), for diagnosing a difference. */
+  debugLog: string;
 }
 
 /**
@@ -129,9 +129,9 @@ export async function runLitmus(url: string, opts: { cwd: string; proxy?: string
       resolve(code);
     });
   });
-  const debugLog = path.join(opts.cwd, 'debug.log');
-  const debugTail = existsSync(debugLog) ? (await readFile(debugLog, 'utf8')).slice(-8_000) : '';
-  return { ...parseLitmus(output), exitCode, output, debugTail };
+  const debugFile = path.join(opts.cwd, 'debug.log');
+  const debugLog = existsSync(debugFile) ? await readFile(debugFile, 'utf8') : '';
+  return { ...parseLitmus(output), exitCode, output, debugLog };
 }
 
 /**
@@ -166,4 +166,15 @@ export function recomputedSummaries(results: LitmusResult[]): Record<string, { r
 export function summaryCounts(summary: string): { run: number; passed: number; failed: number } | undefined {
   const m = /of (\d+) tests? run: (\d+) passed, (\d+) failed/.exec(summary);
   return m ? { run: Number(m[1]), passed: Number(m[2]), failed: Number(m[3]) } : undefined;
+}
+
+/**
+ * The part of litmus's debug.log that belongs to one test: the log is cut at its "Running test"
+ * markers and litmus tags every request with `X-Litmus: SUITE: INDEX (NAME)`.
+ */
+export function debugSection(debugLog: string, suite: string, index: number, maxChars = 6_000): string {
+  const tag = `X-Litmus: ${suite}: ${index} (`;
+  const part = debugLog.split(/^(?=\*{7} Running test )/m).find((p) => p.includes(tag));
+  if (!part) return `(no request tagged '${tag}' in debug.log)`;
+  return part.length > maxChars ? `${part.slice(0, maxChars)}\n…(${part.length - maxChars} more characters)` : part;
 }
