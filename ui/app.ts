@@ -80,6 +80,7 @@ class UiApp {
   private lastSeq = -1;
   private detail: { flow: Flow; tab: number; scroll: number; sort: ResourceSort; cache: { key: string; lines: StyledLine[] } | null } | null = null;
   private done!: () => void;
+  private resumeFollow = false;
 
   constructor(
     private readonly source: FlowSource,
@@ -219,6 +220,11 @@ class UiApp {
     const tab = this.detail?.tab ?? 0;
     const sort = this.detail?.sort ?? 'failures';
     this.detail = { flow, tab, scroll: 0, sort, cache: null };
+    // While a flow is open the cursor stays on it (n/p move from there); follow resumes on return.
+    if (this.mode === 'list' && this.window.follow) {
+      this.window.follow = false;
+      this.resumeFollow = true;
+    }
     this.mode = 'detail';
   }
 
@@ -235,6 +241,8 @@ class UiApp {
       if (this.mode === 'confirm-quit') return this.done();
       return this.quit();
     }
+    // A message stays until the next key, so that an error is read before it goes.
+    if (this.mode === 'list' || this.mode === 'detail') this.status = null;
     switch (this.mode) {
       case 'help':
         this.mode = this.previousMode;
@@ -317,10 +325,15 @@ class UiApp {
       d.scroll = 0;
     } else if (ch === 'n' || ch === 'p') {
       this.window.move(ch === 'n' ? 1 : -1);
-      this.window.follow = false;
+      this.resumeFollow = false;
       this.openDetail();
     } else if (ch === 'q' || name === 'escape' || name === 'backspace' || name === 'left' || ch === 'h') {
       this.mode = 'list';
+      if (this.resumeFollow) {
+        this.resumeFollow = false;
+        this.window.follow = true;
+        this.window.end();
+      }
     } else if (ch === '?') return this.showHelp();
     else if (enter) return;
     else return;
