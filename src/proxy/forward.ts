@@ -109,8 +109,8 @@ export class ForwardProxy {
       } else {
         this.tunnels.set(socket, { ...target, secure: false, client });
         this.innerServer.emit('connection', socket);
+        socket.resume();
       }
-      socket.resume();
     };
     if (head.length > 0) start(head);
     else socket.once('data', start);
