@@ -93,12 +93,15 @@ export class Store {
     return Number(this.statements.latestSeq.get()!.n);
   }
 
-  /** How many flows match `filter` (all flows without one). */
-  countFlows(filter?: string | FilterNode | null): number {
-    if (filter === undefined || filter === null || (typeof filter === 'string' && filter.trim() === '')) {
+  /**
+   * How many flows match `filter` (all flows without one). With `afterSeq`, only flows newer than
+   * that seq are counted: a UI that knows the count up to `latestSeq()` adds the new ones cheaply.
+   */
+  countFlows(filter?: string | FilterNode | null, afterSeq?: number): number {
+    if ((filter === undefined || filter === null || (typeof filter === 'string' && filter.trim() === '')) && afterSeq === undefined) {
       return Number(this.statements.countAll.get()!.n);
     }
-    const { where, params } = this.where(filter);
+    const { where, params } = this.where(filter, afterSeq);
     return Number(this.prepared(`SELECT count(*) AS n FROM flows f ${where}`).get(...params)!.n);
   }
 

@@ -55,6 +55,10 @@ test('latestSeq and afterSeq let a reader fetch only what is new', (t) => {
     ['flow-100', 'flow-101', 'flow-102'],
   );
   t.deepEqual(store.listFlows({ afterSeq: seen, filter: '~s 200' }), []);
+  t.is(store.countFlows(null, seen), 3);
+  t.is(store.countFlows('~m PROPFIND', seen), 3);
+  t.is(store.countFlows('~m GET', seen), 0);
+  t.is(store.countFlows('~m GET'), 2);
 });
 
 test('an empty database has latestSeq 0 and no rows', (t) => {

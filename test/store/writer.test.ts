@@ -245,3 +245,27 @@ test('an onError handler that throws does not stop the writer', (t) => {
   writer.flush();
   t.is(store.countFlows(), 2);
 });
+
+test('a database locked by another writer is reported as busy after a short wait, not a long stall', (t) => {
+  const file = tempDb(t);
+  const store = openStore(file);
+  const other = openStore(file);
+  t.teardown(() => {
+    other.close();
+    store.close();
+  });
+  const errors: StoreError[] = [];
+  const writer = createFlowWriter(store, { onError: (e) => errors.push(e) });
+  other.db.exec('BEGIN IMMEDIATE');
+  writer.enqueue(makeFlow(1));
+  const started = performance.now();
+  writer.flush();
+  const waited = performance.now() - started;
+  other.db.exec('COMMIT');
+  t.regex(errors[0]!.message, /database is locked \(SQLITE_BUSY\)/);
+  t.true(waited < 2000, `flush held the event loop ${waited} ms`);
+  writer.enqueue(makeFlow(2));
+  writer.flush();
+  t.is(store.countFlows(), 1);
+  t.like(writer.stats(), { written: 1, failed: 1 });
+});
