@@ -5,6 +5,8 @@
 // internal ever disappears, the fallback buffers the compressed bytes and decodes them at the end.
 import zlib from 'node:zlib';
 
+const BLOCK = 16 * 1024;
+
 export type Coding = 'gzip' | 'deflate' | 'br' | 'identity';
 
 export interface DecodingFacts {
@@ -94,6 +96,8 @@ export class ContentDecoder {
   private sniffing: boolean;
   private sniffBuf: Uint8Array[] = [];
   private sniffLen = 0;
+  private readonly pending = new Uint8Array(BLOCK);
+  private pendingLen = 0;
 
   constructor(declared: string[], private readonly onDecoded: (bytes: Uint8Array) => void) {
     const codings = declared.map(codingOf);
@@ -135,7 +139,19 @@ export class ContentDecoder {
     }
     if (f.error !== undefined) return;
     f.compressedBytes += bytes.length;
-    this.run(bytes, false);
+    // Fed in fixed blocks at fixed offsets: a corrupt stream then loses the same output however
+    // the caller split its writes (the engine drops what it decoded in a call that fails).
+    let at = 0;
+    while (at < bytes.length && f.error === undefined) {
+      const take = Math.min(BLOCK - this.pendingLen, bytes.length - at);
+      this.pending.set(bytes.subarray(at, at + take), this.pendingLen);
+      this.pendingLen += take;
+      at += take;
+      if (this.pendingLen === BLOCK) {
+        this.pendingLen = 0;
+        this.run(this.pending, false);
+      }
+    }
   }
 
   end(): void {
@@ -146,7 +162,7 @@ export class ContentDecoder {
       if (head.length > 0) this.write(head);
     }
     if (this.engine && this.facts.error === undefined) {
-      this.run(new Uint8Array(0), true);
+      this.run(this.pending.subarray(0, this.pendingLen), true);
       if (this.facts.error === undefined) this.facts.finished = true;
     }
     this.engine?.close();

@@ -68,9 +68,11 @@ export class XmlScan {
   private chunk = '';
   private charBase = 0;
   private totalChars = 0;
+  private markRel = 0;
+  private markBytes = 0;
   private byteBase = 0;
   private ascii = true;
-  private prevChunkTail = '';
+  private recent = '';
   private lastEventPos = 0;
   private tagStart = 0;
   private text = '';
@@ -120,7 +122,7 @@ export class XmlScan {
 
   write(text: string, byteOffset: number, byteLength: number): void {
     if (this.stopped) return;
-    this.prevChunkTail = this.chunk.slice(-80);
+    this.recent = (this.recent + this.chunk).slice(-80);
     this.chunk = text;
     // saxes' `position` is only meaningful inside its callbacks (between writes it counts the
     // last chunk twice), so the chunk's base position is counted here.
@@ -128,6 +130,8 @@ export class XmlScan {
     this.totalChars += text.length;
     this.byteBase = byteOffset;
     this.ascii = text.length === byteLength;
+    this.markRel = 0;
+    this.markBytes = 0;
     this.parser.write(text);
     const since = this.totalChars - this.lastEventPos;
     if (!this.stopped && since > this.limits.maxTokenLength) this.stop('maxTokenLength', since, this.totalChars);
@@ -153,18 +157,24 @@ export class XmlScan {
     const rel = pos - this.charBase;
     if (rel < 0) return Math.max(0, this.byteBase + rel);
     if (this.ascii) return this.byteBase + rel;
-    return this.byteBase + Buffer.byteLength(this.chunk.slice(0, rel));
+    // Events arrive in order within a chunk: measure only the text since the previous one.
+    if (rel < this.markRel) {
+      this.markRel = 0;
+      this.markBytes = 0;
+    }
+    this.markBytes += Buffer.byteLength(this.chunk.slice(this.markRel, rel));
+    this.markRel = rel;
+    return this.byteBase + this.markBytes;
   }
 
   private here(pos = this.parser.position): Position {
     return { offset: this.offsetOf(pos), line: this.parser.line, column: this.parser.column };
   }
 
+  /** The 80 characters before `pos`: independent of how the text was split into chunks. */
   private excerptAt(pos: number): string {
-    const rel = pos - this.charBase;
-    const before = rel >= 0 ? this.chunk.slice(Math.max(0, rel - 60), rel) : '';
-    const pre = rel - 60 < 0 ? this.prevChunkTail.slice(Math.max(0, this.prevChunkTail.length - (60 - Math.max(rel, 0)))) : '';
-    return (pre + before + this.chunk.slice(Math.max(rel, 0), Math.max(rel, 0) + 20)).slice(-80);
+    const rel = Math.max(0, Math.min(pos - this.charBase, this.chunk.length));
+    return (this.recent + this.chunk.slice(0, rel)).slice(-80);
   }
 
   /** Stops the pass because a limit outside the parser (body size) was reached. */
@@ -199,8 +209,7 @@ export class XmlScan {
     else if (/unbound namespace prefix|undefine prefix|duplicate attribute: \{|must be bound to|default namespace may not|may not assign the xml namespace|may not have "xmlns" as prefix/.test(m)) kind = 'prefix';
     else if (/^undefined entity/.test(m)) {
       kind = 'entity';
-      entity = /&([^&;\s]{1,60});$/.exec(excerpt.slice(0, excerpt.length - Math.min(20, excerpt.length - 0)))?.[1];
-      entity ??= /&([^&;\s]{1,60});/.exec(excerpt)?.[1];
+      entity = /&([^&;\s<>]{1,60});?$/.exec(excerpt)?.[1];
       if (entity !== undefined && this.entityNames.has(entity)) {
         // Declared in the DOCTYPE and deliberately not expanded: MS702 reports the declaration.
         f.errorCount--;
@@ -323,33 +332,36 @@ export class XmlScan {
     }
   }
 
+  /** Notes a child out of the DTD's order (tolerated, MS210). No closures: this runs per element. */
+  private order(parent: Frame, ranks: Record<string, number>, isDav: boolean, local: string): void {
+    const r = isDav ? ranks[local] : undefined;
+    if (r === undefined) return;
+    if (r < parent.lastChildRank) this.variant(`<${local}> out of the DTD order inside <${parent.local}>`);
+    if (r > parent.lastChildRank) parent.lastChildRank = r;
+  }
+
+  private unknown(parent: Frame, isDav: boolean, local: string, uri: string): K {
+    this.variant(isDav ? `unknown DAV: element <${local}> inside <${parent.local}>` : `foreign element {${uri}}${local} inside <${parent.local}>`);
+    return K.Ignored;
+  }
+
   private classify(parent: Frame, isDav: boolean, local: string, uri: string): K {
     const pk = parent.kind;
     const f = this.facts;
-    const order = (ranks: Record<string, number>): void => {
-      const r = isDav ? ranks[local] : undefined;
-      if (r === undefined) return;
-      if (r < parent.lastChildRank) this.variant(`<${local}> out of the DTD order inside <${parent.local}>`);
-      parent.lastChildRank = Math.max(parent.lastChildRank, r);
-    };
-    const unknown = (): K => {
-      this.variant(isDav ? `unknown DAV: element <${local}> inside <${parent.local}>` : `foreign element {${uri}}${local} inside <${parent.local}>`);
-      return K.Ignored;
-    };
     if (isDav && local === 'error' && pk !== K.Response && pk !== K.Propstat && pk !== K.Property && pk !== K.InProperty && pk !== K.Ignored && pk !== K.Other) {
       if (f.misplacedErrors.length < 10) f.misplacedErrors.push({ path: `${this.path()}>error`, ...this.here(this.tagStart) });
       return K.Ignored;
     }
     switch (pk) {
       case K.Multistatus:
-        if (!isDav) return unknown();
+        if (!isDav) return this.unknown(parent, isDav, local, uri);
         if (local === 'response') return K.Response;
         if (local === 'responsedescription') return K.Description;
         if (local === 'sync-token') return K.SyncToken;
-        return unknown();
+        return this.unknown(parent, isDav, local, uri);
       case K.Response:
-        order(RESPONSE_RANK);
-        if (!isDav) return unknown();
+        this.order(parent, RESPONSE_RANK, isDav, local);
+        if (!isDav) return this.unknown(parent, isDav, local, uri);
         switch (local) {
           case 'href':
             return K.Href;
@@ -365,11 +377,11 @@ export class XmlScan {
           case 'location':
             return K.Location;
           default:
-            return unknown();
+            return this.unknown(parent, isDav, local, uri);
         }
       case K.Propstat:
-        order(PROPSTAT_RANK);
-        if (!isDav) return unknown();
+        this.order(parent, PROPSTAT_RANK, isDav, local);
+        if (!isDav) return this.unknown(parent, isDav, local, uri);
         switch (local) {
           case 'prop':
             return K.Prop;
@@ -380,7 +392,7 @@ export class XmlScan {
           case 'responsedescription':
             return K.Description;
           default:
-            return unknown();
+            return this.unknown(parent, isDav, local, uri);
         }
       case K.Prop:
         return K.Property;

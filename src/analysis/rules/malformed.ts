@@ -60,7 +60,7 @@ export const malformedRules: RuleDef[] = [
     atEnd(f) {
       const x = f.xml;
       const skipBeforeRoot = f.text.leadingJunk !== undefined || f.text.doubleBom;
-      const candidates = x.errors.filter((e) => (e.kind === 'other' || (e.kind === 'eof' && x.root === undefined)) && !(skipBeforeRoot && e.beforeRoot));
+      const candidates = x.errors.filter((e) => e.kind === 'other' && !(skipBeforeRoot && e.beforeRoot));
       // Illegal characters make saxes complain too; MS103 already names them.
       const first = candidates[0];
       if (!first) return undefined;

@@ -232,7 +232,9 @@ export const strippedRules: RuleDef[] = [
       const d = f.decoding;
       const out: Draft[] = [];
       if (d.sniffedGzip) {
+        // Certain from one vantage point: every client reading this body sees binary garbage.
         out.push({
+          severity: 'error',
           message: `body starts with the gzip magic bytes 1f 8b but the response has no Content-Encoding: a layer compressed it without saying so (decoded to check it anyway)`,
           evidence: { offset: 0, hex: '1f8b', compressedBytes: d.compressedBytes, decodedBytes: d.decodedBytes },
         });

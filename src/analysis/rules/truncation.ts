@@ -146,11 +146,18 @@ export const truncationRules: RuleDef[] = [
       const cause = transportCause(f);
       const label = cause === undefined ? 'server-side truncation: ' : '';
       if (x.root === undefined) {
-        // No element at all: an empty (or whitespace-only) body. Other text is MS101/MS108's.
-        if (f.head.status !== 207 || /\S/.test(f.text.head)) return undefined;
+        if (f.head.status !== 207) return undefined;
+        if (!/\S/.test(f.text.head)) {
+          return {
+            message: `${label}207 with an empty body (${plural(f.decoding.decodedBytes, 'byte')}${f.decoding.decodedBytes > 0 ? ' of whitespace' : ''}): no multistatus at all`,
+            evidence: { offset: 0, received: f.decoding.decodedBytes },
+          };
+        }
+        // Ended inside the prolog (declaration, comment, a partial first tag). Other text is MS101's.
+        if (x.errors.some((e) => e.kind === 'other' || e.kind === 'char') || f.text.invalidUtf8) return undefined;
         return {
-          message: `${label}207 with an empty body (${plural(f.decoding.decodedBytes, 'byte')}${f.decoding.decodedBytes > 0 ? ' of whitespace' : ''}): no multistatus at all`,
-          evidence: { offset: 0, received: f.decoding.decodedBytes },
+          message: `${label}XML ended after ${plural(f.decoding.decodedBytes, 'byte')}, before the root element started: no response arrived`,
+          evidence: { offset: f.decoding.decodedBytes, path: '', completeResponses: 0, excerpt: f.text.head.slice(-80) },
         };
       }
       if (x.rootClosed) return undefined;
