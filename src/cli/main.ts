@@ -37,9 +37,10 @@ export async function main(argv: string[], io: CliIO = processIO()): Promise<num
       io.stdout.write(`davtap ${version} (node ${process.version})\n`);
       return 0;
     }
-    if (first === 'help' || (first === '--help' && argv.length === 1) || first === '-h') {
-      io.stdout.write(usage());
-      return 0;
+    if (first === 'help' || (first === '--help' && argv.length === 1) || (first === '-h' && argv.length === 1)) {
+      // The proxy is the default command, so its options belong on the first help page too.
+      io.stdout.write(usage() + '\n');
+      return await (await commands.proxy!()).run(['--help'], io);
     }
     const named = first !== undefined && !first.startsWith('-');
     if (named && !(first in commands)) {
