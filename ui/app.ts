@@ -434,7 +434,10 @@ class UiApp {
     const lines = d.cache.lines;
     d.scroll = Math.max(0, Math.min(d.scroll, Math.max(0, lines.length - height)));
     const shown = lines.slice(d.scroll, d.scroll + height).map((l) => lineMarkup(l, width));
-    return [bar, ...shown].join('\n');
+    const barWidth = tabs.reduce((n, t) => n + labels[t].length + 2, 0);
+    const position = lines.length > height ? `lines ${d.scroll + 1}-${Math.min(d.scroll + height, lines.length)} of ${formatCount(lines.length)}` : '';
+    const gap = width - 1 - barWidth - position.length;
+    return [gap > 1 ? `${bar}${' '.repeat(gap)}${styled(position, 'dim')}` : bar, ...shown].join('\n');
   }
 
   private statusMarkup(screenWidth: number): string {

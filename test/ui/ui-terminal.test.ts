@@ -55,6 +55,7 @@ test('Enter opens a flow, Tab walks the tabs, the ledger and the marked body are
   // Back to the list, up to the truncated PROPFIND, straight to its Response tab.
   term.send('q', 'k', 'Enter', '5');
   screen = await term.waitFor(/HTTP\/1\.1 207 Multi-Status/);
+  t.regex(screen, /lines 1-45 of \d{3}/);
   term.send('G');
   screen = await term.waitFor(/\^/);
   t.regex(screen, /MS001 body ended after 32,768 of [\d,]+ declared bytes \(line \d+, column \d+\) \^/);
@@ -113,9 +114,16 @@ test('new flows written by another process appear without a keypress, and follow
   t.teardown(() => term.kill());
   await term.waitFor(/ 1 flow /);
   await writeFlows(db, [propfindWithFailures(start + 1000), plainGet(start + 2000, '/dav/arrived-later.txt')]);
-  const screen = await term.waitFor(/arrived-later/, 5000);
+  let screen = await term.waitFor(/arrived-later/, 5000);
   t.regex(screen, /3 flows +3\/3 +\[follow\]/);
   t.regex(rowOf(screen, '/dav/projects/'), /1\/5 failed I1/);
+  // F turns follow mode off: the cursor stays put while flows keep arriving.
+  term.send('F');
+  await term.waitFor(/follow mode off/);
+  await writeFlows(db, [plainGet(start + 3000, '/dav/even-later.txt')]);
+  screen = await term.waitFor(/even-later/, 5000);
+  t.regex(screen, /4 flows +3\/4\s/);
+  t.notRegex(screen, /\[follow\]/);
 });
 
 test('a resize redraws the list at the new width', async (t) => {
