@@ -110,11 +110,27 @@ export class Store {
     const limit = Math.max(0, Math.min(10_000, Math.floor(options.limit ?? 100)));
     const offset = Math.max(0, Math.floor(options.offset ?? 0));
     const order = options.order === 'asc' ? 'ASC' : 'DESC';
-    const { where, params } = this.where(options.filter, options.afterSeq);
     const cols = listColumns
       .split(', ')
       .map((c) => `f.${c}`)
       .join(', ');
+    const unfiltered = options.filter === undefined || options.filter === null || (typeof options.filter === 'string' && options.filter.trim() === '');
+    if (unfiltered && options.afterSeq === undefined && offset > 0) {
+      // Flows are never deleted and a rolled-back insert does not use up its seq, so seqs normally
+      // run 1..N without gaps: then page k starts at a known seq and scrolling to the end of
+      // 100,000 flows costs what the first page does, not a scan of every row before it.
+      const count = Number(this.statements.countAll.get()!.n);
+      if (this.latestSeq() === count) {
+        const sql =
+          order === 'ASC'
+            ? `SELECT ${cols} FROM flows f WHERE f.seq > ? ORDER BY f.seq ASC LIMIT ?`
+            : `SELECT ${cols} FROM flows f WHERE f.seq <= ? ORDER BY f.seq DESC LIMIT ?`;
+        return this.prepared(sql)
+          .all(order === 'ASC' ? offset : count - offset, limit)
+          .map(toFlowRow);
+      }
+    }
+    const { where, params } = this.where(options.filter, options.afterSeq);
     const rows = this.prepared(`SELECT ${cols} FROM flows f ${where} ORDER BY f.seq ${order} LIMIT ? OFFSET ?`).all(...params, limit, offset);
     return rows.map(toFlowRow);
   }

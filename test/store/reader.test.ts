@@ -42,6 +42,29 @@ test('listFlows pages newest first by default, oldest first on request', (t) => 
   );
 });
 
+test('paging stays right when seqs have gaps (rows removed by hand)', (t) => {
+  const { store } = seeded(t, 12);
+  store.db.prepare('DELETE FROM flows WHERE seq IN (3, 4, 9)').run();
+  const asc = (offset: number) => store.listFlows({ order: 'asc', offset, limit: 4 }).map((r) => r.seq);
+  const desc = (offset: number) => store.listFlows({ offset, limit: 4 }).map((r) => r.seq);
+  t.deepEqual(asc(0), [1, 2, 5, 6]);
+  t.deepEqual(asc(4), [7, 8, 10, 11]);
+  t.deepEqual(asc(8), [12]);
+  t.deepEqual(desc(0), [12, 11, 10, 8]);
+  t.deepEqual(desc(4), [7, 6, 5, 2]);
+  t.deepEqual(desc(8), [1]);
+});
+
+test('paging past the end returns nothing', (t) => {
+  const { store } = seeded(t, 5);
+  t.deepEqual(store.listFlows({ offset: 5 }), []);
+  t.deepEqual(store.listFlows({ offset: 50, order: 'asc' }), []);
+  t.deepEqual(
+    store.listFlows({ offset: 4 }).map((r) => r.seq),
+    [1],
+  );
+});
+
 test('latestSeq and afterSeq let a reader fetch only what is new', (t) => {
   const { store } = seeded(t, 5);
   const seen = store.latestSeq();
