@@ -403,7 +403,7 @@ export class XmlScan {
       case K.InError:
         return K.InError;
       case K.Location:
-        return isDav && local === 'href' ? K.LocationHref : unknown();
+        return isDav && local === 'href' ? K.LocationHref : this.unknown(parent, isDav, local, uri);
       case K.Href:
       case K.Status:
       case K.Description:
