@@ -228,9 +228,9 @@ export function lastChunkOffset(wire: Buffer): number {
   }
 }
 
-/** A chunked response cut after `offset` wire bytes, before its last chunk. */
-export function cutChunked(m: RawMessage, offset: number): RawMessage {
-  const wire = chunkedWire(m);
+/** A chunked response (see chunkedWire) cut after `offset` wire bytes, before its last chunk. */
+export function cutChunked(m: RawMessage, offset: number, size = 512): RawMessage {
+  const wire = chunkedWire(m, size);
   if (offset >= lastChunkOffset(wire.body)) throw new Error(`offset ${offset} is not before the last chunk`);
   return { ...wire, body: wire.body.subarray(0, offset) };
 }
