@@ -1,9 +1,12 @@
 // `davtap [proxy]`: the composition root that wires proxy → analysis → store → UI.
 import path from 'node:path';
-import { startProxy, type ProxyHooks } from '../proxy/index.js';
+import { startProxy } from '../proxy/index.js';
 import { defaultCaDir } from '../proxy/ca.js';
 import type { Flow } from '../types.js';
-import { UsageError } from '../errors.js';
+import { UsageError, type StoreError } from '../errors.js';
+import { openStore, createFlowWriter } from '../store/index.js';
+import { runUi } from '../../ui/app.js';
+import { createLivePipeline } from './live.js';
 import { parseCommandArgs, parseSize } from './args.js';
 import { parseListen, parseUpstream, upstreamIsSelf } from './listen.js';
 import { flowLine } from './flow-line.js';
@@ -22,7 +25,9 @@ Options:
   --upstream URL             relay to this http(s) URL, optionally with a path prefix
   --listen HOST:PORT         where to listen (default 127.0.0.1:8080; port 0 picks a free one)
   --db FILE                  SQLite file for flows and findings (default ./davtap.db)
+  --max-db-size SIZE         prune the oldest bodies once the database is larger (default: no limit)
   --no-ui                    print one line per flow instead of the terminal UI
+                             (the UI is the default when stdout is a terminal)
   --max-body SIZE            response bytes captured per flow (default 64MiB; relaying is never capped)
   --max-request-body SIZE    request bytes captured per flow (default 1MiB)
   --ca-dir DIR               where the interception CA lives (default ${defaultCaDir()})
@@ -38,6 +43,7 @@ interface ProxyArgs {
   upstream?: string;
   listen?: string;
   db?: string;
+  'max-db-size'?: string;
   'no-ui'?: boolean;
   'max-body'?: string;
   'max-request-body'?: string;
@@ -58,6 +64,7 @@ export const command: Command = {
       upstream: { type: 'string' },
       listen: { type: 'string' },
       db: { type: 'string' },
+      'max-db-size': { type: 'string' },
       'no-ui': { type: 'boolean' },
       'max-body': { type: 'string' },
       'max-request-body': { type: 'string' },
@@ -79,43 +86,109 @@ export const command: Command = {
     const upstreamTimeoutMs = parseSeconds('--upstream-timeout', values['upstream-timeout'] ?? '120');
     const dbPath = path.resolve(io.cwd, values.db ?? 'davtap.db');
     const caDir = path.resolve(io.cwd, values['ca-dir'] ?? defaultCaDir(io.env));
-    const log = (line: string) => io.stderr.write(line.endsWith('\n') ? line : line + '\n');
+    const maxDbSize = values['max-db-size'] !== undefined ? parseSize('--max-db-size', values['max-db-size']) : undefined;
+    const withUi = values['no-ui'] !== true && io.stdout.isTTY === true;
 
-    const onFlow = (flow: Flow) => {
-      io.stdout.write(flowLine(flow) + '\n');
+    // While the UI owns the terminal, log lines wait and are printed when it closes.
+    const held: string[] = [];
+    let holding = withUi;
+    const log = (line: string) => {
+      const text = line.endsWith('\n') ? line : line + '\n';
+      if (holding) held.push(text);
+      else io.stderr.write(text);
     };
-    const hooks: ProxyHooks = { onFlow };
 
-    const proxy = await startProxy({
-      listenHost: listen.host,
-      listenPort: listen.port,
-      ...(upstream ? { upstream } : { caDir }),
-      insecureUpstream: values['insecure-upstream'] ?? false,
-      maxBody,
-      maxRequestBody,
-      upstreamTimeoutMs,
-      hooks,
-      log,
+    // The store opens before anything listens: a bad or newer database is an exit-2 error, not a
+    // proxy that silently records nothing.
+    const store = openStore(dbPath, maxDbSize !== undefined ? { maxDbSize } : {});
+    let storeErrors = 0;
+    let lastStoreError = '';
+    const writer = createFlowWriter(store, {
+      onError: (err: StoreError) => {
+        storeErrors++;
+        if (err.message !== lastStoreError) log(`davtap: recording failed (relaying goes on): ${err.message}`);
+        lastStoreError = err.message;
+      },
     });
+    const pipeline = createLivePipeline({
+      log,
+      onFlow: (flow: Flow) => {
+        writer.enqueue(flow);
+        if (!withUi) io.stdout.write(flowLine(flow) + '\n');
+      },
+    });
+
+    let proxy;
+    try {
+      proxy = await startProxy({
+        listenHost: listen.host,
+        listenPort: listen.port,
+        ...(upstream ? { upstream } : { caDir }),
+        insecureUpstream: values['insecure-upstream'] ?? false,
+        maxBody,
+        maxRequestBody,
+        upstreamTimeoutMs,
+        hooks: pipeline.hooks,
+        log,
+      });
+    } catch (err) {
+      await writer.close();
+      store.close();
+      throw err;
+    }
     const where = upstream ? `reverse → ${upstream.href}` : `forward proxy; HTTPS intercepted with CA ${proxy.ca!.certPath} (SHA-256 ${proxy.ca!.fingerprint256})`;
-    log(`davtap listening on ${proxy.url} (${where}); recording to ${dbPath}`);
+    const ready = `davtap listening on ${proxy.url} (${where}); recording to ${dbPath}`;
+    if (withUi) held.push(ready + '\n');
+    else log(ready);
+
+    const running = proxy;
+    const shutdown = async (): Promise<number> => {
+      await running.close();
+      // Flows cut by the close finish asynchronously (decoding, analysis): give them a moment.
+      for (let i = 0; i < 40 && pipeline.inFlight() > 0; i++) await new Promise((r) => setTimeout(r, 25));
+      await writer.close();
+      const stats = writer.stats();
+      store.close();
+      holding = false;
+      for (const line of held.splice(0)) io.stderr.write(line);
+      if (storeErrors > 0 || stats.failed > 0 || stats.dropped > 0) {
+        io.stderr.write(
+          `davtap: ${stats.failed + stats.dropped} of ${stats.enqueued} flows were not recorded in ${dbPath}: ${lastStoreError || 'the writer queue was full'}\n`,
+        );
+        return 2;
+      }
+      return 0;
+    };
 
     return await new Promise<number>((resolve) => {
       let stopping = false;
-      const stop = (signal: NodeJS.Signals) => {
+      const abort = new AbortController();
+      const stop = (signal?: NodeJS.Signals) => {
         if (stopping) {
-          log(`davtap: ${signal} again, exiting now`);
-          process.exit(130);
+          if (signal) {
+            io.stderr.write(`davtap: ${signal} again, exiting now\n`);
+            process.exit(130);
+          }
+          return;
         }
         stopping = true;
-        void proxy.close().then(() => {
+        abort.abort();
+        void shutdown().then((code) => {
           process.off('SIGINT', stop);
           process.off('SIGTERM', stop);
-          resolve(0);
+          resolve(code);
         });
       };
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
+      if (withUi) {
+        runUi({ dbPath, live: true, pendingWrites: () => writer.stats().pending + pipeline.inFlight(), signal: abort.signal })
+          .then(() => stop())
+          .catch((err: unknown) => {
+            held.push(`davtap: the terminal UI failed: ${err instanceof Error ? err.message : String(err)}\n`);
+            stop();
+          });
+      }
     });
   },
 };

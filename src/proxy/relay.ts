@@ -121,8 +121,10 @@ class Tap extends Transform {
     super();
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
-    this.onChunk(chunk);
+    // Pass the chunk on first: whatever the hook does (capture, analysis) happens after the bytes
+    // are on their way to the client, so relaying never waits on it.
     callback(null, chunk);
+    this.onChunk(chunk);
   }
 }
 

@@ -1,0 +1,111 @@
+// The live pipeline: proxy hooks → streaming analysis → store writer (and the flow log).
+// Which flows are analyzed:
+// - every 207, and every response with an XML body whatever its status (a multistatus under 424,
+//   an error body under 423…), fed chunk by chunk as the bytes relay;
+// - every other flow whose transfer failed, from its captured body when the capture is whole,
+//   so that truncation is reported even for a GET of a file.
+import { createAnalyzer, analyze } from '../analysis/analyzer.js';
+import type { ProxyHooks } from '../proxy/index.js';
+import type { Analyzer, Flow, FlowStart, Outcome, RawHeaders, RequestContext, ResponseHead, TransportEnd } from '../types.js';
+
+export interface LiveOptions {
+  /** Receives each finished flow, with its analysis attached. */
+  onFlow(flow: Flow): void;
+  log(line: string): void;
+}
+
+export interface LivePipeline {
+  hooks: ProxyHooks;
+  /** Flows whose response is still streaming through an analyzer. */
+  inFlight(): number;
+}
+
+function header(raw: RawHeaders, name: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === name) return raw[i + 1];
+  return undefined;
+}
+
+function isXml(contentType: string | undefined): boolean {
+  if (!contentType) return false;
+  const type = contentType.split(';')[0]!.trim().toLowerCase();
+  return type === 'text/xml' || type === 'application/xml' || type.endsWith('+xml');
+}
+
+export function requestContextOf(request: FlowStart['request']): RequestContext {
+  let scheme: 'http' | 'https' | undefined;
+  let authority: string | undefined;
+  try {
+    const u = new URL(request.url);
+    scheme = u.protocol === 'https:' ? 'https' : 'http';
+    authority = u.host;
+  } catch {
+    /* a request Node could not parse has no URL to speak of */
+  }
+  // The client's own view of the authority: its Host header (reverse mode rewrites it upstream).
+  const host = header(request.rawHeaders, 'host');
+  return {
+    method: request.method,
+    target: request.target,
+    ...(scheme ? { scheme } : {}),
+    ...(host ?? authority ? { authority: host ?? authority } : {}),
+    rawHeaders: request.rawHeaders,
+    ...(request.body.bytes.length > 0 ? { body: request.body.bytes } : {}),
+  };
+}
+
+export function transportEndOf(outcome: Outcome): TransportEnd {
+  const closeKind =
+    outcome.kind === 'timeout' ? 'timeout'
+    : outcome.code === 'ECONNRESET' || outcome.code === 'EPIPE' ? 'rst'
+    : outcome.kind === 'complete' ? undefined
+    : 'fin';
+  return {
+    outcome: outcome.kind,
+    ...(outcome.code ? { code: outcome.code } : {}),
+    ...(outcome.message ? { message: outcome.message } : {}),
+    ...(closeKind ? { closeKind } : {}),
+  };
+}
+
+export function createLivePipeline(options: LiveOptions): LivePipeline {
+  const analyzers = new Map<string, Analyzer>();
+
+  const finish = (flow: Flow) => {
+    const analyzer = analyzers.get(flow.id);
+    analyzers.delete(flow.id);
+    try {
+      if (analyzer) {
+        flow.analysis = analyzer.end(transportEndOf(flow.outcome));
+      } else if (flow.response && flow.outcome.kind !== 'complete' && flow.response.body.captureComplete) {
+        const head: ResponseHead = { ...flow.response, bodyForm: 'payload' };
+        flow.analysis = analyze(requestContextOf(flow.request), head, flow.response.body.bytes, transportEndOf(flow.outcome));
+      }
+    } catch (err) {
+      // analyze() does not throw by contract; if it ever did, the flow is still recorded.
+      options.log(`davtap: analysis failed for ${flow.request.method} ${flow.request.url}: ${(err as Error).message}`);
+    }
+    options.onFlow(flow);
+  };
+
+  return {
+    inFlight: () => analyzers.size,
+    hooks: {
+      onResponseStart(start: FlowStart) {
+        const { response } = start;
+        if (response.status !== 207 && !isXml(header(response.rawHeaders, 'content-type'))) return;
+        const head: ResponseHead = {
+          status: response.status,
+          reason: response.reason,
+          httpVersion: response.httpVersion,
+          rawHeaders: response.rawHeaders,
+          bodyForm: 'payload',
+        };
+        analyzers.set(start.id, createAnalyzer(requestContextOf(start.request), head));
+      },
+      onResponseChunk(flowId: string, chunk: Buffer) {
+        analyzers.get(flowId)?.write(chunk);
+      },
+      onFlow: finish,
+    },
+  };
+}
