@@ -3,6 +3,7 @@
 // expected rule is first checked to be absent from the untouched capture, so the finding can only
 // come from the corruption. Cuts are checked at many offsets, each offset on its own.
 import test from 'ava';
+import { constants as zlib, gunzipSync } from 'node:zlib';
 import { analyze } from '../../src/analysis/analyzer.js';
 import type { Analysis, Category, Finding, TransportEnd } from '../../src/types.js';
 import {
@@ -187,6 +188,9 @@ for (const base of [gzipped, named]) {
       t.is(ms004[0]?.category, 'truncation', why);
       t.deepEqual(ruleIn(a, 'MS001'), [], why);
       t.true(a.findings.filter((f) => f.rule === 'MS006' || f.rule === 'MS101').every((f) => f.consequenceOf === 'MS004'), why);
+      // What the cut stream still decodes to shows which responses arrived intact.
+      const prefix = gunzipSync(gz.subarray(0, offset), { finishFlush: zlib.Z_SYNC_FLUSH });
+      t.is(a.resources.filter((r) => r.complete).length, responsesEndedBy(prefix, prefix.length), `${why}\n(${prefix.length} bytes decodable)`);
     }
   });
 }
