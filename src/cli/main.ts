@@ -9,6 +9,7 @@ const commands: Record<string, () => Promise<Command>> = {
   proxy: async () => (await import('./proxy.js')).command,
   ca: async () => (await import('./ca.js')).command,
   ui: async () => (await import('./ui.js')).command,
+  check: async () => (await import('./check.js')).command,
 };
 
 export const version = '0.1.0';
@@ -24,6 +25,7 @@ function usage(): string {
     '  proxy    relay traffic and record flows (the default)',
     '  ca       show or regenerate the CA used to intercept HTTPS',
     '  ui       attach the live terminal UI to a database (--db FILE)',
+    '  check    analyze saved 207 responses (.http, .xml, .har) offline',
     '',
     "Run 'davtap <command> --help' for a command's options. 'davtap --version' prints the version.",
     '',
