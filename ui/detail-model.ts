@@ -277,9 +277,15 @@ function rawTab(flow: Flow): StyledLine[] {
   return lines;
 }
 
+// The Raw tab shows the start of a body as it is; the Response tab is where a whole body is read.
+const rawTabBytes = 1024 * 1024;
+
 function rawBytes(bytes: Buffer): StyledLine[] {
   if (bytes.length === 0) return [{ text: '(no body bytes)', style: 'dim' }];
-  const text = asText(bytes);
+  const head = bytes.subarray(0, rawTabBytes);
+  const text = asText(head);
+  const rest = bytes.length - head.length;
+  const more: StyledLine[] = rest > 0 ? [{ text: `… ${formatCount(rest)} more bytes not shown`, style: 'dim' }] : [];
   if (text === null) return [{ text: `${formatCount(bytes.length)} bytes, hex:`, style: 'dim' }, ...hexDump(bytes, 2048).map((t) => ({ text: t }))];
-  return text.split('\n').slice(0, 20_000).map((t) => ({ text: t.replace(/\r$/, '␍') }));
+  return [...text.split('\n').slice(0, 20_000).map((t) => ({ text: t.replace(/\r$/, '␍') })), ...more];
 }

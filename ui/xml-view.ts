@@ -110,20 +110,53 @@ function validatorMark(text: string, err: { code: string; msg: string; line: num
   return { line: err.line, column: Math.max(err.col, 1), message: err.msg };
 }
 
-function rawWithMarks(text: string, marks: Array<{ line: number; column: number; message: string }>, wrap: number, maxLines: number): BodyView {
-  const source = text.split(/\r?\n/);
-  const gutter = String(source.length).length;
-  const byLine = new Map<number, Array<{ column: number; message: string }>>();
-  for (const m of marks) {
-    const line = Math.min(m.line, source.length);
-    const list = byLine.get(line) ?? [];
-    list.push({ column: m.column, message: m.message });
-    byLine.set(line, list);
+/** Walks a text line by line without splitting all of it (bodies can be tens of MiB). */
+class LineCursor {
+  private pos = 0;
+  line = 0;
+  constructor(private readonly text: string) {}
+  /** The text of line `n` (1-based, n > the last line read); null past the end. */
+  seek(n: number): string | null {
+    while (this.line < n - 1) {
+      const nl = this.text.indexOf('\n', this.pos);
+      if (nl === -1) return null;
+      this.pos = nl + 1;
+      this.line++;
+    }
+    if (this.pos > this.text.length) return null;
+    const nl = this.text.indexOf('\n', this.pos);
+    const end = nl === -1 ? this.text.length : nl;
+    const content = this.text.slice(this.pos, end).replace(/\r$/, '');
+    this.pos = nl === -1 ? this.text.length + 1 : nl + 1;
+    this.line++;
+    return content;
   }
-  const lines: StyledLine[] = [];
+}
+
+function countLines(text: string): number {
+  let n = 1;
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++;
+  return n;
+}
+
+/**
+ * Numbered raw lines, long ones wrapped, with a caret line under each mark. Only the first
+ * `maxLines` display lines and a little context before each later mark are built: a truncated
+ * 16 MiB body costs a scan, not a copy.
+ */
+function rawWithMarks(text: string, marks: Array<{ line: number; column: number; message: string }>, wrap: number, maxLines: number): BodyView {
+  const total = countLines(text);
+  const gutter = String(total).length;
+  const clamped = marks.map((m) => ({ ...m, line: Math.min(Math.max(m.line, 1), total) }));
+  const byLine = new Map<number, Array<{ column: number; message: string }>>();
+  for (const m of clamped) {
+    const list = byLine.get(m.line) ?? [];
+    list.push({ column: m.column, message: m.message });
+    byLine.set(m.line, list);
+  }
   const width = Math.max(wrap, 20);
-  for (let n = 1; n <= source.length; n++) {
-    const content = source[n - 1]!;
+  const lines: StyledLine[] = [];
+  const emit = (n: number, content: string) => {
     const lineMarks = byLine.get(n);
     const segments = Math.max(1, Math.ceil(content.length / width));
     for (let s = 0; s < segments; s++) {
@@ -145,24 +178,26 @@ function rawWithMarks(text: string, marks: Array<{ line: number; column: number;
         else lines.push({ text: `${pad}${' '.repeat(at)}^`, style: 'mark' }, { text: `${pad}${note}`, style: 'mark' });
       }
     }
+  };
+  const cursor = new LineCursor(text);
+  let n = 1;
+  for (; n <= total && lines.length < maxLines; n++) emit(n, cursor.seek(n) ?? '');
+  let shownUpTo = n - 1;
+  // Marks past the cap are the most important lines of the body: show them with two lines of context.
+  const later = [...byLine.keys()].filter((l) => l > shownUpTo).sort((a, b) => a - b);
+  for (const markLine of later) {
+    const from = Math.max(shownUpTo + 1, markLine - 2);
+    if (from > shownUpTo + 1) lines.push({ text: `… ${formatCount(from - shownUpTo - 1)} lines not shown`, style: 'dim' });
+    for (let k = from; k <= markLine; k++) emit(k, cursor.seek(k) ?? '');
+    shownUpTo = markLine;
   }
-  return { mode: 'raw', lines: capLines(lines, maxLines, marks.length > 0), marks: marks.map((m) => ({ ...m, line: Math.min(m.line, source.length) })) };
+  if (shownUpTo < total) lines.push({ text: `… ${formatCount(total - shownUpTo)} more lines not shown`, style: 'dim' });
+  return { mode: 'raw', lines, marks: clamped };
 }
 
-function capLines(lines: StyledLine[], maxLines: number, keepMarks = false): StyledLine[] {
+function capLines(lines: StyledLine[], maxLines: number): StyledLine[] {
   if (lines.length <= maxLines) return lines;
   const kept = lines.slice(0, maxLines);
-  if (keepMarks) {
-    // A mark past the cap is the most important line of the body: keep it with a little context.
-    const firstMark = lines.findIndex((l, i) => i >= maxLines && l.style === 'mark');
-    if (firstMark !== -1) {
-      kept.push({ text: `… ${formatCount(firstMark - 2 - maxLines)} lines not shown`, style: 'dim' });
-      kept.push(...lines.slice(Math.max(firstMark - 2, maxLines), firstMark + 1));
-      const rest = lines.length - firstMark - 1;
-      if (rest > 0) kept.push({ text: `… ${formatCount(rest)} more lines not shown`, style: 'dim' });
-      return kept;
-    }
-  }
   kept.push({ text: `… ${formatCount(lines.length - maxLines)} more lines not shown`, style: 'dim' });
   return kept;
 }
