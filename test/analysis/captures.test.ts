@@ -4,6 +4,7 @@
 // and the resource ledger must match the body. The expected ledger is read from the capture here
 // with fast-xml-parser, not with anything the analyzer uses.
 import test from 'ava';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { XMLParser } from 'fast-xml-parser';
 import { analyze, createAnalyzer } from '../../src/analysis/analyzer.js';
 import type { Analysis, Finding, TransportEnd } from '../../src/types.js';
@@ -11,10 +12,12 @@ import { type Capture, decodedBody, loadCapturePairs, loadSharedCaptures, reques
 
 const fixtures = new URL('../fixtures/', import.meta.url).pathname;
 // The shared set reuses some case names (apache-propfind-d1-named…): label it apart.
-const captures: Capture[] = [
-  ...loadCapturePairs(`${fixtures}captures`),
-  ...loadSharedCaptures(`${fixtures}shared`).map((c) => ({ ...c, name: `shared/${c.name}` })),
+const captures: (Capture & { golden: string })[] = [
+  ...loadCapturePairs(`${fixtures}captures`).map((c) => ({ ...c, golden: `${fixtures}captures/${c.name}.findings.json` })),
+  ...loadSharedCaptures(`${fixtures}shared`).map((c) => ({ ...c, name: `shared/${c.name}`, golden: `${fixtures}shared/${c.name}.findings.json` })),
 ];
+/** UPDATE_GOLDEN=1 rewrites the golden files from the current analyzer (review the diff!). */
+const updateGolden = process.env['UPDATE_GOLDEN'] === '1';
 const complete: TransportEnd = { outcome: 'complete', closeKind: 'fin' };
 
 /**
@@ -65,8 +68,39 @@ function expectedLedger(body: Buffer): ExpectedResource[] | null {
   }));
 }
 
+/**
+ * Resources that failed, as src/types.ts defines it: a whole-resource 4xx/5xx, or a failing
+ * propstat other than the 404 an explicit property list (PROPFIND prop, REPORT) expects. A 404
+ * member of a sync-collection report means "removed" (RFC 6578 §3.2), not a failure.
+ */
+function expectedFailed(c: Capture, ledger: ExpectedResource[]): number {
+  const method = c.request.startLine.split(' ')[0];
+  const body = c.request.body.toString('utf8');
+  const explicitProps = method === 'REPORT' || (method === 'PROPFIND' && /<([A-Za-z_][\w.-]*:)?prop[\s>]/.test(body));
+  const sync = /<([A-Za-z_][\w.-]*:)?sync-collection[\s>]/.test(body);
+  return ledger.filter(
+    (r) =>
+      (r.status !== null && r.status >= 400 && !(sync && r.status === 404)) ||
+      r.propstats.some((p) => p !== null && p >= 400 && !(p === 404 && explicitProps)),
+  ).length;
+}
+
 function describe(findings: Finding[]): string {
   return findings.map((f) => `${f.rule} ${f.severity} ${f.category}: ${f.message}`).join('\n');
+}
+
+/** What a golden file pins: each finding's identity, not its wording, and the ledger's totals. */
+function goldenOf(a: Analysis): unknown {
+  return {
+    findings: a.findings.map((f) => ({
+      rule: f.rule,
+      severity: f.severity,
+      category: f.category,
+      ...(f.consequenceOf === undefined ? {} : { consequenceOf: f.consequenceOf }),
+      ...(typeof f.evidence.href === 'string' ? { href: f.evidence.href } : {}),
+    })),
+    summary: { resources: a.summary.resources, failedResources: a.summary.failedResources, byStatus: a.summary.byStatus },
+  };
 }
 
 function run(c: Capture): Analysis {
@@ -81,6 +115,20 @@ test('the fixtures hold captures from all five servers and the shared set', (t) 
 
 for (const c of captures) {
   const bug = serverBugs[c.name];
+
+  test(`${c.name}: findings match the golden file`, (t) => {
+    const actual = goldenOf(run(c));
+    if (updateGolden) {
+      writeFileSync(c.golden, JSON.stringify(actual, null, 2) + '\n');
+      t.pass();
+      return;
+    }
+    if (!existsSync(c.golden)) {
+      t.fail(`${c.golden} is missing: UPDATE_GOLDEN=1 npx ava test/analysis/captures.test.ts writes it`);
+      return;
+    }
+    t.deepEqual(actual, JSON.parse(readFileSync(c.golden, 'utf8')), 'UPDATE_GOLDEN=1 rewrites the golden files when the change is intended');
+  });
 
   if (bug) {
     test(`${c.name}: the server's own defect is reported as ${bug.rule} (${bug.why})`, (t) => {
@@ -105,6 +153,7 @@ for (const c of captures) {
     const analysis = run(c);
     t.is(analysis.resources.length, expected.length);
     t.is(analysis.summary.resources, expected.length);
+    t.is(analysis.summary.failedResources, expectedFailed(c, expected), `summary: ${analysis.summary.text}`);
     t.deepEqual(
       analysis.resources.map((r) => ({ href: r.href, status: r.status, propstats: r.propstats.map((p) => p.status) })),
       expected,
