@@ -270,6 +270,19 @@ export function removeNamespaceDeclaration(m: RawMessage): RawMessage {
   });
 }
 
+/** The default namespace declaration (`xmlns="DAV:"`, Radicale's style) removed everywhere. */
+export function removeDefaultNamespace(m: RawMessage): RawMessage {
+  return editBody(m, (text) => text.replace(/\s+xmlns\s*=\s*("DAV:"|'DAV:')/g, ''));
+}
+
+/** The first `<response>` repeated right after itself (the same href listed twice). */
+export function duplicateFirstResponse(m: RawMessage): RawMessage {
+  return editBody(m, (text) => {
+    const re = new RegExp(`${openTag('response')}>[\\s\\S]*?</(?:[A-Za-z_][\\w.-]*:)?response\\s*>`);
+    return text.replace(re, (whole) => whole + '\n' + whole);
+  });
+}
+
 /** The `which`-th element named `local` (any prefix) removed with its content: href, status, propstat… */
 export function removeElement(m: RawMessage, local: string, which = 0): RawMessage {
   return editBody(m, (text) => dropElement(text, local, which));
