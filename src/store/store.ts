@@ -41,6 +41,8 @@ export class Store {
   // Filtered queries differ by filter shape only: prepared once per distinct SQL text.
   private readonly dynamic = new Map<string, Stmt>();
   private closed = false;
+  // Run by close() before the connection goes: a writer flushes its queue and stops its checkpointer.
+  private readonly closeHooks = new Set<() => void>();
 
   constructor(file: string, options: StoreOptions = {}, targetVersion?: number) {
     const opened = openDatabase(file, options, targetVersion);
@@ -173,8 +175,21 @@ export class Store {
     return toStoredFlow(got.r, got.bodies, got.findings, got.resources);
   }
 
+  /** Registers work to do when the store closes (used by the writer); returns the unregistration. */
+  onClose(hook: () => void): () => void {
+    this.closeHooks.add(hook);
+    return () => this.closeHooks.delete(hook);
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  /** Closes the connection; a writer still attached writes what it has queued first. */
   close(): void {
     if (this.closed) return;
+    for (const hook of [...this.closeHooks]) hook();
+    this.closeHooks.clear();
     this.closed = true;
     this.db.close();
   }

@@ -3,6 +3,7 @@
 // be written (disk full, read-only file…) is reported and counted while flows keep being accepted.
 import { StoreError } from '../errors.js';
 import type { Flow } from '../types.js';
+import { startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { createPruner, type PruneResult } from './prune.js';
 import { findingColumns, findingValues, flowColumns, flowParams, resourceColumns, resourceValues } from './rows.js';
 import type { Store } from './store.js';
@@ -24,6 +25,8 @@ export interface WriterOptions {
   onError?: (err: StoreError) => void;
   /** Called after each flush that wrote something: how many flows and how long the event loop was held. */
   onCommit?: (info: { flows: number; ms: number }) => void;
+  /** How often a worker thread copies the WAL into the database (ms, default 250); see checkpointer.ts. */
+  checkpointMs?: number;
 }
 
 export interface WriterStats {
@@ -266,6 +269,31 @@ export function createFlowWriter(store: Store, options: WriterOptions = {}): Flo
     while (queue.length > 0) writeRound(Infinity);
   };
 
+  // Checkpoints move to a worker thread (an in-memory database has no WAL to checkpoint).
+  let checkpointer: Checkpointer | null = null;
+  if (store.file !== ':memory:' && store.file !== '') {
+    db.pragma('wal_autocheckpoint = 0');
+    checkpointer = startCheckpointer(
+      store.file,
+      Math.max(10, options.checkpointMs ?? 250),
+      (message) => report(new StoreError(`checkpointing ${store.file}: ${message}`)),
+      () => {
+        // Without the worker, SQLite's automatic checkpoints keep the WAL bounded again.
+        if (store.isOpen) db.pragma('wal_autocheckpoint = 1000');
+      },
+    );
+  }
+  const shutdown = (): void => {
+    flush();
+    closed = true;
+    unhook();
+  };
+  // If the store is closed without close() here, queued flows are still written first.
+  const unhook = store.onClose(() => {
+    shutdown();
+    void checkpointer?.stop();
+  });
+
   return {
     enqueue(flow: Flow): void {
       try {
@@ -285,9 +313,8 @@ export function createFlowWriter(store: Store, options: WriterOptions = {}): Flo
     },
     flush,
     async close(): Promise<void> {
-      if (closed) return;
-      flush();
-      closed = true;
+      if (!closed) shutdown();
+      await checkpointer?.stop();
     },
     stats: () => ({ ...stats, pending: queue.length }),
   };

@@ -1,4 +1,5 @@
 import test, { type ExecutionContext } from 'ava';
+import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StoreError } from '../../src/errors.js';
 import { createFlowWriter, openReader, openStore, type FlowWriter } from '../../src/store/index.js';
@@ -268,4 +269,39 @@ test('a database locked by another writer is reported as busy after a short wait
   writer.flush();
   t.is(store.countFlows(), 1);
   t.like(writer.stats(), { written: 1, failed: 1 });
+});
+
+test('closing the store writes what its writer still has queued', (t) => {
+  const file = tempDb(t);
+  const store = openStore(file);
+  const writer = createFlowWriter(store, { tickMs: 60_000 });
+  for (let i = 0; i < 7; i++) writer.enqueue(makeFlow(i, { resources: 1 }));
+  store.close();
+  const reader = openReader(file);
+  t.teardown(() => reader.close());
+  t.is(reader.countFlows(), 7);
+  t.like(writer.stats(), { written: 7, pending: 0 });
+});
+
+test('WAL checkpoints run off the writer connection and keep the WAL bounded', async (t) => {
+  const file = tempDb(t);
+  const store = openStore(file);
+  t.teardown(() => store.close());
+  const writer = createFlowWriter(store, { checkpointMs: 20 });
+  // The writer's own commits never checkpoint (that would fsync on the proxy's event loop).
+  t.is(store.db.pragma('wal_autocheckpoint', { simple: true }), 0);
+  let written = 0;
+  let largestWal = 0;
+  for (let round = 0; round < 12; round++) {
+    for (let i = 0; i < 10; i++) writer.enqueue(makeFlow(round * 10 + i, { bodyBytes: 100_000, resources: 1 }));
+    writer.flush();
+    written += 10 * 100_000;
+    largestWal = Math.max(largestWal, fs.statSync(`${file}-wal`).size);
+    await sleep(60);
+  }
+  // Frames reached the database file (by the worker: this connection did not checkpoint)…
+  t.true(fs.statSync(file).size > written / 2, `database file ${fs.statSync(file).size} bytes`);
+  // …and the WAL was reused from its start instead of growing with everything written.
+  t.true(largestWal < written / 3, `WAL reached ${largestWal} bytes for ${written} written`);
+  await writer.close();
 });
