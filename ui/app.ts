@@ -5,7 +5,7 @@ import blessed from 'blessed';
 import { FilterSyntaxError, parseFilter, type FilterNode } from '../src/filter/index.js';
 import type { Flow } from '../src/types.js';
 import { captureConsole, type CapturedLine } from './console-capture.js';
-import { renderTab, resourceSorts, tabLabels, tabs, type ResourceSort, type Tab } from './detail-model.js';
+import { renderTab, resourceSorts, tabLabels, tabs, wrapLines, type ResourceSort, type Tab } from './detail-model.js';
 import { formatCount } from './format.js';
 import { FlowWindow, type FlowSource } from './flow-window.js';
 import { openStoreSource } from './flow-source.js';
@@ -147,7 +147,7 @@ class UiApp {
       parent: this.screen,
       top: 'center',
       left: 'center',
-      width: 84,
+      width: Math.max(...helpLines.map((l) => l.length)) + 4,
       height: helpLines.length + 2,
       border: { type: 'line' },
       tags: true,
@@ -426,7 +426,7 @@ class UiApp {
     const tab: Tab = tabs[d.tab]!;
     const key = `${d.flow.id}|${tab}|${d.sort}|${width}`;
     if (!d.cache || d.cache.key !== key) {
-      d.cache = { key, lines: renderTab(d.flow, tab, { utc: this.options.utc, width, resourceSort: d.sort }) };
+      d.cache = { key, lines: wrapLines(renderTab(d.flow, tab, { utc: this.options.utc, width, resourceSort: d.sort }), width - 1) };
     }
     const labels = tabLabels(d.flow);
     const bar = tabs.map((t, i) => (i === d.tab ? `{inverse} ${escapeTags(labels[t])} {/inverse}` : ` ${escapeTags(labels[t])} `)).join('');

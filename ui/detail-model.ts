@@ -175,11 +175,11 @@ export function sortResources(resources: readonly Resource[], sort: ResourceSort
   }
 }
 
-/** "200", "200 ×5 · 404 ×2", "(none)": what one resource answered. */
+/** "200", "200 ×5, 404 ×2", "(none)": what one resource answered. */
 export function resourceStatusText(r: Resource): string {
   if (r.status !== null) return String(r.status);
   if (r.propstats.length === 0) return '(none)';
-  return r.propstats.map((p) => `${p.status ?? '?'} ×${p.props.length}`).join(' · ');
+  return r.propstats.map((p) => `${p.status ?? '?'} ×${p.props.length}`).join(', ');
 }
 
 /** Properties that did not come back 2xx, shortened from Clark notation ({DAV:}getetag -> getetag). */
@@ -288,4 +288,25 @@ function rawBytes(bytes: Buffer): StyledLine[] {
   const more: StyledLine[] = rest > 0 ? [{ text: `… ${formatCount(rest)} more bytes not shown`, style: 'dim' }] : [];
   if (text === null) return [{ text: `${formatCount(bytes.length)} bytes, hex:`, style: 'dim' }, ...hexDump(bytes, 2048).map((t) => ({ text: t }))];
   return [...text.split('\n').slice(0, 20_000).map((t) => ({ text: t.replace(/\r$/, '␍') })), ...more];
+}
+
+/**
+ * Lines wider than the screen continue on the next line, indented under their text, so that long
+ * messages and evidence are read whole rather than cut. Raw bodies arrive already wrapped.
+ */
+export function wrapLines(lines: readonly StyledLine[], width: number): StyledLine[] {
+  const w = Math.max(width, 20);
+  const out: StyledLine[] = [];
+  for (const line of lines) {
+    if (line.text.length <= w) {
+      out.push(line);
+      continue;
+    }
+    const indent = Math.min(/^ */.exec(line.text)![0].length + 4, Math.floor(w / 2));
+    out.push({ ...line, text: line.text.slice(0, w) });
+    for (let at = w; at < line.text.length; at += w - indent) {
+      out.push({ ...line, text: ' '.repeat(indent) + line.text.slice(at, at + w - indent) });
+    }
+  }
+  return out;
 }

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { bodyMarks, failedProperties, renderTab, resourceRank, resourceStatusText, sortResources, tabLabels } from '../../ui/detail-model.js';
+import { bodyMarks, failedProperties, renderTab, resourceRank, resourceStatusText, sortResources, tabLabels, wrapLines } from '../../ui/detail-model.js';
 import type { Flow } from '../../src/types.js';
 import { deleteLocked, plainGet, propfindWithFailures, refusedUpstream, truncatedPropfind } from './flows.js';
 
@@ -25,7 +25,7 @@ test('whole-resource statuses and per-property statuses are both shown', (t) => 
   const del = deleteLocked(0);
   t.deepEqual(del.analysis!.resources.map(resourceStatusText), ['423', '424']);
   const pf = propfindWithFailures(0);
-  t.is(resourceStatusText(pf.analysis!.resources[3]!), '200 ×1 · 404 ×1');
+  t.is(resourceStatusText(pf.analysis!.resources[3]!), '200 ×1, 404 ×1');
   t.deepEqual(failedProperties(pf.analysis!.resources[2]!), ['getcontentlength 403', 'getlastmodified 403']);
 });
 
@@ -106,4 +106,13 @@ test('tab labels carry the finding count and the ledger summary', (t) => {
   t.is(labels.Findings, 'Findings (3)');
   t.regex(labels.Resources, /^Resources \(1\/\d+\)$/);
   t.is(tabLabels(plainGet(0)).Findings, 'Findings');
+});
+
+test('long detail lines wrap under their own text instead of being cut', (t) => {
+  const long = `      examples ${'x'.repeat(70)}`;
+  const out = wrapLines([{ text: 'short' }, { text: long, style: 'dim' }], 40);
+  t.is(out[0]!.text, 'short');
+  t.true(out.slice(1).every((l) => l.text.length <= 40 && l.style === 'dim'));
+  t.is(out.slice(1).map((l, i) => (i === 0 ? l.text : l.text.slice(10))).join(''), long);
+  t.regex(out[2]!.text, /^ {10}x/);
 });

@@ -15,7 +15,7 @@ export const helpLines: readonly string[] = [
   '  Tab / Shift-Tab      next / previous tab',
   '  1 … 6                Summary Findings Resources Request Response Raw',
   '  j / k, PgDn / PgUp   scroll;  g / G  top / bottom',
-  '  s                    Resources: next sort (failures first, body order, href, status)',
+  '  s                    Resources: next sort (failures first, body order, href, code)',
   '  n / p                next / previous flow',
   '  q / Esc / Backspace  back to the list',
   '',
