@@ -35,7 +35,7 @@ test('a fresh database gets the current schema, WAL and the pragmas', (t) => {
   for (const name of ['flows_method', 'flows_status', 'flows_outcome', 'flows_path', 'findings_rule', 'findings_category']) t.true(indexes.includes(name), name);
 });
 
-test('the database and its WAL companions are created 0600', (t) => {
+test('the database and its WAL companions are created 0600', async (t) => {
   const file = tempDb(t);
   const umask = process.umask(0o000); // even with a permissive umask
   let store: Store;
@@ -49,6 +49,21 @@ test('the database and its WAL companions are created 0600', (t) => {
   writer.enqueue(makeFlow(1));
   writer.flush();
   for (const f of [file, `${file}-wal`, `${file}-shm`]) t.is(mode(f).toString(8), '600', f);
+  await writer.close();
+  store.close();
+  // Closing removes the WAL files; SQLite recreates them with the database's mode on reopening.
+  t.false(fs.existsSync(`${file}-wal`));
+  const umask2 = process.umask(0o000);
+  try {
+    store = openStore(file);
+  } finally {
+    process.umask(umask2);
+  }
+  const again = createFlowWriter(store);
+  again.enqueue(makeFlow(2));
+  again.flush();
+  await again.close();
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) t.is(mode(f).toString(8), '600', `${f} after reopening`);
 });
 
 test('the filter indexes are used by the queries the UI makes', (t) => {
