@@ -16,6 +16,7 @@ import {
   cutContentLength,
   cutGzip,
   decodedBody,
+  deepNesting,
   duplicateFirstResponse,
   externalEntity,
   gzipOf,
@@ -28,6 +29,7 @@ import {
   junkBeforeDeclaration,
   lastChunkOffset,
   loadCapturePairs,
+  rawAmpersand,
   removeElement,
   removeEverywhere,
   removeDefaultNamespace,
@@ -207,6 +209,8 @@ interface Case {
   rule: string;
   category: Category;
   severity?: 'error' | 'warning';
+  /** Rules that must not fire (a misdiagnosis). */
+  absent?: string[];
   /** Extra checks on the analysis of the variant. */
   also?: (a: Analysis) => string | null;
 }
@@ -230,8 +234,10 @@ const cases: Case[] = [
   { what: 'gzip bytes without Content-Encoding', bases: [named, radicale], corrupt: gzipWithoutEncoding, rule: 'MS405', category: 'stripped' },
   { what: 'U+FFFE in an href', bases: [named, radicale, chunked], corrupt: (m) => illegalCharacter(m, 'U+FFFE'), rule: 'MS103', category: 'malformed' },
   { what: 'a C0 control character in an href', bases: [named, radicale, chunked], corrupt: (m) => illegalCharacter(m, 'C0'), rule: 'MS103', category: 'malformed' },
+  { what: 'a raw & in an href (a file name left unescaped)', bases: [named, radicale, chunked], corrupt: rawAmpersand, rule: 'MS101', category: 'malformed', absent: ['MS006'] },
   { what: 'an HTML entity (&nbsp;) in an href', bases: [named, radicale, lighttpd], corrupt: (m) => htmlEntity(m), rule: 'MS105', category: 'malformed' },
   { what: 'a PHP notice before <?xml', bases: [named, radicale, chunked], corrupt: (m) => junkBeforeDeclaration(m), rule: 'MS102', category: 'malformed' },
+  { what: 'elements nested 10,000 deep inside a prop', bases: [named, radicale], corrupt: (m) => deepNesting(m, 10_000), rule: 'MS703', category: 'security', severity: 'warning' },
   { what: 'a billion-laughs entity bomb', bases: [named, radicale], corrupt: billionLaughs, rule: 'MS702', category: 'security', also: notExpanded },
   { what: 'an external entity (XXE) on file:///etc/passwd', bases: [named, radicale, chunked], corrupt: externalEntity, rule: 'MS702', category: 'security', also: notExpanded },
 ];
@@ -250,6 +256,7 @@ for (const c of cases) {
         t.is(f.category, c.category, why);
         t.is(f.severity, c.severity ?? 'error', why);
       }
+      for (const rule of c.absent ?? []) t.deepEqual(ruleIn(a, rule), [], `${rule} must not fire:\n${why}`);
       t.is(c.also?.(a) ?? null, null);
     });
   }

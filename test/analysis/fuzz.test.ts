@@ -131,12 +131,19 @@ function makeInput(rng: Rng, c: Capture, iteration: number): Input {
       response = { ...response, startLine: c.response.startLine };
     }
   }
+  // The request is context only; a broken one must simply yield less of it.
+  let request = c.request;
+  if (request.body.length > 0 && rng() < 0.2) {
+    const requestLog: string[] = [];
+    request = { ...request, body: mutateMany(rng, request.body, requestLog) };
+    log.push(`request ${requestLog.join(' ')}`);
+  }
   const transport = TRANSPORTS[int(rng, TRANSPORTS.length)]!;
   return {
     label: `seed ${SEED}, iteration ${iteration}, ${c.name}: ${log.join(' ')}, transport ${JSON.stringify(transport)}`,
-    request: c.request,
+    request,
     response,
-    req: requestContext(c.request),
+    req: requestContext(request),
     head: responseHead(response),
     body: response.body,
     transport,
@@ -301,3 +308,32 @@ test('byte offsets after an invalid UTF-8 byte point at the byte and do not depe
     t.deepEqual(analyzer.end({ outcome: 'complete' }), whole, `split at ${split}`);
   }
 });
+
+/**
+ * Bodies shaped to exhaust a parser: each must be analyzed without throwing, within the bound,
+ * and, where RULES.md is unambiguous, with the rule that names the problem.
+ */
+const hostile: { what: string; make: () => string; rule?: string }[] = [
+  { what: '100,000 nested elements', make: () => `<D:multistatus xmlns:D="DAV:">${'<D:response>'.repeat(100_000)}`, rule: 'MS703' },
+  { what: '100,000 unclosed <a', make: () => `<D:multistatus xmlns:D="DAV:">${'<a'.repeat(100_000)}`, rule: 'MS006' },
+  { what: 'a 1 MB attribute value', make: () => `<D:multistatus xmlns:D="DAV:" a="${'x'.repeat(1_000_000)}"></D:multistatus>` },
+  { what: '1 MB of ampersands', make: () => `<D:multistatus xmlns:D="DAV:">${'&'.repeat(1_000_000)}</D:multistatus>`, rule: 'MS101' },
+  { what: 'a 1 MB href', make: () => `<D:multistatus xmlns:D="DAV:"><D:response><D:href>/${'a'.repeat(1_000_000)}</D:href><D:status>HTTP/1.1 200 OK</D:status></D:response></D:multistatus>` },
+  { what: '20,000 empty responses', make: () => `<D:multistatus xmlns:D="DAV:">${'<D:response/>'.repeat(20_000)}</D:multistatus>`, rule: 'MS201' },
+  { what: '10,000 namespace declarations on one element', make: () => `<D:multistatus xmlns:D="DAV:" ${Array.from({ length: 10_000 }, (_v, i) => `xmlns:p${i}="urn:${i}"`).join(' ')}></D:multistatus>` },
+  { what: 'a 100,000-entity internal subset', make: () => `<!DOCTYPE m [${Array.from({ length: 100_000 }, (_v, i) => `<!ENTITY e${i} "&e${i + 1};">`).join('')}]><D:multistatus xmlns:D="DAV:">&e0;</D:multistatus>`, rule: 'MS702' },
+];
+
+for (const h of hostile) {
+  test(`a hostile body (${h.what}) is analyzed without throwing and within the time bound${h.rule ? `, reported as ${h.rule}` : ''}`, (t) => {
+    const c = all.find((x) => x.name === 'apache-propfind-d1-named')!;
+    const body = Buffer.from(h.make());
+    const response = withPayload(c.response, body);
+    const started = performance.now();
+    const a = analyze(requestContext(c.request), responseHead(response), body, { outcome: 'complete' });
+    const ms = performance.now() - started;
+    t.true(ms <= boundMs(body.length), `took ${ms.toFixed(0)} ms for ${body.length} bytes`);
+    t.deepEqual(problems(a), []);
+    if (h.rule) t.true(a.findings.some((f) => f.rule === h.rule), a.findings.map((f) => f.rule).join(' '));
+  });
+}

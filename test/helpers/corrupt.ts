@@ -335,6 +335,11 @@ export function illegalCharacter(m: RawMessage, which: 'U+FFFE' | 'C0'): RawMess
   return insertInFirstHref(m, which === 'U+FFFE' ? '\xef\xbf\xbe' : '\x01');
 }
 
+/** A raw `&` at the end of the first href's text (`/dav/&b`): a file name the server did not escape. */
+export function rawAmpersand(m: RawMessage): RawMessage {
+  return editBody(m, (text) => text.replace(/<\/((?:[A-Za-z_][\w.-]*:)?href)\s*>/, (close) => `&b${close}`));
+}
+
 /** An HTML entity (`&nbsp;`) that XML never declared, in an href. */
 export function htmlEntity(m: RawMessage, entity = '&nbsp;'): RawMessage {
   return insertInFirstHref(m, entity);
@@ -369,6 +374,13 @@ export function billionLaughs(m: RawMessage): RawMessage {
 /** An external entity (XXE) pointing at a local file, referenced in an href. */
 export function externalEntity(m: RawMessage): RawMessage {
   return withDoctype(m, '<!ENTITY x SYSTEM "file:///etc/passwd">', '&x;');
+}
+
+/** `depth` nested elements (well-formed) inside the first `prop`: a nesting-depth bomb. */
+export function deepNesting(m: RawMessage, depth: number): RawMessage {
+  return editBody(m, (text) =>
+    text.replace(new RegExp(`${openTag('prop')}>`), (open) => `${open}${'<x:n xmlns:x="urn:x">'.repeat(depth)}${'</x:n>'.repeat(depth)}`),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
