@@ -48,7 +48,8 @@ parentPort.on('message', (msg) => {
  */
 export function startCheckpointer(file: string, intervalMs: number, onFailure: (message: string) => void, onGiveUp: () => void): Checkpointer {
   const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-  const worker = new Worker(workerSource, { eval: true, workerData: { file, driver, intervalMs } });
+  // No execArgv: the worker is plain JavaScript and need not load the parent's loaders (tsx in tests).
+  const worker = new Worker(workerSource, { eval: true, workerData: { file, driver, intervalMs }, execArgv: [] });
   worker.unref();
   let stopping = false;
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
