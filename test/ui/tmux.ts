@@ -1,6 +1,9 @@
 // Drives a program in a real terminal: a private tmux server (its own socket), send-keys and
 // capture-pane. Every wait is bounded; `kill()` stops the server and everything in it.
 import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 let sessions = 0;
 
@@ -15,13 +18,14 @@ export class Tmux {
 
   /** Starts `command` (a shell command line) in a detached width×height terminal. */
   static start(command: string, options: { width?: number; height?: number; cwd?: string } = {}): Tmux {
-    const t = new Tmux(`davtap-ui-${process.pid}-${++sessions}-${Date.now()}`);
+    // A socket path of our own (not a name under tmux's shared directory) so that kill() removes every trace.
+    const t = new Tmux(path.join(os.tmpdir(), `davtap-ui-tmux-${process.pid}-${++sessions}-${Date.now()}`));
     t.tmux('new-session', '-d', '-s', t.name, '-x', String(options.width ?? 160), '-y', String(options.height ?? 48), ...(options.cwd ? ['-c', options.cwd] : []), command);
     return t;
   }
 
   private tmux(...args: string[]): string {
-    return execFileSync('tmux', ['-L', this.socket, '-f', '/dev/null', ...args], { encoding: 'utf8', timeout: 5000 });
+    return execFileSync('tmux', ['-S', this.socket, '-f', '/dev/null', ...args], { encoding: 'utf8', timeout: 5000 });
   }
 
   /** The visible screen as text, one line per row. */
@@ -63,6 +67,7 @@ export class Tmux {
     } catch {
       // Already gone (the program exited and took the last session with it).
     }
+    rmSync(this.socket, { force: true });
   }
 }
 
