@@ -1,15 +1,15 @@
 // One exchange, relayed without changing a byte of either body, and recorded as a Flow.
 //
 // The transparency contract (DESIGN.md) is enforced here for both modes:
-// - bodies are piped as they arrive (stream.pipeline: backpressure, bounded memory);
+// - bodies are piped chunk by chunk as they arrive, pausing the source while the destination is
+//   full (backpressure: memory stays bounded whatever the body size and the client's speed);
 // - the framing kind is kept (Content-Length, chunked, close-delimited, bodyless);
 // - a cut upstream body cuts the client connection (reset when upstream reset), never a clean end;
 // - 1xx responses and trailers are relayed; header names keep their case.
 import http from 'node:http';
 import https from 'node:https';
-import { Transform, pipeline, type TransformCallback } from 'node:stream';
 import { randomUUID } from 'node:crypto';
-import type { Flow, FlowStart, InformationalResponse, Mode, Outcome, RawHeaders, RequestRecord } from '../types.js';
+import type { Flow, FlowStart, Framing, InformationalResponse, Mode, Outcome, RawHeaders, RequestRecord } from '../types.js';
 import { BodyCapture } from '../tap/capture.js';
 import { DecodedCopy, decodableEncoding } from '../tap/decode.js';
 import { declaredLength, requestFraming, responseFraming } from '../tap/framing.js';
@@ -22,6 +22,40 @@ export interface ProxyHooks {
   onResponseChunk?(flowId: string, chunk: Buffer): void;
   /** The exchange is over, one way or another. Called exactly once per flow. */
   onFlow(flow: Flow): void;
+  /**
+   * Fault injection: asked once per response head (before anything is sent to the client); an
+   * injection returned here replaces what the client receives. Undefined keeps the flow transparent.
+   * For an injected flow, onResponseStart, onResponseChunk and the recorded response describe what
+   * the client was sent, and Flow.injected names the injection.
+   */
+  injectFor?(start: FlowStart): ResponseInjection | undefined;
+}
+
+/** A response head as sent to the client. */
+export interface ClientHead {
+  status: number;
+  reason: string;
+  rawHeaders: RawHeaders;
+}
+
+/** One thing an injection does to the client's side of the exchange, in order. */
+export type InjectionStep =
+  | { kind: 'head'; head: ClientHead }
+  | { kind: 'body'; chunk: Buffer }
+  /** Ends the connection without completing the message: 'close' flushes then closes (FIN), 'reset' sends RST. */
+  | { kind: 'cut'; how: 'close' | 'reset' };
+
+export interface ResponseInjection {
+  /** Names the injection on the flow (read when the flow ends, so it may say what actually happened). */
+  readonly name: string;
+  /**
+   * Produces the client's response from upstream's. Yields the head once, then body chunks (payload:
+   * the relay adds the framing the head declares); the message completes when the iteration ends,
+   * unless a 'cut' step ends the connection first ('cut' before any head: nothing is sent).
+   * `body` is upstream's payload (de-chunked, still content-encoded); stopping its iteration early
+   * releases upstream. `signal` aborts when the client goes away, so that waits can end.
+   */
+  run(head: ClientHead, body: AsyncIterable<Buffer>, signal: AbortSignal): AsyncIterable<InjectionStep>;
 }
 
 export interface RelayOptions {
@@ -45,7 +79,7 @@ export interface UpstreamRequest {
 }
 
 export class Relay {
-  private readonly httpAgent = new http.Agent({ keepAlive: true, scheduling: 'lifo', maxFreeSockets: 256 });
+  private readonly httpAgent = new http.Agent({ keepAlive: true, scheduling: 'lifo', maxFreeSockets: 256, noDelay: true } as http.AgentOptions);
   private readonly httpsAgent: https.Agent;
 
   constructor(
@@ -56,6 +90,7 @@ export class Relay {
       keepAlive: true,
       scheduling: 'lifo',
       maxFreeSockets: 256,
+      noDelay: true,
       rejectUnauthorized: !options.insecureUpstream,
     });
   }
@@ -115,24 +150,24 @@ function requestRecordOf(clientReq: http.IncomingMessage, url: string, body: Bod
   };
 }
 
-/** Counts and copies the bytes that pass, and passes the very same chunks on. */
-class Tap extends Transform {
-  constructor(private readonly onChunk: (chunk: Buffer) => void) {
-    super();
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
-    // Pass the chunk on first: whatever the hook does (capture, analysis) happens after the bytes
-    // are on their way to the client, so relaying never waits on it.
-    callback(null, chunk);
-    this.onChunk(chunk);
-  }
-}
-
 interface RawWriter {
   _writeRaw?: (data: string, encoding: BufferEncoding, cb?: () => void) => boolean;
 }
 
 const upstreamTimeout = Object.assign(new Error('upstream sent nothing for too long'), { code: 'ETIMEDOUT' });
+
+/** Resolves when a response that refused a write can take more, or is gone. */
+function drainOrClose(res: http.ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
 
 class Exchange {
   private readonly id = randomUUID();
@@ -196,7 +231,14 @@ class Exchange {
       // A client that sent Expect: 100-continue waits for the server's 100 before sending the
       // body, and Node sends the head only with the first body bytes: send it now.
       if (/100-continue/i.test(getHeader(clientReq.rawHeaders, 'expect') ?? '')) proxyReq.flushHeaders();
-      clientReq.pipe(new Tap((chunk) => this.requestBody.add(chunk))).pipe(proxyReq);
+      // Plain listeners rather than pipe()/pipeline(): the same backpressure, without a stream
+      // object and an AbortController per exchange (which showed up in profiles).
+      clientReq.on('data', (chunk: Buffer) => {
+        if (!proxyReq.write(chunk)) clientReq.pause();
+        this.requestBody.add(chunk);
+      });
+      proxyReq.on('drain', () => clientReq.resume());
+      clientReq.on('end', () => proxyReq.end());
     }
 
     if (this.options.upstreamTimeoutMs > 0) {
@@ -242,24 +284,8 @@ class Exchange {
 
     let headers = withoutHopByHop(res.rawHeaders);
     if (this.upstream.mapResponseHeaders) headers = this.upstream.mapResponseHeaders(headers);
-    clientRes.sendDate = false;
-    if (framing === 'chunked' && clientReq.httpVersion === '1.0') {
-      // An HTTP/1.0 client cannot read chunked framing: fall back to close-delimited, the one
-      // framing change davtap makes, because the alternative is a body the client cannot parse.
-      headers = headers.filter((_, i, a) => (i % 2 === 0 ? a[i] : a[i - 1])!.toLowerCase() !== 'transfer-encoding');
-      clientRes.useChunkedEncodingByDefault = false;
-    } else if (framing === 'close-delimited') {
-      // No Content-Length and no chunking added: the body ends when the connection closes.
-      clientRes.useChunkedEncodingByDefault = false;
-    }
-    try {
-      clientRes.writeHead(status, res.statusMessage ?? '', headers);
-    } catch (err) {
-      // Node refuses a few header values it would itself consider invalid; say so rather than crash.
-      res.destroy();
-      this.fail(502, `upstream response head could not be relayed: ${(err as Error).message}`, { kind: 'error', code: 'EBADHEAD' });
-      return;
-    }
+    if (this.options.hooks.injectFor && this.injectIfAsked(res, framing, headers)) return;
+    if (!this.sendHead(res, { status, reason: res.statusMessage ?? '', rawHeaders: headers }, framing)) return;
     this.responseStarted = true;
 
     this.responseBody = new BodyCapture(this.options.maxBody);
@@ -277,25 +303,140 @@ class Exchange {
     this.safeHook(() => this.options.hooks.onResponseStart?.({ id: this.id, mode: this.relay.mode, timings: this.timings(), request: this.requestRecord(), response: head }));
 
     const onChunk = this.options.hooks.onResponseChunk;
-    const tap = new Tap((chunk) => {
-      this.responseBody!.add(chunk);
+    const captured = this.responseBody;
+    res.on('data', (chunk: Buffer) => {
+      // Relay first; capture and analysis happen after the bytes are on their way.
+      if (!clientRes.write(chunk)) res.pause();
+      captured.add(chunk);
       this.decoder?.write(chunk);
       if (onChunk) this.safeHook(() => onChunk(this.id, chunk));
     });
-    res.once('end', () => {
+    clientRes.on('drain', () => res.resume());
+    res.on('end', () => {
       if (res.rawTrailers.length > 0 && framing === 'chunked') clientRes.addTrailers(trailerPairs(res.rawTrailers));
+      // Complete once the last bytes are handed to the client's socket.
+      clientRes.end(() => this.finish({ kind: 'complete' }));
     });
-    pipeline(res, tap, clientRes, (err) => {
-      if (!err) {
-        this.finish({ kind: 'complete' });
-        return;
+    // A cut, reset or mis-framed upstream body (the client's own departure is handled in start()).
+    res.on('error', (err: NodeJS.ErrnoException) => {
+      if (!this.finished) this.onBodyError(err);
+    });
+  }
+
+  /** Writes the client's response head, keeping the framing kind; false when Node refused it. */
+  private sendHead(res: http.IncomingMessage, head: ClientHead, framing: Framing): boolean {
+    const { clientReq, clientRes } = this;
+    let headers = head.rawHeaders;
+    clientRes.sendDate = false;
+    if (framing === 'chunked' && clientReq.httpVersion === '1.0') {
+      // An HTTP/1.0 client cannot read chunked framing: fall back to close-delimited, the one
+      // framing change davtap makes, because the alternative is a body the client cannot parse.
+      headers = headers.filter((_, i, a) => (i % 2 === 0 ? a[i] : a[i - 1])!.toLowerCase() !== 'transfer-encoding');
+      clientRes.useChunkedEncodingByDefault = false;
+    } else if (framing === 'close-delimited') {
+      // No Content-Length and no chunking added: the body ends when the connection closes.
+      clientRes.useChunkedEncodingByDefault = false;
+    }
+    try {
+      clientRes.writeHead(head.status, head.reason, headers);
+      return true;
+    } catch (err) {
+      // Node refuses a few header values it would itself consider invalid; say so rather than crash.
+      res.destroy();
+      this.fail(502, `upstream response head could not be relayed: ${(err as Error).message}`, { kind: 'error', code: 'EBADHEAD' });
+      return false;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Fault injection: a separate path, so that the transparent one above stays exactly as it is.
+
+  private injection: ResponseInjection | null = null;
+  /** The head the injection sent, recorded on the flow in place of upstream's. */
+  private injectedHead: (ClientHead & { framing: Framing }) | null = null;
+
+  private injectIfAsked(res: http.IncomingMessage, framing: Framing, headers: RawHeaders): boolean {
+    const start: FlowStart = {
+      id: this.id,
+      mode: this.relay.mode,
+      timings: this.timings(),
+      request: this.requestRecord(),
+      response: { status: res.statusCode ?? 502, reason: res.statusMessage ?? '', httpVersion: res.httpVersion, rawHeaders: res.rawHeaders, framing, declaredLength: declaredLength(res.rawHeaders) },
+    };
+    let injection: ResponseInjection | undefined;
+    this.safeHook(() => {
+      injection = this.options.hooks.injectFor!(start);
+    });
+    if (!injection) return false;
+    this.injection = injection;
+    // Upstream failures from here on go through the body (see onUpstreamError).
+    this.responseStarted = true;
+    void this.relayInjected(res, injection, { status: start.response.status, reason: start.response.reason, rawHeaders: headers });
+    return true;
+  }
+
+  private async relayInjected(res: http.IncomingMessage, injection: ResponseInjection, upstreamHead: ClientHead): Promise<void> {
+    const { clientReq, clientRes } = this;
+    const gone = new AbortController();
+    clientRes.once('close', () => gone.abort());
+    const onChunk = this.options.hooks.onResponseChunk;
+    let cut: 'close' | 'reset' | null = null;
+    try {
+      for await (const step of injection.run(upstreamHead, res, gone.signal)) {
+        if (this.finished) break;
+        if (step.kind === 'cut') {
+          cut = step.how;
+          break;
+        }
+        if (step.kind === 'head') {
+          const framing = responseFraming(step.head.rawHeaders, step.head.status, clientReq.method ?? 'GET');
+          if (!this.sendHead(res, step.head, framing)) return;
+          this.injectedHead = { ...step.head, framing };
+          this.responseBody = new BodyCapture(this.options.maxBody);
+          const encoding = decodableEncoding(getHeader(step.head.rawHeaders, 'content-encoding'));
+          if (encoding) this.decoder = new DecodedCopy(encoding, this.options.maxBody);
+          const response = { ...step.head, httpVersion: res.httpVersion, framing, declaredLength: declaredLength(step.head.rawHeaders) };
+          this.safeHook(() => this.options.hooks.onResponseStart?.({ id: this.id, mode: this.relay.mode, timings: this.timings(), request: this.requestRecord(), response }));
+          continue;
+        }
+        if (!this.injectedHead) throw new Error(`injection ${injection.name} sent a body before its head`);
+        const written = clientRes.write(step.chunk);
+        this.responseBody!.add(step.chunk);
+        this.decoder?.write(step.chunk);
+        if (onChunk) this.safeHook(() => onChunk(this.id, step.chunk));
+        if (!written) await drainOrClose(clientRes);
       }
-      if (this.finished) return;
-      if (!clientRes.writableEnded && clientRes.destroyed && !res.destroyed) {
-        this.finish({ kind: 'client-aborted', code: 'ECONNRESET', message: 'client closed the connection mid-body' });
-        return;
-      }
-      this.onBodyError(err as NodeJS.ErrnoException);
+    } catch (err) {
+      // Upstream broke mid-body (or the injection failed): the client sees a broken transfer.
+      if (!this.finished) this.onBodyError(err as NodeJS.ErrnoException);
+      return;
+    } finally {
+      if (!res.complete) res.destroy();
+    }
+    if (this.finished) return;
+    if (!this.injectedHead && cut === null) {
+      this.fail(502, `injection ${injection.name} produced no response`, { kind: 'error', code: 'EINJECT' });
+      return;
+    }
+    if (cut === null) {
+      clientRes.end(() => this.finish({ kind: 'complete' }));
+      return;
+    }
+    const sent = this.responseBody?.bytesSeen ?? 0;
+    const what = this.injectedHead ? `after ${sent.toLocaleString('en-US')} body bytes` : 'before the response head';
+    this.finish(
+      cut === 'reset'
+        ? { kind: this.injectedHead ? 'upstream-aborted' : 'error', code: 'ECONNRESET', message: `${injection.name}: connection reset ${what}` }
+        : { kind: 'upstream-aborted', code: 'EINJECTED', message: `${injection.name}: connection closed ${what}` },
+    );
+    const socket = clientRes.socket;
+    if (!socket || socket.destroyed) return;
+    // What was written must reach the client before the connection ends (destroy would drop it);
+    // a head with no body yet is still held by Node until flushed.
+    if (this.injectedHead) clientRes.flushHeaders();
+    socket.write('', () => {
+      if (cut === 'reset' && typeof socket.resetAndDestroy === 'function') socket.resetAndDestroy();
+      else socket.end(() => socket.destroy());
     });
   }
 
@@ -381,6 +522,7 @@ class Exchange {
     const end = Date.now();
     const res = this.upstreamRes;
     const responseBody = this.responseBody;
+    const injected = this.injectedHead;
     const complete = outcome.kind === 'complete';
     void (async () => {
       const decoded = this.decoder ? await this.decoder.finish(complete) : null;
@@ -393,20 +535,25 @@ class Exchange {
         response:
           res && responseBody
             ? {
-                status: res.statusCode ?? 0,
-                reason: res.statusMessage ?? '',
+                ...(injected
+                  ? { ...injected, declaredLength: declaredLength(injected.rawHeaders) }
+                  : {
+                      status: res.statusCode ?? 0,
+                      reason: res.statusMessage ?? '',
+                      rawHeaders: res.rawHeaders,
+                      framing: responseFraming(res.rawHeaders, res.statusCode ?? 0, this.clientReq.method ?? 'GET'),
+                      declaredLength: declaredLength(res.rawHeaders),
+                    }),
                 httpVersion: res.httpVersion,
-                rawHeaders: res.rawHeaders,
-                framing: responseFraming(res.rawHeaders, res.statusCode ?? 0, this.clientReq.method ?? 'GET'),
-                declaredLength: declaredLength(res.rawHeaders),
                 body: responseBody.result(),
                 decoded: decoded ? decoded.body : null,
                 ...(decoded?.error ? { decodeError: decoded.error } : {}),
                 informational: this.informational,
-                rawTrailers: res.rawTrailers,
+                rawTrailers: injected ? [] : res.rawTrailers,
               }
             : null,
         outcome,
+        ...(this.injection ? { injected: this.injection.name } : {}),
       };
       this.safeHook(() => this.options.hooks.onFlow(flow));
     })();
