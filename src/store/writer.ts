@@ -17,7 +17,10 @@ export interface WriterOptions {
    * proxy's sockets are served in between.
    */
   budgetMs?: number;
-  /** The store keeps at most this many bytes of each body (default 16 MiB); what it cuts is recorded on the flow. */
+  /**
+   * The store keeps at most this many bytes of each body (default 64 MiB, the proxy's default
+   * `--max-body`; pass `--max-body` itself when it is set). What it cuts is recorded on the flow.
+   */
   maxBodyBytes?: number;
   /** Flows waiting beyond this many are dropped and counted (memory stays bounded if the disk stalls). Default 50,000. */
   maxQueue?: number;
@@ -73,7 +76,7 @@ function errorCode(err: unknown): string {
 export function createFlowWriter(store: Store, options: WriterOptions = {}): FlowWriter {
   if (store.readonly) throw new StoreError(`${store.file} is open read-only: it cannot take a writer`);
   const tickMs = Math.max(1, options.tickMs ?? 100);
-  const maxBodyBytes = Math.max(0, options.maxBodyBytes ?? 16 * 1024 * 1024);
+  const maxBodyBytes = Math.max(0, options.maxBodyBytes ?? 64 * 1024 * 1024);
   const maxQueue = Math.max(1, options.maxQueue ?? 50_000);
   const budgetMs = Math.max(1, options.budgetMs ?? 25);
   const db = store.db;
