@@ -10,6 +10,8 @@ const commands: Record<string, () => Promise<Command>> = {
   ca: async () => (await import('./ca.js')).command,
   ui: async () => (await import('./ui.js')).command,
   check: async () => (await import('./check.js')).command,
+  verify: async () => (await import('./verify.js')).command,
+  export: async () => (await import('./export.js')).command,
 };
 
 export const version = '0.1.0';
@@ -26,6 +28,8 @@ function usage(): string {
     '  ca       show or regenerate the CA used to intercept HTTPS',
     '  ui       attach the live terminal UI to a database (--db FILE)',
     '  check    analyze saved 207 responses (.http, .xml, .har) offline',
+    '  verify   compare a gateway\'s 207 answers with the origin\'s (--origin URL --via URL)',
+    '  export   write flows as HAR, a bug-report bundle or JSON lines (credentials redacted)',
     '',
     "Run 'davtap <command> --help' for a command's options. 'davtap --version' prints the version.",
     '',

@@ -1,0 +1,106 @@
+// Small pieces every export format shares: header lookup, body text-or-base64, the URL the client
+// used, the davtap version, and writing files only their owner can read.
+import { closeSync, existsSync, fchmodSync, openSync, readFileSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Flow, RawHeaders } from '../types.js';
+
+export function headerValue(raw: RawHeaders, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toLowerCase() === lower) return raw[i + 1];
+  return undefined;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * The body as text when it is valid UTF-8 without NUL bytes (XML, iCalendar, vCard, JSON…), else
+ * as base64. Either way the exact bytes come back: ignoreBOM keeps a byte-order mark in the text.
+ */
+export function bodyText(bytes: Uint8Array): { text: string; encoding?: 'base64' } {
+  if (bytes.length === 0) return { text: '' };
+  if (!bytes.includes(0)) {
+    try {
+      return { text: utf8.decode(bytes) };
+    } catch {
+      /* not UTF-8: base64 below */
+    }
+  }
+  return { text: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64'), encoding: 'base64' };
+}
+
+/** The content coding the response declared (gzip, br, deflate), lower-cased, when one. */
+export function contentCoding(flow: Flow): string | undefined {
+  const ce = flow.response ? headerValue(flow.response.rawHeaders, 'content-encoding') : undefined;
+  const v = ce?.trim().toLowerCase();
+  return v === undefined || v === '' || v === 'identity' ? undefined : v;
+}
+
+/**
+ * The URL as the client used it: its Host header with the upstream URL's scheme and path. In
+ * reverse mode the client talks to davtap, and the analyzer compares hrefs against that
+ * authority, so an offline re-analysis must see the same one.
+ */
+export function clientUrl(flow: Flow): string {
+  try {
+    const u = new URL(flow.request.url);
+    const host = headerValue(flow.request.rawHeaders, 'host');
+    return host !== undefined && host.trim() !== '' ? `${u.protocol}//${host.trim()}${u.pathname}${u.search}` : u.href;
+  } catch {
+    return flow.request.url;
+  }
+}
+
+/** `HTTP/1.1` from `1.1`, keeping an already prefixed value. */
+export const httpVersion = (v: string): string => (/^HTTP\//i.test(v) ? v.toUpperCase() : `HTTP/${v}`);
+
+let cachedVersion: string | undefined;
+
+/** davtap's version from its package.json (src/ and dist/src/ sit at different depths). */
+export function davtapVersion(): string {
+  if (cachedVersion !== undefined) return cachedVersion;
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const file = path.join(dir, 'package.json');
+    if (existsSync(file)) {
+      try {
+        const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+        if (pkg.name === 'davtap' && typeof pkg.version === 'string') return (cachedVersion = pkg.version);
+      } catch {
+        /* keep looking upwards */
+      }
+    }
+    dir = path.dirname(dir);
+  }
+  return (cachedVersion = 'unknown');
+}
+
+/**
+ * A file only its owner can read or write (exports hold bodies and headers): created 0600, and
+ * an existing file is narrowed to 0600 before anything is written into it.
+ */
+export class PrivateFile {
+  private fd: number;
+  constructor(readonly file: string, mode = 0o600) {
+    this.fd = openSync(file, 'w', mode);
+    fchmodSync(this.fd, mode);
+  }
+  write(data: string | Uint8Array): void {
+    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    let off = 0;
+    while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off);
+  }
+  close(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+}
+
+export function writePrivateFile(file: string, data: string | Uint8Array, mode = 0o600): void {
+  const f = new PrivateFile(file, mode);
+  try {
+    f.write(data);
+  } finally {
+    f.close();
+  }
+}
