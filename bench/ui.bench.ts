@@ -6,10 +6,12 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { PassThrough, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseFilter } from '../src/filter/index.js';
 import { schemaVersion } from '../src/store/index.js';
 import type { Flow } from '../src/types.js';
+import { runUi } from '../ui/app.js';
 import { renderTab, tabs } from '../ui/detail-model.js';
 import { FlowWindow } from '../ui/flow-window.js';
 import { openStoreSource } from '../ui/flow-source.js';
@@ -18,6 +20,7 @@ import { headerCells, layoutColumns, rowCells } from '../ui/view-model.js';
 import { writeFlows } from '../test/ui/db.js';
 import { deleteLocked, plainGet, propfindWithFailures, refusedUpstream, truncatedPropfind } from '../test/ui/flows.js';
 import { Tmux, sh } from '../test/ui/tmux.js';
+import { formatSize } from '../ui/format.js';
 import { fixed, table } from './lib/table.js';
 
 const FLOWS = Number(process.env.BENCH_UI_FLOWS ?? 100_000);
@@ -144,6 +147,59 @@ function dataPath(file: string): { rows: string[][]; openMs: number; keyP95: num
   return { rows, openMs, keyP95: stats(keyTimes).p95, slowestFilter };
 }
 
+/**
+ * The whole app in-process: blessed on an in-memory terminal (160×48), keys fed to its input. A
+ * key is handled and the screen diff written synchronously, so the time around one input event is
+ * the full keypress → terminal-bytes cost.
+ */
+async function blessedPath(file: string): Promise<string[][]> {
+  const input = Object.assign(new PassThrough(), { isTTY: true, setRawMode: () => input });
+  let written = 0;
+  const output = Object.assign(
+    new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        written += chunk.length;
+        cb();
+      },
+    }),
+    { isTTY: true, columns: WIDTH, rows: HEIGHT },
+  );
+  const t0 = performance.now();
+  const done = runUi({ dbPath: file, screen: { input, output, terminal: 'xterm-256color' } });
+  // The first screen is drawn before runUi yields.
+  const firstScreen = performance.now() - t0;
+  const rows: string[][] = [['runUi: open the database and draw the first screen', msCell(firstScreen)]];
+  // blessed buffers its output until the next tick: a key's cost runs until its bytes are written.
+  const press = async (keys: string) => {
+    const before = written;
+    const k = performance.now();
+    input.emit('data', Buffer.from(keys));
+    await new Promise((r) => setImmediate(r));
+    return { ms: performance.now() - k, bytes: written - before };
+  };
+  const series = async (label: string, n: number, keys: (i: number) => string, after?: string) => {
+    const samples: number[] = [];
+    let bytes = 0;
+    for (let i = 0; i < n; i++) {
+      const r = await press(keys(i));
+      samples.push(r.ms);
+      bytes += r.bytes;
+      if (after) await press(after);
+    }
+    rows.push([label, `${spread(samples)}, ${formatSize(Math.round(bytes / n))}/key`]);
+  };
+  await series('`k` / `j` (cursor up and down the newest flows)', 400, (i) => (i % 200 < 100 ? 'k' : 'j'));
+  await series('`PgUp` / `PgDn`', 100, (i) => (i % 50 < 25 ? '\x1b[5~' : '\x1b[6~'));
+  await series('`g` / `G` (first / last of 100,000)', 20, (i) => (i % 2 === 0 ? 'g' : 'G'));
+  await series('`Enter` (read the whole flow, draw its Summary)', 10, () => '\r', 'q');
+  await press('\r');
+  await series('`Tab` (next detail tab, each drawn for the first time once)', 12, () => '\t');
+  await press('q');
+  await press('q');
+  await done;
+  return rows;
+}
+
 /** `davtap ui --db` in tmux: first screen, and one keypress until the screen shows its effect. */
 async function terminal(file: string): Promise<string[][]> {
   try {
@@ -178,6 +234,7 @@ export async function run(): Promise<string> {
   const { file, buildS } = await database();
   const size = statSync(file).size;
   const data = dataPath(file);
+  const app = await blessedPath(file);
   const term = await terminal(file);
   return [
     `### Terminal UI on a ${FLOWS.toLocaleString('en')}-flow database`,
@@ -187,6 +244,10 @@ export async function run(): Promise<string> {
     '#### View-model + reader path (what one redraw costs, minus the terminal write)',
     '',
     table(['operation', 'time (median / p95 / max)'], data.rows),
+    '',
+    '#### The whole app in-process (blessed writing to an in-memory 160×48 terminal)',
+    '',
+    table(['keys', 'time per key (median / p95 / max), screen bytes written'], app),
     '',
     '#### In a real terminal (tmux)',
     '',

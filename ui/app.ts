@@ -399,6 +399,8 @@ class UiApp {
     const parts = [`davtap  ${this.options.dbPath}`, `${formatCount(w.total)} ${w.total === 1 ? 'flow' : 'flows'}${this.filterText ? ` matching ${this.filterText}` : ''}`];
     if (w.total > 0) parts.push(`${formatCount(w.cursor + 1)}/${formatCount(w.total)}`);
     if (w.follow) parts.push('[follow]');
+    const pending = this.options.pendingWrites?.() ?? 0;
+    if (pending > 0) parts.push(`[${formatCount(pending)} being written]`);
     if (this.options.live === false) parts.push('[snapshot]');
     return parts.join('   ');
   }

@@ -152,6 +152,7 @@ test('console output while the UI runs never reaches the screen; q asks first wh
   const term = Tmux.start(`cd ${sh(root)} && LANG=C.UTF-8 node --import tsx ${sh(program)} ${sh(db)}; echo davtap-exit=$?; sleep 60`);
   t.teardown(() => term.kill());
   let screen = await term.waitFor(/MKCOL/);
+  t.regex(screen, /\[3 being written\]/);
   screen = await term.waitFor(/\[(log|error)\] stray console/);
   const lines = screen.trimEnd().split('\n');
   t.is(lines.length, 48);
