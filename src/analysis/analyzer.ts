@@ -172,9 +172,26 @@ class AnalyzerImpl implements Analyzer {
   }
 }
 
-/** Marks the XML errors a transport truncation (or a substituted HTML page) explains. */
+/**
+ * Marks the findings another one explains: XML errors caused by a transport truncation or a
+ * substituted HTML page, and structural findings after the first well-formedness error (the
+ * parser's recovery past a fatal error says nothing reliable about the structure).
+ */
 function markConsequences(findings: Finding[], facts: Facts): void {
   const has = (id: string) => findings.some((f) => f.rule === id && f.consequenceOf === undefined);
+  const fatal = findings.find((f) => f.rule === 'MS101');
+  const fatalAt = typeof fatal?.evidence.offset === 'number' ? fatal.evidence.offset : undefined;
+  if (fatal && fatalAt !== undefined) {
+    // Responses still open when the error happened are read through the parser's recovery too.
+    const spoiled = new Set(facts.resources.filter((r) => r.span.end === null || r.span.end >= fatalAt).map((r) => r.href));
+    for (const f of findings) {
+      if (f === fatal || f.consequenceOf !== undefined) continue;
+      const structural = f.category === 'semantic' || f.category === 'stripped' || f.category === 'partial-failure' || f.rule === 'MS104';
+      if (!structural || ['MS107', 'MS108', 'MS109', 'MS210', 'MS405', 'MS604'].includes(f.rule)) continue;
+      const at = f.evidence.offset;
+      if (typeof at !== 'number' || at >= fatalAt || (typeof f.evidence.href === 'string' && spoiled.has(f.evidence.href))) f.consequenceOf = 'MS101';
+    }
+  }
   const cause = transportCause(facts);
   const end = facts.decoding.decodedBytes;
   const nearEnd = (f: Finding) => typeof f.evidence.offset !== 'number' || f.evidence.offset >= end - 64;

@@ -6,6 +6,7 @@
 import zlib from 'node:zlib';
 
 const BLOCK = 16 * 1024;
+const TRAILER = 8;
 
 export type Coding = 'gzip' | 'deflate' | 'br' | 'identity';
 
@@ -96,7 +97,7 @@ export class ContentDecoder {
   private sniffing: boolean;
   private sniffBuf: Uint8Array[] = [];
   private sniffLen = 0;
-  private readonly pending = new Uint8Array(BLOCK);
+  private readonly pending = new Uint8Array(BLOCK + TRAILER);
   private pendingLen = 0;
 
   constructor(declared: string[], private readonly onDecoded: (bytes: Uint8Array) => void) {
@@ -141,15 +142,18 @@ export class ContentDecoder {
     f.compressedBytes += bytes.length;
     // Fed in fixed blocks at fixed offsets: a corrupt stream then loses the same output however
     // the caller split its writes (the engine drops what it decoded in a call that fails).
+    // The last 8 bytes are held back so that a gzip trailer (CRC32 + ISIZE) always reaches the
+    // engine on its own: a CRC mismatch then costs no decoded text.
     let at = 0;
     while (at < bytes.length && f.error === undefined) {
-      const take = Math.min(BLOCK - this.pendingLen, bytes.length - at);
+      const take = Math.min(BLOCK + TRAILER - this.pendingLen, bytes.length - at);
       this.pending.set(bytes.subarray(at, at + take), this.pendingLen);
       this.pendingLen += take;
       at += take;
-      if (this.pendingLen === BLOCK) {
-        this.pendingLen = 0;
-        this.run(this.pending, false);
+      if (this.pendingLen === BLOCK + TRAILER) {
+        this.run(this.pending.slice(0, BLOCK), false);
+        this.pending.copyWithin(0, BLOCK);
+        this.pendingLen = TRAILER;
       }
     }
   }
@@ -162,7 +166,12 @@ export class ContentDecoder {
       if (head.length > 0) this.write(head);
     }
     if (this.engine && this.facts.error === undefined) {
-      this.run(this.pending.subarray(0, this.pendingLen), true);
+      // Flush what the last partial block decodes to before asking for the end of the stream:
+      // a failing final call drops its output, and a truncated stream must still show its text.
+      const cut = Math.max(0, this.pendingLen - TRAILER);
+      this.run(this.pending.slice(0, cut), false);
+      if (this.facts.error === undefined) this.run(this.pending.slice(cut, this.pendingLen), false);
+      if (this.facts.error === undefined) this.run(new Uint8Array(0), true);
       if (this.facts.error === undefined) this.facts.finished = true;
     }
     this.engine?.close();

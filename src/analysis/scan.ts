@@ -236,7 +236,7 @@ export class XmlScan {
   private onDoctype(text: string): void {
     this.lastEventPos = this.parser.position;
     const f = this.facts;
-    f.doctype = { text: text.slice(0, 512), ...this.here() };
+    f.doctype = { text: text.trim().slice(0, 512), ...this.here() };
     const re = /<!ENTITY\s+(%\s+)?([^\s"'>]+)\s+(?:(SYSTEM|PUBLIC)\s+("[^"]*"|'[^']*')(?:\s+("[^"]*"|'[^']*'))?|("[^"]*"|'[^']*'))/g;
     for (let m = re.exec(text), guard = 0; m && guard < 10_000; m = re.exec(text), guard++) {
       const decl: EntityDecl = { name: m[2]!, parameter: m[1] !== undefined, external: m[3] !== undefined };
@@ -267,9 +267,12 @@ export class XmlScan {
     const isDav = uri === DAV;
     let kind = K.Other;
     if (!parent) {
-      f.root = { uri, local, prefix: tag.prefix ?? '', ...this.here(this.tagStart) };
-      f.isMultistatus = isDav && local === 'multistatus';
-      kind = f.isMultistatus ? K.Multistatus : K.Ignored;
+      // A second top-level element (after a parse error) is not a new root: ignore it.
+      if (f.root === undefined) {
+        f.root = { uri, local, prefix: tag.prefix ?? '', ...this.here(this.tagStart) };
+        f.isMultistatus = isDav && local === 'multistatus';
+        kind = f.isMultistatus ? K.Multistatus : K.Ignored;
+      } else kind = K.Ignored;
     } else {
       kind = this.classify(parent, isDav, local, uri);
     }

@@ -14,7 +14,11 @@ export function summarize(resources: Resource[], findings: Finding[], req: Reque
     for (const p of r.propstats) if (p.status !== null) codes.add(p.status);
     for (const c of codes) byStatus[String(c)] = (byStatus[String(c)] ?? 0) + 1;
     const removedSyncMember = req.isSyncCollection && r.status === 404;
-    const failing = [...codes].filter((c) => c >= 400 && !(c === 404 && (expected404 || removedSyncMember)) && !(c === 507 && r.status === 507));
+    // Expected 404s are propstat ones; a whole-resource 404 (a multiget href that is gone) failed.
+    const propCodes = new Set(r.propstats.map((p) => p.status));
+    const failing = removedSyncMember
+      ? []
+      : [...codes].filter((c) => c >= 400 && !(c === 404 && expected404 && r.status !== 404 && propCodes.has(404)) && !(c === 507 && r.status === 507));
     if (failing.length > 0) {
       failed++;
       for (const c of failing) failedCodes.set(c, (failedCodes.get(c) ?? 0) + 1);

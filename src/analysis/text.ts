@@ -18,6 +18,8 @@ export interface TextFacts {
   illegalChar?: { offset: number; codePoint: string; count: number };
   /** First 2,048 characters of the decoded text (HTML sniffing, titles). */
   head: string;
+  /** Last 128 characters of the decoded text. */
+  tail: string;
   /** Decoded characters emitted. */
   chars: number;
 }
@@ -52,9 +54,12 @@ export class TextStage {
   private sniffLen = 0;
   private decided = false;
   private decoder: InstanceType<typeof TextDecoder> | undefined;
-  private fatal = false;
+  private readonly plain = new TextDecoder('utf-8');
+  /** 'utf-8': strict fast path; 'sanitize': after invalid UTF-8; 'other': another encoding. */
+  private mode: 'utf-8' | 'sanitize' | 'other' = 'utf-8';
+  private carry: Uint8Array = new Uint8Array(0);
   private bytesIn = 0;
-  /** Bytes of an incomplete UTF-8 sequence at the end of the previous chunk. */
+  /** Bytes of an incomplete UTF-8 sequence the strict decoder holds from the previous chunk. */
   private pending: Uint8Array = new Uint8Array(0);
   private lastCharWasHighSurrogate = false;
 
@@ -62,7 +67,7 @@ export class TextStage {
     charsetParam: string | undefined,
     private readonly onText: (text: string, byteOffset: number, byteLength: number) => void,
   ) {
-    this.facts = { applied: 'utf-8', disagreement: false, doubleBom: false, head: '', chars: 0 };
+    this.facts = { applied: 'utf-8', disagreement: false, doubleBom: false, head: '', tail: '', chars: 0 };
     const c = canonical(charsetParam);
     if (c !== undefined) this.facts.charsetParam = c;
   }
@@ -110,6 +115,9 @@ export class TextStage {
         if (at > 0 && /^<\?xml[\s?]/.test(latin.slice(at))) {
           const junk = all.subarray(skip, skip + Math.min(at, 64));
           f.leadingJunk = { bytes: at, hex: junk.toString('hex'), text: junk.toString('latin1') };
+          // MS102 reports the junk; the parser starts at the declaration so that the multistatus
+          // behind it is still checked resource by resource (offsets stay those of the body).
+          skip += at;
         }
       }
     }
@@ -119,12 +127,12 @@ export class TextStage {
     if (applied === 'utf-16') applied = 'utf-16le';
     try {
       this.decoder = new TextDecoder(applied, { fatal: applied === 'utf-8' });
-      this.fatal = applied === 'utf-8';
+      this.mode = applied === 'utf-8' ? 'utf-8' : 'other';
     } catch {
       // A label TextDecoder does not know: read it as UTF-8, which the disagreement already flags.
       applied = 'utf-8';
       this.decoder = new TextDecoder('utf-8', { fatal: true });
-      this.fatal = true;
+      this.mode = 'utf-8';
     }
     f.applied = applied;
     // The BOM is consumed here, so the parser sees the declaration at position 0.
@@ -136,30 +144,51 @@ export class TextStage {
     const offset = this.bytesIn;
     this.bytesIn += bytes.length;
     let text: string;
-    if (this.fatal) {
+    let textOffset = offset;
+    let textLength = bytes.length;
+    if (this.mode === 'utf-8') {
+      const prev = this.pending;
       try {
         text = this.decoder!.decode(bytes, { stream: !last });
-        this.pending = trailingIncomplete(bytes, this.pending);
+        this.pending = last ? EMPTY : tailOf(prev, bytes);
+        // The text holds the character the previous chunk started, not the one this chunk starts.
+        textOffset = offset - prev.length;
+        textLength = prev.length + bytes.length - this.pending.length;
       } catch {
-        // Locate the first bad sequence, then carry on with replacement characters.
-        const joined = this.pending.length > 0 ? Buffer.concat([this.pending, bytes]) : bytes;
-        const base = offset - this.pending.length;
-        this.recordInvalid(joined, base, last);
-        this.fatal = false;
-        this.decoder = new TextDecoder('utf-8', { fatal: false });
-        text = this.decoder.decode(joined, { stream: !last });
+        // Invalid UTF-8: from here on, every invalid byte becomes '?', one byte for one byte,
+        // so that offsets in the text stay offsets in the body.
+        this.mode = 'sanitize';
+        this.carry = prev;
+        ({ text, textOffset, textLength } = this.sanitize(bytes, offset, last));
       }
+    } else if (this.mode === 'sanitize') {
+      ({ text, textOffset, textLength } = this.sanitize(bytes, offset, last));
     } else {
-      if (this.facts.invalidUtf8 !== undefined && this.facts.applied === 'utf-8' && this.facts.invalidUtf8.count < 1000) {
-        this.countInvalid(bytes);
-      }
       text = this.decoder!.decode(bytes, { stream: !last });
     }
     if (text.length === 0) return;
     if (this.facts.head.length < 2048) this.facts.head += text.slice(0, 2048 - this.facts.head.length);
-    if (this.facts.illegalChar === undefined || this.facts.illegalChar.count < 1000) this.findIllegal(text, offset);
+    this.facts.tail = text.length >= 128 ? text.slice(-128) : (this.facts.tail + text).slice(-128);
+    if (this.facts.illegalChar === undefined || this.facts.illegalChar.count < 1000) this.findIllegal(text, textOffset);
     this.facts.chars += text.length;
-    this.onText(text, offset, bytes.length);
+    this.onText(text, textOffset, textLength);
+  }
+
+  private sanitize(bytes: Uint8Array, offset: number, last: boolean): { text: string; textOffset: number; textLength: number } {
+    const data = Buffer.concat([this.carry, bytes]);
+    const base = offset - this.carry.length;
+    const end = last ? data.length : data.length - incompleteTail(data);
+    for (let i = 0, guard = 0; i < end && guard <= end; guard++) {
+      const at = firstInvalidUtf8(data.subarray(i, end), true);
+      if (at < 0) break;
+      const inv = this.facts.invalidUtf8;
+      if (inv === undefined) this.facts.invalidUtf8 = { offset: base + i + at, hex: data.subarray(i + at, i + at + 4).toString('hex'), count: 1 };
+      else inv.count++;
+      data[i + at] = 0x3f;
+      i += at + 1;
+    }
+    this.carry = data.subarray(end);
+    return { text: this.plain.decode(data.subarray(0, end)), textOffset: base, textLength: end };
   }
 
   private findIllegal(text: string, byteOffset: number): void {
@@ -190,35 +219,27 @@ export class TextStage {
     }
   }
 
-  private recordInvalid(bytes: Uint8Array, base: number, last: boolean): void {
-    const at = firstInvalidUtf8(bytes, last);
-    if (at < 0) return;
-    this.facts.invalidUtf8 = { offset: base + at, hex: Buffer.from(bytes.subarray(at, at + 4)).toString('hex'), count: 0 };
-    this.countInvalid(bytes);
-  }
-
-  private countInvalid(bytes: Uint8Array): void {
-    let i = 0;
-    for (let guard = 0; guard < bytes.length && i < bytes.length; guard++) {
-      const at = firstInvalidUtf8(bytes.subarray(i), true);
-      if (at < 0) return;
-      this.facts.invalidUtf8!.count++;
-      i += at + 1;
-    }
-  }
 }
 
-/** The trailing bytes of `bytes` that start a UTF-8 sequence not completed yet. */
-function trailingIncomplete(bytes: Uint8Array, previous: Uint8Array): Uint8Array {
-  const joined = bytes.length >= 4 ? bytes : Buffer.concat([previous, bytes]);
-  const n = joined.length;
+const EMPTY = new Uint8Array(0);
+
+/** Length of the UTF-8 sequence left incomplete at the end of `bytes` (0 when none). */
+function incompleteTail(bytes: Uint8Array): number {
+  const n = bytes.length;
   for (let back = 1; back <= Math.min(3, n); back++) {
-    const b = joined[n - back]!;
+    const b = bytes[n - back]!;
     if ((b & 0xc0) === 0x80) continue;
     const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
-    return need > back ? joined.slice(n - back) : new Uint8Array(0);
+    return need > back ? back : 0;
   }
-  return new Uint8Array(0);
+  return 0;
+}
+
+/** The incomplete sequence the streaming decoder holds after `bytes` (which followed `prev`). */
+function tailOf(prev: Uint8Array, bytes: Uint8Array): Uint8Array {
+  const joined = bytes.length >= 3 ? bytes : Buffer.concat([prev, bytes]);
+  const k = incompleteTail(joined);
+  return k === 0 ? EMPTY : joined.slice(joined.length - k);
 }
 
 /** Offset of the first invalid UTF-8 sequence, or -1. An incomplete tail counts only when `last`. */

@@ -2,6 +2,7 @@
 // (MS101–MS105), conflicting encodings (MS106), and hrefs that are not URI references (MS301).
 import type { Facts, RuleDef, XmlError, XmlErrorKind } from '../facts.js';
 import { checkHrefSyntax } from '../href.js';
+import { swallowedEnd, transportCause } from './truncation.js';
 import { n, plural } from './util.js';
 
 function firstOf(f: Facts, kind: XmlErrorKind): { first: XmlError; count: number } | undefined {
@@ -63,7 +64,14 @@ export const malformedRules: RuleDef[] = [
       const candidates = x.errors.filter((e) => e.kind === 'other' && !(skipBeforeRoot && e.beforeRoot));
       // Illegal characters make saxes complain too; MS103 already names them.
       const first = candidates[0];
-      if (!first) return undefined;
+      if (!first) {
+        if (transportCause(f) !== undefined || !swallowedEnd(f)) return undefined;
+        const open = x.openAtEnd.join('>');
+        return {
+          message: `XML is not well-formed: an unterminated construct (a raw '&' read as an entity reference, an open comment, CDATA section or attribute value) swallowed the rest of the document, whose </${x.root!.local}> the parser never saw (open: ${open})`,
+          evidence: { offset: f.decoding.decodedBytes, path: open, excerpt: f.text.tail.slice(-80), parseErrors: x.errorCount },
+        };
+      }
       const more = x.errorCount - 1;
       return {
         message: `XML is not well-formed at ${at(first)}: ${first.message.replace(/\.$/, '')}${more > 0 ? ` (${plural(more, 'further parse error')} after it)` : ''}`,

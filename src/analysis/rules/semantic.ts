@@ -61,8 +61,10 @@ export const semanticRules: RuleDef[] = [
       const p = o.propstats.length;
       const children = `href ×${o.hrefs.length}, status ×${s}, propstat ×${p}`;
       let what: string | undefined;
+      // sabre/Nextcloud mark removed sync members with 404 plus a pseudo propstat 418: a dialect.
+      const sabreRemoved = s === 1 && p > 0 && o.resource.status === 404 && o.resource.propstats.every((x) => x.status === 418);
       if (s === 0 && p === 0) what = 'has neither status nor propstat';
-      else if (s > 0 && p > 0) what = 'has both status and propstat';
+      else if (s > 0 && p > 0 && !sabreRemoved) what = 'has both status and propstat';
       else if (p > 0 && o.hrefs.length > 1) what = 'has several hrefs together with propstat';
       else if (s > 1) what = 'has several status elements';
       if (!what) return undefined;

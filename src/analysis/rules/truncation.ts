@@ -35,6 +35,18 @@ export function ms004Applies(f: Facts): boolean {
   return f.decoding.error !== undefined && f.decoding.unsupported === undefined;
 }
 
+/**
+ * The body does end with the root's end tag, yet the parser never saw it: an unterminated
+ * construct (a raw '&' read as an entity reference, an open comment, CDATA or attribute value)
+ * swallowed the rest of the document. That is MS101, not a truncation.
+ */
+export function swallowedEnd(f: Facts): boolean {
+  const root = f.xml.root;
+  if (!root || f.xml.rootClosed) return false;
+  const name = root.prefix ? `${root.prefix}:${root.local}` : root.local;
+  return f.text.tail.trimEnd().endsWith(`</${name}>`);
+}
+
 /** The transport-level root cause of a truncated body, if any (first of MS001–MS004). */
 export function transportCause(f: Facts): string | undefined {
   if (ms001Applies(f)) return 'MS001';
@@ -160,7 +172,7 @@ export const truncationRules: RuleDef[] = [
           evidence: { offset: f.decoding.decodedBytes, path: '', completeResponses: 0, excerpt: f.text.head.slice(-80) },
         };
       }
-      if (x.rootClosed) return undefined;
+      if (x.rootClosed || (cause === undefined && swallowedEnd(f))) return undefined;
       const open = x.openAtEnd.join('>');
       return {
         message: `${label}XML ended before </${x.root?.local ?? 'multistatus'}> (open: ${open || 'none'}), ${whereBodyEnded(f)}; ${plural(completeCount(f), 'complete response')} parsed`,

@@ -1,0 +1,500 @@
+// Two vantage points of one exchange: the response as the origin sent it and as it came out of a
+// gateway. This is where the [2pt] rules of RULES.md run at full severity (MS106, MS109, MS303,
+// MS304, MS403, MS404, MS405): the single-point analyzer can only guess what a gateway changed,
+// here both copies are at hand. Pure: bytes and heads in, findings and a one-line verdict out.
+import { SaxesParser, type SaxesAttributeNS, type SaxesTagNS } from 'saxes';
+import type { Analysis, Category, Finding, Framing, RawHeaders, Severity, TransportEnd } from '../types.js';
+import { header, listTokens, parseMediaType } from './headers.js';
+import { normalizeAuthority, normalizeHref, parseHref, isInwardHost } from './href.js';
+import { n, plural } from './rules/util.js';
+import { statusCode } from './scan.js';
+
+const DAV = 'DAV:';
+const clark = (uri: string, local: string): string => `{${uri}}${local}`;
+const HREF = clark(DAV, 'href');
+
+// ---------------------------------------------------------------------------------------------
+// A multistatus read into a comparable model (property values included, which the analyzer's
+// ledger does not keep). Never expands entities: saxes knows only the predefined ones.
+
+export interface PropEntry {
+  status: number | null;
+  /** Canonical value: child elements in Clark notation, attributes sorted, text trimmed. */
+  value: string;
+}
+
+export interface MsResponse {
+  href: string;
+  status: number | null;
+  /** Property (Clark notation) → its propstat status and value. */
+  props: Map<string, PropEntry>;
+  complete: boolean;
+}
+
+export interface MultistatusDoc {
+  /** Root element in Clark notation. */
+  root?: string;
+  /** Namespace declarations as `prefix=uri` (`=uri` for a default namespace), each once, in order. */
+  declarations: string[];
+  responses: MsResponse[];
+  rootClosed: boolean;
+  /** First XML error: the model holds what came before it. */
+  error?: string;
+}
+
+export interface ReadOptions {
+  /** Maps an href found inside a property value to its comparable form (prefix mapping). */
+  hrefKey?: (href: string) => string;
+  maxResponses?: number;
+  maxValueChars?: number;
+}
+
+interface OpenResponse {
+  href?: string;
+  statusText?: string;
+  props: Map<string, PropEntry>;
+  propstatStatus?: string;
+  propstatProps: { name: string; value: string }[];
+}
+
+export function readMultistatus(text: string, opts: ReadOptions = {}): MultistatusDoc {
+  const maxResponses = opts.maxResponses ?? 100_000;
+  const maxValue = opts.maxValueChars ?? 4096;
+  const hrefKey = opts.hrefKey ?? ((h: string) => h);
+  const doc: MultistatusDoc = { declarations: [], responses: [], rootClosed: false };
+  const declared = new Set<string>();
+  const stack: string[] = [];
+  let cur: OpenResponse | undefined;
+  let leafText = '';
+  let value = '';
+  let valueHref = false;
+  let stopped = false;
+  const p = new SaxesParser({ xmlns: true });
+  p.on('error', (e) => {
+    if (doc.error === undefined) doc.error = e.message;
+    stopped = true;
+  });
+  p.on('opentag', (tag: SaxesTagNS) => {
+    if (stopped) return;
+    for (const a of Object.values(tag.attributes) as SaxesAttributeNS[]) {
+      if (a.name === 'xmlns' || a.prefix === 'xmlns') {
+        const d = `${a.name === 'xmlns' ? '' : a.local}=${a.value}`;
+        if (!declared.has(d) && declared.size < 1000) {
+          declared.add(d);
+          doc.declarations.push(d);
+        }
+      }
+    }
+    const name = clark(tag.uri, tag.local);
+    const depth = stack.length;
+    stack.push(name);
+    if (depth === 0) doc.root = name;
+    else if (depth === 1 && name === clark(DAV, 'response')) cur = { props: new Map(), propstatProps: [] };
+    else if (cur && depth === 2 && name === clark(DAV, 'propstat')) {
+      cur.propstatStatus = undefined;
+      cur.propstatProps = [];
+    }
+    if (depth === 2 || (depth === 3 && stack[2] === clark(DAV, 'propstat'))) leafText = '';
+    if (depth === 4 && stack[3] === clark(DAV, 'prop')) {
+      value = attrText(tag);
+      valueHref = false;
+    } else if (depth > 4 && stack[3] === clark(DAV, 'prop')) {
+      if (value.length < maxValue) value += `<${name}${attrText(tag)}>`;
+      valueHref = name === HREF;
+      if (valueHref) leafText = '';
+    }
+  });
+  const onText = (t: string): void => {
+    if (stopped) return;
+    const depth = stack.length;
+    if (depth >= 5 && stack[3] === clark(DAV, 'prop')) {
+      if (valueHref) leafText += t;
+      else if (t.trim() !== '' && value.length < maxValue) value += t.trim();
+    } else if (depth === 3 || depth === 4) {
+      leafText += t;
+    }
+  };
+  p.on('text', onText);
+  p.on('cdata', onText);
+  p.on('closetag', (tag: SaxesTagNS) => {
+    if (stopped) return;
+    const name = clark(tag.uri, tag.local);
+    const depth = stack.length - 1;
+    stack.pop();
+    if (depth === 0) {
+      doc.rootClosed = true;
+      return;
+    }
+    if (!cur) return;
+    if (depth === 1 && name === clark(DAV, 'response')) {
+      if (doc.responses.length < maxResponses) doc.responses.push(finishResponse(cur, true));
+      cur = undefined;
+    } else if (depth === 2 && name === HREF) {
+      cur.href ??= leafText.trim();
+    } else if (depth === 2 && name === clark(DAV, 'status')) {
+      cur.statusText = leafText;
+    } else if (depth === 3 && stack[2] === clark(DAV, 'propstat') && name === clark(DAV, 'status')) {
+      cur.propstatStatus = leafText;
+    } else if (depth === 2 && name === clark(DAV, 'propstat')) {
+      const st = cur.propstatStatus === undefined ? null : statusCode(cur.propstatStatus);
+      for (const pr of cur.propstatProps) cur.props.set(pr.name, { status: st, value: pr.value });
+    } else if (depth === 4 && stack[3] === clark(DAV, 'prop')) {
+      cur.propstatProps.push({ name, value: value.slice(0, maxValue) });
+    } else if (depth > 4 && stack[3] === clark(DAV, 'prop')) {
+      if (name === HREF && value.length < maxValue) value += hrefKey(leafText.trim());
+      valueHref = false;
+      if (value.length < maxValue) value += '</>';
+    }
+  });
+  try {
+    p.write(text);
+    if (!stopped) p.close();
+  } catch (err) {
+    doc.error ??= err instanceof Error ? err.message : String(err);
+  }
+  if (cur && doc.responses.length < maxResponses) doc.responses.push(finishResponse(cur, false));
+  if (doc.error === undefined && !doc.rootClosed) doc.error = 'the document ended before its root element closed';
+  return doc;
+}
+
+function attrText(tag: SaxesTagNS): string {
+  const attrs = (Object.values(tag.attributes) as SaxesAttributeNS[])
+    .filter((a) => a.name !== 'xmlns' && a.prefix !== 'xmlns')
+    .map((a) => ` ${clark(a.uri, a.local)}="${a.value}"`)
+    .sort();
+  return attrs.join('');
+}
+
+function finishResponse(r: OpenResponse, complete: boolean): MsResponse {
+  return { href: r.href ?? '', status: r.statusText === undefined ? null : statusCode(r.statusText), props: r.props, complete };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prefix mapping: the gateway's namespace of paths versus the origin's
+
+export interface PrefixMap {
+  /** Path prefix on the gateway, with a trailing slash, e.g. `/dav/`. */
+  via: string;
+  /** The origin's path prefix it stands for, e.g. `/`. */
+  origin: string;
+}
+
+const withSlash = (p: string): string => (p.endsWith('/') ? p : `${p}/`);
+
+/** Normalizes both prefixes (leading and trailing slash, percent-encoding). */
+export function prefixMap(via: string, origin: string): PrefixMap {
+  const norm = (p: string): string => withSlash(normalizeHref(p.startsWith('/') ? p : `/${p}`));
+  return { via: norm(via), origin: norm(origin) };
+}
+
+/** The mapping two base URLs imply: `http://gw/dav/` in front of `http://origin/` maps `/dav/` to `/`. */
+export function prefixMapFromBases(viaBase: string, originBase: string): PrefixMap {
+  return prefixMap(new URL(viaBase).pathname, new URL(originBase).pathname);
+}
+
+/** The path a client of the gateway should see for an origin path (unchanged when outside the prefix). */
+export function originToVia(originPath: string, map: PrefixMap): string {
+  const p = normalizeHref(originPath);
+  if (withSlash(p) === map.origin) return p.endsWith('/') ? map.via : map.via.slice(0, -1);
+  return p.startsWith(map.origin) ? map.via + p.slice(map.origin.length) : p;
+}
+
+/** The origin path a gateway path stands for (unchanged when outside the prefix). */
+export function viaToOrigin(viaPath: string, map: PrefixMap): string {
+  return originToVia(viaPath, { via: map.origin, origin: map.via });
+}
+
+export const isIdentity = (map: PrefixMap): boolean => map.via === map.origin;
+
+export function describeMap(map: PrefixMap): string {
+  return isIdentity(map) ? 'no prefix mapping' : `${map.via} = origin ${map.origin}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Comparing the two vantage points
+
+export interface VantagePoint {
+  status: number;
+  rawHeaders: RawHeaders;
+  framing: Framing;
+  /** Payload bytes after de-chunking, before content decoding. */
+  payloadBytes: number;
+  /** The representation: content coding removed (a gzip stream without Content-Encoding included). */
+  decoded: Uint8Array;
+  /** Gzip bytes arrived without a Content-Encoding header. */
+  sniffedGzip: boolean;
+  transport: TransportEnd;
+  analysis: Analysis;
+  /** Where the request went: `http://127.0.0.1:8080`. */
+  base: string;
+}
+
+export interface CompareContext {
+  map: PrefixMap;
+  /** The request carried Accept-Encoding (a gateway may then compress). */
+  acceptEncoding: boolean;
+}
+
+export interface Comparison {
+  /** What the gateway changed, as findings (rule ids of RULES.md, severities at full [2pt] strength). */
+  differences: Finding[];
+  /** The decoded bodies are byte for byte the same. */
+  identicalBytes: boolean;
+  /** One line for people: "identical", or the most severe difference in words. */
+  verdict: string;
+  originResponses: number;
+  viaResponses: number;
+}
+
+const SEVERITY_ORDER: Severity[] = ['error', 'warning', 'info'];
+const TRANSPORT_RULES = new Set(['MS001', 'MS002', 'MS003', 'MS004']);
+const EXAMPLES = 3;
+
+function diff(rule: string, severity: Severity, category: Category, message: string, evidence: Finding['evidence'] = {}): Finding {
+  return { rule, severity, category, message, evidence };
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
+}
+
+function isPrefixOf(short: Uint8Array, long: Uint8Array): boolean {
+  return short.length < long.length && bytesEqual(short, long.subarray(0, short.length));
+}
+
+const examples = (items: string[]): string => items.slice(0, EXAMPLES).join(', ') + (items.length > EXAMPLES ? ` and ${n(items.length - EXAMPLES)} more` : '');
+const shortName = (q: string): string => q.replace(/^\{DAV:\}/, 'D:');
+const quote = (v: string): string => JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v);
+
+/** scheme://authority of a base URL, normalized. */
+function authorityOf(base: string): { scheme: string; authority: string } {
+  const u = new URL(base);
+  const scheme = u.protocol.replace(/:$/, '');
+  return { scheme, authority: normalizeAuthority(u.host, scheme) ?? u.host };
+}
+
+export function compareVantagePoints(origin: VantagePoint, via: VantagePoint, ctx: CompareContext): Comparison {
+  const out: Finding[] = [];
+  const map = ctx.map;
+  const text = (v: VantagePoint): string => new TextDecoder('utf-8').decode(v.decoded);
+  const hrefKey = (mapToVia: boolean) => (h: string) => (mapToVia ? originToVia(normalizeHref(h), map) : normalizeHref(h));
+  const o = readMultistatus(text(origin), { hrefKey: hrefKey(true) });
+  const v = readMultistatus(text(via), { hrefKey: hrefKey(false) });
+  const identicalBytes = bytesEqual(origin.decoded, via.decoded);
+  const originResponses = o.responses.filter((r) => r.complete).length;
+  const viaResponses = v.responses.filter((r) => r.complete).length;
+
+  // Status line.
+  if (origin.status !== via.status) {
+    out.push(diff('MS405', 'error', 'stripped', `via answered ${via.status} where the origin answered ${origin.status}`, { origin: origin.status, via: via.status }));
+  }
+
+  // Headers that change how the body is read.
+  compareHeaders(origin, via, ctx, out);
+
+  // Truncation: the gateway delivered less than the origin sent.
+  const viaCause = via.analysis.findings.find((f) => TRANSPORT_RULES.has(f.rule) && f.consequenceOf === undefined);
+  const originCause = origin.analysis.findings.find((f) => TRANSPORT_RULES.has(f.rule) && f.consequenceOf === undefined);
+  const cut = isPrefixOf(via.decoded, origin.decoded);
+  let truncated = false;
+  if ((viaCause && !originCause) || (cut && origin.status === via.status)) {
+    truncated = true;
+    const rule = viaCause?.rule ?? 'MS006';
+    const how = viaCause ? ` (${viaCause.message.replace(/\.$/, '')})` : ' (the body ended early but its framing said it was complete)';
+    out.push(
+      diff(
+        rule,
+        'error',
+        'truncation',
+        `via: ${n(viaResponses)} of ${n(originResponses)} responses, body cut at ${n(via.decoded.length)} bytes of ${n(origin.decoded.length)}${how}`,
+        { viaBytes: via.decoded.length, originBytes: origin.decoded.length, viaResponses, originResponses },
+      ),
+    );
+  }
+
+  const bothMultistatus = o.root === clark(DAV, 'multistatus') && v.root !== undefined;
+  if (o.root !== undefined && v.root !== undefined && o.root !== v.root) {
+    out.push(diff('MS405', 'error', 'stripped', `via's body is not the origin's multistatus: its root is ${v.root}, the origin's ${o.root}`, { originRoot: o.root, viaRoot: v.root }));
+  } else if (o.root !== undefined && v.root === undefined && via.decoded.length > 0 && !truncated) {
+    out.push(diff('MS405', 'error', 'stripped', `via's body is not XML (${n(via.decoded.length)} bytes${v.error ? `: ${v.error}` : ''})`, { viaError: v.error }));
+  }
+
+  compareNamespaces(o, v, out);
+  if (bothMultistatus && o.root === v.root) compareResponses(o, v, origin, via, ctx, truncated, out);
+
+  if (!identicalBytes && out.length === 0 && origin.decoded.length > 0) {
+    out.push(diff('MS405', 'info', 'stripped', `bytes differ (${n(origin.decoded.length)} → ${n(via.decoded.length)}) but the multistatus is the same up to the mapping`));
+  }
+
+  // Whatever the analyzer finds on the gateway's copy and not on the origin's is the gateway's doing.
+  const emitted = new Set(out.map((f) => f.rule));
+  const originRules = new Set(origin.analysis.findings.map((f) => f.rule));
+  for (const f of via.analysis.findings) {
+    if (f.consequenceOf !== undefined || originRules.has(f.rule) || emitted.has(f.rule)) continue;
+    emitted.add(f.rule);
+    out.push({ ...f, message: `via: ${f.message}` });
+  }
+
+  out.sort((a, b) => SEVERITY_ORDER.indexOf(a.severity) - SEVERITY_ORDER.indexOf(b.severity));
+  const worst = out.find((f) => f.severity !== 'info');
+  const verdict = worst ? worst.message : identicalBytes ? 'identical' : 'identical up to the mapping';
+  return { differences: out, identicalBytes, verdict, originResponses, viaResponses };
+}
+
+function compareHeaders(origin: VantagePoint, via: VantagePoint, ctx: CompareContext, out: Finding[]): void {
+  const oct = header(origin.rawHeaders, 'Content-Type');
+  const vct = header(via.rawHeaders, 'Content-Type');
+  const om = parseMediaType(oct);
+  const vm = parseMediaType(vct);
+  if ((om?.essence ?? '') !== (vm?.essence ?? '')) {
+    const html = vm?.essence === 'text/html';
+    out.push(
+      diff(html ? 'MS108' : 'MS109', html ? 'error' : 'warning', 'stripped', `via changed Content-Type from ${oct ?? '(none)'} to ${vct ?? '(none)'}`, {
+        origin: oct,
+        via: vct,
+      }),
+    );
+  } else if ((om?.charset ?? '') !== (vm?.charset ?? '')) {
+    out.push(diff('MS106', 'warning', 'malformed', `via changed the charset from ${om?.charset ?? '(none)'} to ${vm?.charset ?? '(none)'} (Content-Type ${vct})`, { origin: oct, via: vct }));
+  }
+  const oce = listTokens(header(origin.rawHeaders, 'Content-Encoding')).filter((t) => t !== 'identity');
+  const vce = listTokens(header(via.rawHeaders, 'Content-Encoding')).filter((t) => t !== 'identity');
+  if (oce.join(',') !== vce.join(',')) {
+    if (vce.length > oce.length && !ctx.acceptEncoding) {
+      out.push(diff('MS405', 'error', 'stripped', `via added Content-Encoding: ${vce.join(', ')} although the request carried no Accept-Encoding`, { origin: oce, via: vce }));
+    } else {
+      out.push(diff('MS405', 'info', 'stripped', `via changed Content-Encoding from ${oce.join(', ') || 'identity'} to ${vce.join(', ') || 'identity'}`, { origin: oce, via: vce }));
+    }
+  }
+  if (via.sniffedGzip && !origin.sniffedGzip) {
+    out.push(diff('MS405', 'error', 'stripped', 'via added gzip without Content-Encoding: the body is a gzip stream that clients will read as XML', { viaPayloadBytes: via.payloadBytes }));
+  }
+  if (origin.framing !== via.framing) {
+    out.push(diff('MS405', 'info', 'stripped', `via re-framed the body: ${origin.framing} → ${via.framing}`, { origin: origin.framing, via: via.framing }));
+  }
+}
+
+function compareNamespaces(o: MultistatusDoc, v: MultistatusDoc, out: Finding[]): void {
+  const uris = (d: MultistatusDoc): Map<string, string> => new Map(d.declarations.map((x) => [x.slice(x.indexOf('=') + 1), x]));
+  const ou = uris(o);
+  const vu = uris(v);
+  const lowerVia = new Map([...vu.keys()].map((u) => [u.toLowerCase(), u]));
+  for (const [uri, decl] of ou) {
+    if (vu.has(uri)) continue;
+    const variant = lowerVia.get(uri.toLowerCase());
+    const shown = decl.startsWith('=') ? `xmlns="${uri}"` : `xmlns:${decl.slice(0, decl.indexOf('='))}="${uri}"`;
+    if (variant !== undefined && !ou.has(variant)) {
+      out.push(diff('MS404', 'error', 'stripped', `via changed the namespace URI ${uri} to ${variant} (namespace names compare exactly)`, { origin: uri, via: variant }));
+    } else if (v.root !== undefined || v.error !== undefined) {
+      out.push(diff('MS404', 'error', 'stripped', `via removed the namespace declaration ${shown}`, { declaration: shown, viaError: v.error }));
+    }
+  }
+}
+
+interface Keyed {
+  key: string;
+  res: MsResponse;
+}
+
+function compareResponses(o: MultistatusDoc, v: MultistatusDoc, origin: VantagePoint, via: VantagePoint, ctx: CompareContext, truncated: boolean, out: Finding[]): void {
+  const map = ctx.map;
+  const own = authorityOf(via.base);
+  const originAuth = authorityOf(origin.base);
+  const expected = new Map<string, MsResponse>();
+  for (const r of o.responses) if (r.complete) expected.set(originToVia(normalizeHref(r.href), map), r);
+
+  const matched: (Keyed & { originRes: MsResponse })[] = [];
+  const unmapped: string[] = [];
+  const foreign = new Map<string, string[]>();
+  const extra: string[] = [];
+  const formChanged: string[] = [];
+  for (const r of v.responses) {
+    if (!r.complete) continue;
+    const parsed = parseHref(r.href);
+    const path = normalizeHref(r.href);
+    if (parsed.form === 'absolute-uri') {
+      const auth = `${parsed.scheme}://${parsed.authority}`;
+      if (parsed.authority !== own.authority || parsed.scheme !== own.scheme) {
+        const list = foreign.get(auth) ?? [];
+        list.push(r.href);
+        foreign.set(auth, list);
+      } else {
+        const originForm = expected.get(path);
+        if (originForm && parseHref(originForm.href).form !== 'absolute-uri') formChanged.push(r.href);
+      }
+    }
+    let key = path;
+    if (!expected.has(key) && !isIdentity(map) && expected.has(originToVia(path, map))) {
+      key = originToVia(path, map);
+      unmapped.push(r.href);
+    }
+    const originRes = expected.get(key);
+    if (originRes) matched.push({ key, res: r, originRes });
+    else extra.push(r.href);
+  }
+  const total = v.responses.filter((r) => r.complete).length;
+
+  for (const [auth, hrefs] of foreign) {
+    const host = auth.replace(/^[a-z]+:\/\//, '');
+    const inward = isInwardHost(host) || auth === `${originAuth.scheme}://${originAuth.authority}`;
+    const toOrigin = auth === `${originAuth.scheme}://${originAuth.authority}` ? ' (the origin itself: clients leave the gateway)' : '';
+    out.push(
+      diff(inward ? 'MS304' : 'MS303', 'error', 'stripped', `via rewrote hrefs to ${auth}/${toOrigin}: ${n(hrefs.length)} of ${n(total)} hrefs, e.g. ${hrefs[0]}`, {
+        authority: auth,
+        clientAuthority: `${own.scheme}://${own.authority}`,
+        count: hrefs.length,
+        example: hrefs[0],
+      }),
+    );
+  }
+  if (unmapped.length > 0) {
+    const first = normalizeHref(unmapped[0]!);
+    out.push(
+      diff(
+        'MS303',
+        'error',
+        'stripped',
+        `via passes the origin's hrefs unchanged: ${n(unmapped.length)} of ${n(total)} are outside ${map.via} (e.g. ${first} should be ${originToVia(first, map)}); the gateway maps ${map.via} to ${map.origin} but the hrefs are not mapped back`,
+        { count: unmapped.length, example: unmapped[0], expected: originToVia(first, map), map },
+      ),
+    );
+  }
+  if (formChanged.length > 0) {
+    out.push(diff('MS405', 'info', 'stripped', `via turned ${plural(formChanged.length, 'href')} into absolute URIs on its own host, e.g. ${formChanged[0]}`));
+  }
+  if (extra.length > 0) {
+    out.push(diff('MS405', 'error', 'stripped', `via added ${plural(extra.length, 'response')} the origin did not send: ${examples(extra)}`, { extra: extra.slice(0, 20) }));
+  }
+  const seen = new Set(matched.map((m) => m.key));
+  const missing = [...expected.keys()].filter((k) => !seen.has(k));
+  if (missing.length > 0 && !truncated) {
+    out.push(
+      diff('MS403', 'error', 'truncation', `via lost ${n(missing.length)} of ${n(expected.size)} responses: ${examples(missing)}`, {
+        missing: missing.slice(0, 20),
+        originResponses: expected.size,
+        viaResponses: matched.length,
+      }),
+    );
+  }
+
+  const statusChanged: string[] = [];
+  const propsDropped: string[] = [];
+  const propsAdded: string[] = [];
+  const propStatus: string[] = [];
+  const propValue: string[] = [];
+  for (const { key, res, originRes } of matched) {
+    if (res.status !== originRes.status) statusChanged.push(`${key} ${originRes.status ?? 'propstat'} → ${res.status ?? 'propstat'}`);
+    for (const [name, pe] of originRes.props) {
+      const ve = res.props.get(name);
+      if (!ve) propsDropped.push(`${shortName(name)} on ${key}`);
+      else if (ve.status !== pe.status) propStatus.push(`${shortName(name)} on ${key} ${pe.status} → ${ve.status}`);
+      else if (ve.value !== pe.value) propValue.push(`${shortName(name)} on ${key} ${quote(pe.value)} → ${quote(ve.value)}`);
+    }
+    for (const name of res.props.keys()) if (!originRes.props.has(name)) propsAdded.push(`${shortName(name)} on ${key}`);
+  }
+  if (statusChanged.length > 0) out.push(diff('MS405', 'error', 'stripped', `via changed the status of ${plural(statusChanged.length, 'response')}: ${examples(statusChanged)}`, { changes: statusChanged.slice(0, 20) }));
+  if (propsDropped.length > 0) out.push(diff('MS405', 'error', 'stripped', `via dropped ${plural(propsDropped.length, 'property', 'properties')}: ${examples(propsDropped)}`, { dropped: propsDropped.slice(0, 20) }));
+  if (propsAdded.length > 0) out.push(diff('MS405', 'error', 'stripped', `via added ${plural(propsAdded.length, 'property', 'properties')}: ${examples(propsAdded)}`, { added: propsAdded.slice(0, 20) }));
+  if (propStatus.length > 0) out.push(diff('MS405', 'error', 'stripped', `via changed ${plural(propStatus.length, 'property status', 'property statuses')}: ${examples(propStatus)}`, { changes: propStatus.slice(0, 20) }));
+  if (propValue.length > 0) out.push(diff('MS405', 'error', 'stripped', `via changed ${plural(propValue.length, 'property value')}: ${examples(propValue)}`, { changes: propValue.slice(0, 20) }));
+}
