@@ -1,0 +1,121 @@
+// One HTTP/1.1 exchange on its own connection, read as raw bytes: verify must see exactly what a
+// gateway delivered (framing, a cut body, a reset), which Node's HTTP client would smooth over or
+// turn into an exception. `Connection: close` makes the end of the body unambiguous.
+import net from 'node:net';
+import tls from 'node:tls';
+import type { RawHeaders, TransportEnd } from '../types.js';
+
+export interface HttpTarget {
+  /** Base URL, e.g. `http://127.0.0.1:8080/dav/`. */
+  base: string;
+  /** `user:pass` for Basic authentication, when given. */
+  auth?: string;
+}
+
+export interface RawRequest {
+  method: string;
+  /** Absolute path (with query, if any) on the target's host. */
+  path: string;
+  headers: RawHeaders;
+  body?: Buffer;
+}
+
+export interface RawResponse {
+  status: number;
+  reason: string;
+  httpVersion: string;
+  rawHeaders: RawHeaders;
+  /** The body as it arrived: chunked framing and content coding kept. */
+  wire: Buffer;
+}
+
+export interface RawExchange {
+  /** The request as sent (Authorization included: callers redact it before printing). */
+  request: RawRequest & { url: string; rawHeaders: RawHeaders };
+  /** Null when no complete response head arrived. */
+  response: RawResponse | null;
+  transport: TransportEnd;
+}
+
+export interface SendOptions {
+  /** No byte for this long ends the exchange as a timeout. */
+  idleTimeoutMs: number;
+  /** Bytes kept; more ends the exchange (the rest is not read). */
+  maxBytes: number;
+}
+
+const HEAD_END = Buffer.from('\r\n\r\n');
+
+export function send(target: HttpTarget, req: RawRequest, opts: SendOptions): Promise<RawExchange> {
+  const url = new URL(target.base);
+  const https = url.protocol === 'https:';
+  const port = Number(url.port || (https ? 443 : 80));
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const rawHeaders: RawHeaders = ['Host', url.host];
+  if (target.auth !== undefined) rawHeaders.push('Authorization', `Basic ${Buffer.from(target.auth).toString('base64')}`);
+  rawHeaders.push(...req.headers, 'Connection', 'close');
+  if (req.body !== undefined) rawHeaders.push('Content-Length', String(req.body.length));
+  const lines = [`${req.method} ${req.path} HTTP/1.1`];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) lines.push(`${rawHeaders[i]}: ${rawHeaders[i + 1]}`);
+  const bytes = Buffer.concat([Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1'), req.body ?? Buffer.alloc(0)]);
+  const request = { ...req, url: `${url.protocol}//${url.host}${req.path}`, rawHeaders };
+
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const socket = https ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host }) : net.connect({ host, port });
+    const finish = (transport: TransportEnd): void => {
+      if (done) return;
+      done = true;
+      socket.destroy();
+      resolve({ request, ...parse(Buffer.concat(chunks), transport) });
+    };
+    socket.setTimeout(opts.idleTimeoutMs, () =>
+      finish({ outcome: 'timeout', closeKind: 'timeout', code: 'ETIMEDOUT', message: `no byte for ${opts.idleTimeoutMs} ms` }),
+    );
+    socket.on(https ? 'secureConnect' : 'connect', () => socket.write(bytes));
+    socket.on('data', (c: Buffer) => {
+      chunks.push(c);
+      size += c.length;
+      if (size > opts.maxBytes) finish({ outcome: 'error', code: 'EMSGSIZE', message: `response larger than ${opts.maxBytes} bytes: the rest was not read` });
+    });
+    socket.on('end', () => finish({ outcome: 'complete', closeKind: 'fin' }));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      const reset = err.code === 'ECONNRESET' || err.code === 'EPIPE';
+      finish({
+        outcome: size > 0 ? 'upstream-aborted' : 'error',
+        code: err.code ?? 'EIO',
+        message: err.message,
+        ...(reset ? { closeKind: 'rst' as const } : {}),
+      });
+    });
+    socket.on('close', () => finish({ outcome: size > 0 ? 'complete' : 'error', closeKind: 'fin', ...(size > 0 ? {} : { code: 'ECONNCLOSED', message: 'closed before a response' }) }));
+  });
+}
+
+/** Splits the bytes into the final response head and its wire body (1xx heads skipped). */
+function parse(all: Buffer, transport: TransportEnd): { response: RawResponse | null; transport: TransportEnd } {
+  let at = 0;
+  for (let guard = 0; guard < 16; guard++) {
+    const end = all.indexOf(HEAD_END, at);
+    if (end < 0) break;
+    const lines = all.subarray(at, end).toString('latin1').split('\r\n');
+    const m = /^HTTP\/(\d\.\d) (\d{3})(?: (.*))?$/.exec(lines[0] ?? '');
+    if (!m) break;
+    const status = Number(m[2]);
+    at = end + 4;
+    if (status >= 100 && status < 200 && status !== 101) continue;
+    const rawHeaders: RawHeaders = [];
+    for (const line of lines.slice(1)) {
+      const colon = line.indexOf(':');
+      if (colon > 0) rawHeaders.push(line.slice(0, colon), line.slice(colon + 1).trim());
+    }
+    return { response: { status, reason: m[3] ?? '', httpVersion: m[1]!, rawHeaders, wire: all.subarray(at) }, transport };
+  }
+  const why = all.length === 0 ? 'no response' : 'no complete response head';
+  return {
+    response: null,
+    transport: transport.outcome === 'complete' ? { outcome: 'error', code: 'EBADRESPONSE', message: `${why} (${all.length} bytes)` } : transport,
+  };
+}
