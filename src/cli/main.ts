@@ -11,7 +11,6 @@ const commands: Record<string, () => Promise<Command>> = {
   ui: async () => (await import('./ui.js')).command,
   check: async () => (await import('./check.js')).command,
   verify: async () => (await import('./verify.js')).command,
-  verify: async () => (await import('./verify.js')).command,
   export: async () => (await import('./export.js')).command,
 };
 
@@ -29,7 +28,6 @@ function usage(): string {
     '  ca       show or regenerate the CA used to intercept HTTPS',
     '  ui       attach the live terminal UI to a database (--db FILE)',
     '  check    analyze saved 207 responses (.http, .xml, .har) offline',
-    '  verify   compare a gateway\'s 207 answers with the origin\'s (--origin URL --via URL)',
     '  verify   compare a gateway\'s 207 answers with the origin\'s (--origin URL --via URL)',
     '  export   write flows as HAR, a bug-report bundle or JSON lines (credentials redacted)',
     '',
