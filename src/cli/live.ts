@@ -84,6 +84,9 @@ export function createLivePipeline(options: LiveOptions): LivePipeline {
       // analyze() does not throw by contract; if it ever did, the flow is still recorded.
       options.log(`davtap: analysis failed for ${flow.request.method} ${flow.request.url}: ${(err as Error).message}`);
     }
+    // The relay names the injection on an injected flow (it analyzed what the client was sent):
+    // its findings describe davtap's own fault, not the server's.
+    if (flow.injected !== undefined && flow.analysis) for (const f of flow.analysis.findings) f.injected = flow.injected;
     options.onFlow(flow);
   };
 

@@ -1,0 +1,71 @@
+// Fault injection: davtap as a deliberately bad gateway. `createInjector` gives the proxy's
+// `injectFor` hook: for each response head that matches the filter (default: every 207) it returns
+// an injection that applies the faults, in the order given, to what the client receives.
+import type { ClientHead, InjectionStep, ResponseInjection } from '../proxy/relay.js';
+import type { Flow, FlowStart } from '../types.js';
+import { matchFlow, type FilterNode } from '../filter/index.js';
+import type { InjectSpec } from './spec.js';
+import { stageFor, type Message, type StageContext } from './stages.js';
+
+export { InjectSpecError, parseInjectSpec, parseInjectSpecs, specForms, type CutFraming, type InjectSpec } from './spec.js';
+
+/** Bodies larger than this pass through a rewrite unchanged (the flow's `injected` says so). */
+export const defaultMaxRewriteBytes = 32 * 1024 * 1024;
+
+export interface InjectorOptions {
+  specs: InjectSpec[];
+  /** Which flows are injected, judged at response-head time (method, URL, status, headers). Default: status 207. */
+  filter?: FilterNode;
+  maxRewriteBytes?: number;
+}
+
+/** The flow as known when the response head arrives, for the filter: no body, no analysis yet. */
+function flowAtHead(start: FlowStart): Flow {
+  return {
+    id: start.id,
+    mode: start.mode,
+    client: { address: '', port: 0 },
+    timings: start.timings,
+    request: start.request,
+    response: { ...start.response, body: { bytes: Buffer.alloc(0), bytesSeen: 0, captureComplete: true }, decoded: null, informational: [], rawTrailers: [] },
+    outcome: { kind: 'complete' },
+  };
+}
+
+export function createInjector(options: InjectorOptions): (start: FlowStart) => ResponseInjection | undefined {
+  const { specs, filter } = options;
+  const maxRewriteBytes = options.maxRewriteBytes ?? defaultMaxRewriteBytes;
+  return (start) => {
+    const applies = filter ? matchFlow(filter, flowAtHead(start)) : start.response.status === 207;
+    return applies ? createInjection(specs, start.request.method, maxRewriteBytes) : undefined;
+  };
+}
+
+/** One flow's injection: the faults as stages, run over upstream's head and body. */
+export function createInjection(specs: InjectSpec[], method: string, maxRewriteBytes = defaultMaxRewriteBytes): ResponseInjection {
+  const label = specs.map((s) => s.text).join(',');
+  const notes: string[] = [];
+  const stages = specs.map(stageFor);
+  return {
+    get name() {
+      return notes.length > 0 ? `${label} (${notes.join('; ')})` : label;
+    },
+    async *run(head: ClientHead, body: AsyncIterable<Buffer>, signal: AbortSignal): AsyncGenerator<InjectionStep> {
+      const ctx: StageContext = { method, signal, maxRewriteBytes, note: (text) => notes.push(text) };
+      let message: Message = { head, body };
+      for (const stage of stages) message = await stage(message, ctx);
+      if (!message.head) {
+        yield { kind: 'cut', how: 'reset' };
+        return;
+      }
+      yield { kind: 'head', head: message.head };
+      for await (const piece of message.body) {
+        if (!Buffer.isBuffer(piece)) {
+          yield { kind: 'cut', how: piece.cut };
+          return;
+        }
+        if (piece.length > 0) yield { kind: 'body', chunk: piece };
+      }
+    },
+  };
+}

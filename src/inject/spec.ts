@@ -1,0 +1,148 @@
+// The --inject grammar: a comma-separated list of faults, each `NAME[:ARG…]`. Parsing is strict:
+// anything not in the grammar is a one-line usage error that lists every valid form.
+import { UsageError } from '../errors.js';
+
+/** How a truncated body ends for the client. */
+export type CutFraming =
+  /** Upstream's framing and Content-Length kept: the body is short and the connection closes. */
+  | 'keep'
+  /** Content-Length set to the cut length: a complete message whose XML stops early. */
+  | 'keep-length'
+  /** Sent chunked, and the connection closes without the terminating zero-size chunk. */
+  | 'chunked';
+
+export type InjectSpec =
+  | { kind: 'truncate-bytes'; text: string; bytes: number; framing: 'keep' | 'chunked' }
+  | { kind: 'truncate-responses'; text: string; responses: number; framing: CutFraming }
+  | { kind: 'strip-ns'; text: string; prefix?: string; uri?: string }
+  | { kind: 'drop'; text: string; localName: string }
+  | { kind: 'rewrite-href'; text: string; origin?: string; prefix: string }
+  | { kind: 'html'; text: string }
+  | { kind: 'gzip-no-header'; text: string }
+  | { kind: 'delay'; text: string; ms: number }
+  | { kind: 'stall'; text: string; after: number; ms?: number }
+  | { kind: 'reset'; text: string; after?: number };
+
+export const specForms = [
+  'truncate:bytes=N[:chunked]',
+  'truncate:responses=N[:keep-length|:chunked]',
+  'strip-ns:PREFIX|URI',
+  'drop:LOCALNAME',
+  'rewrite-href:http://HOST[:PORT][/PREFIX]|/PREFIX',
+  'html',
+  'gzip-no-header',
+  'delay:MS',
+  'stall:after=BYTES[:ms=MS]',
+  'reset[:after=BYTES]',
+] as const;
+
+export class InjectSpecError extends UsageError {
+  constructor(spec: string, why: string) {
+    super(`--inject: '${spec}' ${why} (forms: ${specForms.join(', ')})`);
+    this.name = 'InjectSpecError';
+  }
+}
+
+const ncName = /^[A-Za-z_][\w.-]*$/;
+
+function count(spec: string, what: string, text: string | undefined): number {
+  if (text === undefined || !/^\d{1,15}$/.test(text)) throw new InjectSpecError(spec, `needs ${what} as a whole number`);
+  return Number(text);
+}
+
+/** `key=value` with the expected key, or an error naming it. */
+function keyed(spec: string, part: string | undefined, key: string): string {
+  const prefix = `${key}=`;
+  if (part === undefined || !part.startsWith(prefix)) throw new InjectSpecError(spec, `needs ${key}=N`);
+  return part.slice(prefix.length);
+}
+
+function noMore(spec: string, rest: string[]): void {
+  if (rest.length > 0) throw new InjectSpecError(spec, `has an unexpected ':${rest.join(':')}'`);
+}
+
+function parseHrefTarget(spec: string, arg: string): { origin?: string; prefix: string } {
+  const trimPrefix = (p: string) => p.replace(/\/+$/, '');
+  if (arg.startsWith('/')) {
+    if (/[\s?#]/.test(arg)) throw new InjectSpecError(spec, 'needs a path prefix without spaces, query or fragment');
+    return { prefix: trimPrefix(arg) };
+  }
+  let url: URL;
+  try {
+    url = new URL(arg);
+  } catch {
+    throw new InjectSpecError(spec, 'needs an http(s) URL or a /prefix');
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash || url.username || url.password) {
+    throw new InjectSpecError(spec, 'needs an http(s) URL without query, fragment or credentials, or a /prefix');
+  }
+  return { origin: url.origin, prefix: trimPrefix(url.pathname) };
+}
+
+/** Parses one fault. Throws InjectSpecError (exit 2) when it is not in the grammar. */
+export function parseInjectSpec(spec: string): InjectSpec {
+  const text = spec.trim();
+  const colon = text.indexOf(':');
+  const name = colon < 0 ? text : text.slice(0, colon);
+  const arg = colon < 0 ? undefined : text.slice(colon + 1);
+  const parts = arg === undefined ? [] : arg.split(':');
+  switch (name) {
+    case 'truncate': {
+      const [what, mode, ...rest] = parts;
+      noMore(text, rest);
+      if (what?.startsWith('bytes=')) {
+        if (mode !== undefined && mode !== 'chunked') throw new InjectSpecError(text, `has an unknown mode '${mode}' (bytes=N takes :chunked)`);
+        return { kind: 'truncate-bytes', text, bytes: count(text, 'bytes=N', what.slice(6)), framing: mode === 'chunked' ? 'chunked' : 'keep' };
+      }
+      if (what?.startsWith('responses=')) {
+        if (mode !== undefined && mode !== 'chunked' && mode !== 'keep-length') throw new InjectSpecError(text, `has an unknown mode '${mode}'`);
+        const responses = count(text, 'responses=N', what.slice(10));
+        if (responses < 1) throw new InjectSpecError(text, 'needs responses=N with N at least 1');
+        return { kind: 'truncate-responses', text, responses, framing: mode ?? 'keep' };
+      }
+      throw new InjectSpecError(text, 'needs bytes=N or responses=N');
+    }
+    case 'strip-ns': {
+      if (arg === undefined || arg === '') throw new InjectSpecError(text, 'needs a prefix or a namespace URI');
+      // A prefix is an NCName; anything else (DAV:, urn:…, http://…) is a namespace URI.
+      return ncName.test(arg) ? { kind: 'strip-ns', text, prefix: arg } : { kind: 'strip-ns', text, uri: arg };
+    }
+    case 'drop': {
+      if (arg === undefined || !ncName.test(arg)) throw new InjectSpecError(text, 'needs an element local name such as propstat or href');
+      return { kind: 'drop', text, localName: arg };
+    }
+    case 'rewrite-href': {
+      if (arg === undefined || arg === '') throw new InjectSpecError(text, 'needs an http(s) URL or a /prefix');
+      return { kind: 'rewrite-href', text, ...parseHrefTarget(text, arg) };
+    }
+    case 'html':
+    case 'gzip-no-header':
+      if (arg !== undefined) throw new InjectSpecError(text, 'takes no argument');
+      return { kind: name, text };
+    case 'delay': {
+      noMore(text, parts.slice(1));
+      return { kind: 'delay', text, ms: count(text, 'MS', parts[0]) };
+    }
+    case 'stall': {
+      const [after, ms, ...rest] = parts;
+      noMore(text, rest);
+      const bytes = count(text, 'after=BYTES', keyed(text, after, 'after'));
+      if (ms === undefined) return { kind: 'stall', text, after: bytes };
+      return { kind: 'stall', text, after: bytes, ms: count(text, 'ms=MS', keyed(text, ms, 'ms')) };
+    }
+    case 'reset': {
+      if (arg === undefined) return { kind: 'reset', text };
+      noMore(text, parts.slice(1));
+      return { kind: 'reset', text, after: count(text, 'after=BYTES', keyed(text, parts[0], 'after')) };
+    }
+    default:
+      throw new InjectSpecError(text, name === '' ? 'is empty' : 'is not a known fault');
+  }
+}
+
+/** Parses `SPEC[,SPEC…]`; the faults apply in the order given. */
+export function parseInjectSpecs(text: string): InjectSpec[] {
+  const specs = text.split(',').map((s) => s.trim());
+  if (specs.every((s) => s === '')) throw new InjectSpecError(text, 'is empty');
+  return specs.map(parseInjectSpec);
+}
