@@ -13,6 +13,7 @@ import {
   billionLaughs,
   chunkedWire,
   cutChunked,
+  cutCloseDelimited,
   cutContentLength,
   cutGzip,
   decodedBody,
@@ -198,6 +199,61 @@ for (const base of [gzipped, named]) {
     }
   });
 }
+
+test(`${radicale.name}: close-delimited body cut by a reset or a TLS close without close_notify: MS003 at every offset`, (t) => {
+  const body = decodedBody(radicale.response);
+  for (const offset of spreadOffsets(0, body.length, 40)) {
+    for (const closeKind of ['rst', 'tls-no-close-notify'] as const) {
+      const transport: TransportEnd = { outcome: 'upstream-aborted', closeKind, ...(closeKind === 'rst' ? { code: 'ECONNRESET' } : {}) };
+      const a = run(radicale, cutCloseDelimited(radicale.response, offset), transport);
+      const why = `${closeKind} after ${offset} of ${body.length}:\n${describe(a.findings)}`;
+      const ms003 = ruleIn(a, 'MS003');
+      t.is(ms003.length, 1, why);
+      t.is(ms003[0]?.severity, 'error', why);
+      t.is(ms003[0]?.category, 'truncation', why);
+      t.true(a.findings.filter((f) => f.rule === 'MS006' || f.rule === 'MS101').every((f) => f.consequenceOf === 'MS003'), why);
+    }
+  }
+});
+
+test(`${radicale.name}: close-delimited body ended by a clean FIN before the root closes: MS006, not MS003`, (t) => {
+  const body = decodedBody(radicale.response);
+  for (const offset of spreadOffsets(0, rootEnd(body), 40)) {
+    const a = run(radicale, cutCloseDelimited(radicale.response, offset), complete);
+    const why = `FIN after ${offset} of ${body.length}:\n${describe(a.findings)}`;
+    t.is(ruleIn(a, 'MS006').length, 1, why);
+    t.deepEqual(ruleIn(a, 'MS003'), [], why);
+  }
+});
+
+// The proxy feeds the payload (framing removed) and tells how the transport ended.
+function runPayload(c: Capture, response: RawMessage, payload: Buffer, transport: TransportEnd): Analysis {
+  return analyze(requestContext(c.request), responseHead(response, 'payload'), payload, transport);
+}
+
+test(`${named.name}: as the proxy feeds it, a body short of its Content-Length is MS001 at every offset`, (t) => {
+  const body = decodedBody(named.response);
+  for (const offset of spreadOffsets(0, body.length, 60)) {
+    const a = runPayload(named, named.response, body.subarray(0, offset), closedEarly);
+    const why = `offset ${offset} of ${body.length}:\n${describe(a.findings)}`;
+    t.is(ruleIn(a, 'MS001').length, 1, why);
+    t.is(ruleIn(a, 'MS001')[0]?.category, 'truncation', why);
+    t.true(a.findings.filter((f) => f.rule === 'MS006' || f.rule === 'MS101').every((f) => f.consequenceOf === 'MS001'), why);
+  }
+});
+
+test(`${chunked.name}: as the proxy feeds it, a chunked body the upstream broke off is MS002 at every offset`, (t) => {
+  const payload = decodedBody(chunked.response);
+  const invalidChunk: TransportEnd = { outcome: 'error', code: 'HPE_INVALID_CHUNK_SIZE', message: 'Parse Error: Invalid character in chunk size' };
+  for (const offset of spreadOffsets(0, payload.length, 60)) {
+    for (const transport of [closedEarly, invalidChunk]) {
+      const a = runPayload(chunked, chunked.response, payload.subarray(0, offset), transport);
+      const why = `offset ${offset} of ${payload.length}, ${JSON.stringify(transport)}:\n${describe(a.findings)}`;
+      t.is(ruleIn(a, 'MS002').length, 1, why);
+      t.is(ruleIn(a, 'MS002')[0]?.category, 'truncation', why);
+    }
+  }
+});
 
 // ---------------------------------------------------------------------------------------------
 // One variant each: stripped, rewritten, malformed, hostile

@@ -77,9 +77,12 @@ export function statusOf(m: RawMessage): { httpVersion: string; status: number; 
   return { httpVersion: match[1]!, status: Number(match[2]), reason: match[3]! };
 }
 
-/** The response head the analyzer is given for a raw capture: body still framed ('wire'). */
-export function responseHead(m: RawMessage): ResponseHead {
-  return { ...statusOf(m), rawHeaders: m.rawHeaders, bodyForm: 'wire' };
+/**
+ * The response head the analyzer is given: for a raw capture the body is still framed ('wire');
+ * the proxy gives it de-chunked ('payload', see payloadOf) and reports framing through the end.
+ */
+export function responseHead(m: RawMessage, bodyForm: 'wire' | 'payload' = 'wire'): ResponseHead {
+  return { ...statusOf(m), rawHeaders: m.rawHeaders, bodyForm };
 }
 
 export function requestContext(m: RawMessage): RequestContext {
@@ -206,6 +209,14 @@ export function cutContentLength(m: RawMessage, offset: number, matchLength: boo
   const full = withPayload(m, payload);
   const cut = { ...full, body: payload.subarray(0, offset) };
   return matchLength ? setHeader(cut, 'Content-Length', String(offset)) : cut;
+}
+
+/** The body with no length at all (close-delimited, as HTTP/1.0 servers send it), cut after `offset`. */
+export function cutCloseDelimited(m: RawMessage, offset: number): RawMessage {
+  let out = setHeader(m, 'Content-Length', null);
+  out = setHeader(out, 'Transfer-Encoding', null);
+  out = setHeader(out, 'Content-Encoding', null);
+  return { ...out, body: decodedBody(m).subarray(0, offset) };
 }
 
 /** The chunked wire form of the body: the real one when the capture was chunked, else made up. */
