@@ -81,6 +81,7 @@ class UiApp {
   private detail: { flow: Flow; tab: number; scroll: number; sort: ResourceSort; cache: { key: string; lines: StyledLine[] } | null } | null = null;
   private done!: () => void;
   private resumeFollow = false;
+  private keepDraft = false;
 
   constructor(
     private readonly source: FlowSource,
@@ -276,7 +277,8 @@ class UiApp {
       if (w.follow) w.end();
       this.setStatus(w.follow ? 'follow mode on: the newest flow stays selected' : 'follow mode off', 'info');
     } else if (ch === '/') {
-      this.filterDraft = this.filterText;
+      if (!this.keepDraft) this.filterDraft = this.filterText;
+      this.keepDraft = false;
       this.mode = 'filter';
     } else if (ch === '?') this.showHelp();
     else if (ch === 'q') return this.quit();
@@ -288,8 +290,10 @@ class UiApp {
 
   private onFilterKey(ch: string | undefined, name: string, enter: boolean): void {
     if (enter) {
-      if (this.applyFilter(this.filterDraft)) this.mode = 'list';
-      else this.mode = 'list';
+      // Either way back to the list: it shows the filter that applies, the status bar says why a
+      // bad one did not; `/` then reopens the bad text for correcting.
+      this.keepDraft = !this.applyFilter(this.filterDraft);
+      this.mode = 'list';
     } else if (name === 'escape') {
       this.mode = 'list';
       this.setStatus('filter unchanged', 'dim');

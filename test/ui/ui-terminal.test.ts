@@ -90,7 +90,9 @@ test('a filter narrows the list; a bad filter shows its error and changes nothin
   screen = await term.waitFor(/filter: .*position/);
   t.regex(screen, /2 flows matching ~m PROPFIND/, 'the previous filter stays');
   t.false(screen.includes('MKCOL'));
+  // The bad text comes back for correcting.
   term.send('/');
+  screen = await term.waitFor(/^\/~m PROPFIND & ~z/m);
   for (let i = 0; i < 20; i++) term.send('BSpace');
   term.send('Enter');
   screen = await term.waitFor(/filter cleared/);
