@@ -132,6 +132,13 @@ export function openDatabase(file: string, options: StoreOptions = {}, targetVer
         throw new StoreError(`cannot write ${file}: ${(err as Error).message}`, { cause: err });
       }
       migrate(db, file, version, targetVersion);
+      // SQLite quietly opens an unwritable file read-only; writing the version back (unchanged)
+      // turns that into a clear error now rather than a failed write per tick later.
+      try {
+        db.pragma(`user_version = ${targetVersion}`);
+      } catch (err) {
+        throw new StoreError(`cannot write ${file}: ${(err as Error).message} (check its permissions, or open it read-only)`, { cause: err });
+      }
     }
     db.pragma('foreign_keys = ON');
     registerFunctions(db);

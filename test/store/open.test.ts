@@ -1,5 +1,6 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import Database from 'better-sqlite3';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -163,4 +164,31 @@ test('a read-only store cannot take a writer or write', (t) => {
 
 test('an invalid --max-db-size is a store error', (t) => {
   t.throws(() => openStore(tempDb(t), { maxDbSize: 0 }), { instanceOf: StoreError, message: /--max-db-size must be a positive number/ });
+});
+
+/** Makes `file` unwritable for this process: a 0444 mode, or for root (whom modes do not stop) the immutable attribute. */
+function makeUnwritable(t: ExecutionContext, file: string): void {
+  if (process.getuid?.() === 0) {
+    execFileSync('chattr', ['+i', file]);
+    t.teardown(() => execFileSync('chattr', ['-i', file]));
+  } else {
+    fs.chmodSync(file, 0o444);
+  }
+}
+
+test('a database file that cannot be written is refused at open with a clear message', (t) => {
+  const file = tempDb(t);
+  const store = openStore(file);
+  const writer = createFlowWriter(store);
+  writer.enqueue(makeFlow(1));
+  store.close();
+  makeUnwritable(t, file);
+  const before = sha(file);
+  const err = t.throws(() => openStore(file), { instanceOf: StoreError });
+  t.regex(err!.message, /cannot write .*flows\.db: attempt to write a readonly database \(check its permissions, or open it read-only\)/);
+  t.is(sha(file), before);
+  // Reading it is still possible.
+  const reader = openReader(file);
+  t.teardown(() => reader.close());
+  t.is(reader.countFlows(), 1);
 });
