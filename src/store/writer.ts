@@ -185,6 +185,8 @@ export function createFlowWriter(store: Store, options: WriterOptions = {}): Flo
 
   /** Commits flows from the head of the queue within `budget` ms; returns how many it consumed. */
   const commitSome = (budget: number): number => {
+    // Reset here too: when BEGIN itself fails, the transaction function never runs.
+    attempted = 0;
     try {
       writeSome.immediate(queue, budget);
       stats.written += attempted;
