@@ -117,10 +117,13 @@ const TRANSPORTS: TransportEnd[] = [
 function makeInput(rng: Rng, c: Capture, iteration: number): Input {
   const log: string[] = [];
   let response: RawMessage;
+  let bodyForm: 'wire' | 'payload' = 'wire';
   const where = int(rng, 10);
   if (where < 6) {
     response = withPayload(c.response, mutateMany(rng, decodedBody(c.response), log));
-    log.unshift('xml');
+    // Identity coding with Content-Length: the same bytes are also what the proxy would feed.
+    if (rng() < 0.3) bodyForm = 'payload';
+    log.unshift(`xml (${bodyForm})`);
   } else if (where < 9) {
     response = { ...c.response, body: mutateMany(rng, c.response.body, log) };
     log.unshift('wire');
@@ -146,7 +149,7 @@ function makeInput(rng: Rng, c: Capture, iteration: number): Input {
     request,
     response,
     req: requestContext(request),
-    head: responseHead(response),
+    head: responseHead(response, bodyForm),
     body: response.body,
     transport,
   };
