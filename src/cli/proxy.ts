@@ -7,6 +7,7 @@ import { UsageError, type StoreError } from '../errors.js';
 import { openStore, createFlowWriter } from '../store/index.js';
 import { runUi } from '../../ui/app.js';
 import { createLivePipeline } from './live.js';
+import { createInjector, parseHeadFilter, parseInjectSpecs } from '../inject/index.js';
 import { parseCommandArgs, parseSize } from './args.js';
 import { parseListen, parseUpstream, upstreamIsSelf } from './listen.js';
 import { flowLine } from './flow-line.js';
@@ -33,10 +34,31 @@ Options:
   --ca-dir DIR               where the interception CA lives (default ${defaultCaDir()})
   --insecure-upstream        do not verify the upstream's TLS certificate
   --upstream-timeout SECONDS give up on an upstream silent for this long (default 120; 0 = never)
+  --inject SPEC[,SPEC…]      act as a deliberately bad gateway for matching responses (see below)
+  --inject-filter EXPR       which responses to inject, as a filter on method, URL, status and
+                             headers (~m, ~u, ~s, ~h, !, &, |); default: every 207
   -h, --help                 show this help
 
 Reverse mode changes only Host, Destination and If (requests) and Location, Content-Location
-(responses) so that COPY, MOVE and redirects work; bodies are never rewritten.
+(responses) so that COPY, MOVE and redirects work; bodies are never rewritten (without --inject).
+
+Fault injection (--inject, faults applied in the order given; injected flows are marked and their
+findings attributed to the injection):
+  truncate:bytes=N               close the connection after N body bytes, Content-Length kept
+  truncate:bytes=N:chunked       send chunked and close after N bytes, no terminating chunk
+  truncate:responses=N           cut right after the Nth </response>, Content-Length kept, close
+  truncate:responses=N:keep-length   … with Content-Length set to the cut length (clean end)
+  truncate:responses=N:chunked   … sent chunked, no terminating chunk
+  strip-ns:PREFIX | strip-ns:URI remove the declaration of PREFIX, or every declaration of URI
+  drop:LOCALNAME                 remove every element with this local name (propstat, href, …)
+  rewrite-href:http://HOST[:PORT][/PREFIX] | rewrite-href:/PREFIX
+                                 hrefs moved to that origin and/or under that path prefix
+  html                           replace the body with an HTML error page (status kept)
+  gzip-no-header                 gzip the body but send no Content-Encoding
+  delay:MS                       hold the response MS milliseconds before sending anything
+  stall:after=BYTES[:ms=MS]      pause after BYTES body bytes (MS ms; default until the client gives up)
+  reset | reset:after=BYTES      reset the connection before the head, or after BYTES body bytes
+Rewrites buffer the body (up to 32 MiB; larger bodies pass unchanged) and fix Content-Length.
 `;
 
 interface ProxyArgs {
@@ -50,11 +72,21 @@ interface ProxyArgs {
   'ca-dir'?: string;
   'insecure-upstream'?: boolean;
   'upstream-timeout'?: string;
+  inject?: string;
+  'inject-filter'?: string;
 }
 
 function parseSeconds(flag: string, text: string): number {
   if (!/^\d+(\.\d+)?$/.test(text)) throw new UsageError(`${flag}: '${text}' is not a number of seconds`);
   return Math.round(Number(text) * 1000);
+}
+
+function injectorOf(inject: string | undefined, filter: string | undefined) {
+  if (inject === undefined) {
+    if (filter !== undefined) throw new UsageError('--inject-filter needs --inject');
+    return undefined;
+  }
+  return createInjector({ specs: parseInjectSpecs(inject), ...(filter !== undefined ? { filter: parseHeadFilter(filter) } : {}) });
 }
 
 export const command: Command = {
@@ -71,6 +103,8 @@ export const command: Command = {
       'ca-dir': { type: 'string' },
       'insecure-upstream': { type: 'boolean' },
       'upstream-timeout': { type: 'string' },
+      inject: { type: 'string' },
+      'inject-filter': { type: 'string' },
     });
     if (wantsHelp) {
       io.stdout.write(help);
@@ -88,6 +122,7 @@ export const command: Command = {
     const caDir = path.resolve(io.cwd, values['ca-dir'] ?? defaultCaDir(io.env));
     const maxDbSize = values['max-db-size'] !== undefined ? parseSize('--max-db-size', values['max-db-size']) : undefined;
     const withUi = values['no-ui'] !== true && io.stdout.isTTY === true;
+    const injectFor = injectorOf(values.inject, values['inject-filter']);
 
     // While the UI owns the terminal, log lines wait and are printed when it closes.
     const held: string[] = [];
@@ -128,7 +163,7 @@ export const command: Command = {
         maxBody,
         maxRequestBody,
         upstreamTimeoutMs,
-        hooks: pipeline.hooks,
+        hooks: injectFor ? { ...pipeline.hooks, injectFor } : pipeline.hooks,
         log,
       });
     } catch (err) {

@@ -3,7 +3,8 @@
 // an injection that applies the faults, in the order given, to what the client receives.
 import type { ClientHead, InjectionStep, ResponseInjection } from '../proxy/relay.js';
 import type { Flow, FlowStart } from '../types.js';
-import { matchFlow, type FilterNode } from '../filter/index.js';
+import { UsageError } from '../errors.js';
+import { matchFlow, parseFilter, type FilterNode } from '../filter/index.js';
 import type { InjectSpec } from './spec.js';
 import { stageFor, type Message, type StageContext } from './stages.js';
 
@@ -32,13 +33,42 @@ function flowAtHead(start: FlowStart): Flow {
   };
 }
 
+const laterFlags: Partial<Record<FilterNode['kind'], string>> = { category: '~f', rule: '~r', error: '~e', injected: '~i' };
+
+/**
+ * Refuses filters that cannot be judged at response-head time: findings, the outcome and the
+ * injection itself are only known once the body has gone through.
+ */
+export function checkHeadFilter(node: FilterNode): void {
+  const flag = laterFlags[node.kind];
+  if (flag) throw new UsageError(`--inject-filter: ${flag} is only known after the response; use ~m, ~u, ~s, ~h`);
+  if (node.kind === 'not') checkHeadFilter(node.operand);
+  if (node.kind === 'and' || node.kind === 'or') {
+    checkHeadFilter(node.left);
+    checkHeadFilter(node.right);
+  }
+}
+
 export function createInjector(options: InjectorOptions): (start: FlowStart) => ResponseInjection | undefined {
   const { specs, filter } = options;
+  if (filter) checkHeadFilter(filter);
   const maxRewriteBytes = options.maxRewriteBytes ?? defaultMaxRewriteBytes;
   return (start) => {
     const applies = filter ? matchFlow(filter, flowAtHead(start)) : start.response.status === 207;
     return applies ? createInjection(specs, start.request.method, maxRewriteBytes) : undefined;
   };
+}
+
+/** Parses an --inject-filter expression; any problem is a one-line usage error naming the flag. */
+export function parseHeadFilter(text: string): FilterNode {
+  let node: FilterNode;
+  try {
+    node = parseFilter(text);
+  } catch (err) {
+    throw new UsageError(`--inject-filter: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  checkHeadFilter(node);
+  return node;
 }
 
 /** One flow's injection: the faults as stages, run over upstream's head and body. */
