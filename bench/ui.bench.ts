@@ -143,6 +143,16 @@ function dataPath(file: string): { rows: string[][]; openMs: number; keyP95: num
     const { ms } = time(() => renderTab(opened.value, tab, { width: WIDTH }));
     rows.push([`  tab ${tab} rendered`, msCell(ms)]);
   }
+  // Large bodies: pretty-printing a well-formed 207 near the pretty limit, and a cut 16 MiB one shown raw.
+  const big = propfindWithFailures(start, 8000);
+  const bigBytes = big.response!.body.bytes.length;
+  rows.push([`tab Response, well-formed 207 of ${formatSize(bigBytes)} (8,000 resources, pretty)`, msCell(time(() => renderTab(big, 'Response', { width: WIDTH })).ms)]);
+  rows.push([`tab Resources, 8,000 resources (sorted failures first)`, msCell(time(() => renderTab(big, 'Resources', { width: WIDTH })).ms)]);
+  const huge = propfindWithFailures(start, 65_000);
+  const cut = huge.response!.body.bytes.subarray(0, 16 * 1024 * 1024 - 7);
+  huge.response!.body = { bytes: cut, bytesSeen: cut.length, captureComplete: true };
+  huge.analysis!.findings.push({ rule: 'MS001', severity: 'error', category: 'truncation', message: 'body ended early', evidence: { offset: cut.length } });
+  rows.push([`tab Response, 207 cut at ${formatSize(cut.length)} (raw, first lines + the mark at the end)`, msCell(time(() => renderTab(huge, 'Response', { width: WIDTH })).ms)]);
   source.close();
   return { rows, openMs, keyP95: stats(keyTimes).p95, slowestFilter };
 }

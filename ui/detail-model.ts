@@ -230,7 +230,7 @@ function responseTab(flow: Flow, options: DetailOptions): StyledLine[] {
   lines.push(blank);
   const body = response.decoded ?? response.body;
   if (response.decoded) lines.push({ text: `(decoded copy of a ${headerValue(response.rawHeaders, 'Content-Encoding') ?? 'encoded'} body)`, style: 'dim' });
-  lines.push(...bodyLines(body.bytes, headerValue(response.rawHeaders, 'Content-Type'), bodyMarks(flow), options.width));
+  lines.push(...bodyLines(body.bytes, headerValue(response.rawHeaders, 'Content-Type'), bodyMarks(flow), options.width, knownWellFormed(flow)));
   if (!body.captureComplete) lines.push({ text: `… capture capped at ${formatCount(body.bytes.length)} of ${formatCount(body.bytesSeen)} bytes (not a server fault)`, style: 'dim' });
   return lines;
 }
@@ -243,13 +243,20 @@ export function bodyMarks(flow: Flow): BodyMark[] {
     .map((f) => ({ line: f.evidence.line, column: f.evidence.column, offset: f.evidence.line === undefined ? f.evidence.offset : undefined, message: `${f.rule} ${f.message}` }));
 }
 
-function bodyLines(bytes: Buffer, contentType: string | undefined, marks: BodyMark[], width?: number): StyledLine[] {
+/** The analyzer parsed the whole body and found it neither malformed nor cut. */
+export function knownWellFormed(flow: Flow): boolean {
+  const a = flow.analysis;
+  if (!a || !flow.response || !(flow.response.decoded ?? flow.response.body).captureComplete) return false;
+  return !a.findings.some((f) => f.category === 'malformed' || f.category === 'truncation' || f.rule === 'MS703');
+}
+
+function bodyLines(bytes: Buffer, contentType: string | undefined, marks: BodyMark[], width?: number, wellFormed = false): StyledLine[] {
   if (bytes.length === 0) return [{ text: '(no body)', style: 'dim' }];
   const text = asText(bytes);
   if (text === null) return [{ text: `binary body, ${formatCount(bytes.length)} bytes:`, style: 'dim' }, ...hexDump(bytes, 2048).map((t) => ({ text: t }))];
   const wrap = Math.max((width ?? 160) - 8, 40);
   const xml = /xml/i.test(contentType ?? '') || looksLikeXml(text);
-  return (xml ? renderXmlBody(text, { marks, wrap }) : renderPlainBody(text, { wrap })).lines;
+  return (xml ? renderXmlBody(text, { marks, wrap, knownWellFormed: wellFormed }) : renderPlainBody(text, { wrap })).lines;
 }
 
 function rawTab(flow: Flow): StyledLine[] {

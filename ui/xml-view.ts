@@ -27,10 +27,16 @@ export interface BodyViewOptions {
   wrap?: number;
   /** Lines kept for display; the rest is summarised in one line. */
   maxLines?: number;
+  /**
+   * The caller already knows the body is well-formed (the analyzer parsed it with saxes and found
+   * no malformed or truncation finding). Lets bodies above the validator's limit be indented.
+   */
+  knownWellFormed?: boolean;
 }
 
-// Above this, pretty-printing costs more than it helps: show the raw text.
-const prettyLimit = 2 * 1024 * 1024;
+// fast-xml-parser validates, parses and rebuilds at roughly 1.5 MB/s here: beyond this size the
+// wait would be felt, and a body is indented by a single tokenizing pass instead.
+export const validatorLimit = 128 * 1024;
 
 const xmlOptions = {
   preserveOrder: true,
@@ -53,7 +59,7 @@ export function renderXmlBody(text: string, options: BodyViewOptions = {}): Body
   const maxLines = options.maxLines ?? 20_000;
   if (text.length === 0) return { mode: 'empty', lines: [{ text: '(empty body)', style: 'dim' }], marks: [] };
   const marks = (options.marks ?? []).map((m) => resolveMark(text, m));
-  if (marks.length === 0 && text.length <= prettyLimit) {
+  if (marks.length === 0 && text.length <= validatorLimit) {
     const verdict = XMLValidator.validate(text, { allowBooleanAttributes: false });
     if (verdict === true) {
       const pretty = prettyPrint(text);
@@ -61,8 +67,71 @@ export function renderXmlBody(text: string, options: BodyViewOptions = {}): Body
     } else {
       marks.push(validatorMark(text, verdict.err));
     }
+  } else if (marks.length === 0 && options.knownWellFormed === true) {
+    return { mode: 'pretty', lines: indentXml(text, maxLines), marks: [] };
   }
-  return rawWithMarks(text, marks, options.wrap ?? 160, maxLines);
+  const raw = rawWithMarks(text, marks, options.wrap ?? 160, maxLines);
+  if (marks.length === 0 && text.length > validatorLimit) {
+    raw.lines.unshift({ text: `(a large body not known to be well-formed: shown as received)`, style: 'dim' });
+  }
+  return raw;
+}
+
+// Markup tokens: CDATA, comments, processing instructions, declarations, end tags, start or empty
+// tags (quoted attribute values may hold '>'), and the text between them.
+const xmlToken = /<!\[CDATA\[[\s\S]*?\]\]>|<!--[\s\S]*?-->|<\?[\s\S]*?\?>|<![^>]*>|<\/[^>]*>|<(?:[^>"']|"[^"]*"|'[^']*')*>|[^<]+/g;
+
+/**
+ * One pass over a well-formed document: one element per line, indented by depth, an element
+ * holding only text kept on one line. Stops once `maxLines` lines are built.
+ */
+export function indentXml(text: string, maxLines = 20_000): StyledLine[] {
+  const lines: StyledLine[] = [];
+  let depth = 0;
+  const pad = () => '  '.repeat(depth);
+  xmlToken.lastIndex = 0;
+  let pending: string | null = null; // a start tag whose line is not written yet
+  let pendingText = '';
+  const flushPending = () => {
+    if (pending === null) return;
+    lines.push({ text: pad() + pending });
+    depth++;
+    if (pendingText) lines.push({ text: pad() + pendingText });
+    pending = null;
+    pendingText = '';
+  };
+  let m: RegExpExecArray | null;
+  while ((m = xmlToken.exec(text)) !== null && lines.length < maxLines) {
+    const token = m[0];
+    if (token[0] !== '<') {
+      const trimmed = token.trim();
+      if (!trimmed) continue;
+      if (pending !== null && !pendingText) pendingText = trimmed;
+      else {
+        flushPending();
+        lines.push({ text: pad() + trimmed });
+      }
+    } else if (token.startsWith('</')) {
+      if (pending !== null) {
+        // <a>text</a> or <a></a> on one line.
+        lines.push({ text: pad() + pending + pendingText + token });
+        pending = null;
+        pendingText = '';
+      } else {
+        depth = Math.max(0, depth - 1);
+        lines.push({ text: pad() + token });
+      }
+    } else if (token.startsWith('<!') || token.startsWith('<?') || token.endsWith('/>')) {
+      flushPending();
+      lines.push({ text: pad() + token.replace(/\s+/g, (ws) => (ws.includes('\n') ? ' ' : ws)) });
+    } else {
+      flushPending();
+      pending = token;
+    }
+  }
+  flushPending();
+  if (m !== null) lines.push({ text: `… the rest of the body is not shown (${formatCount(text.length - xmlToken.lastIndex)} more characters)`, style: 'dim' });
+  return lines;
 }
 
 /** Raw text, numbered, without any XML interpretation (non-XML bodies). */

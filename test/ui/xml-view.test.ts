@@ -1,5 +1,5 @@
 import test from 'ava';
-import { positionOf, renderXmlBody } from '../../ui/xml-view.js';
+import { indentXml, positionOf, renderXmlBody, validatorLimit } from '../../ui/xml-view.js';
 
 const wellFormed = '<?xml version="1.0"?><D:multistatus xmlns:D="DAV:"><D:response><D:href>/a</D:href><D:status>HTTP/1.1 200 OK</D:status></D:response></D:multistatus>';
 
@@ -84,4 +84,33 @@ test('huge bodies are capped for display but a mark past the cap is still shown'
 
 test('an empty body says so', (t) => {
   t.is(renderXmlBody('').mode, 'empty');
+});
+
+test('the one-pass indenter lays a 207 out exactly as the fast-xml-parser pretty view does', async (t) => {
+  const { propfindWithFailures, deleteLocked } = await import('./flows.js');
+  for (const flow of [propfindWithFailures(0, 7), deleteLocked(0)]) {
+    const text = flow.response!.body.bytes.toString('utf8');
+    const viaParser = renderXmlBody(text);
+    t.is(viaParser.mode, 'pretty');
+    t.deepEqual(indentXml(text).map((l) => l.text), viaParser.lines.map((l) => l.text));
+  }
+});
+
+test('the indenter keeps text on its element\'s line, comments and CDATA whole, and ">" inside attribute values', (t) => {
+  const xml = '<m a="x>y"><!-- a\ncomment --><h>/a</h><e/><c><![CDATA[<raw>]]></c><p>\n  </p></m>';
+  t.deepEqual(indentXml(xml).map((l) => l.text), ['<m a="x>y">', '  <!-- a comment -->', '  <h>/a</h>', '  <e/>', '  <c>', '    <![CDATA[<raw>]]>', '  </c>', '  <p></p>', '</m>']);
+});
+
+test('a large body is indented only when the analyzer vouched for it, and only as far as shown', (t) => {
+  const big = '<?xml version="1.0"?>\n<m>' + '<r><h>/x</h></r>'.repeat(20_000) + '</m>';
+  t.true(big.length > validatorLimit);
+  const vouched = renderXmlBody(big, { knownWellFormed: true, maxLines: 500 });
+  t.is(vouched.mode, 'pretty');
+  t.is(vouched.lines[2]!.text, '  <r>');
+  t.is(vouched.lines[3]!.text, '    <h>/x</h>');
+  t.true(vouched.lines.length <= 501);
+  t.regex(vouched.lines.at(-1)!.text, /the rest of the body is not shown/);
+  const unknown = renderXmlBody(big, { maxLines: 500 });
+  t.is(unknown.mode, 'raw');
+  t.regex(unknown.lines[0]!.text, /not known to be well-formed/);
 });
