@@ -247,6 +247,22 @@ export interface Comparison {
 }
 
 const SEVERITY_ORDER: Severity[] = ['error', 'warning', 'info'];
+const TRUNCATION_CAUSES = new Set(['MS001', 'MS002', 'MS003', 'MS004', 'MS006']);
+/** Root causes first within a severity: what broke the body, then what it broke. */
+const CAUSE_ORDER = ['MS001', 'MS002', 'MS003', 'MS004', 'MS006', 'MS108', 'MS404', 'MS304', 'MS303', 'MS403'];
+const rank = (f: Finding): number => (f.consequenceOf !== undefined ? 100 : CAUSE_ORDER.includes(f.rule) ? CAUSE_ORDER.indexOf(f.rule) : 50);
+
+/** Which analyzer findings on the gateway's copy each difference explains. */
+function rootCauses(diffs: Finding[]): [string, string[]][] {
+  const out: [string, string[]][] = [];
+  const has = (rule: string): Finding | undefined => diffs.find((f) => f.rule === rule && f.severity === 'error');
+  const cut = diffs.find((f) => f.category === 'truncation' && TRUNCATION_CAUSES.has(f.rule));
+  if (cut) out.push([cut.rule, ['MS006', 'MS101', 'MS103', 'MS209', 'MS403', 'MS402', 'MS601']]);
+  if (has('MS404')) out.push(['MS404', ['MS101', 'MS104', 'MS105', 'MS107', 'MS006', 'MS209', 'MS402']]);
+  const hrefs = has('MS304') ?? has('MS303');
+  if (hrefs) out.push([hrefs.rule, ['MS302', 'MS303', 'MS304', 'MS402', 'MS601']]);
+  return out;
+}
 const TRANSPORT_RULES = new Set(['MS001', 'MS002', 'MS003', 'MS004']);
 const EXAMPLES = 3;
 
@@ -278,8 +294,10 @@ export function compareVantagePoints(origin: VantagePoint, via: VantagePoint, ct
   const map = ctx.map;
   const text = (v: VantagePoint): string => new TextDecoder('utf-8').decode(v.decoded);
   const hrefKey = (mapToVia: boolean) => (h: string) => (mapToVia ? originToVia(normalizeHref(h), map) : normalizeHref(h));
-  const o = readMultistatus(text(origin), { hrefKey: hrefKey(true) });
-  const v = readMultistatus(text(via), { hrefKey: hrefKey(false) });
+  const originText = text(origin);
+  const viaText = text(via);
+  const o = readMultistatus(originText, { hrefKey: hrefKey(true) });
+  const v = readMultistatus(viaText, { hrefKey: hrefKey(false) });
   const identicalBytes = bytesEqual(origin.decoded, via.decoded);
   const originResponses = o.responses.filter((r) => r.complete).length;
   const viaResponses = v.responses.filter((r) => r.complete).length;
@@ -300,7 +318,7 @@ export function compareVantagePoints(origin: VantagePoint, via: VantagePoint, ct
   if ((viaCause && !originCause) || (cut && origin.status === via.status)) {
     truncated = true;
     const rule = viaCause?.rule ?? 'MS006';
-    const how = viaCause ? ` (${viaCause.message.replace(/\.$/, '')})` : ' (the body ended early but its framing said it was complete)';
+    const how = ` (${viaCause ? `${firstClause(viaCause.message)} ${endedBy(via.transport)}` : 'the framing said the body was complete'}; ${lastComplete(via.analysis)})`;
     out.push(
       diff(
         rule,
@@ -316,29 +334,48 @@ export function compareVantagePoints(origin: VantagePoint, via: VantagePoint, ct
   if (o.root !== undefined && v.root !== undefined && o.root !== v.root) {
     out.push(diff('MS405', 'error', 'stripped', `via's body is not the origin's multistatus: its root is ${v.root}, the origin's ${o.root}`, { originRoot: o.root, viaRoot: v.root }));
   } else if (o.root !== undefined && v.root === undefined && via.decoded.length > 0 && !truncated) {
-    out.push(diff('MS405', 'error', 'stripped', `via's body is not XML (${n(via.decoded.length)} bytes${v.error ? `: ${v.error}` : ''})`, { viaError: v.error }));
+    out.push(diff('MS405', 'error', 'stripped', `via's body is not XML (${n(via.decoded.length)} bytes${v.error ? `: ${v.error}` : ''})`, { viaError: v.error, notXml: true }));
   }
 
-  compareNamespaces(o, v, out);
+  compareNamespaces(originText, viaText, out);
   if (bothMultistatus && o.root === v.root) compareResponses(o, v, origin, via, ctx, truncated, out);
 
   if (!identicalBytes && out.length === 0 && origin.decoded.length > 0) {
     out.push(diff('MS405', 'info', 'stripped', `bytes differ (${n(origin.decoded.length)} → ${n(via.decoded.length)}) but the multistatus is the same up to the mapping`));
   }
 
-  // Whatever the analyzer finds on the gateway's copy and not on the origin's is the gateway's doing.
+  // Whatever the analyzer finds on the gateway's copy and not on the origin's is the gateway's doing,
+  // unless one of the differences above already explains it (then it is marked as its consequence).
+  const causes = rootCauses(out);
   const emitted = new Set(out.map((f) => f.rule));
   const originRules = new Set(origin.analysis.findings.map((f) => f.rule));
   for (const f of via.analysis.findings) {
     if (f.consequenceOf !== undefined || originRules.has(f.rule) || emitted.has(f.rule)) continue;
     emitted.add(f.rule);
-    out.push({ ...f, message: `via: ${f.message}` });
+    const cause = causes.find(([, explained]) => explained.includes(f.rule))?.[0];
+    out.push({ ...f, message: `via: ${f.message}`, ...(cause !== undefined ? { consequenceOf: cause } : {}) });
   }
+  const notXml = causes.find(([cause]) => cause === 'MS404' || TRUNCATION_CAUSES.has(cause));
+  for (const f of out) if (notXml && f.rule === 'MS405' && f.evidence.notXml === true) f.consequenceOf = notXml[0];
 
-  out.sort((a, b) => SEVERITY_ORDER.indexOf(a.severity) - SEVERITY_ORDER.indexOf(b.severity));
-  const worst = out.find((f) => f.severity !== 'info');
+  out.sort((a, b) => SEVERITY_ORDER.indexOf(a.severity) - SEVERITY_ORDER.indexOf(b.severity) || rank(a) - rank(b));
+  const worst = out.find((f) => f.severity !== 'info' && f.consequenceOf === undefined);
   const verdict = worst ? worst.message : identicalBytes ? 'identical' : 'identical up to the mapping';
   return { differences: out, identicalBytes, verdict, originResponses, viaResponses };
+}
+
+/** "chunked body ended without the terminating zero-size chunk" out of the analyzer's longer sentence. */
+const firstClause = (message: string): string => message.split(/[,;(]/)[0]!.trim().replace(/\.$/, '');
+
+function endedBy(t: TransportEnd): string {
+  if (t.outcome === 'timeout' || t.closeKind === 'timeout') return 'when the client gave up waiting';
+  if (t.closeKind === 'rst') return 'when the connection was reset';
+  return 'when the connection closed';
+}
+
+function lastComplete(a: Analysis): string {
+  const done = a.resources.filter((r) => r.complete);
+  return done.length > 0 ? `last complete response: ${done[done.length - 1]!.href}` : 'no complete response';
 }
 
 function compareHeaders(origin: VantagePoint, via: VantagePoint, ctx: CompareContext, out: Finding[]): void {
@@ -374,19 +411,36 @@ function compareHeaders(origin: VantagePoint, via: VantagePoint, ctx: CompareCon
   }
 }
 
-function compareNamespaces(o: MultistatusDoc, v: MultistatusDoc, out: Finding[]): void {
-  const uris = (d: MultistatusDoc): Map<string, string> => new Map(d.declarations.map((x) => [x.slice(x.indexOf('=') + 1), x]));
-  const ou = uris(o);
-  const vu = uris(v);
-  const lowerVia = new Map([...vu.keys()].map((u) => [u.toLowerCase(), u]));
-  for (const [uri, decl] of ou) {
-    if (vu.has(uri)) continue;
-    const variant = lowerVia.get(uri.toLowerCase());
-    const shown = decl.startsWith('=') ? `xmlns="${uri}"` : `xmlns:${decl.slice(0, decl.indexOf('='))}="${uri}"`;
-    if (variant !== undefined && !ou.has(variant)) {
-      out.push(diff('MS404', 'error', 'stripped', `via changed the namespace URI ${uri} to ${variant} (namespace names compare exactly)`, { origin: uri, via: variant }));
-    } else if (v.root !== undefined || v.error !== undefined) {
-      out.push(diff('MS404', 'error', 'stripped', `via removed the namespace declaration ${shown}`, { declaration: shown, viaError: v.error }));
+/** Namespace declarations found by plain search, so that a body that no longer parses still shows them. */
+export function namespaceDeclarations(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  const re = /\sxmlns(?::([A-Za-z_][\w.-]*))?\s*=\s*(?:"([^"]*)"|'([^']*)')/g;
+  for (let i = 0, m = re.exec(text); m !== null && i < 100_000; i++, m = re.exec(text)) {
+    const key = `${m[1] ?? ''}=${m[2] ?? m[3] ?? ''}`;
+    out.set(key, (out.get(key) ?? 0) + 1);
+  }
+  return out;
+}
+
+function compareNamespaces(originText: string, viaText: string, out: Finding[]): void {
+  const od = namespaceDeclarations(originText);
+  const vd = namespaceDeclarations(viaText);
+  const viaUris = new Set([...vd.keys()].map((k) => k.slice(k.indexOf('=') + 1)));
+  const originUris = new Set([...od.keys()].map((k) => k.slice(k.indexOf('=') + 1)));
+  const shown = (key: string): string => {
+    const eq = key.indexOf('=');
+    return eq === 0 ? `xmlns="${key.slice(1)}"` : `xmlns:${key.slice(0, eq)}="${key.slice(eq + 1)}"`;
+  };
+  for (const [key, count] of od) {
+    const left = vd.get(key) ?? 0;
+    if (left >= count) continue;
+    const prefix = key.slice(0, key.indexOf('='));
+    const uri = key.slice(key.indexOf('=') + 1);
+    const variant = [...vd.keys()].find((k) => k.startsWith(`${prefix}=`) && k.slice(prefix.length + 1).toLowerCase() === uri.toLowerCase() && !originUris.has(k.slice(prefix.length + 1)));
+    if (variant !== undefined) {
+      out.push(diff('MS404', 'error', 'stripped', `via changed the namespace URI ${uri} to ${variant.slice(prefix.length + 1)} (namespace names compare exactly)`, { origin: shown(key), via: shown(variant) }));
+    } else if (left === 0 || !viaUris.has(uri)) {
+      out.push(diff('MS404', 'error', 'stripped', `via removed the namespace declaration ${shown(key)}${count > 1 ? ` (${count - left} of ${count})` : ''}`, { declaration: shown(key), origin: count, via: left }));
     }
   }
 }

@@ -33,6 +33,7 @@ Options:
                        paths of --via and --origin)
   --auth USER:PASS     Basic authentication for both sides (never printed)
   --timeout SECONDS    give up on a response after this long without a byte (default 10)
+  --max-time SECONDS   give up on a response that takes longer than this in all (default 60)
   --fail-on LEVEL      exit 1 when a difference reaches LEVEL: a severity (error, warning, info)
                        or a category (truncation, stripped, malformed, semantic, partial-failure,
                        security: its warnings and errors). Default: error.
@@ -53,6 +54,7 @@ interface VerifyFlags {
   map?: string;
   auth?: string;
   timeout?: string;
+  'max-time'?: string;
   'fail-on'?: string;
   json?: boolean;
   junit?: string;
@@ -104,6 +106,7 @@ export const command: Command = {
       map: { type: 'string' },
       auth: { type: 'string' },
       timeout: { type: 'string' },
+      'max-time': { type: 'string' },
       'fail-on': { type: 'string' },
       json: { type: 'boolean' },
       junit: { type: 'string' },
@@ -118,6 +121,7 @@ export const command: Command = {
     const depth = parseCount('--depth', values.depth, 2, 1, 32);
     const maxCollections = parseCount('--max-collections', values['max-collections'], 100, 1, 100_000);
     const timeout = parseCount('--timeout', values.timeout, 10, 1, 3600);
+    const maxTime = parseCount('--max-time', values['max-time'], 60, 1, 36_000);
     const map = parseMap(values.map);
     if (values.auth !== undefined && !values.auth.includes(':')) throw new UsageError("verify: --auth must be USER:PASS");
     for (const p of values.path ?? []) if (!p.startsWith('/')) throw new UsageError(`verify: --path '${p}' must start with /`);
@@ -129,6 +133,7 @@ export const command: Command = {
       depth,
       maxCollections,
       idleTimeoutMs: timeout * 1000,
+      totalTimeoutMs: maxTime * 1000,
       ...(map ? { map } : {}),
       ...(values.auth !== undefined ? { auth: values.auth } : {}),
     });

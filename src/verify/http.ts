@@ -40,6 +40,8 @@ export interface RawExchange {
 export interface SendOptions {
   /** No byte for this long ends the exchange as a timeout. */
   idleTimeoutMs: number;
+  /** The whole exchange takes at most this long (a trickling body cannot hold verify forever). */
+  totalTimeoutMs: number;
   /** Bytes kept; more ends the exchange (the rest is not read). */
   maxBytes: number;
 }
@@ -64,16 +66,23 @@ export function send(target: HttpTarget, req: RawRequest, opts: SendOptions): Pr
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
+    let deadline: NodeJS.Timeout | undefined;
     const socket = https ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host }) : net.connect({ host, port });
     const finish = (transport: TransportEnd): void => {
       if (done) return;
       done = true;
+      clearTimeout(deadline);
       socket.destroy();
       resolve({ request, ...parse(Buffer.concat(chunks), transport) });
     };
     socket.setTimeout(opts.idleTimeoutMs, () =>
       finish({ outcome: 'timeout', closeKind: 'timeout', code: 'ETIMEDOUT', message: `no byte for ${opts.idleTimeoutMs} ms` }),
     );
+    deadline = setTimeout(
+      () => finish({ outcome: 'timeout', closeKind: 'timeout', code: 'ETIMEDOUT', message: `response not complete after ${opts.totalTimeoutMs} ms` }),
+      opts.totalTimeoutMs,
+    );
+    socket.once('close', () => clearTimeout(deadline));
     socket.on(https ? 'secureConnect' : 'connect', () => socket.write(bytes));
     socket.on('data', (c: Buffer) => {
       chunks.push(c);

@@ -21,13 +21,14 @@ const MAX_LINES_PER_EXCHANGE = 5;
 
 function count(r: VerifyReport): Record<Severity, number> {
   const c: Record<Severity, number> = { error: 0, warning: 0, info: 0 };
-  for (const p of r.paths) for (const e of p.exchanges) for (const f of e.differences) c[f.severity]++;
+  for (const p of r.paths) for (const e of p.exchanges) for (const f of e.differences) if (f.consequenceOf === undefined) c[f.severity]++;
   return c;
 }
 
 /** "PROPFIND allprop: via: 118 of 120 responses, body cut at 32,768 bytes [MS001 error]" lines. */
 export function exchangeLines(e: ExchangeReport, failOn: FailOn): string[] {
-  const shown = e.differences.filter((f) => f.severity !== 'info' || reaches(f, failOn));
+  // Consequences (an XML error caused by a stripped namespace…) stay in --json; words name the cause.
+  const shown = e.differences.filter((f) => f.consequenceOf === undefined && (f.severity !== 'info' || reaches(f, failOn)));
   const lines = shown.slice(0, MAX_LINES_PER_EXCHANGE).map((f) => `${e.probe}: ${f.message} [${f.rule} ${f.severity}]`);
   if (shown.length > MAX_LINES_PER_EXCHANGE) lines.push(`${e.probe}: and ${shown.length - MAX_LINES_PER_EXCHANGE} more differences (--json lists them all)`);
   return lines;
@@ -92,7 +93,7 @@ export function renderJunit(r: VerifyReport, failOn: FailOn): string {
       out.push(`    <testcase classname="davtap.verify" name="${name}"/>`);
       continue;
     }
-    const failures = p.exchanges.flatMap((e) => e.differences.filter((f) => reaches(f, failOn)).map((f) => ({ e, f })));
+    const failures = p.exchanges.flatMap((e) => e.differences.filter((f) => reaches(f, failOn) && f.consequenceOf === undefined).map((f) => ({ e, f })));
     const first = failures[0]!;
     const body = failures.map(({ e, f }) => `${e.probe} ${e.viaPath}: ${f.message} [${f.rule} ${f.severity}]`).join('\n');
     out.push(`    <testcase classname="davtap.verify" name="${name}">`);

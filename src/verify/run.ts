@@ -36,7 +36,10 @@ export interface VerifyOptions {
   map?: PrefixMap;
   /** `user:pass`, sent to both sides. */
   auth?: string;
+  /** Silence that ends a response (default 10 s). */
   idleTimeoutMs?: number;
+  /** Longest time one response may take (default 6 × the idle timeout). */
+  totalTimeoutMs?: number;
   maxBytes?: number;
   /** Hrefs of members sent in one multiget, at most. Default 50. */
   maxMultiget?: number;
@@ -135,7 +138,8 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
   const depth = opts.depth ?? 2;
   const maxCollections = opts.maxCollections ?? 100;
   const maxMultiget = opts.maxMultiget ?? 50;
-  const sendOpts: SendOptions = { idleTimeoutMs: opts.idleTimeoutMs ?? 10_000, maxBytes: opts.maxBytes ?? 64 * 1024 * 1024 };
+  const idleTimeoutMs = opts.idleTimeoutMs ?? 10_000;
+  const sendOpts: SendOptions = { idleTimeoutMs, totalTimeoutMs: opts.totalTimeoutMs ?? idleTimeoutMs * 6, maxBytes: opts.maxBytes ?? 64 * 1024 * 1024 };
   const originBase = new URL(opts.origin);
   const viaBase = new URL(opts.via);
   const originTarget: HttpTarget = { base: originBase.href, ...(opts.auth !== undefined ? { auth: opts.auth } : {}) };
