@@ -112,7 +112,7 @@ export class XmlScan {
       this.variant(`processing instruction <?${pi.target}?>`);
     });
     p.on('opentagstart', (tag) => {
-      this.tagStart = p.position - tag.name.length - 1;
+      this.tagStart = p.position - tag.name.length - 2; // saxes has read the character after the name
     });
     p.on('opentag', (tag) => this.onOpen(tag));
     p.on('closetag', (tag) => this.onClose(tag));
@@ -150,6 +150,22 @@ export class XmlScan {
     }
     // A response the body ended inside still goes into the ledger, marked incomplete.
     if (this.open) this.finishResponse(null);
+  }
+
+  /**
+   * Called first by every event handler: enforces maxTokenLength (the text, name or declaration
+   * that just ended) and says whether the pass is still running.
+   */
+  private tick(): boolean {
+    if (this.stopped) return false;
+    const pos = this.parser.position;
+    const since = pos - this.lastEventPos;
+    this.lastEventPos = pos;
+    if (since > this.limits.maxTokenLength) {
+      this.stop('maxTokenLength', since, pos);
+      return false;
+    }
+    return true;
   }
 
   /** Byte offset of a parser position (characters), exact for the current chunk. */
@@ -234,7 +250,7 @@ export class XmlScan {
   }
 
   private onDoctype(text: string): void {
-    this.lastEventPos = this.parser.position;
+    if (!this.tick()) return;
     const f = this.facts;
     f.doctype = { text: text.trim().slice(0, 512), ...this.here() };
     const re = /<!ENTITY\s+(%\s+)?([^\s"'>]+)\s+(?:(SYSTEM|PUBLIC)\s+("[^"]*"|'[^']*')(?:\s+("[^"]*"|'[^']*'))?|("[^"]*"|'[^']*'))/g;
@@ -248,9 +264,7 @@ export class XmlScan {
   }
 
   private onOpen(tag: SaxesTagNS): void {
-    const p = this.parser;
-    this.lastEventPos = p.position;
-    if (this.stopped) return;
+    if (!this.tick()) return;
     const uri = tag.uri ?? '';
     const local = tag.local ?? tag.name;
     const parent = this.stack[this.stack.length - 1];
@@ -420,7 +434,7 @@ export class XmlScan {
   }
 
   private onText(t: string): void {
-    this.lastEventPos = this.parser.position;
+    if (!this.tick()) return;
     if (this.collect) {
       if (this.text.length < TEXT_CAP) this.text += t.length > TEXT_CAP ? t.slice(0, TEXT_CAP) : t;
       return;
@@ -466,7 +480,7 @@ export class XmlScan {
   }
 
   private onClose(_tag: SaxesTagNS): void {
-    this.lastEventPos = this.parser.position;
+    if (!this.tick()) return;
     const frame = this.stack.pop();
     if (!frame || this.stopped) return;
     const text = this.text;

@@ -208,7 +208,7 @@ export const strippedRules: RuleDef[] = [
   },
   {
     id: 'MS404',
-    severity: 'warning',
+    severity: 'error',
     category: 'stripped',
     title: 'DAV elements bound to a misspelt namespace',
     scope: 'body',
@@ -217,6 +217,7 @@ export const strippedRules: RuleDef[] = [
       const v = f.xml.davVariants[0];
       if (!v) return undefined;
       return {
+        severity: 'warning',
         message: `element ${v.name} is bound to namespace ${JSON.stringify(v.uri)}, not "DAV:" (namespace names are compared exactly, NS §2.3); a gateway may have rewritten the declaration`,
         evidence: { path: v.path, namespace: v.uri, count: f.xml.davVariants.reduce((a, d) => a + d.count, 0) },
       };
@@ -224,9 +225,9 @@ export const strippedRules: RuleDef[] = [
   },
   {
     id: 'MS405',
-    severity: 'warning',
+    severity: 'error',
     category: 'stripped',
-    title: 'content coding added or removed in transit (single-point signs)',
+    title: 'content coding added or removed in transit',
     scope: 'transport',
     atEnd(f) {
       const d = f.decoding;
@@ -234,14 +235,13 @@ export const strippedRules: RuleDef[] = [
       if (d.sniffedGzip) {
         // Certain from one vantage point: every client reading this body sees binary garbage.
         out.push({
-          severity: 'error',
           message: `body starts with the gzip magic bytes 1f 8b but the response has no Content-Encoding: a layer compressed it without saying so (decoded to check it anyway)`,
           evidence: { offset: 0, hex: '1f8b', compressedBytes: d.compressedBytes, decodedBytes: d.decodedBytes },
         });
       }
       const real = d.declared.filter((c) => c !== 'identity');
       if (real.length > 0 && f.req.headersKnown && f.req.acceptEncoding.length === 0) {
-        out.push({ message: `Content-Encoding: ${real.join(', ')} although the request carried no Accept-Encoding`, evidence: { contentEncoding: d.declared } });
+        out.push({ severity: 'warning', message: `Content-Encoding: ${real.join(', ')} although the request carried no Accept-Encoding`, evidence: { contentEncoding: d.declared } });
       }
       if (d.unsupported !== undefined) {
         out.push({ message: `Content-Encoding ${d.unsupported} cannot be decoded here; the body was not analyzed`, evidence: { contentEncoding: d.declared }, severity: 'info' });

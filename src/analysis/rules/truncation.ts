@@ -42,7 +42,7 @@ export function ms004Applies(f: Facts): boolean {
  */
 export function swallowedEnd(f: Facts): boolean {
   const root = f.xml.root;
-  if (!root || f.xml.rootClosed) return false;
+  if (!root || f.xml.rootClosed || f.xml.limitHit) return false;
   const name = root.prefix ? `${root.prefix}:${root.local}` : root.local;
   return f.text.tail.trimEnd().endsWith(`</${name}>`);
 }
@@ -121,7 +121,7 @@ export const truncationRules: RuleDef[] = [
     atEnd(f) {
       if (!ms003Applies(f)) return undefined;
       const t = f.transport;
-      const event = t.code ?? t.closeKind ?? t.outcome;
+      const event = t.code ?? (t.closeKind !== undefined && t.closeKind !== 'fin' ? closedBy(f) : t.outcome);
       const where = f.bodyInScope ? `; ${whereBodyEnded(f)}` : '';
       return {
         message: `transport ended abnormally (${event}${t.message !== undefined ? `: ${t.message}` : ''}) after ${n(f.framing.payloadBytes)} body bytes; a ${f.framing.framing} body cannot be complete after that${where}`,
