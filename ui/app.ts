@@ -137,7 +137,7 @@ class UiApp {
       ...(s.terminal ? { terminal: s.terminal } : {}),
       title: s.title ?? 'davtap',
       smartCSR: true,
-      fullUnicode: false,
+      fullUnicode: true,
       autoPadding: false,
       warnings: false,
     } as unknown as blessed.Widgets.IScreenOptions);

@@ -172,3 +172,23 @@ test('console output while the UI runs never reaches the screen; q asks first wh
   t.regex(screen, /console restored after the UI/);
   t.regex(screen, /davtap-exit=0/);
 });
+
+test('wide characters in a body are shown, not replaced', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const db = path.join(dir, 'flows.db');
+  const flow = propfindWithFailures(start, 3);
+  const xml = '<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:"><D:response><D:href>/dav/日本語.txt</D:href><D:propstat><D:prop><D:displayname>日本語のファイル é</D:displayname></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response></D:multistatus>';
+  flow.response!.body = { bytes: Buffer.from(xml), bytesSeen: Buffer.byteLength(xml), captureComplete: true };
+  flow.analysis!.resources[0]!.href = '/dav/日本語.txt';
+  await writeFlows(db, [flow]);
+  const term = Tmux.start(davtapUi(['--db', db]), { width: 100, height: 24 });
+  t.teardown(() => term.kill());
+  await term.waitFor(/PROPFIND/);
+  term.send('Enter', '5');
+  let screen = await term.waitFor(/displayname/);
+  t.regex(screen, /^ {8}<D:displayname>日本語のファイル é<\/D:displayname>$/m);
+  term.send('3');
+  screen = await term.waitFor(/sorted by failures/);
+  t.regex(screen, /^ +0 {2}200 ×3 +\/dav\/日本語\.txt$/m);
+});
