@@ -4,6 +4,7 @@
 // same result however the bytes are split into writes, and never hangs. The seed is random per
 // run and printed on failure; replay one with FUZZ_SEED=<seed> npx ava test/analysis/fuzz.test.ts,
 // and add FUZZ_DUMP=<dir> to get each failing input as .http/.req files (plus the write sizes).
+// FUZZ_ITERATIONS=<n> (default 2,000) runs a longer campaign.
 import test from 'ava';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -37,8 +38,9 @@ function mulberry32(seed: number): () => number {
 }
 
 const SEED = process.env['FUZZ_SEED'] === undefined ? (Date.now() ^ (process.pid << 16)) >>> 0 : Number(process.env['FUZZ_SEED']) >>> 0;
-const ITERATIONS = 2000;
-const STREAMED = 300;
+// FUZZ_ITERATIONS=<n> runs a longer campaign locally; the default keeps the file to seconds.
+const ITERATIONS = Math.max(1, Number(process.env['FUZZ_ITERATIONS'] ?? 2000) || 2000);
+const STREAMED = Math.ceil(ITERATIONS * 0.15);
 /** Hang detector, not a benchmark: 2 s per 100 KB (at least 2 s), on a loaded 2-core machine. */
 const boundMs = (bytes: number): number => 2000 * Math.max(1, bytes / 100_000);
 
