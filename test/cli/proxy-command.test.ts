@@ -101,3 +101,48 @@ test('davtap ca shows the path, fingerprint, expiry and how to trust it; --path 
   t.is(fs.readFileSync(exported, 'utf8'), fs.readFileSync(path.join(dir, 'davtap-ca.pem'), 'utf8'));
   t.false(fs.readFileSync(exported, 'utf8').includes('PRIVATE KEY'));
 });
+
+test('SIGTERM commits every flow seen so far before exit', async (t) => {
+  const server = await startDavServer();
+  t.teardown(() => server.close());
+  const db = path.join(tempDir(t), 'flows.db');
+  const proc = await startDavtap(['--upstream', server.url, '--listen', '0', '--no-ui', '--db', db]);
+  t.teardown(() => proc.stop().then(() => undefined));
+  const n = 25;
+  await Promise.all(Array.from({ length: n }, (_, i) => curl(['-X', 'PROPFIND', '-H', 'Depth: 0', '-o', '/dev/null', `${proc.url}/dav/?i=${i}`])));
+  // Stop at once: the writer's tick has not necessarily run yet.
+  const result = await proc.stop();
+  t.is(result.code, 0);
+  const { openReader } = await import('../../src/store/index.js');
+  const reader = openReader(db);
+  t.teardown(() => reader.close());
+  t.is(reader.countFlows(), n);
+  t.is(fs.statSync(db).mode & 0o777, 0o600);
+});
+
+test('a database davtap cannot write is a one-line error and exit 2, before listening', (t) => {
+  const dir = tempDir(t);
+  fs.chmodSync(dir, 0o500);
+  t.teardown(() => fs.chmodSync(dir, 0o700));
+  const asRoot = process.getuid?.() === 0;
+  const target = asRoot ? path.join(dir, 'missing-dir', 'flows.db') : path.join(dir, 'flows.db');
+  const r = davtap(['--upstream', 'http://127.0.0.1:1/', '--listen', '0', '--no-ui', '--db', target]);
+  t.is(r.code, 2);
+  t.regex(r.stderr, /^davtap: .*flows\.db/);
+  t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+  t.notRegex(r.stderr, /listening/);
+});
+
+test('a database from a newer davtap is refused with exit 2 and left untouched', async (t) => {
+  const db = path.join(tempDir(t), 'newer.db');
+  const { default: Database } = await import('better-sqlite3');
+  const raw = new Database(db);
+  raw.pragma('user_version = 999');
+  raw.exec('CREATE TABLE keep (x)');
+  raw.close();
+  const before = fs.readFileSync(db);
+  const r = davtap(['--upstream', 'http://127.0.0.1:1/', '--listen', '0', '--no-ui', '--db', db]);
+  t.is(r.code, 2);
+  t.regex(r.stderr, /newer/i);
+  t.true(fs.readFileSync(db).equals(before));
+});
