@@ -95,7 +95,8 @@ class UiApp {
     return new Promise<void>((resolve, reject) => {
       let restoreConsole: (() => void) | null = null;
       let poll: NodeJS.Timeout | null = null;
-      const onAbort = () => this.quit();
+      // The caller is shutting down (and commits what is pending itself): close without asking.
+      const onAbort = () => this.done();
       const finish = (err?: unknown) => {
         if (poll) clearInterval(poll);
         this.options.signal?.removeEventListener('abort', onAbort);
@@ -120,7 +121,7 @@ class UiApp {
           poll = setInterval(() => this.poll(), this.options.pollMs ?? 250);
           poll.unref?.();
         }
-        if (this.options.signal?.aborted) return this.quit();
+        if (this.options.signal?.aborted) return this.done();
         this.options.signal?.addEventListener('abort', onAbort, { once: true });
         this.render();
       } catch (err) {

@@ -1,5 +1,6 @@
 // `davtap ui --db FILE` in a real terminal (tmux): what the screen shows, and what the keys do.
 import test from 'ava';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tmux, sh } from './tmux.js';
@@ -191,4 +192,21 @@ test('wide characters in a body are shown, not replaced', async (t) => {
   term.send('3');
   screen = await term.waitFor(/sorted by failures/);
   t.regex(screen, /^ +0 {2}200 ×3 +\/dav\/日本語\.txt$/m);
+});
+
+test('a caller shutting down closes the UI without asking, even with writes pending', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const db = path.join(dir, 'flows.db');
+  await writeFlows(db, sampleFlows(start));
+  const pidFile = path.join(dir, 'pid');
+  const program = path.join(root, 'test/ui/programs/abortable-ui.ts');
+  const term = Tmux.start(`cd ${sh(root)} && LANG=C.UTF-8 node --import tsx ${sh(program)} ${sh(db)} ${sh(pidFile)}; echo davtap-exit=$?; sleep 60`);
+  t.teardown(() => term.kill());
+  await term.waitFor(/\[5 being written\]/);
+  process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGTERM');
+  const screen = await term.waitFor(/davtap-exit=\d+/);
+  t.regex(screen, /ui closed by the caller/);
+  t.regex(screen, /davtap-exit=0/);
+  t.notRegex(screen, /Quit anyway/);
 });
