@@ -33,6 +33,7 @@ export interface ReportResult {
   files: string[];
 }
 
+const MAX_EVIDENCE = 300;
 const pad = (n: number): string => String(n).padStart(3, '0');
 const int = (n: number): string => n.toLocaleString('en-US');
 
@@ -61,7 +62,12 @@ function evidenceLines(f: Finding): string[] {
   const lines: string[] = [];
   if (where.length > 0) lines.push(`  - at ${where.join(', ')}`);
   const others = Object.entries(e).filter(([k, v]) => !['line', 'column', 'offset', 'path', 'href', 'excerpt'].includes(k) && v !== undefined);
-  if (others.length > 0) lines.push(`  - ${others.map(([k, v]) => `${k}: ${code(typeof v === 'string' ? v : JSON.stringify(v))}`).join('; ')}`);
+  // Long values (a matrix of 500 failed properties) are cut here; findings.json has them whole.
+  const short = (v: unknown): string => {
+    const s = typeof v === 'string' ? v : JSON.stringify(v);
+    return s.length > MAX_EVIDENCE ? `${s.slice(0, MAX_EVIDENCE)}… (${int(s.length)} characters, see findings.json)` : s;
+  };
+  if (others.length > 0) lines.push(`  - ${others.map(([k, v]) => `${k}: ${code(short(v))}`).join('; ')}`);
   if (typeof e.excerpt === 'string' && e.excerpt !== '') {
     const fence = e.excerpt.includes('```') ? '~~~~' : '```';
     lines.push(`  ${fence}`, ...e.excerpt.split(/\r?\n/).map((l) => `  ${l}`), `  ${fence}`);
