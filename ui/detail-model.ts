@@ -87,6 +87,9 @@ function summaryTab(flow: Flow, options: DetailOptions): StyledLine[] {
     if (encoding) lines.push(field('content-encoding', encoding));
     if (response.decoded) lines.push(field('decoded', bodyLine(response.decoded.bytesSeen, response.decoded.captureComplete)));
     if (response.decodeError) lines.push(field('decode error', response.decodeError, 'error'));
+    const storage = (flow as Flow & { storage?: StorageInfo }).storage;
+    if (storage?.pruned) lines.push(field('stored bodies', `pruned by --max-db-size (${formatCount(storage.prunedBytes)} bytes removed)`, 'warning'));
+    else if (storage && storage.responseStored < response.body.bytesSeen) lines.push(field('stored bodies', `first ${formatCount(storage.responseStored)} bytes of the response kept by the store`, 'dim'));
     const type = headerValue(response.rawHeaders, 'Content-Type');
     if (type) lines.push(field('content-type', type));
     for (const info of response.informational) lines.push(field('informational', String(info.status), 'dim'));
@@ -98,6 +101,13 @@ function summaryTab(flow: Flow, options: DetailOptions): StyledLine[] {
     for (const [k, v] of fingerprint) lines.push(field(k, v));
   }
   return lines;
+}
+
+/** What the store says it kept of a flow's bodies (present on flows read back from the store). */
+interface StorageInfo {
+  responseStored: number;
+  pruned: boolean;
+  prunedBytes: number;
 }
 
 function bodyLine(seen: number, complete: boolean): string {

@@ -116,3 +116,11 @@ test('long detail lines wrap under their own text instead of being cut', (t) => 
   t.is(out.slice(1).map((l, i) => (i === 0 ? l.text : l.text.slice(10))).join(''), long);
   t.regex(out[2]!.text, /^ {10}x/);
 });
+
+test('the Summary says when the store pruned or cut the bodies', (t) => {
+  const flow = Object.assign(propfindWithFailures(0), { storage: { responseStored: 0, pruned: true, prunedBytes: 1234 } });
+  t.regex(text(flow, 'Summary'), /stored bodies +pruned by --max-db-size \(1,234 bytes removed\)/);
+  const cut = Object.assign(truncatedPropfind(0), { storage: { responseStored: 1000, pruned: false, prunedBytes: 0 } });
+  t.regex(text(cut, 'Summary'), /stored bodies +first 1,000 bytes of the response kept by the store/);
+  t.notRegex(text(propfindWithFailures(0), 'Summary'), /stored bodies/);
+});
