@@ -52,12 +52,12 @@ export function dropElements(text: string, localName: string): Rewritten {
   return { text: splice(text, edits), changes: edits.length };
 }
 
-const absoluteUri = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*)(.*)$/s;
+const absoluteUri = /^(https?:\/\/[^/?#]*)(.*)$/is;
 
 /**
  * Moves every href to another origin and/or under a path prefix: the href's path becomes
  * `prefix + path`, and its origin becomes `origin` when one is given (an absolute-path href thus
- * becomes absolute). Surrounding whitespace is kept.
+ * becomes absolute). Surrounding whitespace is kept; hrefs with another scheme (mailto:) stay.
  */
 export function rewriteHrefs(text: string, target: { origin?: string; prefix: string }): Rewritten {
   const edits: Array<{ start: number; end: number; text: string }> = [];
@@ -79,6 +79,8 @@ export function rewriteHrefs(text: string, target: { origin?: string; prefix: st
     if (value === '') continue;
     const lead = content.slice(0, content.indexOf(value));
     const trail = content.slice(lead.length + value.length);
+    // Only paths and http(s) URLs are locations a gateway maps (an owner's mailto: is not).
+    if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(value) && !/^https?:\/\//i.test(value)) continue;
     const abs = absoluteUri.exec(value);
     const origin = target.origin ?? (abs ? abs[1]! : '');
     const path = abs ? abs[2]! : value;
