@@ -195,7 +195,7 @@ export function prefixMapFromBases(viaBase: string, originBase: string): PrefixM
 /** The path a client of the gateway should see for an origin path (unchanged when outside the prefix). */
 export function originToVia(originPath: string, map: PrefixMap): string {
   const p = normalizeHref(originPath);
-  if (withSlash(p) === map.origin) return p.endsWith('/') ? map.via : map.via.slice(0, -1);
+  if (withSlash(p) === map.origin) return p.endsWith('/') || map.via === '/' ? map.via : map.via.slice(0, -1);
   return p.startsWith(map.origin) ? map.via + p.slice(map.origin.length) : p;
 }
 

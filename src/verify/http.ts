@@ -66,7 +66,11 @@ export function send(target: HttpTarget, req: RawRequest, opts: SendOptions): Pr
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
-    let deadline: NodeJS.Timeout | undefined;
+    // Runs after `finish` exists: timers fire on a later turn of the event loop.
+    const deadline = setTimeout(
+      () => finish({ outcome: 'timeout', closeKind: 'timeout', code: 'ETIMEDOUT', message: `response not complete after ${opts.totalTimeoutMs} ms` }),
+      opts.totalTimeoutMs,
+    );
     const socket = https ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host }) : net.connect({ host, port });
     const finish = (transport: TransportEnd): void => {
       if (done) return;
@@ -77,10 +81,6 @@ export function send(target: HttpTarget, req: RawRequest, opts: SendOptions): Pr
     };
     socket.setTimeout(opts.idleTimeoutMs, () =>
       finish({ outcome: 'timeout', closeKind: 'timeout', code: 'ETIMEDOUT', message: `no byte for ${opts.idleTimeoutMs} ms` }),
-    );
-    deadline = setTimeout(
-      () => finish({ outcome: 'timeout', closeKind: 'timeout', code: 'ETIMEDOUT', message: `response not complete after ${opts.totalTimeoutMs} ms` }),
-      opts.totalTimeoutMs,
     );
     socket.once('close', () => clearTimeout(deadline));
     socket.on(https ? 'secureConnect' : 'connect', () => socket.write(bytes));
