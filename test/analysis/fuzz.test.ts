@@ -1,5 +1,6 @@
 // Thousands of random mutations of the real captures (byte flips, deletions, insertions of XML
-// metacharacters, duplicated slices, truncations; in the XML, in the wire bytes, in the headers):
+// metacharacters, duplicated slices, DAV element names swapped, truncations; in the XML, in the
+// wire bytes, in the headers):
 // the analyzer never throws, always returns a well-formed Analysis that survives JSON, gives the
 // same result however the bytes are split into writes, and never hangs. The seed is random per
 // run and printed on failure; replay one with FUZZ_SEED=<seed> npx ava test/analysis/fuzz.test.ts,
@@ -53,13 +54,16 @@ const large = all.filter((c) => decodedSize.get(c)! > 100_000);
 
 const TOKENS = ['<', '&', ']]>', '</', '>', '"', '<!--', '<![CDATA[', '&#0;', '&#x110000;', '&amp', '\xff', '\x00', '\r\n', 'xmlns:D=""', '<D:response>', '</D:response>', '<!DOCTYPE x [<!ENTITY e "&e;">]>', '0\r\n\r\n'];
 
+/** DAV element names, swapped for one another to reach the structural rules with well-formed XML. */
+const NAMES = ['multistatus', 'response', 'href', 'status', 'propstat', 'prop', 'error', 'responsedescription', 'location', 'sync-token', 'resourcetype', 'collection', 'getetag', 'calendar-data'];
+
 type Rng = () => number;
 const int = (rng: Rng, n: number): number => Math.floor(rng() * n);
 
 /** One random mutation of `b`; what it did goes into `log`. */
 function mutate(rng: Rng, b: Buffer, log: string[]): Buffer {
   const at = int(rng, b.length + 1);
-  switch (int(rng, 5)) {
+  switch (int(rng, 6)) {
     case 0: {
       if (b.length === 0) return b;
       const i = Math.min(at, b.length - 1);
@@ -83,6 +87,14 @@ function mutate(rng: Rng, b: Buffer, log: string[]): Buffer {
       const n = 1 + int(rng, 200);
       log.push(`duplicate ${from}+${n}@${at}`);
       return Buffer.concat([b.subarray(0, at), b.subarray(from, from + n), b.subarray(at)]);
+    }
+    case 4: {
+      // Every tag with one local name renamed (open and close alike, so it stays well-formed).
+      const from = NAMES[int(rng, NAMES.length)]!;
+      const to = NAMES[int(rng, NAMES.length)]!;
+      log.push(`rename ${from}->${to}`);
+      const text = b.toString('latin1').replace(new RegExp(`(</?(?:[A-Za-z_][\\w.-]*:)?)${from}(?=[\\s/>])`, 'g'), `$1${to}`);
+      return Buffer.from(text, 'latin1');
     }
     default:
       log.push(`truncate@${at}`);
