@@ -11,6 +11,8 @@ export function toListRow(row: FlowRow): FlowListRow {
     start: row.start,
     method: row.method,
     path: row.path,
+    mode: row.mode,
+    host: row.host,
     status: row.status,
     size: row.responseBytes,
     durationMs: row.durationMs,

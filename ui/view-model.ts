@@ -1,6 +1,6 @@
 // The flow list as data: light rows in, fixed-width cells out. PURE (no blessed, no store, no clock),
 // so that what the screen shows is unit-tested and benchmarked without a terminal.
-import type { OutcomeKind } from '../src/types.js';
+import type { Mode, OutcomeKind } from '../src/types.js';
 import { fit, fitTail, formatClock, formatDuration, formatSize } from './format.js';
 
 /**
@@ -15,6 +15,9 @@ export interface FlowListRow {
   method: string;
   /** Path and query as requested. */
   path: string;
+  /** In forward mode one proxy serves many servers: the list then shows the host too. */
+  mode?: Mode;
+  host?: string;
   /** Null when no response head arrived. */
   status: number | null;
   /** Response body bytes seen on the wire, when known. */
@@ -138,7 +141,7 @@ function rawCell(row: FlowListRow, key: Column['key'], utc: boolean): Cell {
     case 'status':
       return statusCell(row);
     case 'path':
-      return { text: row.path, style: 'normal' };
+      return { text: row.mode === 'forward' && row.host ? `${row.host}${row.path}` : row.path, style: 'normal' };
     case 'size':
       return { text: row.status === null ? '' : formatSize(row.size), style: 'normal' };
     case 'duration':

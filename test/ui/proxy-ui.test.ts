@@ -115,9 +115,11 @@ test('the proxy in a terminal shows a real PROPFIND and a cut 207 as they happen
   let screen = await term.waitFor(/\/broken\//, 10_000);
   screen = await term.waitFor(/3 flows/, 5000);
   const row = (needle: string) => screen.split('\n').find((l) => l.includes(needle)) ?? '';
-  t.regex(row('/dav/notes.txt'), /PUT +20\d/);
-  t.regex(row(' /dav/ '), /PROPFIND +207 .* 2 ok/);
-  t.regex(row('/broken/'), /^! .*PROPFIND +207 .*\/broken\/.* E\d/);
+  // Forward mode: each row names its server.
+  const davHost = new URL(dav.url).host;
+  t.regex(row(`${davHost}/dav/notes.txt`), /PUT +20\d/);
+  t.regex(row(`${davHost}/dav/ `), /PROPFIND +207 .* 2 ok/);
+  t.regex(row(`${new URL(origin.url).host}/broken/`), /^! .*PROPFIND +207 .*\/broken\/.* E\d/);
   // The cut flow is the newest: follow mode has it selected.
   term.send('Enter', '2');
   screen = await term.waitFor(/\[E\] MS00\d {2}truncation/);

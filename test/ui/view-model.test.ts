@@ -76,3 +76,9 @@ test('control characters in a path cannot move the terminal cursor', (t) => {
   const text = rowText(row({ path: '/dav/\u001b[2Jevil\r\n' }), layoutColumns(160), true);
   t.false([...text].some((ch) => ch.charCodeAt(0) < 0x20), JSON.stringify(text));
 });
+
+test('forward-mode rows name the host, since one proxy then serves many servers', (t) => {
+  const columns = layoutColumns(160);
+  t.regex(rowText(row({ mode: 'forward', host: 'dav.example.org:8443' }), columns, true), / dav\.example\.org:8443\/dav\/projects\/ /);
+  t.regex(rowText(row({ mode: 'reverse', host: 'dav.example.org:8443' }), columns, true), / \/dav\/projects\/ /);
+});
