@@ -9,7 +9,7 @@ interface ProfileNode {
   children?: number[];
 }
 
-interface Profile {
+export interface Profile {
   nodes: ProfileNode[];
   samples: number[];
   timeDeltas: number[];
@@ -44,10 +44,30 @@ export function hotSpots(profile: Profile, top = 15): HotSpot[] {
     .map((e) => ({ name: e.name, where: e.where, selfMs: e.us / 1000, percent: totalUs ? (100 * e.us) / totalUs : 0 }));
 }
 
-/** Reads the newest `.cpuprofile` in `dir` and returns its hot spots (empty if there is none). */
-export async function hotSpotsIn(dir: string, top = 15): Promise<HotSpot[]> {
+/** Which part of the program a frame belongs to: a package, a davtap layer, Node itself, or native. */
+export function component(where: string): string {
+  const pkg = /^node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(where);
+  if (pkg) return pkg[1]!;
+  const layer = /^(?:dist\/)?src\/([^/:]+)/.exec(where);
+  if (layer) return `davtap ${layer[1]!.replace(/\.js$/, '')}`;
+  if (where.startsWith('node:')) return 'node (JS)';
+  return where ? 'other' : 'native, GC, idle';
+}
+
+/** Self time summed per component, largest first. */
+export function byComponent(profile: Profile): Array<{ component: string; selfMs: number; percent: number }> {
+  const all = hotSpots(profile, Number.MAX_SAFE_INTEGER);
+  const sums = new Map<string, number>();
+  for (const s of all) sums.set(component(s.where), (sums.get(component(s.where)) ?? 0) + s.selfMs);
+  const total = [...sums.values()].reduce((a, b) => a + b, 0);
+  return [...sums.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .map(([c, ms]) => ({ component: c, selfMs: ms, percent: total ? (100 * ms) / total : 0 }));
+}
+
+/** The newest `.cpuprofile` in `dir`, parsed, or undefined if none was written. */
+export async function newestProfile(dir: string): Promise<Profile | undefined> {
   const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile')).sort();
   const last = files.at(-1);
-  if (!last) return [];
-  return hotSpots(JSON.parse(await readFile(path.join(dir, last), 'utf8')) as Profile, top);
+  return last ? (JSON.parse(await readFile(path.join(dir, last), 'utf8')) as Profile) : undefined;
 }

@@ -75,12 +75,12 @@ export async function runWrk(req: WrkRequest, opts: WrkOptions): Promise<WrkResu
   try {
     const script = path.join(dir, 'request.lua');
     await writeFile(script, wrkScript(req));
-    const args = ['-t', String(opts.threads), '-c', String(opts.connections), '-d', `${opts.durationSeconds}s`, '--latency', '-s', script, req.url];
+    const args = ['-t', String(opts.threads), '-c', String(opts.connections), '-d', `${opts.durationSeconds}s`, '--timeout', '10s', '--latency', '-s', script, req.url];
     const child = spawn(WRK_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
     child.stderr.setEncoding('utf8').on('data', (s: string) => (out += s));
-    const boundMs = (opts.durationSeconds + 15) * 1000;
+    const boundMs = (opts.durationSeconds + 25) * 1000; // wrk waits up to --timeout for the last responses
     const code = await new Promise<number | null>((resolve, reject) => {
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
