@@ -294,6 +294,7 @@ test('stall:after=BYTES without ms holds the body until the client gives up (cur
   t.is(flow!.outcome.kind, 'client-aborted');
   t.is(flow!.injected, 'stall:after=120');
   t.is(flow!.response!.body.bytesSeen, 120);
+  t.true(rules(flow!).includes('MS001'), rules(flow!).join());
 });
 
 test('stall:after=BYTES:ms=MS pauses, then the body completes byte-identical', async (t) => {
@@ -343,4 +344,42 @@ test('faults compose in order: drop, then a keep-length cut after the second res
   t.is(splitResponse(r.stdout).body.toString(), dropped.slice(0, afterNth(dropped, 2)));
   const [flow] = await p.waitForFlows(1);
   t.is(flow!.injected, 'drop:displayname,truncate:responses=2:keep-length');
+});
+
+test('an upstream that breaks during a buffered rewrite breaks the client\'s transfer too: nothing clean is faked', async (t) => {
+  const origin = await startOrigin((_req, socket) => {
+    socket.write(response(207, { 'Content-Type': 'application/xml', 'Content-Length': bodyBytes.length }, bodyBytes.subarray(0, 400)));
+    setTimeout(() => socket.destroy(), 50);
+  });
+  t.teardown(() => origin.close());
+  const p = await startInjectingProxy(t, origin.url, 'strip-ns:D');
+  const r = await propfind(p.url);
+  t.not(r.code, 0);
+  t.is(r.stdout.length, 0, 'no head was sent for a body that never completed');
+  const [flow] = await p.waitForFlows(1);
+  t.is(flow!.outcome.kind, 'upstream-aborted');
+  t.is(flow!.injected, 'strip-ns:D');
+});
+
+test('a body larger than the rewrite cap passes unchanged, and the flow says the rewrite was not applied', async (t) => {
+  const origin = await origin207(t, 'chunked');
+  const p = await startInjectingProxy(t, origin.url, 'strip-ns:D', { maxRewriteBytes: 256 });
+  const r = await propfind(p.url);
+  t.is(r.code, 0, r.stderr);
+  const { head, body: got } = splitResponse(r.stdout);
+  t.deepEqual(got, bodyBytes);
+  t.is(headerOf(head, 'transfer-encoding'), 'chunked');
+  const [flow] = await p.waitForFlows(1);
+  t.is(flow!.injected, 'strip-ns:D (strip-ns:D not applied: body over 256 bytes)');
+  t.deepEqual(rules(flow!), []);
+});
+
+test('a rewrite over the cap with a declared Content-Length is skipped without buffering', async (t) => {
+  const origin = await origin207(t);
+  const p = await startInjectingProxy(t, origin.url, 'drop:href', { maxRewriteBytes: 256 });
+  const r = await propfind(p.url);
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(splitResponse(r.stdout).body, bodyBytes);
+  const [flow] = await p.waitForFlows(1);
+  t.is(flow!.injected, 'drop:href (drop:href not applied: body over 256 bytes)');
 });
