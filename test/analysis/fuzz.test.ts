@@ -15,6 +15,8 @@ import type { Analysis, RequestContext, ResponseHead, TransportEnd } from '../..
 import {
   type Capture,
   type RawMessage,
+  badChunkSize,
+  chunkLongerThanSize,
   decodedBody,
   loadCapturePairs,
   loadSharedCaptures,
@@ -330,6 +332,30 @@ test('byte offsets after an invalid UTF-8 byte point at the byte and do not depe
     t.deepEqual(analyzer.end({ outcome: 'complete' }), whole, `split at ${split}`);
   }
 });
+
+// Found by the same property (seed 3019665927, iteration 29): the evidence of a chunk-framing
+// error must not depend on where the writes were split around the bad bytes.
+for (const [what, corrupt] of [
+  ['a chunk longer than its size line', chunkLongerThanSize],
+  ['a chunk-size line that is not hexadecimal', badChunkSize],
+] as const) {
+  test(`${what}: the same analysis whichever write boundary falls near the bad bytes`, (t) => {
+    const c = all.find((x) => x.name === 'rclone-propfind-d1-allprop')!;
+    const response = corrupt(c.response);
+    const req = requestContext(c.request);
+    const head = responseHead(response);
+    const whole = analyze(req, head, response.body, { outcome: 'complete' });
+    const ms002 = whole.findings.find((f) => f.rule === 'MS002');
+    t.truthy(ms002);
+    const at = Number(ms002?.evidence.offset ?? 0);
+    for (let split = Math.max(1, at - 24); split <= at + 24; split++) {
+      const analyzer = createAnalyzer(req, head);
+      analyzer.write(response.body.subarray(0, split));
+      analyzer.write(response.body.subarray(split));
+      t.deepEqual(analyzer.end({ outcome: 'complete' }), whole, `split at ${split} (error at ${at})`);
+    }
+  });
+}
 
 /**
  * Bodies shaped to exhaust a parser: each must be analyzed without throwing, within the bound,

@@ -256,6 +256,14 @@ export function badChunkSize(m: RawMessage): RawMessage {
   return { ...wire, body: Buffer.concat([wire.body.subarray(0, second), Buffer.from('zz'), wire.body.subarray(eol)]) };
 }
 
+/** A chunked response whose first chunk carries 4 bytes more than its size line says. */
+export function chunkLongerThanSize(m: RawMessage): RawMessage {
+  const wire = chunkedWire(m);
+  const eol = wire.body.indexOf(CRLF);
+  const size = parseInt(wire.body.subarray(0, eol).toString('latin1'), 16);
+  return { ...wire, body: Buffer.concat([Buffer.from((size - 4).toString(16), 'latin1'), wire.body.subarray(eol)]) };
+}
+
 /** The gzip stream of the body, as the capture had it or compressed now. */
 export function gzipOf(m: RawMessage): Buffer {
   return isGzip(m) ? payloadOf(m) : gzipSync(decodedBody(m));
