@@ -7,6 +7,10 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { main } from '../../src/cli/main.js';
 import { specForms } from '../../src/inject/index.js';
+import { openReader } from '../../src/store/index.js';
+import { startOrigin, response } from '../helpers/origin.js';
+import { curl } from '../helpers/curl.js';
+import { multistatus } from './harness.js';
 
 async function run(args: string[]) {
   const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'davtap-inject-cli-'));
@@ -55,4 +59,54 @@ test('--help lists --inject, --inject-filter and every fault form', async (t) =>
     t.true(r.stdout.includes(form), form);
   }
   t.true(specForms.length >= 10);
+});
+
+test('the proxy command wires it end to end: the client gets the fault, the flow log and the store mark the flow and its findings', async (t) => {
+  const payload = Buffer.from(multistatus(3));
+  const origin = await startOrigin((req, socket) => {
+    const status = req.method === 'PROPFIND' ? 207 : 200;
+    socket.write(response(status, { 'Content-Type': 'application/xml', 'Content-Length': payload.length }, payload));
+  });
+  t.teardown(() => origin.close());
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'davtap-inject-cli-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (d: Buffer) => (out += d.toString()));
+  stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const args = ['--upstream', origin.url, '--listen', '127.0.0.1:0', '--no-ui', '--db', 'flows.db', '--inject', 'truncate:bytes=80', '--inject-filter', '~m PROPFIND'];
+  const running = main(args, { stdout, stderr, env: {}, cwd: dir });
+  let url = '';
+  for (let i = 0; i < 200 && !url; i++) {
+    url = /davtap listening on (http:\/\/\S+?)\/? /.exec(err)?.[1] ?? '';
+    if (!url) await new Promise((r) => setTimeout(r, 25));
+  }
+  t.truthy(url, err);
+  const cut = await curl(['-X', 'PROPFIND', '-H', 'Depth: 1', `${url}/dav/`]);
+  t.is(cut.code, 18, cut.stderr);
+  t.deepEqual(cut.stdout, payload.subarray(0, 80));
+  const get = await curl([`${url}/dav/`]);
+  t.is(get.code, 0);
+  t.deepEqual(get.stdout, payload);
+  for (let i = 0; i < 200 && out.split('\n').length < 3; i++) await new Promise((r) => setTimeout(r, 25));
+  // The command stops on SIGTERM like the binary does.
+  process.emit('SIGTERM', 'SIGTERM');
+  t.is(await running, 0);
+  const lines = out.trim().split('\n');
+  t.is(lines.length, 2, out);
+  t.regex(lines.find((l) => l.includes('PROPFIND'))!, /\{injected: truncate:bytes=80\}/);
+  t.false(lines.find((l) => l.includes('GET'))!.includes('injected'));
+  const store = openReader(path.join(dir, 'flows.db'));
+  try {
+    const rows = store.listFlows({ order: 'asc' });
+    t.deepEqual(rows.map((r) => r.injected), ['truncate:bytes=80', null]);
+    const findings = store.findingsFor(rows[0]!.id);
+    t.true(findings.some((f) => f.rule === 'MS001'));
+    t.true(findings.every((f) => f.injected === 'truncate:bytes=80'));
+    t.is(store.countFlows('~i'), 1);
+  } finally {
+    store.close();
+  }
 });
