@@ -391,6 +391,9 @@ class Exchange {
         if (step.kind === 'head') {
           const framing = responseFraming(step.head.rawHeaders, step.head.status, clientReq.method ?? 'GET');
           if (!this.sendHead(res, step.head, framing)) return;
+          // On the wire now, as a server would send it: a stall or cut before the first body byte
+          // must still show the head (Node would otherwise hold it until the first write).
+          clientRes.flushHeaders();
           this.injectedHead = { ...step.head, framing };
           this.responseBody = new BodyCapture(this.options.maxBody);
           const encoding = decodableEncoding(getHeader(step.head.rawHeaders, 'content-encoding'));
@@ -431,9 +434,7 @@ class Exchange {
     );
     const socket = clientRes.socket;
     if (!socket || socket.destroyed) return;
-    // What was written must reach the client before the connection ends (destroy would drop it);
-    // a head with no body yet is still held by Node until flushed.
-    if (this.injectedHead) clientRes.flushHeaders();
+    // What was written must reach the client before the connection ends (destroy would drop it).
     socket.write('', () => {
       if (cut === 'reset' && typeof socket.resetAndDestroy === 'function') socket.resetAndDestroy();
       else socket.end(() => socket.destroy());

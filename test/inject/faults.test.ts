@@ -383,3 +383,20 @@ test('a rewrite over the cap with a declared Content-Length is skipped without b
   const [flow] = await p.waitForFlows(1);
   t.is(flow!.injected, 'drop:href (drop:href not applied: body over 256 bytes)');
 });
+
+test('stall:after=0 sends the head at once and holds the whole body; truncate:bytes=0 sends a head and closes', async (t) => {
+  const origin = await origin207(t);
+  const stalled = await startInjectingProxy(t, origin.url, 'stall:after=0');
+  const r = await propfind(stalled.url, ['--max-time', '1']);
+  t.is(r.code, 28, r.stderr);
+  const { head, body: got } = splitResponse(r.stdout);
+  t.regex(head, /^HTTP\/1\.1 207 /);
+  t.is(got.length, 0);
+  const cut = await startInjectingProxy(t, origin.url, 'truncate:bytes=0');
+  const c = await propfind(cut.url);
+  t.is(c.code, 18, c.stderr);
+  t.regex(splitResponse(c.stdout).head, /^HTTP\/1\.1 207 /);
+  t.is(splitResponse(c.stdout).body.length, 0);
+  const [flow] = await cut.waitForFlows(1);
+  t.true(rules(flow!).includes('MS001'));
+});
