@@ -1,5 +1,5 @@
 // The detail tabs on flows the real analyzer produced from real server captures, stored and read
-// back through the store: what the UI shows is what a proxy session would show.
+// back through the store: what the UI shows is what it would show behind the proxy.
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
