@@ -1,11 +1,20 @@
 // An injecting davtap in-process: the real proxy with the live analysis pipeline and the injector
 // wired as `davtap --upstream … --inject …` wires them, collecting each finished (analyzed) flow.
 import type { ExecutionContext } from 'ava';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { startProxy, type RunningProxy } from '../../src/proxy/index.js';
 import { createLivePipeline } from '../../src/cli/live.js';
 import { createInjector, parseInjectSpecs } from '../../src/inject/index.js';
 import { parseFilter } from '../../src/filter/index.js';
 import type { Flow } from '../../src/types.js';
+
+function tempDir(t: ExecutionContext): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'davtap-inject-ca-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 
 export interface InjectingProxy {
   proxy: RunningProxy;
@@ -14,9 +23,10 @@ export interface InjectingProxy {
   waitForFlows(n: number, timeoutMs?: number): Promise<Flow[]>;
 }
 
+/** `upstream` null: forward mode (an explicit proxy, with its CA in a temporary directory). */
 export async function startInjectingProxy(
   t: ExecutionContext,
-  upstream: string,
+  upstream: string | null,
   inject: string,
   options: { filter?: string; maxRewriteBytes?: number } = {},
 ): Promise<InjectingProxy> {
@@ -31,7 +41,7 @@ export async function startInjectingProxy(
   const proxy = await startProxy({
     listenHost: '127.0.0.1',
     listenPort: 0,
-    upstream: new URL(upstream),
+    ...(upstream !== null ? { upstream: new URL(upstream) } : { caDir: tempDir(t) }),
     maxBody: 64 * 1024 * 1024,
     maxRequestBody: 1024 * 1024,
     hooks: { ...live.hooks, injectFor },

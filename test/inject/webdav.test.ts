@@ -105,3 +105,19 @@ test('a keep-alive connection survives a rewritten response: the next request on
   const flows = await p.waitForFlows(2);
   t.deepEqual(flows.map((f) => f.injected ?? '-'), ['gzip-no-header', '-']);
 });
+
+test('forward mode injects too: curl -x through davtap gets the HTML page in place of the Multi-Status', async (t) => {
+  const server = await davWithFiles(t, 1);
+  const p = await startInjectingProxy(t, null, 'html', { filter: '~m PROPFIND' });
+  const r = await curl(['-x', p.url, ...propfindArgs(`${server.url}/dav/`)]);
+  t.is(r.code, 0, r.stderr);
+  const { head, body } = splitResponse(r.stdout);
+  t.regex(head, /^HTTP\/1\.1 207/);
+  t.regex(body.toString(), /^<!DOCTYPE html>/);
+  const get = await curl(['-x', p.url, `${server.url}/dav/f0.txt`]);
+  t.is(get.stdout.toString(), 'content of file 0\n');
+  const flows = await p.waitForFlows(2);
+  t.is(flows[0]!.mode, 'forward');
+  t.deepEqual(flows.map((f) => f.injected ?? '-'), ['html', '-']);
+  t.true(rules(flows[0]!).includes('MS108'));
+});
