@@ -1,7 +1,9 @@
 // HAR 1.2 (http://www.softwareishard.com/blog/har-12-spec/) of recorded flows: what browser
 // devtools, HAR viewers and `davtap check FILE.har` read. davtap's own data (findings, the
 // resource ledger, wire encoding, how the transfer ended) rides in `_davtap` fields, which the
-// spec reserves for custom data by the leading underscore.
+// spec reserves for custom data by the leading underscore. `log.pages` (empty) and `entry.cache`
+// are always present: Firefox's importer iterates the one and Chrome's rejects an entry without
+// the other.
 import type { Finding, Flow, RawHeaders, Resource } from '../types.js';
 import { bodyText, clientUrl, contentCoding, davtapVersion, headerValue, httpVersion, PrivateFile } from './common.js';
 import { REDACTED, type Redactor } from './redact.js';

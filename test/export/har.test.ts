@@ -52,6 +52,10 @@ test('the HAR of real captures passes every HAR 1.2 check, and the checker catch
   t.deepEqual(harViolations(doc), []);
   t.is(doc.log.entries.length, r.flows);
   t.is(doc.log.creator.name, 'davtap');
+  // Optional in the spec, but Firefox's importer iterates log.pages and reads entry.cache, and
+  // Chrome's rejects an entry whose cache or content is not an object.
+  t.true(Array.isArray(doc.log.pages));
+  for (const e of doc.log.entries) t.true(typeof e.cache === 'object' && typeof e.response.content === 'object');
   t.is(statSync(file).mode & 0o777, 0o600);
 
   // The checker is not a rubber stamp: each of these must be reported.
