@@ -172,3 +172,26 @@ for (const c of captures) {
     t.deepEqual(analyzer.end(complete), whole);
   });
 }
+
+// Write boundaries inside a <response> start tag (Apache's carry four xmlns declarations, ~120
+// bytes) must not move the resource's span or any finding: checked at every byte of each such tag.
+for (const name of ['apache-propfind-d1-named', 'lighttpd-propfind-d1-named', 'nginx-propfind-d1-named', 'rclone-propfind-d1-named', 'radicale-propfind-d1-named']) {
+  const c = captures.find((x) => x.name === name)!;
+  test(`${name}: two writes split anywhere inside a <response> start tag give the same analysis as one`, (t) => {
+    const body = c.response.body;
+    const whole = JSON.stringify(run(c));
+    const splits: number[] = [];
+    const text = body.toString('latin1');
+    for (const m of text.matchAll(/<([A-Za-z_][\w.-]*:)?response[\s>][^>]*>?/g)) {
+      for (let at = m.index; at <= m.index + m[0].length; at++) splits.push(at);
+    }
+    t.true(splits.length > 0);
+    const differing = splits.filter((split) => {
+      const analyzer = createAnalyzer(requestContext(c.request), responseHead(c.response));
+      analyzer.write(body.subarray(0, split));
+      analyzer.write(body.subarray(split));
+      return JSON.stringify(analyzer.end(complete)) !== whole;
+    });
+    t.deepEqual(differing, [], `write boundaries that change the analysis (response start tags at ${[...text.matchAll(/<([A-Za-z_][\w.-]*:)?response[\s>]/g)].map((m) => m.index).join(', ')})`);
+  });
+}
