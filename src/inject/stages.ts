@@ -168,7 +168,11 @@ function buffered(text: string, rewrite: (body: Buffer, head: ClientHead, ctx: S
     const result = rewrite(decoded, head, ctx);
     if (!result) return unchanged;
     // Re-encoded as it came, unless the rewrite changed the coding itself (gzip-no-header).
-    const out = codingOf(result.head) === coding ? encode(result.body, coding) : result.body;
+    let out = codingOf(result.head) === coding ? encode(result.body, coding) : result.body;
+    // A cut that keeps Content-Length must stay short of it, even if re-encoding made it longer:
+    // bytes past the declared length would be read as the start of the next response.
+    const kept = result.cut ? declaredLength(result.head.rawHeaders) : null;
+    if (kept !== null && out.length >= kept) out = out.subarray(0, Math.max(0, kept - 1));
     const cut = result.cut ?? got.cut;
     // Content-Length follows the new body, except when a cut keeps the old one on purpose.
     const newHead = result.cut ? result.head : withLength(result.head, out.length, ctx.method);

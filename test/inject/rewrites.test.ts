@@ -94,3 +94,46 @@ test('dropElements on a body cut inside the element drops up to the end', (t) =>
   t.is(dropElements('<r><p><x/>abc', 'p').text, '<r>');
   t.is(dropElements('<r><p/><q:p a="1"></q:p><p>x</p></r>', 'p').text, '<r></r>');
 });
+
+/** A small seeded generator, so that a failure names the seed that reproduces it. */
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let x = s;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+test('on cut, spliced and random bodies every rewrite terminates, never throws, and a rewrite with nothing to match changes nothing', (t) => {
+  const sources = captures.slice(0, 12).map((c) => decodedBody(c.response).toString('latin1'));
+  const alphabet = ['<', '>', '/', '"', "'", '!', '?', '[', ']', '-', ':', 'D', 'href', 'response', 'xmlns:D="DAV:"', ' ', '\n', '<!--', '-->', '<![CDATA[', ']]>'];
+  for (let seed = 1; seed <= 300; seed++) {
+    const rnd = prng(seed);
+    const src = sources[seed % sources.length]!;
+    let text: string;
+    if (seed % 3 === 0) {
+      text = src.slice(0, Math.floor(rnd() * src.length));
+    } else if (seed % 3 === 1) {
+      const a = Math.floor(rnd() * src.length);
+      const b = Math.floor(rnd() * src.length);
+      text = src.slice(0, Math.min(a, b)) + src.slice(Math.max(a, b));
+    } else {
+      text = Array.from({ length: 200 }, () => alphabet[Math.floor(rnd() * alphabet.length)]).join('');
+    }
+    const where = `seed ${seed}`;
+    t.is(dropElements(text, 'nosuchelement').text, text, where);
+    t.is(stripNamespace(text, { prefix: 'nosuchprefix' }).text, text, where);
+    t.is(stripNamespace(text, { uri: 'urn:nosuch' }).text, text, where);
+    const rewritten = rewriteHrefs(text, { prefix: '/p' });
+    // '/p' in front of each path ('/p/' in front of a relative one).
+    const grown = rewritten.text.length - text.length;
+    t.true(grown >= 2 * rewritten.changes && grown <= 3 * rewritten.changes, where);
+    const dropped = dropElements(text, 'response');
+    t.true(dropped.text.length <= text.length, where);
+    const n = afterNthResponse(text, 1);
+    t.true(n === null || (n > 0 && n <= text.length), where);
+  }
+});
