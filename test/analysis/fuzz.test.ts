@@ -235,7 +235,7 @@ function dump(input: Input, name: string, sizes?: number[]): void {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, `${name}.http`), serializeMessage(input.response));
   writeFileSync(join(dir, `${name}.req`), serializeMessage(input.request));
-  writeFileSync(join(dir, `${name}.json`), JSON.stringify({ label: input.label, transport: input.transport, writeSizes: sizes }, null, 1));
+  writeFileSync(join(dir, `${name}.json`), JSON.stringify({ label: input.label, bodyForm: input.head.bodyForm, transport: input.transport, writeSizes: sizes }, null, 1));
 }
 
 test('fixtures to mutate: every small real capture', (t) => {
