@@ -2,6 +2,7 @@
 // blessed owns the screen; everything it shows comes from the pure view-models, and everything it
 // reads comes through a FlowSource (a read-only store connection of its own, polled).
 import blessed from 'blessed';
+import { exportReportBundle } from '../src/export/index.js';
 import { FilterSyntaxError, parseFilter, type FilterNode } from '../src/filter/index.js';
 import type { Flow } from '../src/types.js';
 import { captureConsole, type CapturedLine } from './console-capture.js';
@@ -282,6 +283,7 @@ class UiApp {
       this.keepDraft = false;
       this.mode = 'filter';
     } else if (ch === '?') this.showHelp();
+    else if (ch === 'e' || ch === 'E') this.exportBundle(ch === 'E');
     else if (ch === 'q') return this.quit();
     else return;
     // Moving by hand leaves follow mode, as in mitmproxy.
@@ -340,9 +342,25 @@ class UiApp {
         this.window.end();
       }
     } else if (ch === '?') return this.showHelp();
+    else if (ch === 'e') return this.exportBundle(false);
     else if (enter) return;
     else return;
     this.render();
+  }
+
+  /**
+   * `e`: a report bundle of the open (or selected) flow; `E` in the list: of every flow the filter
+   * shows. Written into ./davtap-export-<time>/ by src/export; the status bar says where.
+   */
+  private exportBundle(filtered: boolean): void {
+    const id = this.mode === 'detail' ? this.detail?.flow.id : this.window.selected()?.id;
+    if (!filtered && id === undefined) return this.setStatus('no flow to export', 'error');
+    try {
+      const r = exportReportBundle({ dbPath: this.options.dbPath, ...(filtered ? { filter: this.filterText } : { ids: [id!] }) });
+      this.setStatus(`exported ${formatCount(r.flows)} ${r.flows === 1 ? 'flow' : 'flows'} to ${r.dir}/report.md`, 'info');
+    } catch (err) {
+      this.setStatus(`export failed: ${err instanceof Error ? err.message : String(err)}`, 'error');
+    }
   }
 
   private showHelp(): void {

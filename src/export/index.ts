@@ -1,5 +1,6 @@
 // Exports of recorded flows for bug reports and scripts: HAR 1.2, a Markdown report bundle with
 // raw bytes and replay commands, JSON lines. Every format redacts credentials unless told not to.
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { DavtapError } from '../errors.js';
 import { openReader, type Store } from '../store/index.js';
@@ -77,7 +78,10 @@ export interface BundleRequest {
 /** The terminal UI's `e` key: a report bundle of the selected flow (or the filtered list). */
 export function exportReportBundle(request: BundleRequest): ReportResult {
   const now = request.now ?? new Date();
-  const dir = path.resolve(request.cwd ?? process.cwd(), request.dir ?? defaultExportDir(now));
+  const cwd = request.cwd ?? process.cwd();
+  let dir = path.resolve(cwd, request.dir ?? defaultExportDir(now));
+  // Two exports in the same second get davtap-export-…-2, -3…: a key pressed twice never fails.
+  for (let n = 2; request.dir === undefined && existsSync(dir) && n < 100; n++) dir = path.resolve(cwd, `${defaultExportDir(now)}-${n}`);
   const store = openReader(request.dbPath);
   try {
     const selection: Selection = { ...(request.ids !== undefined ? { ids: request.ids } : {}), ...(request.filter !== undefined ? { filter: request.filter } : {}) };

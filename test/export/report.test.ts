@@ -202,6 +202,8 @@ test('the UI entry point writes a bundle of the selected flow into ./davtap-expo
   t.is(r.flows, 1);
   t.true(existsSync(path.join(r.dir, '001-response.http')));
   t.false(existsSync(path.join(r.dir, '002-response.http')));
+  const second = exportReportBundle({ dbPath: file, ids: [flows[0]!.id], cwd, now });
+  t.is(second.dir, path.join(cwd, 'davtap-export-20261121-074512-2'), 'a second export in the same second gets its own directory');
   const byFilter = exportReportBundle({ dbPath: file, filter: '~u nginx|~m PROPFIND', cwd, dir: 'filtered', now });
   t.is(byFilter.flows, 2);
   // The reader it opened is closed again: the database can be opened and read as before.
