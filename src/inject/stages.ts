@@ -169,14 +169,14 @@ function buffered(text: string, rewrite: (body: Buffer, head: ClientHead, ctx: S
     if (!result) return unchanged;
     // Re-encoded as it came, unless the rewrite changed the coding itself (gzip-no-header).
     let out = codingOf(result.head) === coding ? encode(result.body, coding) : result.body;
-    // A cut that keeps Content-Length must stay short of it, even if re-encoding made it longer:
-    // bytes past the declared length would be read as the start of the next response.
-    const kept = result.cut ? declaredLength(result.head.rawHeaders) : null;
-    if (kept !== null && out.length >= kept) out = out.subarray(0, Math.max(0, kept - 1));
     const cut = result.cut ?? got.cut;
-    // Content-Length follows the new body, except when a cut keeps the old one on purpose.
-    const newHead = result.cut ? result.head : withLength(result.head, out.length, ctx.method);
-    return { head: newHead, body: from(cut ? [out, cut] : [out]) };
+    if (!cut) return { head: withLength(result.head, out.length, ctx.method), body: from([out]) };
+    // A cut body (this stage's or an earlier one's) keeps the Content-Length it was sent with and
+    // must stay short of it, even if re-encoding made it longer: bytes past the declared length
+    // would be read as the start of the next response.
+    const kept = declaredLength(result.head.rawHeaders);
+    if (kept !== null && out.length >= kept) out = out.subarray(0, Math.max(0, kept - 1));
+    return { head: result.head, body: from([out, cut]) };
   };
 }
 

@@ -400,3 +400,15 @@ test('stall:after=0 sends the head at once and holds the whole body; truncate:by
   const [flow] = await cut.waitForFlows(1);
   t.true(rules(flow!).includes('MS001'));
 });
+
+test('a rewrite after a byte cut keeps the cut a cut: Content-Length stays the declared one and the connection closes', async (t) => {
+  const origin = await origin207(t);
+  const p = await startInjectingProxy(t, origin.url, 'truncate:bytes=400,strip-ns:D');
+  const r = await propfind(p.url);
+  t.is(r.code, 18, r.stderr);
+  const { head, body: got } = splitResponse(r.stdout);
+  t.is(headerOf(head, 'content-length'), String(bodyBytes.length));
+  t.is(got.toString(), body.slice(0, 400).replace(' xmlns:D="DAV:"', ''));
+  const [flow] = await p.waitForFlows(1);
+  t.true(rules(flow!).includes('MS001'));
+});
