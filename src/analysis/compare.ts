@@ -6,6 +6,7 @@ import { SaxesParser, type SaxesAttributeNS, type SaxesTagNS } from 'saxes';
 import type { Analysis, Category, Finding, Framing, RawHeaders, Severity, TransportEnd } from '../types.js';
 import { header, listTokens, parseMediaType } from './headers.js';
 import { normalizeAuthority, normalizeHref, parseHref, isInwardHost } from './href.js';
+import { rules } from './rules/index.js';
 import { n, plural } from './rules/util.js';
 import { statusCode } from './scan.js';
 
@@ -318,7 +319,7 @@ export function compareVantagePoints(origin: VantagePoint, via: VantagePoint, ct
   if ((viaCause && !originCause) || (cut && origin.status === via.status)) {
     truncated = true;
     const rule = viaCause?.rule ?? 'MS006';
-    const how = ` (${viaCause ? `${firstClause(viaCause.message)} ${endedBy(via.transport)}` : 'the framing said the body was complete'}; ${lastComplete(via.analysis)})`;
+    const how = ` (${viaCause ? `${rules[viaCause.rule]?.title ?? viaCause.rule} ${endedBy(via.transport)}` : 'the framing said the body was complete'}; ${lastComplete(via.analysis)})`;
     out.push(
       diff(
         rule,
@@ -332,12 +333,15 @@ export function compareVantagePoints(origin: VantagePoint, via: VantagePoint, ct
 
   const bothMultistatus = o.root === clark(DAV, 'multistatus') && v.root !== undefined;
   if (o.root !== undefined && v.root !== undefined && o.root !== v.root) {
-    out.push(diff('MS405', 'error', 'stripped', `via's body is not the origin's multistatus: its root is ${v.root}, the origin's ${o.root}`, { originRoot: o.root, viaRoot: v.root }));
+    out.push(diff('MS405', 'error', 'stripped', `via's body is not the origin's multistatus: its root is ${v.root}, the origin's ${o.root}`, { originRoot: o.root, viaRoot: v.root, notXml: true }));
   } else if (o.root !== undefined && v.root === undefined && via.decoded.length > 0 && !truncated) {
     out.push(diff('MS405', 'error', 'stripped', `via's body is not XML (${n(via.decoded.length)} bytes${v.error ? `: ${v.error}` : ''})`, { viaError: v.error, notXml: true }));
   }
 
-  compareNamespaces(originText, viaText, out);
+  // A substituted body (an HTML page, another document) is one cause: its namespaces are not compared.
+  const local = (clarkName: string | undefined): string | undefined => clarkName?.replace(/^\{[^}]*\}/, '');
+  const substituted = v.root !== undefined && o.root !== undefined && local(v.root) !== local(o.root);
+  if (!substituted) compareNamespaces(originText, viaText, out);
   if (bothMultistatus && o.root === v.root) compareResponses(o, v, origin, via, ctx, truncated, out);
 
   if (!identicalBytes && out.length === 0 && origin.decoded.length > 0) {
@@ -363,9 +367,6 @@ export function compareVantagePoints(origin: VantagePoint, via: VantagePoint, ct
   const verdict = worst ? worst.message : identicalBytes ? 'identical' : 'identical up to the mapping';
   return { differences: out, identicalBytes, verdict, originResponses, viaResponses };
 }
-
-/** "chunked body ended without the terminating zero-size chunk" out of the analyzer's longer sentence. */
-const firstClause = (message: string): string => message.split(/[,;(]/)[0]!.trim().replace(/\.$/, '');
 
 function endedBy(t: TransportEnd): string {
   if (t.outcome === 'timeout' || t.closeKind === 'timeout') return 'when the client gave up waiting';

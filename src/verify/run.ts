@@ -5,7 +5,7 @@ import { compareVantagePoints, describeMap, originToVia, prefixMapFromBases, rea
 import { header } from '../analysis/headers.js';
 import { normalizeHref } from '../analysis/href.js';
 import { DavtapError } from '../errors.js';
-import type { Finding, Framing, Severity } from '../types.js';
+import type { Finding, Framing, Severity, TransportEnd } from '../types.js';
 import { toSide, type Side } from './exchange.js';
 import { send, type HttpTarget, type SendOptions } from './http.js';
 import {
@@ -58,6 +58,8 @@ export interface SideSummary {
   responses: number;
   /** The analyzer's one-line summary of this copy. */
   summary: string;
+  /** How the connection ended. */
+  transport: TransportEnd;
   /** No usable response: why. */
   failure?: string;
 }
@@ -123,6 +125,7 @@ function summarizeSide(side: Side, url: string): SideSummary {
     ...(ce !== undefined ? { contentEncoding: ce } : {}),
     responses: side.analysis.resources.filter((r) => r.complete).length,
     summary: side.analysis.summary.text,
+    transport: side.transport,
     ...(side.failure !== undefined ? { failure: side.failure } : {}),
   };
 }
@@ -181,10 +184,15 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     const origin = toSide(oRaw, originBase.origin);
     const via = toSide(vRaw, viaBase.origin);
     const acceptEncoding = op.headers.some((h, i) => i % 2 === 0 && h.toLowerCase() === 'accept-encoding');
-    const cmp = compareVantagePoints(origin, via, { map, acceptEncoding });
-    const differences = via.failure
-      ? [{ rule: 'MS003', severity: 'error' as const, category: 'truncation' as const, message: `via gave no response: ${via.failure}`, evidence: { code: vRaw.transport.code } }, ...cmp.differences]
-      : cmp.differences;
+    // No response through the gateway: that is the whole difference, there is nothing to compare.
+    const cmp = via.failure
+      ? {
+          differences: [{ rule: 'MS003', severity: 'error' as const, category: 'truncation' as const, message: `via gave no response: ${via.failure}`, evidence: { code: vRaw.transport.code } }],
+          identicalBytes: false,
+          verdict: `via gave no response: ${via.failure}`,
+        }
+      : compareVantagePoints(origin, via, { map, acceptEncoding });
+    const differences = cmp.differences;
     const ex: ExchangeReport = {
       probe: op.label,
       originPath,
@@ -194,7 +202,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
       differences,
       originFindings: origin.analysis.findings.filter((f) => f.severity !== 'info' && f.consequenceOf === undefined),
       identicalBytes: cmp.identicalBytes,
-      verdict: via.failure ? differences[0]!.message : cmp.verdict,
+      verdict: cmp.verdict,
     };
     report.exchanges++;
     opts.onExchange?.(ex);

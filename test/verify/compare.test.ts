@@ -101,6 +101,15 @@ test('a body cut short of its Content-Length: truncation, with how many response
   }
 });
 
+test('how the connection ended is said: reset, closed, or the client gave up waiting', (t) => {
+  const c = byName('apache-propfind-d1-named');
+  const cut = cutContentLength(c.response, 600, false);
+  const words = (transport: TransportEnd) => errors(compare(c, cut, { transport }))[0]!.message;
+  t.regex(words({ outcome: 'upstream-aborted', code: 'ECONNRESET', closeKind: 'rst' }), /\(body shorter than Content-Length when the connection was reset; /);
+  t.regex(words(FIN), /\(body shorter than Content-Length when the connection closed; /);
+  t.regex(words({ outcome: 'timeout', code: 'ETIMEDOUT', closeKind: 'timeout' }), /\(body shorter than Content-Length when the client gave up waiting; /);
+});
+
 test('a body cut with a matching Content-Length (a complete message whose XML stops) is still a truncation', (t) => {
   const c = byName('nginx-propfind-d1-allprop');
   const body = decodedBody(c.response);
@@ -114,7 +123,7 @@ test('a chunked body cut before its last chunk is MS002, a cut gzip stream MS004
   const c = byName('lighttpd-propfind-d1-allprop');
   const chunked = compare(c, cutChunked(c.response, 900, 256));
   t.is(errors(chunked)[0]!.rule, 'MS002');
-  t.regex(errors(chunked)[0]!.message, /ended without the terminating zero-size chunk when the connection closed/);
+  t.regex(errors(chunked)[0]!.message, /\(chunked body incomplete or mis-framed when the connection closed; last complete response: /);
   const gz = compare(c, cutGzip(c.response, 200));
   t.true(errors(gz).some((f) => f.rule === 'MS004' && f.category === 'truncation'), JSON.stringify(gz.differences));
 });
