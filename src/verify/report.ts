@@ -49,6 +49,11 @@ export function renderText(r: VerifyReport, failOn: FailOn): string {
       out.push(head + lines[0]);
       for (const l of lines.slice(1)) out.push(' '.repeat(head.length) + l);
     }
+    const not207 = p.exchanges.filter((e) => e.origin.status !== 207);
+    if (not207.length > 0) {
+      const codes = [...new Set(not207.map((e) => e.origin.status))].join('/');
+      out.push(`${' '.repeat(head.length)}(origin answered ${codes} (not 207) to ${not207.map((e) => e.probe).join(', ')}: no Multi-Status to compare there)`);
+    }
     const own = [...new Set(p.exchanges.flatMap((e) => e.originFindings.map((f) => `${f.rule} ${f.message}`)))];
     if (own.length > 0) out.push(`${' '.repeat(head.length)}(origin's own answer, not the gateway: ${own.slice(0, 2).join('; ')}${own.length > 2 ? `; +${own.length - 2}` : ''})`);
   }
