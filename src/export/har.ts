@@ -292,8 +292,9 @@ export function writeHar(file: string, flows: Iterable<Flow>, redactor: Redactor
     const at = head.indexOf('"entries": []') + '"entries": ['.length;
     out.write(head.slice(0, at));
     for (const flow of flows) {
-      const json = JSON.stringify(harEntry(flow, redactor), null, 2).replace(/\n/g, '\n      ');
-      out.write(`${n === 0 ? '\n      ' : ',\n      '}${json}`);
+      // One entry per line: a pretty-printed ledger of 50 resources triples the file (and the time
+      // spent writing it); `jq` or any viewer lays it out again.
+      out.write(`${n === 0 ? '\n      ' : ',\n      '}${JSON.stringify(harEntry(flow, redactor))}`);
       n++;
     }
     out.write(`${n > 0 ? '\n    ' : ''}${head.slice(at)}\n`);
