@@ -6,6 +6,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { Relay } from './relay.js';
 import { withoutHopByHop } from './headers.js';
+import { rawPathOf } from './rewrite.js';
 import type { LeafIssuer } from './ca.js';
 
 interface Tunnel {
@@ -42,14 +43,19 @@ export class ForwardProxy {
   readonly onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const tunnel = this.tunnels.get(req.socket);
     const target = req.url ?? '/';
+    // The origin comes from the tunnel or the absolute-form target; the path is kept verbatim.
     let url: URL;
+    let upstreamPath: string;
     try {
       if (tunnel) {
         const host = net.isIPv6(tunnel.host) ? `[${tunnel.host}]` : tunnel.host;
-        url = new URL(`${tunnel.secure ? 'https' : 'http'}://${host}:${tunnel.port}${target.startsWith('/') ? target : new URL(target).pathname + new URL(target).search}`);
+        url = new URL(`${tunnel.secure ? 'https' : 'http'}://${host}:${tunnel.port}/`);
+        upstreamPath = rawPathOf(target);
       } else {
+        if (target.startsWith('/')) throw new Error('origin-form');
         url = new URL(target);
         if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('unsupported scheme');
+        upstreamPath = rawPathOf(target);
       }
     } catch {
       Relay.refuse(req, res, 400, `this is a forward proxy: send absolute-form requests (curl -x http://${this.self.host}:${this.self.port()} URL), or start davtap with --upstream URL for reverse mode`, { mode: 'forward', url: target }, this.relay.hooks);
@@ -61,6 +67,7 @@ export class ForwardProxy {
     }
     this.relay.exchange(req, res, {
       url,
+      path: upstreamPath,
       rawHeaders: withoutHopByHop(req.rawHeaders, ['proxy-authorization']),
       ...(tunnel ? { client: tunnel.client } : {}),
     });

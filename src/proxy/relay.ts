@@ -70,7 +70,13 @@ export interface RelayOptions {
 
 /** Where and how to send one request upstream. */
 export interface UpstreamRequest {
+  /** The upstream origin (scheme, host, port); its path is not used. */
   url: URL;
+  /**
+   * The request-target sent upstream, verbatim: never round-tripped through a URL parser, which
+   * would drop a fragment (`DELETE /x/#frag`) or re-encode characters the server must judge itself.
+   */
+  path: string;
   rawHeaders: RawHeaders;
   /** Rewrites response header values (reverse mode maps Location back to davtap's address). */
   mapResponseHeaders?: (raw: RawHeaders) => RawHeaders;
@@ -201,7 +207,7 @@ class Exchange {
       hostname: url.hostname.replace(/^\[|\]$/g, ''),
       port: url.port || (url.protocol === 'https:' ? 443 : 80),
       method,
-      path: url.pathname + url.search,
+      path: upstream.path,
       agent: this.relay.agentFor(url),
       setHost: false,
       rejectUnauthorized: !this.options.insecureUpstream,
@@ -505,7 +511,7 @@ class Exchange {
   }
 
   private requestRecord(): RequestRecord {
-    return requestRecordOf(this.clientReq, this.upstream.url.href, this.requestBody);
+    return requestRecordOf(this.clientReq, this.upstream.url.origin + this.upstream.path, this.requestBody);
   }
 
   private safeHook(fn: () => void): void {

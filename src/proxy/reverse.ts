@@ -9,9 +9,9 @@ export function reverseHandler(relay: Relay, upstream: URL, listenAuthority: str
   return (req: http.IncomingMessage, res: http.ServerResponse): void => {
     // The client's view of davtap's address: what it put in Host (it may use a name for 127.0.0.1).
     const clientOrigin = `http://${req.headers.host ?? listenAuthority}`;
-    const url = new URL(upstream.origin + upstreamPathFor(map, req.url ?? '/'));
     relay.exchange(req, res, {
-      url,
+      url: upstream,
+      path: upstreamPathFor(map, req.url ?? '/'),
       rawHeaders: mapRequestHeaders(map, withoutHopByHop(req.rawHeaders), clientOrigin),
       mapResponseHeaders: (raw) => mapResponseHeaders(map, raw, clientOrigin),
     });

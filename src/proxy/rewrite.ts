@@ -18,18 +18,22 @@ export function addressMapOf(upstream: URL): AddressMap {
   return { upstreamOrigin: upstream.origin, upstreamPrefix: prefix, upstreamHost: upstream.host };
 }
 
-/** The upstream path for a request-target the client sent to davtap (origin-form or absolute-form). */
+/**
+ * The path part of a request-target, verbatim: origin-form as is, absolute-form without its
+ * scheme and authority. No URL parsing: the bytes the client sent are the bytes the server judges.
+ */
+export function rawPathOf(target: string): string {
+  if (target.startsWith('/') || target === '*') return target;
+  const m = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(target);
+  if (!m) return target;
+  const rest = target.slice(m[0].length);
+  return rest.startsWith('/') ? rest : '/' + rest;
+}
+
+/** The upstream request-target for one the client sent to davtap (origin-form or absolute-form). */
 export function upstreamPathFor(map: AddressMap, target: string): string {
-  let pathAndQuery = target;
-  if (!target.startsWith('/')) {
-    try {
-      const u = new URL(target);
-      pathAndQuery = u.pathname + u.search;
-    } catch {
-      pathAndQuery = '/' + target;
-    }
-  }
-  return map.upstreamPrefix + pathAndQuery;
+  const path = rawPathOf(target);
+  return path === '*' ? path : map.upstreamPrefix + path;
 }
 
 /** Maps a URL the client wrote (absolute, on davtap's address, or an absolute path) to upstream. */

@@ -133,6 +133,28 @@ for (const mode of modes) {
     t.is(second!.body.toString().replace(/^[0-9a-f]+\r\n/, '').replace(/\r\n0\r\n\r\n$/, ''), body);
   });
 
+  test(title('the request-target reaches upstream verbatim (fragment, %2F, ;params, odd query)'), async (t) => {
+    const origin = await startOrigin((_req, s) => void s.write(response(400, { 'Content-Length': 0 })));
+    t.teardown(() => origin.close());
+    const v = await via(t, mode, origin);
+    const paths = ['/litmus/frag/#ment', '/a%2Fb/c;v=1/%7e', '/q?x=%20y&z=a+b#f'];
+    for (const p of paths) {
+      // curl drops fragments itself, so a raw client sends exactly these bytes.
+      const client = net.connect(v.proxy.port, '127.0.0.1');
+      t.teardown(() => client.destroy());
+      client.write(`DELETE ${mode === 'reverse' ? p : origin.url + p} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\nConnection: close\r\n\r\n`);
+      const reply = await new Promise<string>((resolve) => {
+        let text = '';
+        client.on('data', (d) => (text += d.toString()));
+        client.on('close', () => resolve(text));
+      });
+      t.regex(reply, /^HTTP\/1\.1 400 /);
+    }
+    t.deepEqual(origin.requests.map((r) => r.target), paths);
+    const flows = await v.proxy.waitForFlows(3);
+    t.deepEqual(flows.map((f) => f.request.url).sort(), paths.map((p) => origin.url + p).sort());
+  });
+
   test(title('a body cut short of Content-Length reaches the client cut (curl exit 18), never completed'), async (t) => {
     const xml = multistatus(200);
     const origin = await startOrigin((_req, s) => {
