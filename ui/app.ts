@@ -295,8 +295,20 @@ class UiApp {
     if (enter) {
       // Either way back to the list: it shows the filter that applies, the status bar says why a
       // bad one did not; `/` then reopens the bad text for correcting.
-      this.keepDraft = !this.applyFilter(this.filterDraft);
       this.mode = 'list';
+      const draft = this.filterDraft.trim();
+      if (draft !== '' && draft !== this.filterText) {
+        // A regex or header filter runs over every flow once (up to a few hundred ms on 100,000):
+        // say so on screen before the work starts.
+        this.status = { text: `filtering ${formatCount(this.window.total)} flows…`, style: 'dim' };
+        this.render();
+        setImmediate(() => {
+          this.keepDraft = !this.applyFilter(draft);
+          this.render();
+        });
+        return;
+      }
+      this.keepDraft = !this.applyFilter(draft);
     } else if (name === 'escape') {
       this.mode = 'list';
       this.setStatus('filter unchanged', 'dim');
