@@ -3,7 +3,7 @@
 // tick's transaction holds the event loop; (2) on a 100,000-flow database, how long a fresh read-only reader takes to
 // open and list the first page, the last page, and filtered pages (the UI's start-up and scrolling).
 import { rmSync, mkdtempSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { setImmediate as yieldLoop } from 'node:timers/promises';
 import { createFlowWriter, openReader, openStore } from '../src/store/index.js';
@@ -72,6 +72,8 @@ async function writerThroughput(dir: string): Promise<{ rows: string[][]; flowsP
       ['flows per tick (mean)', fixed(stats.written / Math.max(1, ticks.length), 0)],
       ['tick transaction, median / p95 / max', `${fixed(p(0.5), 1)} / ${fixed(p(0.95), 1)} / ${fixed(ticks.at(-1) ?? NaN, 1)} ms`],
       ['database size', `${fixed(size / 1024 / 1024, 1)} MiB`],
+      // The machine may be shared: the wall-clock rate is only comparable at similar load.
+      ['1-minute load average at the end', fixed(loadavg()[0] ?? NaN, 1)],
     ],
   };
 }
