@@ -272,22 +272,22 @@ test('gzip-no-header on an already gzipped body only drops the header: the bytes
 
 test('delay:MS holds the response: a client with a shorter timeout gets nothing (curl 28), a patient one the exact body', async (t) => {
   const origin = await origin207(t);
-  const p = await startInjectingProxy(t, origin.url, 'delay:1500');
-  const impatient = await propfind(p.url, ['--max-time', '0.5']);
+  const p = await startInjectingProxy(t, origin.url, 'delay:2500');
+  const impatient = await propfind(p.url, ['--max-time', '1.2']);
   t.is(impatient.code, 28, impatient.stderr);
   t.is(impatient.stdout.length, 0);
   const patient = await propfind(p.url);
   t.is(patient.code, 0, patient.stderr);
   t.deepEqual(splitResponse(patient.stdout).body, bodyBytes);
   const flows = await p.waitForFlows(2);
-  t.deepEqual(flows.map((f) => f.injected), ['delay:1500', 'delay:1500']);
+  t.deepEqual(flows.map((f) => f.injected), ['delay:2500', 'delay:2500']);
   t.deepEqual(flows.map((f) => f.outcome.kind).sort(), ['client-aborted', 'complete']);
 });
 
 test('stall:after=BYTES without ms holds the body until the client gives up (curl 28 with exactly BYTES)', async (t) => {
   const origin = await origin207(t);
   const p = await startInjectingProxy(t, origin.url, 'stall:after=120');
-  const r = await propfind(p.url, ['--max-time', '1']);
+  const r = await propfind(p.url, ['--max-time', '3']);
   t.is(r.code, 28, r.stderr);
   t.deepEqual(splitResponse(r.stdout).body, bodyBytes.subarray(0, 120));
   const [flow] = await p.waitForFlows(1);
@@ -387,7 +387,7 @@ test('a rewrite over the cap with a declared Content-Length is skipped without b
 test('stall:after=0 sends the head at once and holds the whole body; truncate:bytes=0 sends a head and closes', async (t) => {
   const origin = await origin207(t);
   const stalled = await startInjectingProxy(t, origin.url, 'stall:after=0');
-  const r = await propfind(stalled.url, ['--max-time', '1']);
+  const r = await propfind(stalled.url, ['--max-time', '3']);
   t.is(r.code, 28, r.stderr);
   const { head, body: got } = splitResponse(r.stdout);
   t.regex(head, /^HTTP\/1\.1 207 /);
