@@ -79,7 +79,7 @@ test('the proxy command wires it end to end: the client gets the fault, the flow
   const args = ['--upstream', origin.url, '--listen', '127.0.0.1:0', '--no-ui', '--db', 'flows.db', '--inject', 'truncate:bytes=80', '--inject-filter', '~m PROPFIND'];
   const running = main(args, { stdout, stderr, env: {}, cwd: dir });
   let url = '';
-  for (let i = 0; i < 200 && !url; i++) {
+  for (let i = 0; i < 600 && !url; i++) {
     url = /davtap listening on (http:\/\/\S+?)\/? /.exec(err)?.[1] ?? '';
     if (!url) await new Promise((r) => setTimeout(r, 25));
   }
@@ -90,7 +90,7 @@ test('the proxy command wires it end to end: the client gets the fault, the flow
   const get = await curl([`${url}/dav/`]);
   t.is(get.code, 0);
   t.deepEqual(get.stdout, payload);
-  for (let i = 0; i < 200 && out.split('\n').length < 3; i++) await new Promise((r) => setTimeout(r, 25));
+  for (let i = 0; i < 600 && out.split('\n').length < 3; i++) await new Promise((r) => setTimeout(r, 25));
   // The command stops on SIGTERM like the binary does.
   process.emit('SIGTERM', 'SIGTERM');
   t.is(await running, 0);
