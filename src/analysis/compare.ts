@@ -280,8 +280,20 @@ function isPrefixOf(short: Uint8Array, long: Uint8Array): boolean {
 }
 
 const examples = (items: string[]): string => items.slice(0, EXAMPLES).join(', ') + (items.length > EXAMPLES ? ` and ${n(items.length - EXAMPLES)} more` : '');
-const shortName = (q: string): string => q.replace(/^\{DAV:\}/, 'D:');
-const quote = (v: string): string => JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v);
+const SHORT_PREFIXES: Record<string, string> = { 'DAV:': 'D:', 'urn:ietf:params:xml:ns:caldav': 'C:', 'urn:ietf:params:xml:ns:carddav': 'A:' };
+const shortName = (q: string): string => q.replace(/^\{([^}]*)\}/, (whole, uri: string) => SHORT_PREFIXES[uri] ?? whole);
+
+/** The two values around their first difference: `"…SUMMARY:Team…" → "…SUMMARY:[gw] Team…"`. */
+export function valueChange(before: string, after: string, context = 24): string {
+  let i = 0;
+  while (i < before.length && i < after.length && before[i] === after[i]) i++;
+  const start = Math.max(0, i - context);
+  const cut = (v: string): string => {
+    const piece = v.slice(start, i + context);
+    return JSON.stringify(`${start > 0 ? '…' : ''}${piece}${i + context < v.length ? '…' : ''}`);
+  };
+  return `${cut(before)} → ${cut(after)}`;
+}
 
 /** scheme://authority of a base URL, normalized. */
 function authorityOf(base: string): { scheme: string; authority: string } {
@@ -543,7 +555,7 @@ function compareResponses(o: MultistatusDoc, v: MultistatusDoc, origin: VantageP
       const ve = res.props.get(name);
       if (!ve) propsDropped.push(`${shortName(name)} on ${key}`);
       else if (ve.status !== pe.status) propStatus.push(`${shortName(name)} on ${key} ${pe.status} → ${ve.status}`);
-      else if (ve.value !== pe.value) propValue.push(`${shortName(name)} on ${key} ${quote(pe.value)} → ${quote(ve.value)}`);
+      else if (ve.value !== pe.value) propValue.push(`${shortName(name)} on ${key} ${valueChange(pe.value, ve.value)}`);
     }
     for (const name of res.props.keys()) if (!originRes.props.has(name)) propsAdded.push(`${shortName(name)} on ${key}`);
   }

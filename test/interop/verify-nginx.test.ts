@@ -10,9 +10,11 @@ import { main } from '../../src/cli/main.js';
 import type { CliIO } from '../../src/cli/io.js';
 import { freePort, startApache, type ApacheServer } from '../helpers/apache.js';
 import { startNginx, type NginxGateway } from './nginx/nginx.js';
+import { RADICALE_AUTH, startRadicale, type RadicaleServer } from './nginx/radicale.js';
 
 const BIG_FILES = 400;
 let apache: ApacheServer;
+let radicale: RadicaleServer;
 let nginx: NginxGateway;
 let scratch: string;
 
@@ -45,7 +47,9 @@ test.before(async () => {
   await apache.put('/docs/sub/inner.txt', 'inner\n');
   // The big collection is filled on disk directly: 400 PUTs would only slow the suite down.
   for (let i = 0; i < BIG_FILES; i++) await writeFile(path.join(apache.dataDir, 'big', `file-${String(i).padStart(4, '0')}.txt`), `file ${i}\n`);
+  radicale = await startRadicale();
   const upstream = `proxy_pass http://127.0.0.1:${apache.port};`;
+  const caldav = `proxy_pass http://127.0.0.1:${radicale.port};`;
   nginx = await startNginx([
     { name: 'transparent', config: `location / {\n    ${upstream}\n}` },
     // A gateway publishing the origin under /dav/ and stripping the prefix; the origin does not know it.
@@ -64,12 +68,20 @@ test.before(async () => {
     { name: 'gzip-unasked', config: `location / {\n    ${upstream}\n    proxy_set_header Accept-Encoding gzip;\n}` },
     // A slow link: after 16 KiB the rate drops so far that the client's deadline cuts the body.
     { name: 'rate-cut', config: `location / {\n    ${upstream}\n    limit_rate_after 16k;\n    limit_rate 1k;\n}` },
+    // Radicale builds hrefs from the request path (and X-Script-Name): nginx passes them unchanged.
+    { name: 'caldav', config: `location / {\n    ${caldav}\n}` },
+    // A text filter that touches calendar data inside the REPORT answers.
+    {
+      name: 'caldav-sub',
+      config: `location / {\n    ${caldav}\n    proxy_set_header Accept-Encoding "";\n    sub_filter_types text/xml;\n    sub_filter_once off;\n    sub_filter 'SUMMARY:' 'SUMMARY:[gw] ';\n}`,
+    },
   ]);
 });
 
 test.after.always(async () => {
   await nginx?.stop();
   await apache?.stop();
+  await radicale?.stop();
   if (scratch) await rm(scratch, { recursive: true, force: true });
 });
 
@@ -161,4 +173,27 @@ test('an unreachable gateway is a one-line network error with exit 2', async (t)
   t.is(r.code, 2);
   t.regex(r.err, /^davtap: verify: gateway http:\/\/127\.0\.0\.1:\d+\/ did not answer PROPFIND allprop \/docs\/: .*ECONNREFUSED/);
   t.is(r.err.trim().split('\n').length, 1);
+});
+
+test('CalDAV through a transparent nginx: the calendar is found and its REPORTs pass too', async (t) => {
+  const r = await verify(['--origin', radicale.url, '--via', nginx.urls.caldav!, '--path', '/test/', '--auth', RADICALE_AUTH, '--json']);
+  t.is(r.code, 0, r.out);
+  const doc = JSON.parse(r.out) as { dav: { calendar: boolean }; paths: { viaPath: string; exchanges: { probe: string; origin: { status: number; responses: number } }[] }[] };
+  t.true(doc.dav.calendar);
+  const cal = doc.paths.find((p) => p.viaPath === '/test/cal/');
+  t.truthy(cal, JSON.stringify(doc.paths.map((p) => p.viaPath)));
+  t.deepEqual(cal!.exchanges.map((e) => e.probe), ['PROPFIND allprop', 'PROPFIND propname', 'PROPFIND named', 'REPORT calendar-query', 'REPORT calendar-multiget']);
+  const multiget = cal!.exchanges[4]!;
+  t.deepEqual([multiget.origin.status, multiget.origin.responses], [207, radicale.events.length]);
+  t.is(cal!.exchanges[3]!.origin.responses, radicale.events.length);
+});
+
+test('CalDAV through a gateway that edits calendar data: the REPORTs fail with the property named', async (t) => {
+  const r = await verify(['--origin', radicale.url, '--via', nginx.urls['caldav-sub']!, '--path', '/test/cal/', '--depth', '1', '--auth', RADICALE_AUTH]);
+  t.is(r.code, 1, r.out);
+  for (const report of ['calendar-query', 'calendar-multiget']) {
+    t.regex(r.out, new RegExp(`REPORT ${report}: via changed 3 property values: C:calendar-data on /test/cal/\\S+ "…[^"]*SUMMARY:[^"]*" → "…[^"]*SUMMARY:\\[gw\\] [^"]*".*\\[MS405 error\\]`));
+  }
+  // The PROPFINDs carry no calendar data: they pass.
+  t.notRegex(r.out, /PROPFIND/);
 });
