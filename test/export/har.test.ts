@@ -171,3 +171,24 @@ test('credentials are redacted in the HAR unless --no-redact, and names are kept
   const kept = readFileSync(path.join(dir, 'k.har'), 'utf8');
   for (const secret of ['dXNlcjpodW50ZXIy', 'abc123', 'new456', 'SECRET1', 'SECRET2', 'tok-999']) t.true(kept.includes(secret), secret);
 });
+
+test('a cut body: the HAR re-check finds what the bytes show; how the connection ended stays in _davtap', async (t) => {
+  const cut = captureFlow('apache-propfind-d1-allprop', 0, { cutAt: 3000 });
+  const { store } = await storeWith(t, [cut]);
+  const dir = tempDir(t);
+  exportHar(store, {}, path.join(dir, 'cut.har'));
+  const c = capture(dir);
+  await main(['check', '--json', 'cut.har'], c.io);
+  const rechecked = (JSON.parse(c.out()) as { results: { findings: Finding[] }[] }).results[0]!.findings;
+  const live = cut.analysis!.findings;
+  // HAR has no field for a reset connection or a declared length the body missed: MS001 is the
+  // proxy's alone, and the XML left open (MS006) is found from the bytes either way.
+  t.true(live.some((f) => f.rule === 'MS001'));
+  t.false(rechecked.some((f) => f.rule === 'MS001'));
+  t.deepEqual(rechecked.find((f) => f.rule === 'MS006')?.evidence, live.find((f) => f.rule === 'MS006')!.evidence);
+  const entry = (JSON.parse(readFileSync(path.join(dir, 'cut.har'), 'utf8')) as HarLog).log.entries[0]!;
+  t.deepEqual(entry._davtap.findings, live);
+  t.deepEqual(entry._davtap.outcome, cut.outcome);
+  t.is(entry._davtap.declaredLength, 7288);
+  t.is(entry.response.bodySize, 3000);
+});
