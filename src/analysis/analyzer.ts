@@ -19,6 +19,9 @@ export { rules } from './rules/index.js';
 export type { RuleInfo } from './rules/index.js';
 export { defaultLimits } from './limits.js';
 
+/** The rules that look at each response as it closes. */
+const streamingRules = ruleDefs.filter((r) => r.onResponse !== undefined);
+
 /** Findings one rule may raise per response pass before the rest are only counted. */
 const PER_RULE_CAP = 20;
 
@@ -144,7 +147,7 @@ class AnalyzerImpl implements Analyzer {
   }
 
   private onResponse(obs: ResponseObs): void {
-    for (const def of ruleDefs) {
+    for (const def of streamingRules) {
       if (!def.onResponse) continue;
       try {
         const out = def.onResponse(obs, { req: this.req, head: this.head });

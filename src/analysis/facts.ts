@@ -70,7 +70,6 @@ export interface XmlFacts {
   misplacedErrors: ({ path: string } & Position)[];
   syncTokens: ({ text: string } & Position)[];
   topDescription?: string;
-  xmlDecl?: { version?: string; encoding?: string };
   limitHit?: { name: keyof AnalyzerLimits; value: number } & Position;
   /** Responses seen (also those not kept after a limit). */
   responseCount: number;

@@ -47,6 +47,7 @@ export class Deframer {
   private line: number[] = [];
   private tailBuf = new Uint8Array(TAIL);
   private tailLen = 0;
+  private hexWanted = 0;
 
   constructor(
     rawHeaders: RawHeaders,
@@ -127,9 +128,12 @@ export class Deframer {
     f.surplusBytes += bytes.length;
   }
 
-  private broken(what: string, offset: number, bad: number[] | Uint8Array): void {
+  private broken(what: string, offset: number, bad: number[] | Uint8Array, want = 0): void {
     this.state = S.Broken;
-    this.facts.chunkError = { what, offset, hex: hex(Uint8Array.from(bad).subarray(0, 32)) };
+    const shown = Uint8Array.from(bad).subarray(0, 32);
+    this.facts.chunkError = { what, offset, hex: hex(shown) };
+    // The excerpt is completed from the following writes, so it does not depend on where they split.
+    this.hexWanted = Math.max(0, want - shown.length);
   }
 
   private dechunk(chunk: Uint8Array, base: number): void {
@@ -137,6 +141,11 @@ export class Deframer {
     while (i < chunk.length) {
       switch (this.state) {
         case S.Broken:
+          if (this.hexWanted > 0 && this.facts.chunkError) {
+            const more = chunk.subarray(i, i + this.hexWanted);
+            this.facts.chunkError.hex += hex(more);
+            this.hexWanted -= more.length;
+          }
           return;
         case S.Done:
           return this.surplus(chunk.subarray(i));
@@ -180,12 +189,12 @@ export class Deframer {
           break;
         }
         case S.DataCR:
-          if (chunk[i] !== 0x0d) return this.broken('chunk data longer than its size (no CRLF after the data)', base + i, chunk.subarray(i, i + 16));
+          if (chunk[i] !== 0x0d) return this.broken('chunk data longer than its size (no CRLF after the data)', base + i, chunk.subarray(i, i + 16), 16);
           i++;
           this.state = S.DataLF;
           break;
         case S.DataLF:
-          if (chunk[i] !== 0x0a) return this.broken('chunk data not followed by CRLF', base + i, chunk.subarray(i, i + 16));
+          if (chunk[i] !== 0x0a) return this.broken('chunk data not followed by CRLF', base + i, chunk.subarray(i, i + 16), 16);
           i++;
           this.state = S.Size;
           break;

@@ -15,6 +15,7 @@ const UNRESERVED = /[A-Za-z0-9\-._~]/;
 
 /** Decodes %XX only where XX is an unreserved character, and upper-cases the other escapes. */
 export function normalizePercent(path: string): string {
+  if (!path.includes('%')) return path;
   return path.replace(/%([0-9a-fA-F]{2})/g, (_m, hex: string) => {
     const ch = String.fromCharCode(parseInt(hex, 16));
     return UNRESERVED.test(ch) ? ch : `%${hex.toUpperCase()}`;
@@ -44,6 +45,8 @@ function stripQuery(p: string): string {
 
 /** The form two hrefs are compared in: the path, percent-normalized, dot-segments resolved. */
 export function normalizeHref(raw: string): string {
+  // The common case, a plain absolute path, needs no work (this runs once per response).
+  if (raw.charCodeAt(0) === 0x2f && !/[%?#\s]|\/\.\.?(\/|$)/.test(raw)) return raw;
   const p = parseHref(raw);
   return removeDotSegments(normalizePercent(p.path));
 }

@@ -65,6 +65,8 @@ export class XmlScan {
   private open: OpenResponse | undefined;
   private seen = new Map<string, number>();
   private intern = new Map<string, string>();
+  private lastTagStart = 0;
+  private names = new Map<string, Map<string, string>>();
   private chunk = '';
   private charBase = 0;
   private totalChars = 0;
@@ -74,7 +76,6 @@ export class XmlScan {
   private ascii = true;
   private recent = '';
   private lastEventPos = 0;
-  private tagStart = 0;
   private text = '';
   private collect = false;
   private dataTarget: { head: string } | undefined;
@@ -103,21 +104,23 @@ export class XmlScan {
     const p = new SaxesParser({ xmlns: true, position: true });
     this.parser = p;
     p.on('error', (e) => this.onError(e.message));
-    p.on('xmldecl', (d) => {
-      this.facts.xmlDecl = { ...(d.version !== undefined ? { version: d.version } : {}), ...(d.encoding !== undefined ? { encoding: d.encoding } : {}) };
-    });
     p.on('doctype', (t) => this.onDoctype(t));
     p.on('processinginstruction', (pi) => {
       if (this.facts.processingInstructions.length < 10) this.facts.processingInstructions.push(pi.target);
       this.variant(`processing instruction <?${pi.target}?>`);
     });
     p.on('opentagstart', (tag) => {
-      this.tagStart = p.position - tag.name.length - 2; // saxes has read the character after the name
+      // saxes reports the tag once it has read the name and the character after it.
+      this.lastTagStart = p.position - tag.name.length - 2;
     });
     p.on('opentag', (tag) => this.onOpen(tag));
     p.on('closetag', (tag) => this.onClose(tag));
     p.on('text', (t) => this.onText(t));
     p.on('cdata', (t) => this.onText(t));
+    // saxes stores each handler with a keyed write; after a few of them V8 turns the parser into
+    // a dictionary-mode object and every field access in its hot loop slows down (4x measured).
+    // Using the object once as a prototype makes V8 give it fast properties again.
+    void (Object.create(p) as { textHandler?: unknown }).textHandler;
   }
 
   write(text: string, byteOffset: number, byteLength: number): void {
@@ -150,6 +153,37 @@ export class XmlScan {
     }
     // A response the body ended inside still goes into the ledger, marked incomplete.
     if (this.open) this.finishResponse(null);
+  }
+
+  /** `{uri}local`, built once per distinct name (a listing repeats the same few hundred thousand times). */
+  private clark(uri: string, local: string): string {
+    let byLocal = this.names.get(uri);
+    if (byLocal === undefined) {
+      byLocal = new Map();
+      if (this.names.size < 10_000) this.names.set(detach(uri), byLocal);
+    }
+    const known = byLocal.get(local);
+    if (known !== undefined) return known;
+    const name = this.shared(`{${uri}}${local}`);
+    if (byLocal.size < 10_000) byLocal.set(detach(local), name);
+    return name;
+  }
+
+  /**
+   * One copy of a string that repeats across responses (property names, status lines), detached
+   * from the parser's input: the ledger must not keep whole input chunks alive.
+   */
+  private shared(value: string): string {
+    const known = this.intern.get(value);
+    if (known !== undefined) return known;
+    const copy = detach(value);
+    if (this.intern.size < 100_000) this.intern.set(copy, copy);
+    return copy;
+  }
+
+  /** Position of the `<` of the start tag just reported (see the opentagstart handler). */
+  private tagStart(): number {
+    return this.lastTagStart;
   }
 
   /**
@@ -273,7 +307,7 @@ export class XmlScan {
       this.stop('maxDepth', this.stack.length + 1);
       return;
     }
-    if (uri !== DAV && DAV_VARIANTS.has(uri.toLowerCase())) {
+    if (uri !== DAV && uri.length <= 5 && uri.length >= 3 && DAV_VARIANTS.has(uri.toLowerCase())) {
       const found = f.davVariants.find((d) => d.uri === uri);
       if (found) found.count++;
       else if (f.davVariants.length < 10) f.davVariants.push({ uri, name: tag.name, path: [...this.stack.map((s) => s.local), local].join('>'), count: 1 });
@@ -283,7 +317,7 @@ export class XmlScan {
     if (!parent) {
       // A second top-level element (after a parse error) is not a new root: ignore it.
       if (f.root === undefined) {
-        f.root = { uri, local, prefix: tag.prefix ?? '', ...this.here(this.tagStart) };
+        f.root = { uri, local, prefix: tag.prefix ?? '', ...this.here(this.tagStart()) };
         f.isMultistatus = isDav && local === 'multistatus';
         kind = f.isMultistatus ? K.Multistatus : K.Ignored;
       } else kind = K.Ignored;
@@ -317,8 +351,7 @@ export class XmlScan {
       case K.Property: {
         const o = this.open;
         if (o?.current) {
-          let name = `{${uri}}${local}`;
-          name = this.intern.get(name) ?? (this.intern.set(name, name), name);
+          const name = this.clark(uri, local);
           frame.clark = name;
           if (o.propNames.has(name)) {
             if (o.obs.dupProps.length < 10 && !o.obs.dupProps.includes(name)) o.obs.dupProps.push(name);
@@ -338,7 +371,7 @@ export class XmlScan {
       case K.InError: {
         const o = this.open;
         if (o && parent?.kind === K.Error) {
-          const name = `{${uri}}${local}`;
+          const name = this.shared(`{${uri}}${local}`);
           const target = this.stack[this.stack.length - 3]?.kind === K.Propstat && o.current ? o.current.errors : (o.obs.resource.error ??= []);
           if (target.length < 20) target.push(name);
         }
@@ -366,7 +399,7 @@ export class XmlScan {
     const pk = parent.kind;
     const f = this.facts;
     if (isDav && local === 'error' && pk !== K.Response && pk !== K.Propstat && pk !== K.Property && pk !== K.InProperty && pk !== K.Ignored && pk !== K.Other) {
-      if (f.misplacedErrors.length < 10) f.misplacedErrors.push({ path: `${this.path()}>error`, ...this.here(this.tagStart) });
+      if (f.misplacedErrors.length < 10) f.misplacedErrors.push({ path: `${this.path()}>error`, ...this.here(this.tagStart()) });
       return K.Ignored;
     }
     switch (pk) {
@@ -458,12 +491,12 @@ export class XmlScan {
       this.stop('maxResponses', f.responseCount);
       return;
     }
-    const start = this.offsetOf(this.tagStart);
+    const start = this.offsetOf(this.tagStart());
     const resource: Resource = { index: this.resources.length, href: '', hrefNormalized: '', status: null, propstats: [], span: { start, end: null }, complete: false };
     this.open = {
       obs: {
         resource,
-        position: this.here(this.tagStart),
+        position: this.here(this.tagStart()),
         hrefs: [],
         statusTexts: [],
         propstats: [],
@@ -500,7 +533,7 @@ export class XmlScan {
         break;
       case K.Href:
         if (o) {
-          const h = text.trim();
+          const h = detach(text.trim());
           if (o.obs.hrefs.length < 1000) o.obs.hrefs.push(h);
         }
         break;
@@ -512,14 +545,14 @@ export class XmlScan {
         if (parent?.kind === K.Multistatus) this.facts.topDescription = text.trim().slice(0, 512);
         else if (parent?.kind === K.Propstat && o?.current) {
           o.current.descriptions++;
-          o.current.description = text.trim().slice(0, 512);
+          o.current.description = detach(text.trim().slice(0, 512));
         } else if (o) {
           o.obs.descriptions++;
-          o.obs.resource.description = text.trim().slice(0, 512);
+          o.obs.resource.description = detach(text.trim().slice(0, 512));
         }
         break;
       case K.LocationHref:
-        if (o && o.obs.locationHrefs.length < 5) o.obs.locationHrefs.push(text.trim());
+        if (o && o.obs.locationHrefs.length < 5) o.obs.locationHrefs.push(detach(text.trim()));
         break;
       case K.SyncToken:
         if (this.facts.syncTokens.length < 5) this.facts.syncTokens.push({ text: text.trim().slice(0, 2048), ...this.here() });
@@ -549,12 +582,12 @@ export class XmlScan {
     if (obs.hrefs.length > 1) r.extraHrefs = obs.hrefs.slice(1);
     const st = obs.statusTexts[0];
     if (st !== undefined) {
-      r.statusLine = st.trim();
+      r.statusLine = this.shared(st.trim());
       r.status = statusCode(st);
     }
     r.propstats = obs.propstats.map((ps) => {
       const line = ps.statusTexts[0] ?? '';
-      const out: Resource['propstats'][number] = { status: statusCode(line), statusLine: line.trim(), props: ps.props };
+      const out: Resource['propstats'][number] = { status: statusCode(line), statusLine: this.shared(line.trim()), props: ps.props };
       if (ps.errors.length > 0) out.error = ps.errors;
       if (ps.description !== undefined) out.description = ps.description;
       return out;
@@ -562,7 +595,7 @@ export class XmlScan {
     if (obs.locationHrefs[0] !== undefined) r.location = obs.locationHrefs[0];
     if (obs.isCollection) r.collection = true;
     for (const h of obs.hrefs) {
-      const form = parseHref(h).form;
+      const form = h.charCodeAt(0) === 0x2f ? 'absolute-path' : parseHref(h).form;
       const forms = this.facts.hrefForms;
       if (form === 'absolute-uri') {
         forms.absolute++;
@@ -573,7 +606,7 @@ export class XmlScan {
       }
     }
     if (r.href !== '' && r.complete) {
-      const key = dedupeKey(r.href);
+      const key = r.hrefNormalized;
       const before = this.seen.get(key);
       if (before !== undefined) obs.duplicateOf = before;
       else this.seen.set(key, r.index);
@@ -584,7 +617,11 @@ export class XmlScan {
   }
 }
 
-/** Key for MS205: authority (when absolute) + normalized path, so http://h/a and /a collide. */
-function dedupeKey(href: string): string {
-  return normalizeHref(href);
+/**
+ * A copy of `s` that does not share memory with the string it was cut from. Strings that saxes
+ * slices out of a 64 KiB input chunk keep that whole chunk alive; the ledger keeps hrefs for
+ * every response, so without this the memory would grow with the body instead of the ledger.
+ */
+function detach(s: string): string {
+  return s.length < 13 ? s : (' ' + s).slice(1);
 }

@@ -97,8 +97,8 @@ export const semanticRules: RuleDef[] = [
     title: 'status element is not an HTTP status line',
     scope: 'body',
     onResponse(o) {
-      const texts = [...o.statusTexts, ...o.propstats.flatMap((p) => p.statusTexts)];
-      const bad = texts.find((t) => !STATUS_LINE.test(t));
+      let bad = o.statusTexts.find((t) => !STATUS_LINE.test(t));
+      for (const p of o.propstats) bad ??= p.statusTexts.find((t) => !STATUS_LINE.test(t));
       if (bad === undefined) return undefined;
       return {
         message: `status ${JSON.stringify(bad.trim().slice(0, 80))} in the response for ${o.resource.href} is not "HTTP/x.y NNN reason"`,
@@ -188,7 +188,7 @@ export const semanticRules: RuleDef[] = [
     onResponse(o) {
       const h = o.resource.href;
       if (h === '') return undefined;
-      if (hasDotSegments(h)) return { message: `href ${h} contains dot-segments (RFC 4918 §8.3 forbids them)`, evidence: pos(o) };
+      if (h.includes('.') && hasDotSegments(h)) return { message: `href ${h} contains dot-segments (RFC 4918 §8.3 forbids them)`, evidence: pos(o) };
       if (o.isCollection && !/\/$/.test(h.replace(/[?#].*$/, ''))) {
         return { severity: 'info', message: `collection ${h} has no trailing slash in its href`, evidence: pos(o) };
       }
@@ -223,7 +223,10 @@ export const semanticRules: RuleDef[] = [
     title: 'unusual inner status codes',
     scope: 'body',
     onResponse(o) {
-      const codes = [o.resource.status, ...o.resource.propstats.map((p) => p.status)].filter((c): c is number => c !== null);
+      const r = o.resource;
+      // Nearly every response is plain 200/404: skip the work for those.
+      if ((r.status === null || r.status === 200) && r.propstats.every((p) => p.status === 200 || p.status === 404)) return undefined;
+      const codes = [r.status, ...r.propstats.map((p) => p.status)].filter((c): c is number => c !== null);
       const informational = codes.find((c) => c < 200);
       if (informational !== undefined) return { message: `response for ${o.resource.href} records ${informational}: 1xx codes SHOULD NOT appear in a multistatus`, evidence: { ...pos(o), status: informational } };
       const odd = codes.find((c) => !REGISTERED.has(c) || c === 425);
