@@ -175,11 +175,16 @@ test('an unreachable gateway is a one-line network error with exit 2', async (t)
   t.is(r.err.trim().split('\n').length, 1);
 });
 
-test('CalDAV through a transparent nginx: the calendar is found and its REPORTs pass too', async (t) => {
+test('CalDAV and CardDAV through a transparent nginx: calendar and address book found, their REPORTs pass too', async (t) => {
   const r = await verify(['--origin', radicale.url, '--via', nginx.urls.caldav!, '--path', '/test/', '--auth', RADICALE_AUTH, '--json']);
   t.is(r.code, 0, r.out);
-  const doc = JSON.parse(r.out) as { dav: { calendar: boolean }; paths: { viaPath: string; exchanges: { probe: string; origin: { status: number; responses: number } }[] }[] };
-  t.true(doc.dav.calendar);
+  const doc = JSON.parse(r.out) as { dav: { calendar: boolean; addressbook: boolean }; paths: { viaPath: string; exchanges: { probe: string; origin: { status: number; responses: number } }[] }[] };
+  t.deepEqual(doc.dav, { calendar: true, addressbook: true });
+  const book = doc.paths.find((p) => p.viaPath === '/test/book/');
+  t.deepEqual(book?.exchanges.map((e) => [e.probe, e.origin.status, e.origin.responses]).slice(3), [
+    ['REPORT addressbook-query', 207, radicale.cards.length],
+    ['REPORT addressbook-multiget', 207, radicale.cards.length],
+  ]);
   const cal = doc.paths.find((p) => p.viaPath === '/test/cal/');
   t.truthy(cal, JSON.stringify(doc.paths.map((p) => p.viaPath)));
   t.deepEqual(cal!.exchanges.map((e) => e.probe), ['PROPFIND allprop', 'PROPFIND propname', 'PROPFIND named', 'REPORT calendar-query', 'REPORT calendar-multiget']);

@@ -1,6 +1,7 @@
 // Debian's Radicale 3 on 127.0.0.1 as a CalDAV origin for the gateway tests: a fresh temp dir, the
 // repository's capture config (test/fixtures/servers/radicale.conf: any login accepted), a calendar
-// /test/cal/ with the capture events. Radicale missing is an error, not a skip: CI installs it.
+// /test/cal/ with the capture events and an address book /test/book/ with two cards. Radicale
+// missing is an error, not a skip: CI installs it.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -21,6 +22,8 @@ export interface RadicaleServer {
   readonly port: number;
   /** Paths of the calendar's events, as PUT. */
   readonly events: string[];
+  /** Paths of the address book's cards, as PUT. */
+  readonly cards: string[];
   stop(): Promise<void>;
 }
 
@@ -78,5 +81,15 @@ export async function startRadicale(): Promise<RadicaleServer> {
   const events = ['/test/cal/event1.ics', '/test/cal/event2.ics', '/test/cal/caf%C3%A9%20r%C3%A9union.ics'];
   const files = ['event1.ics', 'event2.ics', 'event-reunion.ics'];
   for (let i = 0; i < events.length; i++) await setup('PUT', events[i]!, 201, await req(files[i]!), 'text/calendar');
-  return { url, port, events, stop };
+  const mkcol =
+    '<?xml version="1.0" encoding="utf-8"?>\n<D:mkcol xmlns:D="DAV:" xmlns:A="urn:ietf:params:xml:ns:carddav"><D:set><D:prop>' +
+    '<D:resourcetype><D:collection/><A:addressbook/></D:resourcetype><D:displayname>Test book</D:displayname></D:prop></D:set></D:mkcol>\n';
+  await setup('MKCOL', '/test/book/', 201, Buffer.from(mkcol), 'application/xml');
+  const cards = ['/test/book/alice.vcf', '/test/book/bob.vcf'];
+  for (const card of cards) {
+    const name = card.slice(card.lastIndexOf('/') + 1, -4);
+    const vcard = `BEGIN:VCARD\r\nVERSION:3.0\r\nUID:${name}@testbed\r\nFN:${name} Example\r\nN:Example;${name};;;\r\nEND:VCARD\r\n`;
+    await setup('PUT', card, 201, Buffer.from(vcard), 'text/vcard');
+  }
+  return { url, port, events, cards, stop };
 }
