@@ -28,12 +28,14 @@ export function filterToSql(node: FilterNode): SqlFilter {
       case 'header':
         params.push(n.pattern);
         return 'header_match(?, f.request_headers, f.response_headers)';
+      // IN (not a correlated EXISTS): SQLite builds the set once from the covering index
+      // (category or rule, flow_seq), which is what paging deep into a filtered list needs.
       case 'category':
         params.push(n.category);
-        return 'EXISTS (SELECT 1 FROM findings x WHERE x.category = ? AND x.flow_seq = f.seq)';
+        return 'f.seq IN (SELECT x.flow_seq FROM findings x WHERE x.category = ?)';
       case 'rule':
         params.push(n.rule);
-        return 'EXISTS (SELECT 1 FROM findings x WHERE x.rule = ? AND x.flow_seq = f.seq)';
+        return 'f.seq IN (SELECT x.flow_seq FROM findings x WHERE x.rule = ?)';
       case 'error':
         return "f.outcome_kind <> 'complete'";
       case 'injected':
