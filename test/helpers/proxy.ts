@@ -1,6 +1,6 @@
 // Starts davtap's proxy in-process for a test and collects its flows.
 import type { ExecutionContext } from 'ava';
-import { startProxy, type ProxyOptions, type RunningProxy } from '../../src/proxy/index.js';
+import { startProxy, type ProxyHooks, type ProxyOptions, type RunningProxy } from '../../src/proxy/index.js';
 import type { Flow } from '../../src/types.js';
 
 export interface TestProxy extends RunningProxy {
@@ -10,7 +10,10 @@ export interface TestProxy extends RunningProxy {
   waitForFlows(n: number, timeoutMs?: number): Promise<Flow[]>;
 }
 
-export async function startTestProxy(t: ExecutionContext, options: Partial<ProxyOptions>): Promise<TestProxy> {
+/** Options as for startProxy; hooks given here are added to (or replace) the collecting ones. */
+export type TestProxyOptions = Partial<Omit<ProxyOptions, 'hooks'>> & { hooks?: Partial<ProxyHooks> };
+
+export async function startTestProxy(t: ExecutionContext, options: TestProxyOptions): Promise<TestProxy> {
   const flows: Flow[] = [];
   const chunks = new Map<string, Buffer[]>();
   const waiters: Array<() => void> = [];
