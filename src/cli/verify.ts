@@ -11,7 +11,7 @@ import { parseCommandArgs } from './args.js';
 import type { CliIO, Command } from './io.js';
 
 const help = `Usage: davtap verify --origin URL --via URL [--path P]… [--depth N] [--map VIA=ORIGIN]
-                     [--auth USER:PASS] [--fail-on LEVEL] [--json] [--junit FILE]
+                     [--auth USER:PASS] [--insecure] [--fail-on LEVEL] [--json] [--junit FILE]
 
 Sends the same WebDAV requests to the origin and through a gateway (nginx, Apache mod_proxy,
 Caddy, a CDN, a WAF) and compares the answers: status, framing, Content-Type, Content-Encoding,
@@ -32,6 +32,7 @@ Options:
   --map VIA=ORIGIN     path prefix mapping, e.g. /dav/=/ (default: the difference between the
                        paths of --via and --origin)
   --auth USER:PASS     Basic authentication for both sides (never printed)
+  --insecure           accept any TLS certificate (self-signed test gateways)
   --timeout SECONDS    give up on a response after this long without a byte (default 10)
   --max-time SECONDS   give up on a response that takes longer than this in all (default 60)
   --fail-on LEVEL      exit 1 when a difference reaches LEVEL: a severity (error, warning, info)
@@ -53,6 +54,7 @@ interface VerifyFlags {
   'max-collections'?: string;
   map?: string;
   auth?: string;
+  insecure?: boolean;
   timeout?: string;
   'max-time'?: string;
   'fail-on'?: string;
@@ -105,6 +107,7 @@ export const command: Command = {
       'max-collections': { type: 'string' },
       map: { type: 'string' },
       auth: { type: 'string' },
+      insecure: { type: 'boolean' },
       timeout: { type: 'string' },
       'max-time': { type: 'string' },
       'fail-on': { type: 'string' },
@@ -136,6 +139,7 @@ export const command: Command = {
       totalTimeoutMs: maxTime * 1000,
       ...(map ? { map } : {}),
       ...(values.auth !== undefined ? { auth: values.auth } : {}),
+      ...(values.insecure ? { insecure: true } : {}),
     });
     io.stdout.write(values.json ? renderJson(report, failOn) : renderText(report, failOn));
     if (values.junit !== undefined) {

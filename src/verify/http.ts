@@ -10,6 +10,8 @@ export interface HttpTarget {
   base: string;
   /** `user:pass` for Basic authentication, when given. */
   auth?: string;
+  /** Accept any TLS certificate (a test gateway with a self-signed one). */
+  insecure?: boolean;
 }
 
 export interface RawRequest {
@@ -71,7 +73,7 @@ export function send(target: HttpTarget, req: RawRequest, opts: SendOptions): Pr
       () => finish({ outcome: 'timeout', closeKind: 'timeout', code: 'ETIMEDOUT', message: `response not complete after ${opts.totalTimeoutMs} ms` }),
       opts.totalTimeoutMs,
     );
-    const socket = https ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host }) : net.connect({ host, port });
+    const socket = https ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, rejectUnauthorized: target.insecure !== true }) : net.connect({ host, port });
     const finish = (transport: TransportEnd): void => {
       if (done) return;
       done = true;

@@ -36,6 +36,8 @@ export interface VerifyOptions {
   map?: PrefixMap;
   /** `user:pass`, sent to both sides. */
   auth?: string;
+  /** Accept any TLS certificate on both sides. */
+  insecure?: boolean;
   /** Silence that ends a response (default 10 s). */
   idleTimeoutMs?: number;
   /** Longest time one response may take (default 6 × the idle timeout). */
@@ -145,8 +147,9 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
   const sendOpts: SendOptions = { idleTimeoutMs, totalTimeoutMs: opts.totalTimeoutMs ?? idleTimeoutMs * 6, maxBytes: opts.maxBytes ?? 64 * 1024 * 1024 };
   const originBase = new URL(opts.origin);
   const viaBase = new URL(opts.via);
-  const originTarget: HttpTarget = { base: originBase.href, ...(opts.auth !== undefined ? { auth: opts.auth } : {}) };
-  const viaTarget: HttpTarget = { base: viaBase.href, ...(opts.auth !== undefined ? { auth: opts.auth } : {}) };
+  const common = { ...(opts.auth !== undefined ? { auth: opts.auth } : {}), ...(opts.insecure ? { insecure: true } : {}) };
+  const originTarget: HttpTarget = { base: originBase.href, ...common };
+  const viaTarget: HttpTarget = { base: viaBase.href, ...common };
   const map = opts.map ?? prefixMapFromBases(viaBase.href, originBase.href);
   const starts = (opts.paths && opts.paths.length > 0 ? opts.paths : ['/']).map((p) => joinPath(originBase.pathname, p));
 

@@ -2,10 +2,13 @@
 // and JUnit outputs, and credentials never printed.
 import test from 'ava';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import https from 'node:https';
+import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { main } from '../../src/cli/main.js';
+import { ensureCa, LeafIssuer } from '../../src/proxy/ca.js';
 import type { CliIO } from '../../src/cli/io.js';
 import { request } from '../helpers/apache.js';
 import { startOrigin } from '../helpers/origin.js';
@@ -129,4 +132,25 @@ test('an unwritable --junit file is an I/O error with exit 2', async (t) => {
   const r = await run(['--origin', base, '--via', base, '--path', '/docs/', '--depth', '1', '--junit', path.join(scratch, 'no-such-dir', 'out.xml')]);
   t.is(r.code, 2);
   t.regex(r.err, /^davtap: verify: cannot write --junit .*no-such-dir\/out\.xml: ENOENT/);
+});
+
+test('HTTPS: a certificate nobody trusts is a one-line error; --insecure accepts it', async (t) => {
+  const ca = ensureCa(await mkdtemp(path.join(scratch, 'ca-')));
+  const issuer = new LeafIssuer(ca);
+  const leaf = issuer.issue('127.0.0.1');
+  const xml = '<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:"><D:response><D:href>/</D:href><D:propstat><D:prop><D:resourcetype/></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response></D:multistatus>\n';
+  const server = https.createServer({ key: (issuer as unknown as { leafKeyPem: string }).leafKeyPem, cert: leaf.cert }, (req, res) => {
+    res.writeHead(req.method === 'PROPFIND' ? 207 : 200, { 'Content-Type': 'application/xml; charset=utf-8', 'Content-Length': req.method === 'PROPFIND' ? Buffer.byteLength(xml) : 0 });
+    res.end(req.method === 'PROPFIND' ? xml : '');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  const url = `https://127.0.0.1:${(server.address() as net.AddressInfo).port}/`;
+  const strict = await run(['--origin', url, '--via', url]);
+  t.is(strict.code, 2);
+  t.regex(strict.err, /^davtap: verify: origin https:\/\/127\.0\.0\.1:\d+\/ did not answer OPTIONS \/: .*certificate/);
+  t.is(strict.err.trim().split('\n').length, 1);
+  const insecure = await run(['--origin', url, '--via', url, '--insecure']);
+  t.is(insecure.code, 0, insecure.out + insecure.err);
+  t.regex(insecure.out, /^PASS {2}\/ +3 exchanges, byte-identical$/m);
 });
