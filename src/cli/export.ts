@@ -116,16 +116,19 @@ export const command: Command = {
           const file = path.resolve(io.cwd, target);
           let out: PrivateFile;
           try {
-            out = new PrivateFile(file);
+            out = new PrivateFile(file, 0o600, true);
           } catch (err) {
             throw new DavtapError('IO', `export: cannot write ${target} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
           }
+          let n: number;
           try {
-            const n = exportJsonl(store, selection, (line) => out.write(line), redact, { bodies: values.bodies === true });
-            io.stderr.write(`davtap export: ${n} flow${n === 1 ? '' : 's'} written to ${target}\n`);
-          } finally {
-            out.close();
+            n = exportJsonl(store, selection, (line) => out.write(line), redact, { bodies: values.bodies === true });
+          } catch (err) {
+            out.abort();
+            throw err;
           }
+          out.close();
+          io.stderr.write(`davtap export: ${n} flow${n === 1 ? '' : 's'} written to ${target}\n`);
         }
       }
     } finally {

@@ -1,6 +1,6 @@
 // Small pieces every export format shares: header lookup, body text-or-base64, the URL the client
 // used, the davtap version, and writing files only their owner can read.
-import { closeSync, existsSync, fchmodSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fchmodSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Flow, RawHeaders } from '../types.js';
@@ -77,12 +77,20 @@ export function davtapVersion(): string {
 
 /**
  * A file only its owner can read or write (exports hold bodies and headers): created 0600, and
- * an existing file is narrowed to 0600 before anything is written into it.
+ * an existing file is narrowed to 0600 before anything is written into it. With `atomic`, the
+ * bytes go to a temporary file beside it that `close()` renames into place and `abort()` removes,
+ * so that a failed export never leaves half a HAR where a whole one was.
  */
 export class PrivateFile {
   private fd: number;
-  constructor(readonly file: string, mode = 0o600) {
-    this.fd = openSync(file, 'w', mode);
+  private readonly path: string;
+  constructor(
+    readonly file: string,
+    mode = 0o600,
+    private readonly atomic = false,
+  ) {
+    this.path = atomic ? path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.partial`) : file;
+    this.fd = openSync(this.path, 'w', mode);
     fchmodSync(this.fd, mode);
   }
   write(data: string | Uint8Array): void {
@@ -90,9 +98,18 @@ export class PrivateFile {
     let off = 0;
     while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off);
   }
+  /** Done: closes the file (and renames it into place when atomic). */
   close(): void {
+    if (this.fd < 0) return;
+    closeSync(this.fd);
+    this.fd = -1;
+    if (this.atomic) renameSync(this.path, this.file);
+  }
+  /** Failed: closes the file; an atomic one is removed and the target left as it was. */
+  abort(): void {
     if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
+    if (this.atomic) rmSync(this.path, { force: true });
   }
 }
 
@@ -100,7 +117,9 @@ export function writePrivateFile(file: string, data: string | Uint8Array, mode =
   const f = new PrivateFile(file, mode);
   try {
     f.write(data);
-  } finally {
-    f.close();
+  } catch (err) {
+    f.abort();
+    throw err;
   }
+  f.close();
 }

@@ -281,10 +281,10 @@ export function buildHar(flows: Iterable<Flow>, redactor: Redactor): HarLog {
 
 /**
  * Writes the HAR to `file` (0600) entry by entry, so that exporting thousands of flows holds one
- * flow in memory at a time. Returns how many entries it wrote.
+ * flow in memory at a time; the file appears whole or not at all. Returns how many entries it wrote.
  */
 export function writeHar(file: string, flows: Iterable<Flow>, redactor: Redactor): number {
-  const out = new PrivateFile(file);
+  const out = new PrivateFile(file, 0o600, true);
   let n = 0;
   try {
     const head = JSON.stringify({ log: { version: '1.2', creator: creator(), pages: [], entries: [] } }, null, 2);
@@ -298,8 +298,10 @@ export function writeHar(file: string, flows: Iterable<Flow>, redactor: Redactor
       n++;
     }
     out.write(`${n > 0 ? '\n    ' : ''}${head.slice(at)}\n`);
-  } finally {
-    out.close();
+  } catch (err) {
+    out.abort();
+    throw err;
   }
+  out.close();
   return n;
 }

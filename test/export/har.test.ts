@@ -1,11 +1,11 @@
 import test from 'ava';
-import { readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import type { CliIO } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
-import { buildHar, createRedactor, exportHar, type HarLog } from '../../src/export/index.js';
+import { buildHar, createRedactor, exportHar, writeHar, type HarLog } from '../../src/export/index.js';
 import type { Finding, Flow } from '../../src/types.js';
 import { payloadOf } from '../helpers/corrupt.js';
 import { tempDir } from '../store/temp.js';
@@ -191,4 +191,20 @@ test('a cut body: the HAR re-check finds what the bytes show; how the connection
   t.deepEqual(entry._davtap.outcome, cut.outcome);
   t.is(entry._davtap.declaredLength, 7288);
   t.is(entry.response.bodySize, 3000);
+});
+
+test('a HAR export that fails midway leaves the previous file as it was and no partial file', (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'trace.har');
+  writeFileSync(file, 'the previous export\n');
+  function* failing(): Generator<Flow> {
+    yield captureFlow('apache-propfind-d0-allprop', 0);
+    throw new Error('database went away');
+  }
+  t.throws(() => writeHar(file, failing(), createRedactor()), { message: 'database went away' });
+  t.is(readFileSync(file, 'utf8'), 'the previous export\n');
+  t.deepEqual(readdirSync(dir), ['trace.har']);
+  t.is(writeHar(file, [captureFlow('apache-propfind-d0-allprop', 0)], createRedactor()), 1);
+  t.is((JSON.parse(readFileSync(file, 'utf8')) as HarLog).log.entries.length, 1);
+  t.is(statSync(file).mode & 0o777, 0o600);
 });
