@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort, request } from '../../test/helpers/apache.js';
-import { withoutProxyEnv } from '../../test/helpers/davtap-process.js';
+import { tiedToParent, withoutProxyEnv } from '../../test/helpers/davtap-process.js';
 
 export const MITMDUMP_BIN = '/usr/bin/mitmdump';
 
@@ -37,8 +37,7 @@ export async function startMitmdump(upstream: string): Promise<Mitmdump> {
   const confdir = await mkdtemp(path.join(tmpdir(), 'davtap-mitmdump-'));
   const port = await freePort();
   const child = spawn(
-    MITMDUMP_BIN,
-    ['--mode', `reverse:${upstream}`, '--listen-host', '127.0.0.1', '-p', String(port), '-q', '--set', `confdir=${confdir}`],
+    ...tiedToParent(MITMDUMP_BIN, ['--mode', `reverse:${upstream}`, '--listen-host', '127.0.0.1', '-p', String(port), '-q', '--set', `confdir=${confdir}`]),
     { stdio: ['ignore', 'pipe', 'pipe'], env: withoutProxyEnv() },
   );
   let output = '';

@@ -9,6 +9,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tiedToParent } from './davtap-process.js';
 
 export const APACHE_BIN = '/usr/sbin/apache2';
 const MOD_DAV = '/usr/lib/apache2/modules/mod_dav.so';
@@ -138,7 +139,7 @@ async function startOnce(port: number, opts: ApacheOptions): Promise<ApacheServe
     const confFile = path.join(root, 'conf', 'apache2.conf');
     await writeFile(confFile, conf);
     const errorLog = path.join(root, 'logs', 'error.log');
-    const child = spawn(APACHE_BIN, ['-f', confFile, '-DFOREGROUND'], { stdio: ['ignore', 'pipe', 'pipe'], cwd: root });
+    const child = spawn(...tiedToParent(APACHE_BIN, ['-f', confFile, '-DFOREGROUND']), { stdio: ['ignore', 'pipe', 'pipe'], cwd: root });
     let output = '';
     child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
     child.stderr?.on('data', (c: Buffer) => (output += c.toString()));

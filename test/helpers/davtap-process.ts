@@ -45,6 +45,17 @@ export function withoutProxyEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.Pr
   return out;
 }
 
+const SETPRIV = '/usr/bin/setpriv';
+
+/**
+ * The command line that runs `bin args` so that it gets SIGTERM when the process that spawned it
+ * dies (prctl PR_SET_PDEATHSIG, through util-linux's setpriv, which then execs in place: same pid).
+ * A test runner killed by a timeout must not leave Apache, davtap or mitmdump running.
+ */
+export function tiedToParent(bin: string, args: string[]): [string, string[]] {
+  return existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'SIGTERM', '--', bin, ...args]] : [bin, args];
+}
+
 function exited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
 }
@@ -65,7 +76,7 @@ export async function startDavtap(args: string[], opts: DavtapStartOptions = {})
   if (!existsSync(COMPILED_MAIN)) throw new Error(`davtap is not built (${COMPILED_MAIN} missing): run npm run build first`);
   const readyTimeoutMs = opts.readyTimeoutMs ?? 15_000;
   const stopTimeoutMs = opts.stopTimeoutMs ?? 5_000;
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), DAVTAP_BIN, ...args], {
+  const child = spawn(...tiedToParent(process.execPath, [...(opts.nodeArgs ?? []), DAVTAP_BIN, ...args]), {
     cwd: opts.cwd,
     env: opts.env ?? withoutProxyEnv(),
     stdio: ['ignore', opts.stdout === 'ignore' ? 'ignore' : 'pipe', 'pipe'],
