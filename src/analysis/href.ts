@@ -133,7 +133,8 @@ export function commonPrefix(a: string, b: string): string {
 
 /** Private, loopback, link-local or single-label hosts: addresses that point inside a network. */
 export function isInwardHost(authority: string): boolean {
-  const host = authority.replace(/^\[(.*)\](:\d+)?$/, '$1').replace(/:\d+$/, '');
+  const bracketed = /^\[([^\]]*)\](:\d+)?$/.exec(authority);
+  const host = bracketed ? bracketed[1]! : authority.replace(/:\d+$/, '');
   if (/^(127\.|10\.|192\.168\.|169\.254\.|0\.)/.test(host)) return true;
   if (/^172\.(1[6-9]|2\d|3[01])\./.test(host)) return true;
   if (host === 'localhost' || host.endsWith('.localhost') || host === '::1' || /^f[cd]/i.test(host) || /^fe80:/i.test(host)) return true;

@@ -1,0 +1,54 @@
+// The request context the request-aware rules read.
+import test from 'ava';
+import { parseRequest, pathOfTarget } from '../../src/analysis/request.js';
+
+const ctx = (method: string, headers: string[], body?: string, target = '/dav/') => ({ method, target, rawHeaders: headers, ...(body !== undefined ? { body: Buffer.from(body) } : {}) });
+
+test('PROPFIND: Depth, prop list by namespace URI (not prefix), Prefer and Brief', (t) => {
+  const r = parseRequest(ctx('propfind', ['Host', 'Example.org:8080', 'Depth', ' Infinity ', 'Brief', 't'], '<a:propfind xmlns:a="DAV:" xmlns:z="urn:x"><a:prop><a:getetag/><z:color/></a:prop></a:propfind>'));
+  t.is(r.method, 'PROPFIND');
+  t.is(r.depth, 'infinity');
+  t.is(r.propfind, 'prop');
+  t.deepEqual(r.requestedProps, ['{DAV:}getetag', '{urn:x}color']);
+  t.true(r.preferMinimal);
+  t.is(r.authority, 'example.org:8080');
+});
+
+test('an empty PROPFIND body is allprop; propname and allprop+include are told apart', (t) => {
+  t.is(parseRequest(ctx('PROPFIND', [])).propfind, 'allprop');
+  t.is(parseRequest(ctx('PROPFIND', [], '<D:propfind xmlns:D="DAV:"><D:propname/></D:propfind>')).propfind, 'propname');
+  const inc = parseRequest(ctx('PROPFIND', [], '<D:propfind xmlns:D="DAV:"><D:allprop/><D:include><D:quota-used-bytes/></D:include></D:propfind>'));
+  t.is(inc.propfind, 'allprop');
+  t.deepEqual(inc.includeProps, ['{DAV:}quota-used-bytes']);
+  t.deepEqual(inc.requestedProps, []);
+});
+
+test('REPORT: multiget hrefs, sync-collection token and limit, Nextcloud pagination, noroot', (t) => {
+  const mg = parseRequest(ctx('REPORT', ['Depth', '1'], '<C:calendar-multiget xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/></D:prop><D:href> /cal/a.ics </D:href><D:href>/cal/b.ics</D:href></C:calendar-multiget>'));
+  t.true(mg.isMultiget);
+  t.deepEqual(mg.multigetHrefs, ['/cal/a.ics', '/cal/b.ics']);
+  const sync = parseRequest(ctx('REPORT', ['X-NC-Paginate', 'true', 'X-NC-Paginate-Total', '120'], '<D:sync-collection xmlns:D="DAV:"><D:sync-token>http://x/1</D:sync-token><D:limit><D:nresults>10</D:nresults></D:limit></D:sync-collection>'));
+  t.true(sync.isSyncCollection);
+  t.is(sync.syncToken, 'http://x/1');
+  t.is(sync.syncLimit, 10);
+  t.true(sync.ncPaginate);
+  t.is(sync.ncPaginateTotal, 120);
+  t.true(parseRequest(ctx('PROPFIND', ['Depth', '1, noroot'])).depthNoRoot);
+  t.true(parseRequest(ctx('PROPFIND', ['Prefer', 'depth-noroot, return=minimal'])).preferNoRoot);
+});
+
+test('a request body that is not XML only yields less context', (t) => {
+  const r = parseRequest(ctx('PROPFIND', ['Depth', '0'], '<D:propfind xmlns:D="DAV:"><D:prop><D:getetag/>'));
+  t.truthy(r.bodyError);
+  t.is(r.depth, '0');
+  const hostile = parseRequest(ctx('PROPFIND', [], '<!DOCTYPE x [<!ENTITY a "&a;&a;">]><x>&a;</x>'));
+  t.truthy(hostile.bodyError);
+});
+
+test('absolute-form targets give scheme, authority and path', (t) => {
+  const r = parseRequest(ctx('PROPFIND', [], undefined, 'https://Dav.Example.org/dav/x?y=1'));
+  t.is(r.scheme, 'https');
+  t.is(r.authority, 'dav.example.org');
+  t.is(r.path, '/dav/x');
+  t.is(pathOfTarget('/a/b?c#d'), '/a/b');
+});

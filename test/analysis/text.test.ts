@@ -1,0 +1,69 @@
+// Bytes to text: encoding sources (RFC 7303 §3.2), invalid UTF-8 and illegal characters located
+// by byte offset, bytes before the XML declaration.
+import test from 'ava';
+import { TextStage, firstInvalidUtf8 } from '../../src/analysis/text.js';
+
+function decode(bytes: Buffer, charset?: string, step = bytes.length) {
+  const parts: { text: string; offset: number; length: number }[] = [];
+  const s = new TextStage(charset, (text, offset, length) => parts.push({ text, offset, length }));
+  for (let i = 0; i < bytes.length; i += step) s.write(bytes.subarray(i, i + step));
+  s.end();
+  return { facts: s.facts, text: parts.map((p) => p.text).join(''), parts };
+}
+
+test('a UTF-8 body decodes the same whatever the split, with offsets and lengths that add up', (t) => {
+  const body = Buffer.from('<?xml version="1.0" encoding="utf-8"?><a>ü € 😀 ' + 'x'.repeat(3000) + '</a>');
+  for (const step of [1, 2, 3, 1500]) {
+    const r = decode(body, 'utf-8', step);
+    t.is(r.text, body.toString());
+    let at = 0;
+    for (const p of r.parts) {
+      t.is(p.offset, at);
+      t.is(Buffer.byteLength(p.text), p.length);
+      at += p.length;
+    }
+  }
+});
+
+test('invalid UTF-8 is located by byte offset, and each bad byte becomes one "?" so offsets stay exact', (t) => {
+  const body = Buffer.concat([Buffer.from('<a>ok '), Buffer.from([0xc3, 0x28]), Buffer.from(' ü '), Buffer.from([0xff]), Buffer.from('</a>')]);
+  for (const step of [1, 4, 100]) {
+    const r = decode(body, undefined, step);
+    t.deepEqual(r.facts.invalidUtf8, { offset: 6, hex: 'c32820c3', count: 2 });
+    t.is(Buffer.byteLength(r.text), body.length);
+  }
+  t.is(firstInvalidUtf8(Buffer.from([0xe2, 0x82]), false), -1);
+  t.is(firstInvalidUtf8(Buffer.from([0xe2, 0x82]), true), 0);
+  t.is(firstInvalidUtf8(Buffer.from([0xc0, 0x80]), true), 0);
+  t.is(firstInvalidUtf8(Buffer.from([0xed, 0xa0, 0x80]), true), 0);
+});
+
+test('illegal XML characters are found with their code point and byte offset', (t) => {
+  const r = decode(Buffer.from('<a>é\uFFFE\u0001</a>'));
+  t.deepEqual(r.facts.illegalChar, { offset: 5, codePoint: 'U+FFFE', count: 2 });
+  t.is(decode(Buffer.from('<a>\t\n\r 😀</a>')).facts.illegalChar, undefined);
+});
+
+test('encoding sources: BOM, charset parameter and declaration compared; the BOM wins', (t) => {
+  const decl = (enc: string) => Buffer.from(`<?xml version="1.0" encoding="${enc}"?><a/>`);
+  t.false(decode(decl('UTF-8'), '"utf-8"').facts.disagreement);
+  t.false(decode(decl('utf-8'), 'us-ascii').facts.disagreement);
+  const clash = decode(decl('utf-8'), 'iso-8859-1');
+  t.true(clash.facts.disagreement);
+  t.is(clash.facts.applied, 'iso-8859-1');
+  const bom = decode(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), decl('iso-8859-1')]), 'iso-8859-1');
+  t.is(bom.facts.bom, 'utf-8');
+  t.is(bom.facts.applied, 'utf-8');
+  const utf16 = decode(Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('<a>x</a>', 'utf16le')]));
+  t.is(utf16.facts.applied, 'utf-16le');
+  t.is(utf16.text, '<a>x</a>');
+});
+
+test('bytes before <?xml are reported and skipped, a second BOM is noticed', (t) => {
+  const r = decode(Buffer.from('  PHP Notice: x\n<?xml version="1.0"?><a/>'));
+  t.deepEqual(r.facts.leadingJunk, { bytes: 16, hex: Buffer.from('  PHP Notice: x\n').toString('hex'), text: '  PHP Notice: x\n' });
+  t.true(r.text.startsWith('<?xml'));
+  t.is(r.parts[0]!.offset, 16);
+  t.true(decode(Buffer.from([0xef, 0xbb, 0xbf, 0xef, 0xbb, 0xbf, 0x3c, 0x61, 0x2f, 0x3e])).facts.doubleBom);
+  t.is(decode(Buffer.from('\n<a/>')).facts.leadingJunk, undefined);
+});
