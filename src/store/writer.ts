@@ -67,7 +67,9 @@ export interface FlowWriter {
 }
 
 // Errors that concern the database as a whole: retrying flow by flow would only fail again.
-const databaseWide = /^SQLITE_(FULL|READONLY|IOERR|CANTOPEN|CORRUPT|NOTADB|BUSY|LOCKED|PROTOCOL|PERM)/;
+const databaseWide = /^SQLITE_(FULL|READONLY|IOERR|CANTOPEN|CORRUPT|NOTADB|PROTOCOL|PERM)/;
+// Another connection holds the write lock: a passing condition, so the flows wait for the next tick.
+const lockedOut = /^SQLITE_(BUSY|LOCKED)/;
 
 function errorCode(err: unknown): string {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : '';
@@ -144,6 +146,8 @@ export function createFlowWriter(store: Store, options: WriterOptions = {}): Flo
   let closed = false;
   let droppedSinceReport = 0;
   let overReported = false;
+  let lockedReported = false;
+  let lastLockError: unknown = null;
   const stats: Omit<WriterStats, 'pending'> = {
     enqueued: 0,
     written: 0,
@@ -183,7 +187,7 @@ export function createFlowWriter(store: Store, options: WriterOptions = {}): Flo
     );
   };
 
-  /** Commits flows from the head of the queue within `budget` ms; returns how many it consumed. */
+  /** Commits flows from the head of the queue within `budget` ms; returns how many it consumed (0: locked out, try later). */
   const commitSome = (budget: number): number => {
     // Reset here too: when BEGIN itself fails, the transaction function never runs.
     attempted = 0;
@@ -191,8 +195,22 @@ export function createFlowWriter(store: Store, options: WriterOptions = {}): Flo
       writeSome.immediate(queue, budget);
       stats.written += attempted;
       stats.transactions++;
+      lockedReported = false;
       return attempted;
     } catch (err) {
+      if (lockedOut.test(errorCode(err))) {
+        lastLockError = err;
+        // Once per episode, not once per tick.
+        if (!lockedReported) {
+          report(
+            new StoreError(`${store.file} is locked by another connection (${errorCode(err)}); ${queue.length} flow(s) wait for the next attempt`, {
+              cause: err,
+            }),
+          );
+        }
+        lockedReported = true;
+        return 0;
+      }
       // The database as a whole refuses (full, read-only…): everything queued would fail the same
       // way, so it is counted and reported once instead of flow by flow.
       if (databaseWide.test(errorCode(err))) {
@@ -258,20 +276,30 @@ export function createFlowWriter(store: Store, options: WriterOptions = {}): Flo
     return consumed;
   };
 
+  const retryLater = (): void => {
+    if (timer === null) timer = { timeout: setTimeout(tick, tickMs).unref() };
+  };
+
   const tick = (): void => {
     timer = null;
     reportDrops();
     if (queue.length === 0) return;
-    writeRound(budgetMs);
+    if (writeRound(budgetMs) === 0) retryLater();
     // More than one budget's worth arrived: go on right after the event loop has had its turn.
-    if (queue.length > 0 && timer === null) timer = { immediate: setImmediate(tick).unref() };
+    else if (queue.length > 0 && timer === null) timer = { immediate: setImmediate(tick).unref() };
   };
 
   const flush = (): void => {
     cancelTimer();
     reportDrops();
-    // Everything in one transaction (bounded: each round consumes at least one flow).
-    while (queue.length > 0) writeRound(Infinity);
+    // Everything in one transaction. Bounded: each round consumes at least one flow, or the
+    // database is locked and the flows wait for the next tick.
+    while (queue.length > 0) {
+      if (writeRound(Infinity) === 0) {
+        retryLater();
+        break;
+      }
+    }
   };
 
   // Checkpoints move to a worker thread (an in-memory database has no WAL to checkpoint).
@@ -290,6 +318,9 @@ export function createFlowWriter(store: Store, options: WriterOptions = {}): Flo
   }
   const shutdown = (): void => {
     flush();
+    cancelTimer();
+    // Still locked out at the end: these flows will not be stored, and that is said.
+    if (queue.length > 0) failure(queue.splice(0).length, lastLockError);
     closed = true;
     unhook();
   };
