@@ -6,7 +6,7 @@ import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { DavtapError } from '../errors.js';
 import type { Finding, Flow } from '../types.js';
-import { clientUrl, contentCoding, davtapVersion, httpVersion, writePrivateFile } from './common.js';
+import { clientUrl, contentCoding, davtapVersion, headerValue, httpVersion, writePrivateFile } from './common.js';
 import { curlCommand, envNameFor } from './curl.js';
 import { failedResources } from './ledger.js';
 import { rawRequest, rawResponse } from './raw.js';
@@ -79,6 +79,8 @@ interface FlowFiles {
   prefix: string;
   request: string;
   response: string | null;
+  /** The decoded copy of a content-coded response body. */
+  decoded: string | null;
   body: string | null;
   replay: string;
 }
@@ -103,7 +105,7 @@ function flowSection(flow: Flow, files: FlowFiles, redactor: Redactor): string[]
   if (!req.body.captureComplete) out.push(`- Note: the saved request body is the first ${int(req.body.bytes.length)} of ${int(req.body.bytesSeen)} bytes`);
   if (flow.injected !== undefined) out.push(`- Fault injected by davtap: ${code(flow.injected)}`);
   if (flow.analysis) out.push(`- Summary: **${flow.analysis.summary.text}**`);
-  out.push(`- Files: ${[files.request, files.response, files.body].filter((f): f is string => f !== null).map(code).join(', ')}; replay: ${code(`sh ${files.replay}`)}`);
+  out.push(`- Files: ${[files.request, files.response, files.decoded, files.body].filter((f): f is string => f !== null).map(code).join(', ')}; replay: ${code(`sh ${files.replay}`)}`);
   out.push('');
 
   if (res) {
@@ -194,12 +196,17 @@ export function writeReport(dir: string, flows: Iterable<Flow>, redactor: Redact
     n++;
     const prefix = pad(n);
     numbers.push(prefix);
-    const f: FlowFiles = { prefix, request: `${prefix}-request.http`, response: null, body: null, replay: `${prefix}-replay.sh` };
+    const f: FlowFiles = { prefix, request: `${prefix}-request.http`, response: null, decoded: null, body: null, replay: `${prefix}-replay.sh` };
     write(f.request, rawRequest(flow, redactor));
     const raw = rawResponse(flow, redactor);
     if (raw !== null) {
       f.response = `${prefix}-response.http`;
       write(f.response, raw);
+    }
+    // A gzip/br body is unreadable in the raw file: the decoded copy goes beside it.
+    if (flow.response?.decoded && contentCoding(flow) !== undefined) {
+      f.decoded = `${prefix}-response.decoded${/xml/i.test(headerValue(flow.response.rawHeaders, 'content-type') ?? '') ? '.xml' : ''}`;
+      write(f.decoded, flow.response.decoded.bytes);
     }
     if (flow.request.body.bytes.length > 0) {
       f.body = `${prefix}-request.body`;
@@ -231,7 +238,7 @@ export function writeReport(dir: string, flows: Iterable<Flow>, redactor: Redact
       summary: flow.analysis?.summary ?? null,
       findings,
       failedResources: failedResources(flow).map((x) => x.resource),
-      files: { request: f.request, response: f.response, requestBody: f.body, replay: f.replay },
+      files: { request: f.request, response: f.response, decodedResponse: f.decoded, requestBody: f.body, replay: f.replay },
     });
   }
 

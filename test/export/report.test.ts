@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import { gunzipSync } from 'node:zlib';
 import { createLivePipeline } from '../../src/cli/live.js';
 import type { CliIO } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
@@ -10,11 +11,12 @@ import { exportReport, exportReportBundle, defaultExportDir } from '../../src/ex
 import { startProxy } from '../../src/proxy/index.js';
 import { createFlowWriter, openReader, openStore } from '../../src/store/index.js';
 import type { Finding } from '../../src/types.js';
+import { payloadOf } from '../helpers/corrupt.js';
 import { curl } from '../helpers/curl.js';
 import { withoutProxyEnv } from '../helpers/davtap-process.js';
 import { startDavServer } from '../helpers/webdav.js';
 import { tempDb, tempDir } from '../store/temp.js';
-import { binaryPutFlow, captureFlow, refusedFlow, storeWith } from './flows.js';
+import { binaryPutFlow, captureFlow, loadCapture, refusedFlow, storeWith } from './flows.js';
 
 function capture(cwd: string): { io: CliIO; out: () => string; err: () => string } {
   let out = '';
@@ -40,17 +42,21 @@ test('the bundle holds report.md, raw request/response files, findings.json and 
     captureFlow('apache-propfind-d1-allprop', 2, { cutAt: 3000 }),
     refusedFlow(3),
     binaryPutFlow(4),
+    captureFlow('radicale-report-multiget-gzip', 5),
   ];
   const { store } = await storeWith(t, flows);
   const dir = path.join(tempDir(t), 'bundle');
   const r = exportReport(store, {}, dir, {}, { now: new Date('2026-11-21T07:00:00Z') });
-  t.is(r.flows, 5);
+  t.is(r.flows, 6);
   const files = readdirSync(dir).sort();
   t.deepEqual(files, [...r.files].sort());
   for (const n of ['001', '002', '003', '005']) for (const kind of ['request.http', 'response.http', 'replay.sh']) t.true(files.includes(`${n}-${kind}`), `${n}-${kind}`);
   t.true(files.includes('004-request.http'));
   t.false(files.includes('004-response.http'), 'no response arrived for the refused flow');
   t.true(files.includes('001-request.body'));
+  t.false(files.includes('001-response.decoded.xml'), 'nothing to decode in a plain body');
+  // Radicale's gzip answer: the decoded copy beside the raw bytes.
+  t.deepEqual(readFileSync(path.join(dir, '006-response.decoded.xml')), gunzipSync(payloadOf(loadCapture('radicale-report-multiget-gzip').response)));
   t.true(files.includes('005-request.body'));
   for (const f of files) t.is(statSync(path.join(dir, f)).mode & 0o777, f.endsWith('.sh') ? 0o700 : 0o600, f);
   t.is(statSync(dir).mode & 0o777, 0o700);
