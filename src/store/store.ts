@@ -45,14 +45,14 @@ export class Store {
   private readonly closeHooks = new Set<() => void>();
 
   constructor(file: string, options: StoreOptions = {}, targetVersion?: number) {
+    // Checked before the file is touched.
+    if (options.maxDbSize !== undefined && !(options.maxDbSize > 0)) {
+      throw new StoreError(`--max-db-size must be a positive number of bytes (got ${options.maxDbSize})`);
+    }
     const opened = openDatabase(file, options, targetVersion);
     this.db = opened.db;
     this.file = opened.file;
     this.readonly = opened.readonly;
-    if (options.maxDbSize !== undefined && !(options.maxDbSize > 0)) {
-      this.db.close();
-      throw new StoreError(`--max-db-size must be a positive number of bytes (got ${options.maxDbSize})`);
-    }
     this.maxDbSize = options.maxDbSize ?? null;
     const prep = (sql: string) => this.db.prepare(sql) as Stmt;
     this.statements = {

@@ -162,8 +162,10 @@ test('a read-only store cannot take a writer or write', (t) => {
   t.regex(sqliteFailure(() => reader.db.exec("INSERT INTO findings VALUES (1, 0, 'MS001', 'error', 'truncation', 'm', '{}', NULL, NULL)")), /^SQLITE_READONLY/);
 });
 
-test('an invalid --max-db-size is a store error', (t) => {
-  t.throws(() => openStore(tempDb(t), { maxDbSize: 0 }), { instanceOf: StoreError, message: /--max-db-size must be a positive number/ });
+test('an invalid --max-db-size is a store error and creates no file', (t) => {
+  const file = tempDb(t);
+  t.throws(() => openStore(file, { maxDbSize: 0 }), { instanceOf: StoreError, message: /--max-db-size must be a positive number/ });
+  t.false(fs.existsSync(file));
 });
 
 /** Makes `file` unwritable for this process: a 0444 mode, or for root (whom modes do not stop) the immutable attribute. */
