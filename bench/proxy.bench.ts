@@ -9,6 +9,7 @@ import { request, startApache, type ApacheServer } from '../test/helpers/apache.
 import { startDavtap, type DavtapProcess } from '../test/helpers/davtap-process.js';
 import { byComponent, hotSpots, newestProfile } from './lib/cpuprofile.js';
 import { readRss, sampleRss, slowGet, startBigOrigin } from './lib/memory.js';
+import { startBareRelay } from './lib/bare-relay-process.js';
 import { mitmdumpInstalled, startMitmdump } from './lib/mitmdump.js';
 import { fixed, mib, table } from './lib/table.js';
 import { runWrk, type WrkResult } from './lib/wrk.js';
@@ -21,6 +22,8 @@ const FILES = 1000;
 const MEMORY_BYTES = Number(process.env.BENCH_MEMORY_BYTES ?? 1024 ** 3);
 const READ_RATE = 10_000_000; // bytes per second
 const RSS_LIMIT_KIB = 150 * 1024;
+/** The reference relay (bench/lib/bare-relay.ts): Node's HTTP stack alone, none of davtap's work. */
+const BARE = 'bare node:http relay';
 
 // What a typical client asks for when listing (rclone, davfs2 and cadaver ask for about this).
 const PROPFIND_BODY =
@@ -178,6 +181,10 @@ export async function run(): Promise<string> {
       async () => ({ name: 'direct', url: upstream.replace(/\/$/, ''), pid: apache.pid, stop: async () => {} }),
       () => davtapTarget(upstream, work, 'load'),
     ];
+    starters.push(async () => {
+      const r = await startBareRelay(upstream);
+      return { name: BARE, url: r.url, pid: r.pid, stop: r.stop };
+    });
     if (mitmdumpInstalled()) {
       starters.push(async () => {
         const m = await startMitmdump(upstream);
@@ -234,6 +241,11 @@ export async function run(): Promise<string> {
         if (small) missed ||= vsMitm < 5;
       }
       ratioRows.push([scenario.name, 'p50 added by davtap', `${fixed(added, 3)} ms`, small ? '< 0.5 ms' : '', small ? verdict(added < 0.5) : '']);
+      const bare = get(BARE, scenario);
+      if (bare) {
+        ratioRows.push([scenario.name, `${BARE} / direct req/s`, `${fixed(bare.wrk.requestsPerSecond / direct.wrk.requestsPerSecond)}x`, '(reference)', '']);
+        ratioRows.push([scenario.name, `davtap / ${BARE} req/s`, `${fixed(davtap.wrk.requestsPerSecond / bare.wrk.requestsPerSecond)}x`, '(reference)', '']);
+      }
       if (missed) toProfile.push(scenario);
     }
     if (!mitmdumpInstalled()) ratioRows.push(['', 'davtap / mitmdump req/s', 'n/a (mitmdump not installed)', '≥ 5x', '']);
