@@ -28,7 +28,7 @@ export interface Redactor {
   redactsHeader(name: string): boolean;
   /** A copy of the list with credential values replaced; names and order kept. */
   headers(raw: RawHeaders): RawHeaders;
-  /** The URL (absolute or a request-target) with secret query values and userinfo password replaced. */
+  /** The URL (absolute or a request-target) with secret query values and the userinfo's secret replaced. */
   url(url: string): string;
   /** The value of one header, redacted as `headers()` would. */
   headerValue(name: string, value: string): string;
@@ -51,8 +51,12 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
   const url = (text: string): string => {
     if (!enabled) return text;
     let out = text;
-    // userinfo: http://user:secret@host/ keeps the user, loses the password.
-    out = out.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/@?#:]*):([^/@?#]*)@/i, (_m, scheme: string, user: string) => `${scheme}${user}:${REDACTED}@`);
+    // userinfo: http://user:secret@host/ keeps the user, loses the password; a lone userinfo
+    // (http://TOKEN@host/, how access tokens are often passed) is redacted whole.
+    out = out.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/@?#]*)@/i, (_m, scheme: string, info: string) => {
+      const colon = info.indexOf(':');
+      return `${scheme}${colon < 0 ? REDACTED : `${info.slice(0, colon)}:${REDACTED}`}@`;
+    });
     const q = out.indexOf('?');
     if (q < 0) return out;
     const hash = out.indexOf('#', q);

@@ -12,6 +12,9 @@ test('credential headers lose their values and keep their names, order and case'
   t.deepEqual(raw[3], 'Bearer abc', 'the input is not modified');
   t.true(r.redactsHeader('AUTHORIZATION'));
   t.false(r.redactsHeader('Depth'));
+  // WebDAV's own tokens are not credentials, and a lock bug cannot be debugged without them.
+  t.false(r.redactsHeader('Lock-Token'));
+  t.is(r.headerValue('If', '(<opaquelocktoken:1234>)'), '(<opaquelocktoken:1234>)');
 });
 
 test('token-looking query parameters are redacted, the rest of the URL stays byte for byte', (t) => {
@@ -21,7 +24,9 @@ test('token-looking query parameters are redacted, the rest of the URL stays byt
   // Longer names ending in a secret one: pre-signed S3 URLs, OAuth refresh tokens, API keys.
   t.is(r.url('/o?X-Amz-Signature=s&refresh_token=t&api_key=k&monkey=banana'), '/o?X-Amz-Signature=%5Bredacted%5D&refresh_token=%5Bredacted%5D&api_key=%5Bredacted%5D&monkey=banana');
   t.is(r.url('http://user:pa55@h:8080/p?x=1#frag'), 'http://user:%5Bredacted%5D@h:8080/p?x=1#frag'.replace('%5Bredacted%5D', REDACTED));
+  t.is(r.url('https://ghp_abc123@h/repo'), `https://${REDACTED}@h/repo`);
   t.is(r.url('/plain/path'), '/plain/path');
+  t.is(r.url('/a@b/c?x=1'), '/a@b/c?x=1', 'an @ in a path is not userinfo');
   t.is(r.headerValue('Destination', 'http://h/b?token=1'), 'http://h/b?token=%5Bredacted%5D');
 });
 
