@@ -357,7 +357,7 @@ export function compareVantagePoints(origin: VantagePoint, via: VantagePoint, ct
   if (bothMultistatus && o.root === v.root) compareResponses(o, v, origin, via, ctx, truncated, out);
 
   if (!identicalBytes && out.length === 0 && origin.decoded.length > 0) {
-    out.push(diff('MS405', 'info', 'stripped', `bytes differ (${n(origin.decoded.length)} → ${n(via.decoded.length)}) but the multistatus is the same up to the mapping`));
+    out.push(diff('MS405', 'info', 'stripped', `bytes differ (${n(origin.decoded.length)} → ${n(via.decoded.length)}) but the multistatus is the same up to the mapping`, { bytesOnly: true }));
   }
 
   // Whatever the analyzer finds on the gateway's copy and not on the origin's is the gateway's doing,

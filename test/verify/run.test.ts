@@ -160,3 +160,20 @@ test('a gateway that stops sending is cut by the idle timeout, not waited for', 
   t.is(errs.length, 3);
   t.regex(errs[0]!.f.message, /^via gave no response: no byte for 1500 ms/);
 });
+
+test('a byte difference is blamed on the gateway only when the origin repeats its own bytes', async (t) => {
+  // An origin whose every answer carries a request counter in a comment: same multistatus, new bytes.
+  const xml = (i: number) =>
+    `<?xml version="1.0" encoding="utf-8"?>\n<!-- answer ${i} --><D:multistatus xmlns:D="DAV:"><D:response><D:href>/</D:href>` +
+    '<D:propstat><D:prop><D:resourcetype><D:collection/></D:resourcetype></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response></D:multistatus>\n';
+  const varying = await startOrigin((req, socket, index) => {
+    const body = req.method === 'PROPFIND' ? xml(index) : '';
+    socket.end(`HTTP/1.1 ${req.method === 'PROPFIND' ? '207 Multi-Status' : '200 OK'}\r\nContent-Type: application/xml; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  });
+  t.teardown(() => varying.close());
+  const r = await verify({ origin: `${varying.url}/`, via: `${varying.url}/`, depth: 1 });
+  const notes = r.paths[0]!.exchanges.map((e) => e.differences.map((f) => [f.severity, f.message]));
+  const size = Buffer.byteLength(xml(1)); // every counter in this test has one digit
+  t.deepEqual(notes, [0, 1, 2].map(() => [['info', `bytes differ (${size} → ${size}) as two answers of the origin itself do; the multistatus is the same up to the mapping`]]));
+  t.is(varying.requests.filter((q) => q.method === 'PROPFIND').length, 3 * 3, 'origin, gateway, origin again for each probe');
+});
