@@ -51,7 +51,9 @@ const DAV_VARIANTS = new Set(['dav:', 'dav', 'dav:/', 'dav:/ ']);
 
 interface OpenResponse {
   obs: ResponseObs;
-  propNames: Set<string>;
+  /** Property names seen in this response, once there are too many to scan the propstats. */
+  propNames?: Set<string>;
+  propCount: number;
   current?: PropstatObs & { dataIndex: number };
   text: string;
 }
@@ -66,6 +68,8 @@ export class XmlScan {
   private seen = new Map<string, number>();
   private intern = new Map<string, string>();
   private lastTagStart = 0;
+  private lastStatusText = '';
+  private lastStatusCode: number | null = null;
   private names = new Map<string, Map<string, string>>();
   private chunk = '';
   private charBase = 0;
@@ -153,6 +157,31 @@ export class XmlScan {
     }
     // A response the body ended inside still goes into the ledger, marked incomplete.
     if (this.open) this.finishResponse(null);
+  }
+
+  /** statusCode() with the last answer kept: listings repeat the same few status lines. */
+  private code(text: string): number | null {
+    if (text === this.lastStatusText) return this.lastStatusCode;
+    const code = statusCode(text);
+    this.lastStatusText = text.length < 100 ? text : '';
+    this.lastStatusCode = code;
+    return code;
+  }
+
+  /**
+   * Whether this response already named `name` (MS206). Names are interned, so a scan of the
+   * few properties of a typical response beats allocating a Set for each of them.
+   */
+  private seenInResponse(o: OpenResponse, name: string): boolean {
+    o.propCount++;
+    if (o.propNames) {
+      if (o.propNames.has(name)) return true;
+      o.propNames.add(name);
+      return false;
+    }
+    for (const ps of o.obs.propstats) if (ps.props.includes(name)) return true;
+    if (o.propCount > 32) o.propNames = new Set([...o.obs.propstats.flatMap((ps) => ps.props), name]);
+    return false;
   }
 
   /** `{uri}local`, built once per distinct name (a listing repeats the same few hundred thousand times). */
@@ -353,9 +382,9 @@ export class XmlScan {
         if (o?.current) {
           const name = this.clark(uri, local);
           frame.clark = name;
-          if (o.propNames.has(name)) {
+          if (this.seenInResponse(o, name)) {
             if (o.obs.dupProps.length < 10 && !o.obs.dupProps.includes(name)) o.obs.dupProps.push(name);
-          } else o.propNames.add(name);
+          }
           o.current.props.push(name);
           if ((uri === CALDAV && local === 'calendar-data') || (uri === CARDDAV && local === 'address-data')) {
             const d = { name, head: '', propstatIndex: o.obs.propstats.length - 1 };
@@ -507,7 +536,7 @@ export class XmlScan {
         isCollection: false,
         dataProps: [],
       },
-      propNames: new Set(),
+      propCount: 0,
       text: '',
     };
   }
@@ -583,11 +612,11 @@ export class XmlScan {
     const st = obs.statusTexts[0];
     if (st !== undefined) {
       r.statusLine = this.shared(st.trim());
-      r.status = statusCode(st);
+      r.status = this.code(st);
     }
     r.propstats = obs.propstats.map((ps) => {
       const line = ps.statusTexts[0] ?? '';
-      const out: Resource['propstats'][number] = { status: statusCode(line), statusLine: this.shared(line.trim()), props: ps.props };
+      const out: Resource['propstats'][number] = { status: this.code(line), statusLine: this.shared(line.trim()), props: ps.props };
       if (ps.errors.length > 0) out.error = ps.errors;
       if (ps.description !== undefined) out.description = ps.description;
       return out;
