@@ -44,10 +44,11 @@ function compatible(a: string, b: string): boolean {
   return false;
 }
 
-// C0 controls other than TAB/LF/CR, U+FFFE/U+FFFF, and lone surrogates.
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
+// C0 controls other than TAB/LF/CR, U+FFFE/U+FFFF, and lone surrogates (matching control
+// characters is the point of both expressions).
+// eslint-disable-next-line no-control-regex
 const MAYBE_ILLEGAL = /[\x00-\x08\x0B\x0C\x0E-\x1F\uD800-\uDFFF\uFFFE\uFFFF]/;
+// eslint-disable-next-line no-control-regex
 const ILLEGAL = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 export class TextStage {
