@@ -1,5 +1,6 @@
 // Renders a VerifyReport: words per path for people, JSON for scripts, JUnit XML for CI systems.
 // Whether a difference fails the run is decided here, by --fail-on, once for all three forms.
+import { plural } from '../analysis/rules/util.js';
 import type { Category, Finding, Severity } from '../types.js';
 import type { ExchangeReport, PathReport, VerifyReport } from './run.js';
 
@@ -60,11 +61,11 @@ export function renderText(r: VerifyReport, failOn: FailOn): string {
   const c = count(r);
   const failing = r.paths.filter((p) => pathFails(p, failOn)).length;
   const bound = r.notVisited > 0 ? `; stopped at ${r.maxCollections} collections (--max-collections), ${r.notVisited} found but not visited` : '';
-  out.push(`Crawled ${r.paths.length} collections to depth ${r.depth} (at most ${r.maxCollections})${bound}; ${r.exchanges} request pairs compared.`);
+  out.push(`Crawled ${plural(r.paths.length, 'collection')} to depth ${r.depth} (at most ${r.maxCollections})${bound}; ${plural(r.exchanges, 'request pair')} compared.`);
   out.push(
     failing === 0
-      ? `Result: the gateway passes every Multi-Status through intact${c.warning + c.info > 0 ? ` (${c.warning} warnings, ${c.info} notes below --fail-on)` : ''}.`
-      : `Result: ${failing} of ${r.paths.length} paths differ: ${c.error} errors, ${c.warning} warnings, ${c.info} notes.`,
+      ? `Result: the gateway passes every Multi-Status through intact${c.warning + c.info > 0 ? ` (${plural(c.warning, 'warning')}, ${plural(c.info, 'note')} below --fail-on)` : ''}.`
+      : `Result: ${failing} of ${r.paths.length} paths differ: ${plural(c.error, 'error')}, ${plural(c.warning, 'warning')}, ${plural(c.info, 'note')}.`,
   );
   return out.join('\n') + '\n';
 }
