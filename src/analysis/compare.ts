@@ -251,7 +251,8 @@ const SEVERITY_ORDER: Severity[] = ['error', 'warning', 'info'];
 const TRUNCATION_CAUSES = new Set(['MS001', 'MS002', 'MS003', 'MS004', 'MS006']);
 /** Root causes first within a severity: what broke the body, then what it broke. */
 const CAUSE_ORDER = ['MS001', 'MS002', 'MS003', 'MS004', 'MS006', 'MS108', 'MS404', 'MS304', 'MS303', 'MS403'];
-const rank = (f: Finding): number => (f.consequenceOf !== undefined ? 100 : CAUSE_ORDER.includes(f.rule) ? CAUSE_ORDER.indexOf(f.rule) : 50);
+const rank = (f: Finding): number =>
+  f.consequenceOf !== undefined ? 100 : f.evidence.statusChange === true ? -1 : CAUSE_ORDER.includes(f.rule) ? CAUSE_ORDER.indexOf(f.rule) : 50;
 
 /** Which analyzer findings on the gateway's copy each difference explains. */
 function rootCauses(diffs: Finding[]): [string, string[]][] {
@@ -317,7 +318,7 @@ export function compareVantagePoints(origin: VantagePoint, via: VantagePoint, ct
 
   // Status line.
   if (origin.status !== via.status) {
-    out.push(diff('MS405', 'error', 'stripped', `via answered ${via.status} where the origin answered ${origin.status}`, { origin: origin.status, via: via.status }));
+    out.push(diff('MS405', 'error', 'stripped', `via answered ${via.status} where the origin answered ${origin.status}`, { origin: origin.status, via: via.status, statusChange: true }));
   }
 
   // Headers that change how the body is read.
@@ -356,7 +357,7 @@ export function compareVantagePoints(origin: VantagePoint, via: VantagePoint, ct
   if (!substituted) compareNamespaces(originText, viaText, out);
   if (bothMultistatus && o.root === v.root) compareResponses(o, v, origin, via, ctx, truncated, out);
 
-  if (!identicalBytes && out.length === 0 && origin.decoded.length > 0) {
+  if (!identicalBytes && !out.some((f) => f.severity !== 'info') && origin.decoded.length > 0) {
     out.push(diff('MS405', 'info', 'stripped', `bytes differ (${n(origin.decoded.length)} → ${n(via.decoded.length)}) but the multistatus is the same up to the mapping`, { bytesOnly: true }));
   }
 
@@ -373,6 +374,10 @@ export function compareVantagePoints(origin: VantagePoint, via: VantagePoint, ct
   }
   const notXml = causes.find(([cause]) => cause === 'MS404' || TRUNCATION_CAUSES.has(cause));
   for (const f of out) if (notXml && f.rule === 'MS405' && f.evidence.notXml === true) f.consequenceOf = notXml[0];
+  // Another status (a 502 error page for a 207) is the one cause of everything else but a cut.
+  if (origin.status !== via.status) {
+    for (const f of out) if (f.evidence.statusChange !== true && f.category !== 'truncation' && f.consequenceOf === undefined) f.consequenceOf = 'MS405';
+  }
 
   out.sort((a, b) => SEVERITY_ORDER.indexOf(a.severity) - SEVERITY_ORDER.indexOf(b.severity) || rank(a) - rank(b));
   const worst = out.find((f) => f.severity !== 'info' && f.consequenceOf === undefined);

@@ -177,6 +177,15 @@ test('an HTML page served under 207 is named by its Content-Type', (t) => {
   t.regex(errors(cmp)[0]!.message, /^via changed Content-Type from text\/xml; charset="utf-8" to text\/html; charset=UTF-8$/);
 });
 
+test('an error page with another status is one cause: the status, with the rest as its consequences', (t) => {
+  const c = byName('apache-propfind-d1-allprop');
+  const page = { ...htmlUnderMultiStatus(c.response), startLine: 'HTTP/1.1 502 Bad Gateway' };
+  const cmp = compare(c, page);
+  t.deepEqual(errors(cmp).map((f) => f.message), ['via answered 502 where the origin answered 207']);
+  t.is(cmp.verdict, 'via answered 502 where the origin answered 207');
+  t.true(cmp.differences.some((f) => f.rule === 'MS108' && f.consequenceOf === 'MS405'));
+});
+
 test('gzip without Content-Encoding is named; the XML inside is still compared', (t) => {
   const c = byName('apache-propfind-d1-allprop');
   const cmp = compare(c, gzipWithoutEncoding(c.response));
