@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { analyze, rules } from '../analysis/analyzer.js';
 import { DavtapError, UsageError } from '../errors.js';
-import type { Analysis, Category, Finding, RawHeaders, RequestContext, ResponseHead, Severity } from '../types.js';
+import type { Analysis, Category, Finding, OutcomeKind, RawHeaders, RequestContext, ResponseHead, Severity, TransportEnd } from '../types.js';
 import { parseCommandArgs } from './args.js';
 import type { CliIO, Command } from './io.js';
 
@@ -48,6 +48,8 @@ export interface CheckInput {
   req: RequestContext;
   head: ResponseHead;
   body: Uint8Array;
+  /** How the transfer ended, when the input says (davtap's HAR export); complete otherwise. */
+  transport?: TransportEnd;
 }
 
 export interface CheckResult {
@@ -138,6 +140,8 @@ interface HarHeader {
   value: string;
 }
 interface HarEntry {
+  /** davtap's own export records how the exchange ended. */
+  _davtap?: { outcome?: { kind?: string; code?: string; message?: string } };
   request?: { method?: string; url?: string; httpVersion?: string; headers?: HarHeader[]; postData?: { text?: string; encoding?: string } };
   response?: { status?: number; statusText?: string; httpVersion?: string; headers?: HarHeader[]; content?: { text?: string; encoding?: string } };
 }
@@ -175,7 +179,19 @@ export function harInputs(text: string, name: string): CheckInput[] {
     const raw = flatten(e.response.headers);
     const rawHeaders: RawHeaders = [];
     for (let k = 0; k + 1 < raw.length; k += 2) if (!drop.has(raw[k]!.toLowerCase())) rawHeaders.push(raw[k]!, raw[k + 1]!);
+    const outcome = e._davtap?.outcome;
+    const kinds: OutcomeKind[] = ['complete', 'upstream-aborted', 'client-aborted', 'timeout', 'error'];
+    const transport: TransportEnd | undefined =
+      outcome?.kind !== undefined && (kinds as string[]).includes(outcome.kind)
+        ? {
+            outcome: outcome.kind as OutcomeKind,
+            ...(outcome.code !== undefined ? { code: outcome.code } : {}),
+            ...(outcome.message !== undefined ? { message: outcome.message } : {}),
+            ...(outcome.code === 'ECONNRESET' ? { closeKind: 'rst' as const } : {}),
+          }
+        : undefined;
     out.push({
+      ...(transport ? { transport } : {}),
       input: `${name}#${i}`,
       req,
       head: { status: 207, reason: e.response.statusText ?? '', httpVersion: (e.response.httpVersion ?? 'HTTP/1.1').replace(/^HTTP\//i, ''), rawHeaders, bodyForm: 'payload' },
@@ -279,7 +295,7 @@ export async function inputsOf(file: string, req: RequestContext | undefined, io
 }
 
 export function checkOne(input: CheckInput): CheckResult {
-  const a = analyze(input.req, input.head, input.body, { outcome: 'complete', closeKind: 'fin' });
+  const a = analyze(input.req, input.head, input.body, input.transport ?? { outcome: 'complete', closeKind: 'fin' });
   return { input: input.input, status: input.head.status, findings: a.findings, resources: a.resources, summary: a.summary };
 }
 

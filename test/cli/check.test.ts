@@ -164,6 +164,8 @@ test('a HAR file is checked entry by entry (207s only), each with its own reques
           entry(200, 'not a multistatus'),
           // An exporter that kept the compressed bytes (base64) with their Content-Encoding.
           entry(207, gzipSync(Buffer.from(body)).toString('base64'), { encoding: 'base64' }),
+          // davtap's own export says how the transfer ended: here, cut by a reset.
+          { ...entry(207, body.slice(0, 300)), _davtap: { outcome: { kind: 'upstream-aborted', code: 'ECONNRESET' } } },
         ],
       },
     };
@@ -171,7 +173,10 @@ test('a HAR file is checked entry by entry (207s only), each with its own reques
     const r = await check(['--json', 'flows.har'], dir);
     t.is(r.code, 1);
     const json = JSON.parse(r.out) as JsonOut;
-    t.deepEqual(json.results.map((x) => x.input), ['flows.har#0', 'flows.har#2']);
+    t.deepEqual(json.results.map((x) => x.input), ['flows.har#0', 'flows.har#2', 'flows.har#3']);
+    const cut = json.results.pop()!;
+    t.true(cut.findings.some((f) => f.rule === 'MS003' && /ECONNRESET/.test(f.message)));
+    t.true(cut.findings.some((f) => f.rule === 'MS006'));
     for (const res of json.results) {
       // The entry's request named getetag, which the response lacks: the request was used.
       t.true(res.findings.some((f) => f.rule === 'MS401' && f.severity === 'error'));
