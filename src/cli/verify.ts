@@ -11,7 +11,8 @@ import { parseCommandArgs } from './args.js';
 import type { CliIO, Command } from './io.js';
 
 const help = `Usage: davtap verify --origin URL --via URL [--path P]… [--depth N] [--map VIA=ORIGIN]
-                     [--auth USER:PASS] [--insecure] [--fail-on LEVEL] [--json] [--junit FILE]
+                     [--auth USER:PASS] [--insecure] [--accept-encoding E] [--fail-on LEVEL]
+                     [--json] [--junit FILE]
 
 Sends the same WebDAV requests to the origin and through a gateway (nginx, Apache mod_proxy,
 Caddy, a CDN, a WAF) and compares the answers: status, framing, Content-Type, Content-Encoding,
@@ -33,6 +34,8 @@ Options:
                        paths of --via and --origin)
   --auth USER:PASS     Basic authentication for both sides (never printed)
   --insecure           accept any TLS certificate (self-signed test gateways)
+  --accept-encoding E  send Accept-Encoding: E with every request, as clients such as rclone do
+                       (default: none, so that any compression is the gateway's own idea)
   --timeout SECONDS    give up on a response after this long without a byte (default 10)
   --max-time SECONDS   give up on a response that takes longer than this in all (default 60)
   --fail-on LEVEL      exit 1 when a difference reaches LEVEL: a severity (error, warning, info)
@@ -55,6 +58,7 @@ interface VerifyFlags {
   map?: string;
   auth?: string;
   insecure?: boolean;
+  'accept-encoding'?: string;
   timeout?: string;
   'max-time'?: string;
   'fail-on'?: string;
@@ -62,11 +66,14 @@ interface VerifyFlags {
   junit?: string;
 }
 
+/** A user's value quoted for a one-line message (control characters escaped). */
+const shown = (v: string): string => ([...v].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f) ? JSON.stringify(v) : `'${v}'`);
+
 function parseFailOn(text: string | undefined): FailOn {
   const v = (text ?? 'error').trim().toLowerCase();
   if ((severities as string[]).includes(v)) return { kind: 'severity', at: v as Severity };
   if ((categories as string[]).includes(v)) return { kind: 'category', category: v as Category };
-  throw new UsageError(`verify: --fail-on '${text}' is neither a severity (${severities.join(', ')}) nor a category (${categories.join(', ')})`);
+  throw new UsageError(`verify: --fail-on ${shown(text ?? '')} is neither a severity (${severities.join(', ')}) nor a category (${categories.join(', ')})`);
 }
 
 function parseUrl(flag: string, text: string | undefined): string {
@@ -75,24 +82,24 @@ function parseUrl(flag: string, text: string | undefined): string {
   try {
     u = new URL(text);
   } catch {
-    throw new UsageError(`verify: ${flag} '${text}' is not a URL (example: http://127.0.0.1:8080/)`);
+    throw new UsageError(`verify: ${flag} ${shown(text)} is not a URL (example: http://127.0.0.1:8080/)`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError(`verify: ${flag} '${text}' must be an http:// or https:// URL`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError(`verify: ${flag} ${shown(text)} must be an http:// or https:// URL`);
   if (u.username || u.password) throw new UsageError(`verify: ${flag}: give credentials with --auth, not in the URL`);
-  if (u.search || u.hash) throw new UsageError(`verify: ${flag} '${text}' must not carry a query or fragment`);
+  if (u.search || u.hash) throw new UsageError(`verify: ${flag} ${shown(text)} must not carry a query or fragment`);
   return u.href;
 }
 
 function parseCount(flag: string, text: string | undefined, fallback: number, min: number, max: number): number {
   if (text === undefined) return fallback;
-  if (!/^\d+$/.test(text.trim()) || Number(text) < min || Number(text) > max) throw new UsageError(`verify: ${flag} '${text}' must be a whole number from ${min} to ${max}`);
+  if (!/^\d+$/.test(text.trim()) || Number(text) < min || Number(text) > max) throw new UsageError(`verify: ${flag} ${shown(text)} must be a whole number from ${min} to ${max}`);
   return Number(text);
 }
 
 function parseMap(text: string | undefined): PrefixMap | undefined {
   if (text === undefined) return undefined;
   const m = /^(\/[^=]*)=(\/[^=]*)$/.exec(text.trim());
-  if (!m) throw new UsageError(`verify: --map '${text}' must be VIA_PREFIX=ORIGIN_PREFIX, both absolute paths (example: /dav/=/)`);
+  if (!m) throw new UsageError(`verify: --map ${shown(text)} must be VIA_PREFIX=ORIGIN_PREFIX, both absolute paths (example: /dav/=/)`);
   return prefixMap(m[1]!, m[2]!);
 }
 
@@ -108,6 +115,7 @@ export const command: Command = {
       map: { type: 'string' },
       auth: { type: 'string' },
       insecure: { type: 'boolean' },
+      'accept-encoding': { type: 'string' },
       timeout: { type: 'string' },
       'max-time': { type: 'string' },
       'fail-on': { type: 'string' },
@@ -126,8 +134,12 @@ export const command: Command = {
     const timeout = parseCount('--timeout', values.timeout, 10, 1, 3600);
     const maxTime = parseCount('--max-time', values['max-time'], 60, 1, 36_000);
     const map = parseMap(values.map);
-    if (values.auth !== undefined && !values.auth.includes(':')) throw new UsageError("verify: --auth must be USER:PASS");
-    for (const p of values.path ?? []) if (!p.startsWith('/')) throw new UsageError(`verify: --path '${p}' must start with /`);
+    if (values.auth !== undefined && !values.auth.includes(':')) throw new UsageError('verify: --auth must be USER:PASS');
+    const encoding = values['accept-encoding'];
+    if (encoding !== undefined && !/^[\w!#$%&'*+.^`|~-]+(;\s*q=[0-9.]+)?(\s*,\s*[\w!#$%&'*+.^`|~-]+(;\s*q=[0-9.]+)?)*$/.test(encoding.trim())) {
+      throw new UsageError(`verify: --accept-encoding ${shown(encoding)} is not a list of codings (example: gzip, br)`);
+    }
+    for (const p of values.path ?? []) if (!p.startsWith('/')) throw new UsageError(`verify: --path ${shown(p)} must start with /`);
 
     const report = await verify({
       origin,
@@ -140,6 +152,7 @@ export const command: Command = {
       ...(map ? { map } : {}),
       ...(values.auth !== undefined ? { auth: values.auth } : {}),
       ...(values.insecure ? { insecure: true } : {}),
+      ...(values['accept-encoding'] !== undefined ? { acceptEncoding: values['accept-encoding'] } : {}),
     });
     io.stdout.write(values.json ? renderJson(report, failOn) : renderText(report, failOn));
     if (values.junit !== undefined) {

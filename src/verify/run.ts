@@ -39,6 +39,8 @@ export interface VerifyOptions {
   auth?: string;
   /** Accept any TLS certificate on both sides. */
   insecure?: boolean;
+  /** Sent as Accept-Encoding with every probe (as clients such as rclone do), when given. */
+  acceptEncoding?: string;
   /** Silence that ends a response (default 10 s). */
   idleTimeoutMs?: number;
   /** Longest time one response may take (default 6 × the idle timeout). */
@@ -176,8 +178,9 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
   let viaAnswered = false;
   const pair = async (probe: (side: 'origin' | 'via') => Probe, originPath: string): Promise<{ ex: ExchangeReport; origin: Side }> => {
     const viaPath = originToVia(originPath, map);
-    const op = probe('origin');
-    const vp = probe('via');
+    const withEncoding = (p: Probe): Probe => (opts.acceptEncoding === undefined ? p : { ...p, headers: [...p.headers, 'Accept-Encoding', opts.acceptEncoding] });
+    const op = withEncoding(probe('origin'));
+    const vp = withEncoding(probe('via'));
     const oRaw = await send(originTarget, { method: op.method, path: originPath, headers: op.headers, body: op.body }, sendOpts);
     const vRaw = await send(viaTarget, { method: vp.method, path: viaPath, headers: vp.headers, body: vp.body }, sendOpts);
     if (!oRaw.response) throw new DavtapError('IO', `verify: origin gave no response to ${op.label} ${originPath}: ${oRaw.transport.message ?? oRaw.transport.code}`);

@@ -109,6 +109,17 @@ test('a transparent nginx passes with --json and a JUnit file of passing testcas
   t.regex(xml, /<testcase classname="davtap.verify" name="\/docs\/sub\/"\/>/);
 });
 
+test('with --accept-encoding gzip both sides compress, and a transparent nginx still passes', async (t) => {
+  const r = await verify(['--origin', apache.url, '--via', nginx.urls.transparent!, '--path', '/docs/', '--depth', '1', '--accept-encoding', 'gzip', '--json']);
+  t.is(r.code, 0, r.out);
+  const doc = JSON.parse(r.out) as { paths: { exchanges: { origin: { contentEncoding?: string }; via: { contentEncoding?: string } }[] }[] };
+  for (const e of doc.paths[0]!.exchanges) t.deepEqual([e.origin.contentEncoding, e.via.contentEncoding], ['gzip', 'gzip']);
+  // The gateway that hides Content-Encoding fails the same way when the client asked for gzip.
+  const hidden = await verify(['--origin', apache.url, '--via', nginx.urls['gzip-hidden']!, '--path', '/docs/', '--depth', '1', '--accept-encoding', 'gzip']);
+  t.is(hidden.code, 1);
+  t.regex(hidden.out, /via changed Content-Encoding from gzip to identity|via added gzip without Content-Encoding/);
+});
+
 test('a prefix-stripping rewrite fails: the hrefs are not mapped back under /dav/', async (t) => {
   const r = await verify(['--origin', apache.url, '--via', `${nginx.urls['prefix-strip']!}dav/`, '--path', '/docs/', '--depth', '1']);
   t.is(r.code, 1, r.out + r.err);

@@ -57,6 +57,7 @@ const usageCases: [string, string[], RegExp][] = [
   ['a bad --depth', ['--origin', 'http://127.0.0.1:1/', '--via', 'http://127.0.0.1:2/', '--depth', '0'], /--depth '0' must be a whole number from 1 to 32/],
   ['a relative --path', ['--origin', 'http://127.0.0.1:1/', '--via', 'http://127.0.0.1:2/', '--path', 'docs/'], /--path 'docs\/' must start with \//],
   ['--auth without a colon', ['--origin', 'http://127.0.0.1:1/', '--via', 'http://127.0.0.1:2/', '--auth', 'user'], /--auth must be USER:PASS/],
+  ['a bad --accept-encoding', ['--origin', 'http://127.0.0.1:1/', '--via', 'http://127.0.0.1:2/', '--accept-encoding', 'gzip\r\nX: y'], /--accept-encoding "gzip\\r\\nX: y" is not a list of codings/],
   ['an unknown flag', ['--frobnicate'], /^davtap: verify: Unknown option '--frobnicate'/],
 ];
 
@@ -73,7 +74,7 @@ for (const [what, args, message] of usageCases) {
 test('--help describes every option and the exit statuses', async (t) => {
   const r = await run(['--help']);
   t.is(r.code, 0);
-  for (const flag of ['--origin', '--via', '--path', '--depth', '--max-collections', '--map', '--auth', '--timeout', '--max-time', '--fail-on', '--json', '--junit']) t.true(r.out.includes(flag), flag);
+  for (const flag of ['--origin', '--via', '--path', '--depth', '--max-collections', '--map', '--auth', '--insecure', '--accept-encoding', '--timeout', '--max-time', '--fail-on', '--json', '--junit']) t.true(r.out.includes(flag), flag);
   t.regex(r.out, /Exit status: 0 .*\n.*1 one did, 2 usage or network error/);
 });
 
