@@ -117,7 +117,7 @@ test('with --accept-encoding gzip both sides compress, and a transparent nginx s
   // The gateway that hides Content-Encoding fails the same way when the client asked for gzip.
   const hidden = await verify(['--origin', apache.url, '--via', nginx.urls['gzip-hidden']!, '--path', '/docs/', '--depth', '1', '--accept-encoding', 'gzip']);
   t.is(hidden.code, 1);
-  t.regex(hidden.out, /via changed Content-Encoding from gzip to identity|via added gzip without Content-Encoding/);
+  t.regex(hidden.out, /via added gzip without Content-Encoding: the body is a gzip stream that clients will read as XML \[MS405 error\]/);
 });
 
 test('a prefix-stripping rewrite fails: the hrefs are not mapped back under /dav/', async (t) => {
