@@ -81,7 +81,7 @@ export interface PropstatObs {
   propElements: number;
   props: string[];
   hasCollection: boolean;
-  errors: string[];
+  errors?: string[];
   descriptions: number;
   description?: string;
 }
@@ -101,9 +101,10 @@ export interface ResponseObs {
   propstats: PropstatObs[];
   errorElements: number;
   descriptions: number;
-  locationHrefs: string[];
+  /** Allocated on first use, like dupProps and dataProps: most responses have none. */
+  locationHrefs?: string[];
   /** Same property QName twice in this response. */
-  dupProps: string[];
+  dupProps?: string[];
   /** Non-whitespace text directly inside prop or error. */
   strayText?: { where: string; excerpt: string };
   /** An element inside href/status/responsedescription. */
@@ -111,7 +112,7 @@ export interface ResponseObs {
   /** Index of the earlier response with the same normalized href. */
   duplicateOf?: number;
   isCollection: boolean;
-  dataProps: DataPropObs[];
+  dataProps?: DataPropObs[];
 }
 
 export interface HeadFacts {

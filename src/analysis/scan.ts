@@ -370,7 +370,7 @@ export class XmlScan {
         break;
       case K.Propstat:
         if (this.open) {
-          this.open.current = { statusTexts: [], propElements: 0, props: [], hasCollection: false, errors: [], descriptions: 0, dataIndex: -1 };
+          this.open.current = { statusTexts: [], propElements: 0, props: [], hasCollection: false, descriptions: 0, dataIndex: -1 };
           this.open.obs.propstats.push(this.open.current);
         }
         break;
@@ -383,12 +383,14 @@ export class XmlScan {
           const name = this.clark(uri, local);
           frame.clark = name;
           if (this.seenInResponse(o, name)) {
-            if (o.obs.dupProps.length < 10 && !o.obs.dupProps.includes(name)) o.obs.dupProps.push(name);
+            const dup = (o.obs.dupProps ??= []);
+            if (dup.length < 10 && !dup.includes(name)) dup.push(name);
           }
           o.current.props.push(name);
           if ((uri === CALDAV && local === 'calendar-data') || (uri === CARDDAV && local === 'address-data')) {
             const d = { name, head: '', propstatIndex: o.obs.propstats.length - 1 };
-            if (o.obs.dataProps.length < 50) o.obs.dataProps.push(d);
+            const data = (o.obs.dataProps ??= []);
+            if (data.length < 50) data.push(d);
             this.dataTarget = d;
           }
         }
@@ -401,7 +403,7 @@ export class XmlScan {
         const o = this.open;
         if (o && parent?.kind === K.Error) {
           const name = this.shared(`{${uri}}${local}`);
-          const target = this.stack[this.stack.length - 3]?.kind === K.Propstat && o.current ? o.current.errors : (o.obs.resource.error ??= []);
+          const target = this.stack[this.stack.length - 3]?.kind === K.Propstat && o.current ? (o.current.errors ??= []) : (o.obs.resource.error ??= []);
           if (target.length < 20) target.push(name);
         }
         break;
@@ -531,10 +533,7 @@ export class XmlScan {
         propstats: [],
         errorElements: 0,
         descriptions: 0,
-        locationHrefs: [],
-        dupProps: [],
         isCollection: false,
-        dataProps: [],
       },
       propCount: 0,
       text: '',
@@ -581,7 +580,7 @@ export class XmlScan {
         }
         break;
       case K.LocationHref:
-        if (o && o.obs.locationHrefs.length < 5) o.obs.locationHrefs.push(detach(text.trim()));
+        if (o && (o.obs.locationHrefs ??= []).length < 5) o.obs.locationHrefs.push(detach(text.trim()));
         break;
       case K.SyncToken:
         if (this.facts.syncTokens.length < 5) this.facts.syncTokens.push({ text: text.trim().slice(0, 2048), ...this.here() });
@@ -617,11 +616,11 @@ export class XmlScan {
     r.propstats = obs.propstats.map((ps) => {
       const line = ps.statusTexts[0] ?? '';
       const out: Resource['propstats'][number] = { status: this.code(line), statusLine: this.shared(line.trim()), props: ps.props };
-      if (ps.errors.length > 0) out.error = ps.errors;
+      if (ps.errors !== undefined && ps.errors.length > 0) out.error = ps.errors;
       if (ps.description !== undefined) out.description = ps.description;
       return out;
     });
-    if (obs.locationHrefs[0] !== undefined) r.location = obs.locationHrefs[0];
+    if (obs.locationHrefs?.[0] !== undefined) r.location = obs.locationHrefs[0];
     if (obs.isCollection) r.collection = true;
     for (const h of obs.hrefs) {
       const form = h.charCodeAt(0) === 0x2f ? 'absolute-path' : parseHref(h).form;

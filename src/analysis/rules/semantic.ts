@@ -128,7 +128,7 @@ export const semanticRules: RuleDef[] = [
     scope: 'body',
     onResponse(o) {
       const out: Draft[] = [];
-      if (o.dupProps.length > 0) out.push({ message: `property ${o.dupProps.join(', ')} appears more than once in the response for ${o.resource.href}`, evidence: { ...pos(o), properties: o.dupProps } });
+      if (o.dupProps !== undefined && o.dupProps.length > 0) out.push({ message: `property ${o.dupProps.join(', ')} appears more than once in the response for ${o.resource.href}`, evidence: { ...pos(o), properties: o.dupProps } });
       if (o.strayText) out.push({ message: `text directly inside ${o.strayText.where} of ${o.resource.href}: ${JSON.stringify(o.strayText.excerpt)}`, evidence: { ...pos(o), path: o.strayText.where, excerpt: o.strayText.excerpt } });
       if (o.childInLeaf) out.push({ message: `element inside a text-only element: ${o.childInLeaf} (response for ${o.resource.href})`, evidence: { ...pos(o), path: o.childInLeaf } });
       return out;
@@ -154,7 +154,7 @@ export const semanticRules: RuleDef[] = [
     scope: 'body',
     onResponse(o) {
       const code = o.resource.status;
-      if (code === null || code < 300 || code > 399 || o.locationHrefs.length > 0) return undefined;
+      if (code === null || code < 300 || code > 399 || (o.locationHrefs?.length ?? 0) > 0) return undefined;
       return { message: `response for ${o.resource.href} has status ${code} but no location/href (RFC 4918 §13.2)`, evidence: { ...pos(o), status: code } };
     },
   },

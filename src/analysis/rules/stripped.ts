@@ -278,7 +278,7 @@ export const strippedRules: RuleDef[] = [
     title: 'calendar-data/address-data empty or not iCalendar/vCard',
     scope: 'body',
     onResponse(o) {
-      for (const d of o.dataProps) {
+      for (const d of o.dataProps ?? []) {
         const status = o.resource.propstats[d.propstatIndex]?.status;
         if (status !== 200) continue;
         const vcard = d.name.endsWith('}address-data');
