@@ -7,7 +7,7 @@ import { DavtapError, UsageError } from '../errors.js';
 import type { Category, Severity } from '../types.js';
 import { categories, renderJson, renderJunit, renderText, reportFails, severities, type FailOn } from '../verify/report.js';
 import { verify } from '../verify/run.js';
-import { parseCommandArgs } from './args.js';
+import { parseCommandArgs, parseSize } from './args.js';
 import type { CliIO, Command } from './io.js';
 
 const help = `Usage: davtap verify --origin URL --via URL [--path P]… [--depth N] [--map VIA=ORIGIN]
@@ -38,6 +38,8 @@ Options:
                        (default: none, so that any compression is the gateway's own idea)
   --timeout SECONDS    give up on a response after this long without a byte (default 10)
   --max-time SECONDS   give up on a response that takes longer than this in all (default 60)
+  --max-bytes SIZE     read at most SIZE of one response (default 64MiB); a larger answer is
+                       reported as not compared, never as cut by the gateway
   --fail-on LEVEL      exit 1 when a difference reaches LEVEL: a severity (error, warning, info)
                        or a category (truncation, stripped, malformed, semantic, partial-failure,
                        security: its warnings and errors). Default: error.
@@ -61,6 +63,7 @@ interface VerifyFlags {
   'accept-encoding'?: string;
   timeout?: string;
   'max-time'?: string;
+  'max-bytes'?: string;
   'fail-on'?: string;
   json?: boolean;
   junit?: string;
@@ -118,6 +121,7 @@ export const command: Command = {
       'accept-encoding': { type: 'string' },
       timeout: { type: 'string' },
       'max-time': { type: 'string' },
+      'max-bytes': { type: 'string' },
       'fail-on': { type: 'string' },
       json: { type: 'boolean' },
       junit: { type: 'string' },
@@ -133,6 +137,8 @@ export const command: Command = {
     const maxCollections = parseCount('--max-collections', values['max-collections'], 100, 1, 100_000);
     const timeout = parseCount('--timeout', values.timeout, 10, 1, 3600);
     const maxTime = parseCount('--max-time', values['max-time'], 60, 1, 36_000);
+    const maxBytes = values['max-bytes'] === undefined ? 64 * 1024 * 1024 : parseSize('--max-bytes', values['max-bytes']);
+    if (maxBytes < 1024) throw new UsageError('verify: --max-bytes must be at least 1KiB');
     const map = parseMap(values.map);
     if (values.auth !== undefined && !values.auth.includes(':')) throw new UsageError('verify: --auth must be USER:PASS');
     const encoding = values['accept-encoding'];
@@ -149,6 +155,7 @@ export const command: Command = {
       maxCollections,
       idleTimeoutMs: timeout * 1000,
       totalTimeoutMs: maxTime * 1000,
+      maxBytes,
       ...(map ? { map } : {}),
       ...(values.auth !== undefined ? { auth: values.auth } : {}),
       ...(values.insecure ? { insecure: true } : {}),

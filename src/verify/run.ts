@@ -191,14 +191,22 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     const origin = toSide(oRaw, originBase.origin);
     const via = toSide(vRaw, viaBase.origin);
     const acceptEncoding = op.headers.some((h, i) => i % 2 === 0 && h.toLowerCase() === 'accept-encoding');
-    // No response through the gateway: that is the whole difference, there is nothing to compare.
-    const cmp: { differences: Finding[]; identicalBytes: boolean; verdict: string } = via.failure
-      ? {
-          differences: [{ rule: 'MS003', severity: 'error' as const, category: 'truncation' as const, message: `via gave no response: ${via.failure}`, evidence: { code: vRaw.transport.code } }],
-          identicalBytes: false,
-          verdict: `via gave no response: ${via.failure}`,
-        }
-      : compareVantagePoints(origin, via, { map, acceptEncoding });
+    type Outcome = { differences: Finding[]; identicalBytes: boolean; verdict: string };
+    const only = (f: Finding): Outcome => ({ differences: [f], identicalBytes: false, verdict: f.message });
+    const capped = [oRaw, vRaw].findIndex((x) => x.transport.code === 'EMSGSIZE');
+    const cmp: Outcome = via.failure
+      ? // No response through the gateway: that is the whole difference, there is nothing to compare.
+        only({ rule: 'MS003', severity: 'error', category: 'truncation', message: `via gave no response: ${via.failure}`, evidence: { code: vRaw.transport.code } })
+      : capped >= 0
+        ? // davtap's own cap stopped the reading: never reported as the gateway cutting the body.
+          only({
+            rule: 'MS703',
+            severity: 'warning',
+            category: 'security',
+            message: `not compared: the ${capped === 0 ? 'origin' : 'gateway'}'s answer is larger than davtap's cap of ${n(sendOpts.maxBytes)} bytes (--max-bytes)`,
+            evidence: { limit: sendOpts.maxBytes, side: capped === 0 ? 'origin' : 'via' },
+          })
+        : compareVantagePoints(origin, via, { map, acceptEncoding });
     const differences = cmp.differences;
     // Some origins vary their own bytes (Apache orders per-response namespace declarations by
     // hash): ask the origin once more before leaving a byte difference at the gateway's door.

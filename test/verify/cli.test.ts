@@ -74,7 +74,7 @@ for (const [what, args, message] of usageCases) {
 test('--help describes every option and the exit statuses', async (t) => {
   const r = await run(['--help']);
   t.is(r.code, 0);
-  for (const flag of ['--origin', '--via', '--path', '--depth', '--max-collections', '--map', '--auth', '--insecure', '--accept-encoding', '--timeout', '--max-time', '--fail-on', '--json', '--junit']) t.true(r.out.includes(flag), flag);
+  for (const flag of ['--origin', '--via', '--path', '--depth', '--max-collections', '--map', '--auth', '--insecure', '--accept-encoding', '--timeout', '--max-time', '--max-bytes', '--fail-on', '--json', '--junit']) t.true(r.out.includes(flag), flag);
   t.regex(r.out, /Exit status: 0 .*\n.*1 one did, 2 usage or network error/);
 });
 

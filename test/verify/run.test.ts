@@ -177,3 +177,14 @@ test('a byte difference is blamed on the gateway only when the origin repeats it
   t.deepEqual(notes, [0, 1, 2].map(() => [['info', `bytes differ (${size} → ${size}) as two answers of the origin itself do; the multistatus is the same up to the mapping`]]));
   t.is(varying.requests.filter((q) => q.method === 'PROPFIND').length, 3 * 3, 'origin, gateway, origin again for each probe');
 });
+
+test("a response larger than davtap's read cap is reported as not compared, never as a cut", async (t) => {
+  const r = await verify({ origin: base, via: await relay(t), depth: 1, paths: ['/docs/'], maxBytes: 2048 });
+  const diffs = r.paths[0]!.exchanges.flatMap((e) => e.differences);
+  t.is(diffs.length, 3);
+  for (const f of diffs) {
+    t.deepEqual([f.rule, f.severity], ['MS703', 'warning']);
+    t.is(f.message, "not compared: the origin's answer is larger than davtap's cap of 2,048 bytes (--max-bytes)");
+  }
+  t.false(diffs.some((f) => f.category === 'truncation'));
+});
