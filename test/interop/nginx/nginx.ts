@@ -52,7 +52,7 @@ function canConnect(port: number): Promise<boolean> {
 }
 
 export async function startNginx(scenarios: NginxScenario[]): Promise<NginxGateway> {
-  if (!existsSync(NGINX_BIN)) throw new Error(`nginx is not installed (${NGINX_BIN}): apt-get install -y nginx-light`);
+  if (!existsSync(NGINX_BIN)) throw new Error(`nginx is not installed (${NGINX_BIN}): apt-get install -y nginx`);
   const root = await mkdtemp(path.join(tmpdir(), 'davtap-nginx-'));
   const ports: number[] = [];
   for (let i = 0; i < scenarios.length; i++) ports.push(await freePort());
