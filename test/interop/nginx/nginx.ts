@@ -14,6 +14,7 @@ export const NGINX_BIN = '/usr/sbin/nginx';
 const TEMPLATE = fileURLToPath(new URL('./gateway.conf.tmpl', import.meta.url));
 const READY_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 5_000;
+const PORT_ATTEMPTS = 3;
 
 export interface NginxScenario {
   name: string;
@@ -51,8 +52,23 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
+/** Starts nginx with one server block per scenario, each on a free loopback port. */
 export async function startNginx(scenarios: NginxScenario[]): Promise<NginxGateway> {
   if (!existsSync(NGINX_BIN)) throw new Error(`nginx is not installed (${NGINX_BIN}): apt-get install -y nginx`);
+  let lastError: unknown;
+  // A free port can be taken between the probe and nginx's bind: try a few times.
+  for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
+    try {
+      return await startOnce(scenarios);
+    } catch (err) {
+      lastError = err;
+      if (!/Address already in use/i.test((err as Error).message)) throw err;
+    }
+  }
+  throw lastError;
+}
+
+async function startOnce(scenarios: NginxScenario[]): Promise<NginxGateway> {
   const root = await mkdtemp(path.join(tmpdir(), 'davtap-nginx-'));
   const ports: number[] = [];
   for (let i = 0; i < scenarios.length; i++) ports.push(await freePort());
