@@ -70,7 +70,9 @@ export class XmlScan {
   private lastTagStart = 0;
   private lastStatusText = '';
   private lastStatusCode: number | null = null;
+  private lastStatusLine = '';
   private names = new Map<string, Map<string, string>>();
+  private byOrdinal: ({ uri: string; local: string; name: string } | undefined)[] = [];
   private chunk = '';
   private charBase = 0;
   private totalChars = 0;
@@ -165,7 +167,13 @@ export class XmlScan {
     const code = statusCode(text);
     this.lastStatusText = text.length < 100 ? text : '';
     this.lastStatusCode = code;
+    this.lastStatusLine = this.shared(text.trim());
     return code;
+  }
+
+  /** The trimmed, shared status line of `text` (call code(text) first). */
+  private line(text: string): string {
+    return text === this.lastStatusText ? this.lastStatusLine : this.shared(text.trim());
   }
 
   /**
@@ -182,6 +190,18 @@ export class XmlScan {
     for (const ps of o.obs.propstats) if (ps.props.includes(name)) return true;
     if (o.propCount > 32) o.propNames = new Set([...o.obs.propstats.flatMap((ps) => ps.props), name]);
     return false;
+  }
+
+  /**
+   * `{uri}local` for the property at `ordinal` in its response. Listings name the same properties
+   * in the same order in every response, so the name at the same position is tried first.
+   */
+  private propName(uri: string, local: string, ordinal: number): string {
+    const cached = ordinal < 64 ? this.byOrdinal[ordinal] : undefined;
+    if (cached !== undefined && cached.uri === uri && cached.local === local) return cached.name;
+    const name = this.clark(uri, local);
+    if (ordinal < 64) this.byOrdinal[ordinal] = { uri: detach(uri), local: detach(local), name };
+    return name;
   }
 
   /** `{uri}local`, built once per distinct name (a listing repeats the same few hundred thousand times). */
@@ -380,7 +400,7 @@ export class XmlScan {
       case K.Property: {
         const o = this.open;
         if (o?.current) {
-          const name = this.clark(uri, local);
+          const name = this.propName(uri, local, o.propCount);
           frame.clark = name;
           if (this.seenInResponse(o, name)) {
             const dup = (o.obs.dupProps ??= []);
@@ -610,12 +630,13 @@ export class XmlScan {
     if (obs.hrefs.length > 1) r.extraHrefs = obs.hrefs.slice(1);
     const st = obs.statusTexts[0];
     if (st !== undefined) {
-      r.statusLine = this.shared(st.trim());
       r.status = this.code(st);
+      r.statusLine = this.line(st);
     }
     r.propstats = obs.propstats.map((ps) => {
-      const line = ps.statusTexts[0] ?? '';
-      const out: Resource['propstats'][number] = { status: this.code(line), statusLine: this.shared(line.trim()), props: ps.props };
+      const text = ps.statusTexts[0] ?? '';
+      const status = this.code(text);
+      const out: Resource['propstats'][number] = { status, statusLine: this.line(text), props: ps.props };
       if (ps.errors !== undefined && ps.errors.length > 0) out.error = ps.errors;
       if (ps.description !== undefined) out.description = ps.description;
       return out;
