@@ -183,7 +183,8 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     const vp = withEncoding(probe('via'));
     const oRaw = await send(originTarget, { method: op.method, path: originPath, headers: op.headers, body: op.body }, sendOpts);
     const vRaw = await send(viaTarget, { method: vp.method, path: viaPath, headers: vp.headers, body: vp.body }, sendOpts);
-    if (!oRaw.response) throw new DavtapError('IO', `verify: origin gave no response to ${op.label} ${originPath}: ${oRaw.transport.message ?? oRaw.transport.code}`);
+    // Before anything was compared, a silent origin is a network error; later it only leaves this pair out.
+    if (!oRaw.response && report.exchanges === 0) throw new DavtapError('IO', `verify: origin gave no response to ${op.label} ${originPath}: ${oRaw.transport.message ?? oRaw.transport.code}`);
     if (!vRaw.response && !viaAnswered && UNREACHABLE.has(vRaw.transport.code ?? '')) {
       throw new DavtapError('IO', `verify: gateway ${redactUrl(viaBase.href)} did not answer ${vp.label} ${viaPath}: ${vRaw.transport.message ?? vRaw.transport.code}`);
     }
@@ -194,7 +195,9 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     type Outcome = { differences: Finding[]; identicalBytes: boolean; verdict: string };
     const only = (f: Finding): Outcome => ({ differences: [f], identicalBytes: false, verdict: f.message });
     const capped = [oRaw, vRaw].findIndex((x) => x.transport.code === 'EMSGSIZE');
-    const cmp: Outcome = via.failure
+    const cmp: Outcome = origin.failure
+      ? only({ rule: 'MS003', severity: 'warning', category: 'truncation', message: `not compared: the origin gave no response (${origin.failure})`, evidence: { code: oRaw.transport.code, side: 'origin' } })
+      : via.failure
       ? // No response through the gateway: that is the whole difference, there is nothing to compare.
         only({ rule: 'MS003', severity: 'error', category: 'truncation', message: `via gave no response: ${via.failure}`, evidence: { code: vRaw.transport.code } })
       : capped >= 0

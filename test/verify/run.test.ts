@@ -188,3 +188,23 @@ test("a response larger than davtap's read cap is reported as not compared, neve
   }
   t.false(diffs.some((f) => f.category === 'truncation'));
 });
+
+test('an origin that stops answering mid-run leaves those pairs out with a warning, and the report is kept', async (t) => {
+  // Answers OPTIONS and the first PROPFIND like the real origin (through the relay), then goes silent.
+  let served = 0;
+  const flaky = await startOrigin(async (req, socket) => {
+    if (req.method === 'PROPFIND' && served++ >= 1) return;
+    const headers: Record<string, string> = {};
+    for (const h of ['depth', 'content-type']) if (req.headers[h] !== undefined) headers[h] = req.headers[h]!;
+    const res = await request(`${dav.url}${req.target}`, req.method, { headers, body: req.body });
+    socket.end(Buffer.concat([Buffer.from(`HTTP/1.1 ${res.status} X\r\nContent-Type: application/xml\r\nContent-Length: ${res.body.length}\r\n\r\n`, 'latin1'), res.body]));
+  });
+  t.teardown(() => flaky.close());
+  const r = await verify({ origin: `${flaky.url}/dav/`, via: base, depth: 1, paths: ['/docs/'], idleTimeoutMs: 500 });
+  const [first, ...rest] = r.paths[0]!.exchanges;
+  t.is(first!.origin.status, 207);
+  t.deepEqual(rest.map((e) => e.differences.map((f) => [f.severity, f.message])), [
+    [['warning', 'not compared: the origin gave no response (no byte for 500 ms)']],
+    [['warning', 'not compared: the origin gave no response (no byte for 500 ms)']],
+  ]);
+});
