@@ -63,7 +63,9 @@ export class XmlScan {
   readonly resources: Resource[] = [];
   stopped = false;
   private readonly parser: SaxesParser<{ xmlns: true; position: true }>;
-  private readonly stack: Frame[] = [];
+  /** Open elements: frames[0..depth). */
+  private readonly frames: Frame[] = [];
+  private depth = 0;
   private open: OpenResponse | undefined;
   private seen = new Map<string, number>();
   private intern = new Map<string, string>();
@@ -71,6 +73,7 @@ export class XmlScan {
   private lastStatusText = '';
   private lastStatusCode: number | null = null;
   private lastStatusLine = '';
+  private lastComplete: Resource | undefined;
   private names = new Map<string, Map<string, string>>();
   private byOrdinal: ({ uri: string; local: string; name: string } | undefined)[] = [];
   private chunk = '';
@@ -131,7 +134,7 @@ export class XmlScan {
 
   write(text: string, byteOffset: number, byteLength: number): void {
     if (this.stopped) return;
-    this.recent = (this.recent + this.chunk).slice(-80);
+    this.recent = this.chunk.length >= 80 ? this.chunk.slice(-80) : (this.recent + this.chunk).slice(-80);
     this.chunk = text;
     // saxes' `position` is only meaningful inside its callbacks (between writes it counts the
     // last chunk twice), so the chunk's base position is counted here.
@@ -148,7 +151,7 @@ export class XmlScan {
 
   end(): void {
     const f = this.facts;
-    f.openAtEnd = this.stack.map((s) => s.local);
+    f.openAtEnd = this.open_().map((s) => s.local);
     if (this.open) f.openResponseHref = this.open.obs.hrefs[0];
     if (!this.stopped) {
       try {
@@ -159,6 +162,8 @@ export class XmlScan {
     }
     // A response the body ended inside still goes into the ledger, marked incomplete.
     if (this.open) this.finishResponse(null);
+    const last = this.lastComplete;
+    if (last) f.lastComplete = { href: last.href, index: last.index, endOffset: last.span.end! };
   }
 
   /** statusCode() with the last answer kept: listings repeat the same few status lines. */
@@ -230,6 +235,15 @@ export class XmlScan {
     return copy;
   }
 
+  /** The n-th open element from the innermost (1 = innermost). */
+  private top(n: number): Frame | undefined {
+    return this.depth >= n ? this.frames[this.depth - n] : undefined;
+  }
+
+  private open_(): Frame[] {
+    return this.frames.slice(0, this.depth);
+  }
+
   /** Position of the `<` of the start tag just reported (see the opentagstart handler). */
   private tagStart(): number {
     return this.lastTagStart;
@@ -292,7 +306,7 @@ export class XmlScan {
   }
 
   private path(): string {
-    return this.stack.map((s) => s.local).join('>');
+    return this.open_().map((s) => s.local).join('>');
   }
 
   private onError(message: string): void {
@@ -350,16 +364,16 @@ export class XmlScan {
     if (!this.tick()) return;
     const uri = tag.uri ?? '';
     const local = tag.local ?? tag.name;
-    const parent = this.stack[this.stack.length - 1];
+    const parent = this.top(1);
     const f = this.facts;
-    if (this.stack.length >= this.limits.maxDepth) {
-      this.stop('maxDepth', this.stack.length + 1);
+    if (this.depth >= this.limits.maxDepth) {
+      this.stop('maxDepth', this.depth + 1);
       return;
     }
     if (uri !== DAV && uri.length <= 5 && uri.length >= 3 && DAV_VARIANTS.has(uri.toLowerCase())) {
       const found = f.davVariants.find((d) => d.uri === uri);
       if (found) found.count++;
-      else if (f.davVariants.length < 10) f.davVariants.push({ uri, name: tag.name, path: [...this.stack.map((s) => s.local), local].join('>'), count: 1 });
+      else if (f.davVariants.length < 10) f.davVariants.push({ uri, name: tag.name, path: [...this.open_().map((s) => s.local), local].join('>'), count: 1 });
     }
     const isDav = uri === DAV;
     let kind = K.Other;
@@ -373,8 +387,18 @@ export class XmlScan {
     } else {
       kind = this.classify(parent, isDav, local, uri);
     }
-    const frame: Frame = { kind, local, lastChildRank: 0, clark: '' };
-    this.stack.push(frame);
+    // Frames are reused: a listing opens over a million elements, each frame lives only while open.
+    let frame = this.frames[this.depth];
+    if (frame === undefined) {
+      frame = { kind, local, lastChildRank: 0, clark: '' };
+      this.frames[this.depth] = frame;
+    } else {
+      frame.kind = kind;
+      frame.local = local;
+      frame.lastChildRank = 0;
+      frame.clark = '';
+    }
+    this.depth++;
     this.collect = false;
     this.text = '';
     switch (kind) {
@@ -423,7 +447,7 @@ export class XmlScan {
         const o = this.open;
         if (o && parent?.kind === K.Error) {
           const name = this.shared(`{${uri}}${local}`);
-          const target = this.stack[this.stack.length - 3]?.kind === K.Propstat && o.current ? (o.current.errors ??= []) : (o.obs.resource.error ??= []);
+          const target = this.top(3)?.kind === K.Propstat && o.current ? (o.current.errors ??= []) : (o.obs.resource.error ??= []);
           if (target.length < 20) target.push(name);
         }
         break;
@@ -523,7 +547,7 @@ export class XmlScan {
       if (this.text.length < TEXT_CAP) this.text += t.length > TEXT_CAP ? t.slice(0, TEXT_CAP) : t;
       return;
     }
-    const top = this.stack[this.stack.length - 1];
+    const top = this.top(1);
     if (!top) return;
     if (this.dataTarget && top.kind === K.Property) {
       const d = this.dataTarget;
@@ -562,19 +586,19 @@ export class XmlScan {
 
   private onClose(_tag: SaxesTagNS): void {
     if (!this.tick()) return;
-    const frame = this.stack.pop();
+    const frame = this.depth > 0 ? this.frames[--this.depth] : undefined;
     if (!frame || this.stopped) return;
     const text = this.text;
     this.text = '';
     this.collect = false;
     const o = this.open;
-    const parent = this.stack[this.stack.length - 1];
+    const parent = this.top(1);
     switch (frame.kind) {
       case K.Multistatus:
         this.facts.rootClosed = true;
         break;
       case K.Ignored:
-        if (this.stack.length === 0) this.facts.rootClosed = true;
+        if (this.depth === 0) this.facts.rootClosed = true;
         break;
       case K.Response:
         this.finishResponse(this.offsetOf(this.parser.position));
@@ -659,7 +683,7 @@ export class XmlScan {
       const before = this.seen.get(key);
       if (before !== undefined) obs.duplicateOf = before;
       else this.seen.set(key, r.index);
-      this.facts.lastComplete = { href: r.href, index: r.index, endOffset: end! };
+      this.lastComplete = r; // facts.lastComplete is filled in at the end: no object per response
     }
     this.resources.push(r);
     this.onResponse(obs);
