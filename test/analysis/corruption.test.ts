@@ -40,6 +40,7 @@ import {
   rewriteHrefs,
   rootEnd,
   spreadOffsets,
+  stripHrefPrefix,
 } from '../helpers/corrupt.js';
 
 const dir = new URL('../fixtures/captures/', import.meta.url).pathname;
@@ -287,6 +288,9 @@ const cases: Case[] = [
   { what: 'a requested property (Z:nonexistent) dropped from every response', bases: [named, chunked, lighttpd], corrupt: (m) => removeEverywhere(m, 'nonexistent'), rule: 'MS401', category: 'stripped' },
   { what: 'an HTML error page served under 207', bases: [named, radicale], corrupt: htmlUnderMultiStatus, rule: 'MS108', category: 'stripped' },
   { what: 'hrefs rewritten to an internal backend origin', bases: [named, radicale, lighttpd], corrupt: (m) => rewriteHrefs(m), rule: 'MS304', category: 'stripped' },
+  { what: 'only the first href rewritten to an absolute URI (a partial rewrite)', bases: [named, radicale, lighttpd], corrupt: (m) => rewriteHrefs(m, 'http://127.0.0.1:9', 1), rule: 'MS302', category: 'stripped' },
+  { what: 'the path prefix stripped from every href by a gateway', bases: [named, chunked, lighttpd], corrupt: (m) => stripHrefPrefix(m, '/dav'), rule: 'MS303', category: 'stripped' },
+  { what: 'the path prefix stripped from every href by a gateway (CalDAV)', bases: [radicale], corrupt: (m) => stripHrefPrefix(m, '/test'), rule: 'MS303', category: 'stripped' },
   { what: 'gzip bytes without Content-Encoding', bases: [named, radicale], corrupt: gzipWithoutEncoding, rule: 'MS405', category: 'stripped' },
   { what: 'U+FFFE in an href', bases: [named, radicale, chunked], corrupt: (m) => illegalCharacter(m, 'U+FFFE'), rule: 'MS103', category: 'malformed' },
   { what: 'a C0 control character in an href', bases: [named, radicale, chunked], corrupt: (m) => illegalCharacter(m, 'C0'), rule: 'MS103', category: 'malformed' },

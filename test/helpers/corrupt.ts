@@ -329,11 +329,19 @@ export function htmlUnderMultiStatus(m: RawMessage): RawMessage {
   return setHeader(withPayload(m, Buffer.from(HTML_ERROR_PAGE)), 'Content-Type', 'text/html; charset=UTF-8');
 }
 
-/** Every absolute-path href turned into an absolute URI on another (internal) origin. */
-export function rewriteHrefs(m: RawMessage, origin = 'http://10.20.30.40:8080'): RawMessage {
+/** The first `count` absolute-path hrefs (all by default) turned into absolute URIs on another origin. */
+export function rewriteHrefs(m: RawMessage, origin = 'http://10.20.30.40:8080', count = Infinity): RawMessage {
+  let n = 0;
   return editBody(m, (text) =>
-    text.replace(new RegExp(`(${openTag('href')}>)(\\s*)/`, 'g'), (_w, open: string, space: string) => `${open}${space}${origin}/`),
+    text.replace(new RegExp(`(${openTag('href')}>)(\\s*)/`, 'g'), (whole, open: string, space: string) =>
+      n++ < count ? `${open}${space}${origin}/` : whole,
+    ),
   );
+}
+
+/** A path prefix removed from every href, as a gateway that strips it on the way in leaves them. */
+export function stripHrefPrefix(m: RawMessage, prefix: string): RawMessage {
+  return editBody(m, (text) => text.replace(new RegExp(`(${openTag('href')}>\\s*)${prefix}/`, 'g'), '$1/'));
 }
 
 /** A gzip stream sent as the body with no Content-Encoding header (a decompressing layer missing). */
