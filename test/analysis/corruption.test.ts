@@ -41,6 +41,9 @@ import {
   rootEnd,
   spreadOffsets,
   stripHrefPrefix,
+  replaceText,
+  lengthBesideChunked,
+  renameElement,
 } from '../helpers/corrupt.js';
 
 const dir = new URL('../fixtures/captures/', import.meta.url).pathname;
@@ -291,6 +294,14 @@ const cases: Case[] = [
   { what: 'only the first href rewritten to an absolute URI (a partial rewrite)', bases: [named, radicale, lighttpd], corrupt: (m) => rewriteHrefs(m, 'http://127.0.0.1:9', 1), rule: 'MS302', category: 'stripped' },
   { what: 'the path prefix stripped from every href by a gateway', bases: [named, chunked, lighttpd], corrupt: (m) => stripHrefPrefix(m, '/dav'), rule: 'MS303', category: 'stripped' },
   { what: 'the path prefix stripped from every href by a gateway (CalDAV)', bases: [radicale], corrupt: (m) => stripHrefPrefix(m, '/test'), rule: 'MS303', category: 'stripped' },
+  { what: 'a requested multiget href without a response', bases: [capture('radicale-report-calendar-multiget')], corrupt: (m) => removeElement(m, 'response', 0), rule: 'MS601', category: 'stripped' },
+  { what: 'calendar-data emptied in a 200 propstat', bases: [capture('radicale-report-calendar-multiget')], corrupt: (m) => replaceText(m, 'calendar-data', () => ''), rule: 'MS605', category: 'stripped', severity: 'warning' },
+  { what: 'the sync-token removed from a sync-collection report', bases: [capture('radicale-report-sync-initial'), capture('radicale-report-sync-delta')], corrupt: (m) => removeElement(m, 'sync-token'), rule: 'MS602', category: 'semantic' },
+  { what: 'a PROPPATCH with one property applied (200) and the others failed', bases: [capture('apache-proppatch-protected')], corrupt: (m) => replaceText(m, 'status', (old) => (old.includes('424') ? 'HTTP/1.1 200 OK' : old)), rule: 'MS503', category: 'partial-failure' },
+  { what: 'the root renamed to DAV:error under 207', bases: [named, radicale], corrupt: (m) => renameElement(m, 'multistatus', 'error'), rule: 'MS107', category: 'semantic' },
+  { what: 'every response removed from a PROPFIND 207', bases: [named, radicale, lighttpd], corrupt: (m) => removeEverywhere(m, 'response'), rule: 'MS209', category: 'truncation', severity: 'warning' },
+  { what: 'the request URI\'s own response removed from a Depth: 1 PROPFIND', bases: [named, radicale, chunked], corrupt: (m) => removeElement(m, 'response', 0), rule: 'MS402', category: 'stripped', severity: 'warning' },
+  { what: 'a Content-Length beside Transfer-Encoding: chunked', bases: [named, chunked], corrupt: lengthBesideChunked, rule: 'MS005', category: 'malformed', severity: 'warning' },
   { what: 'gzip bytes without Content-Encoding', bases: [named, radicale], corrupt: gzipWithoutEncoding, rule: 'MS405', category: 'stripped' },
   { what: 'U+FFFE in an href', bases: [named, radicale, chunked], corrupt: (m) => illegalCharacter(m, 'U+FFFE'), rule: 'MS103', category: 'malformed' },
   { what: 'a C0 control character in an href', bases: [named, radicale, chunked], corrupt: (m) => illegalCharacter(m, 'C0'), rule: 'MS103', category: 'malformed' },

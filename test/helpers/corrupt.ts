@@ -339,6 +339,27 @@ export function rewriteHrefs(m: RawMessage, origin = 'http://10.20.30.40:8080', 
   );
 }
 
+/** The text of every element named `local` replaced by `text` (calendar-data emptied, a status changed…). */
+export function replaceText(m: RawMessage, local: string, replace: (old: string) => string): RawMessage {
+  return editBody(m, (body) =>
+    body.replace(
+      new RegExp(`(${openTag(local)}>)([^<]*)(</(?:[A-Za-z_][\\w.-]*:)?${local}\\s*>)`, 'g'),
+      (_w, open: string, old: string, close: string) => open + replace(old) + close,
+    ),
+  );
+}
+
+/** Every tag named `from` (open and close, any prefix) renamed to `to`. */
+export function renameElement(m: RawMessage, from: string, to: string): RawMessage {
+  return editBody(m, (text) => text.replace(new RegExp(`(</?(?:[A-Za-z_][\\w.-]*:)?)${from}(?=[\\s/>])`, 'g'), `$1${to}`));
+}
+
+/** A second, different Content-Length beside Transfer-Encoding: chunked (request smuggling shape). */
+export function lengthBesideChunked(m: RawMessage): RawMessage {
+  const wire = chunkedWire(m);
+  return { ...wire, rawHeaders: [...wire.rawHeaders, 'Content-Length', String(decodedBody(m).length)] };
+}
+
 /** A path prefix removed from every href, as a gateway that strips it on the way in leaves them. */
 export function stripHrefPrefix(m: RawMessage, prefix: string): RawMessage {
   return editBody(m, (text) => text.replace(new RegExp(`(${openTag('href')}>\\s*)${prefix}/`, 'g'), '$1/'));
