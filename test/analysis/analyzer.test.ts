@@ -135,3 +135,12 @@ test('the summary groups failures by status and counts findings by severity', (t
   t.regex(r.summary.text, /^3 of 4 resources failed \(403 ×1, 423 ×2\)/);
   t.is(r.summary.findings.warning, r.findings.filter((f) => f.severity === 'warning').length);
 });
+
+test('a body cut short because the client went away is not reported as truncation', (t) => {
+  const body = Buffer.from(xml(50));
+  const a = createAnalyzer(req, head(['Content-Length', String(body.length)]));
+  a.write(body.subarray(0, 1500));
+  const r = a.end({ outcome: 'client-aborted', code: 'ECONNRESET' });
+  t.deepEqual(r.findings.filter((f) => f.category === 'truncation'), []);
+  t.true(r.resources.length > 3);
+});

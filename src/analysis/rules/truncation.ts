@@ -12,12 +12,22 @@ const closedBy = (f: Facts): string => {
   return 'closed (FIN)';
 };
 
+/**
+ * The client went away and the proxy stopped reading: the body is short because of the client,
+ * and nothing about the server's body can be concluded (DESIGN.md: never report that as truncation).
+ */
+export function clientGaveUp(f: Facts): boolean {
+  return f.transport.outcome === 'client-aborted';
+}
+
 export function ms001Applies(f: Facts): boolean {
+  if (clientGaveUp(f)) return false;
   const fr = f.framing;
   return fr.framing === 'content-length' && fr.declaredLength !== null && fr.payloadBytes < fr.declaredLength;
 }
 
 export function ms002Applies(f: Facts): boolean {
+  if (clientGaveUp(f)) return false;
   const fr = f.framing;
   if (fr.framing !== 'chunked') return false;
   if (fr.bodyForm === 'wire') return fr.chunkError !== undefined || !fr.sawLastChunk;
@@ -25,6 +35,7 @@ export function ms002Applies(f: Facts): boolean {
 }
 
 export function ms003Applies(f: Facts): boolean {
+  if (clientGaveUp(f)) return false;
   const t = f.transport;
   if (/HTTP2|RST_STREAM|GOAWAY|ERR_STREAM/i.test(t.code ?? '')) return !ms001Applies(f);
   if (f.framing.framing !== 'close-delimited') return false;
@@ -32,6 +43,7 @@ export function ms003Applies(f: Facts): boolean {
 }
 
 export function ms004Applies(f: Facts): boolean {
+  if (clientGaveUp(f) && /unexpected end/i.test(f.decoding.error ?? '')) return false;
   return f.decoding.error !== undefined && f.decoding.unsupported === undefined;
 }
 
@@ -154,6 +166,7 @@ export const truncationRules: RuleDef[] = [
     atEnd(f) {
       const x = f.xml;
       if (x.limitHit) return undefined; // parsing stopped on purpose: MS703
+      if (clientGaveUp(f)) return undefined; // the capture is short, not the server's body
       if (f.decoding.unsupported !== undefined) return undefined;
       const cause = transportCause(f);
       const label = cause === undefined ? 'server-side truncation: ' : '';
