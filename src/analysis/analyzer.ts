@@ -9,7 +9,7 @@ import { Deframer } from './framing.js';
 import { header, listTokens, parseMediaType } from './headers.js';
 import { resolveLimits } from './limits.js';
 import { parseRequest, type RequestInfo } from './request.js';
-import { ruleDefs, rules, analyzerCrashed } from './rules/index.js';
+import { ruleDefs, analyzerCrashed } from './rules/index.js';
 import { transportCause } from './rules/truncation.js';
 import { XmlScan } from './scan.js';
 import { summarize } from './summary.js';
@@ -235,5 +235,3 @@ export function analyze(req: RequestContext, head: ResponseHead, body: Uint8Arra
   for (let i = 0; i < body.length; i += step) a.write(body.subarray(i, i + step));
   return a.end(transport);
 }
-
-export { rules as catalogue };
