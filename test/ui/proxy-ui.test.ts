@@ -4,12 +4,11 @@
 import test from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import webdav from 'webdav-server';
 import { curl } from '../helpers/curl.js';
+import { startDavServer } from '../helpers/webdav.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { tempDir } from './db.js';
 import { Tmux, sh } from './tmux.js';
@@ -18,28 +17,6 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const cli = path.join(root, 'src/cli/main.ts');
 
 const propfind = '<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>';
-
-/** webdav-server on 127.0.0.1 with /dav/notes.txt in it. */
-async function davServer(): Promise<{ url: string; close: () => Promise<void> }> {
-  const dav = new webdav.v2.WebDAVServer({ requireAuthentification: false });
-  await dav.setFileSystemAsync('/dav', new webdav.v2.VirtualFileSystem());
-  const sockets = new Set<net.Socket>();
-  const server = http.createServer((req, res) => dav.executeRequest(req, res));
-  server.on('connection', (s: net.Socket) => {
-    sockets.add(s);
-    s.once('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-  return {
-    url,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 /** An origin whose 207 promises 4,000 bytes and closes after the first 700 (a gateway cutting the body). */
 function brokenOrigin(): Promise<Origin> {
@@ -94,7 +71,7 @@ async function backgroundProxy(args: string[]): Promise<{ child: ChildProcess; u
 test('the proxy in a terminal shows a real PROPFIND and a cut 207 as they happen', async (t) => {
   const { dir, cleanup } = tempDir();
   t.teardown(cleanup);
-  const dav = await davServer();
+  const dav = await startDavServer();
   t.teardown(() => dav.close());
   const origin = await brokenOrigin();
   t.teardown(() => origin.close());
@@ -161,7 +138,7 @@ test('./bin/davtap --upstream URL --db FILE in a terminal shows the UI over a re
   if (!existsSync(path.join(root, 'dist/src/cli/main.js'))) t.fail('davtap is not built: run npm run build first');
   const { dir, cleanup } = tempDir();
   t.teardown(cleanup);
-  const dav = await davServer();
+  const dav = await startDavServer();
   t.teardown(() => dav.close());
   const port = await freePort();
   const db = path.join(dir, 'flows.db');
