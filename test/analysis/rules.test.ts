@@ -68,8 +68,9 @@ for (const fx of fixtures) {
     }
     const golden = join(dir, `${fx.name}.golden.json`);
     const actual = goldenOf(a);
-    if (update || !existsSync(golden)) writeFileSync(golden, JSON.stringify(actual, null, 2) + '\n');
-    t.deepEqual(actual, JSON.parse(readFileSync(golden, 'utf8')));
+    if (update) writeFileSync(golden, JSON.stringify(actual, null, 2) + '\n');
+    t.true(existsSync(golden), `${fx.name}.golden.json is missing: UPDATE_GOLDEN=1 writes it (review it before committing)`);
+    if (existsSync(golden)) t.deepEqual(actual, JSON.parse(readFileSync(golden, 'utf8')));
   });
 }
 
