@@ -6,7 +6,7 @@
 //   so that truncation is reported even for a GET of a file.
 import { createAnalyzer, analyze } from '../analysis/analyzer.js';
 import type { ProxyHooks } from '../proxy/index.js';
-import type { Analyzer, Flow, FlowStart, Outcome, RawHeaders, RequestContext, ResponseHead, TransportEnd } from '../types.js';
+import type { Analysis, Analyzer, Finding, Flow, FlowStart, Outcome, RawHeaders, RequestContext, ResponseHead, TransportEnd } from '../types.js';
 
 export interface LiveOptions {
   /** Receives each finished flow, with its analysis attached. */
@@ -95,7 +95,7 @@ export function createLivePipeline(options: LiveOptions): LivePipeline {
     hooks: {
       onResponseStart(start: FlowStart) {
         const { response } = start;
-        if (response.status !== 207 && !isXml(header(response.rawHeaders, 'content-type'))) return;
+        if (!isAnalyzable(response)) return;
         const head: ResponseHead = {
           status: response.status,
           reason: response.reason,
@@ -110,5 +110,37 @@ export function createLivePipeline(options: LiveOptions): LivePipeline {
       },
       onFlow: finish,
     },
+  };
+}
+
+/** Whether a response is analyzed as it streams (see the top of this file). */
+export function isAnalyzable(response: Pick<ResponseHead, 'status' | 'rawHeaders'>): boolean {
+  return response.status === 207 || isXml(header(response.rawHeaders, 'content-type'));
+}
+
+function mib(n: number): string {
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/**
+ * The analysis recorded on a flow whose analysis was skipped because the pipeline was behind: a
+ * finding (MS703, a davtap resource limit), so that the list and the UI show it was not checked.
+ */
+export function skippedAnalysis(what: 'analysis' | 'bodies', queuedBytes: number, queuedFlows: number): Analysis {
+  const message =
+    what === 'analysis'
+      ? `not analyzed: davtap's analysis was behind (${mib(queuedBytes)} and ${queuedFlows} flows queued); the flow is recorded without its analysis`
+      : `not analyzed and bodies not kept: davtap's analysis was far behind (${mib(queuedBytes)} and ${queuedFlows} flows queued)`;
+  const finding: Finding = {
+    rule: 'MS703',
+    severity: 'warning',
+    category: 'security',
+    message,
+    evidence: { limit: 'pipeline-queue', skipped: what, queuedBytes, queuedFlows },
+  };
+  return {
+    findings: [finding],
+    resources: [],
+    summary: { resources: 0, failedResources: 0, byStatus: {}, findings: { error: 0, warning: 1, info: 0 }, text: 'not analyzed: the analysis was behind' },
   };
 }

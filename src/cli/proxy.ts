@@ -2,15 +2,12 @@
 import path from 'node:path';
 import { startProxy } from '../proxy/index.js';
 import { defaultCaDir } from '../proxy/ca.js';
-import type { Flow } from '../types.js';
-import { UsageError, type StoreError } from '../errors.js';
-import { openStore, createFlowWriter } from '../store/index.js';
+import { UsageError } from '../errors.js';
 import { runUi } from '../../ui/app.js';
-import { createLivePipeline } from './live.js';
+import { startPipeline } from './pipeline.js';
 import { createInjector, parseHeadFilter, parseInjectSpecs } from '../inject/index.js';
 import { parseCommandArgs, parseSize } from './args.js';
 import { parseListen, parseUpstream, upstreamIsSelf } from './listen.js';
-import { flowLine } from './flow-line.js';
 import type { CliIO, Command } from './io.js';
 
 const help = `Usage: davtap [proxy] [options]
@@ -133,24 +130,16 @@ export const command: Command = {
       else io.stderr.write(text);
     };
 
-    // The store opens before anything listens: a bad or newer database is an exit-2 error, not a
-    // proxy that silently records nothing.
-    const store = openStore(dbPath, maxDbSize !== undefined ? { maxDbSize } : {});
-    let lastStoreError = '';
-    const writer = createFlowWriter(store, {
-      // The store keeps what the tap captured: the same cap, so raising --max-body raises both.
-      maxBodyBytes: maxBody,
-      onError: (err: StoreError) => {
-        if (err.message !== lastStoreError) log(`davtap: recording failed (relaying goes on): ${err.message}`);
-        lastStoreError = err.message;
-      },
-    });
-    const pipeline = createLivePipeline({
+    // Analysis and recording run on a worker thread (pipeline.ts). It opens the store before
+    // anything listens: a bad or newer database is an exit-2 error, not a proxy that silently
+    // records nothing. The store keeps what the tap captured: the same cap (--max-body).
+    const pipeline = await startPipeline({
+      dbPath,
+      ...(maxDbSize !== undefined ? { maxDbSize } : {}),
+      maxBody,
+      lines: !withUi,
+      onLine: (line) => io.stdout.write(line + '\n'),
       log,
-      onFlow: (flow: Flow) => {
-        writer.enqueue(flow);
-        if (!withUi) io.stdout.write(flowLine(flow) + '\n');
-      },
     });
 
     let proxy;
@@ -167,8 +156,7 @@ export const command: Command = {
         log,
       });
     } catch (err) {
-      await writer.close();
-      store.close();
+      await pipeline.close();
       throw err;
     }
     const where = upstream ? `reverse → ${upstream.href}` : `forward proxy; HTTPS intercepted with CA ${proxy.ca!.certPath} (SHA-256 ${proxy.ca!.fingerprint256})`;
@@ -181,16 +169,15 @@ export const command: Command = {
       await running.close();
       // Flows cut by the close finish asynchronously (decoding, analysis): give them a moment.
       for (let i = 0; i < 40 && pipeline.inFlight() > 0; i++) await new Promise((r) => setTimeout(r, 25));
-      await writer.close();
-      const stats = writer.stats();
-      store.close();
+      // Every flow seen so far is analyzed and committed before this resolves.
+      const stats = await pipeline.close();
       holding = false;
       for (const line of held.splice(0)) io.stderr.write(line);
       // A passing lock report is not a loss: only flows that were not stored change the exit code.
-      if (stats.failed > 0 || stats.dropped > 0) {
-        io.stderr.write(
-          `davtap: ${stats.failed + stats.dropped} of ${stats.enqueued} flows were not recorded in ${dbPath}: ${lastStoreError || 'the writer queue was full'}\n`,
-        );
+      const notRecorded = stats.failed + stats.dropped + stats.lost;
+      if (notRecorded > 0) {
+        const why = stats.lastStoreError || (stats.lost > 0 ? 'the recording worker failed' : 'the writer queue was full');
+        io.stderr.write(`davtap: ${notRecorded} of ${stats.enqueued + stats.lost} flows were not recorded in ${dbPath}: ${why}\n`);
         return 2;
       }
       return 0;
@@ -218,7 +205,7 @@ export const command: Command = {
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
       if (withUi) {
-        runUi({ dbPath, live: true, pendingWrites: () => writer.stats().pending + pipeline.inFlight(), signal: abort.signal })
+        runUi({ dbPath, live: true, pendingWrites: () => pipeline.pending(), signal: abort.signal })
           .then(() => stop())
           .catch((err: unknown) => {
             held.push(`davtap: the terminal UI failed: ${err instanceof Error ? err.message : String(err)}\n`);

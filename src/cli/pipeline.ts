@@ -1,0 +1,242 @@
+// The relay thread's side of the live pipeline: analysis and recording run on a worker thread
+// (pipeline-worker.ts), so that relaying never waits on them. The hooks here only copy bytes into
+// the next batch and post it once per event-loop turn (pipeline-protocol.ts).
+//
+// Bounded: the relay thread counts the bytes and flows it posted that the worker has not handled.
+// Above the limits, new flows are still recorded but not analyzed (a finding says so); far above
+// (twice the byte limit), their bodies are not kept either. Memory stays bounded whatever the
+// worker's pace, and no flow goes missing without a trace.
+import { Worker } from 'node:worker_threads';
+import { StoreError } from '../errors.js';
+import type { ProxyHooks } from '../proxy/index.js';
+import type { Flow, FlowStart } from '../types.js';
+import { isAnalyzable } from './live.js';
+import type { ClosedStats, FlowEvent, FromWorker, PipelineEvent, SkipReason, Span, ToWorker, WorkerSettings } from './pipeline-protocol.js';
+
+export interface PipelineOptions extends WorkerSettings {
+  /** Receives each `--no-ui` flow line (when `lines` is set), in the order flows finished. */
+  onLine(line: string): void;
+  log(line: string): void;
+  /** Posted bytes not yet handled by the worker above which analysis is skipped (default 256 MiB). */
+  maxQueuedBytes?: number;
+  /** Flows posted and not yet analyzed above which analysis is skipped (default 20,000). */
+  maxQueuedFlows?: number;
+}
+
+export interface PipelineStats extends ClosedStats {
+  /** Flows the relay handed over that never reached the writer (the worker failed). */
+  lost: number;
+  /** Flows recorded without analysis because the worker was behind. */
+  skipped: number;
+  lastStoreError: string;
+}
+
+export interface Pipeline {
+  hooks: ProxyHooks;
+  /** Flows whose response is still streaming. */
+  inFlight(): number;
+  /** Flows seen by the relay and not yet committed (or failed) by the writer. */
+  pending(): number;
+  /** What is posted and not yet handled by the worker. */
+  queued(): { bytes: number; flows: number };
+  /** Sends what is left, waits for every flow to be analyzed and committed, stops the worker. */
+  close(): Promise<PipelineStats>;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function workerScript(): { url: URL; execArgv?: string[] } {
+  // Under tsx (tests, bench) this module is a .ts file and the worker must load TypeScript too:
+  // workers inherit the parent's execArgv, which names tsx unless tsx was started some other way.
+  if (import.meta.url.endsWith('.ts')) {
+    const hasTsx = process.execArgv.some((a) => a.includes('tsx'));
+    return { url: new URL('./pipeline-worker.ts', import.meta.url), ...(hasTsx ? {} : { execArgv: [...process.execArgv, '--import', 'tsx'] }) };
+  }
+  return { url: new URL('./pipeline-worker.js', import.meta.url) };
+}
+
+/** Starts the worker; resolves once it has opened the store (a StoreError when it cannot). */
+export async function startPipeline(options: PipelineOptions): Promise<Pipeline> {
+  const maxQueuedBytes = options.maxQueuedBytes ?? 256 * 1024 * 1024;
+  const maxQueuedFlows = options.maxQueuedFlows ?? 20_000;
+  const settings: WorkerSettings = {
+    dbPath: options.dbPath,
+    ...(options.maxDbSize !== undefined ? { maxDbSize: options.maxDbSize } : {}),
+    maxBody: options.maxBody,
+    lines: options.lines,
+  };
+  const script = workerScript();
+  const worker = new Worker(script.url, { workerData: settings, ...(script.execArgv ? { execArgv: script.execArgv } : {}) });
+
+  let closed: ((stats: PipelineStats) => void) | null = null;
+  let dead = false;
+  let postedFlows = 0;
+  let doneFlows = 0;
+  let settled = 0;
+  let queuedBytes = 0;
+  let skipped = 0;
+  let final: (ClosedStats & { lastStoreError: string }) | null = null;
+
+  const finalStats = (): PipelineStats => {
+    const lost = postedFlows - doneFlows;
+    const base = final ?? { enqueued: doneFlows, written: 0, failed: 0, dropped: 0, lastStoreError: '' };
+    return { ...base, lost, skipped };
+  };
+
+  await new Promise<void>((resolve, reject) => {
+    const onExit = (code: number) => reject(new StoreError(`the pipeline worker exited (${code}) before opening the store`));
+    worker.once('exit', onExit);
+    worker.once('error', reject);
+    worker.once('message', (msg: FromWorker) => {
+      worker.off('exit', onExit);
+      worker.off('error', reject);
+      if ('fatal' in msg) {
+        reject(new StoreError(msg.fatal));
+        return;
+      }
+      resolve();
+    });
+  });
+
+  worker.on('message', (msg: FromWorker) => {
+    if ('handledBytes' in msg) {
+      queuedBytes -= msg.handledBytes;
+      doneFlows += msg.doneFlows;
+      settled = msg.settled;
+      for (const line of msg.logs) options.log(line);
+      for (const line of msg.lines) options.onLine(line);
+    } else if ('closed' in msg) {
+      final = { ...msg.closed, lastStoreError: msg.lastStoreError };
+    }
+  });
+  worker.on('error', (err) => {
+    dead = true;
+    options.log(`davtap: the analysis and recording worker failed (relaying goes on; flows are no longer recorded): ${err.stack ?? err.message}`);
+  });
+  worker.once('exit', () => {
+    dead = true;
+    closed?.(finalStats());
+  });
+
+  // The batch being built in this event-loop turn.
+  let events: PipelineEvent[] = [];
+  let chunks: Buffer[] = [];
+  let batchBytes = 0;
+  let scheduled = false;
+
+  const flush = () => {
+    scheduled = false;
+    if (events.length === 0) return;
+    // The one copy of the bytes on the relay thread, into a buffer that is then transferred.
+    const bytes = Buffer.allocUnsafeSlow(batchBytes);
+    let at = 0;
+    for (const c of chunks) {
+      c.copy(bytes, at);
+      at += c.length;
+    }
+    const msg: ToWorker = { batch: events, bytes: bytes.buffer as ArrayBuffer };
+    if (!dead) worker.postMessage(msg, [msg.bytes]);
+    queuedBytes += batchBytes;
+    events = [];
+    chunks = [];
+    batchBytes = 0;
+  };
+
+  const push = (ev: PipelineEvent) => {
+    events.push(ev);
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
+
+  const add = (buf: Buffer | Uint8Array): Span => {
+    const at: Span = [batchBytes, buf.length];
+    if (buf.length === 0) return at;
+    chunks.push(Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength));
+    batchBytes += buf.length;
+    return at;
+  };
+
+  const overload = (): SkipReason | null => {
+    const bytes = queuedBytes + batchBytes;
+    const flows = postedFlows - doneFlows;
+    if (bytes > 2 * maxQueuedBytes) return { what: 'bodies', queuedBytes: bytes, queuedFlows: flows };
+    if (bytes > maxQueuedBytes || flows > maxQueuedFlows) return { what: 'analysis', queuedBytes: bytes, queuedFlows: flows };
+    return null;
+  };
+
+  const streaming = new Set<string>();
+  const skippedAtStart = new Map<string, SkipReason>();
+  let seen = 0;
+
+  const hooks: ProxyHooks = {
+    onResponseStart(start: FlowStart) {
+      if (!isAnalyzable(start.response)) return;
+      const busy = overload();
+      if (busy) {
+        skippedAtStart.set(start.id, busy);
+        return;
+      }
+      streaming.add(start.id);
+      const body = start.request.body;
+      push({ k: 'start', start: { ...start, request: { ...start.request, body: { ...body, bytes: EMPTY } } }, requestBody: add(body.bytes) });
+    },
+    onResponseChunk(flowId: string, chunk: Buffer) {
+      if (streaming.has(flowId)) push({ k: 'chunk', id: flowId, at: add(chunk) });
+    },
+    onFlow(flow: Flow) {
+      seen++;
+      const wasStreamed = streaming.delete(flow.id);
+      let skip = skippedAtStart.get(flow.id);
+      skippedAtStart.delete(flow.id);
+      if (!wasStreamed) {
+        const busy = overload();
+        if (busy?.what === 'bodies' || (busy && skip)) skip = busy;
+      }
+      const dropBodies = skip?.what === 'bodies';
+      const keep = (bytes: Buffer): Span => (dropBodies ? [0, 0] : add(bytes));
+      const response = flow.response;
+      const ev: FlowEvent = {
+        k: 'flow',
+        flow: {
+          ...flow,
+          request: { ...flow.request, body: { ...flow.request.body, bytes: EMPTY, ...(dropBodies && flow.request.body.bytes.length > 0 ? { captureComplete: false } : {}) } },
+          response: response
+            ? {
+                ...response,
+                body: { ...response.body, bytes: EMPTY, ...(dropBodies && response.body.bytes.length > 0 ? { captureComplete: false } : {}) },
+                decoded: response.decoded ? { ...response.decoded, bytes: EMPTY, ...(dropBodies ? { captureComplete: false } : {}) } : null,
+              }
+            : null,
+        },
+        requestBody: keep(flow.request.body.bytes),
+        response: !response ? null : wasStreamed ? 'streamed' : keep(response.body.bytes),
+        responseLength: response?.body.bytes.length ?? 0,
+        decoded: response?.decoded ? keep(response.decoded.bytes) : null,
+        ...(skip ? { skipped: skip } : {}),
+      };
+      if (skip) skipped++;
+      postedFlows++;
+      push(ev);
+    },
+  };
+
+  return {
+    hooks,
+    inFlight: () => streaming.size,
+    pending: () => seen - settled,
+    queued: () => ({ bytes: queuedBytes + batchBytes, flows: postedFlows - doneFlows }),
+    close() {
+      flush();
+      return new Promise<PipelineStats>((resolve) => {
+        if (dead) {
+          resolve(finalStats());
+          return;
+        }
+        closed = resolve;
+        worker.postMessage({ close: true } satisfies ToWorker);
+      });
+    },
+  };
+}
