@@ -8,6 +8,7 @@ import { Relay } from './relay.js';
 import { withoutHopByHop } from './headers.js';
 import { rawPathOf } from './rewrite.js';
 import type { LeafIssuer } from './ca.js';
+import { restoreMethod, shimMethods } from './method-shim.js';
 
 interface Tunnel {
   host: string;
@@ -41,6 +42,7 @@ export class ForwardProxy {
   }
 
   readonly onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    restoreMethod(req);
     const tunnel = this.tunnels.get(req.socket);
     const target = req.url ?? '/';
     // The origin comes from the tunnel or the absolute-form target; the path is kept verbatim.
@@ -92,10 +94,10 @@ export class ForwardProxy {
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     const start = (first: Buffer) => {
       socket.pause();
-      socket.unshift(first);
       // A TLS ClientHello starts with 0x16 (handshake record); anything else is plain HTTP
       // sent through the tunnel, which is served as is.
       if (first[0] === 0x16) {
+        socket.unshift(first);
         const secure = new tls.TLSSocket(socket, {
           isServer: true,
           secureContext: this.issuer.contextFor(target.host),
@@ -113,9 +115,12 @@ export class ForwardProxy {
         });
         this.tunnels.set(secure, { ...target, secure: true, client });
         this.innerServer.emit('connection', secure);
+        shimMethods(secure);
       } else {
         this.tunnels.set(socket, { ...target, secure: false, client });
         this.innerServer.emit('connection', socket);
+        // The first bytes were read before the shim was there: they go through it too.
+        socket.unshift(shimMethods(socket).rewrite(first));
         socket.resume();
       }
     };

@@ -8,6 +8,7 @@ import { reverseHandler } from './reverse.js';
 import { ForwardProxy } from './forward.js';
 import { ensureCa, LeafIssuer, type CaInfo } from './ca.js';
 import { clientErrorHandler } from './client-errors.js';
+import { restoreMethod, shimMethods } from './method-shim.js';
 
 export type { ProxyHooks } from './relay.js';
 
@@ -78,13 +79,19 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   server.on('connection', (s: net.Socket) => {
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
+    // Any method token is relayed, not only those in Node's table (method-shim.ts).
+    shimMethods(s);
   });
 
   let ca: CaInfo | undefined;
   let issuer: LeafIssuer | undefined;
   let forward: ForwardProxy | undefined;
   if (options.upstream) {
-    const handler = reverseHandler(relay, options.upstream, `${options.listenHost}:${options.listenPort}`);
+    const relayReverse = reverseHandler(relay, options.upstream, `${options.listenHost}:${options.listenPort}`);
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      restoreMethod(req);
+      relayReverse(req, res);
+    };
     server.on('request', handler);
     server.on('checkContinue', handler);
   } else {

@@ -1,0 +1,284 @@
+// Lets Node's HTTP server accept any method token. Node's parser (llhttp) knows only the methods
+// in http.METHODS and fails every other one (ORDERPATCH, VERSION-CONTROL, MKREDIRECTREF, any
+// extension method) before davtap sees the request. The shim sits on a client connection's
+// readable side: it follows HTTP/1.1 message framing (request head, Content-Length or chunked
+// body, CONNECT switching to raw bytes) and, at a message start whose method Node would refuse,
+// rewrites the request line to a placeholder method and adds a header that carries the real one.
+// restoreMethod() then puts the real method back on the request and removes that header, so the
+// relay sends it upstream and the flow records it as the client sent it.
+//
+// Why a header rather than a per-connection queue: Node answers some requests itself without a
+// 'request' event (Expect other than 100-continue gets a 417), which would shift a queue; a marker
+// inside the request cannot be paired with the wrong one. Its name holds a per-process random
+// part, so a client cannot forge it.
+//
+// The connection object stays the native socket (remoteAddress, setTimeout, resetAndDestroy… all
+// behave as before): the shim wraps that socket's push(), the point where read bytes enter the
+// stream, and takes the socket off Node's native parser feed (which would bypass push) the
+// supported way, by adding a 'data' listener. Requests with known methods pass through unchanged
+// and uncopied.
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { RawHeaders } from '../types.js';
+
+/** The method Node is given in place of one it would refuse: in its table, and not special-cased
+ *  by its server (HEAD and CONNECT are). */
+const PLACEHOLDER = 'SOURCE';
+/** Carries the real method; lower case, since restoreMethod compares it as received. */
+const MARKER = `x-davtap-method-${randomBytes(6).toString('hex')}`;
+const KNOWN_METHODS = new Set(http.METHODS);
+/** A request line or header line longer than this is left to Node, which refuses it anyway. */
+const MAX_LINE = 64 * 1024;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const CHUNKED_LAST = /(?:^|,)[ \t]*chunked[ \t]*$/i;
+const PLACEHOLDER_BYTES = Buffer.from(PLACEHOLDER, 'latin1');
+
+const enum State {
+  /** Before a request line (empty lines there are skipped, as Node does). */
+  MessageStart,
+  Head,
+  FixedBody,
+  ChunkSize,
+  ChunkData,
+  /** The CRLF after a chunk's data. */
+  ChunkEnd,
+  Trailers,
+  /** After CONNECT or something the shim cannot follow: bytes pass untouched from here on. */
+  Raw,
+}
+
+/**
+ * Follows the framing of the requests on one connection and rewrites the request lines Node would
+ * refuse. Exported for tests; servers use shimMethods().
+ */
+export class RequestStreamRewriter {
+  private state = State.MessageStart;
+  /** An incomplete request line, held back until it is complete (it is rewritten whole). */
+  private held: Buffer | null = null;
+  /** An incomplete header, chunk-size or trailer line (already passed on; kept to be read). */
+  private carry = '';
+  private remaining = 0;
+  private contentLength = 0;
+  private chunked = false;
+  private connect = false;
+  /** How many request lines were rewritten (for tests and logs). */
+  rewritten = 0;
+
+  get raw(): boolean {
+    return this.state === State.Raw;
+  }
+
+  /** Returns the bytes to hand to Node's parser for this chunk: the chunk itself when unchanged. */
+  rewrite(chunk: Buffer): Buffer {
+    let buf = chunk;
+    let changed = false;
+    if (this.held) {
+      buf = Buffer.concat([this.held, chunk]);
+      this.held = null;
+      changed = true;
+    }
+    let pieces: Buffer[] | null = null;
+    /** buf[passed, pos) still to be passed on as is. */
+    let passed = 0;
+    let pos = 0;
+    const len = buf.length;
+    while (pos < len) {
+      switch (this.state) {
+        case State.MessageStart: {
+          while (pos < len && (buf[pos] === 13 || buf[pos] === 10)) pos++;
+          if (pos === len) break;
+          const lf = buf.indexOf(10, pos);
+          if (lf < 0) {
+            if (len - pos > MAX_LINE) {
+              this.state = State.Raw;
+              pos = len;
+              break;
+            }
+            (pieces ??= []).push(buf.subarray(passed, pos));
+            this.held = Buffer.from(buf.subarray(pos));
+            passed = pos = len;
+            break;
+          }
+          const sp = buf.indexOf(32, pos);
+          const method = sp > pos && sp < lf ? buf.toString('latin1', pos, sp) : '';
+          if (KNOWN_METHODS.has(method)) {
+            this.connect = method === 'CONNECT';
+          } else if (TOKEN.test(method)) {
+            // "METHOD target HTTP/x.y\r\n" becomes "SOURCE target HTTP/x.y\r\nmarker: METHOD\r\n".
+            pieces ??= [];
+            pieces.push(buf.subarray(passed, pos), PLACEHOLDER_BYTES, buf.subarray(sp, lf + 1), Buffer.from(`${MARKER}: ${method}\r\n`, 'latin1'));
+            passed = lf + 1;
+            this.rewritten++;
+            this.connect = false;
+          } else {
+            // Not a method at all: Node answers it as malformed, and nothing after it is read.
+            this.state = State.Raw;
+            pos = len;
+            break;
+          }
+          this.contentLength = 0;
+          this.chunked = false;
+          this.state = State.Head;
+          pos = lf + 1;
+          break;
+        }
+        case State.Head: {
+          const line = this.nextLine(buf, pos);
+          if (line === null) {
+            pos = len;
+            break;
+          }
+          pos = line.next;
+          const text = line.text;
+          if (text === '') {
+            if (this.connect) this.state = State.Raw;
+            else if (this.chunked) this.state = State.ChunkSize;
+            else if (this.contentLength > 0) {
+              this.remaining = this.contentLength;
+              this.state = State.FixedBody;
+            } else this.state = State.MessageStart;
+            break;
+          }
+          const colon = text.indexOf(':');
+          if (colon === 14 || colon === 17) {
+            const name = text.slice(0, colon).toLowerCase();
+            if (name === 'content-length') {
+              const n = Number(text.slice(colon + 1).trim());
+              if (Number.isSafeInteger(n) && n >= 0) this.contentLength = n;
+            } else if (name === 'transfer-encoding') {
+              this.chunked = CHUNKED_LAST.test(text.slice(colon + 1).trim());
+            }
+          }
+          break;
+        }
+        case State.FixedBody:
+        case State.ChunkData: {
+          const n = Math.min(this.remaining, len - pos);
+          pos += n;
+          this.remaining -= n;
+          if (this.remaining === 0) this.state = this.state === State.FixedBody ? State.MessageStart : State.ChunkEnd;
+          break;
+        }
+        case State.ChunkSize: {
+          const line = this.nextLine(buf, pos);
+          if (line === null) {
+            pos = len;
+            break;
+          }
+          pos = line.next;
+          const semi = line.text.indexOf(';');
+          const hex = (semi >= 0 ? line.text.slice(0, semi) : line.text).trim();
+          const size = /^[0-9a-fA-F]{1,13}$/.test(hex) ? parseInt(hex, 16) : NaN;
+          if (Number.isNaN(size)) this.state = State.Raw; // Node refuses it and closes
+          else if (size === 0) this.state = State.Trailers;
+          else {
+            this.remaining = size;
+            this.state = State.ChunkData;
+          }
+          break;
+        }
+        case State.ChunkEnd: {
+          const line = this.nextLine(buf, pos);
+          if (line === null) {
+            pos = len;
+            break;
+          }
+          pos = line.next;
+          this.state = State.ChunkSize;
+          break;
+        }
+        case State.Trailers: {
+          const line = this.nextLine(buf, pos);
+          if (line === null) {
+            pos = len;
+            break;
+          }
+          pos = line.next;
+          if (line.text === '') this.state = State.MessageStart;
+          break;
+        }
+        case State.Raw:
+          pos = len;
+          break;
+      }
+    }
+    if (!pieces) return changed ? buf : chunk;
+    if (passed < len) pieces.push(buf.subarray(passed));
+    return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
+  }
+
+  /** The next complete line from pos (CR stripped), or null when it continues in the next chunk. */
+  private nextLine(buf: Buffer, pos: number): { text: string; next: number } | null {
+    const lf = buf.indexOf(10, pos);
+    if (lf < 0) {
+      this.carry += buf.toString('latin1', pos, buf.length);
+      if (this.carry.length > MAX_LINE) this.state = State.Raw;
+      return null;
+    }
+    let text = this.carry ? this.carry + buf.toString('latin1', pos, lf) : buf.toString('latin1', pos, lf);
+    this.carry = '';
+    if (text.endsWith('\r')) text = text.slice(0, -1);
+    return { text, next: lf + 1 };
+  }
+}
+
+type Push = (chunk: unknown, encoding?: BufferEncoding) => boolean;
+const noop = () => {};
+
+export interface MethodShim {
+  /** Rewrites bytes read before the shim was attached (to unshift them). */
+  rewrite(chunk: Buffer): Buffer;
+}
+
+/**
+ * Makes the server that owns this client connection accept any method token. Call it from the
+ * server's 'connection' event (after Node has set the connection up), before any data is read.
+ */
+export function shimMethods(socket: Duplex): MethodShim {
+  const rewriter = new RequestStreamRewriter();
+  const self = socket as unknown as { push: Push };
+  const ownPush = Object.prototype.hasOwnProperty.call(self, 'push') ? self.push : undefined;
+  const push = self.push;
+  const detach = () => {
+    if (ownPush) self.push = ownPush;
+    else delete (self as Partial<typeof self>).push;
+    socket.off('data', noop);
+  };
+  self.push = function (this: unknown, chunk: unknown, encoding?: BufferEncoding): boolean {
+    if (!Buffer.isBuffer(chunk)) return push.call(this, chunk, encoding);
+    const out = rewriter.rewrite(chunk);
+    // After CONNECT the connection belongs to the tunnel: stop looking at its bytes.
+    if (rewriter.raw) detach();
+    return out.length === 0 ? true : push.call(this, out, encoding);
+  };
+  // Node's server feeds its parser straight from the native handle, which bypasses push();
+  // a 'data' listener makes it read through the stream instead.
+  socket.on('data', noop);
+  return { rewrite: (chunk) => rewriter.rewrite(chunk) };
+}
+
+/**
+ * Puts back the method the client sent, when the shim replaced it. Call it first in every
+ * request handler of a shimmed server; a request the shim did not touch is left as it is.
+ */
+export function restoreMethod(req: http.IncomingMessage): void {
+  if (req.method !== PLACEHOLDER) return;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i] === MARKER) {
+      req.method = raw[i + 1]!;
+      raw.splice(i, 2);
+      delete req.headers[MARKER];
+      return;
+    }
+  }
+}
+
+/** The same for a request head Node refused (client-errors.ts reads it from the raw bytes). */
+export function restoredHead(method: string, rawHeaders: RawHeaders): { method: string; rawHeaders: RawHeaders } {
+  if (method !== PLACEHOLDER) return { method, rawHeaders };
+  const i = rawHeaders.findIndex((v, j) => j % 2 === 0 && v.toLowerCase() === MARKER);
+  if (i < 0) return { method, rawHeaders };
+  return { method: rawHeaders[i + 1]!, rawHeaders: rawHeaders.filter((_, j) => j !== i && j !== i + 1) };
+}
