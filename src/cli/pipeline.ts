@@ -17,9 +17,12 @@ export interface PipelineOptions extends WorkerSettings {
   /** Receives each `--no-ui` flow line (when `lines` is set), in the order flows finished. */
   onLine(line: string): void;
   log(line: string): void;
-  /** Posted bytes not yet handled by the worker above which analysis is skipped (default 256 MiB). */
+  /**
+   * Bytes posted and not yet handled by the worker at which new flows are no longer analyzed
+   * (default 256 MiB); at twice this, their bodies are not kept either.
+   */
   maxQueuedBytes?: number;
-  /** Flows posted and not yet analyzed above which analysis is skipped (default 20,000). */
+  /** Flows posted and not yet analyzed at which new flows are no longer analyzed (default 20,000). */
   maxQueuedFlows?: number;
 }
 
@@ -45,14 +48,17 @@ export interface Pipeline {
 
 const EMPTY = Buffer.alloc(0);
 
-function workerScript(): { url: URL; execArgv?: string[] } {
-  // Under tsx (tests, bench) this module is a .ts file and the worker must load TypeScript too:
-  // workers inherit the parent's execArgv, which names tsx unless tsx was started some other way.
+function startWorker(settings: WorkerSettings): Worker {
   if (import.meta.url.endsWith('.ts')) {
-    const hasTsx = process.execArgv.some((a) => a.includes('tsx'));
-    return { url: new URL('./pipeline-worker.ts', import.meta.url), ...(hasTsx ? {} : { execArgv: [...process.execArgv, '--import', 'tsx'] }) };
+    // Under tsx (tests, bench) this module is TypeScript and so is the worker. A worker does not
+    // get the parent's loader hooks, and `--import tsx` in its execArgv registers them too late
+    // for its entry file (Node 20): register tsx's hooks first, then import the entry.
+    const api = import.meta.resolve('tsx/esm/api');
+    const entry = new URL('./pipeline-worker.ts', import.meta.url).href;
+    const source = `import(${JSON.stringify(api)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })`;
+    return new Worker(source, { eval: true, workerData: settings, execArgv: [] });
   }
-  return { url: new URL('./pipeline-worker.js', import.meta.url) };
+  return new Worker(new URL('./pipeline-worker.js', import.meta.url), { workerData: settings });
 }
 
 /** Starts the worker; resolves once it has opened the store (a StoreError when it cannot). */
@@ -65,8 +71,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     maxBody: options.maxBody,
     lines: options.lines,
   };
-  const script = workerScript();
-  const worker = new Worker(script.url, { workerData: settings, ...(script.execArgv ? { execArgv: script.execArgv } : {}) });
+  const worker = startWorker(settings);
 
   let closed: ((stats: PipelineStats) => void) | null = null;
   let dead = false;
@@ -161,8 +166,8 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   const overload = (): SkipReason | null => {
     const bytes = queuedBytes + batchBytes;
     const flows = postedFlows - doneFlows;
-    if (bytes > 2 * maxQueuedBytes) return { what: 'bodies', queuedBytes: bytes, queuedFlows: flows };
-    if (bytes > maxQueuedBytes || flows > maxQueuedFlows) return { what: 'analysis', queuedBytes: bytes, queuedFlows: flows };
+    if (bytes >= 2 * maxQueuedBytes) return { what: 'bodies', queuedBytes: bytes, queuedFlows: flows };
+    if (bytes >= maxQueuedBytes || flows >= maxQueuedFlows) return { what: 'analysis', queuedBytes: bytes, queuedFlows: flows };
     return null;
   };
 
