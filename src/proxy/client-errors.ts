@@ -1,14 +1,17 @@
-// Requests Node's HTTP parser rejects before davtap sees them (a method outside Node's list, such
-// as ORDERPATCH or the DeltaV methods; oversized or malformed heads). They are answered with a
-// status that says why and recorded as flows, so nothing a client sent goes unseen.
+// Requests Node's HTTP parser rejects before davtap sees them (oversized or malformed heads, a
+// method that is not a token; with the method shim off, any method outside Node's list). They are
+// answered with a status that says why and recorded as flows, so nothing a client sent goes unseen.
 import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { Mode, RawHeaders } from '../types.js';
 import type { ProxyHooks } from './relay.js';
+import { restoredHead } from './method-shim.js';
 
 interface ParseError extends NodeJS.ErrnoException {
   rawPacket?: Buffer;
 }
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 function parseHead(raw: string): { method: string; target: string; version: string; headers: RawHeaders } {
   const end = raw.indexOf('\r\n\r\n');
@@ -19,7 +22,9 @@ function parseHead(raw: string): { method: string; target: string; version: stri
     const i = line.indexOf(':');
     if (i > 0) headers.push(line.slice(0, i), line.slice(i + 1).trim());
   }
-  return { method: m?.[1] ?? '', target: m?.[2] ?? '', version: m?.[3] ?? '1.1', headers };
+  // A head the method shim rewrote carries the client's method in a header: put it back.
+  const restored = restoredHead(m?.[1] ?? '', headers);
+  return { method: restored.method, target: m?.[2] ?? '', version: m?.[3] ?? '1.1', headers: restored.rawHeaders };
 }
 
 function answer(status: number, reason: string, text: string): string {
@@ -36,9 +41,13 @@ export function clientErrorHandler(mode: Mode, hooks: ProxyHooks, log: (line: st
     const head = parseHead(err.rawPacket?.toString('latin1') ?? '');
     let reply: string;
     let message: string;
-    if (err.code === 'HPE_INVALID_METHOD' && head.method) {
-      message = `cannot relay the method ${head.method}: Node's HTTP parser accepts only registered methods (PROPFIND, PROPPATCH, MKCOL, COPY, MOVE, LOCK, UNLOCK, REPORT, SEARCH, MKCALENDAR, ACL, BIND…)`;
+    if (err.code === 'HPE_INVALID_METHOD' && TOKEN.test(head.method)) {
+      // Only when the method shim is off (ProxyOptions.anyMethod false).
+      message = `cannot relay the method ${head.method}: Node's HTTP parser accepts only registered methods (PROPFIND, PROPPATCH, MKCOL, COPY, MOVE, LOCK, UNLOCK, REPORT, SEARCH, MKCALENDAR, ACL, BIND…) and relaying any method is turned off`;
       reply = answer(501, 'Not Implemented', message);
+    } else if (err.code === 'HPE_INVALID_METHOD') {
+      message = `malformed request: the method is not an HTTP token (RFC 9110 §9.1)`;
+      reply = answer(400, 'Bad Request', message);
     } else if (err.code === 'HPE_HEADER_OVERFLOW') {
       message = 'request header section too large (over 16 KiB)';
       reply = answer(431, 'Request Header Fields Too Large', message);

@@ -36,6 +36,8 @@ export class ForwardProxy {
     private readonly issuer: LeafIssuer,
     private readonly self: { host: string; port: () => number },
     private readonly log: (line: string) => void,
+    /** Serve tunnelled requests with any method token (method-shim.ts). */
+    private readonly anyMethod = true,
   ) {
     this.innerServer = http.createServer({ requestTimeout: 0 }, (req, res) => this.onRequest(req, res));
     this.innerServer.on('checkContinue', (req, res) => this.onRequest(req, res));
@@ -115,12 +117,12 @@ export class ForwardProxy {
         });
         this.tunnels.set(secure, { ...target, secure: true, client });
         this.innerServer.emit('connection', secure);
-        shimMethods(secure);
+        if (this.anyMethod) shimMethods(secure);
       } else {
         this.tunnels.set(socket, { ...target, secure: false, client });
         this.innerServer.emit('connection', socket);
         // The first bytes were read before the shim was there: they go through it too.
-        socket.unshift(shimMethods(socket).rewrite(first));
+        socket.unshift(this.anyMethod ? shimMethods(socket).rewrite(first) : first);
         socket.resume();
       }
     };

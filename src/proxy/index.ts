@@ -24,6 +24,12 @@ export interface ProxyOptions {
   maxBody: number;
   maxRequestBody: number;
   upstreamTimeoutMs?: number;
+  /**
+   * Relays methods outside Node's parser table (ORDERPATCH, VERSION-CONTROL…) through the
+   * framing-aware shim in method-shim.ts (default true). False leaves them to Node, which refuses
+   * them: davtap then answers 501 and records the request.
+   */
+  anyMethod?: boolean;
   hooks: ProxyHooks;
   log?: (line: string) => void;
 }
@@ -62,6 +68,7 @@ function listen(server: http.Server, host: string, port: number): Promise<void> 
 
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const log = options.log ?? (() => {});
+  const anyMethod = options.anyMethod ?? true;
   const mode: Mode = options.upstream ? 'reverse' : 'forward';
   const relay = new Relay(mode, {
     maxBody: options.maxBody,
@@ -80,7 +87,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
     // Any method token is relayed, not only those in Node's table (method-shim.ts).
-    shimMethods(s);
+    if (anyMethod) shimMethods(s);
   });
 
   let ca: CaInfo | undefined;
@@ -100,7 +107,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     ca = loaded.info;
     if (ca.created) log(`davtap: ${ca.replacedBecause ? `replaced the CA (${ca.replacedBecause})` : 'created a new CA'}: ${ca.certPath}`);
     issuer = new LeafIssuer(loaded);
-    forward = new ForwardProxy(relay, issuer, { host: options.listenHost, port: () => port }, log);
+    forward = new ForwardProxy(relay, issuer, { host: options.listenHost, port: () => port }, log, anyMethod);
     server.on('request', forward.onRequest);
     server.on('checkContinue', forward.onRequest);
     server.on('connect', forward.onConnect);
