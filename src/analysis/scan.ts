@@ -58,11 +58,27 @@ interface OpenResponse {
   text: string;
 }
 
+type Parser = SaxesParser<{ xmlns: true; position: true }>;
+
+interface HeldParser {
+  parser: Parser;
+  /** The scan reading with it; undefined while idle. */
+  owner: XmlScan | undefined;
+}
+
+/**
+ * Parsers of finished scans, reset by saxes' close(). A cache, not shared state: a parser is held
+ * by one scan at a time and starts every document from saxes' initial state.
+ */
+const idleParsers: HeldParser[] = [];
+const MAX_IDLE_PARSERS = 4;
+
 export class XmlScan {
   readonly facts: XmlFacts;
   readonly resources: Resource[] = [];
   stopped = false;
-  private readonly parser: SaxesParser<{ xmlns: true; position: true }>;
+  private readonly parser: Parser;
+  private readonly held: HeldParser;
   /** Open elements: frames[0..depth). */
   private readonly frames: Frame[] = [];
   private depth = 0;
@@ -110,30 +126,46 @@ export class XmlScan {
       responseCount: 0,
       hrefForms: { absolute: 0, path: 0 },
     };
+    const held = idleParsers.pop() ?? XmlScan.newParser();
+    held.owner = this;
+    this.held = held;
+    this.parser = held.parser;
+  }
+
+  /**
+   * A parser whose handlers call whichever scan holds it. Building a saxes parser costs about as
+   * much as reading a small 207 with it, and every new instance shows V8 a new object shape (see
+   * below), which turns saxes' inline caches megamorphic: a proxy reading thousands of small
+   * answers a second reuses a few parsers instead.
+   */
+  private static newParser(): HeldParser {
     const p = new SaxesParser({ xmlns: true, position: true });
-    this.parser = p;
-    p.on('error', (e) => this.onError(e.message));
-    p.on('doctype', (t) => this.onDoctype(t));
-    p.on('processinginstruction', (pi) => {
-      if (this.facts.processingInstructions.length < 10) this.facts.processingInstructions.push(pi.target);
-      this.variant(`processing instruction <?${pi.target}?>`);
-    });
+    const held: HeldParser = { parser: p, owner: undefined };
+    p.on('error', (e) => held.owner?.onError(e.message));
+    p.on('doctype', (t) => held.owner?.onDoctype(t));
+    p.on('processinginstruction', (pi) => held.owner?.onPI(pi.target));
     p.on('opentagstart', (tag) => {
       // saxes reports the tag once it has read the name and the character after it.
-      this.lastTagStart = p.position - tag.name.length - 2;
+      if (held.owner) held.owner.lastTagStart = p.position - tag.name.length - 2;
     });
-    p.on('opentag', (tag) => this.onOpen(tag));
-    p.on('closetag', (tag) => this.onClose(tag));
-    p.on('text', (t) => this.onText(t));
-    p.on('cdata', (t) => this.onText(t));
+    p.on('opentag', (tag) => held.owner?.onOpen(tag));
+    p.on('closetag', () => held.owner?.onClose());
+    p.on('text', (t) => held.owner?.onText(t));
+    p.on('cdata', (t) => held.owner?.onText(t));
     // saxes stores each handler with a keyed write; after a few of them V8 turns the parser into
     // a dictionary-mode object and every field access in its hot loop slows down (4x measured).
     // Using the object once as a prototype makes V8 give it fast properties again.
     void (Object.create(p) as { textHandler?: unknown }).textHandler;
+    return held;
+  }
+
+  private onPI(target: string): void {
+    if (this.facts.processingInstructions.length < 10) this.facts.processingInstructions.push(target);
+    this.variant(`processing instruction <?${target}?>`);
   }
 
   write(text: string, byteOffset: number, byteLength: number): void {
-    if (this.stopped) return;
+    if (this.stopped || this.held.owner !== this) return;
     this.recent = this.chunk.length >= 80 ? this.chunk.slice(-80) : (this.recent + this.chunk).slice(-80);
     this.chunk = text;
     // saxes' `position` is only meaningful inside its callbacks (between writes it counts the
@@ -150,12 +182,16 @@ export class XmlScan {
   }
 
   end(): void {
+    // Once released, the parser may already be reading another body.
+    if (this.held.owner !== this) return;
     const f = this.facts;
     f.openAtEnd = this.open_().map((s) => s.local);
     if (this.open) f.openResponseHref = this.open.obs.hrefs[0];
+    let reusable = false;
     if (!this.stopped) {
       try {
         this.parser.close();
+        reusable = true;
       } catch (e) {
         this.onError(e instanceof Error ? e.message : String(e));
       }
@@ -164,6 +200,10 @@ export class XmlScan {
     if (this.open) this.finishResponse(null);
     const last = this.lastComplete;
     if (last) f.lastComplete = { href: last.href, index: last.index, endOffset: last.span.end! };
+    // Only a parser that closed normally is back in its initial state; one stopped mid-document
+    // (a limit) or interrupted by an exception is left to the garbage collector.
+    this.held.owner = undefined;
+    if (reusable && idleParsers.length < MAX_IDLE_PARSERS) idleParsers.push(this.held);
   }
 
   /** statusCode() with the last answer kept: listings repeat the same few status lines. */
@@ -584,7 +624,7 @@ export class XmlScan {
     };
   }
 
-  private onClose(_tag: SaxesTagNS): void {
+  private onClose(): void {
     if (!this.tick()) return;
     const frame = this.depth > 0 ? this.frames[--this.depth] : undefined;
     if (!frame || this.stopped) return;
