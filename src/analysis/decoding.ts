@@ -7,6 +7,7 @@ import zlib from 'node:zlib';
 
 const BLOCK = 16 * 1024;
 const TRAILER = 8;
+const EMPTY = new Uint8Array(0);
 
 export type Coding = 'gzip' | 'deflate' | 'br' | 'identity';
 
@@ -97,7 +98,8 @@ export class ContentDecoder {
   private sniffing: boolean;
   private sniffBuf: Uint8Array[] = [];
   private sniffLen = 0;
-  private readonly pending = new Uint8Array(BLOCK + TRAILER);
+  /** Allocated with the engine: identity bodies (most of them) never need it. */
+  private pending: Uint8Array = EMPTY;
   private pendingLen = 0;
 
   constructor(declared: string[], private readonly onDecoded: (bytes: Uint8Array) => void) {
@@ -111,8 +113,13 @@ export class ContentDecoder {
       this.facts.unsupported = declared.join(', ');
     } else if (real.length === 1) {
       this.facts.applied = real[0]!;
-      this.engine = makeEngine(real[0] as Exclude<Coding, 'identity'>);
+      this.startEngine(real[0] as Exclude<Coding, 'identity'>);
     }
+  }
+
+  private startEngine(coding: Exclude<Coding, 'identity'>): void {
+    this.engine = makeEngine(coding);
+    this.pending = new Uint8Array(BLOCK + TRAILER);
   }
 
   write(bytes: Uint8Array): void {
@@ -120,16 +127,19 @@ export class ContentDecoder {
     if (f.unsupported !== undefined) return;
     if (this.sniffing) {
       // Two bytes decide: 1f 8b is a gzip member where none was declared (MS405).
-      this.sniffBuf.push(Buffer.from(bytes)); // kept across writes: the caller may reuse its buffer
-      this.sniffLen += bytes.length;
-      if (this.sniffLen < 2) return;
+      let head = bytes;
+      if (this.sniffLen > 0 || bytes.length < 2) {
+        this.sniffBuf.push(Buffer.from(bytes)); // kept across writes: the caller may reuse its buffer
+        this.sniffLen += bytes.length;
+        if (this.sniffLen < 2) return;
+        head = Buffer.concat(this.sniffBuf);
+        this.sniffBuf = [];
+      }
       this.sniffing = false;
-      const head = Buffer.concat(this.sniffBuf);
-      this.sniffBuf = [];
       if (head[0] === 0x1f && head[1] === 0x8b) {
         f.sniffedGzip = true;
         f.applied = 'gzip';
-        this.engine = makeEngine('gzip');
+        this.startEngine('gzip');
       }
       return this.write(head);
     }

@@ -1,6 +1,7 @@
 // Bytes → text for the XML parser: the encoding sources of RFC 7303 §3.2 (BOM, then the charset
 // parameter, then the XML declaration), invalid UTF-8 located by byte offset, illegal XML
 // characters (XML 1.0 §2.2), and bytes before the XML declaration (XML §2.8).
+import { isAscii } from 'node:buffer';
 
 export interface TextFacts {
   bom?: 'utf-8' | 'utf-16le' | 'utf-16be';
@@ -56,14 +57,15 @@ export class TextStage {
   private sniffParts: Uint8Array[] = [];
   private sniffLen = 0;
   private decided = false;
+  /** Made when first needed: ASCII chunks of a UTF-8 body (most bodies) are read without one. */
   private decoder: InstanceType<typeof TextDecoder> | undefined;
-  private readonly plain = new TextDecoder('utf-8');
+  private plain: InstanceType<typeof TextDecoder> | undefined;
   /** 'utf-8': strict fast path; 'sanitize': after invalid UTF-8; 'other': another encoding. */
   private mode: 'utf-8' | 'sanitize' | 'other' = 'utf-8';
-  private carry: Uint8Array = new Uint8Array(0);
+  private carry: Uint8Array = EMPTY;
   private bytesIn = 0;
   /** Bytes of an incomplete UTF-8 sequence the strict decoder holds from the previous chunk. */
-  private pending: Uint8Array = new Uint8Array(0);
+  private pending: Uint8Array = EMPTY;
   private lastCharWasHighSurrogate = false;
 
   constructor(
@@ -77,6 +79,11 @@ export class TextStage {
 
   write(bytes: Uint8Array): void {
     if (!this.decided) {
+      if (this.sniffLen === 0 && bytes.length >= SNIFF) {
+        // Enough to decide on this write alone: no copy needed.
+        this.decide(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+        return;
+      }
       this.sniffParts.push(Buffer.from(bytes)); // kept across writes: the caller may reuse its buffer
       this.sniffLen += bytes.length;
       if (this.sniffLen < SNIFF) return;
@@ -91,9 +98,10 @@ export class TextStage {
     this.decode(new Uint8Array(0), true);
   }
 
-  private decide(): void {
+  private decide(first?: Buffer): void {
     this.decided = true;
-    const all = Buffer.concat(this.sniffParts);
+    const parts = this.sniffParts;
+    const all = first ?? (parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts));
     this.sniffParts = [];
     const f = this.facts;
     let skip = 0;
@@ -128,14 +136,14 @@ export class TextStage {
     f.disagreement = sources.some((s) => !compatible(s, sources[0]!));
     let applied = f.bom ?? f.charsetParam ?? f.declEncoding ?? 'utf-8';
     if (applied === 'utf-16') applied = 'utf-16le';
-    try {
-      this.decoder = new TextDecoder(applied, { fatal: applied === 'utf-8' });
-      this.mode = applied === 'utf-8' ? 'utf-8' : 'other';
-    } catch {
-      // A label TextDecoder does not know: read it as UTF-8, which the disagreement already flags.
-      applied = 'utf-8';
-      this.decoder = new TextDecoder('utf-8', { fatal: true });
-      this.mode = 'utf-8';
+    if (applied !== 'utf-8') {
+      try {
+        this.decoder = new TextDecoder(applied);
+        this.mode = 'other';
+      } catch {
+        // A label TextDecoder does not know: read it as UTF-8, which the disagreement already flags.
+        applied = 'utf-8';
+      }
     }
     f.applied = applied;
     // The BOM is consumed here, so the parser sees the declaration at position 0.
@@ -149,10 +157,15 @@ export class TextStage {
     let text: string;
     let textOffset = offset;
     let textLength = bytes.length;
-    if (this.mode === 'utf-8') {
+    if (this.mode === 'utf-8' && this.pending.length === 0 && isAscii(bytes)) {
+      // ASCII is its own UTF-8 and its own Latin-1, and nothing is held from the previous chunk:
+      // the strict decoder would return exactly these characters.
+      text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+    } else if (this.mode === 'utf-8') {
       const prev = this.pending;
       try {
-        text = this.decoder!.decode(bytes, { stream: !last });
+        this.decoder ??= new TextDecoder('utf-8', { fatal: true });
+        text = this.decoder.decode(bytes, { stream: !last });
         this.pending = last ? EMPTY : tailOf(prev, bytes);
         // The text holds the character the previous chunk started, not the one this chunk starts.
         textOffset = offset - prev.length;
@@ -191,6 +204,7 @@ export class TextStage {
       i += at + 1;
     }
     this.carry = data.subarray(end);
+    this.plain ??= new TextDecoder('utf-8');
     return { text: this.plain.decode(data.subarray(0, end)), textOffset: base, textLength: end };
   }
 
