@@ -22,6 +22,9 @@ export { defaultLimits } from './limits.js';
 /** The rules that look at each response as it closes. */
 const streamingRules = ruleDefs.filter((r) => r.onResponse !== undefined);
 
+/** Catalogue position of each rule: findings are reported in this order. */
+const ruleOrder = new Map(ruleDefs.map((r, i) => [r.id, i]));
+
 /** Findings one rule may raise per response pass before the rest are only counted. */
 const PER_RULE_CAP = 20;
 
@@ -124,11 +127,8 @@ class AnalyzerImpl implements Analyzer {
       }
     }
     found.push(...this.internal);
-    const order = new Map(ruleDefs.map((r, i) => [r.id, i]));
-    const findings = found
-      .map((f, i) => ({ f, i }))
-      .sort((a, b) => (order.get(a.f.rule) ?? 999) - (order.get(b.f.rule) ?? 999) || a.i - b.i)
-      .map(({ f }) => f);
+    // Array.prototype.sort is stable: findings of one rule keep the order they were raised in.
+    const findings = found.length < 2 ? found : found.sort((a, b) => (ruleOrder.get(a.rule) ?? 999) - (ruleOrder.get(b.rule) ?? 999));
     markConsequences(findings, facts);
     this.result = { findings, resources: facts.resources, summary: summarize(facts.resources, findings, this.req, facts.xml.isMultistatus) };
     return this.result;

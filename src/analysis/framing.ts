@@ -38,6 +38,7 @@ const enum S {
 }
 
 const TAIL = 256;
+const EMPTY = new Uint8Array(0);
 const MAX_LINE = 4096;
 
 export class Deframer {
@@ -45,7 +46,8 @@ export class Deframer {
   private state = S.Size;
   private remaining = 0;
   private line: number[] = [];
-  private tailBuf = new Uint8Array(TAIL);
+  /** Allocated on the first payload byte: most answers through a proxy are small or empty. */
+  private tailBuf: Uint8Array = EMPTY;
   private tailLen = 0;
   private hexWanted = 0;
 
@@ -76,7 +78,7 @@ export class Deframer {
       sawLastChunk: false,
       surplusBytes: 0,
       surplusHex: '',
-      tail: new Uint8Array(0),
+      tail: EMPTY,
     };
   }
 
@@ -110,6 +112,7 @@ export class Deframer {
   }
 
   private keepTail(bytes: Uint8Array): void {
+    if (this.tailBuf.length === 0) this.tailBuf = new Uint8Array(TAIL);
     if (bytes.length >= TAIL) {
       this.tailBuf.set(bytes.subarray(bytes.length - TAIL));
       this.tailLen = TAIL;
