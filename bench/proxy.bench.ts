@@ -192,14 +192,18 @@ export async function run(): Promise<string> {
       });
     }
     let davtapHwm: number | undefined;
-    for (const start of starters) {
-      const target = await start();
-      try {
-        for (const scenario of SCENARIOS) results.push(await measure(target, scenario, DURATION_S));
-        if (target.name === 'davtap') davtapHwm = readRss(target.pid!)?.hwmKiB;
-      } finally {
-        await target.stop();
+    // All targets run at once (an idle one costs nothing) and each scenario measures them back to
+    // back, so that load from elsewhere on this shared machine skews the ratios less.
+    const targets: Target[] = [];
+    try {
+      for (const start of starters) targets.push(await start());
+      for (const scenario of SCENARIOS) {
+        for (const target of targets) results.push(await measure(target, scenario, DURATION_S));
       }
+      const davtap = targets.find((t) => t.name === 'davtap');
+      davtapHwm = davtap ? readRss(davtap.pid!)?.hwmKiB : undefined;
+    } finally {
+      for (const target of targets) await target.stop();
     }
 
     out.push(
