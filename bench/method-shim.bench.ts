@@ -1,8 +1,9 @@
 // The cost of relaying any method token (src/proxy/method-shim.ts) on the normal path: small
 // PROPFIND Depth 0 requests/s through davtap's relay with the shim (the default) and without it
-// (anyMethod: false), against Debian's Apache mod_dav, 8 keep-alive connections (wrk). The two
+// (anyMethod: false), as req/s and as the relay process's CPU time per request, against Debian's Apache mod_dav, 8 keep-alive connections (wrk). The two
 // variants alternate, twice, in the same run, so that drift on a shared machine shows.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +14,9 @@ import { runWrk } from './lib/wrk.js';
 
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 10);
 const WARMUP_S = 2;
-const ROUNDS = 2;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** Linux's USER_HZ, the unit of utime and stime in /proc/PID/stat. */
+const CLOCK_TICKS = 100;
 const CHILD = fileURLToPath(new URL('./lib/relay-only.ts', import.meta.url));
 const PROPFIND_BODY =
   '<?xml version="1.0" encoding="utf-8"?>\n<D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/><D:getcontentlength/>' +
@@ -21,7 +24,14 @@ const PROPFIND_BODY =
 
 interface Relay {
   url: string;
+  pid: number;
   stop(): Promise<void>;
+}
+
+/** CPU time (user + system) a process has used so far, in µs (Linux /proc). */
+function cpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
 }
 
 async function startRelay(upstream: string, anyMethod: boolean): Promise<Relay> {
@@ -54,7 +64,7 @@ async function startRelay(upstream: string, anyMethod: boolean): Promise<Relay> 
         reject(new Error(`relay exited with ${code}: ${out}`));
       });
     });
-    return { url: `http://127.0.0.1:${port}`, stop };
+    return { url: `http://127.0.0.1:${port}`, pid: child.pid!, stop };
   } catch (err) {
     await stop();
     throw err;
@@ -65,6 +75,7 @@ export async function run(): Promise<string> {
   const apache = await startApache({ accessLog: false });
   const rows: string[][] = [];
   const totals = { on: [] as number[], off: [] as number[] };
+  const cpu = { on: [] as number[], off: [] as number[] };
   try {
     await mkdir(path.join(apache.dataDir, 'bench'));
     const upstream = apache.url.replace(/\/$/, '');
@@ -77,10 +88,13 @@ export async function run(): Promise<string> {
           if (probe.status !== 207) throw new Error(`PROPFIND through the relay answered ${probe.status}`);
           const shape = { connections: 8, threads: 2 };
           await runWrk(req, { ...shape, durationSeconds: WARMUP_S });
+          const before = cpuMicros(relay.pid);
           const wrk = await runWrk(req, { ...shape, durationSeconds: DURATION_S });
+          const perRequest = (cpuMicros(relay.pid) - before) / wrk.requests;
+          (anyMethod ? cpu.on : cpu.off).push(perRequest);
           if (wrk.non2xx > 0 || wrk.socketErrors > 0) throw new Error(`${wrk.non2xx} non-2xx answers, ${wrk.socketErrors} socket errors`);
           (anyMethod ? totals.on : totals.off).push(wrk.requestsPerSecond);
-          rows.push([String(round), anyMethod ? 'on (default)' : 'off', fixed(wrk.requestsPerSecond, 0), fixed(wrk.p50Ms, 2), fixed(wrk.p99Ms, 2)]);
+          rows.push([String(round), anyMethod ? 'on (default)' : 'off', fixed(wrk.requestsPerSecond, 0), fixed(perRequest, 1), fixed(wrk.p50Ms, 2), fixed(wrk.p99Ms, 2)]);
         } finally {
           await relay.stop();
         }
@@ -91,14 +105,17 @@ export async function run(): Promise<string> {
   }
   const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
   const change = (mean(totals.on) / mean(totals.off) - 1) * 100;
+  const cpuChange = (mean(cpu.on) / mean(cpu.off) - 1) * 100;
+  const signed = (n: number) => `${n >= 0 ? '+' : ''}${fixed(n, 1)} %`;
   return [
     '## Method shim: cost on the normal path',
     '',
     `PROPFIND Depth 0 (small) through davtap's relay alone (no store, no analyzer), Apache mod_dav upstream, wrk 8 connections, ${DURATION_S} s per run after ${WARMUP_S} s warm-up; shim off and on alternate, ${ROUNDS} rounds.`,
     '',
-    table(['round', 'any method (shim)', 'req/s', 'p50 ms', 'p99 ms'], rows),
+    table(['round', 'any method (shim)', 'req/s', 'relay CPU µs/request', 'p50 ms', 'p99 ms'], rows),
     '',
-    `Mean change with the shim on: ${change >= 0 ? '+' : ''}${fixed(change, 1)} % req/s.`,
+    `Mean change with the shim on: ${signed(change)} req/s, ${signed(cpuChange)} relay CPU time per request.`,
+    'On a shared machine req/s swings with other load; CPU time per request, read from /proc for the relay process alone, is the steadier figure.',
   ].join('\n');
 }
 

@@ -121,8 +121,8 @@ export class ForwardProxy {
       } else {
         this.tunnels.set(socket, { ...target, secure: false, client });
         this.innerServer.emit('connection', socket);
-        // The first bytes were read before the shim was there: they go through it too.
-        socket.unshift(this.anyMethod ? shimMethods(socket).rewrite(first) : first);
+        if (this.anyMethod) shimMethods(socket);
+        socket.unshift(first);
         socket.resume();
       }
     };

@@ -13,10 +13,8 @@
 // part, so a client cannot forge it.
 //
 // The connection object stays the native socket (remoteAddress, setTimeout, resetAndDestroy… all
-// behave as before): the shim wraps that socket's push(), the point where read bytes enter the
-// stream, and takes the socket off Node's native parser feed (which would bypass push) the
-// supported way, by adding a 'data' listener. Requests with known methods pass through unchanged
-// and uncopied.
+// behave as before): the shim stands between the socket's 'data' events and the server's own
+// listener. Requests with known methods pass through unchanged and uncopied.
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -68,6 +66,9 @@ export class RequestStreamRewriter {
   get raw(): boolean {
     return this.state === State.Raw;
   }
+
+  /** A CONNECT head was passed: what follows is the tunnel's. */
+  tunnel = false;
 
   /** Returns the bytes to hand to Node's parser for this chunk: the chunk itself when unchanged. */
   rewrite(chunk: Buffer): Buffer {
@@ -124,21 +125,37 @@ export class RequestStreamRewriter {
           break;
         }
         case State.Head: {
-          const line = this.nextLine(buf, pos);
-          if (line === null) {
-            pos = len;
-            break;
-          }
-          pos = line.next;
-          const text = line.text;
-          if (text === '') {
-            if (this.connect) this.state = State.Raw;
-            else if (this.chunked) this.state = State.ChunkSize;
-            else if (this.contentLength > 0) {
-              this.remaining = this.contentLength;
-              this.state = State.FixedBody;
-            } else this.state = State.MessageStart;
-            break;
+          let text: string;
+          if (this.carry === '') {
+            // The common case, a whole line in this chunk: only Content-Length and
+            // Transfer-Encoding lines (a colon at 14 or 17) become strings.
+            const lf = buf.indexOf(10, pos);
+            if (lf < 0) {
+              this.carryOver(buf, pos);
+              pos = len;
+              break;
+            }
+            const end = lf > pos && buf[lf - 1] === 13 ? lf - 1 : lf;
+            const at = pos;
+            pos = lf + 1;
+            if (end === at) {
+              this.endOfHead();
+              break;
+            }
+            if (!(buf[at + 14] === 58 && end - at > 14) && !(buf[at + 17] === 58 && end - at > 17)) break;
+            text = buf.toString('latin1', at, end);
+          } else {
+            const line = this.nextLine(buf, pos);
+            if (line === null) {
+              pos = len;
+              break;
+            }
+            pos = line.next;
+            if (line.text === '') {
+              this.endOfHead();
+              break;
+            }
+            text = line.text;
           }
           const colon = text.indexOf(':');
           if (colon === 14 || colon === 17) {
@@ -208,12 +225,27 @@ export class RequestStreamRewriter {
     return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
   }
 
+  private endOfHead(): void {
+    if (this.connect) {
+      this.state = State.Raw;
+      this.tunnel = true;
+    } else if (this.chunked) this.state = State.ChunkSize;
+    else if (this.contentLength > 0) {
+      this.remaining = this.contentLength;
+      this.state = State.FixedBody;
+    } else this.state = State.MessageStart;
+  }
+
+  private carryOver(buf: Buffer, pos: number): void {
+    this.carry += buf.toString('latin1', pos, buf.length);
+    if (this.carry.length > MAX_LINE) this.state = State.Raw;
+  }
+
   /** The next complete line from pos (CR stripped), or null when it continues in the next chunk. */
   private nextLine(buf: Buffer, pos: number): { text: string; next: number } | null {
     const lf = buf.indexOf(10, pos);
     if (lf < 0) {
-      this.carry += buf.toString('latin1', pos, buf.length);
-      if (this.carry.length > MAX_LINE) this.state = State.Raw;
+      this.carryOver(buf, pos);
       return null;
     }
     let text = this.carry ? this.carry + buf.toString('latin1', pos, lf) : buf.toString('latin1', pos, lf);
@@ -223,39 +255,27 @@ export class RequestStreamRewriter {
   }
 }
 
-type Push = (chunk: unknown, encoding?: BufferEncoding) => boolean;
-const noop = () => {};
-
-export interface MethodShim {
-  /** Rewrites bytes read before the shim was attached (to unshift them). */
-  rewrite(chunk: Buffer): Buffer;
-}
+type DataListener = (this: Duplex, chunk: Buffer) => void;
 
 /**
  * Makes the server that owns this client connection accept any method token. Call it from the
- * server's 'connection' event (after Node has set the connection up), before any data is read.
+ * server's 'connection' event, after Node has set the connection up and before any data is read.
  */
-export function shimMethods(socket: Duplex): MethodShim {
+export function shimMethods(socket: Duplex): void {
   const rewriter = new RequestStreamRewriter();
-  const self = socket as unknown as { push: Push };
-  const ownPush = Object.prototype.hasOwnProperty.call(self, 'push') ? self.push : undefined;
-  const push = self.push;
-  const detach = () => {
-    if (ownPush) self.push = ownPush;
-    else delete (self as Partial<typeof self>).push;
-    socket.off('data', noop);
-  };
-  self.push = function (this: unknown, chunk: unknown, encoding?: BufferEncoding): boolean {
-    if (!Buffer.isBuffer(chunk)) return push.call(this, chunk, encoding);
+  // The server reads through its own 'data' listener once the socket is off the native feed: the
+  // shim takes its place and hands it the rewritten bytes.
+  const serverListeners = socket.listeners('data') as DataListener[];
+  for (const l of serverListeners) socket.removeListener('data', l);
+  const onData = (chunk: Buffer) => {
     const out = rewriter.rewrite(chunk);
-    // After CONNECT the connection belongs to the tunnel: stop looking at its bytes.
-    if (rewriter.raw) detach();
-    return out.length === 0 ? true : push.call(this, out, encoding);
+    if (out.length > 0) for (const l of serverListeners) l.call(socket, out);
+    // After CONNECT the connection belongs to the tunnel (Node has let go of it too).
+    if (rewriter.tunnel) socket.removeListener('data', onData);
   };
-  // Node's server feeds its parser straight from the native handle, which bypasses push();
-  // a 'data' listener makes it read through the stream instead.
-  socket.on('data', noop);
-  return { rewrite: (chunk) => rewriter.rewrite(chunk) };
+  // Adding a 'data' listener is also what takes the socket off Node's native parser feed (which
+  // would bypass any listener): Node does that for every listener added after its own.
+  socket.on('data', onData);
 }
 
 /**
