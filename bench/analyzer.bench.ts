@@ -2,11 +2,12 @@
 // responses (≈0.5 MB and ≈50 MB) fed to createAnalyzer in 64 KiB writes, each run in a child
 // process so that its peak RSS is its own, compared in the same run with `xmllint --stream
 // --noout` on the same file. Targets: ≥ 60 MB/s, within 3x of xmllint's time, peak RSS < 250 MB
-// on the 50 MB body.
+// on the 50 MB body. Also the fixed cost per response: a small Apache PROPFIND 207 (858 bytes)
+// analyzed again and again, as a proxy does for every small answer it relays.
 //
 // The same file is the child: `node --import tsx bench/analyzer.bench.ts --worker FILE`.
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +21,19 @@ const SIZES = [1_000, 100_000];
 const TARGET_MBPS = 60;
 const TARGET_RATIO = 3;
 const TARGET_RSS_KIB = 250 * 1024;
+const SMALL_FIXTURE = path.join(ROOT, 'test/fixtures/shared/apache-propfind-d0-allprop.http');
+const SMALL_WARMUP = 3000;
+const SMALL_ROUNDS = 7;
+const SMALL_PER_ROUND = 5000;
+
+interface SmallResult {
+  bodyBytes: number;
+  /** Median of the rounds, microseconds per analysis (createAnalyzer, write, end). */
+  analysisUs: number;
+  /** Median of the rounds, microseconds per createAnalyzer alone (analyzers never ended). */
+  setupUs: number;
+  findings: string[];
+}
 
 interface WorkerResult {
   ms: number;
@@ -67,6 +81,44 @@ async function worker(file: string): Promise<void> {
   closeSync(fd);
   const out: WorkerResult = { ms, bytes, resources: result.resources.length, findings: result.findings.map((f) => `${f.rule}:${f.severity}`), maxRssKiB: process.resourceUsage().maxRSS };
   process.stdout.write(JSON.stringify(out));
+}
+
+/** The small case: one captured 207 analyzed SMALL_ROUNDS x SMALL_PER_ROUND times after a warm-up. */
+async function smallWorker(file: string): Promise<void> {
+  const { createAnalyzer } = await import('../src/analysis/analyzer.js');
+  const raw = readFileSync(file);
+  const sep = raw.indexOf('\r\n\r\n');
+  const lines = raw.subarray(0, sep).toString('latin1').split('\r\n');
+  const rawHeaders = lines.slice(1).flatMap((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]);
+  const body = raw.subarray(sep + 4);
+  const req = { method: 'PROPFIND', target: '/dav/cap/', rawHeaders: ['Host', '127.0.0.1:8080', 'Depth', '0'] };
+  const head = { status: 207, reason: 'Multi-Status', httpVersion: '1.1', rawHeaders, bodyForm: 'payload' as const };
+  const once = () => {
+    const a = createAnalyzer(req, head);
+    a.write(body);
+    return a.end({ outcome: 'complete', closeKind: 'fin' });
+  };
+  const findings = once().findings.map((f) => `${f.rule}:${f.severity}`);
+  for (let i = 0; i < SMALL_WARMUP; i++) once();
+  const median = (xs: number[]): number => xs.sort((a, b) => a - b)[xs.length >> 1]!;
+  const timeRounds = (fn: () => unknown): number =>
+    median(
+      Array.from({ length: SMALL_ROUNDS }, () => {
+        const t0 = process.hrtime.bigint();
+        for (let i = 0; i < SMALL_PER_ROUND; i++) fn();
+        return Number(process.hrtime.bigint() - t0) / 1e3 / SMALL_PER_ROUND;
+      }),
+    );
+  const analysisUs = timeRounds(once);
+  const setupUs = timeRounds(() => createAnalyzer(req, head));
+  const out: SmallResult = { bodyBytes: body.length, analysisUs, setupUs, findings };
+  process.stdout.write(JSON.stringify(out));
+}
+
+function runSmall(): SmallResult {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', SELF, '--small', SMALL_FIXTURE], { cwd: ROOT, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+  if (r.status !== 0) throw new Error(`analyzer small worker failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as SmallResult;
 }
 
 /** The floor: saxes alone (namespaces and positions on, no handlers doing work) on the same file. */
@@ -149,7 +201,19 @@ export async function run(): Promise<string> {
         verdicts.push(`- peak RSS ${mib(ours.maxRssKiB)} (target < ${mib(TARGET_RSS_KIB)}): ${ours.maxRssKiB < TARGET_RSS_KIB ? 'met' : 'NOT met'}`);
       }
     }
+    const small = Array.from({ length: RUNS }, runSmall).reduce((a, b) => (b.analysisUs < a.analysisUs ? b : a));
     return [
+      '### Analyzer fixed cost per response',
+      '',
+      `\`${path.relative(ROOT, SMALL_FIXTURE)}\` (${small.bodyBytes}-byte body, payload form) analyzed`,
+      `${SMALL_ROUNDS} x ${SMALL_PER_ROUND.toLocaleString('en-US')} times after ${SMALL_WARMUP.toLocaleString('en-US')} warm-up analyses, in a child process; median round, best of ${RUNS}.`,
+      "'setup' is createAnalyzer alone, the analyzers never ended.",
+      '',
+      table(
+        ['body', 'analysis (create, write, end)', 'setup', 'analyses/s', 'findings'],
+        [[`${small.bodyBytes} bytes`, `${fixed(small.analysisUs, 1)} µs`, `${fixed(small.setupUs, 1)} µs`, fixed(1e6 / small.analysisUs, 0), small.findings.join(' ') || 'none']],
+      ),
+      '',
       '### Analyzer throughput and memory',
       '',
       `Synthetic Apache-style multistatus bodies (allprop, ≈500 bytes per response) fed to \`createAnalyzer\` in`,
@@ -171,4 +235,5 @@ export async function run(): Promise<string> {
 if (process.argv[3] !== undefined && process.argv[1] !== undefined && path.resolve(process.argv[1]) === SELF) {
   if (process.argv[2] === '--worker') await worker(process.argv[3]);
   else if (process.argv[2] === '--bare') await bareWorker(process.argv[3]);
+  else if (process.argv[2] === '--small') await smallWorker(process.argv[3]);
 }

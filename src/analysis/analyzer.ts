@@ -57,6 +57,8 @@ class AnalyzerImpl implements Analyzer {
   private readonly overflow = new Map<string, number>();
   private readonly perRule = new Map<string, number>();
   private readonly internal: Finding[] = [];
+  /** What the streaming rules see besides the response; one object for all of them. */
+  private readonly ruleContext: { req: RequestInfo; head: HeadFacts };
   private decodedIn = 0;
   private broken = false;
   private result: Analysis | undefined;
@@ -76,6 +78,7 @@ class AnalyzerImpl implements Analyzer {
       ...(ct !== undefined ? { contentType: ct } : {}),
       ...(ctRaw !== undefined ? { contentTypeRaw: ctRaw } : {}),
     };
+    this.ruleContext = { req: this.req, head: this.head };
     this.scan = new XmlScan(this.limits, (obs) => this.onResponse(obs));
     this.text = new TextStage(ct?.charset, (t, off, len) => this.scan.write(t, off, len));
     this.decoder = new ContentDecoder(listTokens(header(rawHeaders, 'Content-Encoding')), (bytes) => this.decoded(bytes));
@@ -147,11 +150,14 @@ class AnalyzerImpl implements Analyzer {
   }
 
   private onResponse(obs: ResponseObs): void {
+    const ctx = this.ruleContext;
     for (const def of streamingRules) {
       if (!def.onResponse) continue;
       try {
-        const out = def.onResponse(obs, { req: this.req, head: this.head });
-        for (const d of out === undefined ? [] : Array.isArray(out) ? out : [out]) {
+        const out = def.onResponse(obs, ctx);
+        // Most responses raise nothing: no array per rule and response for that case.
+        if (out === undefined) continue;
+        for (const d of Array.isArray(out) ? out : [out]) {
           const seen = this.perRule.get(def.id) ?? 0;
           this.perRule.set(def.id, seen + 1);
           if (seen < PER_RULE_CAP) this.streamed.push(toFinding(def, d));
