@@ -5,7 +5,7 @@
 // captured bodies of flows that were not streamed). That buffer is the one copy of the bytes made
 // on the relay thread, and it is transferred, not cloned. Buffers never appear in the events
 // themselves: cloning a Buffer that is a slice of Node's pool would copy the whole pool.
-import type { Flow, FlowStart } from '../types.js';
+import type { CapturedBody, Flow, FlowStart, FlowTimings, Outcome, ResponseRecord } from '../types.js';
 
 /** Where some bytes sit in the batch's buffer: [offset, length]. */
 export type Span = [number, number];
@@ -27,9 +27,28 @@ export interface ChunkEvent {
  * A finished flow, its bodies replaced by spans. `response: 'streamed'` means the worker rebuilds
  * the captured response body from the chunks it was sent (the first `responseLength` bytes).
  */
+/**
+ * The end of a streamed flow: only what its start event did not say (the request and response
+ * heads are not sent twice; cloning them was most of the posting cost).
+ */
+export interface FlowTail {
+  id: string;
+  client: Flow['client'];
+  timings: FlowTimings;
+  outcome: Outcome;
+  injected?: string;
+  requestBody: Omit<CapturedBody, 'bytes'>;
+  response: Pick<ResponseRecord, 'informational' | 'rawTrailers' | 'decodeError'> & {
+    body: Omit<CapturedBody, 'bytes'>;
+    decoded: Omit<CapturedBody, 'bytes'> | null;
+  };
+}
+
 export interface FlowEvent {
   k: 'flow';
-  flow: Flow;
+  /** The whole flow (bodies replaced by spans), or for a streamed flow its tail. */
+  flow?: Flow;
+  tail?: FlowTail;
   requestBody: Span;
   response: Span | 'streamed' | null;
   responseLength: number;

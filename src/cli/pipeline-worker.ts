@@ -4,10 +4,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { openStore, createFlowWriter, type FlowWriter, type Store } from '../store/index.js';
 import type { StoreError } from '../errors.js';
-import type { CapturedBody, Flow } from '../types.js';
+import type { CapturedBody, Flow, FlowStart } from '../types.js';
 import { createLivePipeline, skippedAnalysis } from './live.js';
 import { flowLine } from './flow-line.js';
-import type { FlowEvent, FromWorker, PipelineEvent, Span, ToWorker, WorkerSettings } from './pipeline-protocol.js';
+import type { FlowEvent, FlowTail, FromWorker, PipelineEvent, Span, ToWorker, WorkerSettings } from './pipeline-protocol.js';
 
 const port = parentPort!;
 const settings = workerData as WorkerSettings;
@@ -62,8 +62,8 @@ function record(flow: Flow): void {
 
 const pipeline = createLivePipeline({ log: (line) => logs.push(line), onFlow: record });
 
-/** Chunks kept per streamed flow, up to the capture cap, to rebuild its captured body. */
-const streamed = new Map<string, { chunks: Buffer[]; kept: number }>();
+/** Per streamed flow: its start, and its chunks up to the capture cap, to rebuild its captured body. */
+const streamed = new Map<string, { start: FlowStart; chunks: Buffer[]; kept: number }>();
 
 function rebuild(id: string, length: number): Buffer {
   const s = streamed.get(id);
@@ -73,8 +73,30 @@ function rebuild(id: string, length: number): Buffer {
   return Buffer.concat(s.chunks, Math.min(length, s.kept));
 }
 
+/** A streamed flow: its start event and its tail. */
+function joined(tail: FlowTail): Flow {
+  const start = streamed.get(tail.id)!.start;
+  return {
+    id: tail.id,
+    mode: start.mode,
+    client: tail.client,
+    timings: tail.timings,
+    request: { ...start.request, body: { ...tail.requestBody, bytes: Buffer.alloc(0) } },
+    response: {
+      ...start.response,
+      body: { ...tail.response.body, bytes: Buffer.alloc(0) },
+      decoded: tail.response.decoded ? { ...tail.response.decoded, bytes: Buffer.alloc(0) } : null,
+      ...(tail.response.decodeError !== undefined ? { decodeError: tail.response.decodeError } : {}),
+      informational: tail.response.informational,
+      rawTrailers: tail.response.rawTrailers,
+    },
+    outcome: tail.outcome,
+    ...(tail.injected !== undefined ? { injected: tail.injected } : {}),
+  };
+}
+
 function flowOf(ev: FlowEvent, bytes: (at: Span) => Buffer): Flow {
-  const flow = ev.flow;
+  const flow = ev.tail ? joined(ev.tail) : ev.flow!;
   flow.request.body.bytes = bytes(ev.requestBody);
   if (flow.response) {
     const body: CapturedBody = flow.response.body;
@@ -98,7 +120,7 @@ function handle(events: PipelineEvent[], buffer: ArrayBuffer): void {
       }
     } else if (ev.k === 'start') {
       ev.start.request.body.bytes = bytes(ev.requestBody);
-      streamed.set(ev.start.id, { chunks: [], kept: 0 });
+      streamed.set(ev.start.id, { start: ev.start, chunks: [], kept: 0 });
       pipeline.hooks.onResponseStart!(ev.start);
     } else {
       const flow = flowOf(ev, bytes);

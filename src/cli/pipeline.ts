@@ -11,7 +11,7 @@ import { StoreError } from '../errors.js';
 import type { ProxyHooks } from '../proxy/index.js';
 import type { Flow, FlowStart } from '../types.js';
 import { isAnalyzable } from './live.js';
-import type { ClosedStats, FlowEvent, FromWorker, PipelineEvent, SkipReason, Span, ToWorker, WorkerSettings } from './pipeline-protocol.js';
+import type { ClosedStats, FlowEvent, FlowTail, FromWorker, PipelineEvent, SkipReason, Span, ToWorker, WorkerSettings } from './pipeline-protocol.js';
 
 export interface PipelineOptions extends WorkerSettings {
   /** Receives each `--no-ui` flow line (when `lines` is set), in the order flows finished. */
@@ -59,6 +59,25 @@ function startWorker(settings: WorkerSettings): Worker {
     return new Worker(source, { eval: true, workerData: settings, execArgv: [] });
   }
   return new Worker(new URL('./pipeline-worker.js', import.meta.url), { workerData: settings });
+}
+
+function tailOf(flow: Flow, response: NonNullable<Flow['response']>): FlowTail {
+  const { bytesSeen, captureComplete } = flow.request.body;
+  return {
+    id: flow.id,
+    client: flow.client,
+    timings: flow.timings,
+    outcome: flow.outcome,
+    ...(flow.injected !== undefined ? { injected: flow.injected } : {}),
+    requestBody: { bytesSeen, captureComplete },
+    response: {
+      body: { bytesSeen: response.body.bytesSeen, captureComplete: response.body.captureComplete },
+      decoded: response.decoded ? { bytesSeen: response.decoded.bytesSeen, captureComplete: response.decoded.captureComplete } : null,
+      ...(response.decodeError !== undefined ? { decodeError: response.decodeError } : {}),
+      informational: response.informational,
+      rawTrailers: response.rawTrailers,
+    },
+  };
 }
 
 /** Starts the worker; resolves once it has opened the store (a StoreError when it cannot). */
@@ -202,9 +221,11 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
       const dropBodies = skip?.what === 'bodies';
       const keep = (bytes: Buffer): Span => (dropBodies ? [0, 0] : add(bytes));
       const response = flow.response;
+      const tail = wasStreamed && response ? tailOf(flow, response) : null;
       const ev: FlowEvent = {
         k: 'flow',
-        flow: {
+        ...(tail ? { tail } : {}),
+        ...(tail ? {} : { flow: {
           ...flow,
           request: { ...flow.request, body: { ...flow.request.body, bytes: EMPTY, ...(dropBodies && flow.request.body.bytes.length > 0 ? { captureComplete: false } : {}) } },
           response: response
@@ -214,7 +235,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
                 decoded: response.decoded ? { ...response.decoded, bytes: EMPTY, ...(dropBodies ? { captureComplete: false } : {}) } : null,
               }
             : null,
-        },
+        } }),
         requestBody: keep(flow.request.body.bytes),
         response: !response ? null : wasStreamed ? 'streamed' : keep(response.body.bytes),
         responseLength: response?.body.bytes.length ?? 0,
