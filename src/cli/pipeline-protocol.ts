@@ -24,10 +24,6 @@ export interface ChunkEvent {
 }
 
 /**
- * A finished flow, its bodies replaced by spans. `response: 'streamed'` means the worker rebuilds
- * the captured response body from the chunks it was sent (the first `responseLength` bytes).
- */
-/**
  * The end of a streamed flow: only what its start event did not say (the request and response
  * heads are not sent twice; cloning them was most of the posting cost).
  */
@@ -44,6 +40,10 @@ export interface FlowTail {
   };
 }
 
+/**
+ * A finished flow, its bodies replaced by spans. `response: 'streamed'` means the worker rebuilds
+ * the captured response body from the chunks it was sent (the first `responseLength` bytes).
+ */
 export interface FlowEvent {
   k: 'flow';
   /** The whole flow (bodies replaced by spans), or for a streamed flow its tail. */
@@ -66,7 +66,73 @@ export interface SkipReason {
 
 export type PipelineEvent = StartEvent | ChunkEvent | FlowEvent;
 
-export type ToWorker = { batch: PipelineEvent[]; bytes: ArrayBuffer } | { close: true };
+export type ToWorker = { batch: WireEvent[]; bytes: ArrayBuffer } | { close: true };
+
+// ---------------------------------------------------------------------------------------------
+// The wire form. A structured clone writes every property name of every object and costs per
+// string: the events of every analyzed flow (start, chunks, tail) go as flat arrays with header
+// lists joined into one string, 4x cheaper to clone than the objects (measured with
+// v8.serialize: 0.65 vs 2.6 µs per start event). Whole flows (not analyzed) keep the object form.
+
+type PackedHeaders = string | string[];
+type PackedStart = ['s', string, FlowStart['mode'], number, number | null, string, string, string, string, PackedHeaders, number, boolean, number, string, string, PackedHeaders, FlowStart['response']['framing'], number | null, number, number];
+type PackedChunk = ['c', string, number, number];
+type PackedTail = ['t', string, string, number, number, number | null, number | null, string, string | undefined, string | undefined, string | undefined, number, boolean, number, boolean, number | null, boolean, string | undefined, FlowTail['response']['informational'], PackedHeaders, number, number, number, number, number, SkipReason | undefined];
+export type WireEvent = PackedStart | PackedChunk | PackedTail | FlowEvent;
+
+// Header names and values never hold NUL (Node's parser refuses it); a list that did would be
+// sent as it is.
+const packHeaders = (raw: string[]): PackedHeaders => (raw.some((s) => s.includes('\0')) ? raw : raw.join('\0'));
+const unpackHeaders = (p: PackedHeaders): string[] => (typeof p === 'string' ? (p === '' ? [] : p.split('\0')) : p);
+
+export function pack(ev: PipelineEvent): WireEvent {
+  if (ev.k === 'chunk') return ['c', ev.id, ev.at[0], ev.at[1]];
+  if (ev.k === 'start') {
+    const { start, requestBody } = ev;
+    const { request: q, response: r } = start;
+    return ['s', start.id, start.mode, start.timings.start, start.timings.firstByte, q.method, q.url, q.target, q.httpVersion, packHeaders(q.rawHeaders), q.body.bytesSeen, q.body.captureComplete, r.status, r.reason, r.httpVersion, packHeaders(r.rawHeaders), r.framing, r.declaredLength, requestBody[0], requestBody[1]];
+  }
+  const t = ev.tail;
+  if (!t || ev.response !== 'streamed') return ev;
+  const d = t.response.decoded;
+  return ['t', t.id, t.client.address, t.client.port, t.timings.start, t.timings.firstByte, t.timings.end, t.outcome.kind, t.outcome.code, t.outcome.message, t.injected, t.requestBody.bytesSeen, t.requestBody.captureComplete, t.response.body.bytesSeen, t.response.body.captureComplete, d ? d.bytesSeen : null, d ? d.captureComplete : false, t.response.decodeError, t.response.informational, packHeaders(t.response.rawTrailers), ev.requestBody[0], ev.requestBody[1], ev.responseLength, ev.decoded ? ev.decoded[0] : -1, ev.decoded ? ev.decoded[1] : 0, ev.skipped];
+}
+
+export function unpack(w: WireEvent): PipelineEvent {
+  if (!Array.isArray(w)) return w;
+  if (w[0] === 'c') return { k: 'chunk', id: w[1], at: [w[2], w[3]] };
+  if (w[0] === 's') {
+    const [, id, mode, start, firstByte, method, url, target, qVersion, qHeaders, qSeen, qComplete, status, reason, rVersion, rHeaders, framing, declaredLength, off, len] = w;
+    return {
+      k: 'start',
+      start: {
+        id,
+        mode,
+        timings: { start, firstByte, end: null },
+        request: { method, url, target, httpVersion: qVersion, rawHeaders: unpackHeaders(qHeaders), body: { bytes: Buffer.alloc(0), bytesSeen: qSeen, captureComplete: qComplete } },
+        response: { status, reason, httpVersion: rVersion, rawHeaders: unpackHeaders(rHeaders), framing, declaredLength },
+      },
+      requestBody: [off, len],
+    };
+  }
+  const [, id, address, port, start, firstByte, end, kind, code, message, injected, qSeen, qComplete, rSeen, rComplete, dSeen, dComplete, decodeError, informational, trailers, qOff, qLen, responseLength, dOff, dLen, skipped] = w;
+  const tail: FlowTail = {
+    id,
+    client: { address, port },
+    timings: { start, firstByte, end },
+    outcome: { kind: kind as Outcome['kind'], ...(code !== undefined ? { code } : {}), ...(message !== undefined ? { message } : {}) },
+    ...(injected !== undefined ? { injected } : {}),
+    requestBody: { bytesSeen: qSeen, captureComplete: qComplete },
+    response: {
+      body: { bytesSeen: rSeen, captureComplete: rComplete },
+      decoded: dSeen !== null ? { bytesSeen: dSeen, captureComplete: dComplete } : null,
+      ...(decodeError !== undefined ? { decodeError } : {}),
+      informational,
+      rawTrailers: unpackHeaders(trailers),
+    },
+  };
+  return { k: 'flow', tail, requestBody: [qOff, qLen], response: 'streamed', responseLength, decoded: dOff >= 0 ? [dOff, dLen] : null, ...(skipped ? { skipped } : {}) };
+}
 
 export interface WorkerSettings {
   dbPath: string;

@@ -7,7 +7,8 @@ import type { StoreError } from '../errors.js';
 import type { CapturedBody, Flow, FlowStart } from '../types.js';
 import { createLivePipeline, skippedAnalysis } from './live.js';
 import { flowLine } from './flow-line.js';
-import type { FlowEvent, FlowTail, FromWorker, PipelineEvent, Span, ToWorker, WorkerSettings } from './pipeline-protocol.js';
+import { unpack, type WireEvent } from './pipeline-protocol.js';
+import type { FlowEvent, FlowTail, FromWorker, Span, ToWorker, WorkerSettings } from './pipeline-protocol.js';
 
 const port = parentPort!;
 const settings = workerData as WorkerSettings;
@@ -106,9 +107,10 @@ function flowOf(ev: FlowEvent, bytes: (at: Span) => Buffer): Flow {
   return flow;
 }
 
-function handle(events: PipelineEvent[], buffer: ArrayBuffer): void {
+function handle(events: WireEvent[], buffer: ArrayBuffer): void {
   const bytes = (at: Span) => Buffer.from(buffer, at[0], at[1]);
-  for (const ev of events) {
+  for (const wire of events) {
+    const ev = unpack(wire);
     if (ev.k === 'chunk') {
       const chunk = bytes(ev.at);
       pipeline.hooks.onResponseChunk!(ev.id, chunk);

@@ -11,6 +11,7 @@ import { StoreError } from '../errors.js';
 import type { ProxyHooks } from '../proxy/index.js';
 import type { Flow, FlowStart } from '../types.js';
 import { isAnalyzable } from './live.js';
+import { pack, type WireEvent } from './pipeline-protocol.js';
 import type { ClosedStats, FlowEvent, FlowTail, FromWorker, PipelineEvent, SkipReason, Span, ToWorker, WorkerSettings } from './pipeline-protocol.js';
 
 export interface PipelineOptions extends WorkerSettings {
@@ -143,7 +144,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   });
 
   // The batch being built in this event-loop turn.
-  let events: PipelineEvent[] = [];
+  let events: WireEvent[] = [];
   let chunks: Buffer[] = [];
   let batchBytes = 0;
   let scheduled = false;
@@ -167,7 +168,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   };
 
   const push = (ev: PipelineEvent) => {
-    events.push(ev);
+    events.push(pack(ev));
     if (!scheduled) {
       scheduled = true;
       setImmediate(flush);
