@@ -318,3 +318,25 @@ for (const place of ['reverse', 'tls tunnel'] as const) {
     t.is(origin.requests.length, 0);
   });
 }
+
+test('reverse: an unknown method with Expect: 100-continue gets the 100, then its body is relayed', async (t) => {
+  const origin = await startOrigin((req, s) => {
+    if (req.headers.expect && req.body.length === 0) {
+      s.write('HTTP/1.1 100 Continue\r\n\r\n');
+      return;
+    }
+    const body = `${req.method} ${req.body.length}`;
+    s.write(response(200, { 'Content-Length': Buffer.byteLength(body) }, body));
+  });
+  t.teardown(() => origin.close());
+  const { proxy, socket } = await clientFor(t, 'reverse', origin);
+  socket.write('CHECKIN /v HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n');
+  const interim = await new Promise<string>((resolve) => socket.once('data', (d: Buffer) => resolve(d.toString('latin1'))));
+  t.regex(interim, /^HTTP\/1\.1 100 /);
+  const answers = readAnswers(socket, 1);
+  socket.write('body');
+  t.deepEqual((await answers).map((a) => [a.status, a.body]), [[200, 'CHECKIN 4']]);
+  const [flow] = await proxy.waitForFlows(1);
+  t.is(flow!.request.method, 'CHECKIN');
+  t.is(flow!.request.body.bytes.toString(), 'body');
+});
