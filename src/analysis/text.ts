@@ -63,6 +63,8 @@ export class TextStage {
   private mode: 'utf-8' | 'sanitize' | 'other' = 'utf-8';
   private carry: Uint8Array = EMPTY;
   private bytesIn = 0;
+  /** Body offset of the first byte the decoder is given (after any BOM and leading junk). */
+  private streamStart = 0;
   /** Bytes of an incomplete UTF-8 sequence the strict decoder holds from the previous chunk. */
   private pending: Uint8Array = EMPTY;
   private lastCharWasHighSurrogate = false;
@@ -147,6 +149,7 @@ export class TextStage {
     f.applied = applied;
     // The BOM is consumed here, so the parser sees the declaration at position 0.
     this.bytesIn = skip;
+    this.streamStart = skip;
     this.decode(all.subarray(skip), false);
   }
 
@@ -164,7 +167,9 @@ export class TextStage {
     } else if (this.mode === 'utf-8') {
       const prev = this.pending;
       try {
-        this.decoder ??= new TextDecoder('utf-8', { fatal: true });
+        // A decoder made after ASCII chunks is mid-stream: it must keep a U+FEFF that starts this
+        // chunk as the character it is, as one made at the start would have done.
+        this.decoder ??= new TextDecoder('utf-8', { fatal: true, ignoreBOM: offset > this.streamStart });
         text = this.decoder.decode(bytes, { stream: !last });
         this.pending = last ? EMPTY : tailOf(prev, bytes);
         // The text holds the character the previous chunk started, not the one this chunk starts.

@@ -67,3 +67,27 @@ test('bytes before <?xml are reported and skipped, a second BOM is noticed', (t)
   t.true(decode(Buffer.from([0xef, 0xbb, 0xbf, 0xef, 0xbb, 0xbf, 0x3c, 0x61, 0x2f, 0x3e])).facts.doubleBom);
   t.is(decode(Buffer.from('\n<a/>')).facts.leadingJunk, undefined);
 });
+
+test('ASCII chunks followed by one that starts with U+FEFF: the character is kept, as in one write', (t) => {
+  // ASCII chunks are read without a TextDecoder; the one made later for the non-ASCII chunk must
+  // not take that chunk's first character for a byte order mark.
+  const prefix = '<?xml version="1.0" encoding="utf-8"?><a>' + 'x'.repeat(2048 - 41);
+  const body = Buffer.from(prefix + '\uFEFFü</a>');
+  t.is(Buffer.byteLength(prefix), 2048);
+  const whole = decode(body, 'utf-8');
+  const split = decode(body, 'utf-8', 2048);
+  t.is(whole.text, body.toString());
+  t.is(split.text, whole.text);
+  t.is(split.facts.chars, whole.facts.chars);
+  const last = split.parts.at(-1)!;
+  t.is(Buffer.byteLength(last.text), last.length);
+});
+
+test('a UTF-8 byte order mark at the very start is still consumed when the rest is ASCII or not', (t) => {
+  for (const rest of ['<?xml version="1.0"?><a>x</a>', '<?xml version="1.0"?><a>ü</a>']) {
+    const r = decode(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(rest)]), undefined, 5);
+    t.is(r.facts.bom, 'utf-8');
+    t.is(r.text, rest);
+    t.is(r.parts[0]!.offset, 3);
+  }
+});
