@@ -340,3 +340,21 @@ test('reverse: an unknown method with Expect: 100-continue gets the 100, then it
   t.is(flow!.request.method, 'CHECKIN');
   t.is(flow!.request.body.bytes.toString(), 'body');
 });
+
+test('forward: CONNECT and the tunnel\'s first requests in one write (unknown methods right after the CONNECT head)', async (t) => {
+  const origin = await echoOrigin(t);
+  const proxy = await startTestProxy(t, { caDir });
+  const socket = await connect(proxy.port);
+  t.teardown(() => socket.destroy());
+  const { bytes, sent } = mixedRequests((p) => p);
+  const connectHead = `CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\n`;
+  // The 200 of the CONNECT has no Content-Length: read it as an empty answer, then /first and the five.
+  const answers = readAnswers(socket, 2 + sent.length);
+  socket.write(Buffer.concat([Buffer.from(connectHead), Buffer.from('VERSION-CONTROL /first HTTP/1.1\r\nHost: h\r\n\r\n'), bytes]));
+  const got = await answers;
+  t.is(got[0]!.status, 200);
+  t.deepEqual([got[1]!.status, got[1]!.body], [200, 'VERSION-CONTROL 0']);
+  await proxy.waitForFlows(1 + sent.length);
+  checkRelayed(t, { ...origin, requests: origin.requests.filter((r) => r.target !== '/first') }, { ...proxy, flows: proxy.flows.filter((f) => f.request.target !== '/first') } as TestProxy, got.slice(2), sent);
+  t.is(origin.requests[0]!.target, '/first');
+});
