@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { request, startApache, type ApacheServer } from '../test/helpers/apache.js';
 import { startDavtap, type DavtapProcess } from '../test/helpers/davtap-process.js';
-import { byComponent, hotSpots, newestProfile } from './lib/cpuprofile.js';
+import { byComponent, hotSpots, profilesIn } from './lib/cpuprofile.js';
 import { readRss, sampleRss, slowGet, startBigOrigin } from './lib/memory.js';
 import { startBareRelay } from './lib/bare-relay-process.js';
 import { mitmdumpInstalled, startMitmdump } from './lib/mitmdump.js';
@@ -81,10 +81,10 @@ async function davtapTarget(
   upstream: string,
   work: string,
   label: string,
-  opts: { nodeArgs?: string[]; extraArgs?: string[] } = {},
+  opts: { nodeArgs?: string[]; extraArgs?: string[]; stopTimeoutMs?: number } = {},
 ): Promise<Target & { proc: DavtapProcess }> {
   const args = [...davtapArgs(upstream, path.join(work, `${label}.db`)), ...(opts.extraArgs ?? [])];
-  const proc = await startDavtap(args, { stdout: 'ignore', nodeArgs: opts.nodeArgs });
+  const proc = await startDavtap(args, { stdout: 'ignore', nodeArgs: opts.nodeArgs, stopTimeoutMs: opts.stopTimeoutMs });
   return { name: 'davtap', url: proc.url, pid: proc.pid, proc, stop: async () => void (await proc.stop()) };
 }
 
@@ -150,21 +150,31 @@ async function memoryRun(work: string, extraArgs: string[] = []): Promise<{ text
 async function profileDavtap(upstream: string, work: string, scenario: Scenario, index: number): Promise<string> {
   const dir = path.join(work, `cpu-prof-${index}`);
   await mkdir(dir, { recursive: true });
-  const target = await davtapTarget(upstream, work, `profile-${index}`, { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
+  // The profile is written only when davtap exits by itself: give it time to drain its store.
+  const target = await davtapTarget(upstream, work, `profile-${index}`, { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`], stopTimeoutMs: 30_000 });
+  let stopped: Awaited<ReturnType<DavtapProcess['stop']>>;
+  let stopSeconds = 0;
   try {
     await measure(target, scenario, Math.min(DURATION_S, 5));
   } finally {
-    await target.stop();
+    const stopStarted = Date.now();
+    stopped = await target.proc.stop();
+    stopSeconds = (Date.now() - stopStarted) / 1000;
   }
-  const profile = await newestProfile(dir);
-  const title = `### Where davtap spends its time: ${scenario.name} (node --cpu-prof, self time)`;
-  if (!profile) return `${title}\n\n(no profile written: davtap did not exit normally on SIGTERM)\n`;
+  const profiles = await profilesIn(dir);
+  const title = `### Where davtap spends its time: ${scenario.name} (node --cpu-prof, self time, all threads)`;
+  if (profiles.length === 0) {
+    return `${title}\n\n(no profile written: davtap ${stopped.killed ? 'did not exit within 30 s of SIGTERM and was killed' : `exited with ${stopped.code ?? stopped.signal}`})\n`;
+  }
+  const stopNote = `${profiles.length} thread profile(s); davtap took ${fixed(stopSeconds, 1)} s to exit after SIGTERM at the end of the load.`;
   return [
     title,
     '',
-    table(['component', 'self ms', '%'], byComponent(profile).slice(0, 10).map((c) => [c.component, fixed(c.selfMs, 0), fixed(c.percent, 1)])),
+    stopNote,
     '',
-    table(['function', 'where', 'self ms', '%'], hotSpots(profile, 12).map((h) => [h.name, h.where, fixed(h.selfMs, 0), fixed(h.percent, 1)])),
+    table(['component', 'self ms', '%'], byComponent(profiles).slice(0, 10).map((c) => [c.component, fixed(c.selfMs, 0), fixed(c.percent, 1)])),
+    '',
+    table(['function', 'where', 'self ms', '%'], hotSpots(profiles, 12).map((h) => [h.name, h.where, fixed(h.selfMs, 0), fixed(h.percent, 1)])),
     '',
   ].join('\n');
 }

@@ -22,10 +22,12 @@ export interface HotSpot {
   percent: number;
 }
 
-export function hotSpots(profile: Profile, top = 15): HotSpot[] {
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+/** Self time per function, summed over one or several profiles (one per thread of a process). */
+export function hotSpots(profiles: Profile | Profile[], top = 15): HotSpot[] {
   const selfUs = new Map<string, { name: string; where: string; us: number }>();
   let totalUs = 0;
+  for (const profile of Array.isArray(profiles) ? profiles : [profiles]) {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   profile.samples.forEach((id, i) => {
     const node = byId.get(id);
     const dt = profile.timeDeltas[i] ?? 0;
@@ -38,6 +40,7 @@ export function hotSpots(profile: Profile, top = 15): HotSpot[] {
     e.us += dt;
     selfUs.set(key, e);
   });
+  }
   return [...selfUs.values()]
     .sort((a, b) => b.us - a.us)
     .slice(0, top)
@@ -55,8 +58,8 @@ export function component(where: string): string {
 }
 
 /** Self time summed per component, largest first. */
-export function byComponent(profile: Profile): Array<{ component: string; selfMs: number; percent: number }> {
-  const all = hotSpots(profile, Number.MAX_SAFE_INTEGER);
+export function byComponent(profiles: Profile | Profile[]): Array<{ component: string; selfMs: number; percent: number }> {
+  const all = hotSpots(profiles, Number.MAX_SAFE_INTEGER);
   const sums = new Map<string, number>();
   for (const s of all) sums.set(component(s.where), (sums.get(component(s.where)) ?? 0) + s.selfMs);
   const total = [...sums.values()].reduce((a, b) => a + b, 0);
@@ -65,9 +68,8 @@ export function byComponent(profile: Profile): Array<{ component: string; selfMs
     .map(([c, ms]) => ({ component: c, selfMs: ms, percent: total ? (100 * ms) / total : 0 }));
 }
 
-/** The newest `.cpuprofile` in `dir`, parsed, or undefined if none was written. */
-export async function newestProfile(dir: string): Promise<Profile | undefined> {
+/** Every `.cpuprofile` in `dir` (node --cpu-prof writes one per thread: main and workers). */
+export async function profilesIn(dir: string): Promise<Profile[]> {
   const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile')).sort();
-  const last = files.at(-1);
-  return last ? (JSON.parse(await readFile(path.join(dir, last), 'utf8')) as Profile) : undefined;
+  return Promise.all(files.map(async (f) => JSON.parse(await readFile(path.join(dir, f), 'utf8')) as Profile));
 }
