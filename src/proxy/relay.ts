@@ -212,6 +212,9 @@ class Exchange {
       setHost: false,
       rejectUnauthorized: !this.options.insecureUpstream,
     });
+    // Node upper-cases the method it is given; methods are case-sensitive (RFC 9110 §9.1), so put
+    // back the client's spelling before the head is built (it is built on the first write).
+    proxyReq.method = method;
     this.proxyReq = proxyReq;
 
     // Headers go in one by one rather than as a raw array: with an array, Node builds the request

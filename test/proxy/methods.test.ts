@@ -15,6 +15,7 @@ import { RequestStreamRewriter } from '../../src/proxy/method-shim.js';
 import { ensureCa, LeafIssuer } from '../../src/proxy/ca.js';
 import { startOrigin, response, type Origin, type RawRequest } from '../helpers/origin.js';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
+import { curl } from '../helpers/curl.js';
 import type { ProxyOptions } from '../../src/proxy/index.js';
 
 let caDir = '';
@@ -357,4 +358,15 @@ test('forward: CONNECT and the tunnel\'s first requests in one write (unknown me
   await proxy.waitForFlows(1 + sent.length);
   checkRelayed(t, { ...origin, requests: origin.requests.filter((r) => r.target !== '/first') }, { ...proxy, flows: proxy.flows.filter((f) => f.request.target !== '/first') } as TestProxy, got.slice(2), sent);
   t.is(origin.requests[0]!.target, '/first');
+});
+
+test('a method keeps its case on the way upstream (methods are case-sensitive)', async (t) => {
+  const origin = await startOrigin((_req, s) => void s.write(response(200, { 'Content-Length': 0 })));
+  t.teardown(() => origin.close());
+  const proxy = await startTestProxy(t, { upstream: new URL(origin.url) });
+  const r = await curl(['-X', 'Propfind', '-o', '/dev/null', '-w', '%{http_code}', proxy.url + 'dav/']);
+  t.is(r.stdout.toString(), '200');
+  t.is(origin.requests[0]!.method, 'Propfind');
+  const [flow] = await proxy.waitForFlows(1);
+  t.is(flow!.request.method, 'Propfind');
 });
