@@ -105,56 +105,99 @@ export function parseRequest(req: RequestContext): RequestInfo {
   return info;
 }
 
-function readBody(body: Uint8Array, info: RequestInfo): void {
+/** The state of one request body being read; the parser's handlers write into it. */
+interface BodyReading {
+  info: RequestInfo;
+  stack: string[];
+  text: string;
+  failed?: string;
+}
+
+interface HeldRequestParser {
+  parser: SaxesParser<{ xmlns: true; position: false }>;
+  reading: BodyReading | undefined;
+}
+
+/**
+ * Parsers of request bodies already read, reset by saxes' close(): building one costs more than
+ * reading a typical PROPFIND body with it. Each is used by one parseRequest call at a time.
+ */
+const idleRequestParsers: HeldRequestParser[] = [];
+const MAX_IDLE_REQUEST_PARSERS = 2;
+/** Not streaming: each decode() starts afresh, so one decoder serves every request. */
+const bodyDecoder = new TextDecoder();
+
+function newRequestParser(): HeldRequestParser {
   const parser = new SaxesParser({ xmlns: true, position: false });
-  const stack: string[] = [];
-  let text = '';
-  let failed: string | undefined;
+  const held: HeldRequestParser = { parser, reading: undefined };
   parser.on('error', (e) => {
-    failed ??= e.message;
+    if (held.reading) held.reading.failed ??= e.message;
   });
   parser.on('opentag', (tag) => {
-    const name = clark(tag.uri ?? '', tag.local ?? tag.name);
-    const parent = stack[stack.length - 1];
-    const grand = stack[stack.length - 2];
-    if (stack.length === 0) {
-      info.bodyRoot = name;
-      if (name === clark(CALDAV, 'calendar-multiget') || name === clark(CARDDAV, 'addressbook-multiget')) info.isMultiget = true;
-      if (name === clark(DAV, 'sync-collection')) info.isSyncCollection = true;
-    } else if (parent === clark(DAV, 'prop') && stack.length === 2) {
-      info.requestedProps.push(name);
-    } else if (parent === clark(DAV, 'include') && grand === info.bodyRoot) {
-      info.includeProps.push(name);
-    }
-    if (stack.length === 1 && info.bodyRoot === clark(DAV, 'propfind')) {
-      if (name === clark(DAV, 'prop')) info.propfind = 'prop';
-      else if (name === clark(DAV, 'propname')) info.propfind = 'propname';
-      else if (name === clark(DAV, 'allprop')) info.propfind = 'allprop';
-    }
-    stack.push(name);
-    text = '';
+    if (held.reading) onRequestOpen(held.reading, clark(tag.uri ?? '', tag.local ?? tag.name));
   });
   parser.on('text', (t) => {
-    if (text.length < 8192) text += t;
+    const r = held.reading;
+    if (r && r.text.length < 8192) r.text += t;
   });
   parser.on('closetag', () => {
-    const name = stack.pop();
-    if (stack.length === 1) {
-      if (name === clark(DAV, 'href') && info.isMultiget) info.multigetHrefs.push(text.trim());
-      if (name === clark(DAV, 'sync-token') && info.isSyncCollection) info.syncToken = text.trim();
-    }
-    if (name === clark(DAV, 'nresults') && stack[stack.length - 1] === clark(DAV, 'limit')) {
-      const n = Number(text.trim());
-      if (Number.isInteger(n)) info.syncLimit = n;
-    }
-    text = '';
+    if (held.reading) onRequestClose(held.reading);
   });
+  return held;
+}
+
+function onRequestOpen(r: BodyReading, name: string): void {
+  const { info, stack } = r;
+  const parent = stack[stack.length - 1];
+  const grand = stack[stack.length - 2];
+  if (stack.length === 0) {
+    info.bodyRoot = name;
+    if (name === clark(CALDAV, 'calendar-multiget') || name === clark(CARDDAV, 'addressbook-multiget')) info.isMultiget = true;
+    if (name === clark(DAV, 'sync-collection')) info.isSyncCollection = true;
+  } else if (parent === clark(DAV, 'prop') && stack.length === 2) {
+    info.requestedProps.push(name);
+  } else if (parent === clark(DAV, 'include') && grand === info.bodyRoot) {
+    info.includeProps.push(name);
+  }
+  if (stack.length === 1 && info.bodyRoot === clark(DAV, 'propfind')) {
+    if (name === clark(DAV, 'prop')) info.propfind = 'prop';
+    else if (name === clark(DAV, 'propname')) info.propfind = 'propname';
+    else if (name === clark(DAV, 'allprop')) info.propfind = 'allprop';
+  }
+  stack.push(name);
+  r.text = '';
+}
+
+function onRequestClose(r: BodyReading): void {
+  const { info, stack, text } = r;
+  const name = stack.pop();
+  if (stack.length === 1) {
+    if (name === clark(DAV, 'href') && info.isMultiget) info.multigetHrefs.push(text.trim());
+    if (name === clark(DAV, 'sync-token') && info.isSyncCollection) info.syncToken = text.trim();
+  }
+  if (name === clark(DAV, 'nresults') && stack[stack.length - 1] === clark(DAV, 'limit')) {
+    const n = Number(text.trim());
+    if (Number.isInteger(n)) info.syncLimit = n;
+  }
+  r.text = '';
+}
+
+function readBody(body: Uint8Array, info: RequestInfo): void {
+  const reading: BodyReading = { info, stack: [], text: '' };
+  const held = idleRequestParsers.pop() ?? newRequestParser();
+  held.reading = reading;
+  let reusable = false;
   try {
-    parser.write(new TextDecoder().decode(body)).close();
+    held.parser.write(bodyDecoder.decode(body)).close();
+    reusable = true;
   } catch (e) {
-    failed ??= e instanceof Error ? e.message : String(e);
+    reading.failed ??= e instanceof Error ? e.message : String(e);
+  } finally {
+    // Only a parser that closed normally is back in its initial state.
+    held.reading = undefined;
+    if (reusable && idleRequestParsers.length < MAX_IDLE_REQUEST_PARSERS) idleRequestParsers.push(held);
   }
   // Only PROPFIND with a prop list narrows requestedProps; other bodies keep what they named.
   if (info.bodyRoot === clark(DAV, 'propfind') && info.propfind !== 'prop') info.requestedProps = [];
-  if (failed !== undefined) info.bodyError = failed;
+  if (reading.failed !== undefined) info.bodyError = reading.failed;
 }

@@ -3,6 +3,7 @@
 // limit, abandoned, XML 1.1) and however many analyses are open at once.
 import test from 'ava';
 import { createAnalyzer } from '../../src/analysis/analyzer.js';
+import { parseRequest } from '../../src/analysis/request.js';
 import type { Analysis, AnalyzerLimits, RequestContext, ResponseHead } from '../../src/types.js';
 
 const req: RequestContext = { method: 'PROPFIND', target: '/dav/', rawHeaders: ['Host', '127.0.0.1:8080', 'Depth', '1'] };
@@ -84,4 +85,25 @@ test('analyses open at the same time, written alternately, each give the result 
   }
   const together = open.map((a) => a.end({ outcome: 'complete' }));
   t.deepEqual(together, alone);
+});
+
+test('request bodies read one after another (valid, broken, cut short) each give what they give alone', (t) => {
+  const ctx = (body: string): RequestContext => ({ method: 'REPORT', target: '/cal/', rawHeaders: ['Depth', '1'], body: Buffer.from(body) });
+  const multiget = ctx(
+    `<?xml version="1.0"?>\n<C:calendar-multiget xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/><C:calendar-data/></D:prop><D:href>/cal/a.ics</D:href><D:href>/cal/b.ics</D:href></C:calendar-multiget>`,
+  );
+  const sync = ctx(`<D:sync-collection xmlns:D="DAV:"><D:sync-token>tok-1</D:sync-token><D:limit><D:nresults>7</D:nresults></D:limit><D:prop><D:getetag/></D:prop></D:sync-collection>`);
+  const broken = ctx(`<D:propfind xmlns:D="DAV:"><D:prop><D:getetag/></D:pro></D:propfind>`);
+  const cut = ctx(`<D:sync-collection xmlns:D="DAV:"><D:sync-token>tok-2`);
+  const alone = [multiget, sync, broken, cut].map((c) => parseRequest(c));
+  t.deepEqual(alone[0]!.multigetHrefs, ['/cal/a.ics', '/cal/b.ics']);
+  t.is(alone[1]!.syncLimit, 7);
+  t.truthy(alone[2]!.bodyError);
+  t.truthy(alone[3]!.bodyError);
+  for (const order of [
+    [2, 0, 3, 1],
+    [3, 3, 0, 2, 1, 0],
+  ]) {
+    for (const i of order) t.deepEqual(parseRequest([multiget, sync, broken, cut][i]!), alone[i]);
+  }
 });
