@@ -1,4 +1,6 @@
 // The live pipeline: proxy hooks → streaming analysis → store writer (and the flow log).
+// davtap runs it on the pipeline worker (pipeline-worker.ts), fed by the relay thread's batches
+// (pipeline.ts); it also runs in-process as it is, for tests and the benchmark's "inline" case.
 // Which flows are analyzed:
 // - every 207, and every response with an XML body whatever its status (a multistatus under 424,
 //   an error body under 423…), fed chunk by chunk as the bytes relay;

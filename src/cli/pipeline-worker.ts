@@ -1,6 +1,7 @@
 // The pipeline worker: owns the analyzers and the store writer, off the relay thread. It rebuilds
 // the relay's hook calls from the batches it is sent (pipeline-protocol.ts) and runs the same live
 // pipeline a single-threaded davtap would, so the analysis and the record are the same.
+import os from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { openStore, createFlowWriter, type FlowWriter, type Store } from '../store/index.js';
 import type { StoreError } from '../errors.js';
@@ -9,6 +10,18 @@ import { createLivePipeline, skippedAnalysis } from './live.js';
 import { flowLine } from './flow-line.js';
 import { unpack, type WireEvent } from './pipeline-protocol.js';
 import type { FlowEvent, FlowTail, FromWorker, Span, ToWorker, WorkerSettings } from './pipeline-protocol.js';
+
+// Relaying comes first: when the CPU is short (2 cores shared with the client and the server),
+// this thread yields to the relay thread. On Linux a nice value is per thread, so this lowers only
+// the worker's (and threads it starts); elsewhere it may apply to the process or fail: then the
+// worker just runs at the usual priority.
+if (process.platform === 'linux') {
+  try {
+    os.setPriority(10);
+  } catch {
+    /* not allowed here: the usual priority */
+  }
+}
 
 const port = parentPort!;
 const settings = workerData as WorkerSettings;
