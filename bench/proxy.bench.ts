@@ -8,6 +8,7 @@ import path from 'node:path';
 import { request, startApache, type ApacheServer } from '../test/helpers/apache.js';
 import { startDavtap, type DavtapProcess } from '../test/helpers/davtap-process.js';
 import { byComponent, hotSpots, profilesIn } from './lib/cpuprofile.js';
+import { waitIdle } from './lib/idle.js';
 import { readRss, sampleRss, slowGet, startBigOrigin } from './lib/memory.js';
 import { startBareRelay } from './lib/bare-relay-process.js';
 import { mitmdumpInstalled, startMitmdump } from './lib/mitmdump.js';
@@ -58,6 +59,8 @@ interface Measured {
   scenario: string;
   wrk: WrkResult;
   bodyBytes: number;
+  /** Seconds the target kept a core busy after the load ended (undefined: still busy after 120 s). */
+  drainSeconds?: number | undefined;
 }
 
 async function populate(apache: ApacheServer): Promise<void> {
@@ -208,7 +211,13 @@ export async function run(): Promise<string> {
     try {
       for (const start of starters) targets.push(await start());
       for (const scenario of SCENARIOS) {
-        for (const target of targets) results.push(await measure(target, scenario, DURATION_S));
+        for (const target of targets) {
+          const m = await measure(target, scenario, DURATION_S);
+          // What a proxy still does after its last response (davtap: analysing and storing a
+          // backlog) must not run during the next target's measurement.
+          if (target.pid !== undefined && target.name !== 'direct') m.drainSeconds = await waitIdle(target.pid, 120_000);
+          results.push(m);
+        }
       }
       const davtap = targets.find((t) => t.name === 'davtap');
       davtapHwm = davtap ? readRss(davtap.pid!)?.hwmKiB : undefined;
@@ -220,7 +229,7 @@ export async function run(): Promise<string> {
       `### Load: keep-alive connections, wrk -t${THREADS} -c${CONNECTIONS} (or -t1 -c1) -d${DURATION_S}s --latency, after a ${WARMUP_S} s warm-up`,
       '',
       table(
-        ['scenario', 'target', 'req/s', 'p50 ms', 'p99 ms', 'requests', 'errors', 'body bytes'],
+        ['scenario', 'target', 'req/s', 'p50 ms', 'p99 ms', 'requests', 'errors', 'body bytes', 'busy after load'],
         results.map((r) => [
           r.scenario,
           r.target,
@@ -230,6 +239,7 @@ export async function run(): Promise<string> {
           r.wrk.requests,
           r.wrk.non2xx + r.wrk.socketErrors,
           r.bodyBytes === results.find((d) => d.target === 'direct' && d.scenario === r.scenario)?.bodyBytes ? r.bodyBytes : `${r.bodyBytes} (differs from direct!)`,
+          r.target === 'direct' ? '' : 'drainSeconds' in r ? (r.drainSeconds === undefined ? '> 120 s' : `${fixed(r.drainSeconds, 1)} s`) : '',
         ]),
       ),
       '',
