@@ -248,3 +248,25 @@ test('a database that cannot be opened is a StoreError from startPipeline, befor
   );
   t.true(error instanceof StoreError, String(error));
 });
+
+test('a flow the store refuses is logged once and counted, and the rest are still recorded', async (t) => {
+  const server = await startDavServer();
+  t.teardown(() => server.close());
+  const { pipeline, hooks, waitForFlows, logs, dbPath } = await pipelineFor(t);
+  const proxy = await startTestProxy(t, {
+    upstream: new URL(server.url),
+    // The same flow handed over twice: the store's unique flow id refuses the second copy.
+    hooks: { ...hooks, onFlow: (flow) => (hooks.onFlow(flow), flow.request.method === 'MKCOL' ? hooks.onFlow(structuredClone(flow)) : undefined) },
+  });
+  await curl(['-X', 'MKCOL', `${proxy.url}dav/twice/`]);
+  await curl(['-X', 'PROPFIND', '-H', 'Depth: 0', `${proxy.url}dav/twice/`]);
+  await waitForFlows(3);
+  await proxy.close();
+  const stats = await pipeline.close();
+  t.like(stats, { enqueued: 3, written: 2, failed: 1, lost: 0 });
+  t.is(logs.length, 1, logs.join('\n'));
+  t.regex(logs[0]!, /^davtap: recording failed \(relaying goes on\): .*UNIQUE/);
+  const store = openReader(dbPath);
+  t.teardown(() => store.close());
+  t.deepEqual(store.listFlows({ order: 'asc' }).map((r) => r.method), ['MKCOL', 'PROPFIND']);
+});
