@@ -34,7 +34,10 @@ export function flowLine(flow: Flow): string {
   const outcome = flow.outcome.kind === 'complete' ? 'complete' : `${flow.outcome.kind}${flow.outcome.code ? `(${flow.outcome.code})` : ''}`;
   const parts = [clock(flow.timings.start), flow.request.method, status, pathOf(flow.request.url), size, duration, outcome];
   const a = flow.analysis;
-  if (a) {
+  const skipped = a?.findings.some((f) => f.evidence.limit === 'pipeline-queue');
+  if (a && skipped) {
+    parts.push('[not analyzed: davtap was behind]');
+  } else if (a) {
     const counts = a.summary.findings;
     const badges = [counts.error ? `E${counts.error}` : '', counts.warning ? `W${counts.warning}` : '', counts.info ? `I${counts.info}` : '']
       .filter(Boolean)

@@ -1,0 +1,33 @@
+import test from 'ava';
+import { flowLine } from '../../src/cli/flow-line.js';
+import { skippedAnalysis } from '../../src/cli/live.js';
+import type { Flow } from '../../src/types.js';
+
+const base: Flow = {
+  id: 'x',
+  mode: 'reverse',
+  client: { address: '127.0.0.1', port: 1 },
+  timings: { start: Date.UTC(2026, 0, 1, 10, 0, 0), firstByte: null, end: Date.UTC(2026, 0, 1, 10, 0, 0) + 12 },
+  request: { method: 'PROPFIND', url: 'http://127.0.0.1:8081/dav/a%20b/', target: '/dav/a%20b/', httpVersion: '1.1', rawHeaders: [], body: { bytes: Buffer.alloc(0), bytesSeen: 0, captureComplete: true } },
+  response: null,
+  outcome: { kind: 'error', code: 'ECONNREFUSED' },
+};
+
+test('a flow without a response shows --- and its outcome code', (t) => {
+  t.regex(flowLine(base), / {2}PROPFIND {2}--- {2}\/dav\/a%20b\/ {2}- {2}12ms {2}error\(ECONNREFUSED\)$/);
+});
+
+test('an analyzed flow shows failed/resources and the finding counts', (t) => {
+  const flow: Flow = {
+    ...base,
+    outcome: { kind: 'complete' },
+    analysis: { findings: [], resources: [], summary: { resources: 120, failedResources: 3, byStatus: {}, findings: { error: 1, warning: 0, info: 2 }, text: '' } },
+  };
+  t.regex(flowLine(flow), /\[3\/120 failed; E1 I2\]$/);
+});
+
+test('a flow whose analysis was skipped says so instead of 0/0', (t) => {
+  const flow: Flow = { ...base, outcome: { kind: 'complete' }, analysis: skippedAnalysis('analysis', 300 * 1024 * 1024, 20_001) };
+  t.regex(flowLine(flow), /\[not analyzed: davtap was behind\]$/);
+  t.notRegex(flowLine(flow), /0\/0 failed/);
+});
