@@ -22,6 +22,7 @@ import {
   removeElement,
   removeEverywhere,
   removeNamespaceDeclaration,
+  getHeader,
   rewriteHrefs,
   rootEnd,
   setHeader,
@@ -76,7 +77,10 @@ test('every real 207 capture compared with itself is identical, byte for byte', 
 });
 
 test('a gateway that re-frames the body (chunked instead of Content-Length) differs only by a note', (t) => {
-  for (const c of multistatus.filter((x) => x.name.startsWith('apache-propfind'))) {
+  // Only bodies the origin framed with Content-Length: re-chunking a chunked one changes nothing.
+  const framedByLength = multistatus.filter((x) => x.name.startsWith('apache-propfind') && getHeader(x.response, 'content-length') !== undefined);
+  t.true(framedByLength.length >= 5, `${framedByLength.length} captures`);
+  for (const c of framedByLength) {
     const cmp = compare(c, chunkedWire(c.response, 700));
     t.deepEqual(errors(cmp), [], c.name);
     t.true(cmp.differences.some((f) => f.severity === 'info' && /re-framed the body: content-length → chunked/.test(f.message)), c.name);
