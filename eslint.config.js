@@ -9,7 +9,6 @@ const layer = (dir, who) => ({ group: [`**/${dir}/*`, `**/${dir}`], message: `${
 
 // Packages owned by a single layer.
 const owned = [
-  pkg('http-mitm-proxy', 'src/proxy/ and src/tap/'),
   pkg('node-forge', 'src/proxy/ca.ts'),
   pkg('better-sqlite3', 'src/store/'),
   pkg('blessed', 'ui/'),
@@ -41,7 +40,7 @@ export default tseslint.config(
     ]),
   },
   { files: ['src/proxy/ca.ts'], rules: restrict([...except('node-forge'), layer('store', 'proxy'), layer('ui', 'proxy')]) },
-  { files: ['src/proxy/**/*.ts', 'src/tap/**/*.ts'], ignores: ['src/proxy/ca.ts'], rules: restrict([...except('http-mitm-proxy'), layer('store', 'proxy'), layer('ui', 'proxy')]) },
+  { files: ['src/proxy/**/*.ts', 'src/tap/**/*.ts'], ignores: ['src/proxy/ca.ts'], rules: restrict([...owned, layer('store', 'proxy'), layer('ui', 'proxy')]) },
   { files: ['src/store/**/*.ts'], rules: restrict([...except('better-sqlite3'), layer('proxy', 'store'), layer('ui', 'store'), layer('cli', 'store')]) },
   // The UI reads the store and nothing else.
   {
