@@ -34,6 +34,12 @@ export interface UiOptions {
    * confirmation (the proxy passes its writer's queue length).
    */
   pendingWrites?: () => number;
+  /**
+   * The caller's latest warning (the proxy's: "recording failed…"), checked on every poll; a new
+   * one is shown in the status bar as an error, so that problems are seen while the UI owns the
+   * terminal rather than after it closes.
+   */
+  notice?: () => string | null;
   /** Start with this filter expression. */
   filter?: string;
   /** Start in follow mode (the cursor stays on the newest flow). Default: true when live. */
@@ -170,7 +176,14 @@ class UiApp {
   // -------------------------------------------------------------------------------------------
   // Data
 
+  private lastNotice: string | null = null;
+
   private poll(): void {
+    const notice = this.options.notice?.() ?? null;
+    if (notice !== null && notice !== this.lastNotice) {
+      this.lastNotice = notice;
+      this.setStatus(notice, 'error');
+    }
     try {
       const seq = this.source.latestSeq();
       if (seq === this.lastSeq) return;

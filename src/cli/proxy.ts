@@ -124,10 +124,14 @@ export const command: Command = {
     // While the UI owns the terminal, log lines wait and are printed when it closes.
     const held: string[] = [];
     let holding = withUi;
+    // The newest line logged while the UI is up, shown in its status bar (and printed after it).
+    let notice: string | null = null;
     const log = (line: string) => {
       const text = line.endsWith('\n') ? line : line + '\n';
-      if (holding) held.push(text);
-      else io.stderr.write(text);
+      if (holding) {
+        held.push(text);
+        notice = line.replace(/^davtap: /, '').trim();
+      } else io.stderr.write(text);
     };
 
     // Analysis and recording run on a worker thread (pipeline.ts). It opens the store before
@@ -205,7 +209,7 @@ export const command: Command = {
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
       if (withUi) {
-        runUi({ dbPath, live: true, pendingWrites: () => pipeline.pending(), signal: abort.signal })
+        runUi({ dbPath, live: true, pendingWrites: () => pipeline.pending(), notice: () => notice, signal: abort.signal })
           .then(() => stop())
           .catch((err: unknown) => {
             held.push(`davtap: the terminal UI failed: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -174,6 +174,24 @@ test('console output while the UI runs never reaches the screen; q asks first wh
   t.regex(screen, /davtap-exit=0/);
 });
 
+test('a warning from the proxy (recording failed) shows in the status bar while the UI runs', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const db = path.join(dir, 'flows.db');
+  await writeFlows(db, sampleFlows(start));
+  const program = path.join(root, 'test/ui/programs/notice-ui.ts');
+  const term = Tmux.start(`cd ${sh(root)} && LANG=C.UTF-8 node --import tsx ${sh(program)} ${sh(db)}; echo davtap-exit=$?; sleep 60`);
+  t.teardown(() => term.kill());
+  let screen = await term.waitFor(/MKCOL/);
+  t.notRegex(screen, /recording failed/);
+  screen = await term.waitFor(/recording failed \(relaying goes on\): database or disk is full/);
+  const lines = screen.trimEnd().split('\n');
+  t.regex(lines[lines.length - 1]!, /recording failed/);
+  term.send('q');
+  screen = await term.waitFor(/davtap-exit=\d+/);
+  t.regex(screen, /davtap-exit=0/);
+});
+
 test('wide characters in a body are shown, not replaced', async (t) => {
   const { dir, cleanup } = tempDir();
   t.teardown(cleanup);
