@@ -1,12 +1,12 @@
 // mitmproxy's mitmdump (Debian package `mitmproxy`) as the reference intercepting proxy, in reverse
 // mode in front of the same origin. Its state (CA) goes to a temp dir, never to ~/.mitmproxy.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort, request } from '../../test/helpers/apache.js';
-import { tiedToParent, withoutProxyEnv } from '../../test/helpers/davtap-process.js';
+import { tiedToParent, withoutProxyEnv, waitForExit } from '../../test/helpers/davtap-process.js';
 
 export const MITMDUMP_BIN = '/usr/bin/mitmdump';
 
@@ -16,16 +16,6 @@ export interface Mitmdump {
   stop(): Promise<void>;
 }
 
-function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
 
 export function mitmdumpInstalled(): boolean {
   return existsSync(MITMDUMP_BIN);

@@ -9,7 +9,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tiedToParent } from './davtap-process.js';
+import { tiedToParent, waitForExit } from './davtap-process.js';
 
 export const APACHE_BIN = '/usr/sbin/apache2';
 const MOD_DAV = '/usr/lib/apache2/modules/mod_dav.so';
@@ -83,16 +83,6 @@ export function request(
   });
 }
 
-function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
 
 async function waitReady(url: string, child: ChildProcess, errorLog: string): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;

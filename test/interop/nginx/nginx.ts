@@ -1,7 +1,7 @@
 // Debian's nginx as a reverse proxy on 127.0.0.1, one server block (own port) per scenario, from
 // a self-contained config in a fresh temp dir (gateway.conf.tmpl). nginx missing is an error, not
 // a skip: CI installs it on purpose.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../helpers/apache.js';
+import { waitForExit } from '../../helpers/davtap-process.js';
 
 export const NGINX_BIN = '/usr/sbin/nginx';
 const TEMPLATE = fileURLToPath(new URL('./gateway.conf.tmpl', import.meta.url));
@@ -31,16 +32,6 @@ export interface NginxGateway {
   stop(): Promise<void>;
 }
 
-function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
 
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
