@@ -117,6 +117,30 @@ export function checkHrefSyntax(raw: string): HrefSyntaxProblem | undefined {
   return iri;
 }
 
+/**
+ * Offset of a `%2F` that stands for a path separator, or undefined. An encoded slash is legal
+ * inside a segment (a file named `a/b` is `a%2Fb`), so it only counts as a separator when the
+ * path itself starts with one (the whole path was encoded: `%2Fdav%2Fx`), or when reading the
+ * `%2F`s as `/` is what puts the href inside the Request-URI (`/dav%2Fsub%2Fx` for `/dav/sub/`),
+ * the mark of a gateway that encoded the path it forwarded (RFC 4918 §8.3.1; RFC 3986 §2.2).
+ */
+export function encodedSeparator(raw: string, requestPath: string): number | undefined {
+  // Cheap pre-check: most hrefs have no escape at all.
+  const first = raw.search(/%2f/i);
+  if (first < 0) return undefined;
+  const href = raw.trim();
+  const start = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/[^/?#]*/.exec(href)?.[0].length ?? 0;
+  const path = stripQuery(href.slice(start));
+  const at = path.search(/%2f/i);
+  if (at < 0) return undefined;
+  if (at === 0) return start;
+  const base = normalizeHref(requestPath);
+  if (base === '/' || base === '') return undefined;
+  const asSlashes = removeDotSegments(normalizePercent(path.replace(/%2f/gi, '/')));
+  if (isWithin(asSlashes, base) && !isWithin(removeDotSegments(normalizePercent(path)), base)) return start + at;
+  return undefined;
+}
+
 /** True when `child` (a normalized path) is `base` or lies below it. */
 export function isWithin(child: string, base: string): boolean {
   const b = base.endsWith('/') ? base : `${base}/`;

@@ -1,7 +1,7 @@
 // Malformed: framing desync (MS005), XML that is not well-formed or not namespace-well-formed
 // (MS101–MS105), conflicting encodings (MS106), and hrefs that are not URI references (MS301).
 import type { Facts, RuleDef, XmlError, XmlErrorKind } from '../facts.js';
-import { checkHrefSyntax } from '../href.js';
+import { checkHrefSyntax, encodedSeparator } from '../href.js';
 import { swallowedEnd, transportCause } from './truncation.js';
 import { n, plural } from './util.js';
 
@@ -195,7 +195,11 @@ export const malformedRules: RuleDef[] = [
       for (const r of f.resources) {
         for (const h of [r.href, ...(r.extraHrefs ?? [])]) {
           if (h === '') continue;
-          const p = checkHrefSyntax(h);
+          let p = checkHrefSyntax(h);
+          if (p?.severity !== 'error') {
+            const sep = encodedSeparator(h, f.req.path);
+            if (sep !== undefined) p = { severity: 'error', what: "'%2F' used as a path separator (an encoded '/' is part of a segment name)", offset: sep };
+          }
           if (!p) continue;
           count++;
           if (bad.length < 10) bad.push({ href: h, ...p });

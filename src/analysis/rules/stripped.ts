@@ -3,7 +3,7 @@
 // encoding), or the server left out what the request asked for.
 import type { Draft, Facts, RuleDef } from '../facts.js';
 import { commonPrefix, isInwardHost, isWithin, normalizeAuthority, normalizeHref, parseHref } from '../href.js';
-import { pathOfTarget } from '../request.js';
+import { CALDAV, CARDDAV, pathOfTarget } from '../request.js';
 import { headerText, n, plural } from './util.js';
 
 /** Scopes a response href may fall in for this request (RFC 4918 §8.3, §9.1; COPY/MOVE add the destination). */
@@ -11,6 +11,28 @@ function scopes(f: Facts): string[] {
   const out = [normalizeHref(f.req.path)];
   if ((f.req.method === 'COPY' || f.req.method === 'MOVE') && f.req.destination !== undefined) out.push(normalizeHref(pathOfTarget(f.req.destination)));
   return out;
+}
+
+/**
+ * REPORTs whose response hrefs are the Request-URI or lie below it. Those with their own scope
+ * rules are left out: calendar-/addressbook-multiget answer for the hrefs the body names, wherever
+ * they are (MS601 checks them); RFC 3744's principal-property-search, principal-match and
+ * acl-principal-prop-set answer with principals, which live wherever the server keeps them.
+ * The Depth-scoped REPORTs (calendar-query, addressbook-query, sync-collection, expand-property,
+ * and any other REPORT sent with a Depth header) search the Request-URI's subtree (RFC 3253 §3.6).
+ */
+const OWN_SCOPE_REPORTS = new Set(['{DAV:}principal-property-search', '{DAV:}principal-match', '{DAV:}acl-principal-prop-set', '{DAV:}principal-search-property-set']);
+const TARGET_SCOPED_REPORTS = new Set([
+  `{${CALDAV}}calendar-query`,
+  `{${CARDDAV}}addressbook-query`,
+  '{DAV:}sync-collection',
+  '{DAV:}expand-property',
+]);
+
+function reportScopedToTarget(f: Facts): boolean {
+  const root = f.req.bodyRoot;
+  if (f.req.isMultiget || root === undefined || OWN_SCOPE_REPORTS.has(root)) return false;
+  return f.req.depth !== undefined || TARGET_SCOPED_REPORTS.has(root);
 }
 
 /** "/webdav" when hrefs look like the request path with that prefix stripped. */
@@ -88,7 +110,7 @@ export const strippedRules: RuleDef[] = [
     scope: 'body',
     atEnd(f) {
       const m = f.req.method;
-      if (m === '' || f.req.isMultiget || (m === 'REPORT' && f.req.bodyRoot === undefined)) return undefined;
+      if (m === '' || (m === 'REPORT' && !reportScopedToTarget(f))) return undefined;
       const allowed = scopes(f);
       const clientAuth = normalizeAuthority(f.req.authority, f.req.scheme);
       const out: { href: string; why: string }[] = [];
