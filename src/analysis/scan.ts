@@ -7,6 +7,8 @@ import type { EntityDecl, Position, PropstatObs, ResponseObs, XmlError, XmlError
 import { normalizeHref, parseHref } from './href.js';
 import { CALDAV, CARDDAV, DAV } from './request.js';
 
+const XML_NS = 'http://www.w3.org/XML/1998/namespace';
+
 const enum K {
   Other,
   Multistatus,
@@ -416,6 +418,9 @@ export class XmlScan {
       else if (f.davVariants.length < 10) f.davVariants.push({ uri, name: tag.name, path: [...this.open_().map((s) => s.local), local].join('>'), count: 1 });
     }
     const isDav = uri === DAV;
+    // RFC 4918 defines no attributes on DAV: elements: any other than a namespace declaration or
+    // xml:lang/xml:space is an unknown attribute, tolerated and logged (MS210, RFC 4918 §17).
+    if (isDav) for (const name in tag.attributes) this.onDavAttribute(tag.attributes[name]!, local);
     let kind = K.Other;
     if (!parent) {
       // A second top-level element (after a parse error) is not a new root: ignore it.
@@ -503,6 +508,11 @@ export class XmlScan {
     if (r === undefined) return;
     if (r < parent.lastChildRank) this.variant(`<${local}> out of the DTD order inside <${parent.local}>`);
     if (r > parent.lastChildRank) parent.lastChildRank = r;
+  }
+
+  private onDavAttribute(attr: { prefix: string; local: string; uri: string; name: string }, element: string): void {
+    if (attr.prefix === 'xmlns' || attr.name === 'xmlns' || attr.uri === XML_NS) return;
+    this.variant(`unknown attribute ${attr.name} on DAV: element <${element}>`);
   }
 
   private unknown(parent: Frame, isDav: boolean, local: string, uri: string): K {
