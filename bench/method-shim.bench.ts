@@ -2,14 +2,13 @@
 // PROPFIND Depth 0 requests/s through davtap's relay with the shim (the default) and without it
 // (anyMethod: false), as req/s and as the relay process's CPU time per request, against Debian's Apache mod_dav, 8 keep-alive connections (wrk). The two
 // variants alternate, twice, in the same run, so that drift on a shared machine shows.
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request, startApache } from '../test/helpers/apache.js';
-import { tiedToParent } from '../test/helpers/davtap-process.js';
+import { startListeningChild, type BareRelay } from './lib/bare-relay-process.js';
 import { hotSpots, type Profile } from './lib/cpuprofile.js';
 import { fixed, table } from './lib/table.js';
 import { runWrk } from './lib/wrk.js';
@@ -24,54 +23,15 @@ const PROPFIND_BODY =
   '<?xml version="1.0" encoding="utf-8"?>\n<D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/><D:getcontentlength/>' +
   '<D:getlastmodified/><D:getetag/><D:getcontenttype/></D:prop></D:propfind>\n';
 
-interface Relay {
-  url: string;
-  pid: number;
-  stop(): Promise<void>;
-}
-
 /** CPU time (user + system) a process has used so far, in µs (Linux /proc). */
 function cpuMicros(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
 }
 
-async function startRelay(upstream: string, anyMethod: boolean, profileDir?: string): Promise<Relay> {
+function startRelay(upstream: string, anyMethod: boolean, profileDir?: string): Promise<BareRelay> {
   const profile = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
-  const args = [...profile, '--import', 'tsx', CHILD, upstream, ...(anyMethod ? [] : ['--no-any-method'])];
-  const child = spawn(...tiedToParent(process.execPath, args), { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stderr.setEncoding('utf8').on('data', (s: string) => (out += s));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    }
-  };
-  try {
-    const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`relay not listening after 10 s: ${out}`)), 10_000);
-      child.stdout.setEncoding('utf8').on('data', (s: string) => {
-        out += s;
-        const m = /listening (\d+)/.exec(out);
-        if (m) {
-          clearTimeout(timer);
-          resolve(Number(m[1]));
-        }
-      });
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`relay exited with ${code}: ${out}`));
-      });
-    });
-    return { url: `http://127.0.0.1:${port}`, pid: child.pid!, stop };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
+  return startListeningChild([...profile, '--import', 'tsx', CHILD, upstream, ...(anyMethod ? [] : ['--no-any-method'])], 'relay');
 }
 
 /** The main thread's profile: the largest .cpuprofile the child wrote (tsx's loader writes one too). */

@@ -1,4 +1,6 @@
-// Starts bench/lib/bare-relay.ts as its own process (so that it competes for CPU as davtap does).
+// Starts a relay script as its own process (so that it competes for CPU as davtap does) and waits
+// for the "listening PORT" line it prints. Used for the bare node:http relay reference and the
+// relay-only runs of the method-shim bench.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { tiedToParent } from '../../test/helpers/davtap-process.js';
@@ -11,8 +13,9 @@ export interface BareRelay {
   stop(): Promise<void>;
 }
 
-export async function startBareRelay(upstream: string): Promise<BareRelay> {
-  const child = spawn(...tiedToParent(process.execPath, ['--import', 'tsx', SCRIPT, upstream]), { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Spawns `node NODE_ARGS` and resolves once it prints "listening PORT" (bounded: 10 s). */
+export async function startListeningChild(nodeArgs: string[], what: string): Promise<BareRelay> {
+  const child = spawn(...tiedToParent(process.execPath, nodeArgs), { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.setEncoding('utf8');
   child.stderr.setEncoding('utf8').on('data', (s: string) => (out += s));
@@ -26,7 +29,7 @@ export async function startBareRelay(upstream: string): Promise<BareRelay> {
     }
   };
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`bare relay not listening after 10 s: ${out}`)), 10_000);
+    const timer = setTimeout(() => reject(new Error(`${what} not listening after 10 s: ${out}`)), 10_000);
     child.stdout.on('data', (s: string) => {
       out += s;
       const m = /listening (\d+)/.exec(out);
@@ -37,11 +40,15 @@ export async function startBareRelay(upstream: string): Promise<BareRelay> {
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`bare relay exited with ${code}: ${out}`));
+      reject(new Error(`${what} exited with ${code}: ${out}`));
     });
   }).catch(async (err: unknown) => {
     await stop();
     throw err;
   });
   return { url: `http://127.0.0.1:${port}`, pid: child.pid!, stop };
+}
+
+export function startBareRelay(upstream: string): Promise<BareRelay> {
+  return startListeningChild(['--import', 'tsx', SCRIPT, upstream], 'bare relay');
 }
