@@ -3,11 +3,13 @@
 // pipeline a single-threaded davtap would, so the analysis and the record are the same.
 import os from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
-import { openStore, createFlowWriter, type FlowWriter, type Store } from '../store/index.js';
+import { openStore, createFlowWriter, createSpooler, type BodySpool, type FlowWriter, type Spooler, type Store } from '../store/index.js';
+import { DecodedCopy, decodableEncoding } from '../tap/decode.js';
 import type { StoreError } from '../errors.js';
 import type { CapturedBody, Flow, FlowStart } from '../types.js';
 import { createLivePipeline, skippedAnalysis } from './live.js';
 import { flowLine } from './flow-line.js';
+import { ListingHistory } from './listing-history.js';
 import { unpack, type WireEvent } from './pipeline-protocol.js';
 import type { FlowEvent, FlowTail, FromWorker, Span, ToWorker, WorkerSettings } from './pipeline-protocol.js';
 
@@ -29,6 +31,7 @@ const send = (msg: FromWorker) => port.postMessage(msg);
 
 let store: Store;
 let writer: FlowWriter;
+let spooler: Spooler;
 let lastStoreError = '';
 const logs: string[] = [];
 const lines: string[] = [];
@@ -47,6 +50,13 @@ try {
     // Tells the relay thread how many flows are settled, for the UI's "pending" count.
     onCommit: () => reportSoon(),
   });
+  spooler = createSpooler(store, {
+    onError: (err: StoreError) => {
+      logs.push(`davtap: recording failed (relaying goes on): ${err.message}`);
+      report();
+    },
+  });
+  spooler.removeOrphans();
 } catch (err) {
   send({ fatal: err instanceof Error ? err.message : String(err) });
   port.close();
@@ -68,7 +78,26 @@ function report(): void {
   doneFlows = 0;
 }
 
+// MS403 across time: each finished flow, in order, against the listings and removals seen before.
+const history = new ListingHistory();
+let historyFailed = false;
+
+/** Adds the history's finding to the flow's analysis, as one more finding of the analyzer's. */
+function checkHistory(flow: Flow): void {
+  try {
+    const finding = history.observe(flow);
+    if (!finding || !flow.analysis) return;
+    flow.analysis.findings.push(finding);
+    flow.analysis.summary.findings[finding.severity]++;
+  } catch (err) {
+    // A bug here must not cost the record: the flow goes on without the comparison.
+    if (!historyFailed) logs.push(`davtap: listing history failed (MS403 across listings is off from here): ${(err as Error).stack ?? String(err)}`);
+    historyFailed = true;
+  }
+}
+
 function record(flow: Flow): void {
+  if (!historyFailed) checkHistory(flow);
   writer.enqueue(flow);
   doneFlows++;
   if (settings.lines) lines.push(flowLine(flow));
@@ -76,15 +105,57 @@ function record(flow: Flow): void {
 
 const pipeline = createLivePipeline({ log: (line) => logs.push(line), onFlow: record });
 
-/** Per streamed flow: its start, and its chunks up to the capture cap, to rebuild its captured body. */
-const streamed = new Map<string, { start: FlowStart; chunks: Buffer[]; kept: number }>();
+/**
+ * Per streamed flow: its start, whether it is analyzed, and its captured body (the relay keeps no
+ * copy): spooled to the store in parts when large, and decoded here when content-encoded.
+ */
+interface Streamed {
+  start: FlowStart;
+  analyze: boolean;
+  body: BodySpool;
+  decoder: DecodedCopy | null;
+  decoded: BodySpool | null;
+}
+const streamed = new Map<string, Streamed>();
 
-function rebuild(id: string, length: number): Buffer {
-  const s = streamed.get(id);
-  streamed.delete(id);
-  if (!s) return Buffer.alloc(0);
-  if (s.kept < length) logs.push(`davtap: internal error: flow ${id} has ${s.kept} of ${length} captured bytes`);
-  return Buffer.concat(s.chunks, Math.min(length, s.kept));
+function startStreamed(start: FlowStart, analyze: boolean): void {
+  const encoding = decodableEncoding(header(start.response.rawHeaders, 'content-encoding'));
+  const decoded = encoding ? spooler.open(start.id, 'decoded', settings.maxBody) : null;
+  streamed.set(start.id, {
+    start,
+    analyze,
+    body: spooler.open(start.id, 'response', settings.maxBody),
+    decoder: encoding && decoded ? new DecodedCopy(encoding, settings.maxBody, (chunk) => decoded.add(chunk)) : null,
+    decoded,
+  });
+}
+
+function header(raw: string[], name: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === name) return raw[i + 1];
+  return undefined;
+}
+
+/**
+ * Puts a streamed flow's captured body (and decoded copy) on the flow. Async only when there is a
+ * decoded copy to wait for (zlib runs off this thread).
+ */
+function completeStreamed(flow: Flow, s: Streamed): Promise<void> | null {
+  const response = flow.response!;
+  const body = s.body.finish();
+  response.body.bytes = body.bytes;
+  if (body.spooled !== undefined) {
+    response.body.spooled = body.spooled;
+    // A failed transfer of a body not analyzed as it streamed is analyzed from its capture
+    // (live.ts): read the parts back for that, the rare case.
+    if (!s.analyze && flow.outcome.kind !== 'complete' && response.body.captureComplete) response.body.bytes = store.spooledBody(flow.id, 'response');
+  }
+  if (!s.decoder || !s.decoded) return null;
+  const decodedSpool = s.decoded;
+  return s.decoder.finish(flow.outcome.kind === 'complete').then((result) => {
+    const copy = decodedSpool.finish();
+    response.decoded = { ...result.body, bytes: copy.bytes, ...(copy.spooled !== undefined ? { spooled: copy.spooled } : {}) };
+    if (result.error !== undefined) response.decodeError = result.error;
+  });
 }
 
 /** A streamed flow: its start event and its tail. */
@@ -112,12 +183,42 @@ function joined(tail: FlowTail): Flow {
 function flowOf(ev: FlowEvent, bytes: (at: Span) => Buffer): Flow {
   const flow = ev.tail ? joined(ev.tail) : ev.flow!;
   flow.request.body.bytes = bytes(ev.requestBody);
-  if (flow.response) {
+  if (flow.response && ev.response !== 'streamed') {
     const body: CapturedBody = flow.response.body;
-    body.bytes = ev.response === 'streamed' ? rebuild(flow.id, ev.responseLength) : ev.response ? bytes(ev.response) : Buffer.alloc(0);
+    body.bytes = ev.response ? bytes(ev.response) : Buffer.alloc(0);
     if (flow.response.decoded) flow.response.decoded.bytes = ev.decoded ? bytes(ev.decoded) : Buffer.alloc(0);
   }
   return flow;
+}
+
+function settle(flow: Flow, ev: FlowEvent): void {
+  if (ev.skipped) {
+    flow.analysis = skippedAnalysis(ev.skipped.what, ev.skipped.queuedBytes, ev.skipped.queuedFlows);
+    record(flow);
+  } else {
+    pipeline.hooks.onFlow(flow);
+  }
+}
+
+// Flows go to the writer in the order they ended: one waiting for its decoded copy holds back
+// those behind it.
+let ordered: Promise<void> | null = null;
+let waiting = 0;
+
+function finishFlow(ev: FlowEvent, flow: Flow): void {
+  const s = ev.response === 'streamed' ? streamed.get(flow.id) : undefined;
+  if (s) streamed.delete(flow.id);
+  const pending = s ? completeStreamed(flow, s) : null;
+  if (!pending && !ordered) {
+    settle(flow, ev);
+    return;
+  }
+  waiting++;
+  const previous = ordered ?? Promise.resolve();
+  ordered = Promise.all([previous, pending]).then(() => {
+    settle(flow, ev);
+    if (--waiting === 0) ordered = null;
+  });
 }
 
 function handle(events: WireEvent[], buffer: ArrayBuffer): void {
@@ -126,25 +227,17 @@ function handle(events: WireEvent[], buffer: ArrayBuffer): void {
     const ev = unpack(wire);
     if (ev.k === 'chunk') {
       const chunk = bytes(ev.at);
-      pipeline.hooks.onResponseChunk!(ev.id, chunk);
       const s = streamed.get(ev.id);
-      if (s && s.kept < settings.maxBody) {
-        const part = chunk.length <= settings.maxBody - s.kept ? chunk : chunk.subarray(0, settings.maxBody - s.kept);
-        s.chunks.push(part);
-        s.kept += part.length;
-      }
+      if (!s) continue;
+      if (s.analyze) pipeline.hooks.onResponseChunk!(ev.id, chunk);
+      s.body.add(chunk);
+      s.decoder?.write(chunk);
     } else if (ev.k === 'start') {
       ev.start.request.body.bytes = bytes(ev.requestBody);
-      streamed.set(ev.start.id, { start: ev.start, chunks: [], kept: 0 });
-      pipeline.hooks.onResponseStart!(ev.start);
+      startStreamed(ev.start, ev.analyze);
+      if (ev.analyze) pipeline.hooks.onResponseStart!(ev.start);
     } else {
-      const flow = flowOf(ev, bytes);
-      if (ev.skipped) {
-        flow.analysis = skippedAnalysis(ev.skipped.what, ev.skipped.queuedBytes, ev.skipped.queuedFlows);
-        record(flow);
-      } else {
-        pipeline.hooks.onFlow(flow);
-      }
+      finishFlow(ev, flowOf(ev, bytes));
     }
   }
 }
@@ -168,7 +261,7 @@ function flushIfDue(): void {
 port.on('message', (msg: ToWorker) => {
   if ('close' in msg) {
     if (reportTimer) clearTimeout(reportTimer);
-    void writer.close().then(() => {
+    void Promise.resolve(ordered).then(() => writer.close()).then(() => {
       const s = writer.stats();
       report();
       store.close();

@@ -1,0 +1,138 @@
+// The live proxy's memory of recent collection listings, for MS403 across time (the pure rule is
+// src/analysis/history.ts). It runs on the pipeline worker, which sees finished flows in the order
+// the relay finished them, and keeps, bounded:
+// - the last complete listing of each collection key (LRU: a cap on collections, on members kept
+//   per listing and on members kept overall, and an age limit);
+// - the DELETE/MOVE/COPY requests seen since (a capped log with the same age limit). When the cap
+//   drops a removal newer than a listing, that listing is no longer compared: the dropped removal
+//   might be the explanation.
+// Timestamps are the flows' own, so the history behaves the same whatever the worker's pace.
+import { compareListings, observe, type PreviousListing, type Removal } from '../analysis/history.js';
+import type { Finding, Flow } from '../types.js';
+import { clock } from './flow-line.js';
+
+export interface ListingHistoryOptions {
+  /** Collections remembered (least recently listed forgotten first). Default 512. */
+  maxCollections?: number;
+  /** Members kept of one listing (the first ones in document order). Default 20,000. */
+  maxMembersPerListing?: number;
+  /** Members kept over all listings. Default 200,000 (some 20 MB). */
+  maxMembersTotal?: number;
+  /** How long a listing or a removal is remembered, in ms. Default 10 minutes. */
+  maxAgeMs?: number;
+  /** Removals remembered. Default 20,000. */
+  maxRemovals?: number;
+  /** Formats a listing's time in the finding (default: local HH:MM:SS, as in the flow lines). */
+  formatTime?: (ms: number) => string;
+}
+
+export interface ListingHistoryStats {
+  collections: number;
+  members: number;
+  removals: number;
+}
+
+export class ListingHistory {
+  private readonly listings = new Map<string, PreviousListing>();
+  private removals: Removal[] = [];
+  private members = 0;
+  /** The newest `at` of a removal the cap dropped (age-expired ones are older than any listing kept). */
+  private droppedRemovalAt = -Infinity;
+  private readonly maxCollections: number;
+  private readonly maxMembersPerListing: number;
+  private readonly maxMembersTotal: number;
+  private readonly maxAgeMs: number;
+  private readonly maxRemovals: number;
+  private readonly formatTime: (ms: number) => string;
+
+  constructor(options: ListingHistoryOptions = {}) {
+    this.maxCollections = Math.max(1, options.maxCollections ?? 512);
+    this.maxMembersPerListing = Math.max(0, options.maxMembersPerListing ?? 20_000);
+    this.maxMembersTotal = Math.max(0, options.maxMembersTotal ?? 200_000);
+    this.maxAgeMs = Math.max(0, options.maxAgeMs ?? 10 * 60 * 1000);
+    this.maxRemovals = Math.max(1, options.maxRemovals ?? 20_000);
+    this.formatTime = options.formatTime ?? ((ms) => clock(ms).slice(0, 8));
+  }
+
+  /**
+   * Takes one finished flow (in the order flows finished): remembers it if it is a complete
+   * listing or a removal, and returns the MS403 finding when it is a listing that lost members.
+   */
+  observe(flow: Flow): Finding | undefined {
+    const start = flow.timings.start;
+    const end = flow.timings.end ?? start;
+    this.expire(start);
+    const seen = observe({
+      method: flow.request.method,
+      url: flow.request.url,
+      target: flow.request.target,
+      requestHeaders: flow.request.rawHeaders,
+      status: flow.response?.status ?? null,
+      responseHeaders: flow.response?.rawHeaders ?? [],
+      outcome: flow.outcome.kind,
+      injected: flow.injected !== undefined,
+      ...(flow.analysis ? { analysis: flow.analysis } : {}),
+    });
+    if (seen.kind === 'removal') {
+      for (const path of seen.paths) this.removals.push({ upstream: seen.upstream, path, method: seen.method, at: end });
+      this.capRemovals();
+      return undefined;
+    }
+    if (seen.kind !== 'listing') return undefined;
+    const previous = this.listings.get(seen.key);
+    let finding: Finding | undefined;
+    if (previous && start - previous.start <= this.maxAgeMs) {
+      finding = compareListings(previous, { start, listing: seen }, this.removals, {
+        removalsComplete: this.droppedRemovalAt < previous.start,
+        formatTime: this.formatTime,
+      });
+    }
+    // A listing that started before the one kept is older news: the newer one stays the reference.
+    if (!previous || start >= previous.start) {
+      const kept = seen.members.length > this.maxMembersPerListing ? seen.members.slice(0, this.maxMembersPerListing) : seen.members;
+      this.forget(seen.key);
+      this.listings.set(seen.key, { start, end, members: kept, total: seen.members.length, flowId: flow.id });
+      this.members += kept.length;
+      this.capListings();
+    }
+    return finding;
+  }
+
+  stats(): ListingHistoryStats {
+    return { collections: this.listings.size, members: this.members, removals: this.removals.length };
+  }
+
+  private forget(key: string): void {
+    const old = this.listings.get(key);
+    if (!old) return;
+    this.members -= old.members.length;
+    this.listings.delete(key);
+  }
+
+  private capListings(): void {
+    // Map iteration order is insertion order, and a listing is re-inserted when it is renewed:
+    // the first key is the least recently listed collection.
+    while (this.listings.size > this.maxCollections || (this.members > this.maxMembersTotal && this.listings.size > 0)) {
+      this.forget(this.listings.keys().next().value!);
+    }
+  }
+
+  private capRemovals(): void {
+    if (this.removals.length <= this.maxRemovals) return;
+    const drop = this.removals.length - this.maxRemovals;
+    for (let i = 0; i < drop; i++) this.droppedRemovalAt = Math.max(this.droppedRemovalAt, this.removals[i]!.at);
+    this.removals = this.removals.slice(drop);
+  }
+
+  /** Drops what is older than the age limit, as of `now` (the flow's own time). */
+  private expire(now: number): void {
+    const horizon = now - this.maxAgeMs;
+    for (const [key, l] of this.listings) {
+      if (l.start >= horizon) break;
+      this.forget(key);
+    }
+    let old = 0;
+    while (old < this.removals.length && this.removals[old]!.at < horizon) old++;
+    if (old > 0) this.removals = this.removals.slice(old);
+  }
+}
