@@ -3,6 +3,7 @@
 // the webdav-server package for a file deleted behind the proxy's back.
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
+import type { Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { startPipeline, type Pipeline } from '../../src/cli/pipeline.js';
@@ -72,17 +73,17 @@ test('worker: a cut or paginated listing neither raises nor resets the history; 
   const full = multistatus('/dav/', ['/dav/a.txt', '/dav/b.txt', '/dav/c.txt']);
   const cut = Buffer.from(multistatus('/dav/', ['/dav/a.txt', '/dav/c.txt']));
   const script = [
-    (s: import('node:net').Socket) => s.write(response(207, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(full) }, full)),
+    (s: Socket) => s.write(response(207, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(full) }, full)),
     // Declared longer than sent, then closed: MS001 (and no MS403 on top of it).
-    (s: import('node:net').Socket) => {
+    (s: Socket) => {
       s.write(response(207, { 'Content-Type': 'application/xml', 'Content-Length': cut.length + 500 }, cut.subarray(0, cut.length - 40)));
       s.end();
     },
-    (s: import('node:net').Socket) => {
+    (s: Socket) => {
       const page = multistatus('/dav/', ['/dav/a.txt']);
       s.write(response(207, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(page), 'X-NC-Paginate': 'true', 'X-NC-Paginate-Total': '3' }, page));
     },
-    (s: import('node:net').Socket) => {
+    (s: Socket) => {
       const shrunk = multistatus('/dav/', ['/dav/a.txt', '/dav/c.txt']);
       s.write(response(207, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(shrunk) }, shrunk));
     },
