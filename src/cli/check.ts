@@ -2,6 +2,7 @@
 // bodies, or every 207 of a `.har`), with the same analyzer the proxy runs live.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { analyze, rules } from '../analysis/analyzer.js';
 import { DavtapError, UsageError } from '../errors.js';
 import type { Analysis, Category, Finding, OutcomeKind, RawHeaders, RequestContext, ResponseHead, Severity, TransportEnd } from '../types.js';
@@ -50,6 +51,18 @@ export interface CheckInput {
   body: Uint8Array;
   /** How the transfer ended, when the input says (davtap's HAR export); complete otherwise. */
   transport?: TransportEnd;
+  /**
+   * Set when the body is a prefix because davtap's capture cap (--max-body) stopped recording,
+   * not because the server stopped sending: `captured` of `seen` bytes were kept.
+   */
+  capped?: CappedCapture;
+}
+
+export interface CappedCapture {
+  captured: number;
+  seen: number;
+  /** Rule ids the live analysis recorded (it saw every byte), when the input carries them. */
+  liveFindings?: string[];
 }
 
 export interface CheckResult {
@@ -140,10 +153,13 @@ interface HarHeader {
   value: string;
 }
 interface HarEntry {
-  /** davtap's own export records how the exchange ended. */
-  _davtap?: { outcome?: { kind?: string; code?: string; message?: string } };
+  /**
+   * davtap's own export records how the exchange ended, and whether the body was captured whole
+   * (`responseComplete` false: the capture cap kept a prefix of `content.size` bytes).
+   */
+  _davtap?: { outcome?: { kind?: string; code?: string; message?: string }; responseComplete?: boolean; findings?: { rule?: unknown }[] };
   request?: { method?: string; url?: string; httpVersion?: string; headers?: HarHeader[]; postData?: { text?: string; encoding?: string } };
-  response?: { status?: number; statusText?: string; httpVersion?: string; headers?: HarHeader[]; content?: { text?: string; encoding?: string } };
+  response?: { status?: number; statusText?: string; httpVersion?: string; headers?: HarHeader[]; content?: { size?: number; text?: string; encoding?: string } };
 }
 
 const flatten = (headers: HarHeader[] | undefined): RawHeaders => (headers ?? []).flatMap((h) => [String(h.name), String(h.value)]);
@@ -171,10 +187,17 @@ export function harInputs(text: string, name: string): CheckInput[] {
       ...(reqBody !== undefined ? { body: Buffer.from(reqBody, e.request?.postData?.encoding === 'base64' ? 'base64' : 'utf8') } : {}),
     };
     const content = e.response.content ?? {};
-    const body = Buffer.from(content.text ?? '', content.encoding === 'base64' ? 'base64' : 'utf8');
+    let body: Buffer = Buffer.from(content.text ?? '', content.encoding === 'base64' ? 'base64' : 'utf8');
+    const capped = cappedCapture(e, body.length);
     // HAR stores the decoded payload: framing and content coding headers no longer describe it,
     // unless the bytes are still compressed (base64 of gzip, as some exporters keep them).
-    const stillGzip = body[0] === 0x1f && body[1] === 0x8b;
+    let stillGzip = body[0] === 0x1f && body[1] === 0x8b;
+    if (capped && stillGzip) {
+      // A capped gzip stream is cut by davtap, not by the server: decode what there is and
+      // analyze that, instead of reporting the cut stream (MS004).
+      body = gunzipPrefix(body);
+      stillGzip = false;
+    }
     const drop = new Set(['transfer-encoding', ...(stillGzip ? [] : ['content-encoding', 'content-length'])]);
     const raw = flatten(e.response.headers);
     const rawHeaders: RawHeaders = [];
@@ -192,6 +215,7 @@ export function harInputs(text: string, name: string): CheckInput[] {
         : undefined;
     out.push({
       ...(transport ? { transport } : {}),
+      ...(capped ? { capped } : {}),
       input: `${name}#${i}`,
       req,
       head: { status: 207, reason: e.response.statusText ?? '', httpVersion: (e.response.httpVersion ?? 'HTTP/1.1').replace(/^HTTP\//i, ''), rawHeaders, bodyForm: 'payload' },
@@ -199,6 +223,24 @@ export function harInputs(text: string, name: string): CheckInput[] {
     });
   });
   return out;
+}
+
+/** The capture cap's mark on a davtap HAR entry: a body kept as a prefix of what went by. */
+function cappedCapture(e: HarEntry, captured: number): CappedCapture | undefined {
+  if (e._davtap?.responseComplete !== false) return undefined;
+  const size = e.response?.content?.size;
+  const seen = typeof size === 'number' && Number.isFinite(size) && size >= captured ? size : captured;
+  const live = Array.isArray(e._davtap.findings) ? e._davtap.findings.map((f) => f?.rule).filter((r): r is string => typeof r === 'string') : undefined;
+  return { captured, seen, ...(live ? { liveFindings: live } : {}) };
+}
+
+/** What a gzip prefix decodes to, as far as it goes (an unreadable one decodes to nothing). */
+function gunzipPrefix(bytes: Buffer): Buffer {
+  try {
+    return zlib.gunzipSync(bytes, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+  } catch {
+    return Buffer.alloc(0);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -295,8 +337,45 @@ export async function inputsOf(file: string, req: RequestContext | undefined, io
 }
 
 export function checkOne(input: CheckInput): CheckResult {
-  const a = analyze(input.req, input.head, input.body, input.transport ?? { outcome: 'complete', closeKind: 'fin' });
+  const transport: TransportEnd = input.transport ?? { outcome: 'complete', closeKind: 'fin' };
+  const a = input.capped ? analyzeCapped(input, input.capped, transport) : analyze(input.req, input.head, input.body, transport);
   return { input: input.input, status: input.head.status, findings: a.findings, resources: a.resources, summary: a.summary };
+}
+
+/**
+ * A body the capture cap cut short (DESIGN.md: the tap's caps are never reported as server
+ * truncation). The analyzer is told that its byte budget is exactly what was captured and that
+ * more followed (one byte past the prefix, which it never parses): it then stops there as at any
+ * of its own limits, with MS703 instead of MS006/MS101 for the missing end, and keeps the rules
+ * that need the whole document quiet. MS703 is then worded for what happened: the capture cap.
+ */
+function analyzeCapped(input: CheckInput, capped: CappedCapture, transport: TransportEnd): Analysis {
+  const body = input.body;
+  const limitFinding = (offset: number): Finding => ({
+    rule: 'MS703',
+    severity: 'warning',
+    category: 'security',
+    message:
+      `capture capped at ${capped.captured.toLocaleString('en-US')} of ${capped.seen.toLocaleString('en-US')} bytes (davtap --max-body), not analyzed past it; ` +
+      (capped.liveFindings !== undefined
+        ? `the live analysis saw every byte and recorded ${capped.liveFindings.length === 0 ? 'no finding' : capped.liveFindings.join(', ')} (_davtap.findings)`
+        : 'the cut is davtap\'s, not the server\'s'),
+    evidence: { limit: 'capture', offset, captured: capped.captured, bytesSeen: capped.seen, ...(capped.liveFindings !== undefined ? { liveFindings: capped.liveFindings } : {}) },
+  });
+  if (body.length === 0) {
+    const finding = limitFinding(0);
+    return { findings: [finding], resources: [], summary: { resources: 0, failedResources: 0, byStatus: {}, findings: { error: 0, warning: 1, info: 0 }, text: 'not analyzed: nothing was captured' } };
+  }
+  const withMore = Buffer.concat([body, Buffer.alloc(1, 0x20)]);
+  const a = analyze(input.req, input.head, withMore, transport, { maxBodyBytes: body.length });
+  const at = a.findings.findIndex((f) => f.rule === 'MS703' && f.evidence['limit'] === 'maxBodyBytes');
+  const offset = at >= 0 && typeof a.findings[at]!.evidence.offset === 'number' ? a.findings[at]!.evidence.offset : body.length;
+  if (at >= 0) a.findings[at] = limitFinding(offset);
+  else {
+    a.findings.push(limitFinding(offset));
+    a.summary.findings.warning++;
+  }
+  return a;
 }
 
 export const command: Command = {
