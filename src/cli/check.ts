@@ -15,7 +15,9 @@ Analyzes saved responses offline with the rules davtap applies to every 207 it r
 (rule ids MS001–MS703, see README "Rules").
 
 FILE is one of:
-  *.har    every entry whose response status is 207, with that entry's request as context
+  *.har    every entry whose response status is 207, with that entry's request as context;
+           a body davtap's capture cap cut (export of a --max-body run) is analyzed up to
+           the cap and reported as MS703, not as truncation
   *.xml    a bare response body, checked as a 207 with Content-Type application/xml
   other    a raw HTTP response exactly as on the wire (status line, headers, blank line, body
            with its chunked framing and content coding), e.g. saved with 'curl --raw -i'
