@@ -1,13 +1,12 @@
-// The one pass over the decoded text: saxes (namespace-aware) events build the resource ledger and
-// the structural observations the rules judge. Memory is bounded by the element stack and the
+// The one pass over the decoded text: the XML reader's events (namespace-aware; xml-reader.ts)
+// build the resource ledger and the structural observations the rules judge. Memory is bounded by the element stack and the
 // state of the response being read; text is kept only where a rule needs it, and capped.
-import { SaxesParser, type SaxesTagNS } from 'saxes';
 import type { AnalyzerLimits, Resource } from '../types.js';
 import type { EntityDecl, Position, PropstatObs, ResponseObs, XmlError, XmlErrorKind, XmlFacts } from './facts.js';
 import { normalizeHref, parseHref } from './href.js';
 import { CALDAV, CARDDAV, DAV } from './request.js';
-
-const XML_NS = 'http://www.w3.org/XML/1998/namespace';
+import { XmlReader, type XmlAttribute, type XmlReaderEvents } from './xml-reader.js';
+import { XML_NS } from './xml-tokenizer.js';
 
 const enum K {
   Other,
@@ -60,48 +59,25 @@ interface OpenResponse {
   text: string;
 }
 
-type Parser = SaxesParser<{ xmlns: true; position: true }>;
-
-interface HeldParser {
-  parser: Parser;
-  /** The scan reading with it; undefined while idle. */
-  owner: XmlScan | undefined;
-}
-
-/**
- * Parsers of finished scans, reset by saxes' close(). A cache, not shared state: a parser is held
- * by one scan at a time and starts every document from saxes' initial state.
- */
-const idleParsers: HeldParser[] = [];
-const MAX_IDLE_PARSERS = 4;
-
-export class XmlScan {
+export class XmlScan implements XmlReaderEvents {
   readonly facts: XmlFacts;
   readonly resources: Resource[] = [];
   stopped = false;
-  private readonly parser: Parser;
-  private readonly held: HeldParser;
+  private readonly reader: XmlReader;
+  private ended = false;
   /** Open elements: frames[0..depth). */
   private readonly frames: Frame[] = [];
   private depth = 0;
   private open: OpenResponse | undefined;
   private seen = new Map<string, number>();
   private intern = new Map<string, string>();
-  private lastTagStart = 0;
   private lastStatusText = '';
   private lastStatusCode: number | null = null;
   private lastStatusLine = '';
   private lastComplete: Resource | undefined;
   private names = new Map<string, Map<string, string>>();
   private byOrdinal: ({ uri: string; local: string; name: string } | undefined)[] = [];
-  private chunk = '';
-  private charBase = 0;
   private totalChars = 0;
-  private markRel = 0;
-  private markBytes = 0;
-  private byteBase = 0;
-  private ascii = true;
-  private recent = '';
   private lastEventPos = 0;
   private text = '';
   private collect = false;
@@ -128,72 +104,31 @@ export class XmlScan {
       responseCount: 0,
       hrefForms: { absolute: 0, path: 0 },
     };
-    const held = idleParsers.pop() ?? XmlScan.newParser();
-    held.owner = this;
-    this.held = held;
-    this.parser = held.parser;
+    this.reader = new XmlReader(this);
   }
 
-  /**
-   * A parser whose handlers call whichever scan holds it. Building a saxes parser costs about as
-   * much as reading a small 207 with it, and every new instance shows V8 a new object shape (see
-   * below), which turns saxes' inline caches megamorphic: a proxy reading thousands of small
-   * answers a second reuses a few parsers instead.
-   */
-  private static newParser(): HeldParser {
-    const p = new SaxesParser({ xmlns: true, position: true });
-    const held: HeldParser = { parser: p, owner: undefined };
-    p.on('error', (e) => held.owner?.onError(e.message));
-    p.on('doctype', (t) => held.owner?.onDoctype(t));
-    p.on('processinginstruction', (pi) => held.owner?.onPI(pi.target));
-    p.on('opentagstart', (tag) => {
-      // saxes reports the tag once it has read the name and the character after it.
-      if (held.owner) held.owner.lastTagStart = p.position - tag.name.length - 2;
-    });
-    p.on('opentag', (tag) => held.owner?.onOpen(tag));
-    p.on('closetag', () => held.owner?.onClose());
-    p.on('text', (t) => held.owner?.onText(t));
-    p.on('cdata', (t) => held.owner?.onText(t));
-    // saxes stores each handler with a keyed write; after a few of them V8 turns the parser into
-    // a dictionary-mode object and every field access in its hot loop slows down (4x measured).
-    // Using the object once as a prototype makes V8 give it fast properties again.
-    void (Object.create(p) as { textHandler?: unknown }).textHandler;
-    return held;
-  }
-
-  private onPI(target: string): void {
+  onPI(target: string): void {
     if (this.facts.processingInstructions.length < 10) this.facts.processingInstructions.push(target);
     this.variant(`processing instruction <?${target}?>`);
   }
 
   write(text: string, byteOffset: number, byteLength: number): void {
-    if (this.stopped || this.held.owner !== this) return;
-    this.recent = this.chunk.length >= 80 ? this.chunk.slice(-80) : (this.recent + this.chunk).slice(-80);
-    this.chunk = text;
-    // saxes' `position` is only meaningful inside its callbacks (between writes it counts the
-    // last chunk twice), so the chunk's base position is counted here.
-    this.charBase = this.totalChars;
+    if (this.stopped || this.ended) return;
     this.totalChars += text.length;
-    this.byteBase = byteOffset;
-    this.ascii = text.length === byteLength;
-    this.markRel = 0;
-    this.markBytes = 0;
-    this.parser.write(text);
+    this.reader.write(text, byteOffset, text.length === byteLength);
     const since = this.totalChars - this.lastEventPos;
     if (!this.stopped && since > this.limits.maxTokenLength) this.stop('maxTokenLength', since, this.totalChars);
   }
 
   end(): void {
-    // Once released, the parser may already be reading another body.
-    if (this.held.owner !== this) return;
+    if (this.ended) return;
+    this.ended = true;
     const f = this.facts;
     f.openAtEnd = this.open_().map((s) => s.local);
     if (this.open) f.openResponseHref = this.open.obs.hrefs[0];
-    let reusable = false;
     if (!this.stopped) {
       try {
-        this.parser.close();
-        reusable = true;
+        this.reader.close();
       } catch (e) {
         this.onError(e instanceof Error ? e.message : String(e));
       }
@@ -202,10 +137,9 @@ export class XmlScan {
     if (this.open) this.finishResponse(null);
     const last = this.lastComplete;
     if (last) f.lastComplete = { href: last.href, index: last.index, endOffset: last.span.end! };
-    // Only a parser that closed normally is back in its initial state; one stopped mid-document
-    // (a limit) or interrupted by an exception is left to the garbage collector.
-    this.held.owner = undefined;
-    if (reusable && idleParsers.length < MAX_IDLE_PARSERS) idleParsers.push(this.held);
+    // Only a parser that closed normally is reused; one stopped mid-document (a limit) or
+    // interrupted by an exception is left to the garbage collector.
+    this.reader.release();
   }
 
   /** statusCode() with the last answer kept: listings repeat the same few status lines. */
@@ -286,9 +220,9 @@ export class XmlScan {
     return this.frames.slice(0, this.depth);
   }
 
-  /** Position of the `<` of the start tag just reported (see the opentagstart handler). */
+  /** Position of the `<` of the start tag just reported. */
   private tagStart(): number {
-    return this.lastTagStart;
+    return this.reader.tagStart;
   }
 
   /**
@@ -297,7 +231,7 @@ export class XmlScan {
    */
   private tick(): boolean {
     if (this.stopped) return false;
-    const pos = this.parser.position;
+    const pos = this.reader.position;
     const since = pos - this.lastEventPos;
     this.lastEventPos = pos;
     if (since > this.limits.maxTokenLength) {
@@ -307,29 +241,18 @@ export class XmlScan {
     return true;
   }
 
-  /** Byte offset of a parser position (characters), exact for the current chunk. */
+  /** Byte offset of a parser position (characters). */
   private offsetOf(pos: number): number {
-    const rel = pos - this.charBase;
-    if (rel < 0) return Math.max(0, this.byteBase + rel);
-    if (this.ascii) return this.byteBase + rel;
-    // Events arrive in order within a chunk: measure only the text since the previous one.
-    if (rel < this.markRel) {
-      this.markRel = 0;
-      this.markBytes = 0;
-    }
-    this.markBytes += Buffer.byteLength(this.chunk.slice(this.markRel, rel));
-    this.markRel = rel;
-    return this.byteBase + this.markBytes;
+    return this.reader.offsetOf(pos);
   }
 
-  private here(pos = this.parser.position): Position {
-    return { offset: this.offsetOf(pos), line: this.parser.line, column: this.parser.column };
+  private here(pos = this.reader.position): Position {
+    return { offset: this.offsetOf(pos), line: this.reader.line, column: this.reader.column };
   }
 
   /** The 80 characters before `pos`: independent of how the text was split into chunks. */
   private excerptAt(pos: number): string {
-    const rel = Math.max(0, Math.min(pos - this.charBase, this.chunk.length));
-    return (this.recent + this.chunk.slice(0, rel)).slice(-80);
+    return this.reader.excerptBefore(pos);
   }
 
   /** Stops the pass because a limit outside the parser (body size) was reached. */
@@ -337,8 +260,9 @@ export class XmlScan {
     if (!this.stopped) this.stop(name, value, this.totalChars);
   }
 
-  private stop(name: keyof AnalyzerLimits, value: number, pos = this.parser.position): void {
+  private stop(name: keyof AnalyzerLimits, value: number, pos = this.reader.position): void {
     this.stopped = true;
+    this.reader.halt();
     this.facts.limitHit = { name, value, ...this.here(pos) };
   }
 
@@ -351,12 +275,12 @@ export class XmlScan {
     return this.open_().map((s) => s.local).join('>');
   }
 
-  private onError(message: string): void {
+  onError(message: string): void {
     const f = this.facts;
     f.errorCount++;
     if (f.errors.length >= ERROR_CAP) return;
     const m = message.replace(/^\d+:\d+: /, '');
-    const pos = this.parser.position;
+    const pos = this.reader.position;
     const excerpt = this.excerptAt(pos);
     let kind: XmlErrorKind = 'other';
     let entity: string | undefined;
@@ -376,8 +300,8 @@ export class XmlScan {
     const err: XmlError = {
       kind,
       message: m,
-      line: this.parser.line,
-      column: this.parser.column,
+      line: this.reader.line,
+      column: this.reader.column,
       offset: this.offsetOf(pos),
       path: this.path(),
       excerpt,
@@ -388,7 +312,7 @@ export class XmlScan {
     f.errors.push(err);
   }
 
-  private onDoctype(text: string): void {
+  onDoctype(text: string): void {
     if (!this.tick()) return;
     const f = this.facts;
     f.doctype = { text: text.trim().slice(0, 512), ...this.here() };
@@ -402,10 +326,8 @@ export class XmlScan {
     }
   }
 
-  private onOpen(tag: SaxesTagNS): void {
+  onOpen(name: string, prefix: string, local: string, uri: string, attributes: readonly XmlAttribute[]): void {
     if (!this.tick()) return;
-    const uri = tag.uri ?? '';
-    const local = tag.local ?? tag.name;
     const parent = this.top(1);
     const f = this.facts;
     if (this.depth >= this.limits.maxDepth) {
@@ -415,17 +337,17 @@ export class XmlScan {
     if (uri !== DAV && uri.length <= 5 && uri.length >= 3 && DAV_VARIANTS.has(uri.toLowerCase())) {
       const found = f.davVariants.find((d) => d.uri === uri);
       if (found) found.count++;
-      else if (f.davVariants.length < 10) f.davVariants.push({ uri, name: tag.name, path: [...this.open_().map((s) => s.local), local].join('>'), count: 1 });
+      else if (f.davVariants.length < 10) f.davVariants.push({ uri, name, path: [...this.open_().map((s) => s.local), local].join('>'), count: 1 });
     }
     const isDav = uri === DAV;
     // RFC 4918 defines no attributes on DAV: elements: any other than a namespace declaration or
     // xml:lang/xml:space is an unknown attribute, tolerated and logged (MS210, RFC 4918 §17).
-    if (isDav) for (const name in tag.attributes) this.onDavAttribute(tag.attributes[name]!, local);
+    if (isDav) for (const attr of attributes) this.onDavAttribute(attr, local);
     let kind = K.Other;
     if (!parent) {
       // A second top-level element (after a parse error) is not a new root: ignore it.
       if (f.root === undefined) {
-        f.root = { uri, local, prefix: tag.prefix ?? '', ...this.here(this.tagStart()) };
+        f.root = { uri, local, prefix, ...this.here(this.tagStart()) };
         f.isMultistatus = isDav && local === 'multistatus';
         kind = f.isMultistatus ? K.Multistatus : K.Ignored;
       } else kind = K.Ignored;
@@ -591,21 +513,23 @@ export class XmlScan {
     }
   }
 
-  private onText(t: string): void {
+  onText(chars: string, start: number, end: number): void {
     if (!this.tick()) return;
     if (this.collect) {
-      if (this.text.length < TEXT_CAP) this.text += t.length > TEXT_CAP ? t.slice(0, TEXT_CAP) : t;
+      if (this.text.length < TEXT_CAP) this.text += chars.slice(start, end - start > TEXT_CAP ? start + TEXT_CAP : end);
       return;
     }
     const top = this.top(1);
     if (!top) return;
     if (this.dataTarget && top.kind === K.Property) {
+      const t = chars.slice(start, end);
       const d = this.dataTarget;
       if (d.head.length < 64) d.head += (d.head.length === 0 ? t.trimStart() : t).slice(0, 64 - d.head.length);
       return;
     }
-    if ((top.kind === K.Prop || top.kind === K.Error) && this.open && this.open.obs.strayText === undefined && /\S/.test(t)) {
-      this.open.obs.strayText = { where: this.path(), excerpt: t.trim().slice(0, 80) };
+    if ((top.kind === K.Prop || top.kind === K.Error) && this.open && this.open.obs.strayText === undefined) {
+      const t = chars.slice(start, end);
+      if (/\S/.test(t)) this.open.obs.strayText = { where: this.path(), excerpt: t.trim().slice(0, 80) };
     }
   }
 
@@ -634,7 +558,7 @@ export class XmlScan {
     };
   }
 
-  private onClose(): void {
+  onClose(): void {
     if (!this.tick()) return;
     const frame = this.depth > 0 ? this.frames[--this.depth] : undefined;
     if (!frame || this.stopped) return;
@@ -651,7 +575,7 @@ export class XmlScan {
         if (this.depth === 0) this.facts.rootClosed = true;
         break;
       case K.Response:
-        this.finishResponse(this.offsetOf(this.parser.position));
+        this.finishResponse(this.offsetOf(this.reader.position));
         break;
       case K.Href:
         if (o) {

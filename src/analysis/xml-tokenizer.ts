@@ -1,0 +1,587 @@
+// The fast path of the 207 scan: a streaming tokenizer for well-formed, namespace-correct XML 1.0,
+// written for what a multistatus body contains (ASCII names, a few namespace declarations, short
+// text, maybe comments and CDATA). It reads the text with indexOf and charCodeAt, slices only the
+// names and values its events carry, and never builds per-character state.
+//
+// It does not report errors. Whatever it is not sure saxes would accept silently (a malformed
+// tag, an undefined entity, an illegal character, a DOCTYPE, a processing instruction, a
+// non-ASCII name, a huge token…) makes it stop at a *resume point*: a place where saxes, given
+// the open elements and their namespace declarations (prelude()), is in exactly the state it
+// would have reached on its own. xml-reader.ts hands the rest of the document to saxes from
+// there, so every message, position and recovery after an error is saxes' own. Events before
+// the resume point are identical to saxes' events, positions included (see eventPos, tagStart).
+
+export interface XmlAttribute {
+  name: string;
+  prefix: string;
+  local: string;
+  uri: string;
+  value: string;
+}
+
+/** What the scan hears, from this tokenizer or from saxes. */
+export interface XmlEvents {
+  /** A start tag; `attributes` never holds namespace declarations. */
+  onOpen(name: string, prefix: string, local: string, uri: string, attributes: readonly XmlAttribute[]): void;
+  onClose(): void;
+  /** Character data (text or CDATA) `text.slice(start, end)`, references decoded, line ends normalized. */
+  onText(text: string, start: number, end: number): void;
+}
+
+export const XML_NS = 'http://www.w3.org/XML/1998/namespace';
+export const XMLNS_NS = 'http://www.w3.org/2000/xmlns/';
+
+const NO_ATTRIBUTES: readonly XmlAttribute[] = Object.freeze([]);
+
+// ASCII name characters. Anything else (a non-ASCII name character included) sends the
+// document to saxes, which knows the full XML name tables.
+const NAME_START = 1;
+const NAME_CHAR = 2;
+const CLASS = new Uint8Array(128);
+for (let c = 0x41; c <= 0x5a; c++) CLASS[c] = NAME_START;
+for (let c = 0x61; c <= 0x7a; c++) CLASS[c] = NAME_START;
+CLASS[0x5f] = NAME_START;
+for (let c = 0x30; c <= 0x39; c++) CLASS[c] = NAME_CHAR;
+CLASS[0x2d] = NAME_CHAR;
+CLASS[0x2e] = NAME_CHAR;
+
+const LT = 0x3c;
+const GT = 0x3e;
+const SLASH = 0x2f;
+const COLON = 0x3a;
+const BANG = 0x21;
+const QUESTION = 0x3f;
+const EQUALS = 0x3d;
+const DQUOTE = 0x22;
+const SQUOTE = 0x27;
+const AMP = 0x26;
+const CR = 0x0d;
+const LF = 0x0a;
+const TAB = 0x09;
+const SPACE = 0x20;
+
+const isSpace = (c: number): boolean => c === SPACE || c === LF || c === CR || c === TAB;
+
+/** XML 1.0 Char production, for character references. */
+function isXmlChar(c: number): boolean {
+  return c === TAB || c === LF || c === CR || (c >= 0x20 && c <= 0xd7ff) || (c >= 0xe000 && c <= 0xfffd) || (c >= 0x10000 && c <= 0x10ffff);
+}
+
+const PREDEFINED = new Map([
+  ['amp', '&'],
+  ['lt', '<'],
+  ['gt', '>'],
+  ['quot', '"'],
+  ['apos', "'"],
+]);
+
+/** The XML declaration saxes accepts without a word, version 1.0 only (1.1 changes the character rules). */
+const XML_DECL =
+  /<\?xml[ \t\r\n]+version[ \t\r\n]*=[ \t\r\n]*(?:"1\.0"|'1\.0')(?:[ \t\r\n]+encoding[ \t\r\n]*=[ \t\r\n]*(?:"[A-Za-z][A-Za-z0-9._-]*"|'[A-Za-z][A-Za-z0-9._-]*'))?(?:[ \t\r\n]+standalone[ \t\r\n]*=[ \t\r\n]*(?:"(?:yes|no)"|'(?:yes|no)'))?[ \t\r\n]*\?>/y;
+
+// C0 controls other than TAB/LF/CR, surrogates, U+FFFE/U+FFFF: a chunk without any is clean.
+// eslint-disable-next-line no-control-regex
+const MAYBE_ILLEGAL = /[\x00-\x08\x0B\x0C\x0E-\x1F\uD800-\uDFFF\uFFFE\uFFFF]/;
+
+/** Markup results besides "the index after it". */
+const NEED = -1;
+const BAIL = -2;
+
+/** Attributes per start tag read here; more go to saxes (duplicate checks are pairwise). */
+const MAX_ATTRIBUTES = 32;
+
+const enum Phase {
+  /** Before anything but leading white space: an XML declaration is still possible. */
+  Begin,
+  /** After the declaration or a comment, before the root. */
+  Prolog,
+  Root,
+  /** After the root closed. */
+  Epilog,
+}
+
+export class XmlTokenizer {
+  /** The text not yet handed on: from the resume point to the end of what was written. */
+  buf = '';
+  /** Document position (UTF-16 index, as saxes counts) of buf[0]. */
+  base = 0;
+  /** Where saxes would take over; nothing before it is needed again. */
+  resume = 0;
+  /** saxes' `position` for the event being reported. */
+  eventPos = 0;
+  /** Position of the start tag being reported, as saxes' opentagstart makes it (see startTag). */
+  tagStart = 0;
+  /** Set by the consumer to stop reading (a limit was reached). */
+  halted = false;
+  /** The root's start tag was read: resuming needs a prelude. */
+  rootStarted = false;
+
+  private at = 0;
+  /** First index not to read: an illegal character, a split surrogate pair, or the end. */
+  private limit = 0;
+  /** The character at `limit` is illegal in XML (saxes will report it). */
+  private illegalAtLimit = false;
+  private phase = Phase.Begin;
+  private readonly names: string[] = [];
+  private readonly nsMark: number[] = [];
+  private depth = 0;
+  private readonly nsPrefix: string[] = [];
+  private readonly nsUri: string[] = [];
+  private nsCount = 0;
+  // Next '&', '\r' and ']]>' at or after the text being read; -1 when not known yet.
+  private nextAmp = -1;
+  private nextCr = -1;
+  private nextCdataEnd = -1;
+  // Attribute scratch space, reused between tags.
+  private readonly aStart: number[] = [];
+  private readonly aEnd: number[] = [];
+  private readonly aColon: number[] = [];
+  private readonly aValStart: number[] = [];
+  private readonly aValEnd: number[] = [];
+
+  constructor(private readonly events: XmlEvents) {}
+
+  /** Appends text, dropping what lies before the resume point. */
+  append(text: string): void {
+    const keep = this.buf.length - this.resume;
+    this.base += this.resume;
+    this.at -= this.resume;
+    this.buf = keep === 0 ? text : this.buf.slice(this.resume) + text;
+    this.resume = 0;
+    this.nextAmp = this.nextCr = this.nextCdataEnd = -1;
+    this.findLimit(keep);
+  }
+
+  /** Elements open at the resume point. */
+  get openDepth(): number {
+    return this.depth;
+  }
+
+  /**
+   * Start tags that put a fresh saxes parser in the state it has at the resume point: the open
+   * elements with their namespace declarations, or an empty root when the root has closed.
+   */
+  prelude(): string {
+    if (this.depth === 0) return '<r/>';
+    let out = '';
+    for (let d = 0; d < this.depth; d++) {
+      out += `<${this.names[d]!}`;
+      const end = d + 1 < this.depth ? this.nsMark[d + 1]! : this.nsCount;
+      for (let k = this.nsMark[d]!; k < end; k++) {
+        const p = this.nsPrefix[k]!;
+        out += `${p === '' ? ' xmlns' : ` xmlns:${p}`}="${this.nsUri[k]!.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;')}"`;
+      }
+      out += '>';
+    }
+    return out;
+  }
+
+  /** Reads what it can. False: stopped at `resume`, the rest is saxes' to read. */
+  run(): boolean {
+    const s = this.buf;
+    const end = this.limit;
+    let i = this.at;
+    for (let guard = 0; guard <= s.length && !this.halted; guard++) {
+      if (this.phase === Phase.Begin) {
+        // saxes swallows white space before the first markup without a text event.
+        while (i < end && isSpace(s.charCodeAt(i))) i++;
+        if (i >= end) break;
+        if (s.charCodeAt(i) !== LT) return this.bail(this.resume);
+      }
+      const lt = s.indexOf('<', i);
+      if (lt < 0 || lt >= end) break;
+      if (lt > i && !this.text(s, i, lt)) return this.bail(i);
+      i = lt;
+      this.at = i;
+      if (this.phase === Phase.Root || this.phase === Phase.Epilog) this.resume = i;
+      const next = this.markup(s, lt, end);
+      if (next === BAIL) return this.bail(this.resume);
+      if (next === NEED) break;
+      i = next;
+      this.at = i;
+      if (this.phase === Phase.Root || this.phase === Phase.Epilog) this.resume = i;
+    }
+    this.at = i;
+    // An illegal character the next token cannot be completed before: saxes reports it.
+    if (this.illegalAtLimit && !this.halted) return this.bail(this.resume);
+    return true;
+  }
+
+  /**
+   * The end of the document. True when it was complete and well-formed (the trailing white space
+   * is reported as saxes does at close); false sends the rest to saxes, whose close() says what
+   * is missing.
+   */
+  finish(): boolean {
+    if (this.halted) return true;
+    if (this.phase !== Phase.Epilog || this.limit !== this.buf.length) return false;
+    const s = this.buf;
+    for (let k = this.at; k < s.length; k++) if (!isSpace(s.charCodeAt(k))) return false;
+    if (this.at < s.length) {
+      this.eventPos = this.base + s.length;
+      this.emitText(s, this.at, s.length);
+    }
+    this.at = s.length;
+    this.resume = s.length;
+    return true;
+  }
+
+  private bail(at: number): false {
+    // Before the root, saxes reads the document from its first character.
+    this.resume = this.rootStarted ? at : 0;
+    return false;
+  }
+
+  /** Character data from i to the '<' at lt. False: saxes must read it. */
+  private text(s: string, i: number, lt: number): boolean {
+    this.eventPos = this.base + lt + 1;
+    if (this.phase !== Phase.Root) {
+      // Outside the root only white space is allowed; saxes reports it as text all the same.
+      for (let k = i; k < lt; k++) if (!isSpace(s.charCodeAt(k))) return false;
+      this.emitText(s, i, lt);
+      return true;
+    }
+    if (this.nextCdataEnd < i) this.nextCdataEnd = indexOr(s, ']]>', i);
+    if (this.nextCdataEnd < lt) return false;
+    if (this.nextAmp < i) this.nextAmp = indexOr(s, '&', i);
+    if (this.nextCr < i) this.nextCr = indexOr(s, '\r', i);
+    if (this.nextAmp < lt || this.nextCr < lt) {
+      const decoded = decodeText(s, i, lt);
+      if (decoded === undefined) return false;
+      this.emitText(decoded, 0, decoded.length);
+      return true;
+    }
+    this.emitText(s, i, lt);
+    return true;
+  }
+
+  private emitText(s: string, start: number, end: number): void {
+    this.events.onText(s, start, end);
+  }
+
+  /** The markup at lt: the index after it, NEED (incomplete) or BAIL. */
+  private markup(s: string, lt: number, end: number): number {
+    if (lt + 1 >= end) return NEED;
+    const c = s.charCodeAt(lt + 1);
+    if (c < 128 && CLASS[c] === NAME_START) return this.startTag(s, lt, end);
+    if (c === SLASH) return this.endTag(s, lt, end);
+    if (c === BANG) {
+      if (s.startsWith('<!--', lt)) return this.comment(s, lt, end);
+      if (this.phase === Phase.Root && s.startsWith('<![CDATA[', lt)) return this.cdata(s, lt, end);
+      return end - lt < 9 ? NEED : BAIL;
+    }
+    if (c === QUESTION && this.phase === Phase.Begin && this.base + lt === 0) return this.declaration(s, end);
+    return BAIL;
+  }
+
+  private declaration(s: string, end: number): number {
+    XML_DECL.lastIndex = 0;
+    const m = XML_DECL.exec(s);
+    if (m === null || m[0].length > end) {
+      const close = s.indexOf('?>');
+      return close < 0 && end < 4096 ? NEED : BAIL;
+    }
+    this.phase = Phase.Prolog;
+    return m[0].length;
+  }
+
+  private comment(s: string, lt: number, end: number): number {
+    const dashes = s.indexOf('--', lt + 4);
+    if (dashes < 0 || dashes + 2 >= end) return NEED;
+    if (s.charCodeAt(dashes + 2) !== GT) return BAIL; // "--" inside a comment
+    if (this.phase === Phase.Begin) this.phase = Phase.Prolog;
+    return dashes + 3;
+  }
+
+  private cdata(s: string, lt: number, end: number): number {
+    const close = s.indexOf(']]>', lt + 9);
+    if (close < 0 || close + 3 > end) return NEED;
+    this.eventPos = this.base + close + 3;
+    const start = lt + 9;
+    const cr = s.indexOf('\r', start);
+    if (cr >= 0 && cr < close) {
+      const t = normalizeNewlines(s.slice(start, close));
+      this.emitText(t, 0, t.length);
+    } else this.emitText(s, start, close);
+    return close + 3;
+  }
+
+  /** Index after the name that starts at `from` (an ASCII name start), or NEED / BAIL; colon index in this.nameColon. */
+  private nameColon = -1;
+  private name(s: string, from: number, end: number): number {
+    let colon = -1;
+    let j = from + 1;
+    for (; ; j++) {
+      if (j >= end) return NEED;
+      const c = s.charCodeAt(j);
+      if (c < 128 && CLASS[c] !== 0) continue;
+      if (c === COLON && colon < 0) {
+        colon = j;
+        continue;
+      }
+      break;
+    }
+    // "a:" has no local part, "a:b:c" two colons: saxes' malformed-name errors.
+    if (colon === j - 1 || s.charCodeAt(j) === COLON) return BAIL;
+    this.nameColon = colon;
+    return j;
+  }
+
+  private startTag(s: string, lt: number, end: number): number {
+    if (this.phase === Phase.Epilog) return BAIL; // a second root
+    const nameEnd = this.name(s, lt + 1, end);
+    if (nameEnd < 0) return nameEnd;
+    const colon = this.nameColon;
+    let c = s.charCodeAt(nameEnd);
+    if (!(c === GT || c === SLASH || isSpace(c))) return BAIL;
+    let j = nameEnd;
+    let count = 0;
+    let selfClosing = false;
+    for (let spaced = false; ; ) {
+      for (; j < end; j++) {
+        c = s.charCodeAt(j);
+        if (!isSpace(c)) break;
+        spaced = true;
+      }
+      if (j >= end) return NEED;
+      if (c === GT) {
+        j++;
+        break;
+      }
+      if (c === SLASH) {
+        if (j + 1 >= end) return NEED;
+        if (s.charCodeAt(j + 1) !== GT) return BAIL;
+        j += 2;
+        selfClosing = true;
+        break;
+      }
+      if (!spaced || !(c < 128 && CLASS[c] === NAME_START) || count >= MAX_ATTRIBUTES) return BAIL;
+      const aEnd = this.name(s, j, end);
+      if (aEnd < 0) return aEnd;
+      this.aStart[count] = j;
+      this.aEnd[count] = aEnd;
+      this.aColon[count] = this.nameColon;
+      j = aEnd;
+      while (j < end && isSpace(s.charCodeAt(j))) j++;
+      if (j >= end) return NEED;
+      if (s.charCodeAt(j) !== EQUALS) return BAIL;
+      j++;
+      while (j < end && isSpace(s.charCodeAt(j))) j++;
+      if (j >= end) return NEED;
+      const q = s.charCodeAt(j);
+      if (q !== DQUOTE && q !== SQUOTE) return BAIL;
+      const valEnd = s.indexOf(q === DQUOTE ? '"' : "'", j + 1);
+      if (valEnd < 0 || valEnd >= end) return NEED;
+      // References, '<' and the white space saxes normalizes: left to saxes.
+      for (let k = j + 1; k < valEnd; k++) {
+        const v = s.charCodeAt(k);
+        if (v === LT || v === AMP || v === TAB || v === LF || v === CR) return BAIL;
+      }
+      this.aValStart[count] = j + 1;
+      this.aValEnd[count] = valEnd;
+      count++;
+      j = valEnd + 1;
+      spaced = false;
+    }
+    const qname = s.slice(lt + 1, nameEnd);
+    const prefix = colon < 0 ? '' : s.slice(lt + 1, colon);
+    if (prefix === 'xmlns' || prefix === 'xml') return BAIL;
+    const mark = this.nsCount;
+    let others = 0;
+    if (count > 0) {
+      if (!this.declare(s, count)) {
+        this.nsCount = mark;
+        return BAIL;
+      }
+      others = count - (this.nsCount - mark);
+    }
+    const uri = this.resolve(prefix);
+    if (uri === undefined) {
+      this.nsCount = mark;
+      return BAIL; // unbound prefix
+    }
+    let attributes = NO_ATTRIBUTES;
+    if (others > 0) {
+      const list = this.attributes(s, count);
+      if (list === undefined) {
+        this.nsCount = mark;
+        return BAIL;
+      }
+      attributes = list;
+    }
+    // saxes' opentagstart comes after the character that ends the name; a CR LF there is read
+    // as one character of two code units, which moves the start its callers compute by one.
+    this.tagStart = this.base + lt + (s.charCodeAt(nameEnd) === CR && s.charCodeAt(nameEnd + 1) === LF ? 1 : 0);
+    this.eventPos = this.base + j;
+    const local = colon < 0 ? qname : s.slice(colon + 1, nameEnd);
+    this.phase = Phase.Root;
+    this.rootStarted = true;
+    const d = this.depth;
+    this.names[d] = qname;
+    this.nsMark[d] = mark;
+    this.depth = d + 1;
+    this.events.onOpen(qname, prefix, local, uri, attributes);
+    if (selfClosing) this.pop();
+    return j;
+  }
+
+  /** Binds the namespace declarations among the tag's attributes; false on anything unusual. */
+  private declare(s: string, count: number): boolean {
+    for (let a = 0; a < count; a++) {
+      const start = this.aStart[a]!;
+      const len = this.aEnd[a]! - start;
+      // Attributes with the same name: saxes reports the duplicate.
+      for (let b = 0; b < a; b++) if (this.aEnd[b]! - this.aStart[b]! === len && s.startsWith(s.slice(start, start + len), this.aStart[b]!)) return false;
+      const colon = this.aColon[a]!;
+      let prefix: string;
+      if (colon < 0 && len === 5 && s.startsWith('xmlns', start)) prefix = '';
+      else if (colon === start + 5 && s.startsWith('xmlns', start)) prefix = s.slice(colon + 1, start + len);
+      else continue;
+      const uri = s.slice(this.aValStart[a]!, this.aValEnd[a]!).trim();
+      // Reserved prefixes and names, and undeclaring a prefix (not allowed in XML 1.0): saxes' rules.
+      if (uri === XML_NS || uri === XMLNS_NS || prefix === 'xml' || prefix === 'xmlns' || (prefix !== '' && uri === '')) return false;
+      this.nsPrefix[this.nsCount] = prefix;
+      this.nsUri[this.nsCount] = uri;
+      this.nsCount++;
+    }
+    return true;
+  }
+
+  /** The attributes other than namespace declarations, resolved; undefined on an unbound prefix or an expanded-name duplicate. */
+  private attributes(s: string, count: number): XmlAttribute[] | undefined {
+    const out: XmlAttribute[] = [];
+    for (let a = 0; a < count; a++) {
+      const start = this.aStart[a]!;
+      const end = this.aEnd[a]!;
+      const colon = this.aColon[a]!;
+      const name = s.slice(start, end);
+      if (name === 'xmlns' || (colon === start + 5 && name.startsWith('xmlns:'))) continue;
+      const prefix = colon < 0 ? '' : s.slice(start, colon);
+      const local = colon < 0 ? name : s.slice(colon + 1, end);
+      let uri = '';
+      if (prefix !== '') {
+        const bound = prefix === 'xml' ? XML_NS : this.resolve(prefix);
+        if (bound === undefined || bound === '') return undefined;
+        uri = bound;
+        for (const o of out) if (o.prefix !== '' && o.uri === uri && o.local === local) return undefined;
+      }
+      out.push({ name, prefix, local, uri, value: s.slice(this.aValStart[a]!, this.aValEnd[a]!) });
+    }
+    return out;
+  }
+
+  /** The namespace bound to a prefix; '' for no prefix and no default; undefined when unbound. */
+  private resolve(prefix: string): string | undefined {
+    for (let k = this.nsCount - 1; k >= 0; k--) if (this.nsPrefix[k] === prefix) return this.nsUri[k];
+    return prefix === '' ? '' : undefined;
+  }
+
+  private endTag(s: string, lt: number, end: number): number {
+    if (this.depth === 0) return BAIL;
+    const name = this.names[this.depth - 1]!;
+    let j = lt + 2 + name.length;
+    if (j >= end) return NEED;
+    if (!s.startsWith(name, lt + 2)) return BAIL;
+    let c = s.charCodeAt(j);
+    if (c !== GT) {
+      if (!isSpace(c)) return BAIL;
+      for (; j < end; j++) {
+        c = s.charCodeAt(j);
+        if (!isSpace(c)) break;
+      }
+      if (j >= end) return NEED;
+      if (c !== GT) return BAIL;
+    }
+    j++;
+    this.eventPos = this.base + j;
+    this.pop();
+    return j;
+  }
+
+  private pop(): void {
+    const d = --this.depth;
+    this.nsCount = this.nsMark[d]!;
+    this.events.onClose();
+    if (d === 0) this.phase = Phase.Epilog;
+  }
+
+  /**
+   * Sets `limit` after text was appended (the first `from` characters were checked before): the
+   * first character saxes would reject, or a high surrogate whose pair has not arrived yet.
+   */
+  private findLimit(from: number): void {
+    const s = this.buf;
+    this.limit = s.length;
+    this.illegalAtLimit = false;
+    // A high surrogate that ended the previous text is checked again with what follows it.
+    let start = from > 0 && isHigh(s.charCodeAt(from - 1)) ? from - 1 : from;
+    if (start === from) {
+      const first = (from === 0 ? s : s.slice(from)).search(MAYBE_ILLEGAL);
+      if (first < 0) return;
+      start = from + first;
+    }
+    for (let k = start; k < s.length; k++) {
+      const c = s.charCodeAt(k);
+      if (c >= 0x20 ? c < 0xd800 || (c >= 0xe000 && c <= 0xfffd) : c === TAB || c === LF || c === CR) continue;
+      if (isHigh(c)) {
+        if (k + 1 === s.length) {
+          this.limit = k; // its pair may come with the next text
+          return;
+        }
+        if (isLow(s.charCodeAt(k + 1))) {
+          k++;
+          continue;
+        }
+      }
+      this.limit = k;
+      this.illegalAtLimit = true;
+      return;
+    }
+  }
+}
+
+const isHigh = (c: number): boolean => c >= 0xd800 && c <= 0xdbff;
+const isLow = (c: number): boolean => c >= 0xdc00 && c <= 0xdfff;
+
+function indexOr(s: string, what: string, from: number): number {
+  const at = s.indexOf(what, from);
+  return at < 0 ? Number.MAX_SAFE_INTEGER : at;
+}
+
+function normalizeNewlines(t: string): string {
+  return t.replace(/\r\n?/g, '\n');
+}
+
+/**
+ * Text with references and CR: the five predefined entities and character references decoded,
+ * CR LF and lone CR made LF, as saxes does. Undefined for anything saxes would complain about.
+ */
+function decodeText(s: string, start: number, end: number): string | undefined {
+  let out = '';
+  let from = start;
+  for (let k = start; k < end; k++) {
+    const c = s.charCodeAt(k);
+    if (c === CR) {
+      out += s.slice(from, k) + '\n';
+      if (s.charCodeAt(k + 1) === LF && k + 1 < end) k++;
+      from = k + 1;
+    } else if (c === AMP) {
+      const semi = s.indexOf(';', k + 1);
+      if (semi < 0 || semi >= end) return undefined;
+      const ref = s.slice(k + 1, semi);
+      let value: string | undefined;
+      if (ref.charCodeAt(0) === 0x23) {
+        let code = NaN;
+        if (/^#x[0-9a-fA-F]{1,6}$/.test(ref)) code = parseInt(ref.slice(2), 16);
+        else if (/^#[0-9]{1,7}$/.test(ref)) code = parseInt(ref.slice(1), 10);
+        if (!isXmlChar(code)) return undefined;
+        value = String.fromCodePoint(code);
+      } else value = PREDEFINED.get(ref);
+      if (value === undefined) return undefined;
+      out += s.slice(from, k) + value;
+      k = semi;
+      from = semi + 1;
+    }
+  }
+  return out + s.slice(from, end);
+}
