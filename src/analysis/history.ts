@@ -12,7 +12,7 @@
 // it (that href or an ancestor) since that listing started. Members added are fine. A client that
 // bypasses davtap can delete files too, so this is a warning that names when the previous listing
 // was seen, never an error.
-import type { Analysis, Finding, OutcomeKind, RawHeaders } from '../types.js';
+import type { Analysis, Finding, OutcomeKind, RawHeaders, Resource } from '../types.js';
 import { header } from './headers.js';
 import { normalizeHref } from './href.js';
 
@@ -43,6 +43,8 @@ export interface ListingObservation {
   depth: '1' | 'infinity';
   /** Members (normalized hrefs, the collection itself excluded) in document order. */
   members: string[];
+  /** Their comparable forms (keyOfNormalized), index for index. */
+  keys: string[];
 }
 
 /** A request that may have removed `paths` (and everything under them) on `upstream`. */
@@ -66,8 +68,10 @@ export type Observation = ListingObservation | RemovalObservation | NoObservatio
 export interface PreviousListing {
   start: number;
   end: number;
-  /** The members kept (at most the caller's cap, in document order). */
+  /** The members kept, as normalized hrefs (at most the caller's cap, in document order). */
   members: readonly string[];
+  /** Their comparable forms, index for index, when the caller kept them (else derived here). */
+  keys?: readonly string[];
   /** How many members the listing had, kept or not. */
   total: number;
   flowId?: string;
@@ -119,7 +123,12 @@ function incompleteBecause(analysis: Analysis): string | undefined {
  * dot segments resolved, no trailing slash (a collection is listed as /a/ or /a).
  */
 export function memberKey(path: string): string {
-  let p = normalizeHref(path);
+  return keyOfNormalized(normalizeHref(path));
+}
+
+/** memberKey of an href already normalized (the ledger's `hrefNormalized`): the cheaper half. */
+export function keyOfNormalized(normalized: string): string {
+  let p = normalized;
   if (p.includes('%')) {
     try {
       p = decodeURIComponent(p);
@@ -215,17 +224,24 @@ export function observe(ex: ObservedExchange): Observation {
   if (incomplete !== undefined) return { kind: 'none', reason: incomplete };
   const collection = memberKey(at.path);
   const members: string[] = [];
-  for (const r of ex.analysis.resources) {
-    for (const href of [r.hrefNormalized, ...(r.extraHrefs ?? []).map(normalizeHref)]) {
-      const key = memberKey(href);
-      if (key === collection) {
-        // The server paged the listing: 507 on the request-URI (RFC 4918 §9.1 lets a server
-        // limit a listing; the members past the limit are simply not there).
-        if (r.status === 507 || r.propstats.some((p) => p.status === 507)) return { kind: 'none', reason: 'paged by the server (507 on the request-URI)' };
-        continue;
-      }
-      if (isUnder(key, collection)) members.push(href);
+  const keys: string[] = [];
+  const add = (r: Resource, href: string): boolean => {
+    const key = keyOfNormalized(href);
+    if (key === collection) {
+      // The server paged the listing: 507 on the request-URI (RFC 4918 §9.1 lets a server
+      // limit a listing; the members past the limit are simply not there).
+      return r.status === 507 || r.propstats.some((p) => p.status === 507);
     }
+    if (isUnder(key, collection)) {
+      members.push(href);
+      keys.push(key);
+    }
+    return false;
+  };
+  for (const r of ex.analysis.resources) {
+    let paged = add(r, r.hrefNormalized);
+    if (r.extraHrefs) for (const extra of r.extraHrefs) paged = add(r, normalizeHref(extra)) || paged;
+    if (paged) return { kind: 'none', reason: 'paged by the server (507 on the request-URI)' };
   }
   return {
     kind: 'listing',
@@ -234,6 +250,7 @@ export function observe(ex: ObservedExchange): Observation {
     collection,
     depth,
     members,
+    keys,
   };
 }
 
@@ -282,14 +299,15 @@ export function compareListings(
 ): Finding | undefined {
   if (current.start < previous.end) return undefined;
   if (options.removalsComplete === false) return undefined;
-  const now = new Set<string>();
-  for (const m of current.listing.members) now.add(memberKey(m));
+  const now = new Set(current.listing.keys);
   const since = new Set<string>();
   for (const r of removals) if (r.upstream === current.listing.upstream && r.at >= previous.start) since.add(r.path);
   const missing: string[] = [];
   let removed = 0;
-  for (const m of previous.members) {
-    const key = memberKey(m);
+  const keys = previous.keys?.length === previous.members.length ? previous.keys : undefined;
+  for (let i = 0; i < previous.members.length; i++) {
+    const m = previous.members[i]!;
+    const key = keys ? keys[i]! : keyOfNormalized(m);
     if (now.has(key)) continue;
     if (since.size > 0 && removedBy(key, since)) {
       removed++;

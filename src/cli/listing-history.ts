@@ -16,7 +16,7 @@ export interface ListingHistoryOptions {
   maxCollections?: number;
   /** Members kept of one listing (the first ones in document order). Default 20,000. */
   maxMembersPerListing?: number;
-  /** Members kept over all listings. Default 200,000 (some 20 MB). */
+  /** Members kept over all listings. Default 100,000 (a few MB). */
   maxMembersTotal?: number;
   /** How long a listing or a removal is remembered, in ms. Default 10 minutes. */
   maxAgeMs?: number;
@@ -32,8 +32,22 @@ export interface ListingHistoryStats {
   removals: number;
 }
 
+/**
+ * A remembered listing. Its members are kept as one joined string: hrefs taken from an analysis
+ * may be slices of the body's text, and keeping the slices would keep the text they point into.
+ * NUL separates them (XML cannot carry it, so no href contains it).
+ */
+interface Kept extends Omit<PreviousListing, 'members' | 'keys'> {
+  joined: string;
+  /** The members' comparable forms, joined too: computed once, when the listing was observed. */
+  joinedKeys: string;
+  kept: number;
+}
+
+const SEP = '\0';
+
 export class ListingHistory {
-  private readonly listings = new Map<string, PreviousListing>();
+  private readonly listings = new Map<string, Kept>();
   private removals: Removal[] = [];
   private members = 0;
   /** The newest `at` of a removal the cap dropped (age-expired ones are older than any listing kept). */
@@ -48,7 +62,7 @@ export class ListingHistory {
   constructor(options: ListingHistoryOptions = {}) {
     this.maxCollections = Math.max(1, options.maxCollections ?? 512);
     this.maxMembersPerListing = Math.max(0, options.maxMembersPerListing ?? 20_000);
-    this.maxMembersTotal = Math.max(0, options.maxMembersTotal ?? 200_000);
+    this.maxMembersTotal = Math.max(0, options.maxMembersTotal ?? 100_000);
     this.maxAgeMs = Math.max(0, options.maxAgeMs ?? 10 * 60 * 1000);
     this.maxRemovals = Math.max(1, options.maxRemovals ?? 20_000);
     this.formatTime = options.formatTime ?? ((ms) => clock(ms).slice(0, 8));
@@ -82,17 +96,20 @@ export class ListingHistory {
     const previous = this.listings.get(seen.key);
     let finding: Finding | undefined;
     if (previous && start - previous.start <= this.maxAgeMs) {
-      finding = compareListings(previous, { start, listing: seen }, this.removals, {
+      const { joined, joinedKeys, kept, ...rest } = previous;
+      const split = (s: string) => (kept === 0 ? [] : s.split(SEP));
+      finding = compareListings({ ...rest, members: split(joined), keys: split(joinedKeys) }, { start, listing: seen }, this.removals, {
         removalsComplete: this.droppedRemovalAt < previous.start,
         formatTime: this.formatTime,
       });
     }
     // A listing that started before the one kept is older news: the newer one stays the reference.
     if (!previous || start >= previous.start) {
-      const kept = seen.members.length > this.maxMembersPerListing ? seen.members.slice(0, this.maxMembersPerListing) : seen.members;
+      const n = Math.min(seen.members.length, this.maxMembersPerListing);
+      const cut = (xs: string[]) => (xs.length > n ? xs.slice(0, n) : xs);
       this.forget(seen.key);
-      this.listings.set(seen.key, { start, end, members: kept, total: seen.members.length, flowId: flow.id });
-      this.members += kept.length;
+      this.listings.set(seen.key, { start, end, joined: cut(seen.members).join(SEP), joinedKeys: cut(seen.keys).join(SEP), kept: n, total: seen.members.length, flowId: flow.id });
+      this.members += n;
       this.capListings();
     }
     return finding;
@@ -105,7 +122,7 @@ export class ListingHistory {
   private forget(key: string): void {
     const old = this.listings.get(key);
     if (!old) return;
-    this.members -= old.members.length;
+    this.members -= old.kept;
     this.listings.delete(key);
   }
 
