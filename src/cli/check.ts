@@ -159,7 +159,7 @@ interface HarEntry {
    * davtap's own export records how the exchange ended, and whether the body was captured whole
    * (`responseComplete` false: the capture cap kept a prefix of `content.size` bytes).
    */
-  _davtap?: { outcome?: { kind?: string; code?: string; message?: string }; responseComplete?: boolean; findings?: { rule?: unknown }[] };
+  _davtap?: { outcome?: { kind?: string; code?: string; message?: string }; requestComplete?: boolean; responseComplete?: boolean; findings?: { rule?: unknown }[] };
   request?: { method?: string; url?: string; httpVersion?: string; headers?: HarHeader[]; postData?: { text?: string; encoding?: string } };
   response?: { status?: number; statusText?: string; httpVersion?: string; headers?: HarHeader[]; content?: { size?: number; text?: string; encoding?: string } };
 }
@@ -180,7 +180,10 @@ export function harInputs(text: string, name: string): CheckInput[] {
     if (e.response?.status !== 207) return;
     const url = e.request?.url ?? '/';
     const abs = /^(https?):\/\/([^/?#]+)(.*)$/i.exec(url);
-    const reqBody = e.request?.postData?.text;
+    // A request body the capture cap cut would read as a shorter prop list or fewer multiget
+    // hrefs, and raise findings about the answer that are not the server's: left out, the
+    // request-aware rules that need it stay quiet instead.
+    const reqBody = e._davtap?.requestComplete === false ? undefined : e.request?.postData?.text;
     const req: RequestContext = {
       method: (e.request?.method ?? '').toUpperCase(),
       target: abs ? abs[3] || '/' : url,

@@ -146,3 +146,19 @@ test('a capped entry with nothing captured is MS703 and not analyzed', (t) => {
   t.regex(r!.findings[0]!.message, /^capture capped at 0 of 5,000 bytes .*the cut is davtap's, not the server's$/);
   t.is(r!.summary.text, 'not analyzed: nothing was captured');
 });
+
+test('a request body the capture cap cut is left out: the multiget answer is not blamed for hrefs the prefix lacks', (t) => {
+  const hrefs = ['/cal/a.ics', '/cal/b.ics', '/cal/c.ics'];
+  const request = `<?xml version="1.0"?><C:calendar-multiget xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/></D:prop>${hrefs.map((h) => `<D:href>${h}</D:href>`).join('')}</C:calendar-multiget>`;
+  const cutAt = request.indexOf('/cal/b.ics') + 3;
+  const answer = `<?xml version="1.0"?><D:multistatus xmlns:D="DAV:">${hrefs.map((h) => `<D:response><D:href>${h}</D:href><D:propstat><D:prop><D:getetag>"1"</D:getetag></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>`).join('')}</D:multistatus>`;
+  const entry = (requestComplete: boolean) => ({
+    request: { method: 'REPORT', url: 'http://127.0.0.1:8080/cal/', headers: [{ name: 'Depth', value: '1' }], postData: { text: request.slice(0, cutAt) } },
+    response: { status: 207, headers: [{ name: 'Content-Type', value: 'application/xml' }], content: { size: answer.length, text: answer } },
+    _davtap: { outcome: { kind: 'complete' }, requestComplete, responseComplete: true },
+  });
+  const [capped, claimedWhole] = harInputs(JSON.stringify({ log: { entries: [entry(false), entry(true)] } }), 'multiget.har').map(checkOne);
+  t.deepEqual(capped!.findings.map((f) => f.rule), []);
+  // The same prefix taken for the whole request reads as a multiget of fewer hrefs.
+  t.deepEqual(claimedWhole!.findings.map((f) => [f.rule, f.evidence.href ?? null, f.message.includes('/cal/c.ics')]).slice(0, 1), [['MS601', claimedWhole!.findings[0]!.evidence.href ?? null, true]]);
+});
