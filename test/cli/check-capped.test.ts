@@ -160,5 +160,6 @@ test('a request body the capture cap cut is left out: the multiget answer is not
   const [capped, claimedWhole] = harInputs(JSON.stringify({ log: { entries: [entry(false), entry(true)] } }), 'multiget.har').map(checkOne);
   t.deepEqual(capped!.findings.map((f) => f.rule), []);
   // The same prefix taken for the whole request reads as a multiget of fewer hrefs.
-  t.deepEqual(claimedWhole!.findings.map((f) => [f.rule, f.evidence.href ?? null, f.message.includes('/cal/c.ics')]).slice(0, 1), [['MS601', claimedWhole!.findings[0]!.evidence.href ?? null, true]]);
+  t.deepEqual(claimedWhole!.findings.map((f) => f.rule), ['MS601']);
+  t.regex(claimedWhole!.findings[0]!.message, /did not ask for: \/cal\/b\.ics, \/cal\/c\.ics/);
 });
