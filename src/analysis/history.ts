@@ -329,7 +329,7 @@ export function compareListings(
     message:
       `member set shrank versus the listing seen at ${format(previous.start)} (${ago} s ago): ${count(previous.total)} then, ${count(current.listing.members.length)} now; ` +
       `${missing.length} missing without a DELETE or MOVE through davtap: ${shown.join(', ')}${more > 0 ? ` and ${more} more` : ''}` +
-      ` (a client that bypasses davtap may have removed them; a server that leaves members out of a Depth ${depth} listing makes sync clients delete them)`,
+      ` (a client that bypasses davtap may have removed ${missing.length === 1 ? 'it' : 'them'}; a server that leaves members out of a Depth ${depth} listing makes sync clients delete them)`,
     evidence: {
       href: shown[0],
       depth,

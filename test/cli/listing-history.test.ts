@@ -44,7 +44,7 @@ test('the second listing of a collection that lost a member gets MS403; an uncha
   t.is(h.observe(list('/dav/', ['/dav/a', '/dav/b', '/dav/c'], 2000)), undefined);
   const f = h.observe(list('/dav/', ['/dav/a', '/dav/c'], 5000))!;
   t.is(f.rule, 'MS403');
-  t.regex(f.message, /^member set shrank versus the listing seen at @2000 \(3 s ago\): 3 members then, 2 members now; 1 missing .*: \/dav\/b /);
+  t.regex(f.message, /^member set shrank versus the listing seen at @2000 \(3 s ago\): 3 members then, 2 members now; 1 missing .*: \/dav\/b \(a client that bypasses davtap may have removed it;/);
   // The shrunk listing is now the reference: the same answer again is no news.
   t.is(h.observe(list('/dav/', ['/dav/a', '/dav/c'], 6000)), undefined);
   t.deepEqual(h.stats(), { collections: 1, members: 2, removals: 0 });
