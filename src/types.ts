@@ -28,6 +28,12 @@ export interface CapturedBody {
   bytesSeen: number;
   /** False when the capture cap dropped bytes. Never a statement about the server. */
   captureComplete: boolean;
+  /**
+   * Set when the store already holds this body, written page by page as it arrived (a large
+   * capture is never held whole in memory): how many bytes it wrote. `bytes` is then not stored
+   * again; it is empty, or a copy read back for analysis.
+   */
+  spooled?: number;
 }
 
 export interface RequestRecord {

@@ -10,11 +10,16 @@ import type { CapturedBody, Flow, FlowStart, FlowTimings, Outcome, ResponseRecor
 /** Where some bytes sit in the batch's buffer: [offset, length]. */
 export type Span = [number, number];
 
-/** An analyzable response started; its body chunks follow as `chunk` events. */
+/**
+ * A response started; its body chunks follow as `chunk` events (all of them when it is analyzed,
+ * else up to the capture cap: the worker keeps the captured body, the relay holds no copy).
+ */
 export interface StartEvent {
   k: 'start';
   start: FlowStart;
   requestBody: Span;
+  /** Analyze it as it streams (an analyzable response, and the worker is not behind). */
+  analyze: boolean;
 }
 
 export interface ChunkEvent {
@@ -75,7 +80,7 @@ export type ToWorker = { batch: WireEvent[]; bytes: ArrayBuffer } | { close: tru
 // v8.serialize: 0.65 vs 2.6 µs per start event). Whole flows (not analyzed) keep the object form.
 
 type PackedHeaders = string | string[];
-type PackedStart = ['s', string, FlowStart['mode'], number, number | null, string, string, string, string, PackedHeaders, number, boolean, number, string, string, PackedHeaders, FlowStart['response']['framing'], number | null, number, number];
+type PackedStart = ['s', string, FlowStart['mode'], number, number | null, string, string, string, string, PackedHeaders, number, boolean, number, string, string, PackedHeaders, FlowStart['response']['framing'], number | null, number, number, boolean];
 type PackedChunk = ['c', string, number, number];
 type PackedTail = ['t', string, string, number, number, number | null, number | null, string, string | undefined, string | undefined, string | undefined, number, boolean, number, boolean, number | null, boolean, string | undefined, FlowTail['response']['informational'], PackedHeaders, number, number, number, number, number, SkipReason | undefined];
 export type WireEvent = PackedStart | PackedChunk | PackedTail | FlowEvent;
@@ -88,9 +93,9 @@ const unpackHeaders = (p: PackedHeaders): string[] => (typeof p === 'string' ? (
 export function pack(ev: PipelineEvent): WireEvent {
   if (ev.k === 'chunk') return ['c', ev.id, ev.at[0], ev.at[1]];
   if (ev.k === 'start') {
-    const { start, requestBody } = ev;
+    const { start, requestBody, analyze } = ev;
     const { request: q, response: r } = start;
-    return ['s', start.id, start.mode, start.timings.start, start.timings.firstByte, q.method, q.url, q.target, q.httpVersion, packHeaders(q.rawHeaders), q.body.bytesSeen, q.body.captureComplete, r.status, r.reason, r.httpVersion, packHeaders(r.rawHeaders), r.framing, r.declaredLength, requestBody[0], requestBody[1]];
+    return ['s', start.id, start.mode, start.timings.start, start.timings.firstByte, q.method, q.url, q.target, q.httpVersion, packHeaders(q.rawHeaders), q.body.bytesSeen, q.body.captureComplete, r.status, r.reason, r.httpVersion, packHeaders(r.rawHeaders), r.framing, r.declaredLength, requestBody[0], requestBody[1], analyze];
   }
   const t = ev.tail;
   if (!t || ev.response !== 'streamed') return ev;
@@ -102,7 +107,7 @@ export function unpack(w: WireEvent): PipelineEvent {
   if (!Array.isArray(w)) return w;
   if (w[0] === 'c') return { k: 'chunk', id: w[1], at: [w[2], w[3]] };
   if (w[0] === 's') {
-    const [, id, mode, start, firstByte, method, url, target, qVersion, qHeaders, qSeen, qComplete, status, reason, rVersion, rHeaders, framing, declaredLength, off, len] = w;
+    const [, id, mode, start, firstByte, method, url, target, qVersion, qHeaders, qSeen, qComplete, status, reason, rVersion, rHeaders, framing, declaredLength, off, len, analyze] = w;
     return {
       k: 'start',
       start: {
@@ -113,6 +118,7 @@ export function unpack(w: WireEvent): PipelineEvent {
         response: { status, reason, httpVersion: rVersion, rawHeaders: unpackHeaders(rHeaders), framing, declaredLength },
       },
       requestBody: [off, len],
+      analyze,
     };
   }
   const [, id, address, port, start, firstByte, end, kind, code, message, injected, qSeen, qComplete, rSeen, rComplete, dSeen, dComplete, decodeError, informational, trailers, qOff, qLen, responseLength, dOff, dLen, skipped] = w;

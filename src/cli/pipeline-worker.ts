@@ -5,6 +5,7 @@ import os from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { openStore, createFlowWriter, createSpooler, type BodySpool, type FlowWriter, type Spooler, type Store } from '../store/index.js';
 import { DecodedCopy, decodableEncoding } from '../tap/decode.js';
+import { Reclaimer } from '../proxy/reclaim.js';
 import type { StoreError } from '../errors.js';
 import type { CapturedBody, Flow, FlowStart } from '../types.js';
 import { createLivePipeline, skippedAnalysis } from './live.js';
@@ -102,6 +103,8 @@ function record(flow: Flow): void {
   doneFlows++;
   if (settings.lines) lines.push(flowLine(flow));
 }
+
+const reclaimer = new Reclaimer();
 
 const pipeline = createLivePipeline({ log: (line) => logs.push(line), onFlow: record });
 
@@ -272,6 +275,8 @@ port.on('message', (msg: ToWorker) => {
   }
   handle(msg.batch, msg.bytes);
   handledBytes += msg.bytes.byteLength;
+  // The batch's buffer is garbage now: collected promptly rather than after tens of MiB.
+  reclaimer.note(msg.bytes.byteLength);
   flushIfDue();
   reportSoon();
 });

@@ -191,24 +191,35 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     return null;
   };
 
-  const streaming = new Set<string>();
+  // Every response body streams to the worker, which keeps the capture (the relay holds no copy):
+  // all of it when analyzed, else the first --max-body bytes.
+  const streaming = new Map<string, { analyze: boolean; sent: number }>();
   const skippedAtStart = new Map<string, SkipReason>();
   let seen = 0;
 
   const hooks: ProxyHooks = {
+    takesResponseBodies: true,
     onResponseStart(start: FlowStart) {
-      if (!isAnalyzable(start.response)) return;
+      const analyzable = isAnalyzable(start.response);
       const busy = overload();
-      if (busy) {
-        skippedAtStart.set(start.id, busy);
-        return;
-      }
-      streaming.add(start.id);
+      // Far behind, bodies are not kept: nothing streams. Behind, bodies are kept, analysis skipped.
+      if (busy && (analyzable || busy.what === 'bodies')) skippedAtStart.set(start.id, busy);
+      if (busy?.what === 'bodies') return;
+      const analyze = analyzable && !busy;
+      streaming.set(start.id, { analyze, sent: 0 });
       const body = start.request.body;
-      push({ k: 'start', start: { ...start, request: { ...start.request, body: { ...body, bytes: EMPTY } } }, requestBody: add(body.bytes) });
+      push({ k: 'start', start: { ...start, request: { ...start.request, body: { ...body, bytes: EMPTY } } }, requestBody: add(body.bytes), analyze });
     },
     onResponseChunk(flowId: string, chunk: Buffer) {
-      if (streaming.has(flowId)) push({ k: 'chunk', id: flowId, at: add(chunk) });
+      const s = streaming.get(flowId);
+      if (!s) return;
+      if (!s.analyze) {
+        const room = options.maxBody - s.sent;
+        if (room <= 0) return;
+        if (chunk.length > room) chunk = chunk.subarray(0, room);
+      }
+      s.sent += chunk.length;
+      push({ k: 'chunk', id: flowId, at: add(chunk) });
     },
     onFlow(flow: Flow) {
       seen++;
@@ -232,7 +243,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
           response: response
             ? {
                 ...response,
-                body: { ...response.body, bytes: EMPTY, ...(dropBodies && response.body.bytes.length > 0 ? { captureComplete: false } : {}) },
+                body: { ...response.body, bytes: EMPTY, ...(dropBodies && response.body.bytesSeen > 0 ? { captureComplete: false } : {}) },
                 decoded: response.decoded ? { ...response.decoded, bytes: EMPTY, ...(dropBodies ? { captureComplete: false } : {}) } : null,
               }
             : null,

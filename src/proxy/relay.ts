@@ -14,6 +14,7 @@ import { BodyCapture } from '../tap/capture.js';
 import { DecodedCopy, decodableEncoding } from '../tap/decode.js';
 import { declaredLength, requestFraming, responseFraming } from '../tap/framing.js';
 import { getHeader, trailerPairs, withoutHopByHop } from './headers.js';
+import { Reclaimer } from './reclaim.js';
 
 export interface ProxyHooks {
   /** The response head arrived; body chunks for this flow follow through onResponseChunk. */
@@ -29,6 +30,14 @@ export interface ProxyHooks {
    * the client was sent, and Flow.injected names the injection.
    */
   injectFor?(start: FlowStart): ResponseInjection | undefined;
+  /**
+   * True when the hooks keep response bodies themselves from the chunks they are given: the relay
+   * then holds no copy of a response announced through onResponseStart, and that flow's
+   * `response.body.bytes` is empty and `response.decoded` null (the counts and captureComplete
+   * stay right, measured against the capture cap). Bodies the relay makes up (502, 504) are kept
+   * as usual. It keeps a long download from being held twice, once here and once by the consumer.
+   */
+  takesResponseBodies?: boolean;
 }
 
 /** A response head as sent to the client. */
@@ -175,6 +184,9 @@ function drainOrClose(res: http.ServerResponse): Promise<void> {
   });
 }
 
+/** Frees the relayed chunks of large bodies promptly (see reclaim.ts); one for all exchanges. */
+const reclaimer = new Reclaimer();
+
 class Exchange {
   private readonly id = randomUUID();
   private readonly startedAt = Date.now();
@@ -245,6 +257,7 @@ class Exchange {
       clientReq.on('data', (chunk: Buffer) => {
         if (!proxyReq.write(chunk)) clientReq.pause();
         this.requestBody.add(chunk);
+        reclaimer.note(chunk.length);
       });
       proxyReq.on('drain', () => clientReq.resume());
       clientReq.on('end', () => proxyReq.end());
@@ -297,9 +310,7 @@ class Exchange {
     if (!this.sendHead(res, { status, reason: res.statusMessage ?? '', rawHeaders: headers }, framing)) return;
     this.responseStarted = true;
 
-    this.responseBody = new BodyCapture(this.options.maxBody);
-    const encoding = decodableEncoding(getHeader(res.rawHeaders, 'content-encoding'));
-    if (encoding) this.decoder = new DecodedCopy(encoding, this.options.maxBody);
+    const captured = this.startCapture(res.rawHeaders);
 
     const head = {
       status,
@@ -312,11 +323,11 @@ class Exchange {
     this.safeHook(() => this.options.hooks.onResponseStart?.({ id: this.id, mode: this.relay.mode, timings: this.timings(), request: this.requestRecord(), response: head }));
 
     const onChunk = this.options.hooks.onResponseChunk;
-    const captured = this.responseBody;
     res.on('data', (chunk: Buffer) => {
       // Relay first; capture and analysis happen after the bytes are on their way.
       if (!clientRes.write(chunk)) res.pause();
       captured.add(chunk);
+      reclaimer.note(chunk.length);
       this.decoder?.write(chunk);
       if (onChunk) this.safeHook(() => onChunk(this.id, chunk));
     });
@@ -330,6 +341,16 @@ class Exchange {
     res.on('error', (err: NodeJS.ErrnoException) => {
       if (!this.finished) this.onBodyError(err);
     });
+  }
+
+  /** The response body's capture (and decoded copy), unless the hooks keep bodies themselves. */
+  private startCapture(rawHeaders: RawHeaders): BodyCapture {
+    const keep = this.options.hooks.takesResponseBodies !== true;
+    const capture = new BodyCapture(this.options.maxBody, keep);
+    this.responseBody = capture;
+    const encoding = keep ? decodableEncoding(getHeader(rawHeaders, 'content-encoding')) : null;
+    if (encoding) this.decoder = new DecodedCopy(encoding, this.options.maxBody);
+    return capture;
   }
 
   /** Writes the client's response head, keeping the framing kind; false when Node refused it. */
@@ -404,9 +425,7 @@ class Exchange {
           // must still show the head (Node would otherwise hold it until the first write).
           clientRes.flushHeaders();
           this.injectedHead = { ...step.head, framing };
-          this.responseBody = new BodyCapture(this.options.maxBody);
-          const encoding = decodableEncoding(getHeader(step.head.rawHeaders, 'content-encoding'));
-          if (encoding) this.decoder = new DecodedCopy(encoding, this.options.maxBody);
+          this.startCapture(step.head.rawHeaders);
           const response = { ...step.head, httpVersion: res.httpVersion, framing, declaredLength: declaredLength(step.head.rawHeaders) };
           this.safeHook(() => this.options.hooks.onResponseStart?.({ id: this.id, mode: this.relay.mode, timings: this.timings(), request: this.requestRecord(), response }));
           continue;

@@ -3,3 +3,4 @@ export { openStore, openReader, Store, type ListOptions, type StoreOptions } fro
 export { createFlowWriter, type FlowWriter, type WriterOptions, type WriterStats } from './writer.js';
 export type { BodyStorage, FlowRow, StoredFlow } from './rows.js';
 export { schemaVersion } from './schema.js';
+export { createSpooler, type BodySpool, type Spooler, type SpoolKind } from './spool.js';

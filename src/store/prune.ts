@@ -29,7 +29,9 @@ export function createPruner(db: Database.Database, maxDbSize: number): Pruner {
     `SELECT seq, request_body_stored + response_body_stored + decoded_body_stored AS bytes FROM flows
      WHERE seq > ? AND body_pruned = 0 ORDER BY seq LIMIT ${chunk}`,
   );
-  const deleteBodies = db.prepare('DELETE FROM bodies WHERE flow_seq = ?');
+  const deleteWholeBodies = db.prepare('DELETE FROM bodies WHERE flow_seq = ?');
+  const deleteParts = db.prepare('DELETE FROM body_parts WHERE flow_id = (SELECT id FROM flows WHERE seq = ?)');
+  const deleteBodies = { run: (seq: number) => (deleteWholeBodies.run(seq), deleteParts.run(seq)) };
   const markPruned = db.prepare('UPDATE flows SET body_pruned = 1, body_pruned_bytes = body_pruned_bytes + ? WHERE seq = ?');
   // Everything at or below this seq has been looked at already: the next run starts after it.
   let cursor = Number((db.prepare('SELECT coalesce(max(seq), 0) AS n FROM flows WHERE body_pruned = 1').get() as { n: number }).n);

@@ -100,6 +100,18 @@ export const migrations: readonly string[] = [
   CREATE INDEX findings_rule ON findings(rule, flow_seq);
   CREATE INDEX findings_category ON findings(category, flow_seq);
   `,
+  // 3: large bodies in parts, written as they arrive rather than held until the flow ends, keyed
+  // by the flow's id because the flow's row (and its seq) is written only when it is over. Parts
+  // whose flow never got a row (davtap was killed mid-transfer) are removed when a writer opens.
+  `
+  CREATE TABLE body_parts (
+    flow_id TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('response', 'decoded')),
+    part INTEGER NOT NULL,
+    bytes BLOB NOT NULL,
+    PRIMARY KEY (flow_id, kind, part)
+  );
+  `,
 ];
 
 export const schemaVersion = migrations.length;

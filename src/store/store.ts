@@ -170,6 +170,7 @@ export class Store {
       const seq = Number(r.seq);
       const bodies = new Map<string, Buffer>();
       for (const b of this.statements.bodies.all(seq) as unknown as { kind: string; bytes: Buffer }[]) bodies.set(b.kind, b.bytes);
+      for (const [kind, bytes] of this.bodyParts(id)) bodies.set(kind, bytes);
       const findings = r.analyzed === 1 ? this.statements.findings.all(seq).map(toFinding) : [];
       const resources = r.analyzed === 1 ? this.statements.resources.all(seq).map(toResource) : [];
       return { r, bodies, findings, resources };
@@ -177,6 +178,26 @@ export class Store {
     const got = read.deferred();
     if (!got) return null;
     return toStoredFlow(got.r, got.bodies, got.findings, got.resources);
+  }
+
+  /** A body the writer stored in parts (spool.ts), joined; empty when there is none. */
+  spooledBody(flowId: string, kind: 'response' | 'decoded'): Buffer {
+    return this.bodyParts(flowId).get(kind) ?? Buffer.alloc(0);
+  }
+
+  private partsStatement: Stmt | null = null;
+
+  /** The bodies the writer stored in parts (large captures), joined, by kind. */
+  private bodyParts(flowId: string): Map<string, Buffer> {
+    // Prepared on first use: a store opened at an older schema version (tests) has no such table.
+    this.partsStatement ??= this.db.prepare('SELECT kind, bytes FROM body_parts WHERE flow_id = ? ORDER BY kind, part') as Stmt;
+    const parts = new Map<string, Buffer[]>();
+    for (const p of this.partsStatement.all(flowId) as unknown as { kind: string; bytes: Buffer }[]) {
+      const list = parts.get(p.kind);
+      if (list) list.push(p.bytes);
+      else parts.set(p.kind, [p.bytes]);
+    }
+    return new Map([...parts].map(([kind, list]) => [kind, list.length === 1 ? list[0]! : Buffer.concat(list)]));
   }
 
   /** Registers work to do when the store closes (used by the writer); returns the unregistration. */

@@ -106,9 +106,16 @@ export function createFlowWriter(store: Store, options: WriterOptions = {}): Flo
 
   const writeFlow = (flow: Flow): void => {
     const request = cut(flow.request.body.bytes);
-    const response = cut(flow.response?.body.bytes);
-    const decoded = cut(flow.response?.decoded?.bytes);
-    const params = flowParams(flow, { request: request?.length ?? 0, response: response?.length ?? 0, decoded: decoded?.length ?? 0 });
+    // A spooled body is in body_parts already (spool.ts): only its length goes on the row.
+    const responseSpooled = flow.response?.body.spooled;
+    const decodedSpooled = flow.response?.decoded?.spooled;
+    const response = responseSpooled === undefined ? cut(flow.response?.body.bytes) : null;
+    const decoded = decodedSpooled === undefined ? cut(flow.response?.decoded?.bytes) : null;
+    const params = flowParams(flow, {
+      request: request?.length ?? 0,
+      response: responseSpooled ?? response?.length ?? 0,
+      decoded: decodedSpooled ?? decoded?.length ?? 0,
+    });
     const seq = Number(insertFlow.run(params).lastInsertRowid);
     if (flow.analysis) {
       flow.analysis.findings.forEach((f, i) => insertFinding.run(findingValues(seq, i, f)));

@@ -7,7 +7,15 @@ export class BodyCapture {
   private kept = 0;
   private seen = 0;
 
-  constructor(private readonly cap: number) {}
+  /**
+   * `keep` false counts without keeping anything: the bytes are someone else's to keep (a consumer
+   * that took every chunk as it relayed). The result then has no bytes, and `captureComplete`
+   * says whether the first `cap` bytes were the whole body, i.e. whether that consumer got it all.
+   */
+  constructor(
+    private readonly cap: number,
+    private readonly keep = true,
+  ) {}
 
   add(chunk: Buffer): void {
     this.seen += chunk.length;
@@ -15,7 +23,7 @@ export class BodyCapture {
     if (room <= 0) return;
     // Keep a reference, not a copy: the chunk is not reused by the stream once emitted.
     const part = chunk.length <= room ? chunk : chunk.subarray(0, room);
-    this.chunks.push(part);
+    if (this.keep) this.chunks.push(part);
     this.kept += part.length;
   }
 
@@ -25,7 +33,7 @@ export class BodyCapture {
 
   result(): CapturedBody {
     return {
-      bytes: this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.kept),
+      bytes: !this.keep ? Buffer.alloc(0) : this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.kept),
       bytesSeen: this.seen,
       captureComplete: this.seen === this.kept,
     };

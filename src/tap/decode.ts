@@ -30,13 +30,21 @@ export class DecodedCopy {
   private error: string | undefined;
   private readonly done: Promise<void>;
 
-  constructor(encoding: DecodableEncoding, cap: number) {
-    this.capture = new BodyCapture(cap);
+  /**
+   * With `sink`, the decoded bytes (the first `cap` of them) go there as they come and the result
+   * holds none: a consumer that stores them itself need not have them held here too.
+   */
+  constructor(encoding: DecodableEncoding, cap: number, sink?: (chunk: Buffer) => void) {
+    this.capture = new BodyCapture(cap, sink === undefined);
     // Deflate in HTTP is zlib-wrapped by the RFC but raw in some servers: inflate() with the
     // zlib header, falling back is not worth it for a display copy; the error says what happened.
     this.stream =
       encoding === 'gzip' ? zlib.createGunzip() : encoding === 'deflate' ? zlib.createInflate() : zlib.createBrotliDecompress();
-    this.stream.on('data', (chunk: Buffer) => this.capture.add(chunk));
+    this.stream.on('data', (chunk: Buffer) => {
+      const room = cap - this.capture.bytesSeen;
+      this.capture.add(chunk);
+      if (sink && room > 0) sink(chunk.length <= room ? chunk : chunk.subarray(0, room));
+    });
     this.done = new Promise((resolve) => {
       this.stream.once('end', resolve);
       this.stream.once('error', (err: NodeJS.ErrnoException) => {

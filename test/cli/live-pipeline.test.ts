@@ -47,6 +47,7 @@ async function pipelineFor(t: ExecutionContext, options: Partial<PipelineOptions
   const chunks = new Map<string, number>();
   let flows = 0;
   const hooks: ProxyHooks = {
+    takesResponseBodies: pipeline.hooks.takesResponseBodies,
     onResponseStart: (start) => pipeline.hooks.onResponseStart!(start),
     onResponseChunk: (id, chunk) => {
       chunks.set(id, (chunks.get(id) ?? 0) + 1);

@@ -1,0 +1,190 @@
+// Large bodies through the real proxy and the live pipeline: the relay holds no copy of a response
+// body (the pipeline takes every chunk), the worker writes large captures to the store in parts as
+// they arrive, and what is read back is what the client received. Real origins in-process, a real
+// database in a temp dir.
+import test, { type ExecutionContext } from 'ava';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { startPipeline, type PipelineOptions } from '../../src/cli/pipeline.js';
+import { openReader } from '../../src/store/index.js';
+import type { Flow } from '../../src/types.js';
+import { curl } from '../helpers/curl.js';
+import { response, startOrigin } from '../helpers/origin.js';
+import { startTestProxy } from '../helpers/proxy.js';
+
+const MiB = 1024 * 1024;
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** Deterministic, incompressible-enough bytes: a body whose every part differs. */
+function bytesOf(n: number, seed: number): Buffer {
+  const out = Buffer.allocUnsafe(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+async function setUp(t: ExecutionContext, origin: { url: string }, options: Partial<PipelineOptions> = {}) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'davtap-large-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dbPath = path.join(dir, 'flows.db');
+  const logs: string[] = [];
+  const maxBody = options.maxBody ?? 64 * MiB;
+  const pipeline = await startPipeline({ dbPath, maxBody, lines: false, onLine: () => {}, log: (l) => logs.push(l), ...options });
+  let closed = false;
+  t.teardown(async () => {
+    if (!closed) await pipeline.close();
+  });
+  const relayed: Flow[] = [];
+  const proxy = await startTestProxy(t, {
+    upstream: new URL(origin.url),
+    maxBody,
+    hooks: {
+      ...pipeline.hooks,
+      onFlow: (flow) => {
+        relayed.push(flow);
+        proxy.flows.push(flow);
+        pipeline.hooks.onFlow(flow);
+      },
+    },
+  });
+  return {
+    proxy,
+    logs,
+    relayed,
+    async finish() {
+      await proxy.close();
+      closed = true;
+      const stats = await pipeline.close();
+      const store = openReader(dbPath);
+      t.teardown(() => store.close());
+      return { stats, store };
+    },
+  };
+}
+
+async function bigOrigin(t: ExecutionContext, body: Buffer, headers: Record<string, string | number> = {}, cutAt?: number) {
+  const origin = await startOrigin(async (_req, socket) => {
+    socket.write(response(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length, ...headers }));
+    const end = cutAt ?? body.length;
+    for (let at = 0; at < end; at += 256 * 1024) {
+      if (!socket.write(body.subarray(at, Math.min(end, at + 256 * 1024)))) await new Promise((r) => socket.once('drain', r));
+    }
+    if (cutAt !== undefined) socket.destroy();
+  });
+  t.teardown(() => origin.close());
+  return origin;
+}
+
+test('a 6 MiB download: the relay keeps no copy, the store has it in parts, byte for byte what the client got', async (t) => {
+  const body = bytesOf(6 * MiB + 17, 1);
+  const origin = await bigOrigin(t, body);
+  const { proxy, relayed, logs, finish } = await setUp(t, origin);
+  const got = await curl([`${proxy.url}big.bin`]);
+  t.is(got.code, 0);
+  t.is(sha(got.stdout), sha(body));
+  await proxy.waitForFlows(1);
+  // The flow the relay handed over carries the counts, not the bytes.
+  const r = relayed[0]!.response!;
+  t.is(r.body.bytes.length, 0);
+  t.is(r.body.bytesSeen, body.length);
+  t.true(r.body.captureComplete);
+  const { stats, store } = await finish();
+  t.is(stats.written, 1);
+  t.deepEqual(logs, []);
+  const flow = store.getFlow(relayed[0]!.id)!;
+  t.is(flow.response!.body.bytes.length, body.length);
+  t.is(sha(flow.response!.body.bytes), sha(body));
+  t.true(flow.response!.body.captureComplete);
+  t.true(store.listFlows({ limit: 1 })[0]!.captureComplete);
+  t.is(store.spooledBody(flow.id, 'response').length, body.length);
+});
+
+test('past --max-body the store keeps the first bytes and the flow says the capture is incomplete', async (t) => {
+  const body = bytesOf(3 * MiB, 2);
+  const origin = await bigOrigin(t, body);
+  const { proxy, relayed, finish } = await setUp(t, origin, { maxBody: MiB });
+  const got = await curl([`${proxy.url}big.bin`]);
+  t.is(sha(got.stdout), sha(body));
+  await proxy.waitForFlows(1);
+  const { store } = await finish();
+  const flow = store.getFlow(relayed[0]!.id)!;
+  t.is(flow.response!.body.bytesSeen, body.length);
+  t.true(flow.response!.body.bytes.equals(body.subarray(0, MiB)));
+  t.false(flow.response!.body.captureComplete);
+  t.false(store.listFlows({ limit: 1 })[0]!.captureComplete);
+});
+
+test('a large gzip response: the wire bytes and the decoded copy are both stored (decoded off the relay thread)', async (t) => {
+  const text = Buffer.from('<line>davtap decoded copy</line>\n'.repeat(150_000)); // ~4.9 MB
+  const gz = zlib.gzipSync(text);
+  // Mixed with incompressible bytes so the wire body itself spans several parts.
+  const noise = bytesOf(MiB, 3);
+  const wire = zlib.gzipSync(Buffer.concat([text, noise]));
+  t.true(wire.length > gz.length);
+  const origin = await bigOrigin(t, wire, { 'Content-Type': 'text/plain', 'Content-Encoding': 'gzip' });
+  const { proxy, relayed, finish } = await setUp(t, origin);
+  const got = await curl([`${proxy.url}text.txt`]);
+  t.is(sha(got.stdout), sha(wire), 'the client gets the encoded bytes untouched');
+  await proxy.waitForFlows(1);
+  t.is(relayed[0]!.response!.decoded, null, 'the relay did not decode');
+  const { store } = await finish();
+  const flow = store.getFlow(relayed[0]!.id)!;
+  t.is(sha(flow.response!.body.bytes), sha(wire));
+  const decoded = flow.response!.decoded!;
+  t.is(decoded.bytesSeen, text.length + noise.length);
+  t.is(sha(decoded.bytes), sha(Buffer.concat([text, noise])));
+  t.true(decoded.captureComplete);
+  t.is(flow.response!.decodeError, undefined);
+});
+
+test('a large 207 is analyzed as it streams and stored in parts', async (t) => {
+  let xml = '<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">\n';
+  const n = 12_000;
+  for (let i = 0; i < n; i++) {
+    xml += `<D:response><D:href>/dav/f-${i}.txt</D:href><D:propstat><D:prop><D:getcontentlength>${i}</D:getcontentlength></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>\n`;
+  }
+  const body = Buffer.from(`${xml}</D:multistatus>\n`);
+  t.true(body.length > MiB);
+  const origin = await startOrigin(async (_req, socket) => {
+    socket.write(response(207, { 'Content-Type': 'application/xml; charset=utf-8', 'Content-Length': body.length }, body));
+  });
+  t.teardown(() => origin.close());
+  const { proxy, relayed, finish } = await setUp(t, origin);
+  const got = await curl(['-X', 'PROPFIND', '-H', 'Depth: 1', `${proxy.url}dav/`]);
+  t.is(sha(got.stdout), sha(body));
+  await proxy.waitForFlows(1);
+  const { store } = await finish();
+  const row = store.listFlows({ limit: 1 })[0]!;
+  t.true(row.analyzed);
+  t.is(row.resources, n);
+  t.is(row.findings.error, 0);
+  t.is(sha(store.getFlow(relayed[0]!.id)!.response!.body.bytes), sha(body));
+  t.true(store.spooledBody(relayed[0]!.id, 'response').length === body.length);
+});
+
+test('a large download cut mid-body is recorded as cut, with the bytes that came, analyzed from its capture', async (t) => {
+  // Larger than a spool part (256 KiB), so the capture is read back from the store for analysis.
+  const body = bytesOf(MiB, 4);
+  const cutAt = 600 * 1024;
+  const origin = await bigOrigin(t, body, {}, cutAt);
+  const { proxy, relayed, finish } = await setUp(t, origin);
+  const got = await curl([`${proxy.url}big.bin`]);
+  t.is(got.code, 18, 'curl sees the transfer cut');
+  await proxy.waitForFlows(1);
+  const { store } = await finish();
+  const flow = store.getFlow(relayed[0]!.id)!;
+  t.is(flow.outcome.kind, 'upstream-aborted');
+  t.is(flow.response!.body.bytesSeen, cutAt);
+  t.true(flow.response!.body.bytes.equals(body.subarray(0, cutAt)));
+  t.true(store.listFlows({ limit: 1 })[0]!.analyzed);
+  const rules = store.findingsFor(flow.id).map((f) => f.rule);
+  t.true(rules.includes('MS001'), rules.join(' '));
+});
