@@ -43,8 +43,6 @@ export interface ListingObservation {
   depth: '1' | 'infinity';
   /** Members (normalized hrefs, the collection itself excluded) in document order. */
   members: string[];
-  /** Their comparable forms (keyOfNormalized), index for index. */
-  keys: string[];
 }
 
 /** A request that may have removed `paths` (and everything under them) on `upstream`. */
@@ -70,8 +68,6 @@ export interface PreviousListing {
   end: number;
   /** The members kept, as normalized hrefs (at most the caller's cap, in document order). */
   members: readonly string[];
-  /** Their comparable forms, index for index, when the caller kept them (else derived here). */
-  keys?: readonly string[];
   /** How many members the listing had, kept or not. */
   total: number;
   flowId?: string;
@@ -124,6 +120,15 @@ function incompleteBecause(analysis: Analysis): string | undefined {
  */
 export function memberKey(path: string): string {
   return keyOfNormalized(normalizeHref(path));
+}
+
+/**
+ * The cheap form of a normalized href: only the trailing slash dropped. Two listings of one
+ * server write a member the same way, so listings are matched in this form first; the decoded
+ * form (memberKey) is computed only for what does not match, and for removals.
+ */
+export function plainKey(normalized: string): string {
+  return normalized.endsWith('/') ? normalized.slice(0, -1) : normalized;
 }
 
 /** memberKey of an href already normalized (the ledger's `hrefNormalized`): the cheaper half. */
@@ -223,19 +228,19 @@ export function observe(ex: ObservedExchange): Observation {
   const incomplete = incompleteBecause(ex.analysis);
   if (incomplete !== undefined) return { kind: 'none', reason: incomplete };
   const collection = memberKey(at.path);
+  const plainCollection = plainKey(normalizeHref(at.path));
   const members: string[] = [];
-  const keys: string[] = [];
   const add = (r: Resource, href: string): boolean => {
-    const key = keyOfNormalized(href);
-    if (key === collection) {
+    // Most hrefs are written as the request-URI was: the plain comparison settles them without
+    // decoding escapes; the others are compared decoded.
+    const plain = plainKey(href);
+    const self = plain === plainCollection || (!plain.startsWith(plainCollection + '/') && keyOfNormalized(href) === collection);
+    if (self) {
       // The server paged the listing: 507 on the request-URI (RFC 4918 §9.1 lets a server
       // limit a listing; the members past the limit are simply not there).
       return r.status === 507 || r.propstats.some((p) => p.status === 507);
     }
-    if (isUnder(key, collection)) {
-      members.push(href);
-      keys.push(key);
-    }
+    if (plain.startsWith(plainCollection + '/') || plainCollection === '' || isUnder(keyOfNormalized(href), collection)) members.push(href);
     return false;
   };
   for (const r of ex.analysis.resources) {
@@ -250,7 +255,6 @@ export function observe(ex: ObservedExchange): Observation {
     collection,
     depth,
     members,
-    keys,
   };
 }
 
@@ -299,16 +303,18 @@ export function compareListings(
 ): Finding | undefined {
   if (current.start < previous.end) return undefined;
   if (options.removalsComplete === false) return undefined;
-  const now = new Set(current.listing.keys);
+  const now = new Set(current.listing.members.map(plainKey));
+  // Decoded forms of the current members, built only if some member does not match plainly.
+  let decodedNow: Set<string> | undefined;
   const since = new Set<string>();
   for (const r of removals) if (r.upstream === current.listing.upstream && r.at >= previous.start) since.add(r.path);
   const missing: string[] = [];
   let removed = 0;
-  const keys = previous.keys?.length === previous.members.length ? previous.keys : undefined;
-  for (let i = 0; i < previous.members.length; i++) {
-    const m = previous.members[i]!;
-    const key = keys ? keys[i]! : keyOfNormalized(m);
-    if (now.has(key)) continue;
+  for (const m of previous.members) {
+    if (now.has(plainKey(m))) continue;
+    decodedNow ??= new Set(current.listing.members.map(keyOfNormalized));
+    const key = keyOfNormalized(m);
+    if (decodedNow.has(key)) continue;
     if (since.size > 0 && removedBy(key, since)) {
       removed++;
       continue;

@@ -37,10 +37,8 @@ export interface ListingHistoryStats {
  * may be slices of the body's text, and keeping the slices would keep the text they point into.
  * NUL separates them (XML cannot carry it, so no href contains it).
  */
-interface Kept extends Omit<PreviousListing, 'members' | 'keys'> {
+interface Kept extends Omit<PreviousListing, 'members'> {
   joined: string;
-  /** The members' comparable forms, joined too: computed once, when the listing was observed. */
-  joinedKeys: string;
   kept: number;
 }
 
@@ -96,9 +94,8 @@ export class ListingHistory {
     const previous = this.listings.get(seen.key);
     let finding: Finding | undefined;
     if (previous && start - previous.start <= this.maxAgeMs) {
-      const { joined, joinedKeys, kept, ...rest } = previous;
-      const split = (s: string) => (kept === 0 ? [] : s.split(SEP));
-      finding = compareListings({ ...rest, members: split(joined), keys: split(joinedKeys) }, { start, listing: seen }, this.removals, {
+      const { joined, kept, ...rest } = previous;
+      finding = compareListings({ ...rest, members: kept === 0 ? [] : joined.split(SEP) }, { start, listing: seen }, this.removals, {
         removalsComplete: this.droppedRemovalAt < previous.start,
         formatTime: this.formatTime,
       });
@@ -106,9 +103,8 @@ export class ListingHistory {
     // A listing that started before the one kept is older news: the newer one stays the reference.
     if (!previous || start >= previous.start) {
       const n = Math.min(seen.members.length, this.maxMembersPerListing);
-      const cut = (xs: string[]) => (xs.length > n ? xs.slice(0, n) : xs);
       this.forget(seen.key);
-      this.listings.set(seen.key, { start, end, joined: cut(seen.members).join(SEP), joinedKeys: cut(seen.keys).join(SEP), kept: n, total: seen.members.length, flowId: flow.id });
+      this.listings.set(seen.key, { start, end, joined: (n < seen.members.length ? seen.members.slice(0, n) : seen.members).join(SEP), kept: n, total: seen.members.length, flowId: flow.id });
       this.members += n;
       this.capListings();
     }
