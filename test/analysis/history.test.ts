@@ -150,3 +150,16 @@ test('listings under different credentials are keyed apart; the key keeps no sec
   t.false(bearer.includes('eyJtoken'));
   t.is(identityOf([]), '');
 });
+
+test('members are found whether the server escapes the collection path as the client did or not, also at the root', (t) => {
+  // The client asked for /dav/my%20docs/; the server writes the path with a raw space (MS301 says
+  // so, the ledger keeps it) and one member escaped.
+  const spaced = listing(propfind('/dav/my%20docs/', multistatus('/dav/my docs/', ['/dav/my docs/a.txt', '/dav/my%20docs/b.txt', '/dav/elsewhere.txt'])));
+  t.deepEqual(spaced.members, ['/dav/my docs/a.txt', '/dav/my%20docs/b.txt']);
+  t.is(spaced.collection, '/dav/my docs');
+  const root = listing(propfind('/', multistatus('/', ['/a.txt', '/sub/'])));
+  t.deepEqual(root.members, ['/a.txt', '/sub/']);
+  t.is(root.collection, '');
+  const later = listing(propfind('/', multistatus('/', ['/sub/'])));
+  t.deepEqual(compareListings(previousOf(root, 1000), { start: 5000, listing: later }, [])?.evidence['missing'], ['/a.txt']);
+});
