@@ -369,7 +369,7 @@ function analyzeCapped(input: CheckInput, capped: CappedCapture, transport: Tran
   });
   if (body.length === 0) {
     const finding = limitFinding(0);
-    return { findings: [finding], resources: [], summary: { resources: 0, failedResources: 0, byStatus: {}, findings: { error: 0, warning: 1, info: 0 }, text: 'not analyzed: nothing was captured' } };
+    return { findings: [finding], resources: [], summary: { resources: 0, failedResources: 0, byStatus: {}, findings: { error: 0, warning: 1, info: 0 }, text: 'not analyzed: the capture holds nothing to analyze' } };
   }
   const withMore = Buffer.concat([body, Buffer.alloc(1, 0x20)]);
   const a = analyze(input.req, input.head, withMore, transport, { maxBodyBytes: body.length });

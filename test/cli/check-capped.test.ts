@@ -144,7 +144,7 @@ test('a capped entry with nothing captured is MS703 and not analyzed', (t) => {
   const [r] = harInputs(har, 'empty.har').map(checkOne);
   t.deepEqual(r!.findings.map((f) => [f.rule, f.evidence['captured'], f.evidence['bytesSeen']]), [['MS703', 0, 5000]]);
   t.regex(r!.findings[0]!.message, /^capture capped at 0 of 5,000 bytes .*the cut is davtap's, not the server's$/);
-  t.is(r!.summary.text, 'not analyzed: nothing was captured');
+  t.is(r!.summary.text, 'not analyzed: the capture holds nothing to analyze');
 });
 
 test('a request body the capture cap cut is left out: the multiget answer is not blamed for hrefs the prefix lacks', (t) => {
