@@ -82,7 +82,7 @@ class AnalyzerImpl implements Analyzer {
     };
     this.ruleContext = { req: this.req, head: this.head };
     this.scan = new XmlScan(this.limits, (obs) => this.onResponse(obs));
-    this.text = new TextStage(ct?.charset, (t, off, len) => this.scan.write(t, off, len));
+    this.text = new TextStage(ct?.charset, (t, off, len, clean) => this.scan.write(t, off, len, clean));
     this.decoder = new ContentDecoder(listTokens(header(rawHeaders, 'Content-Encoding')), (bytes) => this.decoded(bytes));
     const noBody = this.req.method === 'HEAD' || head.status === 204 || head.status === 304 || (head.status >= 100 && head.status < 200);
     this.deframer = new Deframer(rawHeaders, head.bodyForm, noBody, (bytes) => this.decoder.write(bytes));

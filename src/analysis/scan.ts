@@ -3,10 +3,17 @@
 // state of the response being read; text is kept only where a rule needs it, and capped.
 import type { AnalyzerLimits, Resource } from '../types.js';
 import type { EntityDecl, Position, PropstatObs, ResponseObs, XmlError, XmlErrorKind, XmlFacts } from './facts.js';
-import { normalizeHref, parseHref } from './href.js';
-import { CALDAV, CARDDAV, DAV } from './request.js';
+import * as href from './href.js';
+import * as request from './request.js';
 import { XmlReader, type XmlAttribute, type XmlReaderEvents } from './xml-reader.js';
-import { XML_NS } from './xml-tokenizer.js';
+import * as tokenizer from './xml-tokenizer.js';
+
+// Module-level copies of what this per-element code imports: under tsx (tests, benchmarks) each
+// use of an imported binding is a getter call, measurable at a million elements.
+const { normalizeHref, parseHref } = href;
+const { CALDAV, CARDDAV, DAV } = request;
+const { XML_NS } = tokenizer;
+const DAV_RESOURCETYPE = `{${DAV}}resourcetype`;
 
 const enum K {
   Other,
@@ -112,10 +119,11 @@ export class XmlScan implements XmlReaderEvents {
     this.variant(`processing instruction <?${target}?>`);
   }
 
-  write(text: string, byteOffset: number, byteLength: number): void {
+  /** `clean`: see TextStage (no character the XML reader must look for). */
+  write(text: string, byteOffset: number, byteLength: number, clean = false): void {
     if (this.stopped || this.ended) return;
     this.totalChars += text.length;
-    this.reader.write(text, byteOffset, text.length === byteLength);
+    this.reader.write(text, byteOffset, text.length === byteLength, clean);
     const since = this.totalChars - this.lastEventPos;
     if (!this.stopped && since > this.limits.maxTokenLength) this.stop('maxTokenLength', since, this.totalChars);
   }
@@ -342,7 +350,8 @@ export class XmlScan implements XmlReaderEvents {
     const isDav = uri === DAV;
     // RFC 4918 defines no attributes on DAV: elements: any other than a namespace declaration or
     // xml:lang/xml:space is an unknown attribute, tolerated and logged (MS210, RFC 4918 §17).
-    if (isDav) for (const attr of attributes) this.onDavAttribute(attr, local);
+    // An index loop: for…of over the shared frozen empty list allocates an iterator per element.
+    if (isDav) for (let a = 0; a < attributes.length; a++) this.onDavAttribute(attributes[a]!, local);
     let kind = K.Other;
     if (!parent) {
       // A second top-level element (after a parse error) is not a new root: ignore it.
@@ -408,7 +417,7 @@ export class XmlScan implements XmlReaderEvents {
         break;
       }
       case K.InProperty:
-        if (isDav && local === 'collection' && parent?.clark === `{${DAV}}resourcetype` && this.open?.current) this.open.current.hasCollection = true;
+        if (isDav && local === 'collection' && parent?.clark === DAV_RESOURCETYPE && this.open?.current) this.open.current.hasCollection = true;
         break;
       case K.InError: {
         const o = this.open;

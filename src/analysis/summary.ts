@@ -3,27 +3,40 @@ import type { AnalysisSummary, Finding, Resource, Severity } from '../types.js';
 import type { RequestInfo } from './request.js';
 
 export function summarize(resources: Resource[], findings: Finding[], req: RequestInfo, multistatus: boolean): AnalysisSummary {
-  const byStatus: Record<string, number> = {};
+  const statusCounts = new Map<number, number>();
   const failedCodes = new Map<number, number>();
   let failed = 0;
   // 404 propstats answer an explicit prop list or a REPORT: expected, not a failure.
   const expected404 = req.propfind === 'prop' || req.method === 'REPORT';
-  for (const r of resources) {
-    const codes = new Set<number>();
-    if (r.status !== null) codes.add(r.status);
-    for (const p of r.propstats) if (p.status !== null) codes.add(p.status);
-    for (const c of codes) byStatus[String(c)] = (byStatus[String(c)] ?? 0) + 1;
-    const removedSyncMember = req.isSyncCollection && r.status === 404;
-    // Expected 404s are propstat ones; a whole-resource 404 (a multiget href that is gone) failed.
-    const propCodes = new Set(r.propstats.map((p) => p.status));
-    const failing = removedSyncMember
-      ? []
-      : [...codes].filter((c) => c >= 400 && !(c === 404 && expected404 && r.status !== 404 && propCodes.has(404)) && !(c === 507 && r.status === 507));
-    if (failing.length > 0) {
-      failed++;
-      for (const c of failing) failedCodes.set(c, (failedCodes.get(c) ?? 0) + 1);
+  // The distinct codes of one resource, in order (status, then propstats); one array for all:
+  // a listing has a hundred thousand resources with one or two codes each.
+  const codes: number[] = [];
+  for (let i = 0; i < resources.length; i++) {
+    const r = resources[i]!;
+    codes.length = 0;
+    let prop404 = false;
+    if (r.status !== null) codes.push(r.status);
+    for (let k = 0; k < r.propstats.length; k++) {
+      const s = r.propstats[k]!.status;
+      if (s === 404) prop404 = true;
+      if (s !== null && !codes.includes(s)) codes.push(s);
     }
+    for (let k = 0; k < codes.length; k++) statusCounts.set(codes[k]!, (statusCounts.get(codes[k]!) ?? 0) + 1);
+    // A removed sync member is not a failure.
+    if (req.isSyncCollection && r.status === 404) continue;
+    // Expected 404s are propstat ones; a whole-resource 404 (a multiget href that is gone) failed.
+    let failing = false;
+    for (let k = 0; k < codes.length; k++) {
+      const c = codes[k]!;
+      if (c < 400 || (c === 404 && expected404 && r.status !== 404 && prop404) || (c === 507 && r.status === 507)) continue;
+      failing = true;
+      failedCodes.set(c, (failedCodes.get(c) ?? 0) + 1);
+    }
+    if (failing) failed++;
   }
+  // Integer-like keys: the object lists them in ascending order whatever the insertion order.
+  const byStatus: Record<string, number> = {};
+  for (const [c, k] of statusCounts) byStatus[String(c)] = k;
   const counts: Record<Severity, number> = { error: 0, warning: 0, info: 0 };
   for (const f of findings) counts[f.severity]++;
   const groups = [...failedCodes.entries()].sort((a, b) => a[0] - b[0]).map(([c, k]) => `${c} ×${k}`).join(', ');

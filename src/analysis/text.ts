@@ -71,7 +71,8 @@ export class TextStage {
 
   constructor(
     charsetParam: string | undefined,
-    private readonly onText: (text: string, byteOffset: number, byteLength: number) => void,
+    /** `clean`: the text has no C0 control but TAB/LF/CR, no surrogate and no U+FFFE/U+FFFF. */
+    private readonly onText: (text: string, byteOffset: number, byteLength: number, clean: boolean) => void,
   ) {
     this.facts = { applied: 'utf-8', disagreement: false, doubleBom: false, head: '', tail: '', chars: 0 };
     const c = canonical(charsetParam);
@@ -190,9 +191,12 @@ export class TextStage {
     if (text.length === 0) return;
     if (this.facts.head.length < 2048) this.facts.head += text.slice(0, 2048 - this.facts.head.length);
     this.facts.tail = text.length >= 128 ? text.slice(-128) : (this.facts.tail + text).slice(-128);
-    if (this.facts.illegalChar === undefined || this.facts.illegalChar.count < 1000) this.findIllegal(text, textOffset);
+    // A plain character class is several times faster than ILLEGAL's look-arounds; surrogates
+    // (any astral character) send the chunk down the exact path.
+    const clean = !MAYBE_ILLEGAL.test(text);
+    if ((!clean || this.lastCharWasHighSurrogate) && (this.facts.illegalChar === undefined || this.facts.illegalChar.count < 1000)) this.findIllegal(text, textOffset);
     this.facts.chars += text.length;
-    this.onText(text, textOffset, textLength);
+    this.onText(text, textOffset, textLength, clean);
   }
 
   private sanitize(bytes: Uint8Array, offset: number, last: boolean): { text: string; textOffset: number; textLength: number } {
@@ -214,9 +218,6 @@ export class TextStage {
   }
 
   private findIllegal(text: string, byteOffset: number): void {
-    // A plain character class is several times faster than ILLEGAL's look-arounds; surrogates
-    // (any astral character) send the chunk down the exact path.
-    if (!MAYBE_ILLEGAL.test(text) && !this.lastCharWasHighSurrogate) return;
     let rest = text;
     let consumed = 0;
     // A high surrogate at the end of the previous chunk pairs with a low one starting this chunk.

@@ -76,8 +76,11 @@ export class XmlReader {
     this.tok = new XmlTokenizer(events);
   }
 
-  /** Text decoded from the body bytes at byteOffset (contiguous with the previous write). */
-  write(text: string, byteOffset: number, ascii: boolean): void {
+  /**
+   * Text decoded from the body bytes at byteOffset (contiguous with the previous write). `clean`:
+   * the caller checked that it holds no C0 control but TAB/LF/CR, no surrogate, no U+FFFE/U+FFFF.
+   */
+  write(text: string, byteOffset: number, ascii: boolean, clean = false): void {
     if (this.closed) return;
     if (!this.started) {
       this.started = true;
@@ -100,7 +103,7 @@ export class XmlReader {
       this.winCol = this.memoCol;
       this.recent = tail80(this.recent, this.win, drop);
     }
-    t.append(text);
+    t.append(text, clean, keptAscii && ascii);
     this.setWindow(t.buf, t.base, keptAscii && ascii);
     this.running = true;
     const ok = t.run();

@@ -3,6 +3,7 @@
 // encoding), or the server left out what the request asked for.
 import type { Draft, Facts, RuleDef } from '../facts.js';
 import { commonPrefix, isInwardHost, isWithin, normalizeAuthority, normalizeHref, parseHref } from '../href.js';
+import type { ParsedHref } from '../href.js';
 import { CALDAV, CARDDAV, pathOfTarget } from '../request.js';
 import { headerText, n, plural } from './util.js';
 
@@ -21,6 +22,9 @@ function scopes(f: Facts): string[] {
  * The Depth-scoped REPORTs (calendar-query, addressbook-query, sync-collection, expand-property,
  * and any other REPORT sent with a Depth header) search the Request-URI's subtree (RFC 3253 §3.6).
  */
+/** What parseHref answers for an href starting with '/', minus the path (not used by MS303). */
+const PATH_FORM: Pick<ParsedHref, 'form' | 'authority' | 'scheme'> = { form: 'absolute-path' };
+
 const OWN_SCOPE_REPORTS = new Set(['{DAV:}principal-property-search', '{DAV:}principal-match', '{DAV:}acl-principal-prop-set', '{DAV:}principal-search-property-set']);
 const TARGET_SCOPED_REPORTS = new Set([
   `{${CALDAV}}calendar-query`,
@@ -117,7 +121,8 @@ export const strippedRules: RuleDef[] = [
       let count = 0;
       for (const r of f.resources) {
         if (r.href === '') continue;
-        const p = parseHref(r.href);
+        // An absolute path (most hrefs) has no scheme or authority to parse.
+        const p = r.href.charCodeAt(0) === 0x2f ? PATH_FORM : parseHref(r.href);
         let why: string | undefined;
         if (p.form === 'absolute-uri' && clientAuth !== undefined && p.authority !== clientAuth) {
           // An inward authority is MS304's leak; here only foreign public hosts.
@@ -161,6 +166,7 @@ export const strippedRules: RuleDef[] = [
       let count = 0;
       let downgrade = false;
       for (const r of f.resources) {
+        if (r.href.charCodeAt(0) === 0x2f) continue; // an absolute path names no host
         const p = parseHref(r.href);
         if (p.form !== 'absolute-uri') continue;
         const sameAuth = clientAuth !== undefined && p.authority === clientAuth;
