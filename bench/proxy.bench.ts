@@ -1,6 +1,7 @@
 // Proxy throughput, latency and memory against Debian's Apache mod_dav on loopback: PROPFIND
 // Depth 0 (small) and Depth 1 over a 1,000-file collection, 8 keep-alive connections (wrk), direct
-// vs davtap (reverse, --no-ui, store on) vs mitmdump; then a 1 GiB response read at 10 MB/s
+// vs davtap (reverse, --no-ui, store on) vs mitmdump, with references (a bare node:http relay, a blind
+// TCP pipe, nginx as a reverse proxy); then a 1 GiB response read at 10 MB/s
 // through davtap while its resident set is sampled.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,8 @@ import { startDavtap, type DavtapProcess } from '../test/helpers/davtap-process.
 import { byComponent, hotSpots, profilesIn } from './lib/cpuprofile.js';
 import { waitIdle } from './lib/idle.js';
 import { readRss, sampleRss, slowGet, startBigOrigin } from './lib/memory.js';
-import { startBareRelay } from './lib/bare-relay-process.js';
+import { startBareRelay, startListeningChild } from './lib/bare-relay-process.js';
+import { nginxInstalled, startNginxProxy } from './lib/nginx-proxy.js';
 import { mitmdumpInstalled, startMitmdump } from './lib/mitmdump.js';
 import { fixed, mib, table } from './lib/table.js';
 import { runWrk, type WrkResult } from './lib/wrk.js';
@@ -25,6 +27,11 @@ const READ_RATE = 10_000_000; // bytes per second
 const RSS_LIMIT_KIB = 150 * 1024;
 /** The reference relay (bench/lib/bare-relay.ts): Node's HTTP stack alone, none of davtap's work. */
 const BARE = 'bare node:http relay';
+/** The floor for a relay in Node (bench/lib/tcp-pipe.ts): bytes copied, no HTTP at all. */
+const PIPE = 'blind TCP pipe (node:net)';
+/** A tuned C gateway on the same cores (bench/lib/nginx-proxy.ts). */
+const NGINX = 'nginx reverse proxy';
+const PIPE_SCRIPT = new URL('./lib/tcp-pipe.ts', import.meta.url).pathname;
 
 // What a typical client asks for when listing (rclone, davfs2 and cadaver ask for about this).
 const PROPFIND_BODY =
@@ -198,6 +205,16 @@ export async function run(): Promise<string> {
       const r = await startBareRelay(upstream);
       return { name: BARE, url: r.url, pid: r.pid, stop: r.stop };
     });
+    starters.push(async () => {
+      const r = await startListeningChild(['--import', 'tsx', PIPE_SCRIPT, upstream], 'TCP pipe');
+      return { name: PIPE, url: r.url, pid: r.pid, stop: r.stop };
+    });
+    if (nginxInstalled()) {
+      starters.push(async () => {
+        const n = await startNginxProxy(upstream);
+        return { name: NGINX, url: n.url, pid: n.pid, stop: n.stop };
+      });
+    }
     if (mitmdumpInstalled()) {
       starters.push(async () => {
         const m = await startMitmdump(upstream);
@@ -269,6 +286,14 @@ export async function run(): Promise<string> {
       if (bare) {
         ratioRows.push([scenario.name, `${BARE} / direct req/s`, `${fixed(bare.wrk.requestsPerSecond / direct.wrk.requestsPerSecond)}x`, '(reference)', '']);
         ratioRows.push([scenario.name, `davtap / ${BARE} req/s`, `${fixed(davtap.wrk.requestsPerSecond / bare.wrk.requestsPerSecond)}x`, '(reference)', '']);
+      }
+      // What the machine allows any relay: wrk, Apache and the relay share the same 2 cores.
+      for (const name of [PIPE, NGINX]) {
+        const ref = get(name, scenario);
+        if (ref) {
+          ratioRows.push([scenario.name, `${name} / direct req/s`, `${fixed(ref.wrk.requestsPerSecond / direct.wrk.requestsPerSecond)}x`, '(reference)', '']);
+          ratioRows.push([scenario.name, `p50 added by ${name}`, `${fixed(ref.wrk.p50Ms - direct.wrk.p50Ms, 3)} ms`, '(reference)', '']);
+        }
       }
       if (missed) toProfile.push(scenario);
     }
