@@ -31,7 +31,7 @@ function bytesOf(n: number, seed: number): Buffer {
   return out;
 }
 
-async function setUp(t: ExecutionContext, origin: { url: string }, options: Partial<PipelineOptions> = {}) {
+async function setUp(t: ExecutionContext, origin: { url: string }, options: Partial<PipelineOptions> = {}, proxyOptions: { maxRequestBody?: number } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'davtap-large-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const dbPath = path.join(dir, 'flows.db');
@@ -46,6 +46,7 @@ async function setUp(t: ExecutionContext, origin: { url: string }, options: Part
   const proxy = await startTestProxy(t, {
     upstream: new URL(origin.url),
     maxBody,
+    ...proxyOptions,
     hooks: {
       ...pipeline.hooks,
       onFlow: (flow) => {
@@ -187,4 +188,35 @@ test('a large download cut mid-body is recorded as cut, with the bytes that came
   t.true(store.listFlows({ limit: 1 })[0]!.analyzed);
   const rules = store.findingsFor(flow.id).map((f) => f.rule);
   t.true(rules.includes('MS001'), rules.join(' '));
+});
+
+test('a multiget whose request body the capture cap cut is analyzed without it, so its answer is not blamed for hrefs the cut list lacks', async (t) => {
+  const hrefs = ['/cal/a.ics', '/cal/b.ics', '/cal/c.ics'];
+  const request =
+    '<?xml version="1.0" encoding="utf-8"?>\n<C:calendar-multiget xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/></D:prop>' +
+    hrefs.map((h) => `<D:href>${h}</D:href>`).join('') +
+    '</C:calendar-multiget>\n';
+  const answer =
+    '<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">' +
+    hrefs.map((h, i) => `<D:response><D:href>${h}</D:href><D:propstat><D:prop><D:getetag>"${i}"</D:getetag></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>`).join('') +
+    '</D:multistatus>\n';
+  const origin = await startOrigin(async (_req, socket) => {
+    socket.write(response(207, { 'Content-Type': 'application/xml; charset=utf-8', 'Content-Length': Buffer.byteLength(answer) }, answer));
+  });
+  t.teardown(() => origin.close());
+  const rulesWith = async (maxRequestBody: number) => {
+    const { proxy, relayed, finish } = await setUp(t, origin, {}, { maxRequestBody });
+    const got = await curl(['-X', 'REPORT', '-H', 'Depth: 1', '-H', 'Content-Type: application/xml', '--data-binary', request, `${proxy.url}cal/`]);
+    t.is(got.stdout.toString(), answer);
+    await proxy.waitForFlows(1);
+    t.is(relayed[0]!.request.body.captureComplete, maxRequestBody >= Buffer.byteLength(request));
+    const { store } = await finish();
+    t.true(store.listFlows({ limit: 1 })[0]!.analyzed);
+    return store.findingsFor(relayed[0]!.id).map((f) => f.rule);
+  };
+  // Whole, the request is read and the answer matches it; cut after the first href, it is left out.
+  const whole = await rulesWith(1024 * 1024);
+  t.false(whole.includes('MS601'), whole.join(' '));
+  const cut = await rulesWith(request.indexOf('/cal/b.ics'));
+  t.false(cut.includes('MS601'), cut.join(' '));
 });
