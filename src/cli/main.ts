@@ -69,6 +69,14 @@ export async function main(argv: string[], io: CliIO = processIO()): Promise<num
 // Run when executed (bin/davtap imports this module), not when a test imports `main`.
 const entry = process.argv[1] ?? '';
 if (entry.endsWith('/bin/davtap') || entry.endsWith('cli/main.js') || entry.endsWith('cli/main.ts')) {
+  // A reader that went away (`davtap export --jsonl - | head`, `davtap --no-ui | head`) is not a
+  // crash: the proxy stops as on SIGTERM (every flow seen is committed), a one-shot command ends at
+  // once with the status of a program killed by SIGPIPE (141), silently, as Unix tools do.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    if (process.listenerCount('SIGTERM') > 0) process.kill(process.pid, 'SIGTERM');
+    else process.exit(141);
+  });
   const code = await main(process.argv.slice(2));
   // Commands that keep running (the proxy) resolve only when they are done.
   process.exitCode = code;

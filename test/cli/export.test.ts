@@ -1,5 +1,5 @@
 import test from 'ava';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -140,4 +140,16 @@ test('--redact NAME and --no-redact reach every exported header', async (t) => {
   t.is(header(named.out, 'X-Tenant-Key'), '[redacted]');
   const kept = await run(cwd, ['export', '--db', file, '--jsonl', '--no-redact']);
   t.is(header(kept.out, 'Authorization'), 'Basic c2VjcmV0');
+});
+
+test('a reader that went away (davtap export --jsonl - | head) ends the export quietly with the SIGPIPE status, not a crash', async (t) => {
+  const { db, cwd } = await fixture(t);
+  const child = spawn(process.execPath, ['--import', tsxLoader, mainTs, 'export', '--db', db, '--jsonl', '-', '--bodies'], { cwd, env: withoutProxyEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  // The reading end is gone before davtap writes its first line.
+  child.stdout.destroy();
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  t.is(code, 141);
+  t.is(stderr, '');
 });

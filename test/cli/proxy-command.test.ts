@@ -147,3 +147,26 @@ test('a database from a newer davtap is refused with exit 2 and left untouched',
   t.regex(r.stderr, /newer/i);
   t.true(fs.readFileSync(db).equals(before));
 });
+
+test('a line reader that goes away (davtap --no-ui | head -1) stops the proxy as SIGTERM would: flows committed, no crash', async (t) => {
+  const server = await startDavServer();
+  t.teardown(() => server.close());
+  const db = path.join(tempDir(t), 'flows.db');
+  const proc = await startDavtap(['--upstream', server.url, '--listen', '0', '--no-ui', '--db', db]);
+  t.teardown(() => proc.stop().then(() => undefined));
+  await curl(['-X', 'PROPFIND', '-H', 'Depth: 0', '-o', '/dev/null', `${proc.url}/dav/`]);
+  for (let i = 0; i < 100 && !proc.stdout().includes('PROPFIND'); i++) await new Promise((r) => setTimeout(r, 20));
+  t.regex(proc.stdout(), /PROPFIND {2}207/);
+  // Like head(1) after its first line: the pipe's reading end closes.
+  proc.child.stdout!.destroy();
+  const exited = new Promise<number | null>((resolve) => proc.child.once('exit', (code) => resolve(code)));
+  // The next flow line meets a closed pipe.
+  for (let i = 0; i < 3; i++) await curl(['-X', 'PROPFIND', '-H', 'Depth: 0', '-o', '/dev/null', `${proc.url}/dav/?n=${i}`]);
+  const code = await Promise.race([exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 10_000))]);
+  t.is(code, 0);
+  t.notRegex(proc.stderr(), /EPIPE|internal error|at /);
+  const { openReader } = await import('../../src/store/index.js');
+  const reader = openReader(db);
+  t.teardown(() => reader.close());
+  t.true(reader.countFlows() >= 2, `${reader.countFlows()} flows`);
+});
