@@ -536,7 +536,7 @@ export class XmlScan implements XmlReaderEvents {
       if (d.head.length < 64) d.head += (d.head.length === 0 ? t.trimStart() : t).slice(0, 64 - d.head.length);
       return;
     }
-    if ((top.kind === K.Prop || top.kind === K.Error) && this.open && this.open.obs.strayText === undefined) {
+    if ((top.kind === K.Prop || top.kind === K.Error) && this.open && this.open.obs.strayText === undefined && !asciiSpace(chars, start, end)) {
       const t = chars.slice(start, end);
       if (/\S/.test(t)) this.open.obs.strayText = { where: this.path(), excerpt: t.trim().slice(0, 80) };
     }
@@ -671,6 +671,15 @@ export class XmlScan implements XmlReaderEvents {
     this.resources.push(r);
     this.onResponse(obs);
   }
+}
+
+/** Only ASCII white space in chars[start, end): the line breaks between properties, without a regex. */
+function asciiSpace(chars: string, start: number, end: number): boolean {
+  for (let k = start; k < end; k++) {
+    const c = chars.charCodeAt(k);
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return false;
+  }
+  return true;
 }
 
 /**

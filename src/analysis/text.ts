@@ -193,7 +193,8 @@ export class TextStage {
     this.facts.tail = text.length >= 128 ? text.slice(-128) : (this.facts.tail + text).slice(-128);
     // A plain character class is several times faster than ILLEGAL's look-arounds; surrogates
     // (any astral character) send the chunk down the exact path.
-    const clean = !MAYBE_ILLEGAL.test(text);
+    // ASCII text can only hold C0 controls: 29 native byte searches beat one regex pass.
+    const clean = ascii !== undefined ? !hasControlByte(bytes) : !MAYBE_ILLEGAL.test(text);
     if ((!clean || this.lastCharWasHighSurrogate) && (this.facts.illegalChar === undefined || this.facts.illegalChar.count < 1000)) this.findIllegal(text, textOffset);
     this.facts.chars += text.length;
     this.onText(text, textOffset, textLength, clean);
@@ -257,6 +258,16 @@ const EMPTY = new Uint8Array(0);
 function asciiText(bytes: Uint8Array): string | undefined {
   const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
   return Buffer.byteLength(text, 'utf8') === bytes.length ? text : undefined;
+}
+
+/** C0 controls other than TAB, LF and CR. */
+const CONTROL_BYTES = [0, 1, 2, 3, 4, 5, 6, 7, 8, 0x0b, 0x0c, 0x0e, 0x0f, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f];
+
+/** Whether the bytes hold a C0 control other than TAB, LF and CR. */
+function hasControlByte(bytes: Uint8Array): boolean {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let k = 0; k < CONTROL_BYTES.length; k++) if (b.indexOf(CONTROL_BYTES[k]!) >= 0) return true;
+  return false;
 }
 
 /** Length of the UTF-8 sequence left incomplete at the end of `bytes` (0 when none). */

@@ -202,30 +202,44 @@ export class XmlTokenizer {
     const s = this.buf;
     const end = this.limit;
     let i = this.at;
-    for (let guard = 0; guard <= s.length && !this.halted; guard++) {
+    // Before the root the resume point stays at 0; from the root on it follows every token.
+    let resume = this.resume;
+    let ok = true;
+    for (let guard = 0; guard <= s.length; guard++) {
+      if (this.halted) break;
       if (this.phase === Phase.Begin) {
         // saxes swallows white space before the first markup without a text event.
         while (i < end && isSpace(s.charCodeAt(i))) i++;
         if (i >= end) break;
-        if (s.charCodeAt(i) !== LT) return this.bail(this.resume);
+        if (s.charCodeAt(i) !== LT) {
+          ok = false;
+          break;
+        }
       }
-      const lt = s.indexOf('<', i);
+      // Between the tags of a listing there is a line break or nothing: look before searching.
+      let lt = i;
+      if (lt < end && s.charCodeAt(lt) !== LT && (++lt >= end || s.charCodeAt(lt) !== LT)) lt = s.indexOf('<', lt);
       if (lt < 0 || lt >= end) break;
-      if (lt > i && !this.text(s, i, lt)) return this.bail(i);
-      i = lt;
-      this.at = i;
-      if (this.phase === Phase.Root || this.phase === Phase.Epilog) this.resume = i;
+      if (lt > i) {
+        if (!this.text(s, i, lt)) {
+          ok = false;
+          break;
+        }
+        i = lt;
+        if (this.phase >= Phase.Root) resume = i;
+      }
       const next = this.markup(s, lt, end);
-      if (next === BAIL) return this.bail(this.resume);
-      if (next === NEED) break;
+      if (next < 0) {
+        ok = next !== BAIL;
+        break;
+      }
       i = next;
-      this.at = i;
-      if (this.phase === Phase.Root || this.phase === Phase.Epilog) this.resume = i;
+      if (this.phase >= Phase.Root) resume = i;
     }
     this.at = i;
     // An illegal character the next token cannot be completed before: saxes reports it.
-    if (this.illegalAtLimit && !this.halted) return this.bail(this.resume);
-    return true;
+    if (ok && this.illegalAtLimit && !this.halted) ok = false;
+    return ok ? ((this.resume = resume), true) : this.bail(resume);
   }
 
   /**
@@ -240,7 +254,7 @@ export class XmlTokenizer {
     for (let k = this.at; k < s.length; k++) if (!isSpace(s.charCodeAt(k))) return false;
     if (this.at < s.length) {
       this.eventPos = this.base + s.length;
-      this.emitText(s, this.at, s.length);
+      this.events.onText(s, this.at, s.length);
     }
     this.at = s.length;
     this.resume = s.length;
@@ -259,7 +273,7 @@ export class XmlTokenizer {
     if (this.phase !== Phase.Root) {
       // Outside the root only white space is allowed; saxes reports it as text all the same.
       for (let k = i; k < lt; k++) if (!isSpace(s.charCodeAt(k))) return false;
-      this.emitText(s, i, lt);
+      this.events.onText(s, i, lt);
       return true;
     }
     if (this.nextCdataEnd < i) this.nextCdataEnd = indexOr(s, ']]>', i);
@@ -269,15 +283,11 @@ export class XmlTokenizer {
     if (this.nextAmp < lt || this.nextCr < lt) {
       const decoded = decodeText(s, i, lt);
       if (decoded === undefined) return false;
-      this.emitText(decoded, 0, decoded.length);
+      this.events.onText(decoded, 0, decoded.length);
       return true;
     }
-    this.emitText(s, i, lt);
+    this.events.onText(s, i, lt);
     return true;
-  }
-
-  private emitText(s: string, start: number, end: number): void {
-    this.events.onText(s, start, end);
   }
 
   /** The markup at lt: the index after it, NEED (incomplete) or BAIL. */
@@ -322,8 +332,8 @@ export class XmlTokenizer {
     const cr = s.indexOf('\r', start);
     if (cr >= 0 && cr < close) {
       const t = normalizeNewlines(s.slice(start, close));
-      this.emitText(t, 0, t.length);
-    } else this.emitText(s, start, close);
+      this.events.onText(t, 0, t.length);
+    } else this.events.onText(s, start, close);
     return close + 3;
   }
 

@@ -10,6 +10,8 @@ const REGISTERED = new Set([
   407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417, 421, 422, 423, 424, 426, 428, 429, 431, 451, 500, 501, 502, 503, 504, 505, 506, 507, 508, 510, 511,
 ]);
 
+const notStatusLine = (t: string): boolean => !STATUS_LINE.test(t);
+
 const pos = (o: ResponseObs) => ({ offset: o.resource.span.start, line: o.position.line, column: o.position.column, href: o.resource.href });
 
 function isRequestUri(f: Pick<Facts, 'req'>, href: string): boolean {
@@ -59,7 +61,6 @@ export const semanticRules: RuleDef[] = [
       if (!o.resource.complete) return undefined;
       const s = o.statusTexts.length;
       const p = o.propstats.length;
-      const children = `href ×${o.hrefs.length}, status ×${s}, propstat ×${p}`;
       let what: string | undefined;
       // sabre/Nextcloud mark removed sync members with 404 plus a pseudo propstat 418: a dialect.
       const sabreRemoved = s === 1 && p > 0 && o.resource.status === 404 && o.resource.propstats.every((x) => x.status === 418);
@@ -68,6 +69,7 @@ export const semanticRules: RuleDef[] = [
       else if (p > 0 && o.hrefs.length > 1) what = 'has several hrefs together with propstat';
       else if (s > 1) what = 'has several status elements';
       if (!what) return undefined;
+      const children = `href ×${o.hrefs.length}, status ×${s}, propstat ×${p}`;
       return { message: `response for ${o.resource.href || `#${o.resource.index + 1}`} ${what} (${children})`, evidence: { ...pos(o), children } };
     },
   },
@@ -79,6 +81,8 @@ export const semanticRules: RuleDef[] = [
     scope: 'body',
     onResponse(o) {
       if (!o.resource.complete) return undefined;
+      // Runs for every response: nothing allocated when every propstat is well-formed.
+      if (o.propstats.every((ps) => ps.propElements === 1 && ps.statusTexts.length === 1)) return undefined;
       const out: Draft[] = [];
       o.propstats.forEach((ps, i) => {
         if (ps.propElements === 1 && ps.statusTexts.length === 1) return;
@@ -97,8 +101,8 @@ export const semanticRules: RuleDef[] = [
     title: 'status element is not an HTTP status line',
     scope: 'body',
     onResponse(o) {
-      let bad = o.statusTexts.find((t) => !STATUS_LINE.test(t));
-      for (const p of o.propstats) bad ??= p.statusTexts.find((t) => !STATUS_LINE.test(t));
+      let bad = o.statusTexts.find(notStatusLine);
+      for (const p of o.propstats) bad ??= p.statusTexts.find(notStatusLine);
       if (bad === undefined) return undefined;
       return {
         message: `status ${JSON.stringify(bad.trim().slice(0, 80))} in the response for ${o.resource.href} is not "HTTP/x.y NNN reason"`,
@@ -127,6 +131,7 @@ export const semanticRules: RuleDef[] = [
     title: 'duplicate property, text in prop/error, or markup inside href/status',
     scope: 'body',
     onResponse(o) {
+      if ((o.dupProps === undefined || o.dupProps.length === 0) && !o.strayText && !o.childInLeaf) return undefined;
       const out: Draft[] = [];
       if (o.dupProps !== undefined && o.dupProps.length > 0) out.push({ message: `property ${o.dupProps.join(', ')} appears more than once in the response for ${o.resource.href}`, evidence: { ...pos(o), properties: o.dupProps } });
       if (o.strayText) out.push({ message: `text directly inside ${o.strayText.where} of ${o.resource.href}: ${JSON.stringify(o.strayText.excerpt)}`, evidence: { ...pos(o), path: o.strayText.where, excerpt: o.strayText.excerpt } });
