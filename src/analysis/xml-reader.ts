@@ -42,6 +42,9 @@ const MAX_IDLE_PARSERS = 4;
 /** Text the tokenizer may hold back for one unfinished token; a longer token goes to saxes. */
 const MAX_PENDING = 1 << 20;
 
+/** Longest cut token completed by stitching (see write). */
+const MAX_STITCH = 4096;
+
 const NO_ATTRIBUTES: readonly XmlAttribute[] = Object.freeze([]);
 const NONE = Number.MAX_SAFE_INTEGER;
 
@@ -92,23 +95,64 @@ export class XmlReader {
       return;
     }
     const t = this.tok;
-    const drop = t.resume;
-    const keptAscii = drop === this.win.length || this.winAscii;
-    if (drop > 0) {
-      const newBase = t.base + drop;
-      this.winByte = this.offsetOf(newBase);
-      if (this.memoPos > newBase || this.memoPos < this.winBase) this.resetMemo();
-      this.advance(newBase);
-      this.winLine = this.memoLine;
-      this.winCol = this.memoCol;
-      this.recent = tail80(this.recent, this.win, drop);
+    const pending = t.buf.length - t.resume;
+    const oneByte = (pending === 0 || this.winAscii) && ascii;
+    if (t.resume > 0) this.moveStart(t.base + t.resume);
+    // A token cut by the end of the previous text is completed with the start of this one, and
+    // the rest is read in place: appending it would copy the whole text for a few characters.
+    const cut = pending > 0 && pending <= MAX_STITCH ? text.indexOf('>') : -1;
+    if (cut >= 0 && cut < MAX_STITCH) {
+      t.append(text.slice(0, cut + 1), clean, oneByte);
+      this.setWindow(t.buf, t.base, oneByte);
+      if (!this.runTokenizer()) {
+        const rest = text.slice(cut + 1);
+        this.moveWindow(rest, this.offsetOf(this.winBase + this.win.length), ascii);
+        this.held!.parser.write(rest);
+        return;
+      }
+      if (t.resume === t.buf.length) {
+        const base = t.base + pending;
+        this.moveStart(base);
+        this.setWindow(text, base, ascii);
+        t.readIn(text, base, cut + 1, clean);
+      } else {
+        this.moveStart(t.base + t.resume);
+        t.append(text.slice(cut + 1), clean, this.winAscii && ascii);
+        this.setWindow(t.buf, t.base, this.winAscii && ascii);
+      }
+    } else {
+      t.append(text, clean, oneByte);
+      this.setWindow(t.buf, t.base, oneByte);
     }
-    t.append(text, clean, keptAscii && ascii);
-    this.setWindow(t.buf, t.base, keptAscii && ascii);
+    this.runTokenizer();
+  }
+
+  /** Runs the tokenizer on its buffer; false when saxes took over. */
+  private runTokenizer(): boolean {
+    const t = this.tok;
     this.running = true;
     const ok = t.run();
     this.running = false;
-    if (!ok || t.buf.length - t.resume > MAX_PENDING) this.takeOver();
+    if (ok && t.buf.length - t.resume <= MAX_PENDING) return true;
+    this.takeOver();
+    return false;
+  }
+
+  /** Moves the start of the window to `pos` (inside it): its byte offset, line and column. */
+  private moveStart(pos: number): void {
+    const drop = pos - this.winBase;
+    if (drop <= 0) return;
+    this.winByte = this.offsetOf(pos);
+    if (this.memoPos > pos || this.memoPos < this.winBase) this.resetMemo();
+    this.advance(pos);
+    this.winLine = this.memoLine;
+    this.winCol = this.memoCol;
+    this.recent = tail80(this.recent, this.win, drop);
+    this.win = this.win.slice(drop);
+    this.winBase = pos;
+    this.markRel = 0;
+    this.markBytes = 0;
+    this.nextNl = -1;
   }
 
   /** The end of the document: saxes' final checks when the tokenizer did not finish it cleanly. */

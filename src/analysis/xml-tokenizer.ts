@@ -173,6 +173,19 @@ export class XmlTokenizer {
     this.findLimit(keep, clean);
   }
 
+  /**
+   * Goes on in `text`, which starts at document position `base`, from index `from`: the
+   * buffer was read to its end and ends where text[from] starts (see XmlReader.write).
+   */
+  readIn(text: string, base: number, from: number, clean: boolean): void {
+    this.buf = text;
+    this.base = base;
+    this.at = from;
+    this.resume = from;
+    this.nextAmp = this.nextCr = this.nextCdataEnd = -1;
+    this.findLimit(from, clean);
+  }
+
   /** Elements open at the resume point. */
   get openDepth(): number {
     return this.depth;
