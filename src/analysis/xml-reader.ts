@@ -100,7 +100,8 @@ export class XmlReader {
     if (t.resume > 0) this.moveStart(t.base + t.resume);
     // A token cut by the end of the previous text is completed with the start of this one, and
     // the rest is read in place: appending it would copy the whole text for a few characters.
-    const cut = pending > 0 && pending <= MAX_STITCH ? text.indexOf('>') : -1;
+    // Outside the root, saxes reports stray text at the end of a write: no stitching there.
+    const cut = pending > 0 && pending <= MAX_STITCH && t.inRoot ? text.indexOf('>') : -1;
     if (cut >= 0 && cut < MAX_STITCH) {
       t.append(text.slice(0, cut + 1), clean, oneByte);
       this.setWindow(t.buf, t.base, oneByte);
@@ -184,6 +185,11 @@ export class XmlReader {
     this.held = undefined;
     held.owner = undefined;
     if (this.closed && idleParsers.length < MAX_IDLE_PARSERS) idleParsers.push(held);
+  }
+
+  /** saxes reads the document (from the point where the tokenizer stopped). */
+  get handedOver(): boolean {
+    return !this.fast;
   }
 
   /** saxes' position (UTF-16 index) for the event being reported. */

@@ -146,6 +146,10 @@ export class XmlTokenizer {
   private readonly aColon: number[] = [];
   private readonly aValStart: number[] = [];
   private readonly aValEnd: number[] = [];
+  /** The XML declaration, when the document starts with one. */
+  private declText = '';
+  /** Text before the root and its event position, pairwise (see text). */
+  private prologTexts: (string | number)[] = [];
   /**
    * Element names seen recently, by a hash of length and first and last characters: a listing
    * repeats a dozen names a million times, and a hit costs a comparison instead of three new
@@ -186,9 +190,9 @@ export class XmlTokenizer {
     this.findLimit(from, clean);
   }
 
-  /** Elements open at the resume point. */
-  get openDepth(): number {
-    return this.depth;
+  /** Inside the root element (outside it, saxes' reports depend on where writes end). */
+  get inRoot(): boolean {
+    return this.depth > 0;
   }
 
   /**
@@ -196,8 +200,10 @@ export class XmlTokenizer {
    * elements with their namespace declarations, or an empty root when the root has closed.
    */
   prelude(): string {
-    if (this.depth === 0) return '<r/>';
-    let out = '';
+    // The declaration too: saxes remembers which of its pseudo-attributes it has read and
+    // judges a later, misplaced one by that.
+    if (this.depth === 0) return `${this.declText}<r/>`;
+    let out = this.declText;
     for (let d = 0; d < this.depth; d++) {
       out += `<${this.names[d]!}`;
       const end = d + 1 < this.depth ? this.nsMark[d + 1]! : this.nsCount;
@@ -232,7 +238,11 @@ export class XmlTokenizer {
       // Between the tags of a listing there is a line break or nothing: look before searching.
       let lt = i;
       if (lt < end && s.charCodeAt(lt) !== LT && (++lt >= end || s.charCodeAt(lt) !== LT)) lt = s.indexOf('<', lt);
-      if (lt < 0 || lt >= end) break;
+      if (lt < 0 || lt >= end) {
+        // Text outside the root is reported by saxes when it reads it, not when it ends: go now.
+        if (this.phase !== Phase.Root) for (let k = i; k < end && ok; k++) ok = isSpace(s.charCodeAt(k));
+        break;
+      }
       if (lt > i) {
         if (!this.text(s, i, lt)) {
           ok = false;
@@ -266,8 +276,10 @@ export class XmlTokenizer {
     const s = this.buf;
     for (let k = this.at; k < s.length; k++) if (!isSpace(s.charCodeAt(k))) return false;
     if (this.at < s.length) {
-      this.eventPos = this.base + s.length;
-      this.events.onText(s, this.at, s.length);
+      // saxes holds back a final CR until close(), and then counts it, and the end, once more.
+      this.eventPos = this.base + s.length + (s.charCodeAt(s.length - 1) === CR ? 2 : 0);
+      const t = normalizeNewlines(s.slice(this.at));
+      this.events.onText(t, 0, t.length);
     }
     this.at = s.length;
     this.resume = s.length;
@@ -285,8 +297,16 @@ export class XmlTokenizer {
     this.eventPos = this.base + lt + 1;
     if (this.phase !== Phase.Root) {
       // Outside the root only white space is allowed; saxes reports it as text all the same.
-      for (let k = i; k < lt; k++) if (!isSpace(s.charCodeAt(k))) return false;
-      this.events.onText(s, i, lt);
+      let cr = false;
+      for (let k = i; k < lt; k++) {
+        const c = s.charCodeAt(k);
+        if (!isSpace(c)) return false;
+        if (c === CR) cr = true;
+      }
+      const t = cr ? normalizeNewlines(s.slice(i, lt)) : s.slice(i, lt);
+      // Before the root, saxes would read these again after a hand-over: held until the root opens.
+      if (!this.rootStarted) this.prologTexts.push(t, this.eventPos);
+      else this.events.onText(t, 0, t.length);
       return true;
     }
     if (this.nextCdataEnd < i) this.nextCdataEnd = indexOr(s, ']]>', i);
@@ -322,10 +342,13 @@ export class XmlTokenizer {
     XML_DECL.lastIndex = 0;
     const m = XML_DECL.exec(s);
     if (m === null || m[0].length > end) {
-      const close = s.indexOf('?>');
-      return close < 0 && end < 4096 ? NEED : BAIL;
+      // Wait only while saxes would still be inside the declaration: past a '>' it may be
+      // reading text, which it reports where a write ends.
+      const gt = s.indexOf('>');
+      return (gt < 0 || gt >= end) && end < 4096 ? NEED : BAIL;
     }
     this.phase = Phase.Prolog;
+    this.declText = m[0];
     return m[0].length;
   }
 
@@ -465,6 +488,7 @@ export class XmlTokenizer {
     this.tagStart = this.base + lt + (s.charCodeAt(nameEnd) === CR && s.charCodeAt(nameEnd + 1) === LF ? 1 : 0);
     this.eventPos = this.base + j;
     const local = q.local;
+    if (!this.rootStarted) this.flushProlog();
     this.phase = Phase.Root;
     this.rootStarted = true;
     const d = this.depth;
@@ -474,6 +498,19 @@ export class XmlTokenizer {
     this.events.onOpen(qname, prefix, local, uri, attributes);
     if (selfClosing) this.pop();
     return j;
+  }
+
+  /** The white space between the prolog's markup, reported once the root's start tag is read. */
+  private flushProlog(): void {
+    const texts = this.prologTexts;
+    const at = this.eventPos;
+    for (let k = 0; k < texts.length; k += 2) {
+      this.eventPos = texts[k + 1] as number;
+      const t = texts[k] as string;
+      this.events.onText(t, 0, t.length);
+    }
+    this.prologTexts = [];
+    this.eventPos = at;
   }
 
   /** Binds the namespace declarations among the tag's attributes; false on anything unusual. */
