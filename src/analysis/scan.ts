@@ -12,7 +12,7 @@ import * as tokenizer from './xml-tokenizer.js';
 // use of an imported binding is a getter call, measurable at a million elements.
 const { normalizeHref, parseHref } = href;
 const { CALDAV, CARDDAV, DAV } = request;
-const { XML_NS } = tokenizer;
+const { XML_NS, internalize } = tokenizer;
 const DAV_RESOURCETYPE = `{${DAV}}resourcetype`;
 
 const enum K {
@@ -189,7 +189,7 @@ export class XmlScan implements XmlReaderEvents {
     const cached = ordinal < 64 ? this.byOrdinal[ordinal] : undefined;
     if (cached !== undefined && cached.uri === uri && cached.local === local) return cached.name;
     const name = this.clark(uri, local);
-    if (ordinal < 64) this.byOrdinal[ordinal] = { uri: detach(uri), local: detach(local), name };
+    if (ordinal < 64) this.byOrdinal[ordinal] = { uri: internalize(uri), local: internalize(local), name };
     return name;
   }
 
@@ -198,12 +198,12 @@ export class XmlScan implements XmlReaderEvents {
     let byLocal = this.names.get(uri);
     if (byLocal === undefined) {
       byLocal = new Map();
-      if (this.names.size < 10_000) this.names.set(detach(uri), byLocal);
+      if (this.names.size < 10_000) this.names.set(internalize(uri), byLocal);
     }
     const known = byLocal.get(local);
     if (known !== undefined) return known;
     const name = this.shared(`{${uri}}${local}`);
-    if (byLocal.size < 10_000) byLocal.set(detach(local), name);
+    if (byLocal.size < 10_000) byLocal.set(internalize(local), name);
     return name;
   }
 

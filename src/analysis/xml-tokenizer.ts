@@ -33,6 +33,15 @@ export const XMLNS_NS = 'http://www.w3.org/2000/xmlns/';
 
 const NO_ATTRIBUTES: readonly XmlAttribute[] = Object.freeze([]);
 
+/**
+ * The engine's unique copy of a string (a property key is one): flat, independent of the text
+ * it was cut from, compared with another such copy by identity, its hash known. For names that
+ * are compared and looked up a million times; each distinct one is made once.
+ */
+export function internalize(s: string): string {
+  return Object.keys({ [s]: true })[0] ?? s;
+}
+
 // ASCII name characters. Anything else (a non-ASCII name character included) sends the
 // document to saxes, which knows the full XML name tables.
 const NAME_START = 1;
@@ -94,9 +103,12 @@ interface QName {
   qname: string;
   prefix: string;
   local: string;
+  /** Of the qualified name, as name() computes it. */
+  hash: number;
 }
 
 const NAME_CACHE_SIZE = 256;
+const MAX_QNAMES = 10_000;
 
 const enum Phase {
   /** Before anything but leading white space: an XML declaration is still possible. */
@@ -146,6 +158,10 @@ export class XmlTokenizer {
   private readonly aColon: number[] = [];
   private readonly aValStart: number[] = [];
   private readonly aValEnd: number[] = [];
+  /** Every element name met (up to MAX_QNAMES), behind the cache. */
+  private readonly qnames = new Map<string, QName>();
+  private readonly recentStrings: string[] = [];
+  private recentNext = 0;
   /** The XML declaration, when the document starts with one. */
   private declText = '';
   /** Text before the root and its event position, pairwise (see text). */
@@ -375,14 +391,22 @@ export class XmlTokenizer {
 
   /** Index after the name that starts at `from` (an ASCII name start), or NEED / BAIL; colon index in this.nameColon. */
   private nameColon = -1;
+  private nameHash = 0;
+  /** No indexOf comparison has failed yet (see holds). */
+  private searchOk = true;
   private name(s: string, from: number, end: number): number {
     let colon = -1;
     let j = from + 1;
+    let hash = s.charCodeAt(from);
     for (; ; j++) {
       if (j >= end) return NEED;
       const c = s.charCodeAt(j);
-      if (c < 128 && CLASS[c] !== 0) continue;
+      if (c < 128 && CLASS[c] !== 0) {
+        hash = (hash * 31 + c) | 0;
+        continue;
+      }
       if (c === COLON && colon < 0) {
+        hash = (hash * 31 + c) | 0;
         colon = j;
         continue;
       }
@@ -391,7 +415,20 @@ export class XmlTokenizer {
     // "a:" has no local part, "a:b:c" two colons: saxes' malformed-name errors.
     if (colon === j - 1 || s.charCodeAt(j) === COLON) return BAIL;
     this.nameColon = colon;
+    this.nameHash = hash;
     return j;
+  }
+
+  /**
+   * Whether s holds `name` at `at`. indexOf compares natively where startsWith runs at a few
+   * nanoseconds a character, but it searches on past a mismatch: it is used only where a
+   * mismatch is a hash collision or a broken document, and once one happened, no more.
+   */
+  private holds(s: string, at: number, name: string): boolean {
+    if (!this.searchOk) return s.startsWith(name, at);
+    if (s.indexOf(name, at) === at) return true;
+    this.searchOk = false;
+    return false;
   }
 
   private startTag(s: string, lt: number, end: number): number {
@@ -451,11 +488,19 @@ export class XmlTokenizer {
       spaced = false;
     }
     const len = nameEnd - lt - 1;
-    const slot = (len * 31 + s.charCodeAt(lt + 1) * 7 + s.charCodeAt(nameEnd - 1)) & (NAME_CACHE_SIZE - 1);
+    const hash = this.nameHash;
+    const slot = (hash ^ (hash >>> 8)) & (NAME_CACHE_SIZE - 1);
     let q = this.nameCache[slot];
-    if (q === undefined || q.qname.length !== len || !s.startsWith(q.qname, lt + 1)) {
-      const qname = s.slice(lt + 1, nameEnd);
-      q = colon < 0 ? { qname, prefix: '', local: qname } : { qname, prefix: s.slice(lt + 1, colon), local: s.slice(colon + 1, nameEnd) };
+    if (q === undefined || q.hash !== hash || q.qname.length !== len || !this.holds(s, lt + 1, q.qname)) {
+      const raw = s.slice(lt + 1, nameEnd);
+      q = this.qnames.get(raw);
+      if (q === undefined) {
+        // Past MAX_QNAMES distinct names (no real body has them) names are plain slices.
+        const own = this.qnames.size < MAX_QNAMES ? internalize : (x: string) => x;
+        const qname = own(raw);
+        q = colon < 0 ? { qname, prefix: '', local: qname, hash } : { qname, prefix: own(s.slice(lt + 1, colon)), local: own(s.slice(colon + 1, nameEnd)), hash };
+        if (this.qnames.size < MAX_QNAMES) this.qnames.set(qname, q);
+      }
       this.nameCache[slot] = q;
     }
     const { qname, prefix } = q;
@@ -523,9 +568,9 @@ export class XmlTokenizer {
       const colon = this.aColon[a]!;
       let prefix: string;
       if (colon < 0 && len === 5 && s.startsWith('xmlns', start)) prefix = '';
-      else if (colon === start + 5 && s.startsWith('xmlns', start)) prefix = s.slice(colon + 1, start + len);
+      else if (colon === start + 5 && s.startsWith('xmlns', start)) prefix = this.known(s, colon + 1, start + len);
       else continue;
-      const uri = s.slice(this.aValStart[a]!, this.aValEnd[a]!).trim();
+      const uri = this.known(s, this.aValStart[a]!, this.aValEnd[a]!).trim();
       // Reserved prefixes and names, and undeclaring a prefix (not allowed in XML 1.0): saxes' rules.
       if (uri === XML_NS || uri === XMLNS_NS || prefix === 'xml' || prefix === 'xmlns' || (prefix !== '' && uri === '')) return false;
       this.nsPrefix[this.nsCount] = prefix;
@@ -558,6 +603,23 @@ export class XmlTokenizer {
     return out;
   }
 
+  /**
+   * s.slice(start, end) as an internalized string, looked up first among the last few: a
+   * listing declares the same prefixes and namespaces in each of its responses.
+   */
+  private known(s: string, start: number, end: number): string {
+    const len = end - start;
+    const r = this.recentStrings;
+    for (let k = 0; k < r.length; k++) {
+      const c = r[k]!;
+      if (c.length === len && s.startsWith(c, start)) return c;
+    }
+    const v = internalize(s.slice(start, end));
+    if (r.length < 16) r.push(v);
+    else r[(this.recentNext = (this.recentNext + 1) & 15)] = v;
+    return v;
+  }
+
   /** The namespace bound to a prefix; '' for no prefix and no default; undefined when unbound. */
   private resolve(prefix: string): string | undefined {
     for (let k = this.nsCount - 1; k >= 0; k--) if (this.nsPrefix[k] === prefix) return this.nsUri[k];
@@ -569,7 +631,7 @@ export class XmlTokenizer {
     const name = this.names[this.depth - 1]!;
     let j = lt + 2 + name.length;
     if (j >= end) return NEED;
-    if (!s.startsWith(name, lt + 2)) return BAIL;
+    if (!this.holds(s, lt + 2, name)) return BAIL;
     let c = s.charCodeAt(j);
     if (c !== GT) {
       if (!isSpace(c)) return BAIL;
