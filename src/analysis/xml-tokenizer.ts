@@ -105,6 +105,10 @@ interface QName {
   local: string;
   /** Of the qualified name, as name() computes it. */
   hash: number;
+  /** The text of the first start tag's attributes when they were only namespace declarations. */
+  attributeText?: string;
+  /** The prefixes and namespaces they bind, pairwise. */
+  bindings?: string[];
 }
 
 const NAME_CACHE_SIZE = 256;
@@ -394,6 +398,8 @@ export class XmlTokenizer {
   private nameHash = 0;
   /** No indexOf comparison has failed yet (see holds). */
   private searchOk = true;
+  /** No attribute text compared with indexOf has failed yet (see sameAttributes). */
+  private sameOk = true;
   private name(s: string, from: number, end: number): number {
     let colon = -1;
     let j = from + 1;
@@ -435,104 +441,104 @@ export class XmlTokenizer {
     if (this.phase === Phase.Epilog) return BAIL; // a second root
     const nameEnd = this.name(s, lt + 1, end);
     if (nameEnd < 0) return nameEnd;
-    const colon = this.nameColon;
     let c = s.charCodeAt(nameEnd);
     if (!(c === GT || c === SLASH || isSpace(c))) return BAIL;
-    let j = nameEnd;
-    let count = 0;
-    let selfClosing = false;
-    for (let spaced = false; ; ) {
-      for (; j < end; j++) {
-        c = s.charCodeAt(j);
-        if (!isSpace(c)) break;
-        spaced = true;
-      }
-      if (j >= end) return NEED;
-      if (c === GT) {
-        j++;
-        break;
-      }
-      if (c === SLASH) {
-        if (j + 1 >= end) return NEED;
-        if (s.charCodeAt(j + 1) !== GT) return BAIL;
-        j += 2;
-        selfClosing = true;
-        break;
-      }
-      if (!spaced || !(c < 128 && CLASS[c] === NAME_START) || count >= MAX_ATTRIBUTES) return BAIL;
-      const aEnd = this.name(s, j, end);
-      if (aEnd < 0) return aEnd;
-      this.aStart[count] = j;
-      this.aEnd[count] = aEnd;
-      this.aColon[count] = this.nameColon;
-      j = aEnd;
-      while (j < end && isSpace(s.charCodeAt(j))) j++;
-      if (j >= end) return NEED;
-      if (s.charCodeAt(j) !== EQUALS) return BAIL;
-      j++;
-      while (j < end && isSpace(s.charCodeAt(j))) j++;
-      if (j >= end) return NEED;
-      const q = s.charCodeAt(j);
-      if (q !== DQUOTE && q !== SQUOTE) return BAIL;
-      const valEnd = s.indexOf(q === DQUOTE ? '"' : "'", j + 1);
-      if (valEnd < 0 || valEnd >= end) return NEED;
-      // References, '<' and the white space saxes normalizes: left to saxes.
-      for (let k = j + 1; k < valEnd; k++) {
-        const v = s.charCodeAt(k);
-        if (v === LT || v === AMP || v === TAB || v === LF || v === CR) return BAIL;
-      }
-      this.aValStart[count] = j + 1;
-      this.aValEnd[count] = valEnd;
-      count++;
-      j = valEnd + 1;
-      spaced = false;
-    }
-    const len = nameEnd - lt - 1;
-    const hash = this.nameHash;
-    const slot = (hash ^ (hash >>> 8)) & (NAME_CACHE_SIZE - 1);
-    let q = this.nameCache[slot];
-    if (q === undefined || q.hash !== hash || q.qname.length !== len || !this.holds(s, lt + 1, q.qname)) {
-      const raw = s.slice(lt + 1, nameEnd);
-      q = this.qnames.get(raw);
-      if (q === undefined) {
-        // Past MAX_QNAMES distinct names (no real body has them) names are plain slices.
-        const own = this.qnames.size < MAX_QNAMES ? internalize : (x: string) => x;
-        const qname = own(raw);
-        q = colon < 0 ? { qname, prefix: '', local: qname, hash } : { qname, prefix: own(s.slice(lt + 1, colon)), local: own(s.slice(colon + 1, nameEnd)), hash };
-        if (this.qnames.size < MAX_QNAMES) this.qnames.set(qname, q);
-      }
-      this.nameCache[slot] = q;
-    }
+    const q = this.qname(s, lt, nameEnd);
     const { qname, prefix } = q;
     if (prefix === 'xmlns' || prefix === 'xml') return BAIL;
     const mark = this.nsCount;
-    let others = 0;
-    if (count > 0) {
-      if (!this.declare(s, count)) {
-        this.nsCount = mark;
-        return BAIL;
+    let j = nameEnd;
+    let count = 0;
+    let selfClosing = false;
+    let attributes = NO_ATTRIBUTES;
+    const same = c === GT || c === SLASH ? -1 : this.sameAttributes(s, q, nameEnd, end);
+    if (same >= 0) {
+      // The very namespace declarations this element had last time: bind them again.
+      const b = q.bindings!;
+      for (let k = 0; k < b.length; k += 2) {
+        this.nsPrefix[this.nsCount] = b[k]!;
+        this.nsUri[this.nsCount] = b[k + 1]!;
+        this.nsCount++;
       }
-      others = count - (this.nsCount - mark);
+      selfClosing = s.charCodeAt(same) === SLASH;
+      j = same + (selfClosing ? 2 : 1);
+    } else {
+      for (let spaced = false; ; ) {
+        for (; j < end; j++) {
+          c = s.charCodeAt(j);
+          if (!isSpace(c)) break;
+          spaced = true;
+        }
+        if (j >= end) return NEED;
+        if (c === GT) {
+          j++;
+          break;
+        }
+        if (c === SLASH) {
+          if (j + 1 >= end) return NEED;
+          if (s.charCodeAt(j + 1) !== GT) return BAIL;
+          j += 2;
+          selfClosing = true;
+          break;
+        }
+        if (!spaced || !(c < 128 && CLASS[c] === NAME_START) || count >= MAX_ATTRIBUTES) return BAIL;
+        const aEnd = this.name(s, j, end);
+        if (aEnd < 0) return aEnd;
+        this.aStart[count] = j;
+        this.aEnd[count] = aEnd;
+        this.aColon[count] = this.nameColon;
+        j = aEnd;
+        while (j < end && isSpace(s.charCodeAt(j))) j++;
+        if (j >= end) return NEED;
+        if (s.charCodeAt(j) !== EQUALS) return BAIL;
+        j++;
+        while (j < end && isSpace(s.charCodeAt(j))) j++;
+        if (j >= end) return NEED;
+        const quote = s.charCodeAt(j);
+        if (quote !== DQUOTE && quote !== SQUOTE) return BAIL;
+        const valEnd = s.indexOf(quote === DQUOTE ? '"' : "'", j + 1);
+        if (valEnd < 0 || valEnd >= end) return NEED;
+        // References, '<' and the white space saxes normalizes: left to saxes.
+        for (let k = j + 1; k < valEnd; k++) {
+          const v = s.charCodeAt(k);
+          if (v === LT || v === AMP || v === TAB || v === LF || v === CR) return BAIL;
+        }
+        this.aValStart[count] = j + 1;
+        this.aValEnd[count] = valEnd;
+        count++;
+        j = valEnd + 1;
+        spaced = false;
+      }
+      if (count > 0) {
+        if (!this.declare(s, count)) {
+          this.nsCount = mark;
+          return BAIL;
+        }
+        const others = count - (this.nsCount - mark);
+        if (others > 0) {
+          const list = this.attributes(s, count);
+          if (list === undefined) {
+            this.nsCount = mark;
+            return BAIL;
+          }
+          attributes = list;
+        } else if (q.attributeText === undefined && this.sameOk) {
+          // Only namespace declarations: their validity depends on their text alone.
+          q.attributeText = internalize(s.slice(nameEnd, j - (selfClosing ? 2 : 1)));
+          q.bindings = [];
+          for (let k = mark; k < this.nsCount; k++) q.bindings.push(this.nsPrefix[k]!, this.nsUri[k]!);
+        }
+      }
     }
     const uri = this.resolve(prefix);
     if (uri === undefined) {
       this.nsCount = mark;
       return BAIL; // unbound prefix
     }
-    let attributes = NO_ATTRIBUTES;
-    if (others > 0) {
-      const list = this.attributes(s, count);
-      if (list === undefined) {
-        this.nsCount = mark;
-        return BAIL;
-      }
-      attributes = list;
-    }
     // saxes' opentagstart comes after the character that ends the name; a CR LF there is read
     // as one character of two code units, which moves the start its callers compute by one.
     this.tagStart = this.base + lt + (s.charCodeAt(nameEnd) === CR && s.charCodeAt(nameEnd + 1) === LF ? 1 : 0);
     this.eventPos = this.base + j;
-    const local = q.local;
     if (!this.rootStarted) this.flushProlog();
     this.phase = Phase.Root;
     this.rootStarted = true;
@@ -540,9 +546,49 @@ export class XmlTokenizer {
     this.names[d] = qname;
     this.nsMark[d] = mark;
     this.depth = d + 1;
-    this.events.onOpen(qname, prefix, local, uri, attributes);
+    this.events.onOpen(qname, prefix, q.local, uri, attributes);
     if (selfClosing) this.pop();
     return j;
+  }
+
+  /** The entry of the element name s.slice(lt + 1, nameEnd), from the cache or made. */
+  private qname(s: string, lt: number, nameEnd: number): QName {
+    const len = nameEnd - lt - 1;
+    const hash = this.nameHash;
+    const slot = (hash ^ (hash >>> 8)) & (NAME_CACHE_SIZE - 1);
+    let q = this.nameCache[slot];
+    if (q !== undefined && q.hash === hash && q.qname.length === len && this.holds(s, lt + 1, q.qname)) return q;
+    const raw = s.slice(lt + 1, nameEnd);
+    q = this.qnames.get(raw);
+    if (q === undefined) {
+      // Past MAX_QNAMES distinct names (no real body has them) names are plain slices.
+      const own = this.qnames.size < MAX_QNAMES ? internalize : (x: string) => x;
+      const qname = own(raw);
+      const colon = this.nameColon;
+      q = colon < 0 ? { qname, prefix: '', local: qname, hash } : { qname, prefix: own(s.slice(lt + 1, colon)), local: own(s.slice(colon + 1, nameEnd)), hash };
+      if (this.qnames.size < MAX_QNAMES) this.qnames.set(qname, q);
+    }
+    this.nameCache[slot] = q;
+    return q;
+  }
+
+  /**
+   * Where the start tag ends ('>' or the '/' of '/>') when its attributes are, character for
+   * character, the namespace declarations this element name had the first time (Apache repeats
+   * them on every response); -1 otherwise.
+   */
+  private sameAttributes(s: string, q: QName, nameEnd: number, end: number): number {
+    const text = q.attributeText;
+    if (text === undefined || !this.sameOk) return -1;
+    const at = nameEnd + text.length;
+    if (at + 1 >= end) return -1;
+    const c = s.charCodeAt(at);
+    if (!(c === GT || (c === SLASH && s.charCodeAt(at + 1) === GT))) return -1;
+    if (s.charCodeAt(at - 1) !== text.charCodeAt(text.length - 1)) return -1;
+    // A native comparison, which searches on past a mismatch: after one, no more (see holds).
+    if (s.indexOf(text, nameEnd) === nameEnd) return at;
+    this.sameOk = false;
+    return -1;
   }
 
   /** The white space between the prolog's markup, reported once the root's start tag is read. */

@@ -193,6 +193,20 @@ test('a document using every construct: one character per write, and random thre
   agrees(t, EVERYTHING, splits, 'three parts');
 });
 
+test('namespace declarations repeated on every response: reused while identical, a change of the same length noticed', (t) => {
+  const response = (decl: string, i: number) => `<D:response${decl}><D:href>/r${i}</D:href><lp1:getetag>"${i}"</lp1:getetag></D:response>\n`;
+  const same = ' xmlns:lp1="DAV:" xmlns:lp2="http://apache.org/dav/props/"';
+  const variants = [same, same, ' xmlns:lp1="DAX:" xmlns:lp2="http://apache.org/dav/props/"', same, ' xmlns:lp2="DAV:" xmlns:lp1="http://apache.org/dav/props/"', same + ' ', same, '/'];
+  const text = `<?xml version="1.0"?>\n<D:multistatus xmlns:D="DAV:">\n${variants.map((v, i) => (v === '/' ? '<D:response/>\n' : response(v, i))).join('')}</D:multistatus>\n`;
+  const expected = viaSaxes([text]);
+  const uris = expected.filter((e) => e[0] === 'open' && e[1] === 'lp1:getetag').map((e) => e[4]);
+  t.deepEqual(uris, ['DAV:', 'DAV:', 'DAX:', 'DAV:', 'http://apache.org/dav/props/', 'DAV:', 'DAV:']);
+  const whole = viaReader([text]);
+  t.false(whole.handedOver);
+  t.deepEqual(whole.events, expected);
+  agrees(t, text, Array.from({ length: text.length - 1 }, (_, i) => [i + 1]), 'split anywhere');
+});
+
 // Each line breaks one rule; saxes' message, position and recovery must come out unchanged.
 const BROKEN: [string, string][] = [
   ['mismatched end tag', '<D:multistatus xmlns:D="DAV:"><D:response><D:href>/a</D:status></D:response></D:multistatus>'],
