@@ -1,9 +1,12 @@
 // The 207 analyzer: request context + response head in, wire or payload bytes streamed through
 // write(), the transport outcome given to end(), an Analysis out. Pure: no I/O, no clock, and no
-// state shared between analyses — the only module-level values are the rule tables and a few idle
-// saxes parsers kept for reuse (scan.ts, request.ts), reset before each use, because building a
-// parser costs about as much as analyzing a small 207. Pipeline, one pass: transfer framing → content decoding → text decoding → saxes scan
-// (ledger + observations) → rules. A broken body is data: nothing here throws to the caller.
+// state shared between analyses — the only module-level values are the rule tables, a few idle
+// saxes parsers kept for reuse (xml-reader.ts, request.ts), reset before each use, because
+// building a parser costs about as much as analyzing a small 207, and a bounded table of element
+// names (xml-tokenizer.ts) holding only what follows from each name's text. Pipeline, one pass:
+// transfer framing → content decoding → text decoding → XML scan (ledger + observations; the
+// tokenizer reads well-formed XML, saxes the rest from its first doubt) → rules. A broken body
+// is data: nothing here throws to the caller.
 import type { Analysis, Analyzer, AnalyzerLimits, Finding, RequestContext, ResponseHead, TransportEnd } from '../types.js';
 import { ContentDecoder } from './decoding.js';
 import type { Draft, Facts, HeadFacts, ResponseObs, RuleDef } from './facts.js';

@@ -114,6 +114,21 @@ interface QName {
 const NAME_CACHE_SIZE = 256;
 const MAX_QNAMES = 10_000;
 
+/**
+ * Element names met (up to MAX_QNAMES), shared by all documents: a cache, not state. Each entry
+ * holds what follows from the name's text alone (its internalized parts, and the text and
+ * bindings of namespace declarations seen on it, which are valid or not by their text alone);
+ * internalizing a name costs about a microsecond, as much as reading a small 207's tags.
+ */
+const qnames = new Map<string, QName>();
+
+/**
+ * The entries by a hash of the name, in front of qnames: a listing repeats a dozen names a
+ * million times, and a hit costs a comparison instead of three new strings (which also keeps
+ * the scan's keyed lookups on strings whose hash is known).
+ */
+const nameCache: (QName | undefined)[] = new Array<QName | undefined>(NAME_CACHE_SIZE).fill(undefined);
+
 const enum Phase {
   /** Before anything but leading white space: an XML declaration is still possible. */
   Begin,
@@ -162,20 +177,12 @@ export class XmlTokenizer {
   private readonly aColon: number[] = [];
   private readonly aValStart: number[] = [];
   private readonly aValEnd: number[] = [];
-  /** Every element name met (up to MAX_QNAMES), behind the cache. */
-  private readonly qnames = new Map<string, QName>();
   private readonly recentStrings: string[] = [];
   private recentNext = 0;
   /** The XML declaration, when the document starts with one. */
   private declText = '';
   /** Text before the root and its event position, pairwise (see text). */
   private prologTexts: (string | number)[] = [];
-  /**
-   * Element names seen recently, by a hash of length and first and last characters: a listing
-   * repeats a dozen names a million times, and a hit costs a comparison instead of three new
-   * strings (which also keeps the scan's keyed lookups on strings whose hash is known).
-   */
-  private readonly nameCache: (QName | undefined)[] = new Array<QName | undefined>(NAME_CACHE_SIZE).fill(undefined);
 
   constructor(private readonly events: XmlEvents) {}
 
@@ -556,19 +563,19 @@ export class XmlTokenizer {
     const len = nameEnd - lt - 1;
     const hash = this.nameHash;
     const slot = (hash ^ (hash >>> 8)) & (NAME_CACHE_SIZE - 1);
-    let q = this.nameCache[slot];
+    let q = nameCache[slot];
     if (q !== undefined && q.hash === hash && q.qname.length === len && this.holds(s, lt + 1, q.qname)) return q;
     const raw = s.slice(lt + 1, nameEnd);
-    q = this.qnames.get(raw);
+    q = qnames.get(raw);
     if (q === undefined) {
-      // Past MAX_QNAMES distinct names (no real body has them) names are plain slices.
-      const own = this.qnames.size < MAX_QNAMES ? internalize : (x: string) => x;
+      // Past MAX_QNAMES distinct names (no real traffic has them) names are plain slices.
+      const own = qnames.size < MAX_QNAMES ? internalize : (x: string) => x;
       const qname = own(raw);
       const colon = this.nameColon;
       q = colon < 0 ? { qname, prefix: '', local: qname, hash } : { qname, prefix: own(s.slice(lt + 1, colon)), local: own(s.slice(colon + 1, nameEnd)), hash };
-      if (this.qnames.size < MAX_QNAMES) this.qnames.set(qname, q);
+      if (qnames.size < MAX_QNAMES) qnames.set(qname, q);
     }
-    this.nameCache[slot] = q;
+    nameCache[slot] = q;
     return q;
   }
 
