@@ -207,6 +207,13 @@ test('namespace declarations repeated on every response: reused while identical,
   agrees(t, text, Array.from({ length: text.length - 1 }, (_, i) => [i + 1]), 'split anywhere');
 });
 
+test('element names whose hashes collide ("Aa" and "BB") are told apart', (t) => {
+  const text = `<r>${'<Aa>1</Aa><BB/><x:Aa xmlns:x="u"/><BB>2</BB>'.repeat(50)}<Aa></BB></r>`;
+  const expected = viaSaxes([text]);
+  t.is(expected.filter((e) => e[0] === 'open' && e[1] === 'BB').length, 100);
+  agrees(t, text, [[], [text.length >> 1], [7, 300, 901]], 'colliding names');
+});
+
 // Each line breaks one rule; saxes' message, position and recovery must come out unchanged.
 const BROKEN: [string, string][] = [
   ['mismatched end tag', '<D:multistatus xmlns:D="DAV:"><D:response><D:href>/a</D:status></D:response></D:multistatus>'],
