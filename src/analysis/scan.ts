@@ -176,7 +176,10 @@ export class XmlScan implements XmlReaderEvents {
       o.propNames.add(name);
       return false;
     }
-    for (const ps of o.obs.propstats) if (ps.props.includes(name)) return true;
+    // Index loops here and below: this runs per property, and an iterator that escapes analysis
+    // is an allocation per step.
+    const propstats = o.obs.propstats;
+    for (let k = 0; k < propstats.length; k++) if (propstats[k]!.props.includes(name)) return true;
     if (o.propCount > 32) o.propNames = new Set([...o.obs.propstats.flatMap((ps) => ps.props), name]);
     return false;
   }
@@ -640,17 +643,21 @@ export class XmlScan implements XmlReaderEvents {
       r.status = this.code(st);
       r.statusLine = this.line(st);
     }
-    r.propstats = obs.propstats.map((ps) => {
+    const propstats: Resource['propstats'] = [];
+    for (let k = 0; k < obs.propstats.length; k++) {
+      const ps = obs.propstats[k]!;
       const text = ps.statusTexts[0] ?? '';
       const status = this.code(text);
       const out: Resource['propstats'][number] = { status, statusLine: this.line(text), props: ps.props };
       if (ps.errors !== undefined && ps.errors.length > 0) out.error = ps.errors;
       if (ps.description !== undefined) out.description = ps.description;
-      return out;
-    });
+      propstats.push(out);
+    }
+    r.propstats = propstats;
     if (obs.locationHrefs?.[0] !== undefined) r.location = obs.locationHrefs[0];
     if (obs.isCollection) r.collection = true;
-    for (const h of obs.hrefs) {
+    for (let k = 0; k < obs.hrefs.length; k++) {
+      const h = obs.hrefs[k]!;
       const form = h.charCodeAt(0) === 0x2f ? 'absolute-path' : parseHref(h).form;
       const forms = this.facts.hrefForms;
       if (form === 'absolute-uri') {

@@ -10,23 +10,27 @@ export function summarize(resources: Resource[], findings: Finding[], req: Reque
   const expected404 = req.propfind === 'prop' || req.method === 'REPORT';
   // The distinct codes of one resource, in order (status, then propstats); one array for all:
   // a listing has a hundred thousand resources with one or two codes each.
+  // (Filled up to n: setting an array's length to 0 would free its storage each time.)
   const codes: number[] = [];
   for (let i = 0; i < resources.length; i++) {
     const r = resources[i]!;
-    codes.length = 0;
+    let n = 0;
     let prop404 = false;
-    if (r.status !== null) codes.push(r.status);
+    if (r.status !== null) codes[n++] = r.status;
     for (let k = 0; k < r.propstats.length; k++) {
       const s = r.propstats[k]!.status;
       if (s === 404) prop404 = true;
-      if (s !== null && !codes.includes(s)) codes.push(s);
+      if (s === null) continue;
+      let seen = false;
+      for (let m = 0; m < n && !seen; m++) seen = codes[m] === s;
+      if (!seen) codes[n++] = s;
     }
-    for (let k = 0; k < codes.length; k++) statusCounts.set(codes[k]!, (statusCounts.get(codes[k]!) ?? 0) + 1);
+    for (let k = 0; k < n; k++) statusCounts.set(codes[k]!, (statusCounts.get(codes[k]!) ?? 0) + 1);
     // A removed sync member is not a failure.
     if (req.isSyncCollection && r.status === 404) continue;
     // Expected 404s are propstat ones; a whole-resource 404 (a multiget href that is gone) failed.
     let failing = false;
-    for (let k = 0; k < codes.length; k++) {
+    for (let k = 0; k < n; k++) {
       const c = codes[k]!;
       if (c < 400 || (c === 404 && expected404 && r.status !== 404 && prop404) || (c === 507 && r.status === 507)) continue;
       failing = true;
