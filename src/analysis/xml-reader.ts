@@ -63,6 +63,8 @@ export class XmlReader {
   private winByte = 0;
   private winAscii = true;
   private winHasCr = false;
+  /** The window may hold surrogate pairs (a column counts a pair as one). */
+  private winHasPairs = false;
   private markRel = 0;
   private markBytes = 0;
   /** The 80 characters before the window (error excerpts). */
@@ -97,6 +99,8 @@ export class XmlReader {
     const t = this.tok;
     const pending = t.buf.length - t.resume;
     const oneByte = (pending === 0 || this.winAscii) && ascii;
+    // Surrogate pairs are possible only where the caller did not call the text clean.
+    const pairs = (pending > 0 && this.winHasPairs) || (!ascii && !clean);
     if (t.resume > 0) this.moveStart(t.base + t.resume);
     // A token cut by the end of the previous text is completed with the start of this one, and
     // the rest is read in place: appending it would copy the whole text for a few characters.
@@ -104,7 +108,7 @@ export class XmlReader {
     const cut = pending > 0 && pending <= MAX_STITCH && t.inRoot ? text.indexOf('>') : -1;
     if (cut >= 0 && cut < MAX_STITCH) {
       t.append(text.slice(0, cut + 1), clean, oneByte);
-      this.setWindow(t.buf, t.base, oneByte);
+      this.setWindow(t.buf, t.base, oneByte, pairs);
       if (!this.runTokenizer()) {
         const rest = text.slice(cut + 1);
         this.moveWindow(rest, this.offsetOf(this.winBase + this.win.length), ascii);
@@ -114,16 +118,16 @@ export class XmlReader {
       if (t.resume === t.buf.length) {
         const base = t.base + pending;
         this.moveStart(base);
-        this.setWindow(text, base, ascii);
+        this.setWindow(text, base, ascii, !ascii && !clean);
         t.readIn(text, base, cut + 1, clean);
       } else {
         this.moveStart(t.base + t.resume);
         t.append(text.slice(cut + 1), clean, this.winAscii && ascii);
-        this.setWindow(t.buf, t.base, this.winAscii && ascii);
+        this.setWindow(t.buf, t.base, this.winAscii && ascii, pairs);
       }
     } else {
       t.append(text, clean, oneByte);
-      this.setWindow(t.buf, t.base, oneByte);
+      this.setWindow(t.buf, t.base, oneByte, pairs);
     }
     this.runTokenizer();
   }
@@ -244,11 +248,12 @@ export class XmlReader {
     return last === 0x0d || (last >= 0xd800 && last <= 0xdbff) ? end - 1 : end;
   }
 
-  private setWindow(text: string, base: number, ascii: boolean): void {
+  private setWindow(text: string, base: number, ascii: boolean, pairs: boolean): void {
     this.win = text;
     this.winBase = base;
     this.winAscii = ascii;
     this.winHasCr = text.indexOf('\r') >= 0;
+    this.winHasPairs = pairs;
     this.markRel = 0;
     this.markBytes = 0;
     this.nextNl = -1;
@@ -258,7 +263,7 @@ export class XmlReader {
   private moveWindow(text: string, byteOffset: number, ascii: boolean): void {
     this.recent = tail80(this.recent, this.win, this.win.length);
     this.winByte = byteOffset;
-    this.setWindow(text, this.winBase + this.win.length, ascii);
+    this.setWindow(text, this.winBase + this.win.length, ascii, !ascii);
   }
 
   /**
@@ -370,7 +375,7 @@ export class XmlReader {
   }
 
   private codePoints(from: number, to: number): number {
-    if (this.winAscii) return to - from;
+    if (!this.winHasPairs) return to - from;
     let n = to - from;
     for (let k = from; k < to; k++) {
       const c = this.win.charCodeAt(k);
