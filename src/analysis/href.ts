@@ -83,6 +83,8 @@ export function hasDotSegments(raw: string): boolean {
   return /(^|\/)\.\.?(\/|$)/.test(parseHref(raw).path);
 }
 
+const PLAIN_PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/;
+
 export interface HrefSyntaxProblem {
   severity: 'error' | 'warning';
   what: string;
@@ -94,6 +96,9 @@ export interface HrefSyntaxProblem {
  * many clients accept it, but it is not a URI.
  */
 export function checkHrefSyntax(raw: string): HrefSyntaxProblem | undefined {
+  // The common case, checked once per response: an absolute path of unreserved characters,
+  // sub-delimiters, ':', '@' and '/', with no escape to look at, has nothing to report.
+  if (PLAIN_PATH.test(raw)) return undefined;
   const href = raw.trim();
   const start = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/[^/?#]*/.exec(href)?.[0].length ?? 0;
   // Authority of an absolute URI: brackets are legal there (IPv6 literal).
