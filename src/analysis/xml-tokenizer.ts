@@ -113,6 +113,9 @@ interface QName {
 
 const NAME_CACHE_SIZE = 256;
 const MAX_QNAMES = 10_000;
+/** Longest name, and attribute text, the shared table keeps: its memory stays under a few MB. */
+const MAX_SHARED_NAME = 256;
+const MAX_SHARED_ATTRIBUTES = 1024;
 
 /**
  * Element names met (up to MAX_QNAMES), shared by all documents: a cache, not state. Each entry
@@ -529,7 +532,7 @@ export class XmlTokenizer {
             return BAIL;
           }
           attributes = list;
-        } else if (q.attributeText === undefined && this.sameOk) {
+        } else if (q.attributeText === undefined && this.sameOk && qnames.get(q.qname) === q && j - nameEnd <= MAX_SHARED_ATTRIBUTES) {
           // Only namespace declarations: their validity depends on their text alone.
           q.attributeText = internalize(s.slice(nameEnd, j - (selfClosing ? 2 : 1)));
           q.bindings = [];
@@ -568,12 +571,15 @@ export class XmlTokenizer {
     const raw = s.slice(lt + 1, nameEnd);
     q = qnames.get(raw);
     if (q === undefined) {
-      // Past MAX_QNAMES distinct names (no real traffic has them) names are plain slices.
-      const own = qnames.size < MAX_QNAMES ? internalize : (x: string) => x;
+      // Past MAX_QNAMES distinct names, or for a name longer than MAX_SHARED_NAME (no real
+      // traffic has them), the entry is this document's alone and its names plain slices.
+      const shared = qnames.size < MAX_QNAMES && len <= MAX_SHARED_NAME;
+      const own = shared ? internalize : (x: string) => x;
       const qname = own(raw);
       const colon = this.nameColon;
       q = colon < 0 ? { qname, prefix: '', local: qname, hash } : { qname, prefix: own(s.slice(lt + 1, colon)), local: own(s.slice(colon + 1, nameEnd)), hash };
-      if (qnames.size < MAX_QNAMES) qnames.set(qname, q);
+      if (!shared) return q;
+      qnames.set(qname, q);
     }
     nameCache[slot] = q;
     return q;

@@ -214,6 +214,15 @@ test('element names whose hashes collide ("Aa" and "BB") are told apart', (t) =>
   agrees(t, text, [[], [text.length >> 1], [7, 300, 901]], 'colliding names');
 });
 
+test('long names and long namespace declarations (kept out of the shared name table) read as saxes reads them', (t) => {
+  const name = `p:${'n'.repeat(300)}`;
+  const decl = ` xmlns:p="urn:${'u'.repeat(2000)}"`;
+  const text = `<r>${`<${name}${decl}>x</${name}>`.repeat(3)}<${name}${decl}/></r>`;
+  const expected = viaSaxes([text]);
+  t.is(expected.filter((e) => e[0] === 'open' && e[1] === name).length, 4);
+  agrees(t, text, [[], [text.length >> 1], [17, 2500, 4000]], 'long names');
+});
+
 // Each line breaks one rule; saxes' message, position and recovery must come out unchanged.
 const BROKEN: [string, string][] = [
   ['mismatched end tag', '<D:multistatus xmlns:D="DAV:"><D:response><D:href>/a</D:status></D:response></D:multistatus>'],
