@@ -690,8 +690,8 @@ function asciiSpace(chars: string, start: number, end: number): boolean {
 }
 
 /**
- * A copy of `s` that does not share memory with the string it was cut from. Strings that saxes
- * slices out of a 64 KiB input chunk keep that whole chunk alive; the ledger keeps hrefs for
+ * A copy of `s` that does not share memory with the string it was cut from. Strings the XML
+ * reader slices out of a 64 KiB input chunk keep that whole chunk alive; the ledger keeps hrefs for
  * every response, so without this the memory would grow with the body instead of the ledger.
  */
 function detach(s: string): string {
