@@ -160,6 +160,8 @@ export class TextStage {
     let text: string;
     let textOffset = offset;
     let textLength = bytes.length;
+    /** The bytes (after `strictPrev`) the strict UTF-8 decoder turned into the text, if it did. */
+    let strictPrev: Uint8Array | undefined;
     const ascii = this.mode === 'utf-8' && this.pending.length === 0 ? asciiText(bytes) : undefined;
     if (ascii !== undefined) {
       // Nothing is held from the previous chunk and ASCII is its own UTF-8: the strict decoder
@@ -176,6 +178,7 @@ export class TextStage {
         // The text holds the character the previous chunk started, not the one this chunk starts.
         textOffset = offset - prev.length;
         textLength = prev.length + bytes.length - this.pending.length;
+        strictPrev = prev;
       } catch {
         // Invalid UTF-8: from here on, every invalid byte becomes '?', one byte for one byte,
         // so that offsets in the text stay offsets in the body.
@@ -193,8 +196,13 @@ export class TextStage {
     this.facts.tail = text.length >= 128 ? text.slice(-128) : (this.facts.tail + text).slice(-128);
     // A plain character class is several times faster than ILLEGAL's look-arounds; surrogates
     // (any astral character) send the chunk down the exact path.
-    // ASCII text can only hold C0 controls: 29 native byte searches beat one regex pass.
-    const clean = ascii !== undefined ? !hasControlByte(bytes) : !MAYBE_ILLEGAL.test(text);
+    // ASCII text can only hold C0 controls: 29 native byte searches beat one regex pass. Valid
+    // UTF-8 writes an astral character (a surrogate pair) with a lead byte F0-F4 and U+FFFE/U+FFFF
+    // with EF: without those bytes, the same searches settle it too.
+    let clean: boolean;
+    if (ascii !== undefined) clean = !hasControlByte(bytes);
+    else if (strictPrev !== undefined) clean = (!hasControlByte(bytes) && !hasHighLead(bytes) && !hasHighLead(strictPrev)) || !MAYBE_ILLEGAL.test(text);
+    else clean = !MAYBE_ILLEGAL.test(text);
     if ((!clean || this.lastCharWasHighSurrogate) && (this.facts.illegalChar === undefined || this.facts.illegalChar.count < 1000)) this.findIllegal(text, textOffset);
     this.facts.chars += text.length;
     this.onText(text, textOffset, textLength, clean);
@@ -267,6 +275,14 @@ const CONTROL_BYTES = [0, 1, 2, 3, 4, 5, 6, 7, 8, 0x0b, 0x0c, 0x0e, 0x0f, 0x10, 
 function hasControlByte(bytes: Uint8Array): boolean {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let k = 0; k < CONTROL_BYTES.length; k++) if (b.indexOf(CONTROL_BYTES[k]!) >= 0) return true;
+  return false;
+}
+
+/** Whether the bytes hold a UTF-8 lead byte of U+F000 and above (EF) or of an astral character (F0-F4). */
+function hasHighLead(bytes: Uint8Array): boolean {
+  if (bytes.length === 0) return false;
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let x = 0xef; x <= 0xf4; x++) if (b.indexOf(x) >= 0) return true;
   return false;
 }
 

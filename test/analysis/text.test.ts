@@ -91,3 +91,23 @@ test('a UTF-8 byte order mark at the very start is still consumed when the rest 
     t.is(r.parts[0]!.offset, 3);
   }
 });
+
+test('a text is called clean only when it holds no C0 control, surrogate or U+FFFE/U+FFFF, whatever the split', (t) => {
+  // eslint-disable-next-line no-control-regex
+  const maybeIllegal = /[\x00-\x08\x0B\x0C\x0E-\x1F\uD800-\uDFFF\uFFFE\uFFFF]/;
+  const head = '<?xml version="1.0" encoding="utf-8"?><a>' + 'x'.repeat(1100);
+  const cases = ['plain ascii', 'tab\tand\r\nline ends', 'a C0 \u0001 control', 'caf\u00e9 \u20ac', 'an emoji \ud83d\ude00', 'U+FFFE \ufffe', 'U+FFFF \uffff', 'U+FFFD \ufffd and U+F000 \uf000', 'BOM \ufeff inside'];
+  for (const tail of cases) {
+    const body = Buffer.from(`${head}${tail}</a>`);
+    for (const step of [body.length, 1100, 1103, 7, 1]) {
+      const parts: { text: string; clean: boolean }[] = [];
+      const s = new TextStage('utf-8', (text, _o, _l, clean) => parts.push({ text, clean }));
+      for (let i = 0; i < body.length; i += step) s.write(body.subarray(i, i + step));
+      s.end();
+      for (const p of parts) {
+        // Never clean when it is not; clean whenever the characters allow it.
+        t.is(p.clean, !maybeIllegal.test(p.text), `${JSON.stringify(tail)} in ${step}-byte writes: ${JSON.stringify(p.text.slice(-20))}`);
+      }
+    }
+  }
+});
