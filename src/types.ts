@@ -233,4 +233,9 @@ export interface AnalyzerLimits {
   maxResponses: number;
   /** Characters of one text node, name, attribute value or DOCTYPE. */
   maxTokenLength: number;
+  /**
+   * Well-formedness errors before the parse ends. The parser recovers and reports on, at a real
+   * cost per error: a body that is no XML at all (binary) would cost seconds per MB.
+   */
+  maxParseErrors: number;
 }

@@ -7,6 +7,7 @@ export const defaultLimits: Readonly<AnalyzerLimits> = Object.freeze({
   maxDepth: 256,
   maxResponses: 1_000_000,
   maxTokenLength: 16 * 1024 * 1024,
+  maxParseErrors: 250_000,
 });
 
 export function resolveLimits(partial?: Partial<AnalyzerLimits>): AnalyzerLimits {

@@ -46,6 +46,12 @@ const RESPONSE_RANK: Record<string, number> = { href: 1, status: 2, propstat: 2,
 const PROPSTAT_RANK: Record<string, number> = { prop: 1, status: 2, error: 3, responsedescription: 4 };
 const TEXT_CAP = 8192;
 const ERROR_CAP = 20;
+/**
+ * saxes recovers from every error and reports the next, each with an Error object and its stack:
+ * a body that is no XML at all (a cut binary download analyzed from its capture) makes hundreds of
+ * thousands, seconds of work per MB. At the maxParseErrors limit the pass ends (MS703 says so).
+ */
+const GIVE_UP = Symbol('too many parse errors');
 
 /** Statuses of `status` elements: RFC 4918 §14.28 with a tolerant reason phrase. */
 export const STATUS_LINE = /^\s*HTTP\/\d\.\d\s+([1-5]\d\d)(\s[\s\S]*)?$/;
@@ -123,7 +129,18 @@ export class XmlScan implements XmlReaderEvents {
   write(text: string, byteOffset: number, byteLength: number, clean = false): void {
     if (this.stopped || this.ended) return;
     this.totalChars += text.length;
-    this.reader.write(text, byteOffset, text.length === byteLength, clean);
+    // saxes makes an Error for each problem it recovers from; their stacks are never read and
+    // capturing them was most of the cost of a body full of errors.
+    const stackLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      this.reader.write(text, byteOffset, text.length === byteLength, clean);
+    } catch (e) {
+      if (e !== GIVE_UP) throw e;
+      return;
+    } finally {
+      Error.stackTraceLimit = stackLimit;
+    }
     const since = this.totalChars - this.lastEventPos;
     if (!this.stopped && since > this.limits.maxTokenLength) this.stop('maxTokenLength', since, this.totalChars);
   }
@@ -289,6 +306,12 @@ export class XmlScan implements XmlReaderEvents {
   onError(message: string): void {
     const f = this.facts;
     f.errorCount++;
+    if (f.errorCount >= this.limits.maxParseErrors && !this.stopped) {
+      // Out of saxes' current write at once; the parser is abandoned (it never closed, so it is
+      // not reused), and end() does not close it.
+      this.stop('maxParseErrors', f.errorCount);
+      throw GIVE_UP;
+    }
     if (f.errors.length >= ERROR_CAP) return;
     const m = message.replace(/^\d+:\d+: /, '');
     const pos = this.reader.position;

@@ -144,3 +144,61 @@ test('a body cut short because the client went away is not reported as truncatio
   t.deepEqual(r.findings.filter((f) => f.category === 'truncation'), []);
   t.true(r.resources.length > 3);
 });
+
+/** Bytes that are no XML at all: a deterministic xorshift stream. */
+function noise(n: number): Buffer {
+  const out = Buffer.allocUnsafe(n);
+  let x = 0x2545f491;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+test('a 207 whose body is no XML at all: the parse ends at maxParseErrors (MS703), the first error is reported, no truncation is claimed', (t) => {
+  // About one parse error per byte: well past the default limit of 250,000.
+  const body = noise(1024 * 1024);
+  const whole = analyze(req, head(['Content-Length', String(body.length)]), body, { outcome: 'complete' });
+  const ms101 = whole.findings.find((f) => f.rule === 'MS101')!;
+  t.truthy(ms101, whole.findings.map((f) => f.rule).join(' '));
+  t.is(ms101.evidence['parseErrors'], 250_000);
+  t.regex(ms101.message, /\(249,999 further parse errors after it, where davtap stopped parsing\)/);
+  const ms703 = whole.findings.find((f) => f.rule === 'MS703')!;
+  t.is(ms703.evidence['limit'], 'maxParseErrors');
+  t.regex(ms703.message, /^analysis stopped: maxParseErrors 250,000 reached/);
+  // The parse was abandoned by davtap, not ended by the server: no truncation finding.
+  t.false(whole.findings.some((f) => f.category === 'truncation'), whole.findings.map((f) => f.rule).join(' '));
+  // However it is split, the same findings, up to how much invalid UTF-8 the text stage had
+  // decoded when the parse stopped (it decodes a write before the parser reads it).
+  const a = createAnalyzer(req, head(['Content-Length', String(body.length)]));
+  for (let at = 0; at < body.length; at += 10_000) a.write(body.subarray(at, at + 10_000));
+  const split = a.end({ outcome: 'complete' }).findings;
+  const comparable = (fs: typeof split) => fs.filter((f) => f.rule !== 'MS103');
+  t.deepEqual(comparable(split), comparable(whole.findings));
+  t.deepEqual(split.map((f) => f.rule), whole.findings.map((f) => f.rule));
+  // A lower limit from the caller is obeyed.
+  const strict = analyze(req, head(['Content-Length', String(body.length)]), body, { outcome: 'complete' }, { maxParseErrors: 10 });
+  t.is(strict.findings.find((f) => f.rule === 'MS101')!.evidence['parseErrors'], 10);
+});
+
+test('a body with a few errors is parsed to its end: the limit is far from real malformations', (t) => {
+  const broken = Buffer.from(xml(200).replace(/<D:getetag>/g, '<D:getetag a=1>'));
+  const r = analyze(req, head(['Content-Length', String(broken.length)]), broken, { outcome: 'complete' });
+  const ms101 = r.findings.find((f) => f.rule === 'MS101')!;
+  t.notRegex(ms101.message, /stopped parsing/);
+  t.true((ms101.evidence['parseErrors'] as number) > 200);
+});
+
+test('a cut binary download (not a 207) is reported for its transport only: its parse errors are no finding', (t) => {
+  const body = noise(1024 * 1024);
+  const get: RequestContext = { method: 'GET', target: '/dav/big.bin', rawHeaders: ['Host', '127.0.0.1:8080'] };
+  const r = analyze(get, { status: 200, reason: 'OK', httpVersion: '1.1', rawHeaders: ['Content-Type', 'application/octet-stream', 'Content-Length', String(2 * body.length)], bodyForm: 'payload' }, body, {
+    outcome: 'upstream-aborted',
+    code: 'ECONNRESET',
+    closeKind: 'rst',
+  });
+  t.deepEqual(r.findings.map((f) => f.rule), ['MS001']);
+});

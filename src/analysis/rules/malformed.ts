@@ -74,7 +74,7 @@ export const malformedRules: RuleDef[] = [
       }
       const more = x.errorCount - 1;
       return {
-        message: `XML is not well-formed at ${at(first)}: ${first.message.replace(/\.$/, '')}${more > 0 ? ` (${plural(more, 'further parse error')} after it)` : ''}`,
+        message: `XML is not well-formed at ${at(first)}: ${first.message.replace(/\.$/, '')}${more > 0 ? ` (${plural(more, 'further parse error')} after it${x.limitHit?.name === 'maxParseErrors' ? ', where davtap stopped parsing' : ''})` : ''}`,
         evidence: { ...errorEvidence(first), parseErrors: x.errorCount },
       };
     },
