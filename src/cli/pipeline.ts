@@ -20,7 +20,7 @@ export interface PipelineOptions extends WorkerSettings {
   log(line: string): void;
   /**
    * Bytes posted and not yet handled by the worker at which new flows are no longer analyzed
-   * (default 256 MiB); at twice this, their bodies are not kept either.
+   * (default 64 MiB); at twice this, their bodies are not kept either.
    */
   maxQueuedBytes?: number;
   /** Flows posted and not yet analyzed at which new flows are no longer analyzed (default 20,000). */
@@ -83,7 +83,7 @@ function tailOf(flow: Flow, response: NonNullable<Flow['response']>): FlowTail {
 
 /** Starts the worker; resolves once it has opened the store (a StoreError when it cannot). */
 export async function startPipeline(options: PipelineOptions): Promise<Pipeline> {
-  const maxQueuedBytes = options.maxQueuedBytes ?? 256 * 1024 * 1024;
+  const maxQueuedBytes = options.maxQueuedBytes ?? 64 * 1024 * 1024;
   const maxQueuedFlows = options.maxQueuedFlows ?? 20_000;
   const settings: WorkerSettings = {
     dbPath: options.dbPath,
