@@ -4,6 +4,7 @@ import test from 'ava';
 import { gzipSync } from 'node:zlib';
 import { analyze, createAnalyzer } from '../../src/analysis/analyzer.js';
 import type { RequestContext, ResponseHead } from '../../src/types.js';
+import { noiseBytes } from '../helpers/random.js';
 
 const req: RequestContext = {
   method: 'PROPFIND',
@@ -145,22 +146,9 @@ test('a body cut short because the client went away is not reported as truncatio
   t.true(r.resources.length > 3);
 });
 
-/** Bytes that are no XML at all: a deterministic xorshift stream. */
-function noise(n: number): Buffer {
-  const out = Buffer.allocUnsafe(n);
-  let x = 0x2545f491;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
 test('a 207 whose body is no XML at all: the parse ends at maxParseErrors (MS703), the first error is reported, no truncation is claimed', (t) => {
   // About one parse error per byte: well past the default limit of 250,000.
-  const body = noise(1024 * 1024);
+  const body = noiseBytes(1024 * 1024);
   const whole = analyze(req, head(['Content-Length', String(body.length)]), body, { outcome: 'complete' });
   const ms101 = whole.findings.find((f) => f.rule === 'MS101')!;
   t.truthy(ms101, whole.findings.map((f) => f.rule).join(' '));
@@ -193,7 +181,7 @@ test('a body with a few errors is parsed to its end: the limit is far from real 
 });
 
 test('a cut binary download (not a 207) is reported for its transport only: its parse errors are no finding', (t) => {
-  const body = noise(1024 * 1024);
+  const body = noiseBytes(1024 * 1024);
   const get: RequestContext = { method: 'GET', target: '/dav/big.bin', rawHeaders: ['Host', '127.0.0.1:8080'] };
   const r = analyze(get, { status: 200, reason: 'OK', httpVersion: '1.1', rawHeaders: ['Content-Type', 'application/octet-stream', 'Content-Length', String(2 * body.length)], bodyForm: 'payload' }, body, {
     outcome: 'upstream-aborted',

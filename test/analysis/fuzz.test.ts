@@ -27,18 +27,8 @@ import {
   statusOf,
   withPayload,
 } from '../helpers/corrupt.js';
+import { mulberry32 } from '../helpers/random.js';
 
-/** mulberry32: a tiny seeded PRNG, good enough to pick mutations reproducibly. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEED = process.env['FUZZ_SEED'] === undefined ? (Date.now() ^ (process.pid << 16)) >>> 0 : Number(process.env['FUZZ_SEED']) >>> 0;
 // FUZZ_ITERATIONS=<n> runs a longer campaign locally; the default keeps the file to seconds.

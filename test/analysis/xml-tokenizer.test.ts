@@ -11,6 +11,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { SaxesParser } from 'saxes';
 import { XmlReader, type XmlAttribute, type XmlReaderEvents } from '../../src/analysis/xml-reader.js';
 import { decodedBody, parseMessage } from '../helpers/corrupt.js';
+import { mulberry32 } from '../helpers/random.js';
 
 type Event = (string | number)[];
 
@@ -102,16 +103,6 @@ function splitAt(text: string, cuts: number[]): string[] {
   return out.filter((p) => p.length > 0);
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function describe(events: Event[]): string {
   return events.map((e) => JSON.stringify(e)).join('\n');

@@ -11,11 +11,10 @@ import zlib from 'node:zlib';
 import { checkOne, harInputs } from '../../src/cli/check.js';
 import type { CliIO } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
-import { startPipeline } from '../../src/cli/pipeline.js';
-import type { ProxyHooks } from '../../src/proxy/index.js';
 import type { Finding } from '../../src/types.js';
 import { curl } from '../helpers/curl.js';
 import { response, startOrigin } from '../helpers/origin.js';
+import { startTestPipeline } from '../helpers/pipeline.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { startDavServer } from '../helpers/webdav.js';
 
@@ -61,20 +60,7 @@ test('a listing whose capture was capped is MS703 "capture capped at N of M byte
   });
   t.teardown(() => origin.close());
 
-  const pipeline = await startPipeline({ dbPath, maxBody: CAP, lines: false, onLine: () => {}, log: () => {} });
-  let closed = false;
-  t.teardown(async () => {
-    if (!closed) await pipeline.close();
-  });
-  let flows = 0;
-  const hooks: ProxyHooks = {
-    onResponseStart: (s) => pipeline.hooks.onResponseStart!(s),
-    onResponseChunk: (id, c) => pipeline.hooks.onResponseChunk!(id, c),
-    onFlow: (f) => {
-      flows++;
-      pipeline.hooks.onFlow(f);
-    },
-  };
+  const { hooks, waitForFlows, close } = await startTestPipeline(t, { dbPath, maxBody: CAP, lines: false, onLine: () => {}, log: () => {} });
   const dav = await startTestProxy(t, { upstream: new URL(server.url), hooks, maxBody: CAP });
   const cutting = await startTestProxy(t, { upstream: new URL(origin.url), hooks, maxBody: CAP });
 
@@ -83,12 +69,10 @@ test('a listing whose capture was capped is MS703 "capture capped at N of M byte
   const listing = await curl(['-X', 'PROPFIND', '-H', 'Depth: 1', `${dav.url}dav/big/`]);
   t.true(listing.stdout.length > 2 * CAP, `the listing (${listing.stdout.length} bytes) is well past the cap`);
   await curl(['-X', 'PROPFIND', '-H', 'Depth: 1', `${cutting.url}dav/`]);
-  for (let i = 0; i < 200 && flows < 15; i++) await new Promise((r) => setTimeout(r, 25));
-  t.is(flows, 15);
+  await waitForFlows(15);
   await dav.close();
   await cutting.close();
-  closed = true;
-  await pipeline.close();
+  await close();
 
   const exported = await run(dir, ['export', '--db', dbPath, '--har', 'trace.har']);
   t.is(exported.code, 0, exported.err);

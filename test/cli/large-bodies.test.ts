@@ -8,28 +8,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { startPipeline, type PipelineOptions } from '../../src/cli/pipeline.js';
+import type { PipelineOptions } from '../../src/cli/pipeline.js';
 import { openReader } from '../../src/store/index.js';
 import type { Flow } from '../../src/types.js';
 import { curl } from '../helpers/curl.js';
 import { response, startOrigin } from '../helpers/origin.js';
+import { startTestPipeline } from '../helpers/pipeline.js';
 import { startTestProxy } from '../helpers/proxy.js';
+import { noiseBytes } from '../helpers/random.js';
 
 const MiB = 1024 * 1024;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-/** Deterministic, incompressible-enough bytes: a body whose every part differs. */
-function bytesOf(n: number, seed: number): Buffer {
-  const out = Buffer.allocUnsafe(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 async function setUp(t: ExecutionContext, origin: { url: string }, options: Partial<PipelineOptions> = {}, proxyOptions: { maxRequestBody?: number } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'davtap-large-'));
@@ -37,33 +26,21 @@ async function setUp(t: ExecutionContext, origin: { url: string }, options: Part
   const dbPath = path.join(dir, 'flows.db');
   const logs: string[] = [];
   const maxBody = options.maxBody ?? 64 * MiB;
-  const pipeline = await startPipeline({ dbPath, maxBody, lines: false, onLine: () => {}, log: (l) => logs.push(l), ...options });
-  let closed = false;
-  t.teardown(async () => {
-    if (!closed) await pipeline.close();
-  });
   const relayed: Flow[] = [];
-  const proxy = await startTestProxy(t, {
-    upstream: new URL(origin.url),
-    maxBody,
-    ...proxyOptions,
-    hooks: {
-      ...pipeline.hooks,
-      onFlow: (flow) => {
-        relayed.push(flow);
-        proxy.flows.push(flow);
-        pipeline.hooks.onFlow(flow);
-      },
-    },
-  });
+  const { hooks, waitForFlows, close } = await startTestPipeline(
+    t,
+    { dbPath, maxBody, lines: false, onLine: () => {}, log: (l) => logs.push(l), ...options },
+    { onFlow: (flow) => relayed.push(flow) },
+  );
+  const proxy = await startTestProxy(t, { upstream: new URL(origin.url), maxBody, ...proxyOptions, hooks });
   return {
     proxy,
     logs,
     relayed,
+    waitForFlows,
     async finish() {
       await proxy.close();
-      closed = true;
-      const stats = await pipeline.close();
+      const stats = await close();
       const store = openReader(dbPath);
       t.teardown(() => store.close());
       return { stats, store };
@@ -85,13 +62,13 @@ async function bigOrigin(t: ExecutionContext, body: Buffer, headers: Record<stri
 }
 
 test('a 6 MiB download: the relay keeps no copy, the store has it in parts, byte for byte what the client got', async (t) => {
-  const body = bytesOf(6 * MiB + 17, 1);
+  const body = noiseBytes(6 * MiB + 17, 1);
   const origin = await bigOrigin(t, body);
-  const { proxy, relayed, logs, finish } = await setUp(t, origin);
+  const { proxy, relayed, logs, waitForFlows, finish } = await setUp(t, origin);
   const got = await curl([`${proxy.url}big.bin`]);
   t.is(got.code, 0);
   t.is(sha(got.stdout), sha(body));
-  await proxy.waitForFlows(1);
+  await waitForFlows(1);
   // The flow the relay handed over carries the counts, not the bytes.
   const r = relayed[0]!.response!;
   t.is(r.body.bytes.length, 0);
@@ -109,12 +86,12 @@ test('a 6 MiB download: the relay keeps no copy, the store has it in parts, byte
 });
 
 test('past --max-body the store keeps the first bytes and the flow says the capture is incomplete', async (t) => {
-  const body = bytesOf(3 * MiB, 2);
+  const body = noiseBytes(3 * MiB, 2);
   const origin = await bigOrigin(t, body);
-  const { proxy, relayed, finish } = await setUp(t, origin, { maxBody: MiB });
+  const { proxy, relayed, waitForFlows, finish } = await setUp(t, origin, { maxBody: MiB });
   const got = await curl([`${proxy.url}big.bin`]);
   t.is(sha(got.stdout), sha(body));
-  await proxy.waitForFlows(1);
+  await waitForFlows(1);
   const { store } = await finish();
   const flow = store.getFlow(relayed[0]!.id)!;
   t.is(flow.response!.body.bytesSeen, body.length);
@@ -127,14 +104,14 @@ test('a large gzip response: the wire bytes and the decoded copy are both stored
   const text = Buffer.from('<line>davtap decoded copy</line>\n'.repeat(150_000)); // ~4.9 MB
   const gz = zlib.gzipSync(text);
   // Mixed with incompressible bytes so the wire body itself spans several parts.
-  const noise = bytesOf(MiB, 3);
+  const noise = noiseBytes(MiB, 3);
   const wire = zlib.gzipSync(Buffer.concat([text, noise]));
   t.true(wire.length > gz.length);
   const origin = await bigOrigin(t, wire, { 'Content-Type': 'text/plain', 'Content-Encoding': 'gzip' });
-  const { proxy, relayed, finish } = await setUp(t, origin);
+  const { proxy, relayed, waitForFlows, finish } = await setUp(t, origin);
   const got = await curl([`${proxy.url}text.txt`]);
   t.is(sha(got.stdout), sha(wire), 'the client gets the encoded bytes untouched');
-  await proxy.waitForFlows(1);
+  await waitForFlows(1);
   t.is(relayed[0]!.response!.decoded, null, 'the relay did not decode');
   const { store } = await finish();
   const flow = store.getFlow(relayed[0]!.id)!;
@@ -158,10 +135,10 @@ test('a large 207 is analyzed as it streams and stored in parts', async (t) => {
     socket.write(response(207, { 'Content-Type': 'application/xml; charset=utf-8', 'Content-Length': body.length }, body));
   });
   t.teardown(() => origin.close());
-  const { proxy, relayed, finish } = await setUp(t, origin);
+  const { proxy, relayed, waitForFlows, finish } = await setUp(t, origin);
   const got = await curl(['-X', 'PROPFIND', '-H', 'Depth: 1', `${proxy.url}dav/`]);
   t.is(sha(got.stdout), sha(body));
-  await proxy.waitForFlows(1);
+  await waitForFlows(1);
   const { store } = await finish();
   const row = store.listFlows({ limit: 1 })[0]!;
   t.true(row.analyzed);
@@ -173,13 +150,13 @@ test('a large 207 is analyzed as it streams and stored in parts', async (t) => {
 
 test('a large download cut mid-body is recorded as cut, with the bytes that came, analyzed from its capture', async (t) => {
   // Larger than a spool part (256 KiB), so the capture is read back from the store for analysis.
-  const body = bytesOf(MiB, 4);
+  const body = noiseBytes(MiB, 4);
   const cutAt = 600 * 1024;
   const origin = await bigOrigin(t, body, {}, cutAt);
-  const { proxy, relayed, finish } = await setUp(t, origin);
+  const { proxy, relayed, waitForFlows, finish } = await setUp(t, origin);
   const got = await curl([`${proxy.url}big.bin`]);
   t.is(got.code, 18, 'curl sees the transfer cut');
-  await proxy.waitForFlows(1);
+  await waitForFlows(1);
   const { store } = await finish();
   const flow = store.getFlow(relayed[0]!.id)!;
   t.is(flow.outcome.kind, 'upstream-aborted');
@@ -205,10 +182,10 @@ test('a multiget whose request body the capture cap cut is analyzed without it, 
   });
   t.teardown(() => origin.close());
   const rulesWith = async (maxRequestBody: number) => {
-    const { proxy, relayed, finish } = await setUp(t, origin, {}, { maxRequestBody });
+    const { proxy, relayed, waitForFlows, finish } = await setUp(t, origin, {}, { maxRequestBody });
     const got = await curl(['-X', 'REPORT', '-H', 'Depth: 1', '-H', 'Content-Type: application/xml', '--data-binary', request, `${proxy.url}cal/`]);
     t.is(got.stdout.toString(), answer);
-    await proxy.waitForFlows(1);
+    await waitForFlows(1);
     t.is(relayed[0]!.request.body.captureComplete, maxRequestBody >= Buffer.byteLength(request));
     const { store } = await finish();
     t.true(store.listFlows({ limit: 1 })[0]!.analyzed);

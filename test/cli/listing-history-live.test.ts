@@ -6,12 +6,13 @@ import fs from 'node:fs';
 import type { Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { startPipeline, type Pipeline } from '../../src/cli/pipeline.js';
+import type { Pipeline } from '../../src/cli/pipeline.js';
 import type { ProxyHooks } from '../../src/proxy/index.js';
 import { openReader } from '../../src/store/index.js';
 import type { Finding } from '../../src/types.js';
 import { curl } from '../helpers/curl.js';
 import { response, startOrigin } from '../helpers/origin.js';
+import { startTestPipeline } from '../helpers/pipeline.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { startDavServer } from '../helpers/webdav.js';
 
@@ -30,29 +31,7 @@ async function live(t: ExecutionContext): Promise<Live> {
   const dbPath = path.join(dir, 'flows.db');
   const lines: string[] = [];
   const logs: string[] = [];
-  const pipeline = await startPipeline({ dbPath, maxBody: 1024 * 1024, lines: true, onLine: (l) => lines.push(l), log: (l) => logs.push(l) });
-  let closed = false;
-  t.teardown(async () => {
-    if (!closed) await pipeline.close();
-  });
-  const close = pipeline.close.bind(pipeline);
-  pipeline.close = () => {
-    closed = true;
-    return close();
-  };
-  let flows = 0;
-  const hooks: ProxyHooks = {
-    onResponseStart: (s) => pipeline.hooks.onResponseStart!(s),
-    onResponseChunk: (id, c) => pipeline.hooks.onResponseChunk!(id, c),
-    onFlow: (f) => {
-      flows++;
-      pipeline.hooks.onFlow(f);
-    },
-  };
-  const waitForFlows = async (n: number) => {
-    for (let i = 0; i < 200 && flows < n; i++) await new Promise((r) => setTimeout(r, 25));
-    if (flows < n) throw new Error(`expected ${n} flows, the relay finished ${flows}`);
-  };
+  const { pipeline, hooks, waitForFlows } = await startTestPipeline(t, { dbPath, maxBody: 1024 * 1024, lines: true, onLine: (l) => lines.push(l), log: (l) => logs.push(l) });
   return { pipeline, hooks, dbPath, lines, logs, waitForFlows };
 }
 

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startPipeline, type Pipeline, type PipelineOptions } from '../../src/cli/pipeline.js';
+import { startTestPipeline } from '../helpers/pipeline.js';
 import { openReader } from '../../src/store/index.js';
 import { StoreError } from '../../src/errors.js';
 import { startDavServer } from '../helpers/webdav.js';
@@ -34,35 +35,13 @@ async function pipelineFor(t: ExecutionContext, options: Partial<PipelineOptions
   const dbPath = tempDb(t);
   const lines: string[] = [];
   const logs: string[] = [];
-  const pipeline = await startPipeline({ dbPath, maxBody: 64 * 1024 * 1024, lines: true, onLine: (l) => lines.push(l), log: (l) => logs.push(l), ...options });
-  let closed = false;
-  const close = pipeline.close.bind(pipeline);
-  pipeline.close = () => {
-    closed = true;
-    return close();
-  };
-  t.teardown(async () => {
-    if (!closed) await pipeline.close();
-  });
   const chunks = new Map<string, number>();
-  let flows = 0;
-  const hooks: ProxyHooks = {
-    takesResponseBodies: pipeline.hooks.takesResponseBodies,
-    onResponseStart: (start) => pipeline.hooks.onResponseStart!(start),
-    onResponseChunk: (id, chunk) => {
-      chunks.set(id, (chunks.get(id) ?? 0) + 1);
-      pipeline.hooks.onResponseChunk!(id, chunk);
-    },
-    onFlow: (flow) => {
-      flows++;
-      pipeline.hooks.onFlow(flow);
-    },
-  };
-  const waitForFlows = async (n: number) => {
-    for (let i = 0; i < 200 && flows < n; i++) await new Promise((r) => setTimeout(r, 25));
-    if (flows < n) throw new Error(`expected ${n} flows, the relay finished ${flows}`);
-  };
-  return { pipeline, hooks, chunks, waitForFlows, lines, logs, dbPath };
+  const started = await startTestPipeline(
+    t,
+    { dbPath, maxBody: 64 * 1024 * 1024, lines: true, onLine: (l) => lines.push(l), log: (l) => logs.push(l), ...options },
+    { onChunk: (id) => chunks.set(id, (chunks.get(id) ?? 0) + 1) },
+  );
+  return { pipeline: started.pipeline, hooks: started.hooks, chunks, waitForFlows: started.waitForFlows, lines, logs, dbPath };
 }
 
 function multistatus(n: number): string {

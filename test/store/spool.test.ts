@@ -3,7 +3,8 @@
 import test from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
 import type { StoreError } from '../../src/errors.js';
-import { createFlowWriter, createSpooler, openReader, openStore } from '../../src/store/index.js';
+import { createFlowWriter, createSpooler, openReader, openStore, type Spooler } from '../../src/store/index.js';
+import type { Flow } from '../../src/types.js';
 import { makeFlow } from './make-flow.js';
 import { tempDb } from './temp.js';
 
@@ -12,6 +13,15 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 function feed(spool: { add(c: Buffer): void }, body: Buffer, piece: number): void {
   for (let at = 0; at < body.length; at += piece) spool.add(body.subarray(at, at + piece));
+}
+
+/** A flow whose response body went through the spool in pieces, as the pipeline worker does it. */
+function spooledFlow(spooler: Spooler, flow: Flow, size: number, piece: number): Flow {
+  const spool = spooler.open(flow.id, 'response', 1e9);
+  feed(spool, randomBytes(size), piece);
+  const done = spool.finish();
+  flow.response!.body = { bytes: done.bytes, bytesSeen: size, captureComplete: true, spooled: done.spooled! };
+  return flow;
 }
 
 test('a body larger than a part is written in parts and read back byte for byte; the row says how many bytes were spooled', (t) => {
@@ -83,11 +93,7 @@ test('parts whose flow never got a row are removed when asked (a writer does so 
   t.teardown(() => store.close());
   const spooler = createSpooler(store, { partBytes: 100, onError: () => t.fail() });
   const writer = createFlowWriter(store);
-  const kept = makeFlow(7);
-  const keptSpool = spooler.open(kept.id, 'response', 1e6);
-  feed(keptSpool, randomBytes(1_000), 250);
-  const keptDone = keptSpool.finish();
-  kept.response!.body = { bytes: keptDone.bytes, bytesSeen: 1_000, captureComplete: true, spooled: keptDone.spooled! };
+  const kept = spooledFlow(spooler, makeFlow(7), 1_000, 250);
   writer.enqueue(kept);
   writer.flush();
   const orphan = spooler.open('killed-mid-transfer', 'response', 1e6);
@@ -110,12 +116,7 @@ test('--max-db-size pruning removes spooled bodies too, and the flow says so', (
   const spooler = createSpooler(store, { partBytes: 64 * KiB, onError: () => t.fail() });
   const writer = createFlowWriter(store);
   for (let i = 0; i < 6; i++) {
-    const flow = makeFlow(i);
-    const spool = spooler.open(flow.id, 'response', 1e9);
-    feed(spool, randomBytes(300_000), 65_536);
-    const done = spool.finish();
-    flow.response!.body = { bytes: done.bytes, bytesSeen: 300_000, captureComplete: true, spooled: done.spooled! };
-    writer.enqueue(flow);
+    writer.enqueue(spooledFlow(spooler, makeFlow(i), 300_000, 65_536));
     writer.flush();
   }
   t.true(writer.stats().prunedFlows >= 2, `pruned ${writer.stats().prunedFlows}`);
