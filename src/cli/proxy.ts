@@ -3,7 +3,6 @@ import path from 'node:path';
 import { startProxy } from '../proxy/index.js';
 import { defaultCaDir } from '../proxy/ca.js';
 import { UsageError } from '../errors.js';
-import { runUi } from '../../ui/app.js';
 import { startPipeline } from './pipeline.js';
 import { createInjector, parseHeadFilter, parseInjectSpecs } from '../inject/index.js';
 import { parseCommandArgs, parseSize } from './args.js';
@@ -209,7 +208,9 @@ export const command: Command = {
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
       if (withUi) {
-        runUi({ dbPath, live: true, pendingWrites: () => pipeline.pending(), notice: () => notice, signal: abort.signal })
+        // Loaded only when shown: the UI and blessed weigh about 20 MiB that --no-ui never needs.
+        import('../../ui/app.js')
+          .then(({ runUi }) => runUi({ dbPath, live: true, pendingWrites: () => pipeline.pending(), notice: () => notice, signal: abort.signal }))
           .then(() => stop())
           .catch((err: unknown) => {
             held.push(`davtap: the terminal UI failed: ${err instanceof Error ? err.message : String(err)}\n`);
