@@ -22,7 +22,8 @@ export interface LivePipeline {
   inFlight(): number;
 }
 
-function header(raw: RawHeaders, name: string): string | undefined {
+/** The first value of a header (`name` in lower case), or undefined. */
+export function header(raw: RawHeaders, name: string): string | undefined {
   for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === name) return raw[i + 1];
   return undefined;
 }

@@ -8,7 +8,7 @@ import { DecodedCopy, decodableEncoding } from '../tap/decode.js';
 import { Reclaimer } from '../proxy/reclaim.js';
 import type { StoreError } from '../errors.js';
 import type { CapturedBody, Flow, FlowStart } from '../types.js';
-import { createLivePipeline, skippedAnalysis } from './live.js';
+import { createLivePipeline, header, skippedAnalysis } from './live.js';
 import { flowLine } from './flow-line.js';
 import { ListingHistory } from './listing-history.js';
 import { unpack, type WireEvent } from './pipeline-protocol.js';
@@ -133,11 +133,6 @@ function startStreamed(start: FlowStart, analyze: boolean): void {
   });
 }
 
-function header(raw: string[], name: string): string | undefined {
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === name) return raw[i + 1];
-  return undefined;
-}
-
 /**
  * Puts a streamed flow's captured body (and decoded copy) on the flow. Async only when there is a
  * decoded copy to wait for (zlib runs off this thread).
@@ -219,7 +214,12 @@ function finishFlow(ev: FlowEvent, flow: Flow): void {
   waiting++;
   const previous = ordered ?? Promise.resolve();
   ordered = Promise.all([previous, pending]).then(() => {
-    settle(flow, ev);
+    try {
+      settle(flow, ev);
+    } catch (err) {
+      // Not expected (settling catches its own failures); the flows behind must not wait forever.
+      logs.push(`davtap: internal error while recording flow ${flow.id}: ${(err as Error).stack ?? String(err)}`);
+    }
     if (--waiting === 0) ordered = null;
   });
 }
