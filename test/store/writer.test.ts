@@ -16,6 +16,25 @@ async function until(done: () => boolean, ms = 3000): Promise<boolean> {
   return done();
 }
 
+
+/**
+ * A writer on a database whose write lock another connection holds (BEGIN IMMEDIATE on `other`);
+ * `other.db.exec('COMMIT')` lets it go. Both connections close when the test ends.
+ */
+function lockedOut(t: ExecutionContext, options: { tickMs?: number }) {
+  const file = tempDb(t);
+  const store = openStore(file);
+  const other = openStore(file);
+  t.teardown(() => {
+    other.close();
+    store.close();
+  });
+  const errors: StoreError[] = [];
+  const writer = createFlowWriter(store, { ...options, onError: (e) => errors.push(e) });
+  other.db.exec('BEGIN IMMEDIATE');
+  return { file, store, other, writer, errors };
+}
+
 test('flows enqueued together are committed in one transaction on the next tick', async (t) => {
   const file = tempDb(t);
   const store = openStore(file);
@@ -248,16 +267,7 @@ test('an onError handler that throws does not stop the writer', (t) => {
 });
 
 test('a database locked by another writer delays flows briefly and stores them once the lock goes', (t) => {
-  const file = tempDb(t);
-  const store = openStore(file);
-  const other = openStore(file);
-  t.teardown(() => {
-    other.close();
-    store.close();
-  });
-  const errors: StoreError[] = [];
-  const writer = createFlowWriter(store, { onError: (e) => errors.push(e) });
-  other.db.exec('BEGIN IMMEDIATE');
+  const { store, other, writer, errors } = lockedOut(t, {});
   writer.enqueue(makeFlow(1));
   const started = performance.now();
   writer.flush();
@@ -276,16 +286,7 @@ test('a database locked by another writer delays flows briefly and stores them o
 });
 
 test('the writer retries a locked database on its own ticks', async (t) => {
-  const file = tempDb(t);
-  const store = openStore(file);
-  const other = openStore(file);
-  t.teardown(() => {
-    other.close();
-    store.close();
-  });
-  const errors: StoreError[] = [];
-  const writer = createFlowWriter(store, { tickMs: 10, onError: (e) => errors.push(e) });
-  other.db.exec('BEGIN IMMEDIATE');
+  const { store, other, writer, errors } = lockedOut(t, { tickMs: 10 });
   writer.enqueue(makeFlow(1));
   t.true(await until(() => errors.length > 0));
   t.is(writer.stats().pending, 1);
@@ -296,16 +297,7 @@ test('the writer retries a locked database on its own ticks', async (t) => {
 });
 
 test('flows still locked out when the writer closes are counted as failed and reported', async (t) => {
-  const file = tempDb(t);
-  const store = openStore(file);
-  const other = openStore(file);
-  t.teardown(() => {
-    other.close();
-    store.close();
-  });
-  const errors: StoreError[] = [];
-  const writer = createFlowWriter(store, { onError: (e) => errors.push(e) });
-  other.db.exec('BEGIN IMMEDIATE');
+  const { other, writer, errors } = lockedOut(t, {});
   for (let i = 0; i < 3; i++) writer.enqueue(makeFlow(i));
   await writer.close();
   other.db.exec('ROLLBACK');
