@@ -72,8 +72,13 @@ if (entry.endsWith('/bin/davtap') || entry.endsWith('cli/main.js') || entry.ends
   // A reader that went away (`davtap export --jsonl - | head`, `davtap --no-ui | head`) is not a
   // crash: the proxy stops as on SIGTERM (every flow seen is committed), a one-shot command ends at
   // once with the status of a program killed by SIGPIPE (141), silently, as Unix tools do.
+  // Each write after that fails too (EPIPE again, then a destroyed stream): only the first counts,
+  // or the proxy would take the later ones for a second SIGTERM and exit without committing.
+  let readerGone = false;
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (readerGone) return;
     if (err.code !== 'EPIPE') throw err;
+    readerGone = true;
     if (process.listenerCount('SIGTERM') > 0) process.kill(process.pid, 'SIGTERM');
     else process.exit(141);
   });

@@ -169,9 +169,8 @@ export const command: Command = {
 
     const running = proxy;
     const shutdown = async (): Promise<number> => {
+      // Resolves once every flow the close cut has been handed to the pipeline.
       await running.close();
-      // Flows cut by the close finish asynchronously (decoding, analysis): give them a moment.
-      for (let i = 0; i < 40 && pipeline.inFlight() > 0; i++) await new Promise((r) => setTimeout(r, 25));
       // Every flow seen so far is analyzed and committed before this resolves.
       const stats = await pipeline.close();
       holding = false;

@@ -43,7 +43,7 @@ export interface RunningProxy {
   ca?: CaInfo;
   /** Time spent issuing each leaf certificate on the event loop (forward mode), in ms. */
   leafIssueMs(): number[];
-  /** Stops listening, closes idle and active connections, resolves when done. */
+  /** Stops listening, closes idle and active connections; resolves once every flow they cut has reached onFlow (bounded: 2 s). */
   close(): Promise<void>;
 }
 
@@ -65,6 +65,9 @@ function listen(server: http.Server, host: string, port: number): Promise<void> 
     });
   });
 }
+
+/** How long close() waits for exchanges cut by it to hand over their flows. */
+const CLOSE_SETTLE_MS = 2_000;
 
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const log = options.log ?? (() => {});
@@ -137,6 +140,6 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         forward?.innerServer.close();
         for (const s of sockets) s.destroy();
         relay.close();
-      }),
+      }).then(() => relay.settled(CLOSE_SETTLE_MS)),
   };
 }

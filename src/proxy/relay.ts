@@ -119,8 +119,34 @@ export class Relay {
     this.httpsAgent.destroy();
   }
 
+  /** Exchanges started whose flow has not been handed to onFlow yet. */
+  private open = 0;
+  private whenIdle: Array<() => void> = [];
+
+  /**
+   * Resolves once every exchange started has handed its flow to onFlow (or after `boundMs`): a
+   * flow cut by the proxy's close must still reach the recorder before the recorder closes.
+   */
+  settled(boundMs: number): Promise<void> {
+    if (this.open === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, boundMs);
+      this.whenIdle.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  /** Called by an exchange once its flow is handed over. */
+  exchangeDone(): void {
+    if (--this.open > 0) return;
+    for (const wake of this.whenIdle.splice(0)) wake();
+  }
+
   /** Relays one exchange. Never throws: every failure ends up in the flow's outcome. */
   exchange(clientReq: http.IncomingMessage, clientRes: http.ServerResponse, upstream: UpstreamRequest): void {
+    this.open++;
     new Exchange(this, this.options, clientReq, clientRes, upstream).start();
   }
 
@@ -585,6 +611,7 @@ class Exchange {
         ...(this.injection ? { injected: this.injection.name } : {}),
       };
       this.safeHook(() => this.options.hooks.onFlow(flow));
+      this.relay.exchangeDone();
     })();
   }
 }

@@ -447,3 +447,22 @@ test('response chunks stream to the hook while relaying, and add up to the body'
   t.is(starts.length, 1);
   t.is(Buffer.concat(proxy.chunks.get(starts[0]!) ?? []).toString(), xml);
 });
+
+test('closing the proxy while exchanges wait for upstream hands their flows over before close() resolves', async (t) => {
+  let arrived = 0;
+  // An origin that reads requests and never answers.
+  const origin = await startOrigin(() => {
+    arrived++;
+  });
+  t.teardown(() => origin.close());
+  const proxy = await startTestProxy(t, { upstream: new URL(origin.url) });
+  const clients = Array.from({ length: 4 }, (_, i) => curl(['-X', 'PROPFIND', '-H', 'Depth: 0', '-o', '/dev/null', `${proxy.url}dav/${i}`]));
+  for (let i = 0; i < 200 && arrived < 4; i++) await new Promise((r) => setTimeout(r, 10));
+  t.is(arrived, 4);
+  t.is(proxy.flows.length, 0);
+  await proxy.close();
+  // No waiting after close(): every cut exchange is already recorded.
+  t.is(proxy.flows.length, 4);
+  t.true(proxy.flows.every((f) => f.outcome.kind !== 'complete'), proxy.flows.map((f) => f.outcome.kind).join(' '));
+  await Promise.all(clients);
+});
