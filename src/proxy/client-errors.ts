@@ -32,50 +32,81 @@ function answer(status: number, reason: string, text: string): string {
   return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
 }
 
+export interface Refusal {
+  status: number;
+  /** The whole reply: head and a short text body, with Connection: close. */
+  reply: string;
+  message: string;
+}
+
+/** What davtap answers to a request it cannot parse, by the parser's error code. */
+export function refusalFor(code: string | undefined, detail: string, method: string): Refusal {
+  let status: number;
+  let reason: string;
+  let message: string;
+  if (code === 'HPE_INVALID_METHOD' && TOKEN.test(method)) {
+    // Only when the method shim is off (ProxyOptions.anyMethod false).
+    message = `cannot relay the method ${method}: Node's HTTP parser accepts only registered methods (PROPFIND, PROPPATCH, MKCOL, COPY, MOVE, LOCK, UNLOCK, REPORT, SEARCH, MKCALENDAR, ACL, BIND…) and relaying any method is turned off`;
+    [status, reason] = [501, 'Not Implemented'];
+  } else if (code === 'HPE_INVALID_METHOD') {
+    message = `malformed request: the method is not an HTTP token (RFC 9110 §9.1)`;
+    [status, reason] = [400, 'Bad Request'];
+  } else if (code === 'HPE_HEADER_OVERFLOW') {
+    message = 'request header section too large (over 16 KiB)';
+    [status, reason] = [431, 'Request Header Fields Too Large'];
+  } else if (code === 'HPE_INVALID_VERSION') {
+    message = `malformed request: ${detail} (${code})`;
+    [status, reason] = [505, 'HTTP Version Not Supported'];
+  } else {
+    message = `malformed request: ${detail}${code ? ` (${code})` : ''}`;
+    [status, reason] = [400, 'Bad Request'];
+  }
+  return { status, reply: answer(status, reason, message), message };
+}
+
+/** Records a request davtap refused before relaying it (no response from upstream). */
+export function recordRefusal(
+  hooks: ProxyHooks,
+  log: (line: string) => void,
+  mode: Mode,
+  client: { address: string; port: number },
+  rawHead: string,
+  code: string,
+  message: string,
+): void {
+  const head = parseHead(rawHead);
+  const now = Date.now();
+  try {
+    hooks.onFlow({
+      id: randomUUID(),
+      mode,
+      client,
+      timings: { start: now, firstByte: null, end: now },
+      request: {
+        method: head.method || '?',
+        url: head.target,
+        target: head.target,
+        httpVersion: head.version,
+        rawHeaders: head.headers,
+        body: { bytes: Buffer.alloc(0), bytesSeen: 0, captureComplete: true },
+      },
+      response: null,
+      outcome: { kind: 'error', code, message },
+    });
+  } catch (hookErr) {
+    log(`davtap: flow hook failed: ${(hookErr as Error).message}`);
+  }
+}
+
 export function clientErrorHandler(mode: Mode, hooks: ProxyHooks, log: (line: string) => void) {
   return (err: ParseError, socket: Duplex & { remoteAddress?: string; remotePort?: number }): void => {
     if (err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
       return;
     }
-    const head = parseHead(err.rawPacket?.toString('latin1') ?? '');
-    let reply: string;
-    let message: string;
-    if (err.code === 'HPE_INVALID_METHOD' && TOKEN.test(head.method)) {
-      // Only when the method shim is off (ProxyOptions.anyMethod false).
-      message = `cannot relay the method ${head.method}: Node's HTTP parser accepts only registered methods (PROPFIND, PROPPATCH, MKCOL, COPY, MOVE, LOCK, UNLOCK, REPORT, SEARCH, MKCALENDAR, ACL, BIND…) and relaying any method is turned off`;
-      reply = answer(501, 'Not Implemented', message);
-    } else if (err.code === 'HPE_INVALID_METHOD') {
-      message = `malformed request: the method is not an HTTP token (RFC 9110 §9.1)`;
-      reply = answer(400, 'Bad Request', message);
-    } else if (err.code === 'HPE_HEADER_OVERFLOW') {
-      message = 'request header section too large (over 16 KiB)';
-      reply = answer(431, 'Request Header Fields Too Large', message);
-    } else {
-      message = `malformed request: ${err.message}${err.code ? ` (${err.code})` : ''}`;
-      reply = answer(400, 'Bad Request', message);
-    }
-    socket.end(reply);
-    const now = Date.now();
-    try {
-      hooks.onFlow({
-        id: randomUUID(),
-        mode,
-        client: { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 },
-        timings: { start: now, firstByte: null, end: now },
-        request: {
-          method: head.method || '?',
-          url: head.target,
-          target: head.target,
-          httpVersion: head.version,
-          rawHeaders: head.headers,
-          body: { bytes: Buffer.alloc(0), bytesSeen: 0, captureComplete: true },
-        },
-        response: null,
-        outcome: { kind: 'error', code: err.code ?? 'EPARSE', message },
-      });
-    } catch (hookErr) {
-      log(`davtap: flow hook failed: ${(hookErr as Error).message}`);
-    }
+    const rawHead = err.rawPacket?.toString('latin1') ?? '';
+    const refusal = refusalFor(err.code, err.message, parseHead(rawHead).method);
+    socket.end(refusal.reply);
+    recordRefusal(hooks, log, mode, { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 }, rawHead, err.code ?? 'EPARSE', refusal.message);
   };
 }

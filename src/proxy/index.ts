@@ -1,6 +1,7 @@
 // Starts davtap's listener in reverse mode (--upstream) or forward mode (explicit proxy + MITM).
 import http from 'node:http';
 import type net from 'node:net';
+import { WireReverseProxy } from './wire/reverse.js';
 import { ListenError } from '../errors.js';
 import type { Mode } from '../types.js';
 import { Relay, type ProxyHooks } from './relay.js';
@@ -47,7 +48,7 @@ export interface RunningProxy {
   close(): Promise<void>;
 }
 
-function listen(server: http.Server, host: string, port: number): Promise<void> {
+function listen(server: net.Server, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -72,6 +73,9 @@ const CLOSE_SETTLE_MS = 2_000;
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const log = options.log ?? (() => {});
   const anyMethod = options.anyMethod ?? true;
+  // Reverse mode relays on raw sockets (wire/reverse.ts) unless fault injection, which rebuilds
+  // responses, or node:http's method table (anyMethod false) is asked for.
+  if (options.upstream && anyMethod && !options.hooks.injectFor) return startWireReverse(options, options.upstream, log);
   const mode: Mode = options.upstream ? 'reverse' : 'forward';
   const relay = new Relay(mode, {
     maxBody: options.maxBody,
@@ -141,5 +145,33 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         for (const s of sockets) s.destroy();
         relay.close();
       }).then(() => relay.settled(CLOSE_SETTLE_MS)),
+  };
+}
+
+async function startWireReverse(options: ProxyOptions, upstream: URL, log: (line: string) => void): Promise<RunningProxy> {
+  const proxy = new WireReverseProxy({
+    upstream,
+    listenAuthority: `${options.listenHost.includes(':') ? `[${options.listenHost}]` : options.listenHost}:${options.listenPort}`,
+    maxBody: options.maxBody,
+    maxRequestBody: options.maxRequestBody,
+    upstreamTimeoutMs: options.upstreamTimeoutMs ?? 120_000,
+    insecureUpstream: options.insecureUpstream ?? false,
+    hooks: options.hooks,
+    log,
+  });
+  await listen(proxy.server, options.listenHost, options.listenPort);
+  const port = (proxy.server.address() as net.AddressInfo).port;
+  const shownHost = options.listenHost.includes(':') ? `[${options.listenHost}]` : options.listenHost;
+  return {
+    mode: 'reverse',
+    host: options.listenHost,
+    port,
+    url: `http://${shownHost}:${port}/`,
+    leafIssueMs: () => [],
+    close: () =>
+      new Promise<void>((resolve) => {
+        proxy.server.close(() => resolve());
+        void proxy.close(CLOSE_SETTLE_MS);
+      }).then(() => proxy.close(CLOSE_SETTLE_MS)),
   };
 }

@@ -15,6 +15,7 @@ import { DecodedCopy, decodableEncoding } from '../tap/decode.js';
 import { declaredLength, requestFraming, responseFraming } from '../tap/framing.js';
 import { getHeader, trailerPairs, withoutHopByHop } from './headers.js';
 import { Reclaimer } from './reclaim.js';
+import { OpenFlows } from './open-flows.js';
 
 export interface ProxyHooks {
   /** The response head arrived; body chunks for this flow follow through onResponseChunk. */
@@ -120,33 +121,24 @@ export class Relay {
   }
 
   /** Exchanges started whose flow has not been handed to onFlow yet. */
-  private open = 0;
-  private whenIdle: Array<() => void> = [];
+  private readonly open = new OpenFlows();
 
   /**
    * Resolves once every exchange started has handed its flow to onFlow (or after `boundMs`): a
    * flow cut by the proxy's close must still reach the recorder before the recorder closes.
    */
   settled(boundMs: number): Promise<void> {
-    if (this.open === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, boundMs);
-      this.whenIdle.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    return this.open.settled(boundMs);
   }
 
   /** Called by an exchange once its flow is handed over. */
   exchangeDone(): void {
-    if (--this.open > 0) return;
-    for (const wake of this.whenIdle.splice(0)) wake();
+    this.open.done();
   }
 
   /** Relays one exchange. Never throws: every failure ends up in the flow's outcome. */
   exchange(clientReq: http.IncomingMessage, clientRes: http.ServerResponse, upstream: UpstreamRequest): void {
-    this.open++;
+    this.open.begin();
     new Exchange(this, this.options, clientReq, clientRes, upstream).start();
   }
 

@@ -14,9 +14,8 @@ import type { Duplex } from 'node:stream';
 import { RequestStreamRewriter } from '../../src/proxy/method-shim.js';
 import { ensureCa, LeafIssuer } from '../../src/proxy/ca.js';
 import { startOrigin, response, type Origin, type RawRequest } from '../helpers/origin.js';
-import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
+import { startTestProxy, type TestProxy, type TestProxyOptions } from '../helpers/proxy.js';
 import { curl } from '../helpers/curl.js';
-import type { ProxyOptions } from '../../src/proxy/index.js';
 
 let caDir = '';
 test.before(() => {
@@ -156,7 +155,7 @@ async function tlsFront(t: ExecutionContext, origin: Origin): Promise<number> {
 }
 
 /** A client connection to davtap placed as `place` says, and the request-target form to use. */
-async function clientFor(t: ExecutionContext, place: Place, origin: Origin, options: Partial<ProxyOptions> = {}): Promise<{ proxy: TestProxy; socket: Duplex; target: (p: string) => string }> {
+async function clientFor(t: ExecutionContext, place: Place, origin: Origin, options: TestProxyOptions = {}): Promise<{ proxy: TestProxy; socket: Duplex; target: (p: string) => string }> {
   const proxy = await startTestProxy(t, place === 'reverse' ? { upstream: new URL(origin.url), ...options } : { caDir, insecureUpstream: true, ...options });
   const raw = await connect(proxy.port);
   t.teardown(() => raw.destroy());
@@ -267,9 +266,24 @@ test('known methods pass through uncopied; CONNECT hands the rest of the stream 
   t.is(c.rewritten, 0);
 });
 
-test('reverse: a request Node answers itself (Expect it cannot meet) does not shift the methods after it', async (t) => {
+test('reverse: an expectation davtap cannot judge goes to the server, and the requests after it keep their order', async (t) => {
   const origin = await echoOrigin(t);
   const { proxy, socket } = await clientFor(t, 'reverse', origin);
+  const answers = readAnswers(socket, 2);
+  socket.write('ORDERPATCH /a HTTP/1.1\r\nHost: h\r\nExpect: something-else\r\n\r\nCHECKIN /b HTTP/1.1\r\nHost: h\r\n\r\n');
+  const [first, second] = await answers;
+  t.deepEqual([first!.status, first!.body], [200, 'ORDERPATCH 0']);
+  t.deepEqual([second!.status, second!.body], [200, 'CHECKIN 0']);
+  await proxy.waitForFlows(2);
+  t.deepEqual(proxy.flows.map((f) => f.request.method), ['ORDERPATCH', 'CHECKIN']);
+  t.deepEqual(origin.requests.map((r) => r.method), ['ORDERPATCH', 'CHECKIN']);
+  t.is(origin.requests[0]!.headers.expect, 'something-else');
+});
+
+// Reverse mode with fault injection relays through node:http and the method shim.
+test('reverse with --inject: a request Node answers itself (Expect it cannot meet) does not shift the methods after it', async (t) => {
+  const origin = await echoOrigin(t);
+  const { proxy, socket } = await clientFor(t, 'reverse', origin, { hooks: { injectFor: () => undefined } });
   const answers = readAnswers(socket, 2);
   socket.write('ORDERPATCH /a HTTP/1.1\r\nHost: h\r\nExpect: something-else\r\n\r\nCHECKIN /b HTTP/1.1\r\nHost: h\r\n\r\n');
   const [first, second] = await answers;

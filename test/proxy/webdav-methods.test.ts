@@ -56,6 +56,8 @@ async function run(t: ExecutionContext, base: string, dir: string, extra: string
       .split(otherBase).join('BASE')
       .replace(/<D:getlastmodified>[^<]*<\/D:getlastmodified>|<D:creationdate>[^<]*<\/D:creationdate>|<D:getetag>[^<]*<\/D:getetag>/gi, '')
       .replace(/Date: .*\r\n|Last-Modified: .*\r\n|ETag: .*\r\n/gi, '')
+      // Connection management belongs to each hop (RFC 9110 §7.6.1): davtap's own, not relayed.
+      .replace(/^(?:Connection|Keep-Alive): .*\r\n/gim, '')
       .replace(/(?:opaquelocktoken|urn:uuid):[0-9a-f-]+/g, 'TOKEN')
       .replace(/nonce="[^"]*"/g, 'nonce=N')
       .replace(/opaque="[^"]*"/g, 'opaque=O')

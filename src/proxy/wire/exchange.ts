@@ -1,0 +1,485 @@
+// One request and its response on raw sockets, relayed byte for byte and recorded as a Flow.
+//
+// The transparency contract (DESIGN.md) as this relay keeps it:
+// - body bytes are written on as they arrive, framing included (a chunked body keeps its chunks,
+//   extensions and trailers); only the heads are rebuilt, to drop hop-by-hop fields and map the
+//   few reverse-mode addresses (rewrite.ts);
+// - the reading side is paused while the writing side is full (backpressure);
+// - a cut, reset or mis-framed upstream body cuts the client connection (a reset as a reset) after
+//   the bytes that were valid, never a clean end and never a byte more;
+// - 1xx responses are relayed to HTTP/1.1 clients as they arrive.
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { Flow, Framing, InformationalResponse, Outcome, RawHeaders, RequestRecord } from '../../types.js';
+import { BodyCapture } from '../../tap/capture.js';
+import { DecodedCopy, decodableEncoding } from '../../tap/decode.js';
+import { declaredLength } from '../../tap/framing.js';
+import { getHeader, withoutHopByHop } from '../headers.js';
+import type { ProxyHooks } from '../relay.js';
+import { Reclaimer } from '../reclaim.js';
+import type { LinkUser, UpstreamLink } from './link.js';
+import {
+  BodyFramer,
+  headEnd,
+  parseResponseHead,
+  persistent,
+  responseBodyPlan,
+  WireError,
+  type BodyPlan,
+  type RequestHead,
+  type ResponseHead,
+} from './message.js';
+
+export interface ExchangeSettings {
+  maxBody: number;
+  maxRequestBody: number;
+  upstreamTimeoutMs: number;
+  hooks: ProxyHooks;
+  log: (line: string) => void;
+  /** The upstream origin, e.g. http://127.0.0.1:8000 (for the flow's URL and error texts). */
+  upstreamOrigin: string;
+}
+
+/** What an exchange needs from the client connection it runs on. */
+export interface ExchangeHost {
+  readonly client: Socket;
+  /** The client wants no more requests on this connection (it sent FIN). */
+  readonly clientEnded: boolean;
+  /** An upstream connection for this exchange: the connection's own one, or a new one. */
+  takeUpstream(): UpstreamLink;
+  /**
+   * The exchange is over: `keepClient` says whether the client connection may carry another;
+   * `clientCut` that the exchange is ending the client connection itself (the connection must not
+   * end it gracefully: a reset cannot follow a FIN).
+   */
+  exchangeDone(keepClient: boolean, upstreamReusable: boolean, clientCut: boolean): void;
+  pauseClient(): void;
+  resumeClient(): void;
+}
+
+/** A request as it goes upstream. */
+export interface ExchangeTarget {
+  head: RequestHead;
+  plan: BodyPlan;
+  /** The request-target sent upstream, verbatim. */
+  path: string;
+  upstreamHeaders: RawHeaders;
+  /** Reverse mode's mapping of response header values (Location) to davtap's address. */
+  mapResponseHeaders(raw: RawHeaders): RawHeaders;
+}
+
+const EMPTY = Buffer.alloc(0);
+/** Frees relayed chunks of large bodies promptly (see reclaim.ts). */
+const reclaimer = new Reclaimer();
+
+function serializeHead(startLine: string, raw: RawHeaders): Buffer {
+  let head = startLine + '\r\n';
+  for (let i = 0; i < raw.length; i += 2) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  return Buffer.from(head + '\r\n', 'latin1');
+}
+
+function withoutField(raw: RawHeaders, lowerName: string): RawHeaders {
+  const out: RawHeaders = [];
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() !== lowerName) out.push(raw[i]!, raw[i + 1]!);
+  return out;
+}
+
+function textReply(status: number, reason: string, text: string, close: boolean): Buffer {
+  const body = Buffer.from(`davtap: ${text}\n`);
+  return Buffer.concat([
+    Buffer.from(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\n${close ? 'Connection: close\r\n' : ''}\r\n`, 'latin1'),
+    body,
+  ]);
+}
+
+export class WireExchange implements LinkUser {
+  private readonly id = randomUUID();
+  private readonly startedAt = Date.now();
+  private firstByte: number | null = null;
+  private readonly requestBody: BodyCapture;
+  private readonly requestFramer: BodyFramer;
+  private link: UpstreamLink | null = null;
+  /** An incomplete response head. */
+  private pendingHead: Buffer | null = null;
+  private readonly informational: InformationalResponse[] = [];
+  private response: { head: ResponseHead; framing: Framing; framer: BodyFramer; upstreamKeeps: boolean; clientKeeps: boolean } | null = null;
+  private responseBody: BodyCapture | null = null;
+  private decoder: DecodedCopy | null = null;
+  /** An HTTP/1.0 client gets a chunked response de-chunked, delimited by the connection's close. */
+  private dechunk = false;
+  /** Upstream sent bytes after the response's end: its connection cannot be trusted again. */
+  private overran = false;
+  private clientHeadSent = false;
+  /** This exchange cuts the client connection (cut()). */
+  private clientCut = false;
+  private finished = false;
+
+  private readonly request: RequestHead;
+  /** The request head as sent upstream. */
+  private readonly upstreamHead: Buffer;
+  /**
+   * A bodyless request sent on a reused connection that the server closes before answering is
+   * sent again on a fresh one, once: the server closed an idle connection as the request went out
+   * (a race of keep-alive), so it cannot have acted on it.
+   */
+  private retryable: boolean;
+  private reusedLink = false;
+
+  constructor(
+    private readonly host: ExchangeHost,
+    private readonly settings: ExchangeSettings,
+    private readonly target: ExchangeTarget,
+    private readonly onDone: () => void,
+  ) {
+    this.request = target.head;
+    this.requestBody = new BodyCapture(settings.maxRequestBody);
+    this.requestFramer = new BodyFramer(target.plan);
+    this.retryable = target.plan.framing === 'none';
+    this.upstreamHead = serializeHead(`${this.request.method} ${target.path} HTTP/1.1`, target.upstreamHeaders);
+  }
+
+  /** True while the request's body is still arriving from the client. */
+  get wantsRequestBytes(): boolean {
+    return !this.requestFramer.done && this.requestFramer.error === null && !this.finished;
+  }
+
+  /** Sends the request head upstream; the body follows through feedRequest(). */
+  start(): void {
+    const link = this.host.takeUpstream();
+    this.link = link;
+    this.reusedLink = link.uses > 0;
+    link.attach(this, this.settings.upstreamTimeoutMs);
+    link.write(this.upstreamHead);
+  }
+
+  /** Takes the request body's bytes from buf[off..]; returns how many were the body's. */
+  feedRequest(buf: Buffer, off: number): number {
+    const used = this.requestFramer.feed(buf, off, this.onRequestPayload);
+    if (used > 0 && this.link?.usable && !this.finished) {
+      const bytes = off === 0 && used === buf.length ? buf : buf.subarray(off, off + used);
+      if (!this.link.write(bytes)) this.host.pauseClient();
+    }
+    const bad = this.requestFramer.error;
+    if (bad && !this.finished) {
+      this.link?.destroy();
+      this.fail(400, 'Bad Request', `malformed request body: ${bad.message}`, { kind: 'error', code: bad.code }, true);
+    }
+    return used;
+  }
+
+  private readonly onRequestPayload = (slice: Buffer): void => {
+    this.requestBody.add(slice);
+    reclaimer.note(slice.length);
+  };
+
+  onUpstreamDrain(): void {
+    this.host.resumeClient();
+  }
+
+  /** Resumes reading upstream once the client's socket has room again. */
+  clientDrained(): void {
+    if (this.link?.socket.isPaused()) this.link.socket.resume();
+  }
+
+  onUpstreamData(chunk: Buffer): void {
+    if (this.finished) return;
+    this.retryable = false;
+    let buf = chunk;
+    if (this.pendingHead) {
+      buf = Buffer.concat([this.pendingHead, chunk]);
+      this.pendingHead = null;
+    }
+    const client = this.host.client;
+    client.cork();
+    try {
+      this.readUpstream(buf);
+    } finally {
+      client.uncork();
+    }
+  }
+
+  private readUpstream(buf: Buffer): void {
+    let off = 0;
+    while (off < buf.length && !this.finished) {
+      const response = this.response;
+      if (!response) {
+        let end: number;
+        let head: ResponseHead;
+        try {
+          end = headEnd(buf, off);
+          if (end < 0) {
+            this.pendingHead = buf.subarray(off);
+            return;
+          }
+          head = parseResponseHead(buf, off, end);
+        } catch (err) {
+          this.badResponse(err as WireError);
+          return;
+        }
+        if (head.status >= 100 && head.status < 200) {
+          if (head.status === 101) {
+            this.badResponse(new WireError('EUPGRADE', 'switched protocols (101) though davtap asked for no upgrade'));
+            return;
+          }
+          this.informational.push({ status: head.status, rawHeaders: head.rawHeaders });
+          // As sent, to clients that can read them (RFC 9110 §15.2: not to HTTP/1.0 clients).
+          if (this.request.version === '1.1') this.host.client.write(buf.subarray(off, end));
+          off = end;
+          continue;
+        }
+        off = end;
+        if (!this.startResponse(head)) return;
+        if (this.response!.framer.done) {
+          this.overran = off < buf.length;
+          this.complete();
+          return;
+        }
+        continue;
+      }
+      const used = response.framer.feed(buf, off, this.onResponsePayload);
+      if (used > 0 && !this.dechunk) {
+        if (!this.host.client.write(off === 0 && used === buf.length ? buf : buf.subarray(off, off + used))) this.link?.socket.pause();
+      }
+      off += used;
+      if (response.framer.error) {
+        this.cut(response.framer.error.code, false, 'upstream-aborted');
+        return;
+      }
+      if (response.framer.done) {
+        this.overran = off < buf.length;
+        this.complete();
+        return;
+      }
+    }
+  }
+
+  /** The final response head arrived: send the client its head. False when the exchange failed. */
+  private startResponse(head: ResponseHead): boolean {
+    this.firstByte = Date.now();
+    let plan: BodyPlan;
+    try {
+      plan = responseBodyPlan(head.rawHeaders, head.status, this.request.method);
+    } catch (err) {
+      this.badResponse(err as WireError);
+      return false;
+    }
+    const clientIs10 = this.request.version === '1.0';
+    let headers = withoutHopByHop(head.rawHeaders);
+    // RFC 9112 §6.3: Transfer-Encoding overrides Content-Length, which an intermediary removes.
+    if (plan.framing === 'chunked' && getHeader(headers, 'content-length') !== undefined) headers = withoutField(headers, 'content-length');
+    if (plan.framing === 'chunked' && clientIs10) {
+      // An HTTP/1.0 client cannot read chunked framing: the one framing change davtap makes is to
+      // close-delimited, because the alternative is a body the client cannot parse.
+      headers = withoutField(headers, 'transfer-encoding');
+      this.dechunk = true;
+    }
+    const mapped = this.target.mapResponseHeaders(headers);
+    const upstreamKeeps = plan.framing !== 'close-delimited' && persistent(head.version, head.rawHeaders);
+    const clientKeeps = !this.dechunk && plan.framing !== 'close-delimited' && !this.host.clientEnded && persistent(this.request.version, this.request.rawHeaders);
+    if (!clientKeeps) mapped.push('Connection', 'close');
+    else if (clientIs10) mapped.push('Connection', 'keep-alive');
+    this.response = { head, framing: plan.framing, framer: new BodyFramer(plan), upstreamKeeps, clientKeeps };
+
+    const keep = this.settings.hooks.takesResponseBodies !== true;
+    this.responseBody = new BodyCapture(this.settings.maxBody, keep);
+    const encoding = keep ? decodableEncoding(getHeader(head.rawHeaders, 'content-encoding')) : null;
+    if (encoding) this.decoder = new DecodedCopy(encoding, this.settings.maxBody);
+    this.safeHook(() =>
+      this.settings.hooks.onResponseStart?.({
+        id: this.id,
+        mode: 'reverse',
+        timings: { start: this.startedAt, firstByte: this.firstByte, end: null },
+        request: this.requestRecord(),
+        response: { status: head.status, reason: head.reason, httpVersion: head.version, rawHeaders: head.rawHeaders, framing: plan.framing, declaredLength: declaredLength(head.rawHeaders) },
+      }),
+    );
+    this.host.client.write(serializeHead(`HTTP/1.1 ${head.status} ${head.reason}`, mapped));
+    this.clientHeadSent = true;
+    return true;
+  }
+
+  private readonly onResponsePayload = (slice: Buffer): void => {
+    this.responseBody!.add(slice);
+    reclaimer.note(slice.length);
+    this.decoder?.write(slice);
+    const onChunk = this.settings.hooks.onResponseChunk;
+    if (onChunk) this.safeHook(() => onChunk(this.id, slice));
+    if (this.dechunk && !this.host.client.write(slice)) this.link?.socket.pause();
+  };
+
+  /** The response ended as framed: once its last bytes are handed to the client's socket, the flow is complete. */
+  private complete(): void {
+    const response = this.response!;
+    const link = this.link;
+    const upstreamReusable = response.upstreamKeeps && !this.overran && this.requestFramer.done && link !== null && link.usable;
+    if (link) {
+      if (upstreamReusable) link.detach();
+      else link.destroy();
+    }
+    this.link = null;
+    // A request body still arriving cannot be told from the next request: the connection ends.
+    const clientKeeps = response.clientKeeps && this.requestFramer.done;
+    this.host.client.write(EMPTY, (err) => {
+      if (err) this.finish({ kind: 'client-aborted', code: (err as NodeJS.ErrnoException).code ?? 'ECONNRESET', message: 'client closed the connection before the response was complete' }, false, false);
+      else this.finish({ kind: 'complete' }, clientKeeps, upstreamReusable);
+    });
+  }
+
+  onUpstreamGone(err: NodeJS.ErrnoException | null): void {
+    if (this.finished) return;
+    this.link = null;
+    const response = this.response;
+    if (response && err === null && response.framer.untilClose) {
+      // Close-delimited: the end of the connection is the end of the body.
+      this.complete();
+      return;
+    }
+    const reset = err !== null && err.code === 'ECONNRESET';
+    if (!response) {
+      if (this.retryable && this.reusedLink && !this.host.client.destroyed) {
+        this.retryable = false;
+        this.start();
+        return;
+      }
+      const target = this.settings.upstreamOrigin;
+      if (err && err.code !== 'ECONNRESET') {
+        this.failUpstream(err);
+        return;
+      }
+      const what = this.pendingHead ? 'in the middle of the response head' : 'before answering';
+      this.fail(502, 'Bad Gateway', `upstream ${target} ${reset ? 'reset' : 'closed'} the connection ${what}${reset ? ' (ECONNRESET)' : ''}`, { kind: 'error', code: reset ? 'ECONNRESET' : 'EOF' }, !this.requestFramer.done);
+      return;
+    }
+    this.cut(reset ? 'ECONNRESET' : (err?.code ?? 'EOF'), reset, 'upstream-aborted');
+  }
+
+  onUpstreamTimeout(): void {
+    if (this.finished) return;
+    this.link?.destroy();
+    this.link = null;
+    if (!this.response) {
+      this.fail(504, 'Gateway Timeout', `upstream ${this.settings.upstreamOrigin} sent no response within ${this.settings.upstreamTimeoutMs / 1000} s`, { kind: 'timeout', code: 'ETIMEDOUT' }, !this.requestFramer.done);
+      return;
+    }
+    this.cut('ETIMEDOUT', false, 'timeout');
+  }
+
+  /** The client's connection closed (or failed) under this exchange. */
+  clientGone(): void {
+    if (this.finished) return;
+    this.link?.destroy();
+    this.link = null;
+    this.finish({ kind: 'client-aborted', code: 'ECONNRESET', message: 'client closed the connection before the response was complete' }, false, false);
+  }
+
+  /** The upstream body broke: the client sees a broken transfer too, after the valid bytes. */
+  private cut(code: string, reset: boolean, kind: 'upstream-aborted' | 'timeout'): void {
+    this.link?.destroy();
+    this.link = null;
+    const client = this.host.client;
+    this.clientCut = true;
+    if (!client.destroyed) {
+      // Flush what was valid first; a reset is passed on as a reset.
+      client.uncork();
+      if (reset) client.write(EMPTY, () => client.resetAndDestroy());
+      else client.end(() => client.destroy());
+    }
+    const seen = this.responseBody?.bytesSeen ?? 0;
+    const declared = this.response ? declaredLength(this.response.head.rawHeaders) : null;
+    const of = declared !== null ? ` of ${declared.toLocaleString('en-US')} declared` : '';
+    this.finish({ kind, code, message: `upstream body ended after ${seen.toLocaleString('en-US')}${of} bytes (${code})` }, false, false);
+  }
+
+  private badResponse(err: WireError): void {
+    if (this.response) {
+      this.cut(err.code, false, 'upstream-aborted');
+      return;
+    }
+    this.link?.destroy();
+    this.link = null;
+    this.fail(502, 'Bad Gateway', `upstream ${this.settings.upstreamOrigin} sent a malformed response: ${err.message}`, { kind: 'error', code: err.code }, !this.requestFramer.done);
+  }
+
+  private failUpstream(err: NodeJS.ErrnoException): void {
+    const why =
+      err.code === 'ECONNREFUSED' ? 'refused the connection'
+      : err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN' ? 'could not be resolved'
+      : err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH' ? 'is unreachable'
+      : `failed: ${err.message}`;
+    this.fail(502, 'Bad Gateway', `upstream ${this.settings.upstreamOrigin} ${why}${err.code ? ` (${err.code})` : ''}`, { kind: 'error', code: err.code ?? 'EUPSTREAM' }, !this.requestFramer.done);
+  }
+
+  /** Answers the client with a gateway error when nothing was relayed yet (else cuts it). */
+  private fail(status: number, reason: string, text: string, outcome: Outcome, closeClient: boolean): void {
+    const client = this.host.client;
+    const close = closeClient || this.host.clientEnded || !persistent(this.request.version, this.request.rawHeaders);
+    const replied = !this.clientHeadSent && !client.destroyed;
+    if (replied) {
+      client.write(textReply(status, reason, text, close));
+      if (close) client.end();
+    } else if (!client.destroyed) client.destroy();
+    this.finish({ ...outcome, message: text }, replied && !close, false);
+  }
+
+  private requestRecord(): RequestRecord {
+    return {
+      method: this.request.method,
+      url: this.settings.upstreamOrigin + this.target.path,
+      target: this.request.target,
+      httpVersion: this.request.version,
+      rawHeaders: this.request.rawHeaders,
+      body: this.requestBody.result(),
+    };
+  }
+
+  private safeHook(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      // A hook must never break relaying.
+      this.settings.log(`davtap: flow hook failed: ${(err as Error).stack ?? String(err)}`);
+    }
+  }
+
+  private finish(outcome: Outcome, keepClient: boolean, upstreamReusable: boolean): void {
+    if (this.finished) return;
+    this.finished = true;
+    const end = Date.now();
+    const client = this.host.client;
+    const address = { address: client.remoteAddress ?? '', port: client.remotePort ?? 0 };
+    this.host.exchangeDone(keepClient, upstreamReusable, this.clientCut);
+    const response = this.response;
+    const complete = outcome.kind === 'complete';
+    const deliver = (decoded: { body: Flow['request']['body']; error?: string } | null) => {
+      const head = response?.head;
+      const flow: Flow = {
+        id: this.id,
+        mode: 'reverse',
+        client: address,
+        timings: { start: this.startedAt, firstByte: this.firstByte, end },
+        request: this.requestRecord(),
+        response:
+          head && this.responseBody
+            ? {
+                status: head.status,
+                reason: head.reason,
+                rawHeaders: head.rawHeaders,
+                framing: response.framing,
+                declaredLength: declaredLength(head.rawHeaders),
+                httpVersion: head.version,
+                body: this.responseBody.result(),
+                decoded: decoded ? decoded.body : null,
+                ...(decoded?.error ? { decodeError: decoded.error } : {}),
+                informational: this.informational,
+                rawTrailers: response.framer.trailers,
+              }
+            : null,
+        outcome,
+      };
+      this.safeHook(() => this.settings.hooks.onFlow(flow));
+      this.onDone();
+    };
+    if (this.decoder) void this.decoder.finish(complete).then(deliver);
+    else deliver(null);
+  }
+}

@@ -1,0 +1,92 @@
+// One connection to the upstream server, owned by one client connection (connection affinity:
+// requests of a client connection go over one upstream connection, in order, as they would
+// without davtap; per-connection authentication such as NTLM keeps working). At most one
+// exchange uses it at a time; its events go to that exchange.
+import net from 'node:net';
+import tls from 'node:tls';
+
+/** What an exchange hears from the upstream connection it is using. */
+export interface LinkUser {
+  onUpstreamData(chunk: Buffer): void;
+  /** The upstream connection ended or failed; `err` is set when it failed (ECONNRESET…). */
+  onUpstreamGone(err: NodeJS.ErrnoException | null): void;
+  onUpstreamTimeout(): void;
+  onUpstreamDrain(): void;
+}
+
+export class UpstreamLink {
+  readonly socket: net.Socket;
+  /** Exchanges that have used this connection (a reused one may have been closed by the server meanwhile). */
+  uses = 0;
+  private user: LinkUser | null = null;
+  private gone = false;
+  private error: NodeJS.ErrnoException | null = null;
+
+  constructor(url: URL, insecure: boolean, onIdleGone: (link: UpstreamLink) => void) {
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    if (url.protocol === 'https:') {
+      const port = Number(url.port || 443);
+      this.socket = tls.connect({
+        host,
+        port,
+        ...(net.isIP(host) ? {} : { servername: host }),
+        rejectUnauthorized: !insecure,
+        ALPNProtocols: ['http/1.1'],
+      });
+      this.socket.setNoDelay(true);
+    } else {
+      this.socket = net.connect({ host, port: Number(url.port || 80), noDelay: true });
+    }
+    const s = this.socket;
+    s.on('data', (chunk: Buffer) => {
+      if (this.user) this.user.onUpstreamData(chunk);
+      // Bytes while no request is outstanding belong to no response: the connection is unusable.
+      else this.destroy();
+    });
+    s.on('error', (err: NodeJS.ErrnoException) => {
+      this.error ??= err;
+    });
+    const ended = () => {
+      if (this.gone) return;
+      this.gone = true;
+      const user = this.user;
+      this.user = null;
+      if (user) user.onUpstreamGone(this.error);
+      else onIdleGone(this);
+      if (!s.destroyed) s.destroy();
+    };
+    s.on('end', ended);
+    s.on('close', ended);
+    s.on('timeout', () => this.user?.onUpstreamTimeout());
+    s.on('drain', () => this.user?.onUpstreamDrain());
+  }
+
+  /** False once the server closed it or it failed. */
+  get usable(): boolean {
+    return !this.gone && !this.socket.destroyed;
+  }
+
+  /** Hands the connection to an exchange, with the idle timeout it allows the server. */
+  attach(user: LinkUser, timeoutMs: number): void {
+    this.user = user;
+    this.uses++;
+    if (timeoutMs > 0) this.socket.setTimeout(timeoutMs);
+  }
+
+  /** The exchange is done with it; it stays open for the next one. */
+  detach(): void {
+    this.user = null;
+    this.socket.setTimeout(0);
+    if (this.socket.isPaused()) this.socket.resume();
+  }
+
+  write(bytes: Buffer): boolean {
+    return this.socket.write(bytes);
+  }
+
+  destroy(): void {
+    this.user = null;
+    this.gone = true;
+    this.socket.destroy();
+  }
+}

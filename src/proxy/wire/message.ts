@@ -1,0 +1,328 @@
+// HTTP/1.x messages as bytes on a socket (RFC 9112): heads parsed from their raw text with every
+// header name's case and order kept, and bodies followed by their framing so that a relay knows
+// where one message ends and the next begins without copying or changing a byte of them.
+//
+// Strict where a lenient reading would let two parties disagree about message boundaries
+// (request smuggling): a request with both Transfer-Encoding and Content-Length, a Transfer-Encoding
+// that does not end in chunked, differing Content-Lengths, obs-fold or whitespace before a colon.
+// Error codes follow Node's parser (HPE_*) so that recorded flows read the same in both relays.
+import type { Framing, RawHeaders } from '../../types.js';
+
+/** Node's default --max-http-header-size: a head larger than this is refused. */
+export const MAX_HEAD_BYTES = 16 * 1024;
+
+export class WireError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface RequestHead {
+  method: string;
+  target: string;
+  /** '1.1' or '1.0'. */
+  version: string;
+  rawHeaders: RawHeaders;
+}
+
+export interface ResponseHead {
+  version: string;
+  status: number;
+  reason: string;
+  rawHeaders: RawHeaders;
+}
+
+const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Field values: visible characters, spaces, tabs and obs-text; never CR, LF or NUL. */
+const BAD_VALUE = /[\0\r\n]/;
+
+/**
+ * Where the head that starts at `from` ends (the index just past its empty line), -1 while it is
+ * incomplete. Throws HPE_HEADER_OVERFLOW once an incomplete head is already too large.
+ */
+export function headEnd(buf: Buffer, from: number): number {
+  const at = buf.indexOf(CRLFCRLF, from);
+  if (at >= 0) {
+    if (at - from > MAX_HEAD_BYTES) throw new WireError('HPE_HEADER_OVERFLOW', 'header section too large (over 16 KiB)');
+    return at + 4;
+  }
+  if (buf.length - from > MAX_HEAD_BYTES) throw new WireError('HPE_HEADER_OVERFLOW', 'header section too large (over 16 KiB)');
+  return -1;
+}
+
+function parseFields(lines: string[], folding: 'refuse' | 'unfold'): RawHeaders {
+  const raw: RawHeaders = [];
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line === '') continue;
+    const first = line.charCodeAt(0);
+    if (first === 0x20 || first === 0x09) {
+      // obs-fold (RFC 9112 §5.2): a server must refuse it in a request; a recipient of a response
+      // may replace it with a space.
+      if (folding === 'refuse' || raw.length === 0) throw new WireError('HPE_INVALID_HEADER_TOKEN', 'obsolete line folding in a header');
+      raw[raw.length - 1] = `${raw[raw.length - 1]} ${line.trim()}`;
+      continue;
+    }
+    const colon = line.indexOf(':');
+    const name = colon > 0 ? line.slice(0, colon) : '';
+    if (!TOKEN.test(name)) throw new WireError('HPE_INVALID_HEADER_TOKEN', `invalid header name in '${printable(line)}'`);
+    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+    if (BAD_VALUE.test(value)) throw new WireError('HPE_INVALID_HEADER_TOKEN', `invalid character in the value of ${name}`);
+    raw.push(name, value);
+  }
+  return raw;
+}
+
+function printable(s: string): string {
+  const cut = s.length > 60 ? `${s.slice(0, 60)}…` : s;
+  return cut.replace(/[^\x20-\x7e]/g, '?');
+}
+
+/** Parses a request head (without the leading empty lines a server skips). */
+export function parseRequestHead(buf: Buffer, start: number, end: number): RequestHead {
+  const lines = buf.toString('latin1', start, end - 4).split('\r\n');
+  const line = lines[0]!;
+  const sp1 = line.indexOf(' ');
+  const sp2 = line.indexOf(' ', sp1 + 1);
+  const method = sp1 > 0 ? line.slice(0, sp1) : line;
+  if (!TOKEN.test(method)) throw new WireError('HPE_INVALID_METHOD', 'the method is not an HTTP token (RFC 9110 §9.1)');
+  if (sp1 < 0 || sp2 < 0 || line.indexOf(' ', sp2 + 1) >= 0) throw new WireError('HPE_INVALID_CONSTANT', `malformed request line '${printable(line)}'`);
+  const target = line.slice(sp1 + 1, sp2);
+  const proto = line.slice(sp2 + 1);
+  if (target === '' || /[\0-\x20\x7f]/.test(target)) throw new WireError('HPE_INVALID_URL', `malformed request-target in '${printable(line)}'`);
+  if (proto !== 'HTTP/1.1' && proto !== 'HTTP/1.0') {
+    throw new WireError(/^HTTP\/\d\.\d$/.test(proto) ? 'HPE_INVALID_VERSION' : 'HPE_INVALID_CONSTANT', `unsupported protocol '${printable(proto)}' (HTTP/1.0 and HTTP/1.1 only)`);
+  }
+  return { method, target, version: proto.slice(5), rawHeaders: parseFields(lines, 'refuse') };
+}
+
+/** Parses a response head. */
+export function parseResponseHead(buf: Buffer, start: number, end: number): ResponseHead {
+  const lines = buf.toString('latin1', start, end - 4).split('\r\n');
+  const line = lines[0]!;
+  const m = /^HTTP\/(1\.[01]) (\d{3})(?: (.*))?$/.exec(line);
+  if (!m) throw new WireError('HPE_INVALID_CONSTANT', `malformed status line '${printable(line)}'`);
+  return { version: m[1]!, status: Number(m[2]), reason: m[3] ?? '', rawHeaders: parseFields(lines, 'unfold') };
+}
+
+function values(raw: RawHeaders, lowerName: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === lowerName.length && name.toLowerCase() === lowerName) out.push(raw[i + 1]!);
+  }
+  return out;
+}
+
+/** The transfer codings, in order ([] when there is no Transfer-Encoding). */
+function transferCodings(raw: RawHeaders): string[] {
+  const te = values(raw, 'transfer-encoding');
+  if (te.length === 0) return te;
+  return te.join(',').split(',').map((c) => c.trim().toLowerCase()).filter(Boolean);
+}
+
+/** Content-Length: null when absent; throws when it is not one non-negative number. */
+function contentLength(raw: RawHeaders): number | null {
+  const cl = values(raw, 'content-length');
+  if (cl.length === 0) return null;
+  const all = cl.join(',').split(',').map((v) => v.trim());
+  const first = all[0]!;
+  if (!/^\d{1,15}$/.test(first) || all.some((v) => v !== first)) throw new WireError('HPE_INVALID_CONTENT_LENGTH', `invalid Content-Length '${printable(cl.join(', '))}'`);
+  return Number(first);
+}
+
+export interface BodyPlan {
+  framing: Framing;
+  /** For content-length framing. */
+  length: number;
+}
+
+/** How a request's body is delimited (RFC 9112 §6.3), refusing what could be read two ways. */
+export function requestBodyPlan(raw: RawHeaders): BodyPlan {
+  const codings = transferCodings(raw);
+  const length = contentLength(raw);
+  if (codings.length > 0) {
+    if (length !== null) throw new WireError('HPE_UNEXPECTED_CONTENT_LENGTH', 'both Transfer-Encoding and Content-Length (RFC 9112 §6.3)');
+    if (codings[codings.length - 1] !== 'chunked' || codings.indexOf('chunked') !== codings.length - 1) {
+      throw new WireError('HPE_INVALID_TRANSFER_ENCODING', 'Transfer-Encoding of a request must end in chunked, once (RFC 9112 §6.3)');
+    }
+    return { framing: 'chunked', length: 0 };
+  }
+  if (length !== null) return { framing: 'content-length', length };
+  return { framing: 'none', length: 0 };
+}
+
+/** How a response's body is delimited, given the request method (RFC 9112 §6.3). */
+export function responseBodyPlan(raw: RawHeaders, status: number, method: string): BodyPlan {
+  if (method === 'HEAD' || (status >= 100 && status < 200) || status === 204 || status === 304) return { framing: 'none', length: 0 };
+  const codings = transferCodings(raw);
+  if (codings.length > 0) {
+    // Transfer-Encoding overrides Content-Length; a coding list not ending in chunked is read
+    // until the connection closes.
+    return codings[codings.length - 1] === 'chunked' ? { framing: 'chunked', length: 0 } : { framing: 'close-delimited', length: 0 };
+  }
+  const length = contentLength(raw);
+  if (length !== null) return { framing: 'content-length', length };
+  return { framing: 'close-delimited', length: 0 };
+}
+
+/** True when the Connection header lists `token` (case-insensitive). */
+export function connectionHas(raw: RawHeaders, token: string): boolean {
+  for (const v of values(raw, 'connection')) {
+    for (const t of v.split(',')) if (t.trim().toLowerCase() === token) return true;
+  }
+  return false;
+}
+
+/** Whether the sender of a message with this version and headers keeps the connection open after it. */
+export function persistent(version: string, raw: RawHeaders): boolean {
+  return version === '1.1' ? !connectionHas(raw, 'close') : connectionHas(raw, 'keep-alive');
+}
+
+const enum Step {
+  Fixed,
+  ChunkSize,
+  ChunkData,
+  ChunkDataEnd,
+  Trailers,
+  UntilClose,
+  Done,
+}
+
+/** Bound on one chunk-size or trailer line. */
+const MAX_LINE = 4096;
+
+/**
+ * Follows one body's framing over the bytes given to it. feed() says how many of them belong to
+ * this body (the rest start the next message) and hands over the payload: the body after
+ * de-chunking, as slices of the input (never copies).
+ */
+export class BodyFramer {
+  private step: Step;
+  private remaining: number;
+  /** An incomplete chunk-size or trailer line. */
+  private line = '';
+  /** Set when the framing is broken; feed() then consumes nothing more. */
+  error: WireError | null = null;
+  readonly trailers: RawHeaders = [];
+  /** Bytes of payload seen. */
+  payloadBytes = 0;
+
+  constructor(plan: BodyPlan) {
+    this.remaining = plan.length;
+    this.step =
+      plan.framing === 'chunked' ? Step.ChunkSize
+      : plan.framing === 'close-delimited' ? Step.UntilClose
+      : plan.framing === 'content-length' && plan.length > 0 ? Step.Fixed
+      : Step.Done;
+  }
+
+  get done(): boolean {
+    return this.step === Step.Done;
+  }
+
+  /** Read until the connection closes: the end of input is the end of the body. */
+  get untilClose(): boolean {
+    return this.step === Step.UntilClose;
+  }
+
+  /**
+   * Consumes the body's bytes from buf[off..]; returns how many. Stops at the end of the body or
+   * at a framing error (then `error` is set and the bytes before it are counted as consumed).
+   */
+  feed(buf: Buffer, off: number, onPayload: (slice: Buffer) => void): number {
+    let i = off;
+    const end = buf.length;
+    while (i < end && this.step !== Step.Done && this.error === null) {
+      switch (this.step) {
+        case Step.Fixed:
+        case Step.ChunkData: {
+          const n = Math.min(this.remaining, end - i);
+          this.payloadBytes += n;
+          onPayload(buf.subarray(i, i + n));
+          i += n;
+          this.remaining -= n;
+          if (this.remaining === 0) {
+            if (this.step === Step.Fixed) this.step = Step.Done;
+            else {
+              this.step = Step.ChunkDataEnd;
+              this.remaining = 2;
+            }
+          }
+          break;
+        }
+        case Step.ChunkDataEnd: {
+          // The CRLF after a chunk's data (it may arrive split).
+          const want = this.remaining === 2 ? 0x0d : 0x0a;
+          if (buf[i] !== want) {
+            this.error = new WireError('HPE_STRICT', 'chunk data not followed by CRLF');
+            break;
+          }
+          i++;
+          if (--this.remaining === 0) this.step = Step.ChunkSize;
+          break;
+        }
+        case Step.ChunkSize:
+        case Step.Trailers: {
+          const nl = buf.indexOf(0x0a, i);
+          const stop = nl < 0 ? end : nl + 1;
+          this.line += buf.toString('latin1', i, stop);
+          i = stop;
+          if (nl < 0) {
+            if (this.line.length > MAX_LINE) this.error = new WireError(this.step === Step.ChunkSize ? 'HPE_INVALID_CHUNK_SIZE' : 'HPE_HEADER_OVERFLOW', 'chunk-size or trailer line too long');
+            break;
+          }
+          const line = this.line;
+          this.line = '';
+          if (this.step === Step.ChunkSize) this.onSizeLine(line);
+          else this.onTrailerLine(line);
+          // A bad line is not passed on (its start may have been, when it arrived in pieces).
+          if (this.error) i = Math.max(off, stop - line.length);
+          break;
+        }
+        case Step.UntilClose: {
+          this.payloadBytes += end - i;
+          onPayload(i === 0 ? buf : buf.subarray(i));
+          i = end;
+          break;
+        }
+      }
+    }
+    return i - off;
+  }
+
+  private onSizeLine(line: string): void {
+    const m = /^([0-9A-Fa-f]{1,12})[ \t]*(?:;[^\r\n]*)?\r\n$/.exec(line);
+    if (!m) {
+      this.error = new WireError('HPE_INVALID_CHUNK_SIZE', 'invalid character in chunk size');
+      return;
+    }
+    const size = parseInt(m[1]!, 16);
+    if (size === 0) this.step = Step.Trailers;
+    else {
+      this.remaining = size;
+      this.step = Step.ChunkData;
+    }
+  }
+
+  private onTrailerLine(line: string): void {
+    if (!line.endsWith('\r\n')) {
+      this.error = new WireError('HPE_STRICT', 'trailer line not ended by CRLF');
+      return;
+    }
+    if (line === '\r\n') {
+      this.step = Step.Done;
+      return;
+    }
+    try {
+      const fields = parseFields(['', line.slice(0, -2)], 'refuse');
+      this.trailers.push(...fields);
+    } catch (err) {
+      this.error = err as WireError;
+    }
+  }
+}

@@ -1,0 +1,269 @@
+// Reverse mode on raw sockets: davtap reads the HTTP/1.x messages of each client connection
+// itself (message.ts) and relays them over one upstream connection of its own (link.ts).
+//
+// Why not node:http here: its server and client cost most of a relay's time per request (measured
+// in bench/: a bare node:http relay reaches a quarter of direct throughput on small PROPFINDs, a
+// blind TCP pipe or this relay about three quarters), and it refuses methods outside its table.
+// Reading the framing directly also relays chunked bodies chunk for chunk, with their extensions.
+// Forward mode (http-mitm-proxy, CONNECT) and fault injection, which rebuilds responses, keep the
+// node:http relay in relay.ts.
+import net from 'node:net';
+import type { ProxyHooks } from '../relay.js';
+import { recordRefusal, refusalFor } from '../client-errors.js';
+import { getHeader, withoutHopByHop } from '../headers.js';
+import { OpenFlows } from '../open-flows.js';
+import { addressMapOf, mapRequestHeaders, mapResponseHeaders, upstreamPathFor, type AddressMap } from '../rewrite.js';
+import { UpstreamLink } from './link.js';
+import { WireExchange, type ExchangeHost, type ExchangeSettings } from './exchange.js';
+import { headEnd, parseRequestHead, requestBodyPlan, WireError } from './message.js';
+
+export interface WireReverseOptions {
+  upstream: URL;
+  /** davtap's own address as clients reach it, for clients that send no Host. */
+  listenAuthority: string;
+  maxBody: number;
+  maxRequestBody: number;
+  upstreamTimeoutMs: number;
+  insecureUpstream: boolean;
+  hooks: ProxyHooks;
+  log: (line: string) => void;
+}
+
+/** How long a client connection may sit without a request (or in the middle of a head). */
+const CLIENT_IDLE_MS = 60_000;
+/** Pipelined bytes held while an exchange runs before the client is paused. */
+const MAX_HELD = 256 * 1024;
+
+export class WireReverseProxy {
+  readonly server: net.Server;
+  private readonly connections = new Set<ClientConnection>();
+  private readonly open = new OpenFlows();
+  readonly map: AddressMap;
+  readonly settings: ExchangeSettings;
+
+  constructor(readonly options: WireReverseOptions) {
+    this.map = addressMapOf(options.upstream);
+    this.settings = {
+      maxBody: options.maxBody,
+      maxRequestBody: options.maxRequestBody,
+      upstreamTimeoutMs: options.upstreamTimeoutMs,
+      hooks: options.hooks,
+      log: options.log,
+      upstreamOrigin: options.upstream.origin,
+    };
+    // allowHalfOpen: when a client shuts its side, the replies already written still go out before
+    // davtap ends its own (onEnd).
+    this.server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
+      const connection = new ClientConnection(this, socket);
+      this.connections.add(connection);
+      socket.once('close', () => this.connections.delete(connection));
+    });
+  }
+
+  beginFlow(): void {
+    this.open.begin();
+  }
+
+  flowDone(): void {
+    this.open.done();
+  }
+
+  /** Ends every connection; resolves once the flows that cut have reached onFlow (bounded). */
+  close(boundMs: number): Promise<void> {
+    for (const c of this.connections) c.destroy();
+    return this.open.settled(boundMs);
+  }
+}
+
+class ClientConnection implements ExchangeHost {
+  /** Client bytes not yet handed to an exchange: a partial head, or pipelined requests. */
+  private pending: Buffer | null = null;
+  private exchange: WireExchange | null = null;
+  private upstream: UpstreamLink | null = null;
+  private ended = false;
+  /** No further request is read: the connection closes once the current exchange is over. */
+  private closing = false;
+  private pumping = false;
+  private pausedFor = { upstream: false, held: false };
+
+  constructor(
+    private readonly proxy: WireReverseProxy,
+    readonly client: net.Socket,
+  ) {
+    client.on('data', (chunk: Buffer) => this.onData(chunk));
+    client.on('end', () => this.onEnd());
+    client.on('error', () => {
+      /* followed by 'close' */
+    });
+    client.on('close', () => this.onClose());
+    client.on('drain', () => this.exchange?.clientDrained());
+    client.setTimeout(CLIENT_IDLE_MS, () => {
+      if (!this.exchange) client.destroy();
+    });
+  }
+
+  get clientEnded(): boolean {
+    return this.ended;
+  }
+
+  destroy(): void {
+    this.client.destroy();
+    this.upstream?.destroy();
+  }
+
+  takeUpstream(): UpstreamLink {
+    if (this.upstream?.usable) return this.upstream;
+    const link = new UpstreamLink(this.proxy.options.upstream, this.proxy.options.insecureUpstream, (gone) => {
+      if (this.upstream === gone) this.upstream = null;
+    });
+    this.upstream = link;
+    return link;
+  }
+
+  pauseClient(): void {
+    this.pausedFor.upstream = true;
+    this.client.pause();
+  }
+
+  resumeClient(): void {
+    this.pausedFor.upstream = false;
+    if (!this.pausedFor.held) this.client.resume();
+  }
+
+  exchangeDone(keepClient: boolean, upstreamReusable: boolean, clientCut: boolean): void {
+    this.exchange = null;
+    if (!upstreamReusable && this.upstream) {
+      this.upstream.destroy();
+      this.upstream = null;
+    }
+    this.pausedFor = { upstream: false, held: false };
+    if (!keepClient || this.ended) {
+      this.closing = true;
+      this.pending = null;
+      if (!clientCut && !this.client.destroyed) this.client.end();
+      return;
+    }
+    if (this.client.isPaused()) this.client.resume();
+    this.pump();
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closing) return;
+    const exchange = this.exchange;
+    if (exchange && exchange.wantsRequestBytes && !this.pending) {
+      // The common case of a body arriving after its head: no copy, no queue.
+      const used = exchange.feedRequest(chunk, 0);
+      if (used < chunk.length && !this.closing) this.pending = chunk.subarray(used);
+      this.holdCheck();
+      return;
+    }
+    this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    this.pump();
+  }
+
+  /** Reads what the pending bytes allow: the current request's body, or the next request. */
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.pending && !this.closing) {
+        const exchange = this.exchange;
+        if (exchange) {
+          if (!exchange.wantsRequestBytes) break;
+          const used = exchange.feedRequest(this.pending, 0);
+          this.pending = used < this.pending.length ? this.pending.subarray(used) : null;
+          continue;
+        }
+        if (!this.startExchange(this.pending)) break;
+      }
+    } finally {
+      this.pumping = false;
+    }
+    this.holdCheck();
+  }
+
+  /** Bounds the bytes held for requests pipelined behind the current exchange. */
+  private holdCheck(): void {
+    if (this.pending && this.exchange && this.pending.length > MAX_HELD && !this.pausedFor.held) {
+      this.pausedFor.held = true;
+      this.client.pause();
+    }
+  }
+
+  /** Starts the exchange for the request at the start of `buf`; false while its head is incomplete. */
+  private startExchange(buf: Buffer): boolean {
+    // A server ignores empty lines before a request line (RFC 9112 §2.2).
+    let off = 0;
+    while (off + 1 < buf.length && buf[off] === 0x0d && buf[off + 1] === 0x0a) off += 2;
+    let end: number;
+    try {
+      end = headEnd(buf, off);
+      if (end < 0) {
+        this.pending = off > 0 ? buf.subarray(off) : buf;
+        return false;
+      }
+      const head = parseRequestHead(buf, off, end);
+      const plan = requestBodyPlan(head.rawHeaders);
+      this.pending = end < buf.length ? buf.subarray(end) : null;
+      if (head.method === 'CONNECT') {
+        this.refuse(new WireError('ECONNECT', 'CONNECT is for forward mode (davtap without --upstream)'), buf.toString('latin1', off, end), 501);
+        return false;
+      }
+      const { map } = this.proxy;
+      // The client's view of davtap's address: what it put in Host (it may use a name for 127.0.0.1).
+      const clientOrigin = `http://${getHeader(head.rawHeaders, 'host') ?? this.proxy.options.listenAuthority}`;
+      this.proxy.beginFlow();
+      const exchange = new WireExchange(
+        this,
+        this.proxy.settings,
+        {
+          head,
+          plan,
+          path: upstreamPathFor(map, head.target),
+          upstreamHeaders: mapRequestHeaders(map, withoutHopByHop(head.rawHeaders), clientOrigin),
+          mapResponseHeaders: (raw) => mapResponseHeaders(map, raw, clientOrigin),
+        },
+        () => this.proxy.flowDone(),
+      );
+      this.exchange = exchange;
+      exchange.start();
+      return true;
+    } catch (err) {
+      const at = buf.indexOf('\r\n\r\n', off);
+      this.refuse(err as WireError, buf.toString('latin1', off, at >= 0 ? at + 4 : Math.min(buf.length, off + 16 * 1024)));
+      return false;
+    }
+  }
+
+  /** Answers a request davtap cannot relay, records it, and closes the connection. */
+  private refuse(err: WireError, rawHead: string, status?: number): void {
+    const method = /^\S*/.exec(rawHead)![0];
+    let { reply, message } = refusalFor(err.code, err.message, method);
+    if (status === 501) {
+      message = `cannot relay ${method}: ${err.message}`;
+      const body = `davtap: ${message}\n`;
+      reply = `HTTP/1.1 501 Not Implemented\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+    }
+    this.closing = true;
+    this.pending = null;
+    this.client.end(reply);
+    recordRefusal(this.proxy.options.hooks, this.proxy.options.log, 'reverse', { address: this.client.remoteAddress ?? '', port: this.client.remotePort ?? 0 }, rawHead, err.code, message);
+  }
+
+  private onEnd(): void {
+    // A client that shuts its side is gone, as for Node's HTTP server: an exchange still running
+    // is recorded as client-aborted (its request may be cut, and it can no longer be answered on
+    // most clients), and the connection ends.
+    this.ended = true;
+    this.closing = true;
+    this.exchange?.clientGone();
+    if (!this.client.destroyed) this.client.end();
+  }
+
+  private onClose(): void {
+    this.closing = true;
+    this.exchange?.clientGone();
+    this.upstream?.destroy();
+    this.upstream = null;
+  }
+}

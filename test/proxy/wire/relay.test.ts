@@ -1,0 +1,182 @@
+// Reverse mode's raw-socket relay, for what it decides itself: pipelining, HTTP/1.0 clients,
+// persistence on both sides, requests it refuses, an upstream that overruns its framing, and a
+// kept-alive upstream connection closed under a request. The transparency contract itself is in
+// ../transparency.test.ts.
+import test from 'ava';
+import net from 'node:net';
+import type { ExecutionContext } from 'ava';
+import { startOrigin, response, type Origin } from '../../helpers/origin.js';
+import { startTestProxy } from '../../helpers/proxy.js';
+
+async function originFor(t: ExecutionContext, handler: Parameters<typeof startOrigin>[0]): Promise<Origin> {
+  const origin = await startOrigin(handler);
+  t.teardown(() => origin.close());
+  return origin;
+}
+
+interface RawClient {
+  socket: net.Socket;
+  /** Everything received so far. */
+  text(): string;
+  /** Resolves once the received text satisfies `done` (bounded: 5 s). */
+  until(done: (text: string) => boolean): Promise<string>;
+  closed: Promise<void>;
+}
+
+async function rawClient(t: ExecutionContext, port: number): Promise<RawClient> {
+  const socket = net.connect(port, '127.0.0.1');
+  await new Promise<void>((resolve) => socket.once('connect', resolve));
+  t.teardown(() => socket.destroy());
+  let received = '';
+  const waiters: Array<() => void> = [];
+  socket.on('data', (d: Buffer) => {
+    received += d.toString('latin1');
+    for (const w of waiters.splice(0)) w();
+  });
+  socket.on('error', () => {});
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  return {
+    socket,
+    text: () => received,
+    closed,
+    async until(done) {
+      const deadline = Date.now() + 5_000;
+      while (!done(received)) {
+        if (Date.now() > deadline) throw new Error(`no match after 5 s; received: ${JSON.stringify(received)}`);
+        await new Promise<void>((resolve) => {
+          waiters.push(resolve);
+          setTimeout(resolve, 50);
+        });
+      }
+      return received;
+    },
+  };
+}
+
+const count = (text: string, re: RegExp) => (text.match(re) ?? []).length;
+
+test('pipelined requests, one with a body, are answered in order over one upstream connection', async (t) => {
+  const origin = await originFor(t, (req, s) => {
+    const body = `${req.method} ${req.target} ${req.body.length}`;
+    s.write(response(200, { 'Content-Length': Buffer.byteLength(body) }, body));
+  });
+  const proxy = await startTestProxy(t, { upstream: new URL(origin.url) });
+  const c = await rawClient(t, proxy.port);
+  c.socket.write(
+    'PROPFIND /a HTTP/1.1\r\nHost: h\r\nDepth: 0\r\n\r\n' +
+      'PUT /b HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n' +
+      'VERSION-CONTROL /c HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nxy',
+  );
+  const text = await c.until((s) => count(s, /HTTP\/1\.1 200 /g) === 3 && s.endsWith('VERSION-CONTROL /c 2'));
+  // The origin counts the chunked body as it came: 13 bytes of framing and data.
+  t.regex(text, /PROPFIND \/a 0[\s\S]*PUT \/b 13[\s\S]*VERSION-CONTROL \/c 2$/);
+  t.is(origin.connections, 1);
+  const flows = await proxy.waitForFlows(3);
+  t.deepEqual(flows.map((f) => `${f.request.method} ${f.request.body.bytes.toString()}`), ['PROPFIND ', 'PUT abc', 'VERSION-CONTROL xy']);
+  t.true(flows.every((f) => f.outcome.kind === 'complete'));
+});
+
+test('an HTTP/1.0 client gets a chunked response de-chunked and delimited by close; the flow keeps what upstream sent', async (t) => {
+  const origin = await originFor(t, (_req, s) => {
+    s.write('HTTP/1.1 207 Multi-Status\r\nContent-Type: text/xml\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n<a/>\n\r\n3\r\nxyz\r\n0\r\n\r\n');
+  });
+  const proxy = await startTestProxy(t, { upstream: new URL(origin.url) });
+  const c = await rawClient(t, proxy.port);
+  c.socket.write('PROPFIND / HTTP/1.0\r\nDepth: 0\r\n\r\n');
+  await c.closed;
+  const text = c.text();
+  t.regex(text, /^HTTP\/1\.1 207 Multi-Status\r\n/);
+  t.notRegex(text, /Transfer-Encoding/i);
+  t.regex(text, /\r\nConnection: close\r\n/);
+  t.true(text.endsWith('\r\n\r\n<a/>\nxyz'), JSON.stringify(text));
+  const [flow] = await proxy.waitForFlows(1);
+  t.is(flow!.response!.framing, 'chunked');
+  t.is(flow!.response!.body.bytes.toString(), '<a/>\nxyz');
+  t.is(flow!.outcome.kind, 'complete');
+});
+
+test('an HTTP/1.0 client that asks for keep-alive keeps its connection; one that does not is closed', async (t) => {
+  const origin = await originFor(t, (_req, s) => void s.write(response(200, { 'Content-Length': 2 }, 'ok')));
+  const proxy = await startTestProxy(t, { upstream: new URL(origin.url) });
+  const kept = await rawClient(t, proxy.port);
+  kept.socket.write('GET /1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n');
+  t.regex(await kept.until((s) => s.endsWith('ok')), /\r\nConnection: keep-alive\r\n/);
+  kept.socket.write('GET /2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n');
+  await kept.until((s) => count(s, /ok/g) === 2);
+  const once = await rawClient(t, proxy.port);
+  once.socket.write('GET /3 HTTP/1.0\r\n\r\n');
+  await once.closed;
+  t.regex(once.text(), /\r\nConnection: close\r\n[\s\S]*ok$/);
+  t.is((await proxy.waitForFlows(3)).length, 3);
+});
+
+test('a close-delimited response closes the client connection after it, with Connection: close', async (t) => {
+  const origin = await originFor(t, (_req, s) => {
+    s.end('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end');
+  });
+  const proxy = await startTestProxy(t, { upstream: new URL(origin.url) });
+  const c = await rawClient(t, proxy.port);
+  c.socket.write('GET / HTTP/1.1\r\nHost: h\r\n\r\n');
+  await c.closed;
+  t.regex(c.text(), /\r\nConnection: close\r\n\r\nuntil the end$/);
+  const [flow] = await proxy.waitForFlows(1);
+  t.deepEqual([flow!.outcome.kind, flow!.response!.framing], ['complete', 'close-delimited']);
+});
+
+test('requests that could be read two ways, CONNECT, and oversized heads are refused, recorded, and never reach upstream', async (t) => {
+  const origin = await originFor(t, (_req, s) => void s.write(response(200, { 'Content-Length': 0 })));
+  const proxy = await startTestProxy(t, { upstream: new URL(origin.url) });
+  const cases: Array<[string, RegExp, string]> = [
+    ['POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', /^HTTP\/1\.1 400 /, 'HPE_UNEXPECTED_CONTENT_LENGTH'],
+    ['POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n', /^HTTP\/1\.1 400 /, 'HPE_INVALID_TRANSFER_ENCODING'],
+    ['CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n', /^HTTP\/1\.1 501 [\s\S]*forward mode/, 'ECONNECT'],
+    [`GET / HTTP/1.1\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, /^HTTP\/1\.1 431 /, 'HPE_HEADER_OVERFLOW'],
+    ['GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n folded\r\n\r\n', /^HTTP\/1\.1 400 /, 'HPE_INVALID_HEADER_TOKEN'],
+  ];
+  for (const [request, reply, code] of cases) {
+    const c = await rawClient(t, proxy.port);
+    c.socket.write(request);
+    await c.closed;
+    t.regex(c.text(), reply, code);
+    t.regex(c.text(), /\r\nConnection: close\r\n/);
+  }
+  const flows = await proxy.waitForFlows(cases.length);
+  t.deepEqual(flows.map((f) => f.outcome.code), cases.map((c) => c[2]));
+  t.true(flows.every((f) => f.outcome.kind === 'error' && f.response === null));
+  t.is(origin.requests.length, 0);
+});
+
+test('bytes an upstream sends past its response are never relayed, and its connection is not used again', async (t) => {
+  const origin = await originFor(t, (_req, s) => void s.write(Buffer.concat([response(200, { 'Content-Length': 5 }, 'hello'), Buffer.from('EXTRA')])));
+  const proxy = await startTestProxy(t, { upstream: new URL(origin.url) });
+  const c = await rawClient(t, proxy.port);
+  c.socket.write('GET /1 HTTP/1.1\r\nHost: h\r\n\r\n');
+  await c.until((s) => s.endsWith('hello'));
+  c.socket.write('GET /2 HTTP/1.1\r\nHost: h\r\n\r\n');
+  const text = await c.until((s) => count(s, /hello/g) === 2);
+  t.false(text.includes('EXTRA'));
+  t.is(origin.connections, 2);
+});
+
+test('a bodyless request on a kept-alive connection the server closed unanswered is sent again on a fresh one; a PUT is not', async (t) => {
+  // The origin drops the second request of every connection without a word (a keep-alive race).
+  const perConnection = new Map<net.Socket, number>();
+  const origin = await originFor(t, (_req, s) => {
+    const n = (perConnection.get(s) ?? 0) + 1;
+    perConnection.set(s, n);
+    if (n === 2) s.destroy();
+    else s.write(response(200, { 'Content-Length': 2 }, 'ok'));
+  });
+  const proxy = await startTestProxy(t, { upstream: new URL(origin.url) });
+  const c = await rawClient(t, proxy.port);
+  c.socket.write('GET /1 HTTP/1.1\r\nHost: h\r\n\r\n');
+  await c.until((s) => count(s, /ok/g) === 1);
+  c.socket.write('PROPFIND /2 HTTP/1.1\r\nHost: h\r\nDepth: 0\r\n\r\n');
+  await c.until((s) => count(s, /ok/g) === 2);
+  t.deepEqual(origin.requests.map((r) => r.target), ['/1', '/2', '/2']);
+  c.socket.write('PUT /3 HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nx');
+  const text = await c.until((s) => /502 Bad Gateway/.test(s));
+  t.regex(text, /closed the connection before answering/);
+  const flows = await proxy.waitForFlows(3);
+  t.deepEqual(flows.map((f) => f.response?.status ?? f.outcome.code), [200, 200, 'EOF']);
+});
