@@ -149,9 +149,11 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
 }
 
 async function startWireReverse(options: ProxyOptions, upstream: URL, log: (line: string) => void): Promise<RunningProxy> {
+  const shownHost = options.listenHost.includes(':') ? `[${options.listenHost}]` : options.listenHost;
+  let port = options.listenPort;
   const proxy = new WireReverseProxy({
     upstream,
-    listenAuthority: `${options.listenHost.includes(':') ? `[${options.listenHost}]` : options.listenHost}:${options.listenPort}`,
+    listenAuthority: () => `${shownHost}:${port}`,
     maxBody: options.maxBody,
     maxRequestBody: options.maxRequestBody,
     upstreamTimeoutMs: options.upstreamTimeoutMs ?? 120_000,
@@ -160,8 +162,7 @@ async function startWireReverse(options: ProxyOptions, upstream: URL, log: (line
     log,
   });
   await listen(proxy.server, options.listenHost, options.listenPort);
-  const port = (proxy.server.address() as net.AddressInfo).port;
-  const shownHost = options.listenHost.includes(':') ? `[${options.listenHost}]` : options.listenHost;
+  port = (proxy.server.address() as net.AddressInfo).port;
   return {
     mode: 'reverse',
     host: options.listenHost,

@@ -84,6 +84,10 @@ function withoutField(raw: RawHeaders, lowerName: string): RawHeaders {
   return out;
 }
 
+function uncork(socket: Socket): void {
+  socket.uncork();
+}
+
 function textReply(status: number, reason: string, text: string, close: boolean): Buffer {
   const body = Buffer.from(`davtap: ${text}\n`);
   return Buffer.concat([
@@ -149,7 +153,10 @@ export class WireExchange implements LinkUser {
     this.link = link;
     this.reusedLink = link.uses > 0;
     link.attach(this, this.settings.upstreamTimeoutMs);
+    // The head and the body bytes that came with it leave in one write.
+    link.socket.cork();
     link.write(this.upstreamHead);
+    process.nextTick(uncork, link.socket);
   }
 
   /** Takes the request body's bytes from buf[off..]; returns how many were the body's. */
@@ -189,13 +196,45 @@ export class WireExchange implements LinkUser {
       buf = Buffer.concat([this.pendingHead, chunk]);
       this.pendingHead = null;
     }
+    this.readUpstream(buf);
+    this.flushOut();
+  }
+
+  /**
+   * What readUpstream() gives the client, written at once at the end of each upstream read: a
+   * small response (head and body in one read) costs one write.
+   */
+  private out: Buffer[] = [];
+  private outBytes = 0;
+  /** Called once the response's last bytes are handed to the client's socket. */
+  private afterLastWrite: ((err?: Error | null) => void) | null = null;
+
+  private emit(bytes: Buffer): void {
+    this.out.push(bytes);
+    this.outBytes += bytes.length;
+  }
+
+  private flushOut(): void {
+    const out = this.out;
+    const done = this.afterLastWrite;
+    if (out.length === 0 && !done) return;
+    this.out = [];
+    this.afterLastWrite = null;
     const client = this.host.client;
-    client.cork();
-    try {
-      this.readUpstream(buf);
-    } finally {
+    let ok = true;
+    if (out.length <= 1 || this.outBytes > 64 * 1024) {
+      // Large pieces are not copied together: corked, they still leave in one writev.
+      client.cork();
+      for (let i = 0; i < out.length - 1; i++) ok = client.write(out[i]!) && ok;
+      const last = out[out.length - 1] ?? EMPTY;
+      ok = (done ? client.write(last, done) : client.write(last)) && ok;
       client.uncork();
+    } else {
+      const data = Buffer.concat(out, this.outBytes);
+      ok = done ? client.write(data, done) : client.write(data);
     }
+    this.outBytes = 0;
+    if (!ok) this.link?.socket.pause();
   }
 
   private readUpstream(buf: Buffer): void {
@@ -223,7 +262,7 @@ export class WireExchange implements LinkUser {
           }
           this.informational.push({ status: head.status, rawHeaders: head.rawHeaders });
           // As sent, to clients that can read them (RFC 9110 §15.2: not to HTTP/1.0 clients).
-          if (this.request.version === '1.1') this.host.client.write(buf.subarray(off, end));
+          if (this.request.version === '1.1') this.emit(buf.subarray(off, end));
           off = end;
           continue;
         }
@@ -237,9 +276,7 @@ export class WireExchange implements LinkUser {
         continue;
       }
       const used = response.framer.feed(buf, off, this.onResponsePayload);
-      if (used > 0 && !this.dechunk) {
-        if (!this.host.client.write(off === 0 && used === buf.length ? buf : buf.subarray(off, off + used))) this.link?.socket.pause();
-      }
+      if (used > 0 && !this.dechunk) this.emit(off === 0 && used === buf.length ? buf : buf.subarray(off, off + used));
       off += used;
       if (response.framer.error) {
         this.cut(response.framer.error.code, false, 'upstream-aborted');
@@ -293,7 +330,7 @@ export class WireExchange implements LinkUser {
         response: { status: head.status, reason: head.reason, httpVersion: head.version, rawHeaders: head.rawHeaders, framing: plan.framing, declaredLength: declaredLength(head.rawHeaders) },
       }),
     );
-    this.host.client.write(serializeHead(`HTTP/1.1 ${head.status} ${head.reason}`, mapped));
+    this.emit(serializeHead(`HTTP/1.1 ${head.status} ${head.reason}`, mapped));
     this.clientHeadSent = true;
     return true;
   }
@@ -304,7 +341,7 @@ export class WireExchange implements LinkUser {
     this.decoder?.write(slice);
     const onChunk = this.settings.hooks.onResponseChunk;
     if (onChunk) this.safeHook(() => onChunk(this.id, slice));
-    if (this.dechunk && !this.host.client.write(slice)) this.link?.socket.pause();
+    if (this.dechunk) this.emit(slice);
   };
 
   /** The response ended as framed: once its last bytes are handed to the client's socket, the flow is complete. */
@@ -319,10 +356,11 @@ export class WireExchange implements LinkUser {
     this.link = null;
     // A request body still arriving cannot be told from the next request: the connection ends.
     const clientKeeps = response.clientKeeps && this.requestFramer.done;
-    this.host.client.write(EMPTY, (err) => {
+    this.afterLastWrite = (err) => {
       if (err) this.finish({ kind: 'client-aborted', code: (err as NodeJS.ErrnoException).code ?? 'ECONNRESET', message: 'client closed the connection before the response was complete' }, false, false);
       else this.finish({ kind: 'complete' }, clientKeeps, upstreamReusable);
-    });
+    };
+    this.flushOut();
   }
 
   onUpstreamGone(err: NodeJS.ErrnoException | null): void {
@@ -378,9 +416,9 @@ export class WireExchange implements LinkUser {
     this.link = null;
     const client = this.host.client;
     this.clientCut = true;
+    this.flushOut();
     if (!client.destroyed) {
-      // Flush what was valid first; a reset is passed on as a reset.
-      client.uncork();
+      // What was valid goes out first; a reset is passed on as a reset.
       if (reset) client.write(EMPTY, () => client.resetAndDestroy());
       else client.end(() => client.destroy());
     }

@@ -19,8 +19,8 @@ import { headEnd, parseRequestHead, requestBodyPlan, WireError } from './message
 
 export interface WireReverseOptions {
   upstream: URL;
-  /** davtap's own address as clients reach it, for clients that send no Host. */
-  listenAuthority: string;
+  /** davtap's own address as clients reach it, for clients that send no Host (read once listening). */
+  listenAuthority: () => string;
   maxBody: number;
   maxRequestBody: number;
   upstreamTimeoutMs: number;
@@ -211,7 +211,7 @@ class ClientConnection implements ExchangeHost {
       }
       const { map } = this.proxy;
       // The client's view of davtap's address: what it put in Host (it may use a name for 127.0.0.1).
-      const clientOrigin = `http://${getHeader(head.rawHeaders, 'host') ?? this.proxy.options.listenAuthority}`;
+      const clientOrigin = `http://${getHeader(head.rawHeaders, 'host') ?? this.proxy.options.listenAuthority()}`;
       this.proxy.beginFlow();
       const exchange = new WireExchange(
         this,
