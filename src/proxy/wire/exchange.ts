@@ -84,10 +84,6 @@ function withoutField(raw: RawHeaders, lowerName: string): RawHeaders {
   return out;
 }
 
-function uncork(socket: Socket): void {
-  socket.uncork();
-}
-
 function textReply(status: number, reason: string, text: string, close: boolean): Buffer {
   const body = Buffer.from(`davtap: ${text}\n`);
   return Buffer.concat([
@@ -153,10 +149,21 @@ export class WireExchange implements LinkUser {
     this.link = link;
     this.reusedLink = link.uses > 0;
     link.attach(this, this.settings.upstreamTimeoutMs);
-    // The head and the body bytes that came with it leave in one write.
-    link.socket.cork();
-    link.write(this.upstreamHead);
-    process.nextTick(uncork, link.socket);
+    // Held until flushUpstream(), so that the head and the body bytes read with it leave in one write.
+    this.upOut = [this.upstreamHead];
+  }
+
+  /** Request bytes held for one write upstream (see start()); null once written. */
+  private upOut: Buffer[] | null = null;
+
+  /** Writes what start() and feedRequest() held; the connection calls it once it has read what it had. */
+  flushUpstream(): void {
+    const out = this.upOut;
+    if (!out) return;
+    this.upOut = null;
+    const link = this.link;
+    if (!link?.usable || this.finished) return;
+    if (!link.write(out.length === 1 ? out[0]! : Buffer.concat(out))) this.host.pauseClient();
   }
 
   /** Takes the request body's bytes from buf[off..]; returns how many were the body's. */
@@ -164,7 +171,10 @@ export class WireExchange implements LinkUser {
     const used = this.requestFramer.feed(buf, off, this.onRequestPayload);
     if (used > 0 && this.link?.usable && !this.finished) {
       const bytes = off === 0 && used === buf.length ? buf : buf.subarray(off, off + used);
-      if (!this.link.write(bytes)) this.host.pauseClient();
+      if (this.upOut) {
+        this.upOut.push(bytes);
+        if (this.upOut.length > 16) this.flushUpstream();
+      } else if (!this.link.write(bytes)) this.host.pauseClient();
     }
     const bad = this.requestFramer.error;
     if (bad && !this.finished) {
@@ -377,6 +387,7 @@ export class WireExchange implements LinkUser {
       if (this.retryable && this.reusedLink && !this.host.client.destroyed) {
         this.retryable = false;
         this.start();
+        this.flushUpstream();
         return;
       }
       const target = this.settings.upstreamOrigin;

@@ -179,6 +179,7 @@ class ClientConnection implements ExchangeHost {
     } finally {
       this.pumping = false;
     }
+    this.exchange?.flushUpstream();
     this.holdCheck();
   }
 
