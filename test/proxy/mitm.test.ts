@@ -1,5 +1,6 @@
 // Forward mode over HTTPS: CONNECT is intercepted with davtap's CA (a throwaway one in a temp dir),
-// upstream TLS is verified unless --insecure-upstream, and the CA behaves as documented.
+// upstream TLS is verified unless --insecure-upstream (in reverse mode too), and the CA behaves as
+// documented.
 import test from 'ava';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -76,6 +77,24 @@ test('upstream TLS is verified unless --insecure-upstream', async (t) => {
   t.regex(r.stdout.toString(), /UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED|unable to verify/i);
   const [flow] = await proxy.waitForFlows(1);
   t.is(flow!.outcome.kind, 'error');
+});
+
+test('reverse mode to an HTTPS upstream: verified unless --insecure-upstream, then relayed over TLS', async (t) => {
+  const origin = await startTlsOrigin(t);
+  const strict = await startTestProxy(t, { upstream: new URL(origin.url + '/') });
+  const refused = await curl(['-i', '-X', 'PROPFIND', strict.url + 'dav/']);
+  t.regex(refused.stdout.toString(), /^HTTP\/1\.1 502 /);
+  t.regex(refused.stdout.toString(), /UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED|unable to verify/i);
+  const [failed] = await strict.waitForFlows(1);
+  t.is(failed!.outcome.kind, 'error');
+  t.regex(failed!.outcome.code ?? '', /UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED/);
+
+  const lax = await startTestProxy(t, { upstream: new URL(origin.url + '/'), insecureUpstream: true });
+  const r = await curl(['-i', '-X', 'PROPFIND', '-H', 'Depth: 0', lax.url + 'dav/', lax.url + 'dav/']);
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout.toString().split(xml).length - 1, 2, 'both answers relayed whole');
+  const flows = await lax.waitForFlows(2);
+  t.deepEqual(flows.map((f) => [f.request.url, f.response?.status]), [[origin.url + '/dav/', 207], [origin.url + '/dav/', 207]]);
 });
 
 test('plain HTTP inside a CONNECT tunnel is relayed too', async (t) => {

@@ -180,3 +180,42 @@ test('a bodyless request on a kept-alive connection the server closed unanswered
   const flows = await proxy.waitForFlows(3);
   t.deepEqual(flows.map((f) => f.response?.status ?? f.outcome.code), [200, 200, 'EOF']);
 });
+
+test('an upload to a server that stops reading stops the client (memory stays bounded)', async (t) => {
+  // A server that reads the request head, then nothing more.
+  const accepted: net.Socket[] = [];
+  const server = net.createServer((s) => {
+    accepted.push(s);
+    s.once('data', () => s.pause());
+    s.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    // A paused socket never reads the FIN that would close it.
+    for (const s of accepted) s.destroy();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const proxy = await startTestProxy(t, { upstream: new URL(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}`) });
+  const c = await rawClient(t, proxy.port);
+  const total = 256 * 1024 * 1024;
+  c.socket.write(`PUT /big HTTP/1.1\r\nHost: h\r\nContent-Length: ${total}\r\n\r\n`);
+  const chunk = Buffer.alloc(1024 * 1024, 0x61);
+  let written = 0;
+  // Write until the socket refuses more for a while: each refused write waits up to 500 ms for room.
+  for (let i = 0; i < total / chunk.length; i++) {
+    written += chunk.length;
+    if (!c.socket.write(chunk)) {
+      const drained = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), 500);
+        c.socket.once('drain', () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
+      if (!drained) break;
+    }
+  }
+  t.true(written < 64 * 1024 * 1024, `the client could write ${written} bytes into a stalled upload`);
+  const rss = process.memoryUsage().rss;
+  t.true(rss < 1024 * 1024 * 1024, `rss ${rss}`);
+});
