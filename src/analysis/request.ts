@@ -1,10 +1,10 @@
 // What the analyzer needs to know about the request behind a 207: method, Depth, the PROPFIND
 // body kind and requested property names, multiget hrefs, sync-collection token and limit,
-// Prefer/Brief and Nextcloud's pagination headers. Parsed once per exchange with saxes; a request
+// Prefer/Brief and Nextcloud's pagination headers. Parsed once per exchange; a request
 // body that does not parse simply yields less context (never an exception).
-import { SaxesParser } from 'saxes';
 import type { RequestContext } from '../types.js';
 import { header, listTokens } from './headers.js';
+import { XmlReader } from './xml-reader.js';
 
 export const DAV = 'DAV:';
 export const CALDAV = 'urn:ietf:params:xml:ns:caldav';
@@ -105,7 +105,7 @@ export function parseRequest(req: RequestContext): RequestInfo {
   return info;
 }
 
-/** The state of one request body being read; the parser's handlers write into it. */
+/** The state of one request body being read; the reader's handlers write into it. */
 interface BodyReading {
   info: RequestInfo;
   stack: string[];
@@ -113,38 +113,8 @@ interface BodyReading {
   failed?: string;
 }
 
-interface HeldRequestParser {
-  parser: SaxesParser<{ xmlns: true; position: false }>;
-  reading: BodyReading | undefined;
-}
-
-/**
- * Parsers of request bodies already read, reset by saxes' close(): building one costs more than
- * reading a typical PROPFIND body with it. Each is used by one parseRequest call at a time.
- */
-const idleRequestParsers: HeldRequestParser[] = [];
-const MAX_IDLE_REQUEST_PARSERS = 2;
 /** Not streaming: each decode() starts afresh, so one decoder serves every request. */
 const bodyDecoder = new TextDecoder();
-
-function newRequestParser(): HeldRequestParser {
-  const parser = new SaxesParser({ xmlns: true, position: false });
-  const held: HeldRequestParser = { parser, reading: undefined };
-  parser.on('error', (e) => {
-    if (held.reading) held.reading.failed ??= e.message;
-  });
-  parser.on('opentag', (tag) => {
-    if (held.reading) onRequestOpen(held.reading, clark(tag.uri ?? '', tag.local ?? tag.name));
-  });
-  parser.on('text', (t) => {
-    const r = held.reading;
-    if (r && r.text.length < 8192) r.text += t;
-  });
-  parser.on('closetag', () => {
-    if (held.reading) onRequestClose(held.reading);
-  });
-  return held;
-}
 
 function onRequestOpen(r: BodyReading, name: string): void {
   const { info, stack } = r;
@@ -184,18 +154,27 @@ function onRequestClose(r: BodyReading): void {
 
 function readBody(body: Uint8Array, info: RequestInfo): void {
   const reading: BodyReading = { info, stack: [], text: '' };
-  const held = idleRequestParsers.pop() ?? newRequestParser();
-  held.reading = reading;
-  let reusable = false;
+  // The 207 scan's reader: its tokenizer while the body is well-formed, saxes from the first doubt.
+  const reader = new XmlReader({
+    onOpen: (_name, _prefix, local, uri) => onRequestOpen(reading, clark(uri, local)),
+    onClose: () => onRequestClose(reading),
+    onText: (text, start, end) => {
+      if (reading.text.length < 8192) reading.text += text.slice(start, end);
+    },
+    onDoctype: () => {},
+    onPI: () => {},
+    onError: (message) => {
+      reading.failed ??= message;
+    },
+  });
   try {
-    held.parser.write(bodyDecoder.decode(body)).close();
-    reusable = true;
+    const text = bodyDecoder.decode(body);
+    reader.write(text, 0, text.length === body.length);
+    reader.close();
   } catch (e) {
     reading.failed ??= e instanceof Error ? e.message : String(e);
   } finally {
-    // Only a parser that closed normally is back in its initial state.
-    held.reading = undefined;
-    if (reusable && idleRequestParsers.length < MAX_IDLE_REQUEST_PARSERS) idleRequestParsers.push(held);
+    reader.release();
   }
   // Only PROPFIND with a prop list narrows requestedProps; other bodies keep what they named.
   if (info.bodyRoot === clark(DAV, 'propfind') && info.propfind !== 'prop') info.requestedProps = [];

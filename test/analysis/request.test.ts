@@ -45,6 +45,22 @@ test('a request body that is not XML only yields less context', (t) => {
   t.truthy(hostile.bodyError);
 });
 
+test('multiget hrefs read through character references, CDATA, comments, non-ASCII text and a default namespace', (t) => {
+  const body =
+    '<?xml version="1.0" encoding="utf-8"?>\n<!-- a client comment -->\n<calendar-multiget xmlns="urn:ietf:params:xml:ns:caldav" xmlns:D="DAV:">' +
+    '<D:prop><D:getetag/></D:prop><D:href>/cal/a&amp;b.ics</D:href><D:href><![CDATA[/cal/c<d>.ics]]></D:href>' +
+    '<D:href>/cal/caf\u00e9 &#x2603;.ics</D:href></calendar-multiget>';
+  const mg = parseRequest(ctx('REPORT', ['Depth', '1'], body));
+  t.is(mg.bodyError, undefined);
+  t.true(mg.isMultiget);
+  t.deepEqual(mg.multigetHrefs, ['/cal/a&b.ics', '/cal/c<d>.ics', '/cal/caf\u00e9 \u2603.ics']);
+  t.deepEqual(mg.requestedProps, ['{DAV:}getetag']);
+  // An unbound prefix is an error, and what came before it is kept.
+  const unbound = parseRequest(ctx('PROPFIND', [], '<D:propfind xmlns:D="DAV:"><D:prop><x:color/></D:prop></D:propfind>'));
+  t.truthy(unbound.bodyError);
+  t.is(unbound.bodyRoot, '{DAV:}propfind');
+});
+
 test('absolute-form targets give scheme, authority and path', (t) => {
   const r = parseRequest(ctx('PROPFIND', [], undefined, 'https://Dav.Example.org/dav/x?y=1'));
   t.is(r.scheme, 'https');
