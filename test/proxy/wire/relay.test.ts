@@ -219,3 +219,24 @@ test('an upload to a server that stops reading stops the client (memory stays bo
   const rss = process.memoryUsage().rss;
   t.true(rss < 1024 * 1024 * 1024, `rss ${rss}`);
 });
+
+test('an answer sent before the request body is over is relayed, and the client connection then ends', async (t) => {
+  // A server that refuses an upload from its head, without reading the body, and closes.
+  const server = net.createServer((s) => {
+    s.once('data', () => s.end('HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big\n'));
+    s.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const proxy = await startTestProxy(t, { upstream: new URL(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}`) });
+  const c = await rawClient(t, proxy.port);
+  const size = 32 * 1024 * 1024;
+  c.socket.write(`PUT /big HTTP/1.1\r\nHost: h\r\nContent-Length: ${size}\r\n\r\n`);
+  c.socket.write(Buffer.alloc(size, 0x61));
+  await c.closed;
+  t.regex(c.text(), /^HTTP\/1\.1 413 Payload Too Large\r\n[\s\S]*\r\n\r\ntoo big\n$/);
+  const [flow] = await proxy.waitForFlows(1);
+  t.is(flow!.response!.status, 413);
+  t.is(flow!.outcome.kind, 'complete');
+  t.true(flow!.request.body.bytesSeen < size, 'the rest of the upload was not waited for');
+});
