@@ -26,9 +26,10 @@ export interface ProxyOptions {
   maxRequestBody: number;
   upstreamTimeoutMs?: number;
   /**
-   * Relays methods outside Node's parser table (ORDERPATCH, VERSION-CONTROL…) through the
-   * framing-aware shim in method-shim.ts (default true). False leaves them to Node, which refuses
-   * them: davtap then answers 501 and records the request.
+   * Relays methods outside Node's parser table (ORDERPATCH, VERSION-CONTROL…) (default true):
+   * reverse mode reads them itself (wire/), forward mode through the framing-aware shim in
+   * method-shim.ts. False relays through Node without the shim in both modes; Node refuses such
+   * methods, and davtap then answers 501 and records the request.
    */
   anyMethod?: boolean;
   hooks: ProxyHooks;
