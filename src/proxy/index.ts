@@ -4,7 +4,7 @@ import type net from 'node:net';
 import { WireReverseProxy } from './wire/reverse.js';
 import { ListenError } from '../errors.js';
 import type { Mode } from '../types.js';
-import { Relay, type ProxyHooks } from './relay.js';
+import { Relay, type ProxyHooks, type RelayOptions } from './relay.js';
 import { reverseHandler } from './reverse.js';
 import { ForwardProxy } from './forward.js';
 import { ensureCa, LeafIssuer, type CaInfo } from './ca.js';
@@ -76,16 +76,17 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const anyMethod = options.anyMethod ?? true;
   // Reverse mode relays on raw sockets (wire/reverse.ts) unless fault injection, which rebuilds
   // responses, or node:http's method table (anyMethod false) is asked for.
-  if (options.upstream && anyMethod && !options.hooks.injectFor) return startWireReverse(options, options.upstream, log);
-  const mode: Mode = options.upstream ? 'reverse' : 'forward';
-  const relay = new Relay(mode, {
+  const relayOptions: RelayOptions = {
     maxBody: options.maxBody,
     maxRequestBody: options.maxRequestBody,
     upstreamTimeoutMs: options.upstreamTimeoutMs ?? 120_000,
     insecureUpstream: options.insecureUpstream ?? false,
     hooks: options.hooks,
     log,
-  });
+  };
+  if (options.upstream && anyMethod && !options.hooks.injectFor) return startWireReverse(options, options.upstream, relayOptions);
+  const mode: Mode = options.upstream ? 'reverse' : 'forward';
+  const relay = new Relay(mode, relayOptions);
   // requestTimeout 0: uploads and downloads through a proxy may legitimately take longer than
   // Node's default five minutes; the upstream idle timeout covers a server that went silent.
   const server = http.createServer({ requestTimeout: 0 });
@@ -149,19 +150,10 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   };
 }
 
-async function startWireReverse(options: ProxyOptions, upstream: URL, log: (line: string) => void): Promise<RunningProxy> {
+async function startWireReverse(options: ProxyOptions, upstream: URL, relayOptions: RelayOptions): Promise<RunningProxy> {
   const shownHost = options.listenHost.includes(':') ? `[${options.listenHost}]` : options.listenHost;
   let port = options.listenPort;
-  const proxy = new WireReverseProxy({
-    upstream,
-    listenAuthority: () => `${shownHost}:${port}`,
-    maxBody: options.maxBody,
-    maxRequestBody: options.maxRequestBody,
-    upstreamTimeoutMs: options.upstreamTimeoutMs ?? 120_000,
-    insecureUpstream: options.insecureUpstream ?? false,
-    hooks: options.hooks,
-    log,
-  });
+  const proxy = new WireReverseProxy({ ...relayOptions, upstream, listenAuthority: () => `${shownHost}:${port}` });
   await listen(proxy.server, options.listenHost, options.listenPort);
   port = (proxy.server.address() as net.AddressInfo).port;
   return {

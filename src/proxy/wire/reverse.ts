@@ -8,7 +8,7 @@
 // Forward mode (http-mitm-proxy, CONNECT) and fault injection, which rebuilds responses, keep the
 // node:http relay in relay.ts.
 import net from 'node:net';
-import type { ProxyHooks } from '../relay.js';
+import type { RelayOptions } from '../relay.js';
 import { recordRefusal, refusalFor } from '../client-errors.js';
 import { getHeader, withoutHopByHop } from '../headers.js';
 import { OpenFlows } from '../open-flows.js';
@@ -17,16 +17,10 @@ import { UpstreamLink } from './link.js';
 import { WireExchange, type ExchangeHost, type ExchangeSettings } from './exchange.js';
 import { headEnd, parseRequestHead, requestBodyPlan, WireError } from './message.js';
 
-export interface WireReverseOptions {
+export interface WireReverseOptions extends RelayOptions {
   upstream: URL;
   /** davtap's own address as clients reach it, for clients that send no Host (read once listening). */
   listenAuthority: () => string;
-  maxBody: number;
-  maxRequestBody: number;
-  upstreamTimeoutMs: number;
-  insecureUpstream: boolean;
-  hooks: ProxyHooks;
-  log: (line: string) => void;
 }
 
 /** How long a client connection may sit without a request (or in the middle of a head). */
