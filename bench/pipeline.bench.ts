@@ -87,7 +87,7 @@ async function child(mode: Mode, upstream: string, db: string): Promise<void> {
     };
   } else if (mode === 'worker (davtap)') {
     const p = (await import(pathToFileURL(path.join(DIST, 'cli/pipeline.js')).href)) as typeof PipelineModule;
-    const pipeline = await p.startPipeline({ dbPath: db, maxBody, lines: false, onLine: () => {}, log: (l) => process.stderr.write(`${l}\n`) });
+    const pipeline = await p.startPipeline({ dbPath: db, maxBody, lines: false, onLines: () => {}, log: (l) => process.stderr.write(`${l}\n`) });
     hooks = { ...pipeline.hooks, onFlow: (f) => (seen++, pipeline.hooks.onFlow(f)) };
     committed = () => seen - pipeline.pending();
     queuedFlows = () => pipeline.queued().flows;

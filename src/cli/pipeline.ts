@@ -15,8 +15,11 @@ import { pack, type WireEvent } from './pipeline-protocol.js';
 import type { ClosedStats, FlowEvent, FlowTail, FromWorker, PipelineEvent, SkipReason, Span, ToWorker, WorkerSettings } from './pipeline-protocol.js';
 
 export interface PipelineOptions extends WorkerSettings {
-  /** Receives each `--no-ui` flow line (when `lines` is set), in the order flows finished. */
-  onLine(line: string): void;
+  /**
+   * Receives the `--no-ui` flow lines (when `lines` is set), in the order flows finished: those
+   * that came together at once, so that a busy proxy writes them with one write.
+   */
+  onLines(lines: string[]): void;
   log(line: string): void;
   /**
    * Bytes posted and not yet handled by the worker at which new flows are no longer analyzed
@@ -129,7 +132,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
       doneFlows += msg.doneFlows;
       settled = msg.settled;
       for (const line of msg.logs) options.log(line);
-      for (const line of msg.lines) options.onLine(line);
+      if (msg.lines.length > 0) options.onLines(msg.lines);
     } else if ('closed' in msg) {
       final = { ...msg.closed, lastStoreError: msg.lastStoreError };
     }

@@ -141,7 +141,7 @@ export const command: Command = {
       ...(maxDbSize !== undefined ? { maxDbSize } : {}),
       maxBody,
       lines: !withUi,
-      onLine: (line) => io.stdout.write(line + '\n'),
+      onLines: (lines) => io.stdout.write(lines.join('\n') + '\n'),
       log,
     });
 

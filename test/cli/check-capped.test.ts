@@ -60,7 +60,7 @@ test('a listing whose capture was capped is MS703 "capture capped at N of M byte
   });
   t.teardown(() => origin.close());
 
-  const { hooks, waitForFlows, close } = await startTestPipeline(t, { dbPath, maxBody: CAP, lines: false, onLine: () => {}, log: () => {} });
+  const { hooks, waitForFlows, close } = await startTestPipeline(t, { dbPath, maxBody: CAP, lines: false, onLines: () => {}, log: () => {} });
   const dav = await startTestProxy(t, { upstream: new URL(server.url), hooks, maxBody: CAP });
   const cutting = await startTestProxy(t, { upstream: new URL(origin.url), hooks, maxBody: CAP });
 

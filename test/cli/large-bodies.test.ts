@@ -29,7 +29,7 @@ async function setUp(t: ExecutionContext, origin: { url: string }, options: Part
   const relayed: Flow[] = [];
   const { hooks, waitForFlows, close } = await startTestPipeline(
     t,
-    { dbPath, maxBody, lines: false, onLine: () => {}, log: (l) => logs.push(l), ...options },
+    { dbPath, maxBody, lines: false, onLines: () => {}, log: (l) => logs.push(l), ...options },
     { onFlow: (flow) => relayed.push(flow) },
   );
   const proxy = await startTestProxy(t, { upstream: new URL(origin.url), maxBody, ...proxyOptions, hooks });

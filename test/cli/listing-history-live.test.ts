@@ -31,7 +31,7 @@ async function live(t: ExecutionContext): Promise<Live> {
   const dbPath = path.join(dir, 'flows.db');
   const lines: string[] = [];
   const logs: string[] = [];
-  const { pipeline, hooks, waitForFlows } = await startTestPipeline(t, { dbPath, maxBody: 1024 * 1024, lines: true, onLine: (l) => lines.push(l), log: (l) => logs.push(l) });
+  const { pipeline, hooks, waitForFlows } = await startTestPipeline(t, { dbPath, maxBody: 1024 * 1024, lines: true, onLines: (ls) => lines.push(...ls), log: (l) => logs.push(l) });
   return { pipeline, hooks, dbPath, lines, logs, waitForFlows };
 }
 

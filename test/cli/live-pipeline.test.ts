@@ -38,7 +38,7 @@ async function pipelineFor(t: ExecutionContext, options: Partial<PipelineOptions
   const chunks = new Map<string, number>();
   const started = await startTestPipeline(
     t,
-    { dbPath, maxBody: 64 * 1024 * 1024, lines: true, onLine: (l) => lines.push(l), log: (l) => logs.push(l), ...options },
+    { dbPath, maxBody: 64 * 1024 * 1024, lines: true, onLines: (ls) => lines.push(...ls), log: (l) => logs.push(l), ...options },
     { onChunk: (id) => chunks.set(id, (chunks.get(id) ?? 0) + 1) },
   );
   return { pipeline: started.pipeline, hooks: started.hooks, chunks, waitForFlows: started.waitForFlows, lines, logs, dbPath };
@@ -224,7 +224,7 @@ test('closing right after a burst: every flow seen is analyzed and committed', a
 test('a database that cannot be opened is a StoreError from startPipeline, before anything relays', async (t) => {
   const dir = path.dirname(tempDb(t));
   const error = await t.throwsAsync(
-    startPipeline({ dbPath: dir, maxBody: 1024, lines: false, onLine: () => {}, log: () => {} }),
+    startPipeline({ dbPath: dir, maxBody: 1024, lines: false, onLines: () => {}, log: () => {} }),
   );
   t.true(error instanceof StoreError, String(error));
 });
