@@ -226,7 +226,11 @@ class Exchange {
     private readonly upstream: UpstreamRequest,
   ) {
     this.requestBody = new BodyCapture(options.maxRequestBody);
+    // Read now: once the client has gone, its socket no longer tells its address.
+    this.peer = upstream.client ?? { address: clientReq.socket.remoteAddress ?? '', port: clientReq.socket.remotePort ?? 0 };
   }
+
+  private readonly peer: { address: string; port: number };
 
   start(): void {
     const { clientReq, clientRes, upstream } = this;
@@ -576,7 +580,7 @@ class Exchange {
       const flow: Flow = {
         id: this.id,
         mode: this.relay.mode,
-        client: this.upstream.client ?? { address: this.clientReq.socket.remoteAddress ?? '', port: this.clientReq.socket.remotePort ?? 0 },
+        client: this.peer,
         timings: { start: this.startedAt, firstByte: this.firstByte, end },
         request: this.requestRecord(),
         response:

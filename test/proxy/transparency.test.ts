@@ -341,6 +341,7 @@ for (const mode of modes) {
     client.destroy();
     const [flow] = await v.proxy.waitForFlows(1);
     t.is(flow!.outcome.kind, 'client-aborted');
+    t.is(flow!.client.address, '127.0.0.1', 'the address of a client that is gone is still known');
   });
 
   test(title('the capture cap limits what is kept, never what is relayed, and says so'), async (t) => {

@@ -43,6 +43,8 @@ export interface ExchangeSettings {
 /** What an exchange needs from the client connection it runs on. */
 export interface ExchangeHost {
   readonly client: Socket;
+  /** The client's address, read when it connected (a closed socket no longer tells it). */
+  readonly peer: { address: string; port: number };
   /** The client wants no more requests on this connection (it sent FIN). */
   readonly clientEnded: boolean;
   /** An upstream connection for this exchange: the connection's own one, or a new one. */
@@ -494,8 +496,7 @@ export class WireExchange implements LinkUser {
     if (this.finished) return;
     this.finished = true;
     const end = Date.now();
-    const client = this.host.client;
-    const address = { address: client.remoteAddress ?? '', port: client.remotePort ?? 0 };
+    const address = this.host.peer;
     this.host.exchangeDone(keepClient, upstreamReusable, this.clientCut);
     const response = this.response;
     const complete = outcome.kind === 'complete';

@@ -79,11 +79,13 @@ class ClientConnection implements ExchangeHost {
   private closing = false;
   private pumping = false;
   private pausedFor = { upstream: false, held: false };
+  readonly peer: { address: string; port: number };
 
   constructor(
     private readonly proxy: WireReverseProxy,
     readonly client: net.Socket,
   ) {
+    this.peer = { address: client.remoteAddress ?? '', port: client.remotePort ?? 0 };
     client.on('data', (chunk: Buffer) => this.onData(chunk));
     client.on('end', () => this.onEnd());
     client.on('error', () => {
@@ -242,7 +244,7 @@ class ClientConnection implements ExchangeHost {
     this.closing = true;
     this.pending = null;
     this.client.end(reply);
-    recordRefusal(this.proxy.options.hooks, this.proxy.options.log, 'reverse', { address: this.client.remoteAddress ?? '', port: this.client.remotePort ?? 0 }, rawHead, err.code, message);
+    recordRefusal(this.proxy.options.hooks, this.proxy.options.log, 'reverse', this.peer, rawHead, err.code, message);
   }
 
   private onEnd(): void {
