@@ -209,7 +209,6 @@ class ClientConnection implements ExchangeHost {
       const { map } = this.proxy;
       // The client's view of davtap's address: what it put in Host (it may use a name for 127.0.0.1).
       const clientOrigin = `http://${getHeader(head.rawHeaders, 'host') ?? this.proxy.options.listenAuthority()}`;
-      this.proxy.beginFlow();
       const exchange = new WireExchange(
         this,
         this.proxy.settings,
@@ -223,6 +222,7 @@ class ClientConnection implements ExchangeHost {
         () => this.proxy.flowDone(),
       );
       this.exchange = exchange;
+      this.proxy.beginFlow();
       exchange.start();
       return true;
     } catch (err) {
