@@ -27,15 +27,19 @@ function parseHead(raw: string): { method: string; target: string; version: stri
   return { method: restored.method, target: m?.[2] ?? '', version: m?.[3] ?? '1.1', headers: restored.rawHeaders };
 }
 
-function answer(status: number, reason: string, text: string): string {
-  const body = `davtap: ${text}\n`;
-  return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+/** A short text answer from davtap itself (`close` adds Connection: close). */
+export function textReply(status: number, reason: string, text: string, close: boolean): Buffer {
+  const body = Buffer.from(`davtap: ${text}\n`);
+  return Buffer.concat([
+    Buffer.from(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\n${close ? 'Connection: close\r\n' : ''}\r\n`, 'latin1'),
+    body,
+  ]);
 }
 
 export interface Refusal {
   status: number;
   /** The whole reply: head and a short text body, with Connection: close. */
-  reply: string;
+  reply: Buffer;
   message: string;
 }
 
@@ -54,6 +58,9 @@ export function refusalFor(code: string | undefined, detail: string, method: str
   } else if (code === 'HPE_HEADER_OVERFLOW') {
     message = 'request header section too large (over 16 KiB)';
     [status, reason] = [431, 'Request Header Fields Too Large'];
+  } else if (code === 'ECONNECT') {
+    message = `cannot relay ${method}: ${detail}`;
+    [status, reason] = [501, 'Not Implemented'];
   } else if (code === 'HPE_INVALID_VERSION') {
     message = `malformed request: ${detail} (${code})`;
     [status, reason] = [505, 'HTTP Version Not Supported'];
@@ -61,7 +68,7 @@ export function refusalFor(code: string | undefined, detail: string, method: str
     message = `malformed request: ${detail}${code ? ` (${code})` : ''}`;
     [status, reason] = [400, 'Bad Request'];
   }
-  return { status, reply: answer(status, reason, message), message };
+  return { status, reply: textReply(status, reason, message, true), message };
 }
 
 /** Records a request davtap refused before relaying it (no response from upstream). */

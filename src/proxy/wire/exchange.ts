@@ -16,6 +16,7 @@ import { DecodedCopy, decodableEncoding } from '../../tap/decode.js';
 import { declaredLength } from '../../tap/framing.js';
 import { getHeader, withoutHopByHop } from '../headers.js';
 import type { ProxyHooks } from '../relay.js';
+import { textReply } from '../client-errors.js';
 import { Reclaimer } from '../reclaim.js';
 import type { LinkUser, UpstreamLink } from './link.js';
 import {
@@ -84,14 +85,6 @@ function withoutField(raw: RawHeaders, lowerName: string): RawHeaders {
   const out: RawHeaders = [];
   for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() !== lowerName) out.push(raw[i]!, raw[i + 1]!);
   return out;
-}
-
-function textReply(status: number, reason: string, text: string, close: boolean): Buffer {
-  const body = Buffer.from(`davtap: ${text}\n`);
-  return Buffer.concat([
-    Buffer.from(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\n${close ? 'Connection: close\r\n' : ''}\r\n`, 'latin1'),
-    body,
-  ]);
 }
 
 export class WireExchange implements LinkUser {

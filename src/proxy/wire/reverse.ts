@@ -203,7 +203,7 @@ class ClientConnection implements ExchangeHost {
       const plan = requestBodyPlan(head.rawHeaders);
       this.pending = end < buf.length ? buf.subarray(end) : null;
       if (head.method === 'CONNECT') {
-        this.refuse(new WireError('ECONNECT', 'CONNECT is for forward mode (davtap without --upstream)'), buf.toString('latin1', off, end), 501);
+        this.refuse(new WireError('ECONNECT', 'CONNECT is for forward mode (davtap without --upstream)'), buf.toString('latin1', off, end));
         return false;
       }
       const { map } = this.proxy;
@@ -233,14 +233,8 @@ class ClientConnection implements ExchangeHost {
   }
 
   /** Answers a request davtap cannot relay, records it, and closes the connection. */
-  private refuse(err: WireError, rawHead: string, status?: number): void {
-    const method = /^\S*/.exec(rawHead)![0];
-    let { reply, message } = refusalFor(err.code, err.message, method);
-    if (status === 501) {
-      message = `cannot relay ${method}: ${err.message}`;
-      const body = `davtap: ${message}\n`;
-      reply = `HTTP/1.1 501 Not Implemented\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
-    }
+  private refuse(err: WireError, rawHead: string): void {
+    const { reply, message } = refusalFor(err.code, err.message, /^\S*/.exec(rawHead)![0]);
     this.closing = true;
     this.pending = null;
     this.client.end(reply);
