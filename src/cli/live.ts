@@ -7,6 +7,8 @@
 // - every other flow whose transfer failed, from its captured body when the capture is whole,
 //   so that truncation is reported even for a GET of a file.
 import { createAnalyzer, analyze } from '../analysis/analyzer.js';
+import { relayFailed } from '../analysis/rules/index.js';
+import { INTERNAL_ERROR_CODE } from '../proxy/client-errors.js';
 import type { ProxyHooks } from '../proxy/index.js';
 import type { Analysis, Analyzer, Finding, Flow, FlowStart, Outcome, RawHeaders, RequestContext, ResponseHead, TransportEnd } from '../types.js';
 
@@ -89,6 +91,7 @@ export function createLivePipeline(options: LiveOptions): LivePipeline {
       // analyze() does not throw by contract; if it ever did, the flow is still recorded.
       options.log(`davtap: analysis failed for ${flow.request.method} ${flow.request.url}: ${(err as Error).message}`);
     }
+    if (flow.outcome.code === INTERNAL_ERROR_CODE) flow.analysis = withRelayFailure(flow.analysis, flow.outcome.message ?? 'davtap failed internally');
     // The relay names the injection on an injected flow (it analyzed what the client was sent):
     // its findings describe davtap's own fault, not the server's.
     if (flow.injected !== undefined && flow.analysis) for (const f of flow.analysis.findings) f.injected = flow.injected;
@@ -121,6 +124,21 @@ export function createLivePipeline(options: LiveOptions): LivePipeline {
 /** Whether a response is analyzed as it streams (see the top of this file). */
 export function isAnalyzable(response: Pick<ResponseHead, 'status' | 'rawHeaders'>): boolean {
   return response.status === 207 || isXml(header(response.rawHeaders, 'content-type'));
+}
+
+/** The flow's analysis with MS902 added: davtap's own relay failed on it (outcome EDAVTAP). */
+function withRelayFailure(analysis: Analysis | undefined, message: string): Analysis {
+  const finding: Finding = { rule: relayFailed.id, severity: relayFailed.severity, category: relayFailed.category, message, evidence: { code: INTERNAL_ERROR_CODE } };
+  if (!analysis) {
+    return {
+      findings: [finding],
+      resources: [],
+      summary: { resources: 0, failedResources: 0, byStatus: {}, findings: { error: 1, warning: 0, info: 0 }, text: 'davtap failed internally on this flow' },
+    };
+  }
+  analysis.findings.push(finding);
+  analysis.summary.findings.error++;
+  return analysis;
 }
 
 function mib(n: number): string {

@@ -36,6 +36,22 @@ export function textReply(status: number, reason: string, text: string, close: b
   ]);
 }
 
+/**
+ * The outcome code of a flow that davtap's own code failed on (a bug, never the peer's doing): the
+ * connection is ended and the flow recorded with it, and the analysis reports it as MS902.
+ */
+export const INTERNAL_ERROR_CODE = 'EDAVTAP';
+
+export function stackOf(err: unknown): string {
+  return err instanceof Error ? (err.stack ?? err.message) : String(err);
+}
+
+/** The one sentence recorded for an internal error. */
+export function internalErrorText(err: unknown): string {
+  const what = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return `davtap failed internally while relaying (${what.length > 200 ? `${what.slice(0, 200)}…` : what})`;
+}
+
 export interface Refusal {
   status: number;
   /** The whole reply: head and a short text body, with Connection: close. */

@@ -16,7 +16,7 @@ import { DecodedCopy, decodableEncoding } from '../../tap/decode.js';
 import { declaredLength } from '../../tap/framing.js';
 import { getHeader, withoutHopByHop } from '../headers.js';
 import type { ProxyHooks } from '../relay.js';
-import { textReply } from '../client-errors.js';
+import { INTERNAL_ERROR_CODE, internalErrorText, stackOf, textReply } from '../client-errors.js';
 import { Reclaimer } from '../reclaim.js';
 import type { LinkUser, UpstreamLink } from './link.js';
 import {
@@ -406,6 +406,33 @@ export class WireExchange implements LinkUser {
       return;
     }
     this.cut('ETIMEDOUT', false, 'timeout');
+  }
+
+  /** davtap's own code failed on this exchange: answered while nothing was relayed, else cut; recorded. */
+  internalFault(err: unknown): void {
+    if (this.finished) return;
+    this.link?.destroy();
+    this.link = null;
+    const text = internalErrorText(err);
+    const outcome: Outcome = { kind: 'error', code: INTERNAL_ERROR_CODE };
+    if (!this.clientHeadSent) {
+      this.fail(502, 'Bad Gateway', text, outcome, true);
+      return;
+    }
+    // Part of the response went out: the client must see a broken transfer, not a clean end.
+    this.clientCut = true;
+    this.host.client.destroy();
+    this.finish({ ...outcome, message: text }, false, false);
+  }
+
+  onInternalFault(err: unknown): void {
+    this.settings.log(`davtap: internal error in an exchange with ${this.settings.upstreamOrigin}: ${stackOf(err)}`);
+    try {
+      this.internalFault(err);
+    } catch (again) {
+      this.settings.log(`davtap: internal error while containing one: ${stackOf(again)}`);
+      this.host.client.destroy();
+    }
   }
 
   /** The client's connection closed (or failed) under this exchange. */

@@ -12,6 +12,18 @@ export interface LinkUser {
   onUpstreamGone(err: NodeJS.ErrnoException | null): void;
   onUpstreamTimeout(): void;
   onUpstreamDrain(): void;
+  /** davtap's own handling of one of these events threw: the exchange ends, answered if it still can be. */
+  onInternalFault(err: unknown): void;
+}
+
+/** Hands one upstream event to its exchange; a fault in the handling stays in that exchange. */
+function dispatch(user: LinkUser | null, handle: (user: LinkUser) => void): void {
+  if (!user) return;
+  try {
+    handle(user);
+  } catch (err) {
+    user.onInternalFault(err);
+  }
 }
 
 export class UpstreamLink {
@@ -39,7 +51,7 @@ export class UpstreamLink {
     }
     const s = this.socket;
     s.on('data', (chunk: Buffer) => {
-      if (this.user) this.user.onUpstreamData(chunk);
+      if (this.user) dispatch(this.user, (u) => u.onUpstreamData(chunk));
       // Bytes while no request is outstanding belong to no response: the connection is unusable.
       else this.destroy();
     });
@@ -51,14 +63,14 @@ export class UpstreamLink {
       this.gone = true;
       const user = this.user;
       this.user = null;
-      if (user) user.onUpstreamGone(this.error);
+      if (user) dispatch(user, (u) => u.onUpstreamGone(this.error));
       else onIdleGone(this);
       if (!s.destroyed) s.destroy();
     };
     s.on('end', ended);
     s.on('close', ended);
-    s.on('timeout', () => this.user?.onUpstreamTimeout());
-    s.on('drain', () => this.user?.onUpstreamDrain());
+    s.on('timeout', () => dispatch(this.user, (u) => u.onUpstreamTimeout()));
+    s.on('drain', () => dispatch(this.user, (u) => u.onUpstreamDrain()));
   }
 
   /** False once the server closed it or it failed. */

@@ -273,6 +273,15 @@ export class BodyFramer {
           this.line += buf.toString('latin1', i, stop);
           i = stop;
           if (nl < 0) {
+            // A CR not followed by LF cannot start a valid line end: refuse it now rather than
+            // wait for bytes that cannot make the line valid.
+            const cr = this.line.indexOf('\r');
+            if (cr >= 0 && cr < this.line.length - 1) {
+              this.error = new WireError(this.step === Step.ChunkSize ? 'HPE_INVALID_CHUNK_SIZE' : 'HPE_STRICT', 'bare CR in a chunk-size or trailer line');
+              i = Math.max(off, stop - this.line.length);
+              this.line = '';
+              break;
+            }
             if (this.line.length > MAX_LINE) this.error = new WireError(this.step === Step.ChunkSize ? 'HPE_INVALID_CHUNK_SIZE' : 'HPE_HEADER_OVERFLOW', 'chunk-size or trailer line too long');
             break;
           }

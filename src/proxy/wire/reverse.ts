@@ -9,7 +9,7 @@
 // node:http relay in relay.ts.
 import net from 'node:net';
 import type { RelayOptions } from '../relay.js';
-import { recordRefusal, refusalFor } from '../client-errors.js';
+import { INTERNAL_ERROR_CODE, internalErrorText, recordRefusal, refusalFor, stackOf, textReply } from '../client-errors.js';
 import { getHeader, withoutHopByHop } from '../headers.js';
 import { OpenFlows } from '../open-flows.js';
 import { addressMapOf, mapRequestHeaders, mapResponseHeaders, upstreamPathFor, type AddressMap } from '../rewrite.js';
@@ -86,13 +86,13 @@ class ClientConnection implements ExchangeHost {
     readonly client: net.Socket,
   ) {
     this.peer = { address: client.remoteAddress ?? '', port: client.remotePort ?? 0 };
-    client.on('data', (chunk: Buffer) => this.onData(chunk));
-    client.on('end', () => this.onEnd());
+    client.on('data', (chunk: Buffer) => this.guard(() => this.onData(chunk)));
+    client.on('end', () => this.guard(() => this.onEnd()));
     client.on('error', () => {
       /* followed by 'close' */
     });
-    client.on('close', () => this.onClose());
-    client.on('drain', () => this.exchange?.clientDrained());
+    client.on('close', () => this.guard(() => this.onClose()));
+    client.on('drain', () => this.guard(() => this.exchange?.clientDrained()));
     client.setTimeout(CLIENT_IDLE_MS, () => {
       if (!this.exchange) client.destroy();
     });
@@ -166,8 +166,11 @@ class ClientConnection implements ExchangeHost {
         const exchange = this.exchange;
         if (exchange) {
           if (!exchange.wantsRequestBytes) break;
-          const used = exchange.feedRequest(this.pending, 0);
-          this.pending = used < this.pending.length ? this.pending.subarray(used) : null;
+          const pending = this.pending;
+          const used = exchange.feedRequest(pending, 0);
+          // A body that ends the exchange (bad chunking → 400) also ends the connection, which
+          // drops what was pending: what is left is no longer this loop's to keep.
+          if (this.pending === pending) this.pending = used < pending.length ? pending.subarray(used) : null;
           continue;
         }
         if (!this.startExchange(this.pending)) break;
@@ -239,6 +242,45 @@ class ClientConnection implements ExchangeHost {
     this.pending = null;
     this.client.end(reply);
     recordRefusal(this.proxy.options.hooks, this.proxy.options.log, 'reverse', this.peer, rawHead, err.code, message);
+  }
+
+  /**
+   * Runs the handling of one client event. Whatever a peer sends, a fault in davtap's own code ends
+   * this connection only: it is answered where an answer is still possible, recorded, and logged
+   * with its stack; the process and every other connection go on.
+   */
+  private guard(handle: () => void): void {
+    try {
+      handle();
+    } catch (err) {
+      this.contain(err);
+    }
+  }
+
+  private contain(err: unknown): void {
+    const { log, hooks } = this.proxy.options;
+    log(`davtap: internal error on the connection from ${this.peer.address}:${this.peer.port}: ${stackOf(err)}`);
+    const pending = this.pending;
+    this.closing = true;
+    this.pending = null;
+    try {
+      const exchange = this.exchange;
+      if (exchange) exchange.internalFault(err);
+      else {
+        // Between requests: the fault came from reading the client's next head.
+        const at = pending ? pending.indexOf('\r\n\r\n') : -1;
+        const rawHead = pending ? pending.toString('latin1', 0, at >= 0 ? at + 4 : Math.min(pending.length, 16 * 1024)) : '';
+        const message = internalErrorText(err);
+        if (!this.client.destroyed) this.client.end(textReply(400, 'Bad Request', `${message}; the request was not relayed`, true));
+        recordRefusal(hooks, log, 'reverse', this.peer, rawHead, INTERNAL_ERROR_CODE, message);
+      }
+    } catch (again) {
+      log(`davtap: internal error while containing one: ${stackOf(again)}`);
+      this.client.destroy();
+    }
+    if (!this.client.destroyed && !this.client.writableEnded) this.client.end();
+    this.upstream?.destroy();
+    this.upstream = null;
   }
 
   private onEnd(): void {

@@ -7,6 +7,8 @@ import net from 'node:net';
 import type { ExecutionContext } from 'ava';
 import { startOrigin, response, type Origin } from '../../helpers/origin.js';
 import { startTestProxy } from '../../helpers/proxy.js';
+import { startProxy } from '../../../src/proxy/index.js';
+import type { Flow } from '../../../src/types.js';
 
 async function originFor(t: ExecutionContext, handler: Parameters<typeof startOrigin>[0]): Promise<Origin> {
   const origin = await startOrigin(handler);
@@ -239,4 +241,78 @@ test('an answer sent before the request body is over is relayed, and the client 
   t.is(flow!.response!.status, 413);
   t.is(flow!.outcome.kind, 'complete');
   t.true(flow!.request.body.bytesSeen < size, 'the rest of the upload was not waited for');
+});
+
+// Each of these arrived in one read with its head and stopped the whole process once (a 400 was
+// written, then a null dereference): every shape is answered, recorded, and davtap goes on.
+const badChunkedBodies: Array<[string, string]> = [
+  ['an invalid size', 'zz\r\n'],
+  ['a negative size', '-5\r\nhello\r\n0\r\n\r\n'],
+  ['0x before the size', '0x5\r\nhello\r\n0\r\n\r\n'],
+  ['17 hex digits', '10000000000000000\r\nx\r\n'],
+  ['a leading space', ' 5\r\nhello\r\n0\r\n\r\n'],
+  ['a bare LF after the size', '5\nhello\r\n0\r\n\r\n'],
+  ['a bare CR in the size line', '5\rhello\r\n0\r\n\r\n'],
+  ['data without its CRLF', '5\r\nhelloXX0\r\n\r\n'],
+  ['a missing final CRLF', '5\r\nhello\r\n0\r\n\rX'],
+  ['a trailer without a colon', '5\r\nhello\r\n0\r\nX\r\n\r\n'],
+  ['a size with trailing junk', '5 z\r\nhello\r\n0\r\n\r\n'],
+];
+
+test('a chunked request whose chunk framing is invalid in the first read is refused with 400 and recorded, and davtap goes on', async (t) => {
+  const origin = await originFor(t, (_req, s) => void s.write(response(200, { 'Content-Length': 2 }, 'ok')));
+  const proxy = await startTestProxy(t, { upstream: new URL(origin.url) });
+  for (const [what, body] of badChunkedBodies) {
+    const c = await rawClient(t, proxy.port);
+    c.socket.write(`PUT /dav/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${body}`);
+    await c.closed;
+    t.regex(c.text(), /^HTTP\/1\.1 400 /, what);
+  }
+  // The process is alive and relaying.
+  const c = await rawClient(t, proxy.port);
+  c.socket.write('GET /after HTTP/1.1\r\nHost: x\r\n\r\n');
+  await c.until((s) => s.endsWith('ok'));
+  const flows = await proxy.waitForFlows(badChunkedBodies.length + 1);
+  const refused = flows.slice(0, badChunkedBodies.length);
+  t.true(refused.every((f) => f.request.method === 'PUT' && f.outcome.kind === 'error' && /^HPE_/.test(f.outcome.code ?? '')), JSON.stringify(refused.map((f) => f.outcome)));
+  t.is(flows.at(-1)!.response?.status, 200);
+  // Each refusal is one flow, and none is davtap failing on itself.
+  t.is(flows.length, badChunkedBodies.length + 1);
+  t.false(flows.some((f) => f.outcome.code === 'EDAVTAP'));
+});
+
+test('a fault in davtap’s own handling of one exchange ends that exchange only: answered 502, recorded as EDAVTAP, the others go on', async (t) => {
+  const origin = await originFor(t, (req, s) => void s.write(response(200, { 'Content-Length': 2, 'X-Path': req.target }, 'ok')));
+  let faults = 1;
+  const flows: Flow[] = [];
+  const proxy = await startProxy({
+    listenHost: '127.0.0.1',
+    listenPort: 0,
+    maxBody: 1024 * 1024,
+    maxRequestBody: 1024 * 1024,
+    upstream: new URL(origin.url),
+    upstreamTimeoutMs: 10_000,
+    insecureUpstream: false,
+    log: () => {},
+    hooks: {
+      onFlow: (flow) => void flows.push(flow),
+      // Read by the exchange as the response head arrives, outside any hook guard: a stand-in for
+      // a bug in the relay itself.
+      get takesResponseBodies(): boolean {
+        if (faults-- > 0) throw new TypeError('simulated relay fault');
+        return false;
+      },
+    },
+  });
+  t.teardown(() => proxy.close());
+  const broken = await rawClient(t, proxy.port);
+  broken.socket.write('GET /first HTTP/1.1\r\nHost: x\r\n\r\n');
+  await broken.closed;
+  t.regex(broken.text(), /^HTTP\/1\.1 502 [\s\S]*davtap failed internally while relaying \(TypeError: simulated relay fault\)/);
+  const next = await rawClient(t, proxy.port);
+  next.socket.write('GET /second HTTP/1.1\r\nHost: x\r\n\r\n');
+  await next.until((s) => s.endsWith('ok'));
+  for (let i = 0; i < 100 && flows.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+  t.deepEqual(flows.map((f) => f.outcome.code ?? f.outcome.kind), ['EDAVTAP', 'complete']);
+  t.is(flows[0]!.request.target, '/first');
 });
