@@ -30,6 +30,8 @@ Options:
   --ca-dir DIR               where the interception CA lives (default ${defaultCaDir()})
   --insecure-upstream        do not verify the upstream's TLS certificate
   --upstream-timeout SECONDS give up on an upstream silent for this long (default 120; 0 = never)
+  --head-timeout SECONDS     answer 408 to a client whose request head is incomplete this long
+                             after its first byte (default 30; 0 = never)
   --inject SPEC[,SPEC…]      act as a deliberately bad gateway for matching responses (see below)
   --inject-filter EXPR       which responses to inject, as a filter on method, URL, status and
                              headers (~m, ~u, ~s, ~h, !, &, |); default: every 207
@@ -68,6 +70,7 @@ interface ProxyArgs {
   'ca-dir'?: string;
   'insecure-upstream'?: boolean;
   'upstream-timeout'?: string;
+  'head-timeout'?: string;
   inject?: string;
   'inject-filter'?: string;
 }
@@ -99,6 +102,7 @@ export const command: Command = {
       'ca-dir': { type: 'string' },
       'insecure-upstream': { type: 'boolean' },
       'upstream-timeout': { type: 'string' },
+      'head-timeout': { type: 'string' },
       inject: { type: 'string' },
       'inject-filter': { type: 'string' },
     });
@@ -114,6 +118,7 @@ export const command: Command = {
     const maxBody = parseSize('--max-body', values['max-body'] ?? '64MiB');
     const maxRequestBody = parseSize('--max-request-body', values['max-request-body'] ?? '1MiB');
     const upstreamTimeoutMs = parseSeconds('--upstream-timeout', values['upstream-timeout'] ?? '120');
+    const headTimeoutMs = parseSeconds('--head-timeout', values['head-timeout'] ?? '30');
     const dbPath = path.resolve(io.cwd, values.db ?? 'davtap.db');
     const caDir = path.resolve(io.cwd, values['ca-dir'] ?? defaultCaDir(io.env));
     const maxDbSize = values['max-db-size'] !== undefined ? parseSize('--max-db-size', values['max-db-size']) : undefined;
@@ -155,6 +160,7 @@ export const command: Command = {
         maxBody,
         maxRequestBody,
         upstreamTimeoutMs,
+        headTimeoutMs,
         hooks: injectFor ? { ...pipeline.hooks, injectFor } : pipeline.hooks,
         log,
       });

@@ -16,7 +16,8 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 function parseHead(raw: string): { method: string; target: string; version: string; headers: RawHeaders } {
   const end = raw.indexOf('\r\n\r\n');
   const lines = (end >= 0 ? raw.slice(0, end) : raw).split('\r\n');
-  const m = /^(\S+) (\S+) HTTP\/(\d\.\d)$/.exec(lines[0] ?? '');
+  // A head cut short (a deadline, a refusal) still names what it can: its method and target.
+  const m = /^(\S+) (\S+) HTTP\/(\d\.\d)$/.exec(lines[0] ?? '') ?? /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+)(?: (\S+))?/.exec(lines[0] ?? '');
   const headers: RawHeaders = [];
   for (const line of lines.slice(1)) {
     const i = line.indexOf(':');
@@ -41,6 +42,9 @@ export function textReply(status: number, reason: string, text: string, close: b
  * connection is ended and the flow recorded with it, and the analysis reports it as MS902.
  */
 export const INTERNAL_ERROR_CODE = 'EDAVTAP';
+
+/** The outcome code of a request the client was too slow to send (its head, or its body), as Node names it. */
+export const REQUEST_TIMEOUT_CODE = 'ERR_HTTP_REQUEST_TIMEOUT';
 
 export function stackOf(err: unknown): string {
   return err instanceof Error ? (err.stack ?? err.message) : String(err);
@@ -77,6 +81,9 @@ export function refusalFor(code: string | undefined, detail: string, method: str
   } else if (code === 'ECONNECT') {
     message = `cannot relay ${method}: ${detail}`;
     [status, reason] = [501, 'Not Implemented'];
+  } else if (code === REQUEST_TIMEOUT_CODE) {
+    message = `request head incomplete when the head deadline passed; the client was too slow`;
+    [status, reason] = [408, 'Request Timeout'];
   } else if (code === 'HPE_INVALID_VERSION') {
     message = `malformed request: ${detail} (${code})`;
     [status, reason] = [505, 'HTTP Version Not Supported'];
@@ -96,6 +103,7 @@ export function recordRefusal(
   rawHead: string,
   code: string,
   message: string,
+  kind: 'error' | 'timeout' = 'error',
 ): void {
   const head = parseHead(rawHead);
   const now = Date.now();
@@ -114,7 +122,7 @@ export function recordRefusal(
         body: { bytes: Buffer.alloc(0), bytesSeen: 0, captureComplete: true },
       },
       response: null,
-      outcome: { kind: 'error', code, message },
+      outcome: { kind, code, message },
     });
   } catch (hookErr) {
     log(`davtap: flow hook failed: ${(hookErr as Error).message}`);
@@ -130,6 +138,7 @@ export function clientErrorHandler(mode: Mode, hooks: ProxyHooks, log: (line: st
     const rawHead = err.rawPacket?.toString('latin1') ?? '';
     const refusal = refusalFor(err.code, err.message, parseHead(rawHead).method);
     socket.end(refusal.reply);
-    recordRefusal(hooks, log, mode, { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 }, rawHead, err.code ?? 'EPARSE', refusal.message);
+    const kind = err.code === REQUEST_TIMEOUT_CODE ? 'timeout' : 'error';
+    recordRefusal(hooks, log, mode, { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 }, rawHead, err.code ?? 'EPARSE', refusal.message, kind);
   };
 }

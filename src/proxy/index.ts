@@ -25,6 +25,8 @@ export interface ProxyOptions {
   maxBody: number;
   maxRequestBody: number;
   upstreamTimeoutMs?: number;
+  /** How long a client may take to send a request head, from its first byte (default 30 s; 0 = no limit). */
+  headTimeoutMs?: number;
   /**
    * Relays methods outside Node's parser table (ORDERPATCH, VERSION-CONTROL…) (default true):
    * reverse mode reads them itself (wire/), forward mode through the framing-aware shim in
@@ -68,6 +70,19 @@ function listen(server: net.Server, host: string, port: number): Promise<void> {
   });
 }
 
+/** How long a client may take to send one request head (a slowloris bound). */
+export const DEFAULT_HEAD_TIMEOUT_MS = 30_000;
+
+/**
+ * node:http's own head deadline (its clientError ERR_HTTP_REQUEST_TIMEOUT becomes a recorded 408).
+ * requestTimeout 0: uploads and downloads through a proxy may legitimately take longer than Node's
+ * default five minutes; the upstream idle timeout covers a server that went silent.
+ */
+export function nodeServerTimeouts(headTimeoutMs: number): http.ServerOptions {
+  if (headTimeoutMs <= 0) return { requestTimeout: 0, headersTimeout: 0 };
+  return { requestTimeout: 0, headersTimeout: headTimeoutMs, connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(headTimeoutMs / 4))) };
+}
+
 /** How long close() waits for exchanges cut by it to hand over their flows. */
 const CLOSE_SETTLE_MS = 2_000;
 
@@ -80,6 +95,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     maxBody: options.maxBody,
     maxRequestBody: options.maxRequestBody,
     upstreamTimeoutMs: options.upstreamTimeoutMs ?? 120_000,
+    headTimeoutMs: options.headTimeoutMs ?? DEFAULT_HEAD_TIMEOUT_MS,
     insecureUpstream: options.insecureUpstream ?? false,
     hooks: options.hooks,
     log,
@@ -87,9 +103,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   if (options.upstream && anyMethod && !options.hooks.injectFor) return startWireReverse(options, options.upstream, relayOptions);
   const mode: Mode = options.upstream ? 'reverse' : 'forward';
   const relay = new Relay(mode, relayOptions);
-  // requestTimeout 0: uploads and downloads through a proxy may legitimately take longer than
-  // Node's default five minutes; the upstream idle timeout covers a server that went silent.
-  const server = http.createServer({ requestTimeout: 0 });
+  const server = http.createServer(nodeServerTimeouts(relayOptions.headTimeoutMs));
   server.on('clientError', clientErrorHandler(mode, options.hooks, log));
   const sockets = new Set<net.Socket>();
   server.on('connection', (s: net.Socket) => {

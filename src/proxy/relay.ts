@@ -73,6 +73,8 @@ export interface RelayOptions {
   maxRequestBody: number;
   /** Idle time after which an upstream that sends nothing is given up on (ms; 0 = never). */
   upstreamTimeoutMs: number;
+  /** How long a client may take to send one request head, from its first byte (ms; 0 = no limit). */
+  headTimeoutMs: number;
   insecureUpstream: boolean;
   hooks: ProxyHooks;
   log: (line: string) => void;

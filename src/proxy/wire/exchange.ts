@@ -16,7 +16,7 @@ import { DecodedCopy, decodableEncoding } from '../../tap/decode.js';
 import { declaredLength } from '../../tap/framing.js';
 import { getHeader, withoutHopByHop } from '../headers.js';
 import type { ProxyHooks } from '../relay.js';
-import { INTERNAL_ERROR_CODE, internalErrorText, stackOf, textReply } from '../client-errors.js';
+import { INTERNAL_ERROR_CODE, internalErrorText, REQUEST_TIMEOUT_CODE, stackOf, textReply } from '../client-errors.js';
 import { Reclaimer } from '../reclaim.js';
 import type { LinkUser, UpstreamLink } from './link.js';
 import {
@@ -158,7 +158,7 @@ export class WireExchange implements LinkUser {
     this.upOut = null;
     const link = this.link;
     if (!link?.usable || this.finished) return;
-    if (!link.write(out.length === 1 ? out[0]! : Buffer.concat(out))) this.host.pauseClient();
+    this.writeUpstream(link, out.length === 1 ? out[0]! : Buffer.concat(out));
   }
 
   /** Takes the request body's bytes from buf[off..]; returns how many were the body's. */
@@ -169,7 +169,7 @@ export class WireExchange implements LinkUser {
       if (this.upOut) {
         this.upOut.push(bytes);
         if (this.upOut.length > 16) this.flushUpstream();
-      } else if (!this.link.write(bytes)) this.host.pauseClient();
+      } else this.writeUpstream(this.link, bytes);
     }
     const bad = this.requestFramer.error;
     if (bad && !this.finished) {
@@ -184,7 +184,18 @@ export class WireExchange implements LinkUser {
     reclaimer.note(slice.length);
   };
 
+  /** The upstream's socket buffer is full: the upstream, not the client, is holding the body up. */
+  private upstreamFull = false;
+
+  private writeUpstream(link: UpstreamLink, bytes: Buffer): void {
+    if (!link.write(bytes)) {
+      this.upstreamFull = true;
+      this.host.pauseClient();
+    }
+  }
+
   onUpstreamDrain(): void {
+    this.upstreamFull = false;
     this.host.resumeClient();
   }
 
@@ -317,7 +328,8 @@ export class WireExchange implements LinkUser {
     }
     const mapped = this.target.mapResponseHeaders(headers);
     const upstreamKeeps = plan.framing !== 'close-delimited' && persistent(head.version, head.rawHeaders);
-    const clientKeeps = !this.dechunk && plan.framing !== 'close-delimited' && !this.host.clientEnded && persistent(this.request.version, this.request.rawHeaders);
+    // A client that half-closed still reads: the connection ends after its last answer (reverse.ts).
+    const clientKeeps = !this.dechunk && plan.framing !== 'close-delimited' && persistent(this.request.version, this.request.rawHeaders);
     if (!clientKeeps) mapped.push('Connection', 'close');
     else if (clientIs10) mapped.push('Connection', 'keep-alive');
     this.response = { head, framing: plan.framing, framer: new BodyFramer(plan), upstreamKeeps, clientKeeps };
@@ -399,6 +411,16 @@ export class WireExchange implements LinkUser {
 
   onUpstreamTimeout(): void {
     if (this.finished) return;
+    if (!this.response && !this.requestFramer.done && !this.upstreamFull) {
+      // The upstream is idle because the client's body stopped arriving (writes upstream reset
+      // this timer): the client is the slow party, and is named as such.
+      this.link?.destroy();
+      this.link = null;
+      const got = this.requestFramer.payloadBytes.toLocaleString('en-US');
+      const of = this.target.plan.framing === 'content-length' ? ` of ${this.target.plan.length.toLocaleString('en-US')}` : '';
+      this.fail(408, 'Request Timeout', `the client sent no request body bytes for ${this.settings.upstreamTimeoutMs / 1000} s (${got}${of} bytes received); the upstream was waiting for them`, { kind: 'timeout', code: REQUEST_TIMEOUT_CODE }, true);
+      return;
+    }
     this.link?.destroy();
     this.link = null;
     if (!this.response) {

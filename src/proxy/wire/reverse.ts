@@ -9,7 +9,7 @@
 // node:http relay in relay.ts.
 import net from 'node:net';
 import type { RelayOptions } from '../relay.js';
-import { INTERNAL_ERROR_CODE, internalErrorText, recordRefusal, refusalFor, stackOf, textReply } from '../client-errors.js';
+import { INTERNAL_ERROR_CODE, internalErrorText, recordRefusal, refusalFor, REQUEST_TIMEOUT_CODE, stackOf, textReply } from '../client-errors.js';
 import { getHeader, withoutHopByHop } from '../headers.js';
 import { OpenFlows } from '../open-flows.js';
 import { addressMapOf, mapRequestHeaders, mapResponseHeaders, upstreamPathFor, type AddressMap } from '../rewrite.js';
@@ -133,14 +133,17 @@ class ClientConnection implements ExchangeHost {
       this.upstream = null;
     }
     this.pausedFor = { upstream: false, held: false };
-    if (!keepClient || this.ended) {
+    if (!keepClient) {
       this.closing = true;
       this.pending = null;
+      this.clearHeadDeadline();
       if (!clientCut && !this.client.destroyed) this.client.end();
       return;
     }
     if (this.client.isPaused()) this.client.resume();
     this.pump();
+    // A half-closed client has had every whole request it sent answered: davtap's FIN follows.
+    if (this.ended && !this.exchange) this.endAfterHalfClose();
   }
 
   private onData(chunk: Buffer): void {
@@ -190,6 +193,36 @@ class ClientConnection implements ExchangeHost {
     }
   }
 
+  /**
+   * A head that is still incomplete this long after its first byte is answered 408 and recorded:
+   * a client that trickles a head (slowloris) would otherwise hold its socket for as long as it
+   * keeps sending, since every byte resets the idle timeout.
+   */
+  private headDeadline: NodeJS.Timeout | null = null;
+
+  private armHeadDeadline(): void {
+    const ms = this.proxy.options.headTimeoutMs;
+    if (this.headDeadline || ms <= 0) return;
+    this.headDeadline = setTimeout(() => this.guard(() => this.headTimedOut(ms)), ms);
+    this.headDeadline.unref();
+  }
+
+  private clearHeadDeadline(): void {
+    if (this.headDeadline) clearTimeout(this.headDeadline);
+    this.headDeadline = null;
+  }
+
+  private headTimedOut(ms: number): void {
+    this.headDeadline = null;
+    if (this.exchange || this.closing) return;
+    const pending = this.pending ?? Buffer.alloc(0);
+    const message = `request head incomplete after ${ms / 1000} s (${pending.length.toLocaleString('en-US')} bytes received); the client was too slow`;
+    this.closing = true;
+    this.pending = null;
+    if (!this.client.destroyed) this.client.end(textReply(408, 'Request Timeout', message, true));
+    recordRefusal(this.proxy.options.hooks, this.proxy.options.log, 'reverse', this.peer, pending.toString('latin1', 0, Math.min(pending.length, 16 * 1024)), REQUEST_TIMEOUT_CODE, message, 'timeout');
+  }
+
   /** Starts the exchange for the request at the start of `buf`; false while its head is incomplete. */
   private startExchange(buf: Buffer): boolean {
     // A server ignores empty lines before a request line (RFC 9112 §2.2).
@@ -200,8 +233,10 @@ class ClientConnection implements ExchangeHost {
       end = headEnd(buf, off);
       if (end < 0) {
         this.pending = off > 0 ? buf.subarray(off) : buf;
+        if (off < buf.length) this.armHeadDeadline();
         return false;
       }
+      this.clearHeadDeadline();
       const head = parseRequestHead(buf, off, end);
       const plan = requestBodyPlan(head.rawHeaders);
       this.pending = end < buf.length ? buf.subarray(end) : null;
@@ -239,6 +274,7 @@ class ClientConnection implements ExchangeHost {
   private refuse(err: WireError, rawHead: string): void {
     const { reply, message } = refusalFor(err.code, err.message, /^\S*/.exec(rawHead)![0]);
     this.closing = true;
+    this.clearHeadDeadline();
     this.pending = null;
     this.client.end(reply);
     recordRefusal(this.proxy.options.hooks, this.proxy.options.log, 'reverse', this.peer, rawHead, err.code, message);
@@ -284,17 +320,32 @@ class ClientConnection implements ExchangeHost {
   }
 
   private onEnd(): void {
-    // A client that shuts its side is gone, as for Node's HTTP server: an exchange still running
-    // is recorded as client-aborted (its request may be cut, and it can no longer be answered on
-    // most clients), and the connection ends.
+    // A client that shuts its sending side after a whole request (shutdown(SHUT_WR), `nc -N`, some
+    // scripts) still reads: its requests are answered, then davtap ends the connection, as Apache
+    // and nginx do. A FIN in the middle of a request body cuts that request: it is client-aborted.
     this.ended = true;
+    const exchange = this.exchange;
+    if (exchange?.wantsRequestBytes) {
+      this.closing = true;
+      this.pending = null;
+      exchange.clientGone();
+      if (!this.client.destroyed) this.client.end();
+      return;
+    }
+    if (!exchange) this.endAfterHalfClose();
+  }
+
+  /** No request is running on a half-closed connection: what is left is at most part of a head. */
+  private endAfterHalfClose(): void {
     this.closing = true;
-    this.exchange?.clientGone();
+    this.pending = null;
+    this.clearHeadDeadline();
     if (!this.client.destroyed) this.client.end();
   }
 
   private onClose(): void {
     this.closing = true;
+    this.clearHeadDeadline();
     this.exchange?.clientGone();
     this.upstream?.destroy();
     this.upstream = null;

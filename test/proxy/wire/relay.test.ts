@@ -316,3 +316,61 @@ test('a fault in davtap’s own handling of one exchange ends that exchange only
   t.deepEqual(flows.map((f) => f.outcome.code ?? f.outcome.kind), ['EDAVTAP', 'complete']);
   t.is(flows[0]!.request.target, '/first');
 });
+
+test('a client that half-closes after its requests (shutdown(SHUT_WR), nc -N) gets every answer, then davtap ends the connection', async (t) => {
+  const origin = await originFor(t, (req, s) => void s.write(response(200, { 'Content-Length': req.target.length }, req.target)));
+  const proxy = await startTestProxy(t, { upstream: new URL(origin.url) });
+  const c = await rawClient(t, proxy.port);
+  c.socket.end('GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\n\r\n');
+  await c.closed;
+  t.true(c.text().endsWith('/two'), c.text());
+  t.is(count(c.text(), /HTTP\/1\.1 200 /g), 2);
+  const flows = await proxy.waitForFlows(2);
+  t.deepEqual(flows.map((f) => `${f.request.target} ${f.outcome.kind}`), ['/one complete', '/two complete']);
+  t.is(origin.requests.length, 2);
+});
+
+test('a client that half-closes in the middle of a request body is recorded as client-aborted', async (t) => {
+  const origin = await originFor(t, (_req, s) => void s.write(response(200, { 'Content-Length': 0 })));
+  const proxy = await startTestProxy(t, { upstream: new URL(origin.url) });
+  const c = await rawClient(t, proxy.port);
+  c.socket.end('PUT /cut HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc');
+  await c.closed;
+  const [flow] = await proxy.waitForFlows(1);
+  t.is(flow!.outcome.kind, 'client-aborted');
+  t.false(/^HTTP\/1\.1 200/.test(c.text()));
+});
+
+test('a request head trickled slower than the head deadline is answered 408 and recorded, though every byte arrives before the idle timeout', async (t) => {
+  const origin = await originFor(t, (_req, s) => void s.write(response(200, { 'Content-Length': 0 })));
+  const proxy = await startTestProxy(t, { upstream: new URL(origin.url), headTimeoutMs: 400 });
+  const c = await rawClient(t, proxy.port);
+  const head = 'GET /slow HTTP/1.1\r\nHost: x\r\nX-Slow: ' + 'a'.repeat(100);
+  let i = 0;
+  const drip = setInterval(() => {
+    if (i < head.length && !c.socket.destroyed) c.socket.write(head[i++]!);
+  }, 20);
+  t.teardown(() => clearInterval(drip));
+  await c.closed;
+  clearInterval(drip);
+  t.regex(c.text(), /^HTTP\/1\.1 408 Request Timeout\r\n[\s\S]*request head incomplete after 0\.4 s/);
+  const [flow] = await proxy.waitForFlows(1);
+  t.deepEqual([flow!.outcome.kind, flow!.outcome.code, flow!.request.method], ['timeout', 'ERR_HTTP_REQUEST_TIMEOUT', 'GET']);
+  t.is(origin.requests.length, 0);
+});
+
+test('an upload that stalls is named as the client’s slowness (408), a silent upstream as the upstream’s (504)', async (t) => {
+  const origin = await originFor(t, (req, s) => {
+    if (req.target !== '/silent') s.write(response(200, { 'Content-Length': 0 }));
+  });
+  const proxy = await startTestProxy(t, { upstream: new URL(origin.url), upstreamTimeoutMs: 300 });
+  const slow = await rawClient(t, proxy.port);
+  slow.socket.write('PUT /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc');
+  await slow.closed;
+  t.regex(slow.text(), /^HTTP\/1\.1 408 [\s\S]*the client sent no request body bytes for 0\.3 s \(3 of 10 bytes received\)/);
+  const silent = await rawClient(t, proxy.port);
+  silent.socket.write('GET /silent HTTP/1.1\r\nHost: x\r\n\r\n');
+  await silent.until((s) => /^HTTP\/1\.1 504 /.test(s));
+  const flows = await proxy.waitForFlows(2);
+  t.deepEqual(flows.map((f) => `${f.outcome.kind} ${f.outcome.code}`), ['timeout ERR_HTTP_REQUEST_TIMEOUT', 'timeout ETIMEDOUT']);
+});
