@@ -1,6 +1,7 @@
 // Parsing and checking of the proxy's addresses: --listen and --upstream.
 import net from 'node:net';
 import { UsageError } from '../errors.js';
+import { isLoopbackAddress, parseRange, type AddressRange } from '../proxy/address-range.js';
 
 export interface ListenAddress {
   host: string;
@@ -55,4 +56,30 @@ export function upstreamIsSelf(upstream: URL, listen: ListenAddress): boolean {
   const loopback = (h: string) => h === 'localhost' || h === '::1' || h.startsWith('127.');
   const sameHost = host === listen.host || (loopback(host) && loopback(listen.host)) || listen.host === '0.0.0.0' || listen.host === '::';
   return sameHost && port === listen.port;
+}
+
+/** Reads every --allow-remote value: each a comma-separated list of CIDR ranges or single addresses. */
+export function parseAllowRemote(values: readonly string[]): AddressRange[] {
+  return values.flatMap((value) =>
+    value.split(',').map((item) => {
+      const range = parseRange(item);
+      if (!range) {
+        throw new UsageError(`--allow-remote: '${item.trim()}' is not an IP address or CIDR range (examples: 192.168.1.0/24, 10.0.0.7, fd00::/8)`);
+      }
+      return range;
+    }),
+  );
+}
+
+/**
+ * Forward mode relays to any host for whoever can connect: on an address other hosts reach it
+ * would be an open proxy (into this machine's loopback-only services too). It listens there only
+ * with the clients named. Reverse mode reaches its one upstream only, so it needs no such consent.
+ */
+export function checkNotOpenProxy(listen: ListenAddress, forward: boolean, allowRemote: readonly AddressRange[] | undefined): void {
+  if (!forward || allowRemote !== undefined || isLoopbackAddress(listen.host)) return;
+  const where = `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}`;
+  throw new UsageError(
+    `forward mode on ${where} would be an open proxy for every host that reaches it: name the clients allowed with --allow-remote CIDR[,CIDR…] (loopback is always allowed), or listen on 127.0.0.1`,
+  );
 }

@@ -6,7 +6,8 @@ import { UsageError } from '../errors.js';
 import { startPipeline } from './pipeline.js';
 import { createInjector, parseHeadFilter, parseInjectSpecs } from '../inject/index.js';
 import { parseCommandArgs, parseSize } from './args.js';
-import { parseListen, parseUpstream, upstreamIsSelf } from './listen.js';
+import { checkNotOpenProxy, parseAllowRemote, parseListen, parseUpstream, upstreamIsSelf } from './listen.js';
+import { clientAllowedBy, isLoopbackAddress } from '../proxy/address-range.js';
 import type { CliIO, Command } from './io.js';
 
 const help = `Usage: davtap [proxy] [options]
@@ -21,6 +22,10 @@ HTTPS through CONNECT is intercepted with davtap's CA (see 'davtap ca').
 Options:
   --upstream URL             relay to this http(s) URL, optionally with a path prefix
   --listen HOST:PORT         where to listen (default 127.0.0.1:8080; port 0 picks a free one)
+  --allow-remote CIDR[,CIDR…]
+                             clients allowed besides loopback (ranges or addresses, repeatable);
+                             others are answered 403. Forward mode needs it to listen on a
+                             non-loopback address; reverse mode admits every client without it
   --db FILE                  SQLite file for flows and findings (default ./davtap.db)
   --max-db-size SIZE         prune the oldest bodies once the database is larger (default: no limit)
   --no-ui                    print one line per flow instead of the terminal UI
@@ -62,6 +67,7 @@ Rewrites buffer the body (up to 32 MiB; larger bodies pass unchanged) and fix Co
 interface ProxyArgs {
   upstream?: string;
   listen?: string;
+  'allow-remote'?: string[];
   db?: string;
   'max-db-size'?: string;
   'no-ui'?: boolean;
@@ -94,6 +100,7 @@ export const command: Command = {
     const { values, help: wantsHelp } = parseCommandArgs<ProxyArgs>('proxy', args, {
       upstream: { type: 'string' },
       listen: { type: 'string' },
+      'allow-remote': { type: 'string', multiple: true },
       db: { type: 'string' },
       'max-db-size': { type: 'string' },
       'no-ui': { type: 'boolean' },
@@ -115,6 +122,8 @@ export const command: Command = {
     if (upstream && upstreamIsSelf(upstream, listen)) {
       throw new UsageError(`--upstream ${upstream.href} is davtap's own --listen address: every request would loop`);
     }
+    const allowRemote = values['allow-remote'] !== undefined ? parseAllowRemote(values['allow-remote']) : undefined;
+    checkNotOpenProxy(listen, !upstream, allowRemote);
     const maxBody = parseSize('--max-body', values['max-body'] ?? '64MiB');
     const maxRequestBody = parseSize('--max-request-body', values['max-request-body'] ?? '1MiB');
     const upstreamTimeoutMs = parseSeconds('--upstream-timeout', values['upstream-timeout'] ?? '120');
@@ -155,6 +164,7 @@ export const command: Command = {
       proxy = await startProxy({
         listenHost: listen.host,
         listenPort: listen.port,
+        ...(allowRemote ? { clientAllowed: clientAllowedBy(allowRemote) } : {}),
         ...(upstream ? { upstream } : { caDir }),
         insecureUpstream: values['insecure-upstream'] ?? false,
         maxBody,
@@ -169,7 +179,8 @@ export const command: Command = {
       throw err;
     }
     const where = upstream ? `reverse → ${upstream.href}` : `forward proxy; HTTPS intercepted with CA ${proxy.ca!.certPath} (SHA-256 ${proxy.ca!.fingerprint256})`;
-    const ready = `davtap listening on ${proxy.url} (${where}); recording to ${dbPath}`;
+    const clients = allowRemote ? `loopback, ${allowRemote.map((r) => r.text).join(', ')}` : isLoopbackAddress(listen.host) ? undefined : 'any (--allow-remote limits them)';
+    const ready = `davtap listening on ${proxy.url} (${where}${clients ? `; clients: ${clients}` : ''}); recording to ${dbPath}`;
     if (withUi) held.push(ready + '\n');
     else log(ready);
 

@@ -9,9 +9,12 @@ import { reverseHandler } from './reverse.js';
 import { ForwardProxy } from './forward.js';
 import { ensureCa, LeafIssuer, type CaInfo } from './ca.js';
 import { clientErrorHandler } from './client-errors.js';
+import { ClientGate, type ClientAllowed } from './client-access.js';
+import { isLoopbackAddress } from './address-range.js';
 import { restoreMethod, shimMethods } from './method-shim.js';
 
 export type { ProxyHooks } from './relay.js';
+export type { ClientAllowed } from './client-access.js';
 
 export interface ProxyOptions {
   listenHost: string;
@@ -34,6 +37,13 @@ export interface ProxyOptions {
    * methods, and davtap then answers 501 and records the request.
    */
   anyMethod?: boolean;
+  /**
+   * Which clients may use davtap, by address (client-access.ts); the others are answered 403 and
+   * recorded. Default: loopback clients only in forward mode (never an open proxy), every client
+   * in reverse mode (it reaches its one upstream only). The CLI builds it from --allow-remote
+   * (address-range.ts: loopback always, plus the ranges given).
+   */
+  clientAllowed?: ClientAllowed;
   hooks: ProxyHooks;
   log?: (line: string) => void;
 }
@@ -100,7 +110,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     hooks: options.hooks,
     log,
   };
-  if (options.upstream && anyMethod && !options.hooks.injectFor) return startWireReverse(options, options.upstream, relayOptions);
+  const gate = gateFor(options);
+  if (options.upstream && anyMethod && !options.hooks.injectFor) return startWireReverse(options, options.upstream, relayOptions, gate);
   const mode: Mode = options.upstream ? 'reverse' : 'forward';
   const relay = new Relay(mode, relayOptions);
   const server = http.createServer(nodeServerTimeouts(relayOptions.headTimeoutMs));
@@ -140,6 +151,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       s.once('close', () => sockets.delete(s));
     });
   }
+  gate?.guard(server);
 
   await listen(server, options.listenHost, options.listenPort);
   const address = server.address() as net.AddressInfo;
@@ -159,15 +171,25 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         server.close(() => resolve());
         forward?.innerServer.close();
         for (const s of sockets) s.destroy();
+        gate?.close();
         relay.close();
       }).then(() => relay.settled(CLOSE_SETTLE_MS)),
   };
 }
 
-async function startWireReverse(options: ProxyOptions, upstream: URL, relayOptions: RelayOptions): Promise<RunningProxy> {
+/** The admission check, or none when every client may connect (reverse mode's default). */
+function gateFor(options: ProxyOptions): ClientGate | undefined {
+  const mode: Mode = options.upstream ? 'reverse' : 'forward';
+  const allowed = options.clientAllowed ?? (mode === 'forward' ? isLoopbackAddress : undefined);
+  if (!allowed) return undefined;
+  return new ClientGate({ mode, allowed, hooks: options.hooks, log: options.log ?? (() => {}) });
+}
+
+async function startWireReverse(options: ProxyOptions, upstream: URL, relayOptions: RelayOptions, gate: ClientGate | undefined): Promise<RunningProxy> {
   const shownHost = options.listenHost.includes(':') ? `[${options.listenHost}]` : options.listenHost;
   let port = options.listenPort;
   const proxy = new WireReverseProxy({ ...relayOptions, upstream, listenAuthority: () => `${shownHost}:${port}` });
+  gate?.guard(proxy.server);
   await listen(proxy.server, options.listenHost, options.listenPort);
   port = (proxy.server.address() as net.AddressInfo).port;
   return {
@@ -179,6 +201,7 @@ async function startWireReverse(options: ProxyOptions, upstream: URL, relayOptio
     close: () =>
       new Promise<void>((resolve) => {
         proxy.server.close(() => resolve());
+        gate?.close();
         void proxy.close(CLOSE_SETTLE_MS);
       }).then(() => proxy.close(CLOSE_SETTLE_MS)),
   };
