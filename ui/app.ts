@@ -51,6 +51,8 @@ export interface UiOptions {
   signal?: AbortSignal;
   /** Where the flows come from; defaults to a read-only reader on `dbPath`. */
   source?: FlowSource;
+  /** Show credentials as recorded (`--show-secrets`) in the default source; masked otherwise. */
+  showSecrets?: boolean;
 }
 
 type Mode = 'list' | 'detail' | 'filter' | 'help' | 'confirm-quit';
@@ -62,7 +64,7 @@ interface StatusMessage {
 
 /** Runs the UI until the user quits (or `signal` aborts). Never leaves the terminal in raw mode. */
 export async function runUi(options: UiOptions): Promise<void> {
-  const source = options.source ?? openStoreSource(options.dbPath);
+  const source = options.source ?? openStoreSource(options.dbPath, { showSecrets: options.showSecrets === true });
   const ui = new UiApp(source, options);
   try {
     await ui.run();

@@ -1,16 +1,20 @@
 // The UI's view of the store: a read-only connection of its own, mapped onto the list's row type.
+// Credentials are masked here, before anything reaches a panel (unless `--show-secrets`): the list's
+// paths and every header, URL and finding text of an opened flow. Filters still match what was
+// recorded, so `~u token=` finds the flows that sent one.
 import type { FilterNode } from '../src/filter/index.js';
+import { createRedactor, redactFlow, type Redactor } from '../src/redact/index.js';
 import { openReader, type FlowRow, type Store } from '../src/store/index.js';
 import type { FlowSource } from './flow-window.js';
 import type { FlowListRow } from './view-model.js';
 
-export function toListRow(row: FlowRow): FlowListRow {
+export function toListRow(row: FlowRow, redactor: Redactor = masking): FlowListRow {
   return {
     seq: row.seq,
     id: row.id,
     start: row.start,
     method: row.method,
-    path: row.path,
+    path: redactor.url(row.path),
     mode: row.mode,
     host: row.host,
     status: row.status,
@@ -27,10 +31,20 @@ export function toListRow(row: FlowRow): FlowListRow {
   };
 }
 
+const masking = createRedactor();
+
+export interface SourceOptions {
+  /** Show credentials as recorded (`--show-secrets`); masked by default. */
+  showSecrets?: boolean;
+}
+
+const redactorFor = (options: SourceOptions): Redactor => (options.showSecrets === true ? createRedactor({ enabled: false }) : masking);
+
 const newRowsPage = 5000;
 
 /** A FlowSource over an open store (the caller keeps ownership unless `owned`). */
-export function storeSource(store: Store, owned = false): FlowSource {
+export function storeSource(store: Store, owned = false, options: SourceOptions = {}): FlowSource {
+  const redactor = redactorFor(options);
   return {
     latestSeq: () => store.latestSeq(),
     count: (filter: FilterNode | null) => store.countFlows(filter),
@@ -47,8 +61,11 @@ export function storeSource(store: Store, owned = false): FlowSource {
       return n;
     },
     list: (filter: FilterNode | null, offset: number, limit: number) =>
-      store.listFlows({ filter, offset, limit, order: 'asc' }).map(toListRow),
-    getFlow: (id: string) => store.getFlow(id),
+      store.listFlows({ filter, offset, limit, order: 'asc' }).map((row) => toListRow(row, redactor)),
+    getFlow: (id: string) => {
+      const flow = store.getFlow(id);
+      return flow && redactFlow(flow, redactor);
+    },
     close: () => {
       if (owned) store.close();
     },
@@ -56,6 +73,6 @@ export function storeSource(store: Store, owned = false): FlowSource {
 }
 
 /** Opens `dbPath` read-only (a StoreError with a clear message when it cannot). */
-export function openStoreSource(dbPath: string): FlowSource {
-  return storeSource(openReader(dbPath), true);
+export function openStoreSource(dbPath: string, options: SourceOptions = {}): FlowSource {
+  return storeSource(openReader(dbPath), true, options);
 }

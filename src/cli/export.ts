@@ -1,10 +1,24 @@
 // `davtap export`: recorded flows as HAR, a bug-report bundle or JSON lines, credentials redacted.
 import path from 'node:path';
 import { DavtapError, UsageError } from '../errors.js';
-import { exportHar, exportJsonl, exportReport, PrivateFile, type RedactOptions, type Selection } from '../export/index.js';
+import { defaultSecretNames, exportHar, exportJsonl, exportReport, PrivateFile, type RedactOptions, type Selection } from '../export/index.js';
 import { openReader } from '../store/index.js';
 import { parseCommandArgs } from './args.js';
 import type { CliIO, Command } from './io.js';
+
+/** `text` broken at spaces into lines of at most `width` characters, each after `indent`. */
+function wrap(text: string, width: number, indent: string): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const w of text.split(' ')) {
+    if (line !== '' && indent.length + line.length + 1 + w.length > width) {
+      lines.push(indent + line);
+      line = w;
+    } else line = line === '' ? w : `${line} ${w}`;
+  }
+  if (line !== '') lines.push(indent + line);
+  return lines.join('\n');
+}
 
 const help = `Usage: davtap export --har FILE | --report DIR | --jsonl [FILE|-]
                      [--db FILE] [--flow ID]… [--filter EXPR] [--no-redact] [--redact NAME]…
@@ -27,10 +41,13 @@ Selection (default: every flow):
   --filter EXPR    a filter expression as in the UI (~m PROPFIND, ~s 207, ~u /dav, ~f truncation,
                    !, &, |); with --flow, narrows those flows
 
-Redaction (on by default): the values of Authorization, Proxy-Authorization, Cookie and Set-Cookie
-and of the query parameters token, access_token, auth, key, sig, signature and password become
-[redacted], in headers, URLs, raw files and curl commands; names stay.
-  --redact NAME    also redact this header or query parameter; repeatable
+Redaction (on by default): the values of headers and of query, fragment and path parameters
+(;jsessionid=…) whose names are in the list below become [redacted], in headers, URLs, finding
+messages and evidence, raw files and curl commands; names stay, bodies are kept as recorded.
+A name also matches a longer one ending in it after -, _ or . (api_key, X-Amz-Signature); *part*
+matches any name containing part; !name is never redacted. The list:
+${wrap(defaultSecretNames.join(', '), 98, '  ')}
+  --redact NAME    also redact this name or *pattern*, or keep one with !NAME; repeatable
   --no-redact      keep every value as recorded
 
   --db FILE        the database to read (default ./davtap.db)
@@ -99,7 +116,8 @@ export const command: Command = {
     const redact: RedactOptions = { enabled: values['no-redact'] !== true, names: values.redact ?? [] };
     const selection: Selection = { ...(values.flow !== undefined ? { ids: values.flow } : {}), ...(values.filter !== undefined ? { filter: values.filter } : {}) };
     const dbPath = path.resolve(io.cwd, values.db ?? 'davtap.db');
-    const store = openReader(dbPath);
+    // A snapshot: an export from a database on read-only media works, and leaves no -wal or -shm.
+    const store = openReader(dbPath, { snapshot: true });
     try {
       if (values.har !== undefined) {
         const file = path.resolve(io.cwd, values.har);

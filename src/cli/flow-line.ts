@@ -1,5 +1,10 @@
-// The one-line-per-flow log of `--no-ui` (in the spirit of mitmdump's output).
+// The one-line-per-flow log of `--no-ui` (in the spirit of mitmdump's output). Terminals are
+// shared, scrolled back and pasted into bug reports: credentials in the path are masked unless
+// `--show-secrets`.
+import { createRedactor, type Redactor } from '../redact/index.js';
 import type { Flow } from '../types.js';
+
+const masking = createRedactor();
 
 function pad2(n: number): string {
   return n < 10 ? `0${n}` : String(n);
@@ -27,12 +32,12 @@ function pathOf(url: string): string {
 }
 
 /** time, method, status, path, bytes, duration, outcome [, 207 summary and finding counts] */
-export function flowLine(flow: Flow): string {
+export function flowLine(flow: Flow, redactor: Redactor = masking): string {
   const status = flow.response ? String(flow.response.status) : '---';
   const size = flow.response ? bytes(flow.response.body.bytesSeen) : '-';
   const duration = flow.timings.end !== null ? `${flow.timings.end - flow.timings.start}ms` : '-';
   const outcome = flow.outcome.kind === 'complete' ? 'complete' : `${flow.outcome.kind}${flow.outcome.code ? `(${flow.outcome.code})` : ''}`;
-  const parts = [clock(flow.timings.start), flow.request.method, status, pathOf(flow.request.url), size, duration, outcome];
+  const parts = [clock(flow.timings.start), flow.request.method, status, pathOf(redactor.url(flow.request.url)), size, duration, outcome];
   const a = flow.analysis;
   const skipped = a?.findings.some((f) => f.evidence.limit === 'pipeline-queue');
   if (a && skipped) {

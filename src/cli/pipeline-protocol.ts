@@ -147,6 +147,8 @@ export interface WorkerSettings {
   maxBody: number;
   /** Print one line per flow (`--no-ui`): the worker formats them. */
   lines: boolean;
+  /** Flow lines show credentials as recorded (`--show-secrets`); masked otherwise. */
+  showSecrets?: boolean;
 }
 
 export interface ClosedStats {

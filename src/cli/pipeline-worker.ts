@@ -10,6 +10,7 @@ import type { StoreError } from '../errors.js';
 import type { CapturedBody, Flow, FlowStart } from '../types.js';
 import { createLivePipeline, header, skippedAnalysis } from './live.js';
 import { flowLine } from './flow-line.js';
+import { createRedactor } from '../redact/index.js';
 import { ListingHistory } from './listing-history.js';
 import { unpack, type WireEvent } from './pipeline-protocol.js';
 import type { FlowEvent, FlowTail, FromWorker, Span, ToWorker, WorkerSettings } from './pipeline-protocol.js';
@@ -97,11 +98,13 @@ function checkHistory(flow: Flow): void {
   }
 }
 
+const lineRedactor = createRedactor({ enabled: settings.showSecrets !== true });
+
 function record(flow: Flow): void {
   if (!historyFailed) checkHistory(flow);
   writer.enqueue(flow);
   doneFlows++;
-  if (settings.lines) lines.push(flowLine(flow));
+  if (settings.lines) lines.push(flowLine(flow, lineRedactor));
 }
 
 const reclaimer = new Reclaimer();

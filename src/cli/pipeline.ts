@@ -93,6 +93,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     ...(options.maxDbSize !== undefined ? { maxDbSize: options.maxDbSize } : {}),
     maxBody: options.maxBody,
     lines: options.lines,
+    ...(options.showSecrets === true ? { showSecrets: true } : {}),
   };
   const worker = startWorker(settings);
 

@@ -30,6 +30,8 @@ Options:
   --max-db-size SIZE         prune the oldest bodies once the database is larger (default: no limit)
   --no-ui                    print one line per flow instead of the terminal UI
                              (the UI is the default when stdout is a terminal)
+  --show-secrets             show credentials as recorded in the UI and the flow lines
+                             (masked as [redacted] by default)
   --max-body SIZE            response bytes captured per flow (default 64MiB; relaying is never capped)
   --max-request-body SIZE    request bytes captured per flow (default 1MiB)
   --ca-dir DIR               where the interception CA lives (default ${defaultCaDir()})
@@ -71,6 +73,7 @@ interface ProxyArgs {
   db?: string;
   'max-db-size'?: string;
   'no-ui'?: boolean;
+  'show-secrets'?: boolean;
   'max-body'?: string;
   'max-request-body'?: string;
   'ca-dir'?: string;
@@ -104,6 +107,7 @@ export const command: Command = {
       db: { type: 'string' },
       'max-db-size': { type: 'string' },
       'no-ui': { type: 'boolean' },
+      'show-secrets': { type: 'boolean' },
       'max-body': { type: 'string' },
       'max-request-body': { type: 'string' },
       'ca-dir': { type: 'string' },
@@ -155,6 +159,7 @@ export const command: Command = {
       ...(maxDbSize !== undefined ? { maxDbSize } : {}),
       maxBody,
       lines: !withUi,
+      showSecrets: values['show-secrets'] === true,
       onLines: (lines) => io.stdout.write(lines.join('\n') + '\n'),
       log,
     });
@@ -226,7 +231,7 @@ export const command: Command = {
       if (withUi) {
         // Loaded only when shown: the UI and blessed weigh about 20 MiB that --no-ui never needs.
         import('../../ui/app.js')
-          .then(({ runUi }) => runUi({ dbPath, live: true, pendingWrites: () => pipeline.pending(), notice: () => notice, signal: abort.signal }))
+          .then(({ runUi }) => runUi({ dbPath, live: true, showSecrets: values['show-secrets'] === true, pendingWrites: () => pipeline.pending(), notice: () => notice, signal: abort.signal }))
           .then(() => stop())
           .catch((err: unknown) => {
             held.push(`davtap: the terminal UI failed: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -8,7 +8,7 @@ import { openStoreSource } from '../../ui/flow-source.js';
 import { parseCommandArgs } from './args.js';
 import type { CliIO, Command } from './io.js';
 
-const help = `Usage: davtap ui [--db FILE] [--filter EXPR] [--snapshot] [--no-follow] [--utc]
+const help = `Usage: davtap ui [--db FILE] [--filter EXPR] [--snapshot] [--no-follow] [--utc] [--show-secrets]
 
 Shows the flows recorded in FILE and follows new ones as a proxy writes them (read-only: the
 database is never modified).
@@ -19,6 +19,8 @@ Options:
   --snapshot       do not poll for new flows
   --no-follow      do not keep the newest flow selected
   --utc            show times in UTC
+  --show-secrets   show credentials as recorded (Authorization, cookies, token-like URL parameters,
+                   also inside finding texts); masked as [redacted] by default
   -h, --help       this help
 
 Keys: j/k move, Enter open, Tab next tab, / filter, F follow, ? help, q quit.
@@ -30,6 +32,7 @@ interface UiFlags {
   snapshot?: boolean;
   'no-follow'?: boolean;
   utc?: boolean;
+  'show-secrets'?: boolean;
 }
 
 export const command: Command = {
@@ -41,6 +44,7 @@ export const command: Command = {
       snapshot: { type: 'boolean' },
       'no-follow': { type: 'boolean' },
       utc: { type: 'boolean' },
+      'show-secrets': { type: 'boolean' },
     });
     if (wantsHelp) {
       io.stdout.write(help);
@@ -55,7 +59,7 @@ export const command: Command = {
     }
     if (io.stdout.isTTY !== true) throw new DavtapError('USAGE', "ui: stdout is not a terminal (use 'davtap export' to read flows from a script)");
     const dbPath = path.resolve(io.cwd, values.db ?? 'davtap.db');
-    const source = openStoreSource(dbPath);
+    const source = openStoreSource(dbPath, { showSecrets: values['show-secrets'] === true });
     try {
       await runUi({
         dbPath,

@@ -4,7 +4,7 @@
 // so a maintainer can replay against their own server with their own login.
 import type { Flow } from '../types.js';
 import { headerValue } from './common.js';
-import { REDACTED, type Redactor } from './redact.js';
+import { REDACTED, type Redactor } from '../redact/index.js';
 
 // RFC 9110 §7.6.1 hop-by-hop fields, plus what curl derives itself from the URL and the body.
 const notReplayed = new Set([

@@ -6,7 +6,7 @@
 // the other.
 import type { Finding, Flow, RawHeaders, Resource } from '../types.js';
 import { bodyText, clientUrl, contentCoding, davtapVersion, headerValue, httpVersion, PrivateFile } from './common.js';
-import { REDACTED, type Redactor } from './redact.js';
+import { REDACTED, redactFlow, type Redactor } from '../redact/index.js';
 
 export interface HarHeader {
   name: string;
@@ -166,7 +166,10 @@ function timingsOf(flow: Flow): { time: number; timings: HarTimings } {
 }
 
 /** One HAR entry for a flow, with credentials redacted as `redactor` says. */
-export function harEntry(flow: Flow, redactor: Redactor): HarEntry {
+export function harEntry(recorded: Flow, redactor: Redactor): HarEntry {
+  // Headers and URLs are redacted again below from the recorded names (cookies, the upstream URL);
+  // the redacted copy covers the rest: findings, evidence, the ledger, the outcome's message.
+  const flow = redactFlow(recorded, redactor);
   const req = flow.request;
   const url = clientUrl(flow);
   const reqHeaders = redactor.headers(req.rawHeaders);
@@ -176,7 +179,7 @@ export function harEntry(flow: Flow, redactor: Redactor): HarEntry {
     method: req.method,
     url: redactedUrl,
     httpVersion: httpVersion(req.httpVersion),
-    cookies: requestCookies(req.rawHeaders, redactor),
+    cookies: requestCookies(recorded.request.rawHeaders, redactor),
     headers: pairs(reqHeaders),
     queryString: queryString(redactedUrl),
     headersSize: headSize(`${req.method} ${redactor.url(req.target)} ${httpVersion(req.httpVersion)}`, reqHeaders),
@@ -245,7 +248,7 @@ export function harEntry(flow: Flow, redactor: Redactor): HarEntry {
       status: res.status,
       statusText: res.reason,
       httpVersion: httpVersion(res.httpVersion),
-      cookies: responseCookies(res.rawHeaders, redactor),
+      cookies: responseCookies(recorded.response!.rawHeaders, redactor),
       headers: pairs(resHeaders),
       content,
       redirectURL: redactor.headerValue('location', headerValue(res.rawHeaders, 'location') ?? ''),

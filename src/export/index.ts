@@ -6,13 +6,13 @@ import { DavtapError } from '../errors.js';
 import { openReader, type Store } from '../store/index.js';
 import { writeHar } from './har.js';
 import { jsonlLine, type JsonlOptions } from './jsonl.js';
-import { createRedactor, type RedactOptions } from './redact.js';
+import { createRedactor, type RedactOptions } from '../redact/index.js';
 import { writeReport, type ReportOptions, type ReportResult } from './report.js';
 import { selectedFlows, selectIds, type Selection } from './select.js';
 
 export { buildHar, harEntry, writeHar, type HarEntry, type HarLog } from './har.js';
 export { jsonlLine, jsonlRecord, type JsonlOptions, type JsonlRecord } from './jsonl.js';
-export { createRedactor, defaultRedactedHeaders, defaultRedactedParams, REDACTED, type RedactOptions, type Redactor } from './redact.js';
+export { createRedactor, defaultSecretNames, REDACTED, redactFlow, secretNames, type RedactOptions, type Redactor } from '../redact/index.js';
 export { fingerprintHeaders, writeReport, type ReportOptions, type ReportResult } from './report.js';
 export { curlCommand, shellQuote, type CurlOptions } from './curl.js';
 export { rawRequest, rawResponse } from './raw.js';

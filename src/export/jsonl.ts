@@ -2,7 +2,7 @@
 // fields of the flow list plus its findings; bodies only when asked for.
 import type { Finding, Flow } from '../types.js';
 import { bodyText, clientUrl, contentCoding } from './common.js';
-import type { Redactor } from './redact.js';
+import { redactFlow, type Redactor } from '../redact/index.js';
 
 export interface JsonlOptions {
   /** Include the request and response bodies (text, or base64 with `encoding`). */
@@ -43,7 +43,8 @@ const tuples = (raw: string[]): [string, string][] => {
   return out;
 };
 
-export function jsonlRecord(flow: Flow, redactor: Redactor, options: JsonlOptions = {}): JsonlRecord {
+export function jsonlRecord(recorded: Flow, redactor: Redactor, options: JsonlOptions = {}): JsonlRecord {
+  const flow = redactFlow(recorded, redactor);
   const res = flow.response;
   const ct = res ? res.rawHeaders.findIndex((v, i) => i % 2 === 0 && v.toLowerCase() === 'content-type') : -1;
   const counts = { error: 0, warning: 0, info: 0 };

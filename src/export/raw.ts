@@ -5,7 +5,7 @@
 // the same truncation.
 import type { Flow, RawHeaders } from '../types.js';
 import { httpVersion } from './common.js';
-import type { Redactor } from './redact.js';
+import type { Redactor } from '../redact/index.js';
 
 function head(startLine: string, raw: RawHeaders): Buffer {
   let s = `${startLine}\r\n`;

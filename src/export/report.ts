@@ -10,7 +10,7 @@ import { clientUrl, contentCoding, davtapVersion, headerValue, httpVersion, writ
 import { curlCommand, envNameFor } from './curl.js';
 import { failedResources } from './ledger.js';
 import { rawRequest, rawResponse } from './raw.js';
-import type { Redactor } from './redact.js';
+import { redactFlow, type Redactor } from '../redact/index.js';
 
 /** Response headers that tell which proxy, CDN or cache answered: the gateway's fingerprint. */
 export const fingerprintHeaders: readonly string[] = [
@@ -192,7 +192,10 @@ export function writeReport(dir: string, flows: Iterable<Flow>, redactor: Redact
   const machine: unknown[] = [];
   const numbers: string[] = [];
   let n = 0;
-  for (const flow of flows) {
+  for (const recorded of flows) {
+    // Every text of the bundle (report.md, findings.json, raw files, replay scripts) comes from
+    // the redacted copy: findings and the ledger included, not only headers and URLs.
+    const flow = redactFlow(recorded, redactor);
     n++;
     const prefix = pad(n);
     numbers.push(prefix);
@@ -251,7 +254,7 @@ export function writeReport(dir: string, flows: Iterable<Flow>, redactor: Redact
       `: ${n} flow${n === 1 ? '' : 's'}.`,
     '',
     redactor.enabled
-      ? 'Credentials are redacted: Authorization, Proxy-Authorization, Cookie and Set-Cookie values, token-like query parameters, and any name given with --redact, in this file, the raw files and the replay commands. Bodies are kept as recorded.'
+      ? 'Credentials are redacted: the values of Authorization, Cookie and other credential headers, of token-, key-, password- and session-like query and path parameters, and of any name given with --redact, in headers, URLs, findings and their evidence, in this file, the raw files and the replay commands. Bodies are kept as recorded.'
       : '**Not redacted** (exported with --no-redact): headers and URLs are as recorded, credentials included.',
     '',
     'Files: `NNN-request.http` / `NNN-response.http` hold each exchange as HTTP/1.1 bytes (check a response again with `davtap check NNN-response.http --request NNN-request.http`); `findings.json` has the findings and failed resources; `replay.sh` sends the requests again with curl.',

@@ -1,14 +1,26 @@
 // Opening the database: private file modes, pragmas, migrations, and clear errors for files that
 // are not davtap databases or were written by a newer davtap.
 import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { StoreError } from '../errors.js';
 import { compilePattern, headerLines } from '../filter/index.js';
 import { migrations, schemaVersion } from './schema.js';
 
+// SQLite reads URI filenames (`file:…?immutable=1`, see openReadOnly) only when told so before it
+// starts, and better-sqlite3 tells it from this variable when it loads its addon, at the first
+// open: this module runs before any. Plain paths are unaffected; davtap always opens absolute ones.
+process.env.SQLITE_USE_URI ??= '1';
+
 export interface StoreOptions {
   /** Open for reading only (the UI, exports). Never creates, migrates or writes the file. */
   readonly?: boolean;
+  /**
+   * With `readonly`: a one-off read (an export) rather than a live view. When no writer has the
+   * file open, it is read as an immutable file, so that nothing is created beside it.
+   */
+  snapshot?: boolean;
   /** Prune the oldest bodies once the database grows past this many bytes (`--max-db-size`). */
   maxDbSize?: number;
 }
@@ -87,21 +99,24 @@ export function openDatabase(file: string, options: StoreOptions = {}, targetVer
   if (!readonly && file !== ':memory:' && !fs.existsSync(file)) createPrivately(file);
 
   let db: Database.Database;
-  try {
-    db = new Database(file, { readonly, fileMustExist: readonly });
-  } catch (err) {
-    throw new StoreError(`cannot open ${file}: ${(err as Error).message}`, { cause: err });
+  // The version check comes before anything that could write (journal mode, migrations), so
+  // that a file from a newer davtap, or not a database at all, is left exactly as it was.
+  let version: number;
+  if (readonly) ({ db, version } = openReadOnly(file, options.snapshot === true));
+  else {
+    try {
+      db = new Database(file);
+    } catch (err) {
+      throw new StoreError(`cannot open ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      version = readVersion(db, file);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
   }
   try {
-    // The version check comes before anything that could write (journal mode, migrations), so
-    // that a file from a newer davtap, or not a database at all, is left exactly as it was.
-    let version: number;
-    try {
-      version = db.pragma('user_version', { simple: true }) as number;
-    } catch (err) {
-      if (sqliteCode(err) === 'SQLITE_NOTADB') throw new StoreError(`${file} is not a davtap database (not an SQLite file)`, { cause: err });
-      throw new StoreError(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
-    }
     if (version > schemaVersion) {
       throw new StoreError(
         `${file} was written by a newer davtap (schema version ${version}; this davtap knows up to ${schemaVersion}); upgrade davtap or use another --db file`,
@@ -146,6 +161,74 @@ export function openDatabase(file: string, options: StoreOptions = {}, targetVer
   } catch (err) {
     db.close();
     throw err;
+  }
+}
+
+/** The schema version; the first read of a connection, so the first to meet a bad file. */
+function readVersion(db: Database.Database, file: string): number {
+  try {
+    return db.pragma('user_version', { simple: true }) as number;
+  } catch (err) {
+    if (sqliteCode(err) === 'SQLITE_NOTADB') throw new StoreError(`${file} is not a davtap database (not an SQLite file)`, { cause: err });
+    throw new StoreError(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+const fileSize = (file: string): number | null => fs.statSync(file, { throwIfNoEntry: false })?.size ?? null;
+
+/** The file as an immutable SQLite URI: no locks, no -wal or -shm, nothing written anywhere. */
+const immutableUri = (file: string): string => `${pathToFileURL(path.resolve(file)).href}?immutable=1`;
+
+/**
+ * A read-only connection. A WAL database is normally read through its -wal and -shm files, which
+ * SQLite creates beside it (and leaves there) when no writer has: on read-only media, or in a
+ * directory the reader may not write, that fails. Without a writer, the main file alone holds
+ * every committed flow (a writer's last close checkpoints it), so it can be read as immutable:
+ * - `snapshot` (an export) does so from the start when no -wal or -shm exists, and creates nothing;
+ * - any reader falls back to it when the usual open fails for want of a writable directory.
+ * A -wal that still holds data (a proxy that was killed) must be read through SQLite's usual way:
+ * then the error stands, with what to do about it.
+ */
+function openReadOnly(file: string, snapshot: boolean): { db: Database.Database; version: number } {
+  const open = (name: string): Database.Database => {
+    try {
+      return new Database(name, { readonly: true, fileMustExist: true });
+    } catch (err) {
+      throw new StoreError(`cannot open ${file}: ${(err as Error).message}`, { cause: err });
+    }
+  };
+  const attempt = (name: string): { db: Database.Database; version: number } => {
+    const db = open(name);
+    try {
+      return { db, version: readVersion(db, file) };
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  };
+  const walSize = fileSize(`${file}-wal`);
+  const noWriter = walSize === null && fileSize(`${file}-shm`) === null;
+  if (snapshot && noWriter) {
+    try {
+      return attempt(immutableUri(file));
+    } catch {
+      // URI filenames switched off (SQLITE_USE_URI=0 in the environment): the usual way below.
+    }
+  }
+  try {
+    return attempt(file);
+  } catch (err) {
+    const code = sqliteCode((err as Error).cause);
+    const noDirectory = code !== undefined && /^SQLITE_(READONLY|CANTOPEN)/.test(code);
+    if (!noDirectory) throw err;
+    if ((walSize ?? 0) > 0) {
+      throw new StoreError(`cannot read ${file}: its write-ahead log ${file}-wal holds data that needs a ${file}-shm file, which cannot be created in ${path.dirname(file)}; copy the database with its -wal file to a writable directory`, { cause: err });
+    }
+    try {
+      return attempt(immutableUri(file));
+    } catch {
+      throw err;
+    }
   }
 }
 

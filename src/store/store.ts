@@ -299,7 +299,10 @@ export function openStore(file: string, options: StoreOptions = {}): Store {
   return new Store(file, options);
 }
 
-/** Opens a database read-only: for the UI and exports, possibly while a proxy writes it. */
-export function openReader(file: string): Store {
-  return new Store(file, { readonly: true });
+/**
+ * Opens a database read-only: for the UI and exports, possibly while a proxy writes it.
+ * `snapshot` (exports) leaves nothing beside a database no proxy has open (see StoreOptions).
+ */
+export function openReader(file: string, options: Pick<StoreOptions, 'snapshot'> = {}): Store {
+  return new Store(file, { ...options, readonly: true });
 }

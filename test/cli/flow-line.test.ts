@@ -1,6 +1,7 @@
 import test from 'ava';
 import { flowLine } from '../../src/cli/flow-line.js';
 import { skippedAnalysis } from '../../src/cli/live.js';
+import { createRedactor } from '../../src/redact/index.js';
 import type { Flow } from '../../src/types.js';
 
 const base: Flow = {
@@ -30,4 +31,12 @@ test('a flow whose analysis was skipped says so instead of 0/0', (t) => {
   const flow: Flow = { ...base, outcome: { kind: 'complete' }, analysis: skippedAnalysis('analysis', 300 * 1024 * 1024, 20_001) };
   t.regex(flowLine(flow), /\[not analyzed: davtap was behind\]$/);
   t.notRegex(flowLine(flow), /0\/0 failed/);
+});
+
+test('credentials in the path are masked unless the redactor is off (--show-secrets)', (t) => {
+  const flow: Flow = { ...base, request: { ...base.request, url: 'http://127.0.0.1:8081/dav/a;jsessionid=J1/?token=T1&depth=1', target: '/dav/a;jsessionid=J1/?token=T1&depth=1' } };
+  const masked = flowLine(flow);
+  t.regex(masked, / \/dav\/a;jsessionid=%5Bredacted%5D\/\?token=%5Bredacted%5D&depth=1 /);
+  t.false(masked.includes('T1') || masked.includes('J1'));
+  t.regex(flowLine(flow, createRedactor({ enabled: false })), / \/dav\/a;jsessionid=J1\/\?token=T1&depth=1 /);
 });
