@@ -143,15 +143,19 @@ class AnalyzerImpl implements Analyzer {
   }
 
   private decoded(bytes: Uint8Array): void {
-    if (this.scan.stopped) return;
-    const room = this.limits.maxBodyBytes - this.decodedIn;
-    this.decodedIn += bytes.length;
-    if (bytes.length > room) {
-      if (room > 0) this.text.write(bytes.subarray(0, room));
-      this.scan.stopAt('maxBodyBytes', this.decodedIn);
-      return;
+    if (!this.scan.stopped) {
+      const room = this.limits.maxBodyBytes - this.decodedIn;
+      this.decodedIn += bytes.length;
+      if (bytes.length > room) {
+        if (room > 0) this.text.write(bytes.subarray(0, room));
+        this.scan.stopAt('maxBodyBytes', this.decodedIn);
+      } else {
+        this.text.write(bytes);
+      }
     }
-    this.text.write(bytes);
+    // Once the scan has stopped (any limit) nothing reads the text: a compressed body stops
+    // decoding too, or a gzip bomb would inflate in full for nothing.
+    if (this.scan.stopped) this.decoder.halt();
   }
 
   private onResponse(obs: ResponseObs): void {

@@ -1,8 +1,9 @@
 // Content-Encoding (gzip, deflate, br) decoded as the bytes arrive, synchronously, so that the
 // analyzer stays a plain write()/end() object. node:zlib has no public synchronous streaming API;
-// its engines do run synchronously through `_processChunk` without a callback, which closes the
-// engine after each call, so the handle is kept open and re-attached between calls. If that
-// internal ever disappears, the fallback buffers the compressed bytes and decodes them at the end.
+// this drives an engine's native handle with `writeSync`, as node's own `*Sync` helpers do, but
+// hands the output on in bounded pieces: a few KB of br or gzip can inflate to gigabytes, and the
+// consumer must be able to stop it (halt) before that is decoded, let alone held. If those
+// internals ever disappear, the fallback buffers the compressed bytes and decodes them at the end.
 import zlib from 'node:zlib';
 
 const BLOCK = 16 * 1024;
@@ -27,42 +28,88 @@ export interface DecodingFacts {
   errorCode?: string;
   /** The decoder reached the end of the compressed stream. */
   finished: boolean;
+  /**
+   * The analysis stopped reading (one of its limits) and decoding stopped with it: the rest of
+   * the stream was neither decoded nor checked, so its end is unknown rather than missing.
+   */
+  halted?: boolean;
 }
 
 interface SyncEngine {
-  push(bytes: Uint8Array, final: boolean): Uint8Array;
+  /**
+   * Decodes `bytes` (all of them, unless `emit` says stop), handing the output to `emit` in pieces
+   * of at most about EMIT_AT bytes; `emit` returns false to stop. Throws the decoder's error.
+   */
+  push(bytes: Uint8Array, final: boolean, emit: (out: Uint8Array) => boolean): void;
+  close(): void;
+}
+
+interface NativeHandle {
+  writeSync(flush: number, input: Uint8Array, inOff: number, inLen: number, out: Uint8Array, outOff: number, outLen: number): void;
   close(): void;
 }
 
 type ZlibInternal = zlib.Gunzip & {
-  _processChunk?: (chunk: Uint8Array, flush: number) => Buffer;
-  _handle?: { close(): void } | null;
+  _handle?: NativeHandle | null;
+  /** [avail_out, avail_in] after each write, filled in by the handle. */
+  _writeState?: Uint32Array;
 };
+
+/** Output space given to the engine per call. */
+const OUT_CHUNK = 64 * 1024;
+/**
+ * Output of one push held back until the push ends, up to this much: a block that fails then
+ * costs its whole output, the same however the caller split its writes. Real bodies stay well
+ * below it (16 KiB of compressed XML rarely inflates past 1 MiB); past it the output goes on as
+ * it comes, so that memory stays bounded and a halt takes effect.
+ */
+const EMIT_AT = 4 * 1024 * 1024;
 
 function makeEngine(coding: Exclude<Coding, 'identity'>): SyncEngine {
   const engine = (coding === 'br' ? zlib.createBrotliDecompress() : coding === 'gzip' ? zlib.createGunzip() : zlib.createInflate()) as unknown as ZlibInternal;
   const flush = coding === 'br' ? zlib.constants.BROTLI_OPERATION_PROCESS : zlib.constants.Z_SYNC_FLUSH;
   const finish = coding === 'br' ? zlib.constants.BROTLI_OPERATION_FINISH : zlib.constants.Z_FINISH;
-  const swallow = (): void => {};
-  engine.on('error', swallow);
+  // A decoding error destroys the stream, which emits 'error' later: it is read synchronously
+  // from `errored` instead, and the event must not go unhandled.
+  engine.on('error', () => {});
   const handle = engine._handle;
-  if (typeof engine._processChunk !== 'function' || !handle) return bufferingEngine(coding);
-  const realClose = handle.close.bind(handle);
-  handle.close = () => {};
+  const state = engine._writeState;
+  if (!handle || typeof handle.writeSync !== 'function' || !(state instanceof Uint32Array)) return bufferingEngine(coding);
+  const failure = (): Error | null => (engine as unknown as { errored: Error | null }).errored ?? null;
   return {
-    push(bytes, final) {
-      try {
-        // The result is a view into the engine's output buffer, which the next call overwrites.
-        return Buffer.from(engine._processChunk!(bytes, final ? finish : flush));
-      } finally {
-        engine._handle = handle;
-        engine.removeAllListeners('error');
-        engine.on('error', swallow);
+    push(bytes, final, emit) {
+      let inOff = 0;
+      let inLen = bytes.length;
+      let held: Buffer[] = [];
+      let heldLen = 0;
+      for (;;) {
+        const out = Buffer.allocUnsafe(OUT_CHUNK);
+        handle.writeSync(final ? finish : flush, bytes, inOff, inLen, out, 0, OUT_CHUNK);
+        const err = failure();
+        if (err) throw err;
+        const availOut = state[0]!;
+        const availIn = state[1]!;
+        inOff += inLen - availIn;
+        inLen = availIn;
+        const have = OUT_CHUNK - availOut;
+        if (have > 0) {
+          held.push(out.subarray(0, have));
+          heldLen += have;
+        }
+        // Output space left over: the engine has taken all the input it can use.
+        const done = availOut !== 0;
+        if (heldLen > 0 && (done || heldLen >= EMIT_AT)) {
+          const piece = held.length === 1 ? held[0]! : Buffer.concat(held, heldLen);
+          held = [];
+          heldLen = 0;
+          if (!emit(piece)) return;
+        }
+        if (done) return;
       }
     },
     close() {
       try {
-        realClose();
+        handle.close();
       } catch {
         // already closed by an error: nothing to release
       }
@@ -73,11 +120,11 @@ function makeEngine(coding: Exclude<Coding, 'identity'>): SyncEngine {
 function bufferingEngine(coding: Exclude<Coding, 'identity'>): SyncEngine {
   const parts: Uint8Array[] = [];
   return {
-    push(bytes, final) {
+    push(bytes, final, emit) {
       parts.push(bytes);
-      if (!final) return new Uint8Array(0);
+      if (!final) return;
       const all = Buffer.concat(parts);
-      return coding === 'br' ? zlib.brotliDecompressSync(all) : coding === 'gzip' ? zlib.gunzipSync(all) : zlib.inflateSync(all);
+      emit(coding === 'br' ? zlib.brotliDecompressSync(all) : coding === 'gzip' ? zlib.gunzipSync(all) : zlib.inflateSync(all));
     },
     close() {},
   };
@@ -124,7 +171,7 @@ export class ContentDecoder {
 
   write(bytes: Uint8Array): void {
     const f = this.facts;
-    if (f.unsupported !== undefined) return;
+    if (f.unsupported !== undefined || f.halted) return;
     if (this.sniffing) {
       // Two bytes decide: 1f 8b is a gzip member where none was declared (MS405).
       let head = bytes;
@@ -155,13 +202,14 @@ export class ContentDecoder {
     // The last 8 bytes are held back so that a gzip trailer (CRC32 + ISIZE) always reaches the
     // engine on its own: a CRC mismatch then costs no decoded text.
     let at = 0;
-    while (at < bytes.length && f.error === undefined) {
+    while (at < bytes.length && f.error === undefined && !f.halted) {
       const take = Math.min(BLOCK + TRAILER - this.pendingLen, bytes.length - at);
       this.pending.set(bytes.subarray(at, at + take), this.pendingLen);
       this.pendingLen += take;
       at += take;
       if (this.pendingLen === BLOCK + TRAILER) {
         this.run(this.pending.slice(0, BLOCK), false);
+        if (f.halted) return;
         this.pending.copyWithin(0, BLOCK);
         this.pendingLen = TRAILER;
       }
@@ -175,25 +223,43 @@ export class ContentDecoder {
       this.sniffBuf = [];
       if (head.length > 0) this.write(head);
     }
-    if (this.engine && this.facts.error === undefined) {
+    if (this.engine && this.facts.error === undefined && !this.facts.halted) {
       // Flush what the last partial block decodes to before asking for the end of the stream:
       // a failing final call drops its output, and a truncated stream must still show its text.
       const cut = Math.max(0, this.pendingLen - TRAILER);
       this.run(this.pending.slice(0, cut), false);
-      if (this.facts.error === undefined) this.run(this.pending.slice(cut, this.pendingLen), false);
-      if (this.facts.error === undefined) this.run(new Uint8Array(0), true);
-      if (this.facts.error === undefined) this.facts.finished = true;
+      if (this.facts.error === undefined && !this.facts.halted) this.run(this.pending.slice(cut, this.pendingLen), false);
+      if (this.facts.error === undefined && !this.facts.halted) this.run(new Uint8Array(0), true);
+      if (this.facts.error === undefined && !this.facts.halted) this.facts.finished = true;
     }
+    this.release();
+  }
+
+  /**
+   * The consumer wants no more output: stop decoding here. Without this a compressed body keeps
+   * inflating for nothing once the analysis has stopped reading it, and 10 MB of gzip can
+   * inflate to 10 GiB. Safe to call from within `onDecoded`: the block loop checks it.
+   */
+  halt(): void {
+    if (this.facts.halted || !this.engine) return;
+    this.facts.halted = true;
+    this.release();
+  }
+
+  private release(): void {
     this.engine?.close();
+    this.engine = undefined;
+    this.pending = EMPTY;
+    this.pendingLen = 0;
   }
 
   private run(bytes: Uint8Array, final: boolean): void {
     try {
-      const out = this.engine!.push(bytes, final);
-      if (out.length > 0) {
+      this.engine!.push(bytes, final, (out) => {
         this.facts.decodedBytes += out.length;
         this.onDecoded(out);
-      }
+        return !this.facts.halted;
+      });
     } catch (e) {
       const err = e as { message?: string; code?: string };
       this.facts.error = err.message ?? String(e);

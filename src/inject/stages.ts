@@ -113,10 +113,15 @@ function codingOf(head: ClientHead): Coding | null {
   return decodableEncoding(value);
 }
 
-function decode(body: Buffer, coding: Coding): Buffer {
-  if (coding === 'gzip') return zlib.gunzipSync(body);
-  if (coding === 'deflate') return zlib.inflateSync(body);
-  if (coding === 'br') return zlib.brotliDecompressSync(body);
+/**
+ * The decoded body, at most `max` bytes: past that zlib stops and throws ERR_BUFFER_TOO_LARGE
+ * rather than inflating on, on the relay thread (a few MB of gzip can inflate to gigabytes).
+ */
+function decode(body: Buffer, coding: Coding, max: number): Buffer {
+  const opts = { maxOutputLength: max };
+  if (coding === 'gzip') return zlib.gunzipSync(body, opts);
+  if (coding === 'deflate') return zlib.inflateSync(body, opts);
+  if (coding === 'br') return zlib.brotliDecompressSync(body, opts);
   return body;
 }
 
@@ -160,9 +165,10 @@ function buffered(text: string, rewrite: (body: Buffer, head: ClientHead, ctx: S
     const unchanged = { head, body: from(got.cut ? [raw, got.cut] : [raw]) };
     let decoded: Buffer;
     try {
-      decoded = decode(raw, coding);
+      decoded = decode(raw, coding, ctx.maxRewriteBytes);
     } catch (err) {
-      ctx.note(`${text} not applied: the ${coding} body does not decode (${(err as Error).message})`);
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') ctx.note(`${text} not applied: decoded body over ${ctx.maxRewriteBytes} bytes`);
+      else ctx.note(`${text} not applied: the ${coding} body does not decode (${(err as Error).message})`);
       return unchanged;
     }
     const result = rewrite(decoded, head, ctx);

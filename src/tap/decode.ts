@@ -24,29 +24,52 @@ export interface DecodedResult {
   error?: string;
 }
 
+/** The cap as people write it: "64 MiB", "512 KiB", or a count of bytes. */
+function capText(cap: number): string {
+  if (cap >= 1024 * 1024 && cap % (1024 * 1024) === 0) return `${cap / 1024 / 1024} MiB`;
+  if (cap >= 1024 && cap % 1024 === 0) return `${cap / 1024} KiB`;
+  return `${cap}-byte`;
+}
+
 export class DecodedCopy {
   private readonly stream: zlib.Gzip | zlib.Inflate | zlib.BrotliDecompress;
   private readonly capture: BodyCapture;
   private error: string | undefined;
+  /** The output passed the cap and the decoder was stopped there. */
+  private capped = false;
   private readonly done: Promise<void>;
 
   /**
    * With `sink`, the decoded bytes (the first `cap` of them) go there as they come and the result
    * holds none: a consumer that stores them itself need not have them held here too.
    */
-  constructor(encoding: DecodableEncoding, cap: number, sink?: (chunk: Buffer) => void) {
+  constructor(
+    encoding: DecodableEncoding,
+    private readonly cap: number,
+    sink?: (chunk: Buffer) => void,
+  ) {
     this.capture = new BodyCapture(cap, sink === undefined);
     // Deflate in HTTP is zlib-wrapped by the RFC but raw in some servers: inflate() with the
     // zlib header, falling back is not worth it for a display copy; the error says what happened.
     this.stream =
       encoding === 'gzip' ? zlib.createGunzip() : encoding === 'deflate' ? zlib.createInflate() : zlib.createBrotliDecompress();
     this.stream.on('data', (chunk: Buffer) => {
+      if (this.capped) return;
       const room = cap - this.capture.bytesSeen;
       this.capture.add(chunk);
       if (sink && room > 0) sink(chunk.length <= room ? chunk : chunk.subarray(0, room));
+      // Past the cap nothing more is kept, and inflating the rest would only burn CPU: 10 MB of
+      // gzip can inflate to 10 GiB. Stopping once the output is *over* the cap (not at it) keeps
+      // a body of exactly `cap` bytes complete.
+      if (this.capture.bytesSeen > cap) {
+        this.capped = true;
+        this.stream.destroy();
+      }
     });
     this.done = new Promise((resolve) => {
       this.stream.once('end', resolve);
+      // A destroyed stream emits 'close' and never 'end'.
+      this.stream.once('close', resolve);
       this.stream.once('error', (err: NodeJS.ErrnoException) => {
         this.error = `${encoding} decoding failed: ${err.message}${err.code ? ` (${err.code})` : ''}`;
         resolve();
@@ -55,15 +78,18 @@ export class DecodedCopy {
   }
 
   write(chunk: Buffer): void {
-    if (this.error === undefined) this.stream.write(chunk);
+    if (this.error === undefined && !this.capped) this.stream.write(chunk);
   }
 
   /** Ends the input. `complete` false when the body was cut: the copy is then partial by nature. */
   async finish(complete: boolean): Promise<DecodedResult> {
-    if (this.error === undefined) this.stream.end();
+    if (this.error === undefined && !this.capped) this.stream.end();
     await this.done;
     let error = this.error;
-    if (!complete && error === undefined) error = 'body ended early; decoded copy is partial';
+    // The cap is davtap's own limit, not a fault of the body: captureComplete is false and this
+    // says why, so that nobody reads the short copy as a truncated stream.
+    if (this.capped) error = `decoded copy stopped at the ${capText(this.cap)} capture cap; the rest was relayed but not decoded`;
+    else if (!complete && error === undefined) error = 'body ended early; decoded copy is partial';
     return { body: this.capture.result(), ...(error !== undefined ? { error } : {}) };
   }
 }

@@ -5,6 +5,7 @@ import test, { type ExecutionContext } from 'ava';
 import zlib from 'node:zlib';
 import { startOrigin, response } from '../helpers/origin.js';
 import { curl } from '../helpers/curl.js';
+import { gzipBomb } from '../helpers/gzip-bomb.js';
 import { headerOf, multistatus, rules, splitResponse, startInjectingProxy } from './harness.js';
 
 const body = multistatus(6);
@@ -384,6 +385,17 @@ test('a rewrite over the cap with a declared Content-Length is skipped without b
   t.deepEqual(splitResponse(r.stdout).body, bodyBytes);
   const [flow] = await p.waitForFlows(1);
   t.is(flow!.injected, 'drop:href (drop:href not applied: body over 256 bytes)');
+});
+
+test('a gzip body that decodes past the rewrite cap passes unchanged: decoding stops at the cap', async (t) => {
+  const wire = gzipBomb(4); // about 4 KB that inflate to 4 MiB
+  const origin = await origin207(t, 'content-length', wire, { 'Content-Encoding': 'gzip' });
+  const p = await startInjectingProxy(t, origin.url, 'strip-ns:D', { maxRewriteBytes: 64 * 1024 });
+  const r = await propfind(p.url);
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(splitResponse(r.stdout).body, wire);
+  const [flow] = await p.waitForFlows(1);
+  t.is(flow!.injected, 'strip-ns:D (strip-ns:D not applied: decoded body over 65536 bytes)');
 });
 
 test('stall:after=0 sends the head at once and holds the whole body; truncate:bytes=0 sends a head and closes', async (t) => {
