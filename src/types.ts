@@ -181,7 +181,10 @@ export interface PropStat {
 export interface Resource {
   /** Position of this `<response>` in the body, from 0. */
   index: number;
-  /** First href as written (trimmed). Additional hrefs (status-form responses) in `extraHrefs`. */
+  /**
+   * First href as written (trimmed; bytes that were not UTF-8 as U+FFFD, unless the href also holds
+   * a real '?'). Additional hrefs (status-form responses) in `extraHrefs`.
+   */
   href: string;
   hrefNormalized: string;
   extraHrefs?: string[];

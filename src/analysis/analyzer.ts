@@ -84,7 +84,11 @@ class AnalyzerImpl implements Analyzer {
       ...(ctRaw !== undefined ? { contentTypeRaw: ctRaw } : {}),
     };
     this.ruleContext = { req: this.req, head: this.head };
-    this.scan = new XmlScan(this.limits, (obs) => this.onResponse(obs));
+    this.scan = new XmlScan(
+      this.limits,
+      (obs) => this.onResponse(obs),
+      (start, end) => this.text.invalidBytesIn(start, end),
+    );
     this.text = new TextStage(ct?.charset, (t, off, len, clean) => this.scan.write(t, off, len, clean));
     this.decoder = new ContentDecoder(listTokens(header(rawHeaders, 'Content-Encoding')), (bytes) => this.decoded(bytes));
     const noBody = this.req.method === 'HEAD' || head.status === 204 || head.status === 304 || (head.status >= 100 && head.status < 200);

@@ -93,9 +93,11 @@ export interface HrefSyntaxProblem {
 
 /**
  * First RFC 3986 violation of an href, or undefined. Raw non-ASCII (an IRI) is only a warning:
- * many clients accept it, but it is not a URI.
+ * many clients accept it, but it is not a URI. `undecodable`: the body held bytes that were not
+ * UTF-8, which the ledger writes as U+FFFD; those say nothing about the href's syntax (MS103
+ * reports them), so U+FFFD is passed over.
  */
-export function checkHrefSyntax(raw: string): HrefSyntaxProblem | undefined {
+export function checkHrefSyntax(raw: string, undecodable = false): HrefSyntaxProblem | undefined {
   // The common case, checked once per response: an absolute path of unreserved characters,
   // sub-delimiters, ':', '@' and '/', with no escape to look at, has nothing to report.
   if (PLAIN_PATH.test(raw)) return undefined;
@@ -117,6 +119,7 @@ export function checkHrefSyntax(raw: string): HrefSyntaxProblem | undefined {
     }
     if (ch === '#') return { severity: 'error', what: "raw '#' (a fragment in a resource href; a file name with '#' must be %23)", offset: i };
     if (ch === '?') return { severity: 'error', what: "raw '?' (a query in a resource href; a file name with '?' must be %3F)", offset: i };
+    if (c === 0xfffd && undecodable) continue;
     if (c > 0x7e && iri === undefined) iri = { severity: 'warning', what: `raw non-ASCII character '${ch}' (an IRI, not a URI)`, offset: i };
   }
   return iri;

@@ -96,10 +96,14 @@ export class XmlScan implements XmlReaderEvents {
   private collect = false;
   private dataTarget: { head: string } | undefined;
   private entityNames = new Set<string>();
+  /** Body offset of the `<` of the href element being read. */
+  private hrefStart = 0;
 
   constructor(
     private readonly limits: AnalyzerLimits,
     private readonly onResponse: (obs: ResponseObs) => void,
+    /** How many bytes between two body offsets were not UTF-8 (each read as '?'); TextStage. */
+    private readonly invalidBytesIn: (start: number, end: number) => number = () => 0,
   ) {
     this.facts = {
       isMultistatus: false,
@@ -294,6 +298,21 @@ export class XmlScan implements XmlReaderEvents {
     this.facts.limitHit = { name, value, ...this.here(pos) };
   }
 
+  /**
+   * The href with each '?' that stands for a byte that was not UTF-8 written as U+FFFD, when every
+   * '?' in it does: read as '?', those bytes would start a query, cutting the href short for
+   * MS205/MS303 and raising MS301, when MS103 already reports them. An href that also holds a real
+   * '?' (more '?' than invalid bytes) is kept as read: which '?' is which is not known.
+   */
+  private undecodable(href: string, text: string): string {
+    if (!href.includes('?')) return href;
+    const invalid = this.invalidBytesIn(this.hrefStart, this.offsetOf(this.reader.position));
+    if (invalid === 0) return href;
+    let marks = 0;
+    for (let i = text.indexOf('?'); i >= 0; i = text.indexOf('?', i + 1)) marks++;
+    return marks === invalid ? href.replaceAll('?', '\uFFFD') : href;
+  }
+
   private variant(what: string): void {
     const v = this.facts.variants;
     if (v.size < 50 || v.has(what)) v.set(what, (v.get(what) ?? 0) + 1);
@@ -408,6 +427,9 @@ export class XmlScan implements XmlReaderEvents {
         this.openResponse();
         break;
       case K.Href:
+        this.hrefStart = this.offsetOf(this.tagStart());
+        this.collect = true;
+        break;
       case K.Status:
       case K.Description:
       case K.LocationHref:
@@ -614,7 +636,7 @@ export class XmlScan implements XmlReaderEvents {
         break;
       case K.Href:
         if (o) {
-          const h = detach(text.trim());
+          const h = detach(this.undecodable(text.trim(), text));
           if (o.obs.hrefs.length < 1000) o.obs.hrefs.push(h);
         }
         break;

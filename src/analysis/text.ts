@@ -25,6 +25,8 @@ export interface TextFacts {
 }
 
 const SNIFF = 1024;
+/** Offsets of invalid UTF-8 bytes kept for invalidBytesIn(); past this many, it answers 0. */
+const INVALID_KEPT = 10_000;
 
 function canonical(label: string | undefined): string | undefined {
   if (label === undefined) return undefined;
@@ -68,6 +70,8 @@ export class TextStage {
   /** Bytes of an incomplete UTF-8 sequence the strict decoder holds from the previous chunk. */
   private pending: Uint8Array = EMPTY;
   private lastCharWasHighSurrogate = false;
+  /** Body offsets of the invalid bytes turned into '?', in order (the first INVALID_KEPT). */
+  private readonly invalidAt: number[] = [];
 
   constructor(
     charsetParam: string | undefined,
@@ -208,6 +212,18 @@ export class TextStage {
     this.onText(text, textOffset, textLength, clean);
   }
 
+  /**
+   * How many of the '?' in the text between body offsets `start` and `end` stand for bytes that
+   * were not UTF-8 (0 past the first INVALID_KEPT such bytes). The XML reader cannot tell them
+   * from a '?' the body holds; an href needs to (MS301: a raw '?' starts a query).
+   */
+  invalidBytesIn(start: number, end: number): number {
+    const list = this.invalidAt;
+    if (list.length === 0) return 0;
+    const from = lowerBound(list, start);
+    return lowerBound(list, end) - from;
+  }
+
   private sanitize(bytes: Uint8Array, offset: number, last: boolean): { text: string; textOffset: number; textLength: number } {
     const data = Buffer.concat([this.carry, bytes]);
     const base = offset - this.carry.length;
@@ -218,6 +234,7 @@ export class TextStage {
       const inv = this.facts.invalidUtf8;
       if (inv === undefined) this.facts.invalidUtf8 = { offset: base + i + at, hex: data.subarray(i + at, i + at + 4).toString('hex'), count: 1 };
       else inv.count++;
+      if (this.invalidAt.length < INVALID_KEPT) this.invalidAt.push(base + i + at);
       data[i + at] = 0x3f;
       i += at + 1;
     }
@@ -337,4 +354,16 @@ export function firstInvalidUtf8(b: Uint8Array, last: boolean): number {
     i += need + 1;
   }
   return -1;
+}
+
+/** Index of the first element of the sorted `list` that is not below `value`. */
+function lowerBound(list: readonly number[], value: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]! < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

@@ -192,10 +192,11 @@ export const malformedRules: RuleDef[] = [
     atEnd(f) {
       const bad: { href: string; what: string; offset: number; severity: 'error' | 'warning' }[] = [];
       let count = 0;
+      const undecodable = f.text.invalidUtf8 !== undefined;
       for (const r of f.resources) {
         for (const h of [r.href, ...(r.extraHrefs ?? [])]) {
           if (h === '') continue;
-          let p = checkHrefSyntax(h);
+          let p = checkHrefSyntax(h, undecodable);
           if (p?.severity !== 'error') {
             const sep = encodedSeparator(h, f.req.path);
             if (sep !== undefined) p = { severity: 'error', what: "'%2F' used as a path separator (an encoded '/' is part of a segment name)", offset: sep };
