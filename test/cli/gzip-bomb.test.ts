@@ -51,9 +51,11 @@ test('a 207 of 2 MB gzip that inflates to 2 GiB: relayed whole, decoded up to th
   const cpu = (used.user + used.system) / 1e6;
 
   t.log(`${cpu.toFixed(2)} s of CPU; recorded and closed ${settleMs.toFixed(0)} ms after the relay`);
-  // Inflating 2 GiB twice costs 6–8 s of CPU here; the capped path well under one.
+  // Inflating 2 GiB twice costs 7–9 s of CPU here, and the flow comes 15–20 s after the relay;
+  // the capped path costs under half a second. The wall-clock bound is loose: the suite shares
+  // two cores, and a loaded run took 4 s.
   t.true(cpu < 2, `${cpu.toFixed(2)} s of CPU`);
-  t.true(settleMs < 3000, `recorded and closed ${settleMs.toFixed(0)} ms after the relay`);
+  t.true(settleMs < 10_000, `recorded and closed ${settleMs.toFixed(0)} ms after the relay`);
 
   const store = openReader(dbPath);
   t.teardown(() => store.close());
