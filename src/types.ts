@@ -223,6 +223,11 @@ export interface Analysis {
 
 export interface Analyzer {
   write(chunk: Uint8Array): void;
+  /**
+   * Stops the analysis where it is, for a reason outside the body (the caller cannot keep up):
+   * later writes are ignored, and end() reports what was read, with MS703 saying why.
+   */
+  halt(why: string): void;
   end(transport: TransportEnd): Analysis;
 }
 

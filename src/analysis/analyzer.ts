@@ -66,6 +66,8 @@ class AnalyzerImpl implements Analyzer {
   private readonly ruleContext: { req: RequestInfo; head: HeadFacts };
   private decodedIn = 0;
   private broken = false;
+  /** halt() was called: nothing more is read. */
+  private halted = false;
   private result: Analysis | undefined;
 
   constructor(req: RequestContext, head: ResponseHead, limits?: Partial<AnalyzerLimits>) {
@@ -96,8 +98,14 @@ class AnalyzerImpl implements Analyzer {
   }
 
   write(chunk: Uint8Array): void {
-    if (this.result || this.broken || chunk.length === 0) return;
+    if (this.result || this.broken || this.halted || chunk.length === 0) return;
     this.guard('framing', () => this.deframer.write(chunk));
+  }
+
+  halt(why: string): void {
+    if (this.result || this.halted) return;
+    this.halted = true;
+    this.guard('scan', () => this.scan.stopAt('maxBodyBytes', this.decodedIn, why));
   }
 
   end(transport: TransportEnd): Analysis {
@@ -237,6 +245,7 @@ export function createAnalyzer(req: RequestContext, head: ResponseHead, limits?:
     const finding = crashed(undefined, err, 'analyzer setup');
     return {
       write() {},
+      halt() {},
       end: () => ({
         findings: [finding],
         resources: [],

@@ -70,7 +70,8 @@ export interface XmlFacts {
   misplacedErrors: ({ path: string } & Position)[];
   syncTokens: ({ text: string } & Position)[];
   topDescription?: string;
-  limitHit?: { name: keyof AnalyzerLimits; value: number } & Position;
+  /** `why` is set when the analysis was stopped from outside (Analyzer.halt), not by the limit `name`. */
+  limitHit?: { name: keyof AnalyzerLimits; value: number; why?: string } & Position;
   /** Responses seen (also those not kept after a limit). */
   responseCount: number;
   hrefForms: { absolute: number; path: number; firstAbsolute?: string; firstPath?: string };

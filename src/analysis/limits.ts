@@ -5,7 +5,9 @@ import type { AnalyzerLimits } from '../types.js';
 export const defaultLimits: Readonly<AnalyzerLimits> = Object.freeze({
   maxBodyBytes: 512 * 1024 * 1024,
   maxDepth: 256,
-  maxResponses: 1_000_000,
+  // A ledger entry costs about 650 bytes of heap (for a 186-byte <response>): 200,000 of them
+  // are about 125 MiB, what one flow may hold while the proxy stays within 400 MB.
+  maxResponses: 200_000,
   maxTokenLength: 16 * 1024 * 1024,
   maxParseErrors: 250_000,
 });

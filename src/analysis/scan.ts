@@ -288,14 +288,14 @@ export class XmlScan implements XmlReaderEvents {
   }
 
   /** Stops the pass because a limit outside the parser (body size) was reached. */
-  stopAt(name: keyof AnalyzerLimits, value: number): void {
-    if (!this.stopped) this.stop(name, value, this.totalChars);
+  stopAt(name: keyof AnalyzerLimits, value: number, why?: string): void {
+    if (!this.stopped) this.stop(name, value, this.totalChars, why);
   }
 
-  private stop(name: keyof AnalyzerLimits, value: number, pos = this.reader.position): void {
+  private stop(name: keyof AnalyzerLimits, value: number, pos = this.reader.position, why?: string): void {
     this.stopped = true;
     this.reader.halt();
-    this.facts.limitHit = { name, value, ...this.here(pos) };
+    this.facts.limitHit = { name, value, ...this.here(pos), ...(why !== undefined ? { why } : {}) };
   }
 
   /**

@@ -22,6 +22,8 @@ export interface LivePipeline {
   hooks: ProxyHooks;
   /** Flows whose response is still streaming through an analyzer. */
   inFlight(): number;
+  /** Stops a streaming flow's analysis where it is: it reports what it read, and MS703 says why. */
+  halt(flowId: string, why: string): void;
 }
 
 /** The first value of a header (`name` in lower case), or undefined. */
@@ -100,6 +102,7 @@ export function createLivePipeline(options: LiveOptions): LivePipeline {
 
   return {
     inFlight: () => analyzers.size,
+    halt: (flowId, why) => analyzers.get(flowId)?.halt(why),
     hooks: {
       onResponseStart(start: FlowStart) {
         const { response } = start;

@@ -29,6 +29,16 @@ export interface ChunkEvent {
 }
 
 /**
+ * The analysis of a streaming flow stops here (the worker was too far behind): its analysis
+ * reports what it read (MS703 says why); the body's chunks go on up to the capture cap.
+ */
+export interface HaltEvent {
+  k: 'halt';
+  id: string;
+  why: string;
+}
+
+/**
  * The end of a streamed flow: only what its start event did not say (the request and response
  * heads are not sent twice; cloning them was most of the posting cost).
  */
@@ -69,7 +79,7 @@ export interface SkipReason {
   queuedFlows: number;
 }
 
-export type PipelineEvent = StartEvent | ChunkEvent | FlowEvent;
+export type PipelineEvent = StartEvent | ChunkEvent | HaltEvent | FlowEvent;
 
 export type ToWorker = { batch: WireEvent[]; bytes: ArrayBuffer } | { close: true };
 
@@ -83,7 +93,7 @@ type PackedHeaders = string | string[];
 type PackedStart = ['s', string, FlowStart['mode'], number, number | null, string, string, string, string, PackedHeaders, number, boolean, number, string, string, PackedHeaders, FlowStart['response']['framing'], number | null, number, number, boolean];
 type PackedChunk = ['c', string, number, number];
 type PackedTail = ['t', string, string, number, number, number | null, number | null, string, string | undefined, string | undefined, string | undefined, number, boolean, number, boolean, number | null, boolean, string | undefined, FlowTail['response']['informational'], PackedHeaders, number, number, number, number, number, SkipReason | undefined];
-export type WireEvent = PackedStart | PackedChunk | PackedTail | FlowEvent;
+export type WireEvent = PackedStart | PackedChunk | PackedTail | HaltEvent | FlowEvent;
 
 // Header names and values never hold NUL (Node's parser refuses it); a list that did would be
 // sent as it is.
@@ -92,6 +102,7 @@ const unpackHeaders = (p: PackedHeaders): string[] => (typeof p === 'string' ? (
 
 export function pack(ev: PipelineEvent): WireEvent {
   if (ev.k === 'chunk') return ['c', ev.id, ev.at[0], ev.at[1]];
+  if (ev.k === 'halt') return ev;
   if (ev.k === 'start') {
     const { start, requestBody, analyze } = ev;
     const { request: q, response: r } = start;

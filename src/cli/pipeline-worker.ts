@@ -5,7 +5,7 @@ import os from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { openStore, createFlowWriter, createSpooler, type BodySpool, type FlowWriter, type Spooler, type Store } from '../store/index.js';
 import { DecodedCopy, decodableEncoding } from '../tap/decode.js';
-import { Reclaimer } from '../proxy/reclaim.js';
+import { Reclaimer, reclaimHeapNow } from '../proxy/reclaim.js';
 import type { StoreError } from '../errors.js';
 import type { CapturedBody, Flow, FlowStart } from '../types.js';
 import { createLivePipeline, header, skippedAnalysis } from './live.js';
@@ -105,6 +105,24 @@ function record(flow: Flow): void {
   writer.enqueue(flow);
   doneFlows++;
   if (settings.lines) lines.push(flowLine(flow, lineRedactor));
+  if ((flow.analysis?.resources.length ?? 0) >= LARGE_LEDGER || (flow.response?.body.bytesSeen ?? 0) >= LARGE_BODY) reclaimSoon();
+}
+
+/** A flow this large leaves tens of MiB of heap behind once recorded: memory is given back after it. */
+const LARGE_LEDGER = 50_000;
+const LARGE_BODY = 32 * 1024 * 1024;
+let reclaimPending = false;
+
+function reclaimSoon(): void {
+  if (reclaimPending) return;
+  reclaimPending = true;
+  // Right after the batch that finished it (the next flow's bytes may be queued already): once
+  // written, the flow and its ledger are garbage; commit, then collect them.
+  setImmediate(() => {
+    reclaimPending = false;
+    writer.flush();
+    reclaimHeapNow();
+  });
 }
 
 const reclaimer = new Reclaimer();
@@ -231,7 +249,13 @@ function handle(events: WireEvent[], buffer: ArrayBuffer): void {
   const bytes = (at: Span) => Buffer.from(buffer, at[0], at[1]);
   for (const wire of events) {
     const ev = unpack(wire);
-    if (ev.k === 'chunk') {
+    if (ev.k === 'halt') {
+      const s = streamed.get(ev.id);
+      if (s?.analyze) {
+        s.analyze = false;
+        pipeline.halt(ev.id, ev.why);
+      }
+    } else if (ev.k === 'chunk') {
       const chunk = bytes(ev.at);
       const s = streamed.get(ev.id);
       if (!s) continue;

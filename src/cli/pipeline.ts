@@ -35,6 +35,8 @@ export interface PipelineStats extends ClosedStats {
   lost: number;
   /** Flows recorded without analysis because the worker was behind. */
   skipped: number;
+  /** Flows whose analysis stopped in the middle of their body because the worker was behind. */
+  halted: number;
   lastStoreError: string;
 }
 
@@ -51,6 +53,10 @@ export interface Pipeline {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+function mib(n: number): string {
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
 
 function startWorker(settings: WorkerSettings): Worker {
   if (import.meta.url.endsWith('.ts')) {
@@ -104,12 +110,14 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   let settled = 0;
   let queuedBytes = 0;
   let skipped = 0;
+  /** Flows whose analysis stopped mid-body because the worker was behind. */
+  let halted = 0;
   let final: (ClosedStats & { lastStoreError: string }) | null = null;
 
   const finalStats = (): PipelineStats => {
     const lost = postedFlows - doneFlows;
     const base = final ?? { enqueued: doneFlows, written: 0, failed: 0, dropped: 0, lastStoreError: '' };
-    return { ...base, lost, skipped };
+    return { ...base, lost, skipped, halted };
   };
 
   await new Promise<void>((resolve, reject) => {
@@ -196,8 +204,9 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   };
 
   // Every response body streams to the worker, which keeps the capture (the relay holds no copy):
-  // all of it when analyzed, else the first --max-body bytes.
-  const streaming = new Map<string, { analyze: boolean; sent: number }>();
+  // all of it when analyzed, else the first --max-body bytes. The bound applies inside a flow too:
+  // an endless 207 cannot queue more than the limits allow (see onResponseChunk).
+  const streaming = new Map<string, { analyze: boolean; sent: number; cut: boolean }>();
   const skippedAtStart = new Map<string, SkipReason>();
   let seen = 0;
 
@@ -210,13 +219,26 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
       if (busy && (analyzable || busy.what === 'bodies')) skippedAtStart.set(start.id, busy);
       if (busy?.what === 'bodies') return;
       const analyze = analyzable && !busy;
-      streaming.set(start.id, { analyze, sent: 0 });
+      streaming.set(start.id, { analyze, sent: 0, cut: false });
       const body = start.request.body;
       push({ k: 'start', start: { ...start, request: { ...start.request, body: { ...body, bytes: EMPTY } } }, requestBody: add(body.bytes), analyze });
     },
     onResponseChunk(flowId: string, chunk: Buffer) {
       const s = streaming.get(flowId);
-      if (!s) return;
+      if (!s || s.cut) return;
+      const queued = queuedBytes + batchBytes;
+      if (s.analyze && queued >= maxQueuedBytes) {
+        // The worker is behind and this flow keeps streaming: its analysis stops where it is (the
+        // worker reports what it read, MS703), its capture goes on up to the cap, relaying is untouched.
+        s.analyze = false;
+        halted++;
+        push({ k: 'halt', id: flowId, why: `davtap's analysis was behind (${mib(queued)} queued for it) when this body reached ${mib(s.sent)}; relaying went on` });
+      }
+      if (queued >= 2 * maxQueuedBytes) {
+        // Far behind: the rest of this body is not kept either (the flow says its capture is cut).
+        s.cut = true;
+        return;
+      }
       if (!s.analyze) {
         const room = options.maxBody - s.sent;
         if (room <= 0) return;
@@ -227,6 +249,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     },
     onFlow(flow: Flow) {
       seen++;
+      const cutShort = streaming.get(flow.id)?.cut === true;
       const wasStreamed = streaming.delete(flow.id);
       let skip = skippedAtStart.get(flow.id);
       skippedAtStart.delete(flow.id);
@@ -238,6 +261,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
       const keep = (bytes: Buffer): Span => (dropBodies ? [0, 0] : add(bytes));
       const response = flow.response;
       const tail = wasStreamed && response ? tailOf(flow, response) : null;
+      if (tail && cutShort) tail.response.body.captureComplete = false;
       const ev: FlowEvent = {
         k: 'flow',
         ...(tail ? { tail } : {}),

@@ -24,6 +24,17 @@ function collector(): Collect | null {
   return collect;
 }
 
+/**
+ * A full collection, now: after a flow that left a large heap behind (a ledger of hundreds of
+ * thousands of resources), V8 would otherwise keep those pages until its heap next asks, which on
+ * an idle proxy is never.
+ */
+export function reclaimHeapNow(): void {
+  // gc() without options: measured in a worker on Node 20, { type: 'major' } left a dropped
+  // 2-million-object graph in place (187 of 191 MiB), the plain call collected it (4 MiB).
+  collector()?.();
+}
+
 export class Reclaimer {
   private since = 0;
 

@@ -75,7 +75,8 @@ for (const fx of fixtures) {
 }
 
 test('every rule of the catalogue has a fixture that fires it and a near miss that does not', (t) => {
-  const ids = Object.keys(rules).filter((id) => id !== 'MS901');
+  // MS901 and MS902 are raised by davtap about itself, never by a body: no fixture can fire them.
+  const ids = Object.keys(rules).filter((id) => id !== 'MS901' && id !== 'MS902');
   const missing: string[] = [];
   for (const id of ids) {
     if (!fixtures.some((f) => f.rule === id && f.kind === 'fire')) missing.push(`${id} fire`);

@@ -27,13 +27,14 @@ async function setUp(t: ExecutionContext, origin: { url: string }, options: Part
   const logs: string[] = [];
   const maxBody = options.maxBody ?? 64 * MiB;
   const relayed: Flow[] = [];
-  const { hooks, waitForFlows, close } = await startTestPipeline(
+  const { pipeline, hooks, waitForFlows, close } = await startTestPipeline(
     t,
     { dbPath, maxBody, lines: false, onLines: () => {}, log: (l) => logs.push(l), ...options },
     { onFlow: (flow) => relayed.push(flow) },
   );
   const proxy = await startTestProxy(t, { upstream: new URL(origin.url), maxBody, ...proxyOptions, hooks });
   return {
+    pipeline,
     proxy,
     logs,
     relayed,
@@ -96,6 +97,7 @@ test('past --max-body the store keeps the first bytes and the flow says the capt
   const flow = store.getFlow(relayed[0]!.id)!;
   t.is(flow.response!.body.bytesSeen, body.length);
   t.true(flow.response!.body.bytes.equals(body.subarray(0, MiB)));
+  // Under the 64 MiB capture cap, so only the bound can have cut it.
   t.false(flow.response!.body.captureComplete);
   t.false(store.listFlows({ limit: 1 })[0]!.captureComplete);
 });
@@ -197,3 +199,53 @@ test('a multiget whose request body the capture cap cut is analyzed without it, 
   const cut = await rulesWith(request.indexOf('/cal/b.ics'));
   t.false(cut.includes('MS601'), cut.join(' '));
 });
+
+test('an endless 207 cannot queue more than the pipeline bound: its analysis stops with MS703 (why), relaying goes on, the capture past the bound is cut', async (t) => {
+  // A 207 of small <response>s streamed as fast as the socket takes it, far larger than the
+  // bound: the worker cannot keep up, and the bound must hold inside this one flow.
+  const part = (from: number) => {
+    let s = '';
+    for (let i = from; i < from + 500; i++) s += `<D:response><D:href>/dav/f-${i}.txt</D:href><D:status>HTTP/1.1 200 OK</D:status></D:response>`;
+    return Buffer.from(s);
+  };
+  const total = 24 * MiB;
+  const origin = await startOrigin(async (_req, socket) => {
+    socket.write(response(207, { 'Content-Type': 'application/xml', 'Transfer-Encoding': 'chunked' }));
+    socket.write(chunkOf(Buffer.from('<D:multistatus xmlns:D="DAV:">')));
+    for (let sent = 0, n = 0; sent < total; n += 500) {
+      const c = part(n);
+      sent += c.length;
+      if (!socket.write(chunkOf(c))) await new Promise((r) => socket.once('drain', r));
+    }
+    socket.write(chunkOf(Buffer.from('</D:multistatus>')));
+    socket.write('0\r\n\r\n');
+  });
+  t.teardown(() => origin.close());
+  const bound = 2 * MiB;
+  const { pipeline, proxy, relayed, waitForFlows, finish } = await setUp(t, origin, { maxQueuedBytes: bound });
+  let peakQueued = 0;
+  const sampler = setInterval(() => (peakQueued = Math.max(peakQueued, pipeline.queued().bytes)), 5);
+  const got = await curl(['-X', 'PROPFIND', '-H', 'Depth: 1', `${proxy.url}dav/`]);
+  clearInterval(sampler);
+  // Twice the bound (past it the capture stops too), and at most one event-loop turn's batch more.
+  t.true(peakQueued <= 2 * bound + MiB, `queued up to ${peakQueued} bytes`);
+  t.true(got.stdout.length > total, 'the whole body reached the client');
+  t.true(got.stdout.subarray(-40).toString().includes('</D:multistatus>'));
+  await waitForFlows(1);
+  const { stats, store } = await finish();
+  t.is(stats.halted, 1);
+  const findings = store.findingsFor(relayed[0]!.id);
+  const limit = findings.find((f) => f.rule === 'MS703');
+  t.truthy(limit, JSON.stringify(findings.map((f) => f.rule)));
+  t.regex(limit!.message, /analysis stopped at byte [\d,]+ .*davtap's analysis was behind/);
+  // Stopped on purpose: no truncation is claimed for a body that ended well.
+  t.false(findings.some((f) => f.category === 'truncation'));
+  const flow = store.getFlow(relayed[0]!.id)!;
+  // Under the 64 MiB capture cap, so only the bound can have cut it.
+  t.false(flow.response!.body.captureComplete);
+  t.is(flow.outcome.kind, 'complete');
+});
+
+function chunkOf(b: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(`${b.length.toString(16)}\r\n`), b, Buffer.from('\r\n')]);
+}

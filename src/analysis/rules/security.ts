@@ -105,6 +105,12 @@ export const securityRules: RuleDef[] = [
       // A body that is neither a 207 nor a multistatus (a cut binary download analyzed for its
       // transport) was parsed for nothing: its parse errors, however many, are not a finding.
       if (l.name === 'maxParseErrors' && !f.bodyInScope) return undefined;
+      if (l.why !== undefined) {
+        return {
+          message: `analysis stopped at byte ${n(l.offset)} (line ${l.line}): ${l.why}; results cover the ${n(f.resources.length)} responses before it`,
+          evidence: { offset: l.offset, line: l.line, column: l.column, limit: 'halted', why: l.why },
+        };
+      }
       return {
         message: `analysis stopped: ${l.name} ${n(f.limits[l.name])} reached (${n(l.value)}) at byte ${n(l.offset)} (line ${l.line}); results cover the ${n(f.resources.length)} responses before it`,
         evidence: { offset: l.offset, line: l.line, column: l.column, limit: l.name, value: l.value, max: f.limits[l.name] },

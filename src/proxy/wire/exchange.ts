@@ -133,6 +133,11 @@ export class WireExchange implements LinkUser {
     this.upstreamHead = serializeHead(`${this.request.method} ${target.path} HTTP/1.1`, target.upstreamHeaders);
   }
 
+  /** The response head went to the client. */
+  get responseStarted(): boolean {
+    return this.clientHeadSent;
+  }
+
   /** True while the request's body is still arriving from the client. */
   get wantsRequestBytes(): boolean {
     return !this.requestFramer.done && this.requestFramer.error === null && !this.finished;

@@ -322,10 +322,12 @@ class ClientConnection implements ExchangeHost {
   private onEnd(): void {
     // A client that shuts its sending side after a whole request (shutdown(SHUT_WR), `nc -N`, some
     // scripts) still reads: its requests are answered, then davtap ends the connection, as Apache
-    // and nginx do. A FIN in the middle of a request body cuts that request: it is client-aborted.
+    // and nginx do. A FIN in the middle of a request body cuts that request, and a FIN while the
+    // response streams is a client that went away (a half-closed one cannot be told from a closed
+    // one then, and a stalled upstream would otherwise hold the flow open): both are client-aborted.
     this.ended = true;
     const exchange = this.exchange;
-    if (exchange?.wantsRequestBytes) {
+    if (exchange && (exchange.wantsRequestBytes || exchange.responseStarted)) {
       this.closing = true;
       this.pending = null;
       exchange.clientGone();
