@@ -5,9 +5,10 @@ import type { AnalyzerLimits } from '../types.js';
 export const defaultLimits: Readonly<AnalyzerLimits> = Object.freeze({
   maxBodyBytes: 512 * 1024 * 1024,
   maxDepth: 256,
-  // A ledger entry costs about 650 bytes of heap (for a 186-byte <response>): 200,000 of them
-  // are about 125 MiB, what one flow may hold while the proxy stays within 400 MB.
-  maxResponses: 200_000,
+  // A ledger entry costs about 650 bytes of heap (for a 186-byte <response>): 100,000 of them
+  // are about 65 MiB. Measured with bench/hostile/infinite-207.ts (three endless 207s in a row):
+  // 1,000,000 let the proxy peak at 1.4 GB, 200,000 at 500–550 MB, 100,000 at 318 MB.
+  maxResponses: 100_000,
   maxTokenLength: 16 * 1024 * 1024,
   maxParseErrors: 250_000,
 });
