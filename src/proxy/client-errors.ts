@@ -2,22 +2,29 @@
 // method that is not a token; with the method shim off, any method outside Node's list). They are
 // answered with a status that says why and recorded as flows, so nothing a client sent goes unseen.
 import { randomUUID } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { Mode, RawHeaders } from '../types.js';
 import type { ProxyHooks } from './relay.js';
-import { restoredHead } from './method-shim.js';
+import { refusedRequestIn, restoredHead } from './method-shim.js';
+import { BodyFramer, headEnd, parseRequestHead, requestBodyPlan } from './wire/message.js';
 
 interface ParseError extends NodeJS.ErrnoException {
   rawPacket?: Buffer;
+  /** How far into rawPacket Node's parser got. */
+  bytesParsed?: number;
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
-function parseHead(raw: string): { method: string; target: string; version: string; headers: RawHeaders } {
+function parseHead(text: string): { method: string; target: string; version: string; headers: RawHeaders } {
+  // Empty lines before a request line are skipped, as servers do (RFC 9112 §2.2).
+  const raw = text.replace(/^[\r\n]+/, '');
   const end = raw.indexOf('\r\n\r\n');
   const lines = (end >= 0 ? raw.slice(0, end) : raw).split('\r\n');
-  // A head cut short (a deadline, a refusal) still names what it can: its method and target.
-  const m = /^(\S+) (\S+) HTTP\/(\d\.\d)$/.exec(lines[0] ?? '') ?? /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+)(?: (\S+))?/.exec(lines[0] ?? '');
+  // A head cut short (a deadline, a refusal) still names what it can: its method and target, as
+  // sent when the first word is visible text, even if not a token ('?' for bytes such as a TLS hello).
+  const m = /^(\S+) (\S+) HTTP\/(\d\.\d)$/.exec(lines[0] ?? '') ?? /^[ \t]*([\x21-\x7e]+)(?=[ \t\r\n]|$)(?:[ \t]+([^ \t\r\n]+))?/.exec(lines[0] ?? '');
   const headers: RawHeaders = [];
   for (const line of lines.slice(1)) {
     const i = line.indexOf(':');
@@ -129,15 +136,85 @@ export function recordRefusal(
   }
 }
 
+/**
+ * Where the request Node refused starts in the packet it was reading (`parsed` bytes in): past the
+ * whole requests before it in that packet, which Node read and davtap relays as flows of their own.
+ */
+export function refusedRequestStart(packet: Buffer, parsed: number): number {
+  let start = 0;
+  for (let guard = 0; guard < 10_000; guard++) {
+    let off = start;
+    while (packet[off] === 0x0d && packet[off + 1] === 0x0a) off += 2;
+    let next: number;
+    try {
+      const end = headEnd(packet, off);
+      if (end < 0 || end > parsed) return start;
+      const framer = new BodyFramer(requestBodyPlan(parseRequestHead(packet, off, end).rawHeaders));
+      next = end + framer.feed(packet, end, () => {});
+      if (!framer.done) return start;
+    } catch {
+      return start;
+    }
+    if (next > parsed) return start;
+    start = next;
+  }
+  return start;
+}
+
+/**
+ * The head of the request Node refused, from its last read: the requests before it in that read are
+ * skipped, and a head that started in an earlier read gets back its request line (from the shim).
+ */
+function refusedHead(socket: Duplex, packet: Buffer, parsed: number): string {
+  const hint = refusedRequestIn(socket, packet, parsed);
+  if (hint?.line) return `${hint.line}\r\n${packet.toString('latin1')}`;
+  const from = hint?.from ?? 0;
+  return packet.toString('latin1', from + refusedRequestStart(packet.subarray(from), parsed - from));
+}
+
+type ClientSocket = Duplex & { remoteAddress?: string; remotePort?: number; _httpMessage?: EventEmitter | null };
+
+/**
+ * Runs `then` once the responses Node has in progress on this connection (requests read before the
+ * one refused, pipelined) are written: an answer of davtap's own goes after them, never in their place.
+ */
+function afterResponses(socket: ClientSocket, then: () => void): void {
+  if (socket.destroyed) return;
+  // Node's server keeps the response being written on the socket, and hands it the next queued one
+  // when it finishes.
+  const current = socket._httpMessage;
+  if (!current) {
+    then();
+    return;
+  }
+  const next = () => {
+    current.off('finish', next);
+    current.off('close', next);
+    setImmediate(() => afterResponses(socket, then));
+  };
+  current.once('finish', next);
+  current.once('close', next);
+}
+
 export function clientErrorHandler(mode: Mode, hooks: ProxyHooks, log: (line: string) => void) {
-  return (err: ParseError, socket: Duplex & { remoteAddress?: string; remotePort?: number }): void => {
+  // Node reports each later read of a connection it refused as a new error: one answer, one flow.
+  const refused = new WeakSet<object>();
+  return (err: ParseError, socket: ClientSocket): void => {
     if (err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
       return;
     }
-    const rawHead = err.rawPacket?.toString('latin1') ?? '';
+    if (refused.has(socket)) return;
+    refused.add(socket);
+    if (err.code === 'HPE_CLOSED_CONNECTION' || (err.code === 'HPE_INVALID_EOF_STATE' && !err.rawPacket)) {
+      // Bytes after a request that closes the connection, or a client that shut its side in the middle
+      // of a head: no request to answer, as in reverse mode; the answers in progress still go out.
+      afterResponses(socket, () => socket.end());
+      return;
+    }
+    const rawHead = err.rawPacket ? refusedHead(socket, err.rawPacket, err.bytesParsed ?? err.rawPacket.length) : '';
     const refusal = refusalFor(err.code, err.message, parseHead(rawHead).method);
-    socket.end(refusal.reply);
+    afterResponses(socket, () => socket.end(refusal.reply));
     const kind = err.code === REQUEST_TIMEOUT_CODE ? 'timeout' : 'error';
     recordRefusal(hooks, log, mode, { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 }, rawHead, err.code ?? 'EPARSE', refusal.message, kind);
   };

@@ -62,6 +62,13 @@ export class RequestStreamRewriter {
   private connect = false;
   /** How many request lines were rewritten (for tests and logs). */
   rewritten = 0;
+  /** The request line of the message being read, as the client sent it (at most 8 KiB). */
+  private requestLine: string | null = null;
+  /**
+   * The last read handed over: Node gives the handler of a request it refuses only that read's
+   * bytes, and the request may have started in an earlier one (refusedRequestIn()).
+   */
+  lastRead: { length: number; lineBefore: string | null; beganInside: boolean; firstStart: number } | null = null;
 
   get raw(): boolean {
     return this.state === State.Raw;
@@ -72,6 +79,14 @@ export class RequestStreamRewriter {
 
   /** Returns the bytes to hand to Node's parser for this chunk: the chunk itself when unchanged. */
   rewrite(chunk: Buffer): Buffer {
+    const out = this.rewriteRead(chunk);
+    this.lastRead!.length = out.length;
+    return out;
+  }
+
+  private rewriteRead(chunk: Buffer): Buffer {
+    const read = { length: 0, lineBefore: this.requestLine, beganInside: this.state !== State.MessageStart, firstStart: Infinity };
+    this.lastRead = read;
     let buf = chunk;
     let changed = false;
     if (this.held) {
@@ -93,6 +108,7 @@ export class RequestStreamRewriter {
           if (lf < 0) {
             if (len - pos > MAX_LINE) {
               this.state = State.Raw;
+              this.requestLine = null;
               pos = len;
               break;
             }
@@ -101,6 +117,9 @@ export class RequestStreamRewriter {
             passed = pos = len;
             break;
           }
+          this.requestLine = buf.toString('latin1', pos, Math.min(lf > pos && buf[lf - 1] === 13 ? lf - 1 : lf, pos + 8192));
+          // Where the bytes handed over reach this request line (pieces hold what went before it).
+          if (read.firstStart === Infinity) read.firstStart = (pieces?.reduce((n, p) => n + p.length, 0) ?? 0) + pos - passed;
           const sp = buf.indexOf(32, pos);
           const method = sp > pos && sp < lf ? buf.toString('latin1', pos, sp) : '';
           if (KNOWN_METHODS.has(method)) {
@@ -257,21 +276,40 @@ export class RequestStreamRewriter {
 
 type DataListener = (this: Duplex, chunk: Buffer) => void;
 
+const rewriters = new WeakMap<Duplex, RequestStreamRewriter>();
+
+/**
+ * For a request Node refused while reading `packet` (`parsed` bytes in) on a shimmed connection:
+ * where the requests that start in that read begin (`from`), or, when the refused one started in an
+ * earlier read, its request line as the client sent it. Null when the connection is not shimmed.
+ */
+export function refusedRequestIn(socket: Duplex, packet: Buffer, parsed: number): { from: number; line: string | null } | null {
+  const read = rewriters.get(socket)?.lastRead;
+  if (!read || read.length !== packet.length) return null;
+  if (parsed < read.firstStart) return { from: 0, line: read.beganInside ? read.lineBefore : null };
+  return { from: read.firstStart, line: null };
+}
+
 /**
  * Makes the server that owns this client connection accept any method token. Call it from the
  * server's 'connection' event, after Node has set the connection up and before any data is read.
  */
 export function shimMethods(socket: Duplex): void {
   const rewriter = new RequestStreamRewriter();
+  rewriters.set(socket, rewriter);
   // The server reads through its own 'data' listener once the socket is off the native feed: the
   // shim takes its place and hands it the rewritten bytes.
   const serverListeners = socket.listeners('data') as DataListener[];
   for (const l of serverListeners) socket.removeListener('data', l);
   const onData = (chunk: Buffer) => {
     const out = rewriter.rewrite(chunk);
-    if (out.length > 0) for (const l of serverListeners) l.call(socket, out);
-    // After CONNECT the connection belongs to the tunnel (Node has let go of it too).
+    // After CONNECT the connection belongs to the tunnel (Node lets go of it too). The shim lets go
+    // before the server reads the CONNECT head: the server's 'connect' handler may serve the tunnel
+    // at once on this same socket (a plain tunnel whose first bytes came with the head), and a shim
+    // still listening then would be taken for one of the tunnel's own listeners and feed every byte
+    // of the tunnel to the outer connection's parser as well, which Node has freed for reuse.
     if (rewriter.tunnel) socket.removeListener('data', onData);
+    if (out.length > 0) for (const l of serverListeners) l.call(socket, out);
   };
   // Adding a 'data' listener is also what takes the socket off Node's native parser feed (which
   // would bypass any listener): Node does that for every listener added after its own.

@@ -8,6 +8,7 @@
 // - 1xx responses and trailers are relayed; header names keep their case.
 import http from 'node:http';
 import https from 'node:https';
+import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import type { Flow, FlowStart, Framing, InformationalResponse, Mode, Outcome, RawHeaders, RequestRecord } from '../types.js';
 import { BodyCapture } from '../tap/capture.js';
@@ -16,6 +17,7 @@ import { declaredLength, requestFraming, responseFraming } from '../tap/framing.
 import { getHeader, trailerPairs, withoutHopByHop } from './headers.js';
 import { Reclaimer } from './reclaim.js';
 import { OpenFlows } from './open-flows.js';
+import { INTERNAL_ERROR_CODE, internalErrorText, stackOf } from './client-errors.js';
 
 export interface ProxyHooks {
   /** The response head arrived; body chunks for this flow follow through onResponseChunk. */
@@ -141,7 +143,12 @@ export class Relay {
   /** Relays one exchange. Never throws: every failure ends up in the flow's outcome. */
   exchange(clientReq: http.IncomingMessage, clientRes: http.ServerResponse, upstream: UpstreamRequest): void {
     this.open.begin();
-    new Exchange(this, this.options, clientReq, clientRes, upstream).start();
+    const exchange = new Exchange(this, this.options, clientReq, clientRes, upstream);
+    try {
+      exchange.start();
+    } catch (err) {
+      exchange.internalFault(err);
+    }
   }
 
   agentFor(url: URL): http.Agent {
@@ -202,6 +209,24 @@ function drainOrClose(res: http.ServerResponse): Promise<void> {
     res.on('drain', done);
     res.on('close', done);
   });
+}
+
+/** The exchanges in progress on each client connection (one 'close' listener per connection, however many are pipelined). */
+const exchangesOn = new WeakMap<object, Set<Exchange>>();
+
+function watchConnection(socket: Duplex, exchange: Exchange): void {
+  let open = exchangesOn.get(socket);
+  if (!open) {
+    const set = new Set<Exchange>();
+    exchangesOn.set(socket, set);
+    socket.once('close', () => {
+      for (const e of [...set]) e.clientGone();
+      set.clear();
+    });
+    open = set;
+  }
+  open.add(exchange);
+  if (socket.destroyed) exchange.clientGone();
 }
 
 /** Frees the relayed chunks of large bodies promptly (see reclaim.ts); one for all exchanges. */
@@ -271,39 +296,110 @@ class Exchange {
       // Bodyless stays bodyless: no Content-Length: 0, no chunked terminator.
       proxyReq.useChunkedEncodingByDefault = false;
       proxyReq.end();
-      clientReq.on('data', (chunk: Buffer) => this.requestBody.add(chunk));
+      clientReq.on('data', this.guard((chunk: Buffer) => this.requestBody.add(chunk)));
     } else {
       // A client that sent Expect: 100-continue waits for the server's 100 before sending the
       // body, and Node sends the head only with the first body bytes: send it now.
       if (/100-continue/i.test(getHeader(clientReq.rawHeaders, 'expect') ?? '')) proxyReq.flushHeaders();
       // Plain listeners rather than pipe()/pipeline(): the same backpressure, without a stream
       // object and an AbortController per exchange (which showed up in profiles).
-      clientReq.on('data', (chunk: Buffer) => {
-        if (!proxyReq.write(chunk)) clientReq.pause();
-        this.requestBody.add(chunk);
-        reclaimer.note(chunk.length);
-      });
-      proxyReq.on('drain', () => clientReq.resume());
-      clientReq.on('end', () => proxyReq.end());
+      clientReq.on(
+        'data',
+        this.guard((chunk: Buffer) => {
+          if (!proxyReq.write(chunk)) clientReq.pause();
+          this.requestBody.add(chunk);
+          reclaimer.note(chunk.length);
+        }),
+      );
+      proxyReq.on('drain', this.guard(() => clientReq.resume()));
+      clientReq.on('end', this.guard(() => proxyReq.end()));
     }
 
     if (this.options.upstreamTimeoutMs > 0) {
       proxyReq.setTimeout(this.options.upstreamTimeoutMs, () => proxyReq.destroy(upstreamTimeout));
     }
-    proxyReq.on('information', (info) => this.relayInformational(info));
-    proxyReq.on('response', (res) => this.onResponse(res));
-    proxyReq.on('error', (err) => this.onUpstreamError(err as NodeJS.ErrnoException));
+    proxyReq.on('information', this.guard((info: http.InformationEvent) => this.relayInformational(info)));
+    proxyReq.on('response', this.guard((res: http.IncomingMessage) => this.onResponse(res)));
+    proxyReq.on('error', this.guard((err: Error) => this.onUpstreamError(err as NodeJS.ErrnoException)));
 
     // The client went away before the response was complete.
-    clientRes.on('close', () => {
-      if (!clientRes.writableFinished && !this.finished) {
-        proxyReq.destroy();
-        this.finish({ kind: 'client-aborted', code: 'ECONNRESET', message: 'client closed the connection before the response was complete' });
-      }
-    });
+    clientRes.on(
+      'close',
+      this.guard(() => {
+        if (!this.responseDone) this.clientGone();
+      }),
+    );
+    // A pipelined request's response waits in Node's queue without the connection, and gets no
+    // 'close' of its own when the connection goes: the connection's own 'close' ends it.
+    watchConnection(clientReq.socket, this);
     clientReq.on('error', () => {
       /* the client's socket errors surface as the response's close */
     });
+  }
+
+  /**
+   * Wraps an event handler of this exchange: whatever a peer sends, a fault in davtap's own code
+   * ends this exchange only (internalFault), never the process.
+   */
+  private guard<A extends unknown[]>(handle: (...args: A) => void): (...args: A) => void {
+    return (...args: A) => {
+      try {
+        handle(...args);
+      } catch (err) {
+        this.internalFault(err);
+      }
+    };
+  }
+
+  /** davtap's own code failed on this exchange: answered 502 while nothing was sent, else cut; recorded as EDAVTAP. */
+  internalFault(err: unknown): void {
+    this.options.log(`davtap: internal error in an exchange with ${this.upstream.url.origin}: ${stackOf(err)}`);
+    if (this.finished) return;
+    try {
+      this.proxyReq?.destroy();
+      this.upstreamRes?.destroy();
+      this.fail(502, internalErrorText(err), { kind: 'error', code: INTERNAL_ERROR_CODE });
+    } catch (again) {
+      this.options.log(`davtap: internal error while containing one: ${stackOf(again)}`);
+      this.clientRes.socket?.destroy();
+      this.finish({ kind: 'error', code: INTERNAL_ERROR_CODE, message: internalErrorText(err) });
+    }
+  }
+
+  /**
+   * Set once the response's last bytes are handed to the client's socket ('finish'). Not the same
+   * as writableFinished, which also holds for a response ended into a connection already gone.
+   */
+  private responseDone = false;
+  /** Set once the response is written while the request's body is still arriving. */
+  private completeOnRequestEnd = false;
+
+  /**
+   * The response is all written: the flow is complete, with the request as the server got it. A
+   * server may answer before the end of an upload; the rest of it is still relayed, and recorded.
+   */
+  private responseWritten(): void {
+    this.responseDone = true;
+    const req = this.clientReq;
+    if (req.complete || req.destroyed || req.readableEnded) {
+      this.finish({ kind: 'complete' });
+      return;
+    }
+    this.completeOnRequestEnd = true;
+    req.once('end', () => this.finish({ kind: 'complete' }));
+  }
+
+  /** The client's connection closed: unless the response was all written, the exchange ends here. */
+  clientGone(): void {
+    if (this.completeOnRequestEnd) {
+      // Answered, in the middle of the rest of its upload.
+      this.finish({ kind: 'complete' });
+      return;
+    }
+    if (!this.responseDone && !this.finished) {
+      this.proxyReq?.destroy();
+      this.finish({ kind: 'client-aborted', code: 'ECONNRESET', message: 'client closed the connection before the response was complete' });
+    }
   }
 
   private relayInformational(info: http.InformationEvent): void {
@@ -347,24 +443,33 @@ class Exchange {
     this.safeHook(() => this.options.hooks.onResponseStart?.({ id: this.id, mode: this.relay.mode, timings: this.timings(), request: this.requestRecord(), response: head }));
 
     const onChunk = this.options.hooks.onResponseChunk;
-    res.on('data', (chunk: Buffer) => {
-      // Relay first; capture and analysis happen after the bytes are on their way.
-      if (!clientRes.write(chunk)) res.pause();
-      captured.add(chunk);
-      reclaimer.note(chunk.length);
-      this.decoder?.write(chunk);
-      if (onChunk) this.safeHook(() => onChunk(this.id, chunk));
-    });
-    clientRes.on('drain', () => res.resume());
-    res.on('end', () => {
-      if (res.rawTrailers.length > 0 && framing === 'chunked') clientRes.addTrailers(trailerPairs(res.rawTrailers));
-      // Complete once the last bytes are handed to the client's socket.
-      clientRes.end(() => this.finish({ kind: 'complete' }));
-    });
+    res.on(
+      'data',
+      this.guard((chunk: Buffer) => {
+        // Relay first; capture and analysis happen after the bytes are on their way.
+        if (!clientRes.write(chunk)) res.pause();
+        captured.add(chunk);
+        reclaimer.note(chunk.length);
+        this.decoder?.write(chunk);
+        if (onChunk) this.safeHook(() => onChunk(this.id, chunk));
+      }),
+    );
+    clientRes.on('drain', this.guard(() => res.resume()));
+    res.on(
+      'end',
+      this.guard(() => {
+        if (res.rawTrailers.length > 0 && framing === 'chunked') clientRes.addTrailers(trailerPairs(res.rawTrailers));
+        // Complete once the last bytes are handed to the client's socket.
+        clientRes.end(() => this.responseWritten());
+      }),
+    );
     // A cut, reset or mis-framed upstream body (the client's own departure is handled in start()).
-    res.on('error', (err: NodeJS.ErrnoException) => {
-      if (!this.finished) this.onBodyError(err);
-    });
+    res.on(
+      'error',
+      this.guard((err: NodeJS.ErrnoException) => {
+        if (!this.finished) this.onBodyError(err);
+      }),
+    );
   }
 
   /** The response body's capture (and decoded copy), unless the hooks keep bodies themselves. */
@@ -474,7 +579,7 @@ class Exchange {
       return;
     }
     if (cut === null) {
-      clientRes.end(() => this.finish({ kind: 'complete' }));
+      clientRes.end(() => this.responseWritten());
       return;
     }
     const sent = this.responseBody?.bytesSeen ?? 0;
@@ -510,6 +615,11 @@ class Exchange {
 
   private onUpstreamError(err: NodeJS.ErrnoException): void {
     if (this.finished) return;
+    if (this.completeOnRequestEnd) {
+      // Answered in full, then the server closed in the middle of the rest of the upload.
+      this.finish({ kind: 'complete' });
+      return;
+    }
     if (this.responseStarted) {
       // A parse error mid-body (bad chunk size…) arrives here; the body pipeline sees only "aborted".
       this.upstreamErrorCode = err.code;
@@ -544,7 +654,9 @@ class Exchange {
     const res = this.clientRes;
     if (!res.headersSent && !res.destroyed) {
       const body = Buffer.from(`davtap: ${text}\n`);
-      res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': body.length });
+      // A head Node refused (sendHead) may have left its reason and some of its fields behind.
+      for (const name of res.getHeaderNames()) res.removeHeader(name);
+      res.writeHead(status, http.STATUS_CODES[status] ?? 'Error', { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': body.length });
       res.end(body);
     } else if (res.socket && !res.socket.destroyed) {
       res.socket.destroy();
@@ -572,6 +684,7 @@ class Exchange {
   private finish(outcome: Outcome): void {
     if (this.finished) return;
     this.finished = true;
+    exchangesOn.get(this.clientReq.socket)?.delete(this);
     const end = Date.now();
     const res = this.upstreamRes;
     const responseBody = this.responseBody;

@@ -374,6 +374,22 @@ test('forward: CONNECT and the tunnel\'s first requests in one write (unknown me
   t.is(origin.requests[0]!.target, '/first');
 });
 
+test('forward: a request in the same read as its tunnel\'s CONNECT goes upstream once and is recorded once', async (t) => {
+  // The shim used to stay on the socket until the tunnel was set up, and was then taken for one of
+  // the tunnel's own listeners: every byte of the tunnel was read twice.
+  const origin = await echoOrigin(t);
+  const proxy = await startTestProxy(t, { caDir });
+  const socket = await connect(proxy.port);
+  t.teardown(() => socket.destroy());
+  const answers = readAnswers(socket, 2);
+  socket.write(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\nGET /once HTTP/1.1\r\nHost: h\r\n\r\n`);
+  t.deepEqual((await answers).map((a) => a.status), [200, 200]);
+  await proxy.waitForFlows(1);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.deepEqual(origin.requests.map((r) => r.target), ['/once']);
+  t.deepEqual(proxy.flows.map((f) => f.request.target), ['/once']);
+});
+
 test('a method keeps its case on the way upstream (methods are case-sensitive)', async (t) => {
   const origin = await startOrigin((_req, s) => void s.write(response(200, { 'Content-Length': 0 })));
   t.teardown(() => origin.close());
