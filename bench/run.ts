@@ -92,6 +92,8 @@ async function main(): Promise<number> {
   }
   const previous = existsSync(RESULTS) ? parseResults(await readFile(RESULTS, 'utf8')) : [];
   const merged = names.flatMap((n) => fresh.find((s) => s.name === n) ?? previous.find((s) => s.name === n) ?? []);
+  // Sections that no bench writes (`npm run fuzz`'s, written by hand) stay as they are, after these.
+  merged.push(...previous.filter((s) => !names.includes(s.name)));
   await writeFile(RESULTS, renderResults(merged, new Date()));
   process.stderr.write(`bench: wrote ${path.relative(process.cwd(), RESULTS)}${failed ? ` (${failed} failed)` : ''}\n`);
   return failed ? 1 : 0;
