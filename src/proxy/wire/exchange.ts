@@ -72,6 +72,11 @@ export interface ExchangeTarget {
 }
 
 const EMPTY = Buffer.alloc(0);
+/**
+ * Idempotent methods (RFC 9110 §9.2.2; RFC 4918 for PROPFIND and PROPPATCH, RFC 3253 §3.6 for
+ * REPORT, RFC 5323 for SEARCH): the only ones sent again after a connection closed unanswered.
+ */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE', 'PROPFIND', 'PROPPATCH', 'REPORT', 'SEARCH']);
 /** Frees relayed chunks of large bodies promptly (see reclaim.ts). */
 const reclaimer = new Reclaimer();
 
@@ -114,8 +119,10 @@ export class WireExchange implements LinkUser {
   private readonly upstreamHead: Buffer;
   /**
    * A bodyless request sent on a reused connection that the server closes before answering is
-   * sent again on a fresh one, once: the server closed an idle connection as the request went out
-   * (a race of keep-alive), so it cannot have acted on it.
+   * sent again on a fresh one, once: most often the server closed an idle connection as the
+   * request went out (a race of keep-alive). It may also have read it and failed, so only
+   * idempotent methods are sent again (RFC 9110 §9.2.2: a proxy must not retry the others);
+   * a MOVE, LOCK or POST gets the 502 its client can judge.
    */
   private retryable: boolean;
   private reusedLink = false;
@@ -129,7 +136,7 @@ export class WireExchange implements LinkUser {
     this.request = target.head;
     this.requestBody = new BodyCapture(settings.maxRequestBody);
     this.requestFramer = new BodyFramer(target.plan);
-    this.retryable = target.plan.framing === 'none';
+    this.retryable = target.plan.framing === 'none' && IDEMPOTENT.has(target.head.method);
     this.upstreamHead = serializeHead(`${this.request.method} ${target.path} HTTP/1.1`, target.upstreamHeaders);
   }
 

@@ -183,6 +183,25 @@ test('a bodyless request on a kept-alive connection the server closed unanswered
   t.deepEqual(flows.map((f) => f.response?.status ?? f.outcome.code), [200, 200, 'EOF']);
 });
 
+test('a bodyless MOVE on a kept-alive connection the server closed unanswered is not sent again: it may have been acted on (RFC 9110 §9.2.2)', async (t) => {
+  const perConnection = new Map<net.Socket, number>();
+  const origin = await originFor(t, (_req, s) => {
+    const n = (perConnection.get(s) ?? 0) + 1;
+    perConnection.set(s, n);
+    if (n === 2) s.destroy();
+    else s.write(response(200, { 'Content-Length': 2 }, 'ok'));
+  });
+  const proxy = await startTestProxy(t, { upstream: new URL(origin.url) });
+  const c = await rawClient(t, proxy.port);
+  c.socket.write('GET /1 HTTP/1.1\r\nHost: h\r\n\r\n');
+  await c.until((s) => count(s, /ok/g) === 1);
+  c.socket.write('MOVE /a HTTP/1.1\r\nHost: h\r\nDestination: http://h/b\r\n\r\n');
+  await c.until((s) => /502 Bad Gateway/.test(s));
+  t.deepEqual(origin.requests.map((r) => `${r.method} ${r.target}`), ['GET /1', 'MOVE /a']);
+  const flows = await proxy.waitForFlows(2);
+  t.deepEqual(flows.map((f) => f.response?.status ?? f.outcome.code), [200, 'EOF']);
+});
+
 test('an upload to a server that stops reading stops the client (memory stays bounded)', async (t) => {
   // A server that reads the request head, then nothing more.
   const accepted: net.Socket[] = [];
