@@ -48,6 +48,8 @@ export interface ExchangeHost {
   readonly peer: { address: string; port: number };
   /** The client wants no more requests on this connection (it sent FIN). */
   readonly clientEnded: boolean;
+  /** Requests of the client wait behind this exchange (pipelined before its FIN). */
+  readonly requestsWaiting: boolean;
   /** An upstream connection for this exchange: the connection's own one, or a new one. */
   takeUpstream(): UpstreamLink;
   /**
@@ -72,6 +74,19 @@ export interface ExchangeTarget {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** How long the last byte of an answer to a client that sent FIN waits for that client's reset. */
+const RESET_WINDOW_MS = 100;
+
+/** Takes the last byte off the last non-empty piece; returns it (null when every piece is empty). */
+function holdLastByte(out: Buffer[]): Buffer | null {
+  for (let i = out.length - 1; i >= 0; i--) {
+    const piece = out[i]!;
+    if (piece.length === 0) continue;
+    out[i] = piece.subarray(0, piece.length - 1);
+    return piece.subarray(piece.length - 1);
+  }
+  return null;
+}
 /**
  * Idempotent methods (RFC 9110 §9.2.2; RFC 4918 for PROPFIND and PROPPATCH, RFC 3253 §3.6 for
  * REPORT, RFC 5323 for SEARCH): the only ones sent again after a connection closed unanswered.
@@ -249,20 +264,31 @@ export class WireExchange implements LinkUser {
     this.out = [];
     this.afterLastWrite = null;
     const client = this.host.client;
+    const tail = done && this.host.clientEnded && !this.host.requestsWaiting ? holdLastByte(out) : null;
+    const callback = tail ? null : done;
     let ok = true;
     if (out.length <= 1 || this.outBytes > 64 * 1024) {
       // Large pieces are not copied together: corked, they still leave in one writev.
       client.cork();
       for (let i = 0; i < out.length - 1; i++) ok = client.write(out[i]!) && ok;
       const last = out[out.length - 1] ?? EMPTY;
-      ok = (done ? client.write(last, done) : client.write(last)) && ok;
+      ok = (callback ? client.write(last, callback) : client.write(last)) && ok;
       client.uncork();
     } else {
-      const data = Buffer.concat(out, this.outBytes);
-      ok = done ? client.write(data, done) : client.write(data);
+      const data = Buffer.concat(out);
+      ok = callback ? client.write(data, callback) : client.write(data);
     }
     this.outBytes = 0;
     if (!ok) this.link?.socket.pause();
+    if (tail && done) {
+      // The last answer to a client that sent FIN: one that only half-closed reads it; one that
+      // closed altogether (it gave up waiting) resets the bytes it is sent. The reset arrives
+      // within a round trip, and the last byte, written after it, then fails: the flow is
+      // recorded as client-aborted, not as delivered.
+      setTimeout(() => {
+        if (!client.destroyed) client.write(tail, done);
+      }, RESET_WINDOW_MS).unref();
+    }
   }
 
   private readUpstream(buf: Buffer): void {

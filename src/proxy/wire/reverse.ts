@@ -102,6 +102,10 @@ class ClientConnection implements ExchangeHost {
     return this.ended;
   }
 
+  get requestsWaiting(): boolean {
+    return this.pending !== null && this.pending.length > 0;
+  }
+
   destroy(): void {
     this.client.destroy();
     this.upstream?.destroy();

@@ -349,6 +349,18 @@ test('a client that half-closes after its requests (shutdown(SHUT_WR), nc -N) ge
   t.is(origin.requests.length, 2);
 });
 
+test('a client that closed altogether before its answer (it gave up waiting) is recorded as client-aborted, not as answered', async (t) => {
+  const origin = await originFor(t, (_req, s) => void setTimeout(() => s.write(response(200, { 'Content-Length': 2 }, 'ok')), 400));
+  const proxy = await startTestProxy(t, { upstream: new URL(origin.url) });
+  const c = await rawClient(t, proxy.port);
+  c.socket.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
+  await new Promise((r) => setTimeout(r, 100));
+  c.socket.destroy();
+  const [flow] = await proxy.waitForFlows(1);
+  t.is(flow!.outcome.kind, 'client-aborted');
+  t.is(origin.requests.length, 1);
+});
+
 test('a client that half-closes in the middle of a request body is recorded as client-aborted', async (t) => {
   const origin = await originFor(t, (_req, s) => void s.write(response(200, { 'Content-Length': 0 })));
   const proxy = await startTestProxy(t, { upstream: new URL(origin.url) });
