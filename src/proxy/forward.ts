@@ -2,6 +2,7 @@
 // CONNECT, which davtap terminates with a leaf certificate from its CA, so the WebDAV exchanges
 // inside the tunnel are relayed and analyzed like any other.
 import http from 'node:http';
+import { answerHalfClosedClients } from './half-close.js';
 import net from 'node:net';
 import tls from 'node:tls';
 import { Relay } from './relay.js';
@@ -41,6 +42,7 @@ export class ForwardProxy {
   ) {
     this.innerServer = http.createServer({ requestTimeout: 0 }, (req, res) => this.onRequest(req, res));
     this.innerServer.on('checkContinue', (req, res) => this.onRequest(req, res));
+    answerHalfClosedClients(this.innerServer);
   }
 
   readonly onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {

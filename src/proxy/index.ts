@@ -9,6 +9,7 @@ import { reverseHandler } from './reverse.js';
 import { ForwardProxy } from './forward.js';
 import { ensureCa, LeafIssuer, type CaInfo } from './ca.js';
 import { clientErrorHandler } from './client-errors.js';
+import { answerHalfClosedClients } from './half-close.js';
 import { ClientGate, type ClientAllowed } from './client-access.js';
 import { isLoopbackAddress } from './address-range.js';
 import { restoreMethod, shimMethods } from './method-shim.js';
@@ -116,6 +117,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const relay = new Relay(mode, relayOptions);
   const server = http.createServer(nodeServerTimeouts(relayOptions.headTimeoutMs));
   server.on('clientError', clientErrorHandler(mode, options.hooks, log));
+  answerHalfClosedClients(server);
   const sockets = new Set<net.Socket>();
   server.on('connection', (s: net.Socket) => {
     sockets.add(s);

@@ -15,6 +15,7 @@ import { BodyCapture } from '../tap/capture.js';
 import { DecodedCopy, decodableEncoding } from '../tap/decode.js';
 import { declaredLength, requestFraming, responseFraming } from '../tap/framing.js';
 import { getHeader, trailerPairs, withoutHopByHop } from './headers.js';
+import { whenClientStillThere } from './half-close.js';
 import { Reclaimer } from './reclaim.js';
 import { OpenFlows } from './open-flows.js';
 import { INTERNAL_ERROR_CODE, internalErrorText, stackOf } from './client-errors.js';
@@ -460,7 +461,7 @@ class Exchange {
       this.guard(() => {
         if (res.rawTrailers.length > 0 && framing === 'chunked') clientRes.addTrailers(trailerPairs(res.rawTrailers));
         // Complete once the last bytes are handed to the client's socket.
-        clientRes.end(() => this.responseWritten());
+        whenClientStillThere(this.clientReq.socket, () => clientRes.end(() => this.responseWritten()));
       }),
     );
     // A cut, reset or mis-framed upstream body (the client's own departure is handled in start()).
@@ -579,7 +580,7 @@ class Exchange {
       return;
     }
     if (cut === null) {
-      clientRes.end(() => this.responseWritten());
+      whenClientStillThere(this.clientReq.socket, () => clientRes.end(() => this.responseWritten()));
       return;
     }
     const sent = this.responseBody?.bytesSeen ?? 0;

@@ -195,3 +195,21 @@ test('an upload answered before its end is recorded whole, as the server got it'
   for (let i = 0; i < 100 && !received.toString('latin1').endsWith('hello world'); i++) await tick(10);
   t.true(received.toString('latin1').endsWith('\r\n\r\nhello world'));
 });
+
+test('forward mode: a client that half-closes after its request gets the answer; one that closed altogether before it is recorded as client-aborted', async (t) => {
+  const { proxy, url, origin } = await setup(t, async (req, s) => {
+    await tick(300);
+    s.write(response(200, { 'Content-Length': req.target.length }, req.target));
+  });
+  const half = await rawClient(t, proxy.port);
+  half.socket.end(`GET ${url('/half')} HTTP/1.1\r\nHost: h\r\n\r\n`);
+  await half.closed;
+  t.regex(half.text(), /^HTTP\/1\.1 200 [\s\S]*\/half$/);
+  const gone = await rawClient(t, proxy.port);
+  gone.socket.write(`GET ${url('/gone')} HTTP/1.1\r\nHost: h\r\n\r\n`);
+  await tick(100);
+  gone.socket.destroy();
+  const flows = await proxy.waitForFlows(2);
+  t.deepEqual(flows.map((f) => `${new URL(f.request.url).pathname} ${f.outcome.kind}`).sort(), ['/gone client-aborted', '/half complete']);
+  t.is(origin.requests.length, 2);
+});
