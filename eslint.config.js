@@ -34,7 +34,7 @@ export default tseslint.config(
     rules: restrict([
       ...owned,
       layer('proxy', 'analysis'), layer('tap', 'analysis'), layer('store', 'analysis'), layer('ui', 'analysis'),
-      layer('cli', 'analysis'), layer('export', 'analysis'), layer('verify', 'analysis'), layer('inject', 'analysis'),
+      layer('cli', 'analysis'), layer('pipeline', 'analysis'), layer('export', 'analysis'), layer('verify', 'analysis'), layer('inject', 'analysis'),
       { group: ['node:*', '!node:zlib', 'fs', 'net', 'http', 'https', 'child_process'], message: 'analysis/ does no I/O (node:zlib only)' },
       { group: ['fast-xml-parser'], message: 'analysis/ parses with saxes only' },
     ]),
@@ -50,17 +50,26 @@ export default tseslint.config(
     ]),
   },
   { files: ['src/proxy/ca.ts'], rules: restrict([...except('node-forge'), layer('store', 'proxy'), layer('ui', 'proxy')]) },
-  { files: ['src/proxy/**/*.ts', 'src/tap/**/*.ts'], ignores: ['src/proxy/ca.ts'], rules: restrict([...owned, layer('store', 'proxy'), layer('ui', 'proxy')]) },
-  { files: ['src/store/**/*.ts'], rules: restrict([...except('better-sqlite3'), layer('proxy', 'store'), layer('ui', 'store'), layer('cli', 'store')]) },
+  { files: ['src/proxy/**/*.ts', 'src/tap/**/*.ts'], ignores: ['src/proxy/ca.ts'], rules: restrict([...owned, layer('store', 'proxy'), layer('ui', 'proxy'), layer('pipeline', 'proxy'), layer('cli', 'proxy')]) },
+  { files: ['src/store/**/*.ts'], rules: restrict([...except('better-sqlite3'), layer('proxy', 'store'), layer('ui', 'store'), layer('cli', 'store'), layer('pipeline', 'store')]) },
   // The UI reads the store and nothing else.
   {
     files: ['ui/**/*.ts'],
     rules: restrict([
       ...except('blessed'),
-      layer('proxy', 'ui'), layer('tap', 'ui'), layer('cli', 'ui'), layer('inject', 'ui'), layer('verify', 'ui'),
+      layer('proxy', 'ui'), layer('tap', 'ui'), layer('cli', 'ui'), layer('inject', 'ui'), layer('verify', 'ui'), layer('pipeline', 'ui'),
+    ]),
+  },
+  // The live pipeline (analysis and recording off the relay thread) sits below the composition
+  // root: it uses the proxy's hook contract, the analyzer and the store, never a command or a view.
+  {
+    files: ['src/pipeline/**/*.ts'],
+    rules: restrict([
+      ...owned,
+      layer('cli', 'pipeline'), layer('ui', 'pipeline'), layer('export', 'pipeline'), layer('verify', 'pipeline'), layer('inject', 'pipeline'),
     ]),
   },
   // Only cli/ composes layers; the others must not reach up into it.
-  { files: ['src/export/**/*.ts', 'src/verify/**/*.ts', 'src/inject/**/*.ts'], rules: restrict([...owned, layer('cli', 'this layer'), layer('ui', 'this layer')]) },
+  { files: ['src/export/**/*.ts', 'src/verify/**/*.ts', 'src/inject/**/*.ts'], rules: restrict([...owned, layer('cli', 'this layer'), layer('ui', 'this layer'), layer('pipeline', 'this layer')]) },
   { files: ['test/**/*.ts', 'bench/**/*.ts'], rules: { '@typescript-eslint/no-non-null-assertion': 'off' } },
 );

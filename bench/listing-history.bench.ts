@@ -4,7 +4,7 @@
 // the previous listing and kept as the new reference), and a GET flow is observed to show the
 // cost for flows that are not listings. Target: the history costs under 10% of the analysis.
 import { analyze } from '../src/analysis/analyzer.js';
-import { ListingHistory } from '../src/cli/listing-history.js';
+import { ListingHistory } from '../src/pipeline/listing-history.js';
 import type { Analysis, Flow, RawHeaders } from '../src/types.js';
 import { fixed, table } from './lib/table.js';
 

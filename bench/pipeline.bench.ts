@@ -3,7 +3,7 @@
 // running the compiled dist/ code:
 //   relay only        the store off: the relay with hooks that do nothing;
 //   inline (before)   analysis and the store writer on the relay's event loop, as davtap did;
-//   worker (davtap)   the relay posts to the pipeline worker (src/cli/pipeline.ts), as davtap does.
+//   worker (davtap)   the relay posts to the pipeline worker (src/pipeline/pipeline.ts), as davtap does.
 // (a) saturation: wrk -t2 -c8; (b) a fixed offered rate of 2,000 req/s from an open-loop Node load
 // generator (latency measured from each request's scheduled time, so that queueing is counted).
 // Each measurement runs twice: the 2 cores are shared.
@@ -17,8 +17,8 @@ import { request, startApache, type ApacheServer } from '../test/helpers/apache.
 import { tiedToParent } from '../test/helpers/davtap-process.js';
 import type * as ProxyModule from '../src/proxy/index.js';
 import type * as StoreModule from '../src/store/index.js';
-import type * as LiveModule from '../src/cli/live.js';
-import type * as PipelineModule from '../src/cli/pipeline.js';
+import type * as LiveModule from '../src/pipeline/live.js';
+import type * as PipelineModule from '../src/pipeline/pipeline.js';
 import { fixed, table } from './lib/table.js';
 import { runWrk } from './lib/wrk.js';
 
@@ -75,7 +75,7 @@ async function child(mode: Mode, upstream: string, db: string): Promise<void> {
   const maxBody = 64 * 1024 * 1024;
   if (mode === 'inline (before)') {
     const store = (await import(pathToFileURL(path.join(DIST, 'store/index.js')).href)) as typeof StoreModule;
-    const live = (await import(pathToFileURL(path.join(DIST, 'cli/live.js')).href)) as typeof LiveModule;
+    const live = (await import(pathToFileURL(path.join(DIST, 'pipeline/live.js')).href)) as typeof LiveModule;
     const s = store.openStore(db);
     const writer = store.createFlowWriter(s, { maxBodyBytes: maxBody, onError: (e) => process.stderr.write(`${e.message}\n`) });
     const pipeline = live.createLivePipeline({ log: (l) => process.stderr.write(`${l}\n`), onFlow: (f) => writer.enqueue(f) });
@@ -86,7 +86,7 @@ async function child(mode: Mode, upstream: string, db: string): Promise<void> {
       s.close();
     };
   } else if (mode === 'worker (davtap)') {
-    const p = (await import(pathToFileURL(path.join(DIST, 'cli/pipeline.js')).href)) as typeof PipelineModule;
+    const p = (await import(pathToFileURL(path.join(DIST, 'pipeline/pipeline.js')).href)) as typeof PipelineModule;
     const pipeline = await p.startPipeline({ dbPath: db, maxBody, lines: false, onLines: () => {}, log: (l) => process.stderr.write(`${l}\n`) });
     hooks = { ...pipeline.hooks, onFlow: (f) => (seen++, pipeline.hooks.onFlow(f)) };
     committed = () => seen - pipeline.pending();

@@ -4,7 +4,7 @@
 // dCache#7850: a 207 "success" that leaves members out makes sync clients delete them).
 //
 // Pure: exchanges in, observations and findings out. Keeping the last listings and the removals
-// seen (bounded, in arrival order) is the caller's job (src/cli/listing-history.ts on the pipeline
+// seen (bounded, in arrival order) is the caller's job (src/pipeline/listing-history.ts on the pipeline
 // worker). Times are the exchanges' own timestamps, never a clock.
 //
 // What counts as a shrink: ANY member of the previous listing that is missing now, unless a

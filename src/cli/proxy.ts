@@ -3,7 +3,7 @@ import path from 'node:path';
 import { startProxy } from '../proxy/index.js';
 import { defaultCaDir } from '../proxy/ca.js';
 import { UsageError } from '../errors.js';
-import { startPipeline } from './pipeline.js';
+import { startPipeline } from '../pipeline/pipeline.js';
 import { createInjector, parseHeadFilter, parseInjectSpecs } from '../inject/index.js';
 import { parseCommandArgs, parseSize } from './args.js';
 import { checkNotOpenProxy, parseAllowRemote, parseListen, parseUpstream, upstreamIsSelf } from './listen.js';

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
-import { createLivePipeline } from '../../src/cli/live.js';
+import { createLivePipeline } from '../../src/pipeline/live.js';
 import type { CliIO } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
 import { exportReport, exportReportBundle, defaultExportDir } from '../../src/export/index.js';

@@ -2,7 +2,7 @@
 // as davtap wires them (including takesResponseBodies), a count of the flows the relay finished,
 // and a teardown that closes it unless the test did.
 import type { ExecutionContext } from 'ava';
-import { startPipeline, type Pipeline, type PipelineOptions, type PipelineStats } from '../../src/cli/pipeline.js';
+import { startPipeline, type Pipeline, type PipelineOptions, type PipelineStats } from '../../src/pipeline/pipeline.js';
 import type { ProxyHooks } from '../../src/proxy/index.js';
 import type { Flow } from '../../src/types.js';
 

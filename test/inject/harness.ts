@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startProxy, type RunningProxy } from '../../src/proxy/index.js';
-import { createLivePipeline } from '../../src/cli/live.js';
+import { createLivePipeline } from '../../src/pipeline/live.js';
 import { createInjector, parseInjectSpecs } from '../../src/inject/index.js';
 import { parseFilter } from '../../src/filter/index.js';
 import type { Flow } from '../../src/types.js';

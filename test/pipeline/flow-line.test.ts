@@ -1,6 +1,6 @@
 import test from 'ava';
-import { flowLine } from '../../src/cli/flow-line.js';
-import { skippedAnalysis } from '../../src/cli/live.js';
+import { flowLine } from '../../src/pipeline/flow-line.js';
+import { skippedAnalysis } from '../../src/pipeline/live.js';
 import { createRedactor } from '../../src/redact/index.js';
 import type { Flow } from '../../src/types.js';
 

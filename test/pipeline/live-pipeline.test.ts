@@ -4,7 +4,7 @@ import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startPipeline, type Pipeline, type PipelineOptions } from '../../src/cli/pipeline.js';
+import { startPipeline, type Pipeline, type PipelineOptions } from '../../src/pipeline/pipeline.js';
 import { startTestPipeline } from '../helpers/pipeline.js';
 import { openReader } from '../../src/store/index.js';
 import { StoreError } from '../../src/errors.js';

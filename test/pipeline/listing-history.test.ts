@@ -3,7 +3,7 @@
 // analyzed by the real analyzer.
 import test from 'ava';
 import { analyze } from '../../src/analysis/analyzer.js';
-import { ListingHistory } from '../../src/cli/listing-history.js';
+import { ListingHistory } from '../../src/pipeline/listing-history.js';
 import type { Flow, RawHeaders } from '../../src/types.js';
 
 const UP = 'http://127.0.0.1:8001';

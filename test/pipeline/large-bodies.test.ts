@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import type { PipelineOptions } from '../../src/cli/pipeline.js';
+import type { PipelineOptions } from '../../src/pipeline/pipeline.js';
 import { openReader } from '../../src/store/index.js';
 import type { Flow } from '../../src/types.js';
 import { curl } from '../helpers/curl.js';

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import type { Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { Pipeline } from '../../src/cli/pipeline.js';
+import type { Pipeline } from '../../src/pipeline/pipeline.js';
 import type { ProxyHooks } from '../../src/proxy/index.js';
 import { openReader } from '../../src/store/index.js';
 import type { Finding } from '../../src/types.js';
