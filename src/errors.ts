@@ -1,5 +1,18 @@
 // davtap's own errors. A finding about a body is data, never one of these: these are for usage
-// mistakes and I/O the user must act on. Every code maps to an exit status in one table.
+// mistakes and I/O the user must act on. Every code maps to an exit status in one table, and every
+// status davtap exits with is in the other; the README's "Exit codes" table is tested against both.
+
+/** Every status the davtap process exits with. */
+export const exitStatuses = {
+  0: 'success; for check and verify, no finding or difference reached --fail-on',
+  1: 'check or verify: findings (or differences) reached --fail-on',
+  2: 'usage, option value, listening, file, database or CA error; the proxy also exits 2 when flows it relayed could not be recorded',
+  70: 'internal error (a bug in davtap): the message carries the stack',
+  130: 'a second SIGINT or SIGTERM while the proxy stops: it exits at once, without waiting for the recorder',
+  141: 'the reader of standard output went away (SIGPIPE) during a one-shot command such as export',
+} as const;
+
+export type ExitStatus = keyof typeof exitStatuses;
 
 export const errorCodes = {
   USAGE: { exit: 2, what: 'bad command line' },
@@ -9,7 +22,7 @@ export const errorCodes = {
   STORE: { exit: 2, what: 'database error' },
   CA: { exit: 2, what: 'certificate authority error' },
   INTERNAL: { exit: 70, what: 'internal error' },
-} as const;
+} as const satisfies Record<string, { exit: ExitStatus; what: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;
 
