@@ -38,7 +38,7 @@ test('each error code is listed under the status it exits with, and the README n
   const table = readmeExits();
   for (const [code, { exit }] of Object.entries(errorCodes)) t.true(table.get(exit)?.codes.includes(code), `${code} under ${exit}`);
   const listed = [...table.entries()].flatMap(([status, row]) => row.codes.map((code) => [code, status] as const));
-  for (const [code, status] of listed) t.is(errorCodes[code as keyof typeof errorCodes]?.exit, status, `README lists ${code} under ${status}`);
+  for (const [code, status] of listed) t.is(errorCodes[code as keyof typeof errorCodes]?.exit as number | undefined, status, `README lists ${code} under ${status}`);
 });
 
 test('the process exits with no status outside the table', (t) => {

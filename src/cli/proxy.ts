@@ -5,7 +5,7 @@ import { defaultCaDir } from '../proxy/ca.js';
 import { UsageError } from '../errors.js';
 import { startPipeline } from '../pipeline/pipeline.js';
 import { createInjector, parseHeadFilter, parseInjectSpecs } from '../inject/index.js';
-import { parseCommandArgs, parseSize } from './args.js';
+import { parseCommandArgs, parseSize, type OptionSpec } from './args.js';
 import { checkNotOpenProxy, parseAllowRemote, parseListen, parseUpstream, upstreamIsSelf } from './listen.js';
 import { clientAllowedBy, isLoopbackAddress } from '../proxy/address-range.js';
 import type { CliIO, Command } from './io.js';
@@ -97,26 +97,32 @@ function injectorOf(inject: string | undefined, filter: string | undefined) {
   return createInjector({ specs: parseInjectSpecs(inject), ...(filter !== undefined ? { filter: parseHeadFilter(filter) } : {}) });
 }
 
+/**
+ * The proxy's options as parsed. The help text above and the README's options table are tested
+ * against it (test/cli/proxy-options.test.ts): an option added here and not there fails.
+ */
+export const proxyOptionSpec = {
+  upstream: { type: 'string' },
+  listen: { type: 'string' },
+  'allow-remote': { type: 'string', multiple: true },
+  db: { type: 'string' },
+  'max-db-size': { type: 'string' },
+  'no-ui': { type: 'boolean' },
+  'show-secrets': { type: 'boolean' },
+  'max-body': { type: 'string' },
+  'max-request-body': { type: 'string' },
+  'ca-dir': { type: 'string' },
+  'insecure-upstream': { type: 'boolean' },
+  'upstream-timeout': { type: 'string' },
+  'head-timeout': { type: 'string' },
+  inject: { type: 'string' },
+  'inject-filter': { type: 'string' },
+} satisfies OptionSpec;
+
 export const command: Command = {
   summary: 'relay traffic and record flows (the default)',
   async run(args: string[], io: CliIO): Promise<number> {
-    const { values, help: wantsHelp } = parseCommandArgs<ProxyArgs>('proxy', args, {
-      upstream: { type: 'string' },
-      listen: { type: 'string' },
-      'allow-remote': { type: 'string', multiple: true },
-      db: { type: 'string' },
-      'max-db-size': { type: 'string' },
-      'no-ui': { type: 'boolean' },
-      'show-secrets': { type: 'boolean' },
-      'max-body': { type: 'string' },
-      'max-request-body': { type: 'string' },
-      'ca-dir': { type: 'string' },
-      'insecure-upstream': { type: 'boolean' },
-      'upstream-timeout': { type: 'string' },
-      'head-timeout': { type: 'string' },
-      inject: { type: 'string' },
-      'inject-filter': { type: 'string' },
-    });
+    const { values, help: wantsHelp } = parseCommandArgs<ProxyArgs>('proxy', args, proxyOptionSpec);
     if (wantsHelp) {
       io.stdout.write(help);
       return 0;
