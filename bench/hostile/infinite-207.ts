@@ -6,20 +6,17 @@
 //
 // Prints `infinite-207-peak=N MB held=N MB` (MB = 2^20 bytes) and exits 1 when the peak is over
 // 400 MB or the held set over 250 MB.
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { readRss } from '../lib/memory.js';
+import { startDavtap } from './davtap-child.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string' }, flows: { type: 'string' }, idle: { type: 'string' } } });
 const seconds = Number(values.seconds ?? 17);
 const flows = Number(values.flows ?? 3);
 const idleSeconds = Number(values.idle ?? 20);
-const root = path.resolve(import.meta.dirname, '../..');
 
 /** One small <response>, as servers send in a Depth-1 listing. */
 function responses(from: number, count: number): string {
@@ -61,21 +58,8 @@ function startOrigin(): Promise<net.Server> {
 async function main(): Promise<number> {
   const origin = await startOrigin();
   const originPort = (origin.address() as net.AddressInfo).port;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'davtap-hostile-'));
-  const child = spawn(process.execPath, [path.join(root, 'bin/davtap'), '--upstream', `http://127.0.0.1:${originPort}/`, '--listen', '127.0.0.1:0', '--no-ui', '--db', path.join(dir, 'd.db')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdout.resume();
-  const port = await new Promise<number>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`davtap did not start: ${stderr}`)), 15_000);
-    child.stderr.on('data', () => {
-      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)\//.exec(stderr);
-      if (m) {
-        clearTimeout(t);
-        resolve(Number(m[1]));
-      }
-    });
-  });
+  const davtap = await startDavtap(`http://127.0.0.1:${originPort}/`);
+  const { child, port } = davtap;
   let peakKiB = 0;
   const sampler = setInterval(() => {
     const r = readRss(child.pid!);
@@ -98,11 +82,9 @@ async function main(): Promise<number> {
   await new Promise((r) => setTimeout(r, idleSeconds * 1000));
   const held = readRss(child.pid!);
   clearInterval(sampler);
-  child.kill('SIGTERM');
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const code = await davtap.stop(process.env.KEEP_DB !== undefined);
   origin.close();
-  const db = path.join(dir, 'd.db');
-  if (!process.env.KEEP_DB) fs.rmSync(dir, { recursive: true, force: true });
+  const db = path.join(davtap.dir, 'd.db');
   const peakMB = Math.round(peakKiB / 1024);
   const heldMB = Math.round((held?.rssKiB ?? 0) / 1024);
   process.stderr.write(`relayed ${(relayed / 2 ** 30).toFixed(2)} GiB in ${flows} flows of ${seconds} s; davtap exited ${code}; db ${db}\n`);
