@@ -1,7 +1,7 @@
 // Fault injection: davtap as a deliberately bad gateway. `createInjector` gives the proxy's
 // `injectFor` hook: for each response head that matches the filter (default: every 207) it returns
 // an injection that applies the faults, in the order given, to what the client receives.
-import type { ClientHead, InjectionStep, ResponseInjection } from '../proxy/relay.js';
+import type { ClientHead, InjectionStep, ResponseInjection } from '../proxy/hooks.js';
 import type { Flow, FlowStart } from '../types.js';
 import { UsageError } from '../errors.js';
 import { matchFlow, parseFilter, type FilterNode } from '../filter/index.js';

@@ -3,7 +3,7 @@
 // buffer the body (up to a cap), decode its content coding, rewrite, re-encode and fix
 // Content-Length. Stages apply in the order the faults were given.
 import zlib from 'node:zlib';
-import type { ClientHead } from '../proxy/relay.js';
+import type { ClientHead } from '../proxy/hooks.js';
 import type { RawHeaders } from '../types.js';
 import { decodableEncoding, type DecodableEncoding } from '../tap/decode.js';
 import { declaredLength, responseFraming } from '../tap/framing.js';

@@ -6,7 +6,7 @@
 // request head itself, only to answer it 403 and record it as a flow; nothing is relayed.
 import type net from 'node:net';
 import type { Mode } from '../types.js';
-import type { ProxyHooks } from './relay.js';
+import type { ProxyHooks } from './hooks.js';
 import { recordRefusal, textReply } from './client-errors.js';
 
 /** Decides by the client's address (as the socket reports it) whether it may use davtap. */

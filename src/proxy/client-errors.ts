@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { Mode, RawHeaders } from '../types.js';
-import type { ProxyHooks } from './relay.js';
+import type { ProxyHooks } from './hooks.js';
 import { refusedRequestIn, restoredHead } from './method-shim.js';
 import { BodyFramer, headEnd, parseRequestHead, requestBodyPlan } from './wire/message.js';
 

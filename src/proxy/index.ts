@@ -4,7 +4,8 @@ import type net from 'node:net';
 import { WireReverseProxy } from './wire/reverse.js';
 import { ListenError } from '../errors.js';
 import type { Mode } from '../types.js';
-import { Relay, type ProxyHooks, type RelayOptions } from './relay.js';
+import { Relay, type RelayOptions } from './relay.js';
+import type { ProxyHooks } from './hooks.js';
 import { reverseHandler } from './reverse.js';
 import { ForwardProxy } from './forward.js';
 import { ensureCa, LeafIssuer, type CaInfo } from './ca.js';
@@ -14,7 +15,7 @@ import { ClientGate, type ClientAllowed } from './client-access.js';
 import { isLoopbackAddress } from './address-range.js';
 import { restoreMethod, shimMethods } from './method-shim.js';
 
-export type { ProxyHooks } from './relay.js';
+export type { ProxyHooks } from './hooks.js';
 export type { ClientAllowed } from './client-access.js';
 
 export interface ProxyOptions {

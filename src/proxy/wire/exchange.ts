@@ -15,7 +15,7 @@ import { BodyCapture } from '../../tap/capture.js';
 import { DecodedCopy, decodableEncoding } from '../../tap/decode.js';
 import { declaredLength } from '../../tap/framing.js';
 import { getHeader, withoutHopByHop } from '../headers.js';
-import type { ProxyHooks } from '../relay.js';
+import type { ProxyHooks } from '../hooks.js';
 import { INTERNAL_ERROR_CODE, internalErrorText, REQUEST_TIMEOUT_CODE, stackOf, textReply } from '../client-errors.js';
 import { Reclaimer } from '../reclaim.js';
 import type { LinkUser, UpstreamLink } from './link.js';

@@ -1,0 +1,69 @@
+// The contract between a relay and whatever listens to it (the live pipeline, tests, fault
+// injection): which hook is called when, and what each may rely on. Both relays (wire/ for reverse
+// mode, relay.ts for forward mode and --inject) keep it, and the transparency and fuzz suites hold
+// them to it.
+//
+// The lifecycle of one flow (one request and what became of it):
+// 1. injectFor(start): only when fault injection is on, once, when the response head arrived and
+//    before anything of it reached the client.
+// 2. onResponseStart(start): once, when the final (non-1xx) response head arrived; never for a flow
+//    that gets no response (refused request, upstream unreachable, reset before the head).
+// 3. onResponseChunk(id, chunk): for each piece of the response body as it is relayed, in order,
+//    after de-chunking and before any content decoding; only after onResponseStart.
+// 4. onFlow(flow): exactly once per flow, every flow, last: with a response or with an error
+//    outcome, never both left out (a refused request is a flow with `response: null` and an error
+//    outcome; a cut body is a response with an aborted outcome). No hook is called for the flow after it.
+// A hook that throws is logged and never breaks relaying; the flow goes on to onFlow.
+import type { Flow, FlowStart, RawHeaders } from '../types.js';
+
+export interface ProxyHooks {
+  /** The response head arrived; body chunks for this flow follow through onResponseChunk. */
+  onResponseStart?(flow: FlowStart): void;
+  /** A response body chunk as relayed (after de-chunking, before any content decoding). */
+  onResponseChunk?(flowId: string, chunk: Buffer): void;
+  /** The exchange is over, one way or another. Called exactly once per flow, and last (step 4 above). */
+  onFlow(flow: Flow): void;
+  /**
+   * Fault injection: asked once per response head (before anything is sent to the client); an
+   * injection returned here replaces what the client receives. Undefined keeps the flow transparent.
+   * For an injected flow, onResponseStart, onResponseChunk and the recorded response describe what
+   * the client was sent, and Flow.injected names the injection.
+   */
+  injectFor?(start: FlowStart): ResponseInjection | undefined;
+  /**
+   * True when the hooks keep response bodies themselves from the chunks they are given: the relay
+   * then holds no copy of a response announced through onResponseStart, and that flow's
+   * `response.body.bytes` is empty and `response.decoded` null (the counts and captureComplete
+   * stay right, measured against the capture cap). Bodies the relay makes up (502, 504) are kept
+   * as usual. It keeps a long download from being held twice, once here and once by the consumer.
+   */
+  takesResponseBodies?: boolean;
+}
+
+/** A response head as sent to the client. */
+export interface ClientHead {
+  status: number;
+  reason: string;
+  rawHeaders: RawHeaders;
+}
+
+/** One thing an injection does to the client's side of the exchange, in order. */
+export type InjectionStep =
+  | { kind: 'head'; head: ClientHead }
+  | { kind: 'body'; chunk: Buffer }
+  /** Ends the connection without completing the message: 'close' flushes then closes (FIN), 'reset' sends RST. */
+  | { kind: 'cut'; how: 'close' | 'reset' };
+
+export interface ResponseInjection {
+  /** Names the injection on the flow (read when the flow ends, so it may say what actually happened). */
+  readonly name: string;
+  /**
+   * Produces the client's response from upstream's. Yields the head once, then body chunks (payload:
+   * the relay adds the framing the head declares); the message completes when the iteration ends,
+   * unless a 'cut' step ends the connection first ('cut' before any head: nothing is sent).
+   * `body` is upstream's payload (de-chunked, still content-encoded); stopping its iteration early
+   * releases upstream. `signal` aborts when the client goes away, so that waits can end.
+   */
+  run(head: ClientHead, body: AsyncIterable<Buffer>, signal: AbortSignal): AsyncIterable<InjectionStep>;
+}
+
