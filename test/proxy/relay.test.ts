@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { startOrigin, response, type Origin, type OriginHandler } from '../helpers/origin.js';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
+import { rawClient } from '../helpers/raw-client.js';
 
 let caDir = '';
 test.before(() => {
@@ -22,44 +23,6 @@ async function setup(t: ExecutionContext, handler: OriginHandler): Promise<{ ori
   t.teardown(() => origin.close());
   const proxy = await startTestProxy(t, { caDir });
   return { origin, proxy, url: (p) => `${origin.url}${p}` };
-}
-
-interface RawClient {
-  socket: net.Socket;
-  text(): string;
-  /** Resolves once the received text satisfies `done` (bounded: 5 s). */
-  until(done: (text: string) => boolean): Promise<string>;
-  closed: Promise<void>;
-}
-
-async function rawClient(t: ExecutionContext, port: number): Promise<RawClient> {
-  const socket = net.connect({ port, host: '127.0.0.1', noDelay: true });
-  await new Promise<void>((resolve) => socket.once('connect', resolve));
-  t.teardown(() => socket.destroy());
-  let received = '';
-  const waiters: Array<() => void> = [];
-  socket.on('data', (d: Buffer) => {
-    received += d.toString('latin1');
-    for (const w of waiters.splice(0)) w();
-  });
-  socket.on('error', () => {});
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  return {
-    socket,
-    text: () => received,
-    closed,
-    async until(done) {
-      const deadline = Date.now() + 5_000;
-      while (!done(received)) {
-        if (Date.now() > deadline) throw new Error(`no match after 5 s; received: ${JSON.stringify(received)}`);
-        await new Promise<void>((resolve) => {
-          waiters.push(resolve);
-          setTimeout(resolve, 50);
-        });
-      }
-      return received;
-    },
-  };
 }
 
 const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -9,6 +9,7 @@ import { startOrigin, response, type Origin } from '../../helpers/origin.js';
 import { startTestProxy } from '../../helpers/proxy.js';
 import { startProxy } from '../../../src/proxy/index.js';
 import type { Flow } from '../../../src/types.js';
+import { rawClient } from '../../helpers/raw-client.js';
 
 async function originFor(t: ExecutionContext, handler: Parameters<typeof startOrigin>[0]): Promise<Origin> {
   const origin = await startOrigin(handler);
@@ -16,43 +17,15 @@ async function originFor(t: ExecutionContext, handler: Parameters<typeof startOr
   return origin;
 }
 
-interface RawClient {
-  socket: net.Socket;
-  /** Everything received so far. */
-  text(): string;
-  /** Resolves once the received text satisfies `done` (bounded: 5 s). */
-  until(done: (text: string) => boolean): Promise<string>;
-  closed: Promise<void>;
-}
-
-async function rawClient(t: ExecutionContext, port: number): Promise<RawClient> {
-  const socket = net.connect(port, '127.0.0.1');
-  await new Promise<void>((resolve) => socket.once('connect', resolve));
-  t.teardown(() => socket.destroy());
-  let received = '';
-  const waiters: Array<() => void> = [];
-  socket.on('data', (d: Buffer) => {
-    received += d.toString('latin1');
-    for (const w of waiters.splice(0)) w();
+/** An origin that drops the second request of every connection without a word (a keep-alive race). */
+function dropsSecondRequest(t: ExecutionContext): Promise<Origin> {
+  const perConnection = new Map<net.Socket, number>();
+  return originFor(t, (_req, s) => {
+    const n = (perConnection.get(s) ?? 0) + 1;
+    perConnection.set(s, n);
+    if (n === 2) s.destroy();
+    else s.write(response(200, { 'Content-Length': 2 }, 'ok'));
   });
-  socket.on('error', () => {});
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  return {
-    socket,
-    text: () => received,
-    closed,
-    async until(done) {
-      const deadline = Date.now() + 5_000;
-      while (!done(received)) {
-        if (Date.now() > deadline) throw new Error(`no match after 5 s; received: ${JSON.stringify(received)}`);
-        await new Promise<void>((resolve) => {
-          waiters.push(resolve);
-          setTimeout(resolve, 50);
-        });
-      }
-      return received;
-    },
-  };
 }
 
 const count = (text: string, re: RegExp) => (text.match(re) ?? []).length;
@@ -161,14 +134,7 @@ test('bytes an upstream sends past its response are never relayed, and its conne
 });
 
 test('a bodyless request on a kept-alive connection the server closed unanswered is sent again on a fresh one; a PUT is not', async (t) => {
-  // The origin drops the second request of every connection without a word (a keep-alive race).
-  const perConnection = new Map<net.Socket, number>();
-  const origin = await originFor(t, (_req, s) => {
-    const n = (perConnection.get(s) ?? 0) + 1;
-    perConnection.set(s, n);
-    if (n === 2) s.destroy();
-    else s.write(response(200, { 'Content-Length': 2 }, 'ok'));
-  });
+  const origin = await dropsSecondRequest(t);
   const proxy = await startTestProxy(t, { upstream: new URL(origin.url) });
   const c = await rawClient(t, proxy.port);
   c.socket.write('GET /1 HTTP/1.1\r\nHost: h\r\n\r\n');
@@ -184,13 +150,7 @@ test('a bodyless request on a kept-alive connection the server closed unanswered
 });
 
 test('a bodyless MOVE on a kept-alive connection the server closed unanswered is not sent again: it may have been acted on (RFC 9110 §9.2.2)', async (t) => {
-  const perConnection = new Map<net.Socket, number>();
-  const origin = await originFor(t, (_req, s) => {
-    const n = (perConnection.get(s) ?? 0) + 1;
-    perConnection.set(s, n);
-    if (n === 2) s.destroy();
-    else s.write(response(200, { 'Content-Length': 2 }, 'ok'));
-  });
+  const origin = await dropsSecondRequest(t);
   const proxy = await startTestProxy(t, { upstream: new URL(origin.url) });
   const c = await rawClient(t, proxy.port);
   c.socket.write('GET /1 HTTP/1.1\r\nHost: h\r\n\r\n');
