@@ -1,6 +1,6 @@
 // `davtap ui --db FILE` in a real terminal (tmux): what the screen shows, and what the keys do.
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tmux, sh } from './tmux.js';
@@ -180,10 +180,12 @@ test('a warning from the proxy (recording failed) shows in the status bar while 
   const db = path.join(dir, 'flows.db');
   await writeFlows(db, sampleFlows(start));
   const program = path.join(root, 'test/ui/programs/notice-ui.ts');
-  const term = Tmux.start(`cd ${sh(root)} && LANG=C.UTF-8 node --import tsx ${sh(program)} ${sh(db)}; echo davtap-exit=$?; sleep 60`);
+  const trigger = path.join(dir, 'recording-failed');
+  const term = Tmux.start(`cd ${sh(root)} && LANG=C.UTF-8 node --import tsx ${sh(program)} ${sh(db)} ${sh(trigger)}; echo davtap-exit=$?; sleep 60`);
   t.teardown(() => term.kill());
   let screen = await term.waitFor(/MKCOL/);
   t.notRegex(screen, /recording failed/);
+  writeFileSync(trigger, '');
   screen = await term.waitFor(/recording failed \(relaying goes on\): database or disk is full/);
   const lines = screen.trimEnd().split('\n');
   t.regex(lines[lines.length - 1]!, /recording failed/);
