@@ -1,51 +1,45 @@
-// A real davtap for the hostile-input checks: the built CLI in reverse mode with --no-ui, on a
-// free port, recording to a temporary database.
-import { spawn, type ChildProcess } from 'node:child_process';
+// A real davtap for the hostile-input checks: the built CLI (test/helpers/davtap-process.ts) in
+// reverse mode with --no-ui, on a free port, recording to a temporary database; and a client that
+// reads a whole response without decoding it.
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-
-const root = path.resolve(import.meta.dirname, '../..');
+import { startDavtap as startProcess, type DavtapProcess } from '../../test/helpers/davtap-process.js';
 
 export interface DavtapChild {
-  child: ChildProcess;
+  process: DavtapProcess;
   port: number;
   dir: string;
-  stderr(): string;
   /** SIGTERM; resolves with the exit status. Removes the database unless `keep`. */
   stop(keep?: boolean): Promise<number | null>;
 }
 
 export async function startDavtap(upstream: string): Promise<DavtapChild> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'davtap-hostile-'));
-  const child = spawn(process.execPath, [path.join(root, 'bin/davtap'), '--upstream', upstream, '--listen', '127.0.0.1:0', '--no-ui', '--db', path.join(dir, 'd.db')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  let exited: number | null | undefined;
-  child.once('exit', (code) => (exited = code));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdout!.resume();
-  const port = await new Promise<number>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`davtap did not start: ${stderr}`)), 15_000);
-    child.stderr!.on('data', () => {
-      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)\//.exec(stderr);
-      if (m) {
-        clearTimeout(t);
-        resolve(Number(m[1]));
-      }
-    });
-  });
+  const child = await startProcess(['--upstream', upstream, '--listen', '127.0.0.1:0', '--no-ui', '--db', path.join(dir, 'd.db')], { stdout: 'ignore', stopTimeoutMs: 120_000 });
   return {
-    child,
-    port,
+    process: child,
+    port: child.port,
     dir,
-    stderr: () => stderr,
     async stop(keep = false) {
-      if (exited === undefined) {
-        child.kill('SIGTERM');
-        await new Promise((r) => child.once('exit', r));
-      }
+      const { code } = await child.stop();
       if (!keep) fs.rmSync(dir, { recursive: true, force: true });
-      return exited ?? null;
+      return code;
     },
   };
+}
+
+/** Sends one request and reads the whole response without decoding it; resolves with its length. */
+export function responseLength(url: string, method: string, headers: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers, agent: false }, (res) => {
+      let n = 0;
+      res.on('data', (chunk: Buffer) => (n += chunk.length));
+      res.on('end', () => resolve(n));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }

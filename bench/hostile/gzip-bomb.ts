@@ -14,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipBomb } from '../../test/helpers/gzip-bomb.js';
+import { responseLength } from './davtap-child.js';
 import { startDavtap, type DavtapProcess } from '../../test/helpers/davtap-process.js';
 
 const INFLATED_MIB = 10 * 1024;
@@ -27,20 +28,6 @@ function cpuSeconds(pid: number): number {
   // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
-}
-
-/** Reads the whole response without decoding it; resolves with its length. */
-function fetchRaw(url: string, method: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, headers: { 'Accept-Encoding': 'gzip', Depth: '1' }, agent: false }, (res) => {
-      let n = 0;
-      res.on('data', (chunk: Buffer) => (n += chunk.length));
-      res.on('end', () => resolve(n));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 async function waitFor(what: string, test: () => boolean, timeoutMs: number): Promise<void> {
@@ -78,7 +65,7 @@ async function main(): Promise<number> {
     for (const [method, name] of [['GET', '/bomb.bin'], ['PROPFIND', '/bomb.xml']] as const) {
       const cpu0 = cpuSeconds(d.pid);
       const t0 = performance.now();
-      const got = await fetchRaw(`${d.url}${name}`, method);
+      const got = await responseLength(`${d.url}${name}`, method, { 'Accept-Encoding': 'gzip', Depth: '1' });
       if (got !== bomb.length) throw new Error(`${method} ${name}: the client got ${got} bytes, not ${bomb.length}`);
       const relayed = performance.now();
       await waitFor(`the flow line of ${name}`, () => d.stdout().includes(` ${name} `), 120_000);
@@ -90,7 +77,7 @@ async function main(): Promise<number> {
       );
     }
     // Stopping right after a bomb relayed: davtap records the flows it has before it exits.
-    await fetchRaw(`${d.url}/bomb-last.xml`, 'PROPFIND');
+    await responseLength(`${d.url}/bomb-last.xml`, 'PROPFIND', { 'Accept-Encoding': 'gzip', Depth: '1' });
     const s0 = performance.now();
     const end = await d.stop();
     const recordedLast = d.stdout().includes(' /bomb-last.xml ');

@@ -6,12 +6,11 @@
 //
 // Prints `infinite-207-peak=N MB held=N MB` (MB = 2^20 bytes) and exits 1 when the peak is over
 // 400 MB or the held set over 250 MB.
-import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { readRss } from '../lib/memory.js';
-import { startDavtap } from './davtap-child.js';
+import { responseLength, startDavtap } from './davtap-child.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string' }, flows: { type: 'string' }, idle: { type: 'string' } } });
 const seconds = Number(values.seconds ?? 17);
@@ -59,28 +58,20 @@ async function main(): Promise<number> {
   const origin = await startOrigin();
   const originPort = (origin.address() as net.AddressInfo).port;
   const davtap = await startDavtap(`http://127.0.0.1:${originPort}/`);
-  const { child, port } = davtap;
+  const { port } = davtap;
+  const pid = davtap.process.pid;
   let peakKiB = 0;
   const sampler = setInterval(() => {
-    const r = readRss(child.pid!);
+    const r = readRss(pid);
     if (r) peakKiB = Math.max(peakKiB, r.rssKiB, r.hwmKiB);
   }, 50);
   let relayed = 0;
   for (let i = 0; i < flows; i++) {
-    relayed += await new Promise<number>((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port, method: 'PROPFIND', path: '/dav/', headers: { Depth: '1' } }, (res) => {
-        let n = 0;
-        res.on('data', (d: Buffer) => (n += d.length));
-        res.on('end', () => resolve(n));
-        res.on('error', reject);
-      });
-      req.on('error', reject);
-      req.end();
-    });
+    relayed += await responseLength(`http://127.0.0.1:${port}/dav/`, 'PROPFIND', { Depth: '1' });
   }
   // Idle: the flows are over; what davtap still holds after this is what it keeps.
   await new Promise((r) => setTimeout(r, idleSeconds * 1000));
-  const held = readRss(child.pid!);
+  const held = readRss(pid);
   clearInterval(sampler);
   const code = await davtap.stop(process.env.KEEP_DB !== undefined);
   origin.close();

@@ -40,7 +40,7 @@ async function main(): Promise<number> {
     if (!reply.startsWith('HTTP/1.1 400 ')) failures.push(`no 400 for ${JSON.stringify(body)}: ${JSON.stringify(reply.slice(0, 60))}`);
   }
   const after = await exchange(port, 'GET /after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', false);
-  const onePacket = davtap.child.exitCode === null && after.endsWith('ok GET /after');
+  const onePacket = davtap.process.child.exitCode === null && after.endsWith('ok GET /after');
   const half = await exchange(port, 'GET /half HTTP/1.1\r\nHost: x\r\n\r\n', true);
   const halfClose = half.startsWith('HTTP/1.1 200 ') && half.endsWith('ok GET /half');
   await davtap.stop();

@@ -144,7 +144,7 @@ function withRelayFailure(analysis: Analysis | undefined, message: string): Anal
   return analysis;
 }
 
-function mib(n: number): string {
+export function mib(n: number): string {
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 

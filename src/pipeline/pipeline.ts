@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads';
 import { StoreError } from '../errors.js';
 import type { ProxyHooks } from '../proxy/index.js';
 import type { Flow, FlowStart } from '../types.js';
-import { isAnalyzable } from './live.js';
+import { isAnalyzable, mib } from './live.js';
 import { pack, type WireEvent } from './pipeline-protocol.js';
 import type { ClosedStats, FlowEvent, FlowTail, FromWorker, PipelineEvent, SkipReason, Span, ToWorker, WorkerSettings } from './pipeline-protocol.js';
 
@@ -53,10 +53,6 @@ export interface Pipeline {
 }
 
 const EMPTY = Buffer.alloc(0);
-
-function mib(n: number): string {
-  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
-}
 
 function startWorker(settings: WorkerSettings): Worker {
   if (import.meta.url.endsWith('.ts')) {
