@@ -39,6 +39,17 @@ export default tseslint.config(
       { group: ['fast-xml-parser'], message: 'analysis/ parses with saxes only' },
     ]),
   },
+  // http/ is the one HTTP/1 wire core (heads, header lookup, framing, chunk decoding): pure, so
+  // that the relay, the analyzer, check, verify, the exports and the UI can all read bytes with it.
+  {
+    files: ['src/http/**/*.ts'],
+    rules: restrict([
+      ...owned,
+      layer('proxy', 'http'), layer('tap', 'http'), layer('store', 'http'), layer('ui', 'http'), layer('cli', 'http'), layer('pipeline', 'http'),
+      layer('export', 'http'), layer('verify', 'http'), layer('inject', 'http'), layer('analysis', 'http'), layer('redact', 'http'),
+      { group: ['node:*', 'fs', 'net', 'http', 'https', 'child_process'], message: 'http/ does no I/O' },
+    ]),
+  },
   // redact/ is pure too: the exports, the UI and the flow lines share it, so it depends on none of them.
   {
     files: ['src/redact/**/*.ts'],

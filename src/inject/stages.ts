@@ -6,8 +6,8 @@ import zlib from 'node:zlib';
 import type { ClientHead } from '../proxy/hooks.js';
 import type { RawHeaders } from '../types.js';
 import { decodableEncoding, type DecodableEncoding } from '../tap/decode.js';
-import { declaredLength, responseFraming } from '../tap/framing.js';
-import { getHeader, setHeader } from '../proxy/headers.js';
+import { declaredLength, responseFraming } from '../http/framing.js';
+import { getHeader, setHeader } from '../http/headers.js';
 import type { InjectSpec } from './spec.js';
 import { afterNthResponse, dropElements, htmlPage, rewriteHrefs, stripNamespace, type Rewritten } from './rewrites.js';
 

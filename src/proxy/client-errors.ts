@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { Mode, RawHeaders } from '../types.js';
 import type { ProxyHooks } from './hooks.js';
 import { refusedRequestIn, restoredHead } from './method-shim.js';
-import { BodyFramer, headEnd, parseRequestHead, requestBodyPlan } from './wire/message.js';
+import { BodyFramer, headEnd, parseRequestHead, requestBodyPlan } from '../http/message.js';
 
 interface ParseError extends NodeJS.ErrnoException {
   rawPacket?: Buffer;

@@ -6,7 +6,7 @@ import { answerHalfClosedClients } from './half-close.js';
 import net from 'node:net';
 import tls from 'node:tls';
 import { Relay } from './relay.js';
-import { withoutHopByHop } from './headers.js';
+import { withoutHopByHop } from '../http/headers.js';
 import { rawPathOf } from './rewrite.js';
 import type { LeafIssuer } from './ca.js';
 import { restoreMethod, shimMethods } from './method-shim.js';

@@ -1,7 +1,7 @@
 // Reverse mode: clients talk to davtap as if it were the server at --upstream.
 import type http from 'node:http';
 import type { Relay } from './relay.js';
-import { withoutHopByHop } from './headers.js';
+import { withoutHopByHop } from '../http/headers.js';
 import { addressMapOf, mapRequestHeaders, mapResponseHeaders, upstreamPathFor } from './rewrite.js';
 
 export function reverseHandler(relay: Relay, upstream: URL, listenAuthority: string) {

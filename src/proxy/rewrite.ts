@@ -2,7 +2,7 @@
 // upstream URL (https://dav.example.org/prefix/x). These are the only header values davtap changes,
 // each because WebDAV breaks without it; bodies are never rewritten.
 import type { RawHeaders } from '../types.js';
-import { mapHeader, setHeader } from './headers.js';
+import { mapHeader, setHeader } from '../http/headers.js';
 
 export interface AddressMap {
   /** Upstream origin, e.g. https://dav.example.org (no trailing slash). */

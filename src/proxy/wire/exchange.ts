@@ -13,8 +13,8 @@ import type { Socket } from 'node:net';
 import type { Flow, Framing, InformationalResponse, Outcome, RawHeaders, RequestRecord } from '../../types.js';
 import { BodyCapture } from '../../tap/capture.js';
 import { DecodedCopy, decodableEncoding } from '../../tap/decode.js';
-import { declaredLength } from '../../tap/framing.js';
-import { getHeader, withoutHopByHop } from '../headers.js';
+import { declaredLength } from '../../http/framing.js';
+import { getHeader, withoutHopByHop } from '../../http/headers.js';
 import type { ProxyHooks } from '../hooks.js';
 import { INTERNAL_ERROR_CODE, internalErrorText, REQUEST_TIMEOUT_CODE, stackOf, textReply } from '../client-errors.js';
 import { Reclaimer } from '../reclaim.js';
@@ -29,7 +29,7 @@ import {
   type BodyPlan,
   type RequestHead,
   type ResponseHead,
-} from './message.js';
+} from '../../http/message.js';
 
 export interface ExchangeSettings {
   maxBody: number;

@@ -10,12 +10,12 @@
 import net from 'node:net';
 import type { RelayOptions } from '../relay.js';
 import { INTERNAL_ERROR_CODE, internalErrorText, recordRefusal, refusalFor, REQUEST_TIMEOUT_CODE, stackOf, textReply } from '../client-errors.js';
-import { getHeader, withoutHopByHop } from '../headers.js';
+import { getHeader, withoutHopByHop } from '../../http/headers.js';
 import { OpenFlows } from '../open-flows.js';
 import { addressMapOf, mapRequestHeaders, mapResponseHeaders, upstreamPathFor, type AddressMap } from '../rewrite.js';
 import { UpstreamLink } from './link.js';
 import { WireExchange, type ExchangeHost, type ExchangeSettings } from './exchange.js';
-import { headEnd, parseRequestHead, requestBodyPlan, WireError } from './message.js';
+import { headEnd, parseRequestHead, requestBodyPlan, WireError } from '../../http/message.js';
 
 export interface WireReverseOptions extends RelayOptions {
   upstream: URL;

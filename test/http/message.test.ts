@@ -11,7 +11,7 @@ import {
   responseBodyPlan,
   WireError,
   type BodyPlan,
-} from '../../../src/proxy/wire/message.js';
+} from '../../src/http/message.js';
 
 const head = (s: string) => {
   const buf = Buffer.from(s, 'latin1');

@@ -6,7 +6,7 @@
 // (request smuggling): a request with both Transfer-Encoding and Content-Length, a Transfer-Encoding
 // that does not end in chunked, differing Content-Lengths, obs-fold or whitespace before a colon.
 // Error codes follow Node's parser (HPE_*) so that recorded flows read the same in both relays.
-import type { Framing, RawHeaders } from '../../types.js';
+import type { Framing, RawHeaders } from '../types.js';
 
 /** Node's default --max-http-header-size: a head larger than this is refused. */
 export const MAX_HEAD_BYTES = 16 * 1024;
