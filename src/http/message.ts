@@ -41,6 +41,19 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_VALUE = /[\0\r\n]/;
 
 /**
+ * Where the head that starts at `from` ends (the index just past its empty line), -1 when the
+ * bytes hold no complete head. Never throws, whatever the size: for reading what a peer sent, not
+ * for relaying it. With `bareLf`, an empty line of bare LFs ends a head too (hand-written files);
+ * the earlier of the two ends counts.
+ */
+export function findHeadEnd(data: Buffer | string, from = 0, bareLf = false): number {
+  const crlf = typeof data === 'string' ? data.indexOf('\r\n\r\n', from) : data.indexOf(CRLFCRLF, from);
+  const lf = bareLf ? data.indexOf('\n\n', from) : -1;
+  if (lf >= 0 && (crlf < 0 || lf < crlf)) return lf + 2;
+  return crlf >= 0 ? crlf + 4 : -1;
+}
+
+/**
  * Where the head that starts at `from` ends (the index just past its empty line), -1 while it is
  * incomplete. Throws HPE_HEADER_OVERFLOW once an incomplete head is already too large.
  */

@@ -8,6 +8,7 @@ import type net from 'node:net';
 import type { Mode } from '../types.js';
 import type { ProxyHooks } from './hooks.js';
 import { recordRefusal, textReply } from './client-errors.js';
+import { findHeadEnd } from '../http/message.js';
 
 /** Decides by the client's address (as the socket reports it) whether it may use davtap. */
 export type ClientAllowed = (address: string) => boolean;
@@ -72,8 +73,8 @@ export class ClientGate {
     const record = () => {
       if (recorded) return;
       recorded = true;
-      const end = head.indexOf('\r\n\r\n');
-      recordRefusal(hooks, log, mode, client, head.toString('latin1', 0, end >= 0 ? end + 4 : head.length), CLIENT_REFUSED_CODE, message);
+      const end = findHeadEnd(head);
+      recordRefusal(hooks, log, mode, client, head.toString('latin1', 0, end >= 0 ? end : head.length), CLIENT_REFUSED_CODE, message);
     };
     this.refused.set(socket, record);
     const answer = () => {
@@ -95,7 +96,7 @@ export class ClientGate {
       // that unread bytes do not turn the close into a reset that could discard the 403.
       if (answered) return;
       head = Buffer.concat([head, chunk]).subarray(0, MAX_HEAD);
-      if (head[0] === 0x16 || head.length >= MAX_HEAD || head.includes('\r\n\r\n')) answer();
+      if (head[0] === 0x16 || head.length >= MAX_HEAD || findHeadEnd(head) >= 0) answer();
     });
     socket.on('end', () => {
       answer();

@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { Mode, RawHeaders } from '../types.js';
 import type { ProxyHooks } from './hooks.js';
 import { refusedRequestIn, restoredHead } from './method-shim.js';
-import { BodyFramer, headEnd, parseRequestHead, requestBodyPlan } from '../http/message.js';
+import { BodyFramer, findHeadEnd, headEnd, parseRequestHead, requestBodyPlan } from '../http/message.js';
 
 interface ParseError extends NodeJS.ErrnoException {
   rawPacket?: Buffer;
@@ -20,8 +20,8 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 function parseHead(text: string): { method: string; target: string; version: string; headers: RawHeaders } {
   // Empty lines before a request line are skipped, as servers do (RFC 9112 §2.2).
   const raw = text.replace(/^[\r\n]+/, '');
-  const end = raw.indexOf('\r\n\r\n');
-  const lines = (end >= 0 ? raw.slice(0, end) : raw).split('\r\n');
+  const end = findHeadEnd(raw);
+  const lines = (end >= 0 ? raw.slice(0, end - 4) : raw).split('\r\n');
   // A head cut short (a deadline, a refusal) still names what it can: its method and target, as
   // sent when the first word is visible text, even if not a token ('?' for bytes such as a TLS hello).
   const m = /^(\S+) (\S+) HTTP\/(\d\.\d)$/.exec(lines[0] ?? '') ?? /^[ \t]*([\x21-\x7e]+)(?=[ \t\r\n]|$)(?:[ \t]+([^ \t\r\n]+))?/.exec(lines[0] ?? '');
