@@ -1,6 +1,9 @@
 // A deliberately misbehaving HTTP/1.1 origin on a raw socket: each test scripts exactly which
 // bytes go back (cut bodies, bad chunking, resets, 1xx), and sees exactly which bytes came in.
+// With `tls`, the same origin speaks HTTPS (the handler's socket is the TLS socket; its
+// resetAndDestroy() resets the TCP connection underneath).
 import net from 'node:net';
+import tls from 'node:tls';
 
 export interface RawRequest {
   head: string;
@@ -19,7 +22,14 @@ export interface Origin {
   url: string;
   requests: RawRequest[];
   connections: number;
+  /** Bytes read from clients, all connections together (after TLS, with `tls`). */
+  received: number;
   close(): Promise<void>;
+}
+
+export interface OriginOptions {
+  /** Serve HTTPS with this context (a certificate for 127.0.0.1); url then starts with https:. */
+  tls?: tls.SecureContext;
 }
 
 function parseHead(head: string): Omit<RawRequest, 'body' | 'raw'> {
@@ -51,14 +61,28 @@ function chunkedEnd(buf: Buffer, from: number): number {
   return -1;
 }
 
-export async function startOrigin(handler: OriginHandler): Promise<Origin> {
+/** The TLS socket over `raw`, whose resetAndDestroy() resets `raw` (a TLSSocket has no TCP handle of its own). */
+function serveTls(raw: net.Socket, secureContext: tls.SecureContext): net.Socket {
+  const secure = new tls.TLSSocket(raw, { isServer: true, secureContext });
+  secure.resetAndDestroy = () => {
+    raw.resetAndDestroy();
+    secure.destroy();
+    return secure;
+  };
+  return secure;
+}
+
+export async function startOrigin(handler: OriginHandler, options: OriginOptions = {}): Promise<Origin> {
   const requests: RawRequest[] = [];
   const sockets = new Set<net.Socket>();
   let connections = 0;
-  const server = net.createServer((socket) => {
+  let received = 0;
+  const server = net.createServer((raw) => {
     connections++;
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
+    sockets.add(raw);
+    raw.on('close', () => sockets.delete(raw));
+    raw.on('error', () => {});
+    const socket = options.tls ? serveTls(raw, options.tls) : raw;
     socket.on('error', () => {});
     let buf = Buffer.alloc(0);
     let busy = false;
@@ -96,6 +120,7 @@ export async function startOrigin(handler: OriginHandler): Promise<Origin> {
       }
     };
     socket.on('data', (d: Buffer) => {
+      received += d.length;
       buf = Buffer.concat([buf, d]);
       void pump();
     });
@@ -104,10 +129,13 @@ export async function startOrigin(handler: OriginHandler): Promise<Origin> {
   const port = (server.address() as net.AddressInfo).port;
   return {
     port,
-    url: `http://127.0.0.1:${port}`,
+    url: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     requests,
     get connections() {
       return connections;
+    },
+    get received() {
+      return received;
     },
     close: () =>
       new Promise<void>((resolve) => {
