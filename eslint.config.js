@@ -35,7 +35,8 @@ export default tseslint.config(
       ...owned,
       layer('proxy', 'analysis'), layer('tap', 'analysis'), layer('store', 'analysis'), layer('ui', 'analysis'),
       layer('cli', 'analysis'), layer('pipeline', 'analysis'), layer('export', 'analysis'), layer('verify', 'analysis'), layer('inject', 'analysis'),
-      { group: ['node:*', '!node:zlib', 'fs', 'net', 'http', 'https', 'child_process'], message: 'analysis/ does no I/O (node:zlib only)' },
+      // '/http' (anchored): a bare 'http' would also match davtap's own src/http/, which is pure and allowed.
+      { group: ['node:*', '!node:zlib', 'fs', 'net', '/http', 'https', 'child_process'], message: 'analysis/ does no I/O (node:zlib only)' },
       { group: ['fast-xml-parser'], message: 'analysis/ parses with saxes only' },
     ]),
   },
@@ -47,7 +48,7 @@ export default tseslint.config(
       ...owned,
       layer('proxy', 'http'), layer('tap', 'http'), layer('store', 'http'), layer('ui', 'http'), layer('cli', 'http'), layer('pipeline', 'http'),
       layer('export', 'http'), layer('verify', 'http'), layer('inject', 'http'), layer('analysis', 'http'), layer('redact', 'http'),
-      { group: ['node:*', 'fs', 'net', 'http', 'https', 'child_process'], message: 'http/ does no I/O' },
+      { group: ['node:*', 'fs', 'net', '/http', 'https', 'child_process'], message: 'http/ does no I/O' },
     ]),
   },
   // redact/ is pure too: the exports, the UI and the flow lines share it, so it depends on none of them.
@@ -57,7 +58,7 @@ export default tseslint.config(
       ...owned,
       layer('proxy', 'redact'), layer('tap', 'redact'), layer('store', 'redact'), layer('ui', 'redact'), layer('cli', 'redact'),
       layer('export', 'redact'), layer('verify', 'redact'), layer('inject', 'redact'), layer('analysis', 'redact'),
-      { group: ['node:*', 'fs', 'net', 'http', 'https', 'child_process'], message: 'redact/ does no I/O' },
+      { group: ['node:*', 'fs', 'net', '/http', 'https', 'child_process'], message: 'redact/ does no I/O' },
     ]),
   },
   { files: ['src/proxy/ca.ts'], rules: restrict([...except('node-forge'), layer('store', 'proxy'), layer('ui', 'proxy')]) },

@@ -11,7 +11,7 @@ import type { Analysis, Analyzer, AnalyzerLimits, Finding, RequestContext, Respo
 import { ContentDecoder } from './decoding.js';
 import type { Draft, Facts, HeadFacts, ResponseObs, RuleDef } from './facts.js';
 import { Deframer } from './framing.js';
-import { header, listTokens, parseMediaType } from './headers.js';
+import { joinedHeader, listTokens, parseMediaType } from '../http/headers.js';
 import { resolveLimits } from './limits.js';
 import { parseRequest, type RequestInfo } from './request.js';
 import { ruleDefs, analyzerCrashed } from './rules/index.js';
@@ -74,7 +74,7 @@ class AnalyzerImpl implements Analyzer {
     this.limits = resolveLimits(limits);
     this.req = parseRequest(req);
     const rawHeaders = head.rawHeaders ?? [];
-    const ctRaw = header(rawHeaders, 'Content-Type');
+    const ctRaw = joinedHeader(rawHeaders, 'Content-Type');
     const ct = parseMediaType(ctRaw);
     this.head = {
       status: head.status,
@@ -92,7 +92,7 @@ class AnalyzerImpl implements Analyzer {
       (start, end) => this.text.invalidBytesIn(start, end),
     );
     this.text = new TextStage(ct?.charset, (t, off, len, clean) => this.scan.write(t, off, len, clean));
-    this.decoder = new ContentDecoder(listTokens(header(rawHeaders, 'Content-Encoding')), (bytes) => this.decoded(bytes));
+    this.decoder = new ContentDecoder(listTokens(joinedHeader(rawHeaders, 'Content-Encoding')), (bytes) => this.decoded(bytes));
     const noBody = this.req.method === 'HEAD' || head.status === 204 || head.status === 304 || (head.status >= 100 && head.status < 200);
     this.deframer = new Deframer(rawHeaders, head.bodyForm, noBody, (bytes) => this.decoder.write(bytes));
   }

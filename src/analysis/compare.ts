@@ -4,7 +4,7 @@
 // here both copies are at hand. Pure: bytes and heads in, findings and a one-line verdict out.
 import { SaxesParser, type SaxesAttributeNS, type SaxesTagNS } from 'saxes';
 import type { Analysis, Category, Finding, Framing, RawHeaders, Severity, TransportEnd } from '../types.js';
-import { header, listTokens, parseMediaType } from './headers.js';
+import { joinedHeader, listTokens, parseMediaType } from '../http/headers.js';
 import { normalizeAuthority, normalizeHref, parseHref, isInwardHost } from './href.js';
 import { rules } from './rules/index.js';
 import { n, plural } from './rules/util.js';
@@ -397,8 +397,8 @@ function lastComplete(a: Analysis): string {
 }
 
 function compareHeaders(origin: VantagePoint, via: VantagePoint, ctx: CompareContext, out: Finding[]): void {
-  const oct = header(origin.rawHeaders, 'Content-Type');
-  const vct = header(via.rawHeaders, 'Content-Type');
+  const oct = joinedHeader(origin.rawHeaders, 'Content-Type');
+  const vct = joinedHeader(via.rawHeaders, 'Content-Type');
   const om = parseMediaType(oct);
   const vm = parseMediaType(vct);
   if ((om?.essence ?? '') !== (vm?.essence ?? '')) {
@@ -412,8 +412,8 @@ function compareHeaders(origin: VantagePoint, via: VantagePoint, ctx: CompareCon
   } else if ((om?.charset ?? '') !== (vm?.charset ?? '')) {
     out.push(diff('MS106', 'warning', 'malformed', `via changed the charset from ${om?.charset ?? '(none)'} to ${vm?.charset ?? '(none)'} (Content-Type ${vct})`, { origin: oct, via: vct }));
   }
-  const oce = listTokens(header(origin.rawHeaders, 'Content-Encoding')).filter((t) => t !== 'identity');
-  const vce = listTokens(header(via.rawHeaders, 'Content-Encoding')).filter((t) => t !== 'identity');
+  const oce = listTokens(joinedHeader(origin.rawHeaders, 'Content-Encoding')).filter((t) => t !== 'identity');
+  const vce = listTokens(joinedHeader(via.rawHeaders, 'Content-Encoding')).filter((t) => t !== 'identity');
   if (oce.join(',') !== vce.join(',')) {
     if (vce.length > oce.length && !ctx.acceptEncoding) {
       out.push(diff('MS405', 'error', 'stripped', `via added Content-Encoding: ${vce.join(', ')} although the request carried no Accept-Encoding`, { origin: oce, via: vce }));

@@ -4,7 +4,7 @@
 import type { AnalyzerLimits, Category, Evidence, Resource, ResponseHead, Severity, TransportEnd } from '../types.js';
 import type { DecodingFacts } from './decoding.js';
 import type { FramingFacts } from './framing.js';
-import type { MediaType } from './headers.js';
+import type { MediaType } from '../http/headers.js';
 import type { RequestInfo } from './request.js';
 import type { TextFacts } from './text.js';
 

@@ -1,8 +1,12 @@
 // Transfer framing of the response body (RFC 9112 §6–§7). For raw captures ('wire' form) the
 // analyzer removes the chunked framing itself and records every violation; for the proxy's
 // 'payload' form it only counts bytes, and framing failures arrive through the transport end.
+// The chunked decoding itself is the wire core's (BodyFramer); this module turns where it stopped
+// into facts for the findings.
+import { declaredLength } from '../http/framing.js';
+import { headerValues } from '../http/headers.js';
+import { BodyFramer, MAX_CHUNK_LINE, type ChunkFault } from '../http/message.js';
 import type { Framing, RawHeaders } from '../types.js';
-import { headerValues } from './headers.js';
 
 export interface FramingFacts {
   framing: Framing;
@@ -27,25 +31,13 @@ export interface FramingFacts {
   tail: Uint8Array;
 }
 
-const enum S {
-  Size,
-  Data,
-  DataCR,
-  DataLF,
-  Trailer,
-  Done,
-  Broken,
-}
-
 const TAIL = 256;
 const EMPTY = new Uint8Array(0);
-const MAX_LINE = 4096;
 
 export class Deframer {
   readonly facts: FramingFacts;
-  private state = S.Size;
-  private remaining = 0;
-  private line: number[] = [];
+  /** The chunked decoder, for a chunked body in wire form. */
+  private readonly chunks: BodyFramer | null;
   /** Allocated on the first payload byte: most answers through a proxy are small or empty. */
   private tailBuf: Uint8Array = EMPTY;
   private tailLen = 0;
@@ -59,8 +51,7 @@ export class Deframer {
   ) {
     const cls = headerValues(rawHeaders, 'Content-Length');
     const tes = headerValues(rawHeaders, 'Transfer-Encoding').flatMap((v) => v.split(',')).map((t) => t.trim().toLowerCase()).filter(Boolean);
-    const distinct = [...new Set(cls.flatMap((v) => v.split(',')).map((v) => v.trim()))];
-    const declared = distinct.length === 1 && /^\d+$/.test(distinct[0]!) ? Number(distinct[0]) : null;
+    const declared = declaredLength(rawHeaders);
     let framing: Framing;
     if (noBody) framing = 'none';
     else if (tes.length > 0) framing = tes[tes.length - 1] === 'chunked' ? 'chunked' : 'close-delimited';
@@ -80,21 +71,20 @@ export class Deframer {
       surplusHex: '',
       tail: EMPTY,
     };
+    this.chunks = bodyForm === 'wire' && framing === 'chunked' ? new BodyFramer({ framing: 'chunked', length: 0 }) : null;
   }
 
   write(chunk: Uint8Array): void {
     const f = this.facts;
     const base = f.wireBytes;
     f.wireBytes += chunk.length;
+    if (this.chunks) return this.dechunk(this.chunks, chunk, base);
     if (f.bodyForm === 'payload' || f.framing === 'close-delimited') return this.deliver(chunk);
     if (f.framing === 'none') return this.surplus(chunk);
-    if (f.framing === 'content-length') {
-      const room = Math.max(0, (f.declaredLength ?? 0) - f.payloadBytes);
-      if (chunk.length <= room) return this.deliver(chunk);
-      if (room > 0) this.deliver(chunk.subarray(0, room));
-      return this.surplus(chunk.subarray(room));
-    }
-    this.dechunk(chunk, base);
+    const room = Math.max(0, (f.declaredLength ?? 0) - f.payloadBytes);
+    if (chunk.length <= room) return this.deliver(chunk);
+    if (room > 0) this.deliver(chunk.subarray(0, room));
+    return this.surplus(chunk.subarray(room));
   }
 
   /** Snapshot of the facts with the tail filled in. */
@@ -131,92 +121,73 @@ export class Deframer {
     f.surplusBytes += bytes.length;
   }
 
-  private broken(what: string, offset: number, bad: number[] | Uint8Array, want = 0): void {
-    this.state = S.Broken;
-    const shown = Uint8Array.from(bad).subarray(0, 32);
-    this.facts.chunkError = { what, offset, hex: hex(shown) };
-    // The excerpt is completed from the following writes, so it does not depend on where they split.
-    this.hexWanted = Math.max(0, want - shown.length);
+  private dechunk(framer: BodyFramer, chunk: Uint8Array, base: number): void {
+    const f = this.facts;
+    if (f.chunkError) {
+      // The excerpt is completed from the following writes, so it does not depend on where they split.
+      if (this.hexWanted > 0) {
+        const more = chunk.subarray(0, this.hexWanted);
+        f.chunkError.hex += hex(more);
+        this.hexWanted -= more.length;
+      }
+      return;
+    }
+    if (framer.done) return this.surplus(chunk);
+    const buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const used = framer.feed(buf, 0, (payload) => this.deliver(payload));
+    f.chunkCount = framer.chunkCount;
+    f.sawLastChunk = framer.sawLastChunk;
+    const sizeLine = framer.lastSizeLine;
+    if (sizeLine !== undefined) f.lastSizeLine = sizeLine;
+    if (framer.fault) this.broken(framer.fault, chunk, base);
+    else if (framer.done) this.surplus(chunk.subarray(used));
   }
 
-  private dechunk(chunk: Uint8Array, base: number): void {
-    let i = 0;
-    while (i < chunk.length) {
-      switch (this.state) {
-        case S.Broken:
-          if (this.hexWanted > 0 && this.facts.chunkError) {
-            const more = chunk.subarray(i, i + this.hexWanted);
-            this.facts.chunkError.hex += hex(more);
-            this.hexWanted -= more.length;
-          }
-          return;
-        case S.Done:
-          return this.surplus(chunk.subarray(i));
-        case S.Size:
-        case S.Trailer: {
-          const b = chunk[i]!;
-          i++;
-          if (b !== 0x0a) {
-            this.line.push(b);
-            if (this.line.length > MAX_LINE) return this.broken('chunk-size line longer than 4,096 bytes', base + i, this.line);
-            break;
-          }
-          const line = this.line;
-          this.line = [];
-          if (line[line.length - 1] !== 0x0d) return this.broken('line not terminated by CRLF', base + i - 1, [...line, 0x0a]);
-          const text = String.fromCharCode(...line.slice(0, -1));
-          if (this.state === S.Trailer) {
-            if (text.length === 0) this.state = S.Done;
-            break;
-          }
-          this.facts.lastSizeLine = text;
-          const m = /^([0-9a-fA-F]+)[ \t]*(;.*)?$/.exec(text);
-          if (!m || m[1]!.length > 12) return this.broken(`invalid chunk-size line ${JSON.stringify(text.slice(0, 40))}`, base + i - line.length - 1, [...line, 0x0a]);
-          const size = parseInt(m[1]!, 16);
-          if (size === 0) {
-            this.facts.sawLastChunk = true;
-            this.state = S.Trailer;
-          } else {
-            this.facts.chunkCount++;
-            this.remaining = size;
-            this.state = S.Data;
-          }
-          break;
-        }
-        case S.Data: {
-          const n = Math.min(this.remaining, chunk.length - i);
-          this.deliver(chunk.subarray(i, i + n));
-          this.remaining -= n;
-          i += n;
-          if (this.remaining === 0) this.state = S.DataCR;
-          break;
-        }
-        case S.DataCR:
-          if (chunk[i] !== 0x0d) return this.broken('chunk data longer than its size (no CRLF after the data)', base + i, chunk.subarray(i, i + 16), 16);
-          i++;
-          this.state = S.DataLF;
-          break;
-        case S.DataLF:
-          if (chunk[i] !== 0x0a) return this.broken('chunk data not followed by CRLF', base + i, chunk.subarray(i, i + 16), 16);
-          i++;
-          this.state = S.Size;
-          break;
+  /** Records the framing error the decoder stopped at: what, its wire offset and the bad bytes. */
+  private broken(fault: ChunkFault, chunk: Uint8Array, base: number): void {
+    const line = fault.line !== undefined ? Buffer.from(fault.line, 'latin1') : undefined;
+    const at = (what: string, offset: number, bad: Uint8Array, want = 0) => {
+      const shown = Uint8Array.from(bad.subarray(0, 32));
+      this.facts.chunkError = { what, offset, hex: hex(shown) };
+      this.hexWanted = Math.max(0, want - shown.length);
+    };
+    switch (fault.kind) {
+      case 'size-line': {
+        const text = fault.line!.replace(/\r?\n$/, '');
+        return at(`invalid chunk-size line ${JSON.stringify(text.slice(0, 40))}`, fault.at, line!);
+      }
+      case 'size-line-length':
+        return at(`chunk-size line longer than ${MAX_CHUNK_LINE.toLocaleString('en-US')} bytes`, fault.at + MAX_CHUNK_LINE + 1, line!);
+      case 'trailer-line-length':
+        return at(`trailer line longer than ${MAX_CHUNK_LINE.toLocaleString('en-US')} bytes`, fault.at + MAX_CHUNK_LINE + 1, line!);
+      case 'line-end':
+        return at('line not terminated by CRLF', fault.at + line!.length - 1, line!);
+      case 'trailer-line': {
+        const text = fault.line!.replace(/\r?\n$/, '');
+        return at(`malformed trailer field ${JSON.stringify(text.slice(0, 40))}`, fault.at, line!);
+      }
+      case 'data-end':
+      case 'data-end-lf': {
+        const from = fault.at - base;
+        const what = fault.kind === 'data-end' ? 'chunk data longer than its size (no CRLF after the data)' : 'chunk data not followed by CRLF';
+        return at(what, fault.at, chunk.subarray(from, from + 16), 16);
       }
     }
   }
 
   /** Where the chunked decoder stopped, for the message of MS002. */
   get chunkState(): string {
-    switch (this.state) {
-      case S.Data:
-        return `inside a chunk, ${this.remaining} bytes of it missing`;
-      case S.DataCR:
-      case S.DataLF:
+    if (!this.chunks || this.facts.chunkError) return '';
+    const where = this.chunks.chunkPosition;
+    switch (where.step) {
+      case 'data':
+        return `inside a chunk, ${where.missing} bytes of it missing`;
+      case 'data-end':
         return 'after a chunk, before its CRLF';
-      case S.Trailer:
+      case 'trailers':
         return 'inside the trailer section (after the last chunk)';
-      case S.Size:
-        return this.line.length > 0 ? 'inside a chunk-size line' : 'before the next chunk-size line';
+      case 'size':
+        return where.midLine ? 'inside a chunk-size line' : 'before the next chunk-size line';
       default:
         return '';
     }

@@ -13,7 +13,7 @@
 // bypasses davtap can delete files too, so this is a warning that names when the previous listing
 // was seen, never an error.
 import type { Analysis, Finding, OutcomeKind, RawHeaders, Resource } from '../types.js';
-import { header } from './headers.js';
+import { joinedHeader } from '../http/headers.js';
 import { normalizeHref } from './href.js';
 
 /** What the history needs to know about one finished exchange. */
@@ -160,7 +160,7 @@ function pathAndQuery(url: string): { origin: string; path: string; query: strin
 
 /** Who is asking: listings under different credentials may differ by ACL and are not compared. */
 export function identityOf(requestHeaders: RawHeaders): string {
-  const auth = header(requestHeaders, 'Authorization')?.trim();
+  const auth = joinedHeader(requestHeaders, 'Authorization')?.trim();
   if (!auth) return '';
   const space = auth.indexOf(' ');
   const scheme = (space < 0 ? auth : auth.slice(0, space)).toLowerCase();
@@ -199,7 +199,7 @@ function upstreamPrefix(urlPath: string, target: string): string {
 }
 
 function depthOf(requestHeaders: RawHeaders): '0' | '1' | 'infinity' | undefined {
-  const raw = header(requestHeaders, 'Depth')?.trim().toLowerCase();
+  const raw = joinedHeader(requestHeaders, 'Depth')?.trim().toLowerCase();
   // RFC 4918 §9.1: a PROPFIND without Depth is Depth infinity.
   if (raw === undefined || raw === '') return 'infinity';
   if (raw.startsWith('infinity')) return 'infinity';
@@ -220,8 +220,8 @@ export function observe(ex: ObservedExchange): Observation {
   if (ex.injected) return { kind: 'none', reason: 'fault injected by davtap' };
   const depth = depthOf(ex.requestHeaders);
   if (depth !== '1' && depth !== 'infinity') return { kind: 'none', reason: `Depth ${depth ?? 'unparsable'}` };
-  const paginate = header(ex.requestHeaders, 'X-NC-Paginate')?.trim().toLowerCase();
-  if (paginate === 'true' || paginate === '1' || header(ex.responseHeaders, 'X-NC-Paginate') !== undefined) {
+  const paginate = joinedHeader(ex.requestHeaders, 'X-NC-Paginate')?.trim().toLowerCase();
+  if (paginate === 'true' || paginate === '1' || joinedHeader(ex.responseHeaders, 'X-NC-Paginate') !== undefined) {
     return { kind: 'none', reason: 'paginated (X-NC-Paginate)' };
   }
   if (!ex.analysis) return { kind: 'none', reason: 'not analyzed' };
@@ -267,7 +267,7 @@ function removalOf(ex: ObservedExchange, method: string, at: { origin: string; p
   if (method !== 'COPY') paths.push(memberKey(at.path));
   // COPY or MOVE onto an existing resource replaces it (RFC 4918 §9.8.4, §9.9.3): whatever was
   // under the destination may be gone. A new destination only adds, and adding is fine.
-  const destination = header(ex.requestHeaders, 'Destination')?.trim();
+  const destination = joinedHeader(ex.requestHeaders, 'Destination')?.trim();
   if ((method === 'COPY' || method === 'MOVE') && destination) {
     const prefix = upstreamPrefix(at.path, ex.target);
     const dest = memberKey(destination);

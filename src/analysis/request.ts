@@ -3,7 +3,7 @@
 // Prefer/Brief and Nextcloud's pagination headers. Parsed once per exchange; a request
 // body that does not parse simply yields less context (never an exception).
 import type { RequestContext } from '../types.js';
-import { header, listTokens } from './headers.js';
+import { joinedHeader, listTokens } from '../http/headers.js';
 import { XmlReader } from './xml-reader.js';
 
 export const DAV = 'DAV:';
@@ -63,13 +63,13 @@ export function pathOfTarget(target: string): string {
 
 export function parseRequest(req: RequestContext): RequestInfo {
   const raw = req.rawHeaders ?? [];
-  const depth = header(raw, 'Depth')?.trim().toLowerCase().replace(/\s+/g, '');
-  const prefer = listTokens(header(raw, 'Prefer'));
-  const brief = header(raw, 'Brief')?.trim().toLowerCase();
-  const paginate = header(raw, 'X-NC-Paginate')?.trim().toLowerCase();
-  const total = Number(header(raw, 'X-NC-Paginate-Total'));
-  let authority = req.authority ?? header(raw, 'Host');
-  const destination = header(raw, 'Destination')?.trim();
+  const depth = joinedHeader(raw, 'Depth')?.trim().toLowerCase().replace(/\s+/g, '');
+  const prefer = listTokens(joinedHeader(raw, 'Prefer'));
+  const brief = joinedHeader(raw, 'Brief')?.trim().toLowerCase();
+  const paginate = joinedHeader(raw, 'X-NC-Paginate')?.trim().toLowerCase();
+  const total = Number(joinedHeader(raw, 'X-NC-Paginate-Total'));
+  let authority = req.authority ?? joinedHeader(raw, 'Host');
+  const destination = joinedHeader(raw, 'Destination')?.trim();
   let scheme = req.scheme;
   const abs = /^([a-z][a-z0-9+.-]*):\/\/([^/?#]*)/i.exec(req.target ?? '');
   if (abs) {
@@ -93,10 +93,10 @@ export function parseRequest(req: RequestContext): RequestInfo {
     preferNoRoot: prefer.includes('depth-noroot'),
     depthNoRoot: depth !== undefined && depth.includes('noroot'),
     ncPaginate: paginate === 'true' || paginate === '1',
-    ...(Number.isFinite(total) && header(raw, 'X-NC-Paginate-Total') !== undefined ? { ncPaginateTotal: total } : {}),
-    acceptEncoding: listTokens(header(raw, 'Accept-Encoding')).map((t) => t.split(';')[0]!.trim()),
+    ...(Number.isFinite(total) && joinedHeader(raw, 'X-NC-Paginate-Total') !== undefined ? { ncPaginateTotal: total } : {}),
+    acceptEncoding: listTokens(joinedHeader(raw, 'Accept-Encoding')).map((t) => t.split(';')[0]!.trim()),
     headersKnown: raw.length > 0,
-    davOptions: listTokens(header(raw, 'DAV')),
+    davOptions: listTokens(joinedHeader(raw, 'DAV')),
     ...(destination !== undefined ? { destination } : {}),
   };
   if (info.method === 'PROPFIND') info.propfind = 'allprop'; // an empty PROPFIND body means allprop (RFC 4918 §9.1)

@@ -1,11 +1,6 @@
 // How a message body is delimited (RFC 9112 §6.3), read from its raw headers.
 import type { Framing, RawHeaders } from '../types.js';
-
-function headerValues(raw: RawHeaders, name: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === name) out.push(raw[i + 1]!);
-  return out;
-}
+import { headerValues } from './headers.js';
 
 function isChunked(raw: RawHeaders): boolean {
   const codings = headerValues(raw, 'transfer-encoding')

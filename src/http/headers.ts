@@ -2,26 +2,56 @@
 // the raw list keeps the original case and order, which the transparency contract requires.
 import type { RawHeaders } from '../types.js';
 
-export function getHeader(raw: RawHeaders, name: string): string | undefined {
+/** The first value of header `name` (compared case-insensitively), or undefined when absent. */
+export function firstHeader(raw: readonly string[], name: string): string | undefined {
   const wanted = name.toLowerCase();
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.toLowerCase() === wanted) return raw[i + 1];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const n = raw[i]!;
+    if (n.length === wanted.length && n.toLowerCase() === wanted) return raw[i + 1];
   }
   return undefined;
 }
 
-export function getHeaderAll(raw: RawHeaders, name: string): string[] {
+/** Every value of header `name` (compared case-insensitively), in order. */
+export function headerValues(raw: readonly string[], name: string): string[] {
   const wanted = name.toLowerCase();
   const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.toLowerCase() === wanted) out.push(raw[i + 1]!);
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const n = raw[i]!;
+    if (n.length === wanted.length && n.toLowerCase() === wanted) out.push(raw[i + 1]!);
   }
   return out;
 }
 
-export function hasHeader(raw: RawHeaders, name: string): boolean {
-  return getHeader(raw, name) !== undefined;
+/** The values of header `name` joined as one list (RFC 9110 §5.3), or undefined when absent. */
+export function joinedHeader(raw: readonly string[], name: string): string | undefined {
+  const values = headerValues(raw, name);
+  return values.length === 0 ? undefined : values.join(', ');
 }
+
+export function hasHeader(raw: readonly string[], name: string): boolean {
+  return firstHeader(raw, name) !== undefined;
+}
+
+/** A copy without any header whose name is one of `names` (compared case-insensitively). */
+export function withoutHeaders(raw: readonly string[], ...names: string[]): RawHeaders {
+  const drop = new Set(names.map((n) => n.toLowerCase()));
+  const out: RawHeaders = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) if (!drop.has(raw[i]!.toLowerCase())) out.push(raw[i]!, raw[i + 1]!);
+  return out;
+}
+
+/** Name and value pairs, names' case kept. */
+export function headerPairs(raw: readonly string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) out.push([raw[i]!, raw[i + 1]!]);
+  return out;
+}
+
+/** @deprecated firstHeader: the old name, kept while the relay modules still use it. */
+export const getHeader = firstHeader;
+/** @deprecated headerValues: the old name. */
+export const getHeaderAll = headerValues;
 
 /** Returns a copy with `map` applied to the values of every header called `name`. */
 export function mapHeader(raw: RawHeaders, name: string, map: (value: string) => string): RawHeaders {
@@ -58,7 +88,7 @@ const alwaysHopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 
 /** Removes hop-by-hop fields: the fixed set and every field the Connection header names. */
 export function withoutHopByHop(raw: RawHeaders, extra: readonly string[] = []): RawHeaders {
   const drop = new Set([...alwaysHopByHop, ...extra]);
-  for (const value of getHeaderAll(raw, 'connection')) {
+  for (const value of headerValues(raw, 'connection')) {
     for (const token of value.split(',')) {
       const t = token.trim().toLowerCase();
       // A Connection header naming a framing field would let a peer strip framing: never honour it.
@@ -74,7 +104,32 @@ export function withoutHopByHop(raw: RawHeaders, extra: readonly string[] = []):
 
 /** Pairs for ServerResponse.addTrailers, from a raw trailer list. */
 export function trailerPairs(raw: RawHeaders): [string, string][] {
-  const out: [string, string][] = [];
-  for (let i = 0; i < raw.length; i += 2) out.push([raw[i]!, raw[i + 1]!]);
+  return headerPairs(raw);
+}
+
+export interface MediaType {
+  /** Lower-cased type/subtype, e.g. text/xml. */
+  essence: string;
+  /** Lower-cased charset parameter without quotes, when present. */
+  charset?: string;
+}
+
+/** A Content-Type value's essence and charset. */
+export function parseMediaType(value: string | undefined): MediaType | undefined {
+  if (value === undefined) return undefined;
+  const [essence, ...params] = value.split(';');
+  const out: MediaType = { essence: (essence ?? '').trim().toLowerCase() };
+  for (const p of params) {
+    const eq = p.indexOf('=');
+    if (eq < 0) continue;
+    if (p.slice(0, eq).trim().toLowerCase() !== 'charset') continue;
+    out.charset = p.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1').toLowerCase();
+  }
   return out;
+}
+
+/** Comma-separated tokens of a list header, lower-cased and trimmed. */
+export function listTokens(value: string | undefined): string[] {
+  if (value === undefined) return [];
+  return value.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t.length > 0);
 }

@@ -7,6 +7,7 @@
 // that does not end in chunked, differing Content-Lengths, obs-fold or whitespace before a colon.
 // Error codes follow Node's parser (HPE_*) so that recorded flows read the same in both relays.
 import type { Framing, RawHeaders } from '../types.js';
+import { headerValues } from './headers.js';
 
 /** Node's default --max-http-header-size: a head larger than this is refused. */
 export const MAX_HEAD_BYTES = 16 * 1024;
@@ -122,25 +123,16 @@ export function parseResponseHead(buf: Buffer, start: number, end: number): Resp
   return { version: m[1]!, status: Number(m[2]), reason: m[3] ?? '', rawHeaders: parseFields(lines, 'unfold') };
 }
 
-function values(raw: RawHeaders, lowerName: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length === lowerName.length && name.toLowerCase() === lowerName) out.push(raw[i + 1]!);
-  }
-  return out;
-}
-
 /** The transfer codings, in order ([] when there is no Transfer-Encoding). */
 function transferCodings(raw: RawHeaders): string[] {
-  const te = values(raw, 'transfer-encoding');
+  const te = headerValues(raw, 'transfer-encoding');
   if (te.length === 0) return te;
   return te.join(',').split(',').map((c) => c.trim().toLowerCase()).filter(Boolean);
 }
 
 /** Content-Length: null when absent; throws when it is not one non-negative number. */
 function contentLength(raw: RawHeaders): number | null {
-  const cl = values(raw, 'content-length');
+  const cl = headerValues(raw, 'content-length');
   if (cl.length === 0) return null;
   const all = cl.join(',').split(',').map((v) => v.trim());
   const first = all[0]!;
@@ -185,7 +177,7 @@ export function responseBodyPlan(raw: RawHeaders, status: number, method: string
 
 /** True when the Connection header lists `token` (case-insensitive). */
 export function connectionHas(raw: RawHeaders, token: string): boolean {
-  for (const v of values(raw, 'connection')) {
+  for (const v of headerValues(raw, 'connection')) {
     for (const t of v.split(',')) if (t.trim().toLowerCase() === token) return true;
   }
   return false;
@@ -207,7 +199,40 @@ const enum Step {
 }
 
 /** Bound on one chunk-size or trailer line. */
-const MAX_LINE = 4096;
+export const MAX_CHUNK_LINE = 4096;
+const MAX_LINE = MAX_CHUNK_LINE;
+
+/** Which rule of the chunked framing (RFC 9112 §7.1) a body broke. */
+export type ChunkFaultKind =
+  /** A chunk-size line that is not a hex size with optional whitespace and extensions. */
+  | 'size-line'
+  /** A chunk-size or trailer line longer than MAX_CHUNK_LINE. */
+  | 'size-line-length'
+  | 'trailer-line-length'
+  /** A chunk-size or trailer line ended by a bare LF. */
+  | 'line-end'
+  /** Chunk data not followed by CR (the data is longer than its size), or CR not by LF. */
+  | 'data-end'
+  | 'data-end-lf'
+  /** A trailer field line that is not a valid field. */
+  | 'trailer-line';
+
+export interface ChunkFault {
+  kind: ChunkFaultKind;
+  /** Where the bytes at fault start, counted from the body's first byte (framing included). */
+  at: number;
+  /** For a line fault: the line as far as it was read (latin1, its line end included when it came). */
+  line?: string;
+}
+
+/** Where a chunked body stands, for saying where one that stopped short stopped. */
+export interface ChunkPosition {
+  step: 'size' | 'data' | 'data-end' | 'trailers' | 'other';
+  /** Bytes of the current chunk's data still missing (step 'data'). */
+  missing: number;
+  /** Part of a chunk-size or trailer line has arrived. */
+  midLine: boolean;
+}
 
 /**
  * Follows one body's framing over the bytes given to it. feed() says how many of them belong to
@@ -224,6 +249,16 @@ export class BodyFramer {
   readonly trailers: RawHeaders = [];
   /** Bytes of payload seen. */
   payloadBytes = 0;
+  /** Chunks with data seen (the last, zero-size chunk not counted). */
+  chunkCount = 0;
+  /** The zero-size chunk arrived. */
+  sawLastChunk = false;
+  /** With a chunked framing error: which rule was broken, where, and the line at fault. */
+  fault: ChunkFault | null = null;
+  /** Bytes of the body consumed so far, framing included. */
+  private consumed = 0;
+  /** The last chunk-size line read, with its CRLF. */
+  private sizeLine: string | undefined;
 
   constructor(plan: BodyPlan) {
     this.remaining = plan.length;
@@ -243,6 +278,26 @@ export class BodyFramer {
     return this.step === Step.UntilClose;
   }
 
+  /** The last chunk-size line read (extensions included, CRLF not). */
+  get lastSizeLine(): string | undefined {
+    return this.sizeLine?.slice(0, -2);
+  }
+
+  get chunkPosition(): ChunkPosition {
+    const step =
+      this.step === Step.ChunkSize ? 'size'
+      : this.step === Step.ChunkData ? 'data'
+      : this.step === Step.ChunkDataEnd ? 'data-end'
+      : this.step === Step.Trailers ? 'trailers'
+      : 'other';
+    return { step, missing: this.step === Step.ChunkData ? this.remaining : 0, midLine: this.line.length > 0 };
+  }
+
+  private broken(code: string, message: string, kind: ChunkFaultKind, at: number, line?: string): void {
+    this.error = new WireError(code, message);
+    this.fault = line === undefined ? { kind, at } : { kind, at, line };
+  }
+
   /**
    * Consumes the body's bytes from buf[off..]; returns how many. Stops at the end of the body or
    * at a framing error (then `error` is set and the bytes before it are counted as consumed).
@@ -250,6 +305,8 @@ export class BodyFramer {
   feed(buf: Buffer, off: number, onPayload: (slice: Buffer) => void): number {
     let i = off;
     const end = buf.length;
+    /** The body position of buf[0]. */
+    const base = this.consumed - off;
     while (i < end && this.step !== Step.Done && this.error === null) {
       switch (this.step) {
         case Step.Fixed:
@@ -272,7 +329,7 @@ export class BodyFramer {
           // The CRLF after a chunk's data (it may arrive split).
           const want = this.remaining === 2 ? 0x0d : 0x0a;
           if (buf[i] !== want) {
-            this.error = new WireError('HPE_STRICT', 'chunk data not followed by CRLF');
+            this.broken('HPE_STRICT', 'chunk data not followed by CRLF', want === 0x0d ? 'data-end' : 'data-end-lf', base + i);
             break;
           }
           i++;
@@ -289,19 +346,26 @@ export class BodyFramer {
             // A CR not followed by LF cannot start a valid line end: refuse it now rather than
             // wait for bytes that cannot make the line valid.
             const cr = this.line.indexOf('\r');
+            const sizeLine = this.step === Step.ChunkSize;
             if (cr >= 0 && cr < this.line.length - 1) {
-              this.error = new WireError(this.step === Step.ChunkSize ? 'HPE_INVALID_CHUNK_SIZE' : 'HPE_STRICT', 'bare CR in a chunk-size or trailer line');
+              this.broken(sizeLine ? 'HPE_INVALID_CHUNK_SIZE' : 'HPE_STRICT', 'bare CR in a chunk-size or trailer line', sizeLine ? 'size-line' : 'trailer-line', base + stop - this.line.length, this.line);
               i = Math.max(off, stop - this.line.length);
               this.line = '';
               break;
             }
-            if (this.line.length > MAX_LINE) this.error = new WireError(this.step === Step.ChunkSize ? 'HPE_INVALID_CHUNK_SIZE' : 'HPE_HEADER_OVERFLOW', 'chunk-size or trailer line too long');
+            if (this.line.length > MAX_LINE) {
+              this.broken(sizeLine ? 'HPE_INVALID_CHUNK_SIZE' : 'HPE_HEADER_OVERFLOW', 'chunk-size or trailer line too long', sizeLine ? 'size-line-length' : 'trailer-line-length', base + stop - this.line.length, this.line);
+            }
             break;
           }
           const line = this.line;
           this.line = '';
-          if (this.step === Step.ChunkSize) this.onSizeLine(line);
-          else this.onTrailerLine(line);
+          if (line.length - 1 > MAX_LINE) {
+            // The same verdict whether the line came in one piece or in several.
+            const sizeLine = this.step === Step.ChunkSize;
+            this.broken(sizeLine ? 'HPE_INVALID_CHUNK_SIZE' : 'HPE_HEADER_OVERFLOW', 'chunk-size or trailer line too long', sizeLine ? 'size-line-length' : 'trailer-line-length', base + stop - line.length, line);
+          } else if (this.step === Step.ChunkSize) this.onSizeLine(line, base + stop - line.length);
+          else this.onTrailerLine(line, base + stop - line.length);
           // A bad line is not passed on (its start may have been, when it arrived in pieces).
           if (this.error) i = Math.max(off, stop - line.length);
           break;
@@ -314,26 +378,35 @@ export class BodyFramer {
         }
       }
     }
+    this.consumed += i - off;
     return i - off;
   }
 
-  private onSizeLine(line: string): void {
+  private onSizeLine(line: string, at: number): void {
+    if (!line.endsWith('\r\n')) {
+      this.broken('HPE_INVALID_CHUNK_SIZE', 'invalid character in chunk size', 'line-end', at, line);
+      return;
+    }
+    this.sizeLine = line;
     const m = /^([0-9A-Fa-f]{1,12})[ \t]*(?:;[^\r\n]*)?\r\n$/.exec(line);
     if (!m) {
-      this.error = new WireError('HPE_INVALID_CHUNK_SIZE', 'invalid character in chunk size');
+      this.broken('HPE_INVALID_CHUNK_SIZE', 'invalid character in chunk size', 'size-line', at, line);
       return;
     }
     const size = parseInt(m[1]!, 16);
-    if (size === 0) this.step = Step.Trailers;
-    else {
+    if (size === 0) {
+      this.sawLastChunk = true;
+      this.step = Step.Trailers;
+    } else {
+      this.chunkCount++;
       this.remaining = size;
       this.step = Step.ChunkData;
     }
   }
 
-  private onTrailerLine(line: string): void {
+  private onTrailerLine(line: string, at: number): void {
     if (!line.endsWith('\r\n')) {
-      this.error = new WireError('HPE_STRICT', 'trailer line not ended by CRLF');
+      this.broken('HPE_STRICT', 'trailer line not ended by CRLF', 'line-end', at, line);
       return;
     }
     if (line === '\r\n') {
@@ -345,6 +418,7 @@ export class BodyFramer {
       this.trailers.push(...fields);
     } catch (err) {
       this.error = err as WireError;
+      this.fault = { kind: 'trailer-line', at, line };
     }
   }
 }

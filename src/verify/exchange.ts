@@ -5,7 +5,7 @@ import zlib from 'node:zlib';
 import { analyze } from '../analysis/analyzer.js';
 import type { VantagePoint } from '../analysis/compare.js';
 import { Deframer } from '../analysis/framing.js';
-import { header, listTokens } from '../analysis/headers.js';
+import { joinedHeader, listTokens } from '../http/headers.js';
 import type { Analysis, RequestContext } from '../types.js';
 import type { RawExchange } from './http.js';
 
@@ -67,7 +67,7 @@ export function toSide(ex: RawExchange, base: string): Side {
   deframer.write(res.wire);
   const framing = deframer.finish();
   const payload = Buffer.concat(parts);
-  const codings = listTokens(header(res.rawHeaders, 'Content-Encoding')).filter((t) => t !== 'identity');
+  const codings = listTokens(joinedHeader(res.rawHeaders, 'Content-Encoding')).filter((t) => t !== 'identity');
   let decoded: Buffer = payload;
   for (const c of [...codings].reverse()) decoded = inflateBestEffort(c, decoded);
   const sniffedGzip = codings.length === 0 && payload.length >= 2 && payload[0] === 0x1f && payload[1] === 0x8b;

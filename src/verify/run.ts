@@ -2,7 +2,7 @@
 // origin and through the gateway, compare each pair. Output is data (a VerifyReport); rendering
 // lives in report.ts.
 import { compareVantagePoints, describeMap, originToVia, prefixMapFromBases, readMultistatus, type PrefixMap } from '../analysis/compare.js';
-import { header } from '../analysis/headers.js';
+import { joinedHeader } from '../http/headers.js';
 import { normalizeHref } from '../analysis/href.js';
 import { n } from '../analysis/rules/util.js';
 import { DavtapError } from '../errors.js';
@@ -118,8 +118,8 @@ const joinPath = (base: string, rel: string): string => {
 };
 
 function summarizeSide(side: Side, url: string): SideSummary {
-  const ct = header(side.rawHeaders, 'Content-Type');
-  const ce = header(side.rawHeaders, 'Content-Encoding');
+  const ct = joinedHeader(side.rawHeaders, 'Content-Type');
+  const ce = joinedHeader(side.rawHeaders, 'Content-Encoding');
   return {
     url,
     status: side.status,
@@ -159,7 +159,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
   // The origin must answer, or there is nothing to compare: a network error, exit 2.
   const options = await send(originTarget, { method: 'OPTIONS', path: starts[0]!, headers: [] }, sendOpts);
   if (!options.response) throw new DavtapError('IO', `verify: origin ${redactUrl(originBase.href)} did not answer OPTIONS ${starts[0]}: ${options.transport.message ?? options.transport.code}`);
-  const dav = davClasses(header(options.response.rawHeaders, 'DAV'));
+  const dav = davClasses(joinedHeader(options.response.rawHeaders, 'DAV'));
 
   const report: VerifyReport = {
     origin: redactUrl(originBase.href),

@@ -3,7 +3,8 @@
 import type { Draft, Facts, ResponseObs, RuleDef } from '../facts.js';
 import { hasDotSegments, normalizeHref } from '../href.js';
 import { STATUS_LINE, statusCode } from '../scan.js';
-import { headerText, n, plural } from './util.js';
+import { joinedHeader } from '../../http/headers.js';
+import { n, plural } from './util.js';
 
 const REGISTERED = new Set([
   100, 101, 102, 103, 200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304, 305, 307, 308, 400, 401, 402, 403, 404, 405, 406,
@@ -174,7 +175,7 @@ export const semanticRules: RuleDef[] = [
       const inScope = f.bodyInScope;
       if (inScope) for (const [what, count] of f.xml.variants) list.push(count > 1 ? `${what} ×${n(count)}` : what);
       if (f.head.status === 207) {
-        const loc = headerText(f.head.rawHeaders, 'Location');
+        const loc = joinedHeader(f.head.rawHeaders, 'Location');
         if (loc !== undefined) list.push(`Location header on a 207 (${loc})`);
         const reason = f.head.reason.trim();
         if (reason !== '' && reason.toLowerCase() !== 'multi-status') list.push(`reason phrase "207 ${reason}"`);

@@ -5,7 +5,8 @@ import type { Draft, Facts, RuleDef } from '../facts.js';
 import { commonPrefix, isInwardHost, isWithin, normalizeAuthority, normalizeHref, parseHref } from '../href.js';
 import type { ParsedHref } from '../href.js';
 import { CALDAV, CARDDAV, pathOfTarget } from '../request.js';
-import { headerText, n, plural } from './util.js';
+import { joinedHeader } from '../../http/headers.js';
+import { n, plural } from './util.js';
 
 /** Scopes a response href may fall in for this request (RFC 4918 §8.3, §9.1; COPY/MOVE add the destination). */
 function scopes(f: Facts): string[] {
@@ -64,7 +65,7 @@ export const strippedRules: RuleDef[] = [
       if (!html && ct !== 'text/html' && ct !== 'application/xhtml+xml') return undefined;
       if (!html && f.xml.isMultistatus) return undefined; // a multistatus mislabelled text/html: MS109
       const title = /<title[^>]*>([\s\S]{0,200}?)<\/title>/i.exec(head)?.[1]?.trim();
-      const via = ['Server', 'Via', 'CF-Ray', 'X-Cache'].map((h) => [h, headerText(f.head.rawHeaders, h)] as const).filter(([, v]) => v !== undefined);
+      const via = ['Server', 'Via', 'CF-Ray', 'X-Cache'].map((h) => [h, joinedHeader(f.head.rawHeaders, h)] as const).filter(([, v]) => v !== undefined);
       return {
         message: `207 carries an HTML page instead of a multistatus${title !== undefined ? ` ("${title.replace(/\s+/g, ' ').slice(0, 80)}")` : ''}: an error page, WAF challenge or SPA fallback was substituted${via.length > 0 ? ` (${via.map(([k, v]) => `${k}: ${v}`).join(', ')})` : ''}`,
         evidence: { contentType: f.head.contentTypeRaw ?? null, ...(title !== undefined ? { title } : {}), bodyBytes: f.decoding.decodedBytes, excerpt: head.slice(0, 80), ...Object.fromEntries(via) },
@@ -206,7 +207,7 @@ export const strippedRules: RuleDef[] = [
         if (missing.length < 10) missing.push({ href: r.href, props: lost });
       }
       if (count === 0) return undefined;
-      const server = headerText(f.head.rawHeaders, 'Server') ?? '';
+      const server = joinedHeader(f.head.rawHeaders, 'Server') ?? '';
       const lenient = f.req.preferMinimal || /nginx/i.test(server);
       const reason = f.req.preferMinimal ? ' (expected: the client sent Prefer: return=minimal / Brief: t)' : lenient ? ' (nginx dav-ext omits unsupported properties silently)' : '';
       return {

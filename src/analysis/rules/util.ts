@@ -32,13 +32,6 @@ export function completeCount(f: Facts): number {
   return c;
 }
 
-export function headerText(raw: string[], name: string): string | undefined {
-  const want = name.toLowerCase();
-  const vals: string[] = [];
-  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toLowerCase() === want) vals.push(raw[i + 1]!);
-  return vals.length > 0 ? vals.join(', ') : undefined;
-}
-
 /** Printable rendering of raw bytes for evidence. */
 export function printable(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('latin1').replace(/[^\x20-\x7e\n\t]/g, '.');
