@@ -4,7 +4,7 @@ import { startProxy } from '../proxy/index.js';
 import { defaultCaDir } from '../proxy/ca.js';
 import { UsageError } from '../errors.js';
 import { startPipeline } from '../pipeline/pipeline.js';
-import { createInjector, parseHeadFilter, parseInjectSpecs } from '../inject/index.js';
+import { createInjector, faultHelp, parseHeadFilter, parseInjectSpecs } from '../inject/index.js';
 import { parseCommandArgs, parseSize, type OptionSpec } from './args.js';
 import { checkNotOpenProxy, parseAllowRemote, parseListen, parseUpstream, upstreamIsSelf } from './listen.js';
 import { clientAllowedBy, isLoopbackAddress } from '../proxy/address-range.js';
@@ -49,20 +49,7 @@ Reverse mode changes only Host, Destination and If (requests) and Location, Cont
 
 Fault injection (--inject, faults applied in the order given; injected flows are marked and their
 findings attributed to the injection):
-  truncate:bytes=N               close the connection after N body bytes, Content-Length kept
-  truncate:bytes=N:chunked       send chunked and close after N bytes, no terminating chunk
-  truncate:responses=N           cut right after the Nth </response>, Content-Length kept, close
-  truncate:responses=N:keep-length   … with Content-Length set to the cut length (clean end)
-  truncate:responses=N:chunked   … sent chunked, no terminating chunk
-  strip-ns:PREFIX | strip-ns:URI remove the declaration of PREFIX, or every declaration of URI
-  drop:LOCALNAME                 remove every element with this local name (propstat, href, …)
-  rewrite-href:http://HOST[:PORT][/PREFIX] | rewrite-href:/PREFIX
-                                 hrefs moved to that origin and/or under that path prefix
-  html                           replace the body with an HTML error page (status kept)
-  gzip-no-header                 gzip the body but send no Content-Encoding
-  delay:MS                       hold the response MS milliseconds before sending anything
-  stall:after=BYTES[:ms=MS]      pause after BYTES body bytes (MS ms; default until the client gives up)
-  reset | reset:after=BYTES      reset the connection before the head, or after BYTES body bytes
+${faultHelp()}
 Rewrites buffer the body (up to 32 MiB; larger bodies pass unchanged) and fix Content-Length.
 `;
 

@@ -8,7 +8,7 @@ import { matchFlow, parseFilter, type FilterNode } from '../filter/index.js';
 import type { InjectSpec } from './spec.js';
 import { stageFor, type Message, type StageContext } from './stages.js';
 
-export { InjectSpecError, parseInjectSpec, parseInjectSpecs, specForms, type CutFraming, type InjectSpec } from './spec.js';
+export { faultCatalogue, faultHelp, InjectSpecError, parseInjectSpec, parseInjectSpecs, specForms, type CutFraming, type FaultEntry, type FaultForm, type InjectSpec } from './spec.js';
 
 /** Bodies larger than this pass through a rewrite unchanged (the flow's `injected` says so). */
 export const defaultMaxRewriteBytes = 32 * 1024 * 1024;

@@ -23,18 +23,87 @@ export type InjectSpec =
   | { kind: 'stall'; text: string; after: number; ms?: number }
   | { kind: 'reset'; text: string; after?: number };
 
-export const specForms = [
-  'truncate:bytes=N[:chunked]',
-  'truncate:responses=N[:keep-length|:chunked]',
-  'strip-ns:PREFIX|URI',
-  'drop:LOCALNAME',
-  'rewrite-href:http://HOST[:PORT][/PREFIX]|/PREFIX',
-  'html',
-  'gzip-no-header',
-  'delay:MS',
-  'stall:after=BYTES[:ms=MS]',
-  'reset[:after=BYTES]',
-] as const;
+/** One documented way of writing a fault: one line of `--help`, one row of the README's fault table. */
+export interface FaultForm {
+  /** The spec as written, placeholders in capitals (two spellings of one fault share a row). */
+  readonly specs: readonly string[];
+  /** What the client gets, in a few words (`--help`). */
+  readonly help: string;
+  /** The findings the client's copy leads to (the README's last column), `none` when there are none. */
+  readonly finding: string;
+}
+
+/** A fault's grammar in one line (as the usage error lists it) and its documented forms. */
+export interface FaultEntry {
+  readonly grammar: string;
+  readonly forms: readonly FaultForm[];
+}
+
+/**
+ * The catalogue of faults, the one table behind what davtap says about --inject: the usage error
+ * lists the grammars, `--help`'s fault list is generated from the forms (faultHelp), and the
+ * README's fault table is tested against them in both directions, findings included
+ * (test/inject/catalogue.test.ts), as is the parser: every form here parses, and every fault name
+ * the parser knows is here.
+ */
+export const faultCatalogue: readonly FaultEntry[] = [
+  {
+    grammar: 'truncate:bytes=N[:chunked]',
+    forms: [
+      { specs: ['truncate:bytes=N'], help: 'close the connection after N body bytes, Content-Length kept', finding: 'MS001' },
+      { specs: ['truncate:bytes=N:chunked'], help: 'send chunked and close after N bytes, no terminating chunk', finding: 'MS002' },
+    ],
+  },
+  {
+    grammar: 'truncate:responses=N[:keep-length|:chunked]',
+    forms: [
+      { specs: ['truncate:responses=N'], help: 'cut right after the Nth </response>, Content-Length kept, close', finding: 'MS001' },
+      { specs: ['truncate:responses=N:keep-length'], help: '… with Content-Length set to the cut length (clean end)', finding: 'MS006' },
+      { specs: ['truncate:responses=N:chunked'], help: '… sent chunked, no terminating chunk', finding: 'MS002' },
+    ],
+  },
+  {
+    grammar: 'strip-ns:PREFIX|URI',
+    forms: [{ specs: ['strip-ns:PREFIX', 'strip-ns:URI'], help: 'remove the declaration of PREFIX, or every declaration of URI', finding: 'MS104 (MS107 for a default namespace)' }],
+  },
+  {
+    grammar: 'drop:LOCALNAME',
+    forms: [{ specs: ['drop:LOCALNAME'], help: 'remove every element with this local name (propstat, href, …)', finding: 'MS202, MS201…' }],
+  },
+  {
+    grammar: 'rewrite-href:http://HOST[:PORT][/PREFIX]|/PREFIX',
+    forms: [
+      { specs: ['rewrite-href:http://HOST[:PORT][/PREFIX]'], help: 'hrefs moved to that origin (and under PREFIX)', finding: 'MS304, MS303' },
+      { specs: ['rewrite-href:/PREFIX'], help: 'hrefs moved under that path prefix', finding: 'MS303' },
+    ],
+  },
+  { grammar: 'html', forms: [{ specs: ['html'], help: 'replace the body with an HTML error page (status kept)', finding: 'MS108' }] },
+  { grammar: 'gzip-no-header', forms: [{ specs: ['gzip-no-header'], help: 'gzip the body but send no Content-Encoding', finding: 'MS405' }] },
+  { grammar: 'delay:MS', forms: [{ specs: ['delay:MS'], help: 'hold the response MS milliseconds before sending anything', finding: 'none' }] },
+  {
+    grammar: 'stall:after=BYTES[:ms=MS]',
+    forms: [{ specs: ['stall:after=BYTES[:ms=MS]'], help: 'pause after BYTES body bytes (MS ms; default until the client gives up)', finding: 'MS001 when the client gives up' }],
+  },
+  {
+    grammar: 'reset[:after=BYTES]',
+    forms: [{ specs: ['reset', 'reset:after=BYTES'], help: 'reset the connection before the head, or after BYTES body bytes', finding: 'MS001/MS002/MS003 by framing' }],
+  },
+];
+
+/** Every fault's grammar, as the usage error lists them. */
+export const specForms: readonly string[] = faultCatalogue.map((f) => f.grammar);
+
+/** `--help`'s fault list: one form per line, its description from column 34 (or on the next line). */
+export function faultHelp(): string {
+  const column = 33;
+  return faultCatalogue
+    .flatMap((f) => f.forms)
+    .map((form) => {
+      const label = `  ${form.specs.join(' | ')}`;
+      return label.length < column - 1 ? `${label.padEnd(column)}${form.help}` : `${label}\n${' '.repeat(column)}${form.help}`;
+    })
+    .join('\n');
+}
 
 export class InjectSpecError extends UsageError {
   constructor(spec: string, why: string) {
