@@ -34,7 +34,7 @@ export default tseslint.config(
     rules: restrict([
       ...owned,
       layer('proxy', 'analysis'), layer('tap', 'analysis'), layer('store', 'analysis'), layer('ui', 'analysis'),
-      layer('cli', 'analysis'), layer('pipeline', 'analysis'), layer('export', 'analysis'), layer('verify', 'analysis'), layer('inject', 'analysis'),
+      layer('cli', 'analysis'), layer('pipeline', 'analysis'), layer('export', 'analysis'), layer('verify', 'analysis'), layer('inject', 'analysis'), layer('readers', 'analysis'),
       // '/http' (anchored): a bare 'http' would also match davtap's own src/http/, which is pure and allowed.
       { group: ['node:*', '!node:zlib', 'fs', 'net', '/http', 'https', 'child_process'], message: 'analysis/ does no I/O (node:zlib only)' },
       { group: ['fast-xml-parser'], message: 'analysis/ parses with saxes only' },
@@ -47,8 +47,19 @@ export default tseslint.config(
     rules: restrict([
       ...owned,
       layer('proxy', 'http'), layer('tap', 'http'), layer('store', 'http'), layer('ui', 'http'), layer('cli', 'http'), layer('pipeline', 'http'),
-      layer('export', 'http'), layer('verify', 'http'), layer('inject', 'http'), layer('analysis', 'http'), layer('redact', 'http'),
+      layer('export', 'http'), layer('verify', 'http'), layer('inject', 'http'), layer('analysis', 'http'), layer('redact', 'http'), layer('readers', 'http'),
       { group: ['node:*', 'fs', 'net', '/http', 'https', 'child_process'], message: 'http/ does no I/O' },
+    ]),
+  },
+  // readers/ turns saved captures (raw .http files, HAR) into responses to analyze offline: pure,
+  // so that check and the tests read them the same way without going through the CLI.
+  {
+    files: ['src/readers/**/*.ts'],
+    rules: restrict([
+      ...owned,
+      layer('proxy', 'readers'), layer('tap', 'readers'), layer('store', 'readers'), layer('ui', 'readers'), layer('cli', 'readers'),
+      layer('pipeline', 'readers'), layer('export', 'readers'), layer('verify', 'readers'), layer('inject', 'readers'),
+      { group: ['node:*', '!node:zlib', 'fs', 'net', '/http', 'https', 'child_process'], message: 'readers/ does no I/O (node:zlib only)' },
     ]),
   },
   // redact/ is pure too: the exports, the UI and the flow lines share it, so it depends on none of them.

@@ -123,6 +123,73 @@ export function parseResponseHead(buf: Buffer, start: number, end: number): Resp
   return { version: m[1]!, status: Number(m[2]), reason: m[3] ?? '', rawHeaders: parseFields(lines, 'unfold') };
 }
 
+/** A head read leniently: its first line, its fields, and where the body after it starts. */
+export interface LenientHead {
+  startLine: string;
+  rawHeaders: RawHeaders;
+  bodyStart: number;
+}
+
+/**
+ * Reads the head that starts at `from` the way a saved capture or a hand-written `.http` file needs:
+ * lines may end in bare LF, a field needs only a name before its colon, obs-fold continues the
+ * field before it. Null when no empty line ends the head; throws HPE_INVALID_HEADER_TOKEN for a
+ * field line without a colon.
+ */
+export function readHeadLeniently(buf: Buffer, from = 0): LenientHead | null {
+  const end = findHeadEnd(buf, from, true);
+  if (end < 0) return null;
+  const lines = buf.toString('latin1', from, end).replace(/\r?\n\r?\n$/, '').split(/\r?\n/);
+  const rawHeaders: RawHeaders = [];
+  for (const line of lines.slice(1)) {
+    const first = line.charCodeAt(0);
+    if ((first === 0x20 || first === 0x09) && rawHeaders.length > 0) {
+      rawHeaders[rawHeaders.length - 1] = `${rawHeaders[rawHeaders.length - 1]} ${line.trim()}`;
+      continue;
+    }
+    const colon = line.indexOf(':');
+    if (colon <= 0) throw new WireError('HPE_INVALID_HEADER_TOKEN', `malformed header line ${JSON.stringify(line.slice(0, 60))}`);
+    rawHeaders.push(line.slice(0, colon), line.slice(colon + 1).trim());
+  }
+  return { startLine: lines[0] ?? '', rawHeaders, bodyStart: end };
+}
+
+/** A response read from the bytes of a connection or a capture. */
+export interface ResponseRead {
+  /** Interim 1xx heads (100 Continue, 102 Processing, 103 Early Hints) before the final one. */
+  informational: ResponseHead[];
+  /** The final head (101 Switching Protocols is final). */
+  head: ResponseHead;
+  /** Where the final response's body starts. */
+  bodyStart: number;
+}
+
+/** More interim heads than this before a final one is not a response. */
+const MAX_INTERIM = 16;
+
+/**
+ * Reads a response from the start of `buf`, leniently as readHeadLeniently does (captures, saved
+ * files, what a gateway sent): the interim 1xx heads, then the final head and where its body
+ * starts. The status line's version may be any `HTTP/n[.n]` (curl writes `HTTP/2 207`). Null when
+ * the bytes end before a final head is complete; throws WireError for a status line that is not
+ * one (HPE_INVALID_STATUS), a field line without a colon, or more than 16 interim heads.
+ */
+export function readResponse(buf: Buffer): ResponseRead | null {
+  const informational: ResponseHead[] = [];
+  let at = 0;
+  for (let n = 0; n <= MAX_INTERIM; n++) {
+    const lenient = readHeadLeniently(buf, at);
+    if (!lenient) return null;
+    const m = /^HTTP\/(\d(?:\.\d)?) (\d{3})(?: (.*))?$/.exec(lenient.startLine);
+    if (!m) throw new WireError('HPE_INVALID_STATUS', `malformed status line ${JSON.stringify(lenient.startLine.slice(0, 60))}`);
+    const head: ResponseHead = { version: m[1]!, status: Number(m[2]), reason: m[3] ?? '', rawHeaders: lenient.rawHeaders };
+    if (head.status >= 200 || head.status < 100 || head.status === 101) return { informational, head, bodyStart: lenient.bodyStart };
+    informational.push(head);
+    at = lenient.bodyStart;
+  }
+  throw new WireError('HPE_INVALID_CONSTANT', `more than ${MAX_INTERIM} interim (1xx) responses`);
+}
+
 /** The transfer codings, in order ([] when there is no Transfer-Encoding). */
 function transferCodings(raw: RawHeaders): string[] {
   const te = headerValues(raw, 'transfer-encoding');

@@ -3,6 +3,7 @@
 // turn into an exception. `Connection: close` makes the end of the body unambiguous.
 import net from 'node:net';
 import tls from 'node:tls';
+import { readResponse, WireError } from '../http/message.js';
 import type { RawHeaders, TransportEnd } from '../types.js';
 
 export interface HttpTarget {
@@ -47,8 +48,6 @@ export interface SendOptions {
   /** Bytes kept; more ends the exchange (the rest is not read). */
   maxBytes: number;
 }
-
-const HEAD_END = Buffer.from('\r\n\r\n');
 
 export function send(target: HttpTarget, req: RawRequest, opts: SendOptions): Promise<RawExchange> {
   const url = new URL(target.base);
@@ -107,24 +106,17 @@ export function send(target: HttpTarget, req: RawRequest, opts: SendOptions): Pr
 
 /** Splits the bytes into the final response head and its wire body (1xx heads skipped). */
 function parse(all: Buffer, transport: TransportEnd): { response: RawResponse | null; transport: TransportEnd } {
-  let at = 0;
-  for (let guard = 0; guard < 16; guard++) {
-    const end = all.indexOf(HEAD_END, at);
-    if (end < 0) break;
-    const lines = all.subarray(at, end).toString('latin1').split('\r\n');
-    const m = /^HTTP\/(\d\.\d) (\d{3})(?: (.*))?$/.exec(lines[0] ?? '');
-    if (!m) break;
-    const status = Number(m[2]);
-    at = end + 4;
-    if (status >= 100 && status < 200 && status !== 101) continue;
-    const rawHeaders: RawHeaders = [];
-    for (const line of lines.slice(1)) {
-      const colon = line.indexOf(':');
-      if (colon > 0) rawHeaders.push(line.slice(0, colon), line.slice(colon + 1).trim());
+  let why: string;
+  try {
+    const read = readResponse(all);
+    if (read) {
+      const { head, bodyStart } = read;
+      return { response: { status: head.status, reason: head.reason, httpVersion: head.version, rawHeaders: head.rawHeaders, wire: all.subarray(bodyStart) }, transport };
     }
-    return { response: { status, reason: m[3] ?? '', httpVersion: m[1]!, rawHeaders, wire: all.subarray(at) }, transport };
+    why = all.length === 0 ? 'no response' : 'no complete response head';
+  } catch (err) {
+    why = `malformed response head: ${err instanceof WireError ? err.message : String(err)}`;
   }
-  const why = all.length === 0 ? 'no response' : 'no complete response head';
   return {
     response: null,
     transport: transport.outcome === 'complete' ? { outcome: 'error', code: 'EBADRESPONSE', message: `${why} (${all.length} bytes)` } : transport,

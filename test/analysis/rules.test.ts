@@ -7,7 +7,7 @@ import test from 'ava';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { analyze, rules } from '../../src/analysis/analyzer.js';
-import { parseRawRequest, parseRawResponse } from '../../src/cli/check.js';
+import { parseRawRequest, parseRawResponse } from '../../src/readers/raw.js';
 import type { Analysis, AnalyzerLimits, RequestContext, ResponseHead, TransportEnd } from '../../src/types.js';
 
 const dir = new URL('../fixtures/rules/', import.meta.url).pathname;
