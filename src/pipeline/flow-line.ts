@@ -22,22 +22,28 @@ export function bytes(n: number): string {
   return `${(n / 1024 ** 3).toFixed(2)}G`;
 }
 
-function pathOf(url: string): string {
+/**
+ * Where the request went: the path (and query) in reverse mode, where every flow has the one
+ * upstream; in forward mode, which relays to many origins, the origin too, as mitmdump shows it
+ * (`http://host:port/dav/`; never the URL's user information). A target that is no URL (a refused
+ * request) is shown as sent.
+ */
+function whereOf(url: string, mode: Flow['mode']): string {
   try {
     const u = new URL(url);
-    return u.pathname + u.search;
+    return (mode === 'forward' ? u.origin : '') + u.pathname + u.search;
   } catch {
     return url;
   }
 }
 
-/** time, method, status, path, bytes, duration, outcome [, 207 summary and finding counts] */
+/** time, method, status, path (with the origin in forward mode), bytes, duration, outcome [, 207 summary and finding counts] */
 export function flowLine(flow: Flow, redactor: Redactor = masking): string {
   const status = flow.response ? String(flow.response.status) : '---';
   const size = flow.response ? bytes(flow.response.body.bytesSeen) : '-';
   const duration = flow.timings.end !== null ? `${flow.timings.end - flow.timings.start}ms` : '-';
   const outcome = flow.outcome.kind === 'complete' ? 'complete' : `${flow.outcome.kind}${flow.outcome.code ? `(${flow.outcome.code})` : ''}`;
-  const parts = [clock(flow.timings.start), flow.request.method, status, pathOf(redactor.url(flow.request.url)), size, duration, outcome];
+  const parts = [clock(flow.timings.start), flow.request.method, status, whereOf(redactor.url(flow.request.url), flow.mode), size, duration, outcome];
   const a = flow.analysis;
   const skipped = a?.findings.some((f) => f.evidence.limit === 'pipeline-queue');
   if (a && skipped) {

@@ -40,3 +40,23 @@ test('credentials in the path are masked unless the redactor is off (--show-secr
   t.false(masked.includes('T1') || masked.includes('J1'));
   t.regex(flowLine(flow, createRedactor({ enabled: false })), / \/dav\/a;jsessionid=J1\/\?token=T1&depth=1 /);
 });
+
+test('in forward mode the line names the origin, as mitmdump does; in reverse mode the path alone', (t) => {
+  const forward: Flow = { ...base, mode: 'forward', request: { ...base.request, method: 'GET', url: 'http://127.0.0.1:8081/dav/a%20b/?x=1' } };
+  t.regex(flowLine(forward), / {2}GET {2}--- {2}http:\/\/127\.0\.0\.1:8081\/dav\/a%20b\/\?x=1 {2}- /);
+  const tunnelled: Flow = { ...forward, request: { ...forward.request, url: 'https://user:pw@dav.example.org/remote.php/dav/' } };
+  t.regex(flowLine(tunnelled), / {2}https:\/\/dav\.example\.org\/remote\.php\/dav\/ {2}/);
+  t.false(flowLine(tunnelled).includes('pw'), 'no user information');
+  t.regex(flowLine({ ...forward, mode: 'reverse' }), / {2}GET {2}--- {2}\/dav\/a%20b\/\?x=1 {2}- /);
+});
+
+test('in forward mode a refused request whose target is no URL is shown as sent', (t) => {
+  const refused: Flow = { ...base, mode: 'forward', request: { ...base.request, url: '/dav/' }, outcome: { kind: 'error', code: 'EFORWARD' } };
+  t.regex(flowLine(refused), / {2}PROPFIND {2}--- {2}\/dav\/ {2}- /);
+});
+
+test('in forward mode credentials in the URL are masked as in reverse mode', (t) => {
+  const flow: Flow = { ...base, mode: 'forward', request: { ...base.request, url: 'http://h.example:81/dav/?token=T1' } };
+  t.regex(flowLine(flow), / http:\/\/h\.example:81\/dav\/\?token=%5Bredacted%5D /);
+  t.false(flowLine(flow).includes('T1'));
+});
