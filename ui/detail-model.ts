@@ -1,7 +1,8 @@
 // The detail tabs of one flow as lines of text: Summary, Findings, Resources, Request, Response,
 // Raw. PURE: a full Flow in, StyledLine[] out; the blessed layer only colours and scrolls them.
 import type { Finding, Flow, Resource, Severity } from '../src/types.js';
-import { asText, formatClock, formatCount, formatDuration, formatSize, headerPairs, headerValue, hexDump } from './format.js';
+import { firstHeader, headerFields } from '../src/http/headers.js';
+import { asText, formatClock, formatCount, formatDuration, formatSize, headerPairs, hexDump } from './format.js';
 import type { CellStyle, StyledLine } from './view-model.js';
 import { looksLikeXml, renderPlainBody, renderXmlBody, type BodyMark } from './xml-view.js';
 
@@ -83,19 +84,17 @@ function summaryTab(flow: Flow, options: DetailOptions): StyledLine[] {
     if (response.declaredLength !== null) lines.push(field('declared length', `${formatCount(response.declaredLength)} bytes`));
     const short = response.declaredLength !== null && response.body.bytesSeen < response.declaredLength;
     lines.push(field('response body', bodyLine(response.body.bytesSeen, response.body.captureComplete), short ? 'error' : undefined));
-    const encoding = headerValue(response.rawHeaders, 'Content-Encoding');
+    const encoding = firstHeader(response.rawHeaders, 'Content-Encoding');
     if (encoding) lines.push(field('content-encoding', encoding));
     if (response.decoded) lines.push(field('decoded', bodyLine(response.decoded.bytesSeen, response.decoded.captureComplete)));
     if (response.decodeError) lines.push(field('decode error', response.decodeError, 'error'));
     const storage = (flow as Flow & { storage?: StorageInfo }).storage;
     if (storage?.pruned) lines.push(field('stored bodies', `pruned by --max-db-size (${formatCount(storage.prunedBytes)} bytes removed)`, 'warning'));
     else if (storage && storage.responseStored < response.body.bytesSeen) lines.push(field('stored bodies', `first ${formatCount(storage.responseStored)} bytes of the response kept by the store`, 'dim'));
-    const type = headerValue(response.rawHeaders, 'Content-Type');
+    const type = firstHeader(response.rawHeaders, 'Content-Type');
     if (type) lines.push(field('content-type', type));
     for (const info of response.informational) lines.push(field('informational', String(info.status), 'dim'));
-    const fingerprint = fingerprintHeaders.flatMap((name) =>
-      headerPairs(response.rawHeaders).filter(([k]) => k.toLowerCase() === name.toLowerCase()),
-    );
+    const fingerprint = fingerprintHeaders.flatMap((name) => headerFields(response.rawHeaders, name));
     lines.push(blank, heading('Gateway fingerprint'));
     if (fingerprint.length === 0) lines.push({ text: '  (no Server, Via, cache or CDN headers)', style: 'dim' });
     for (const [k, v] of fingerprint) lines.push(field(k, v));
@@ -227,7 +226,7 @@ function requestTab(flow: Flow, options: DetailOptions): StyledLine[] {
   const lines: StyledLine[] = [heading(`${request.method} ${request.target} HTTP/${request.httpVersion}`)];
   for (const [k, v] of headerPairs(request.rawHeaders)) lines.push({ text: `${k}: ${v}` });
   lines.push(blank);
-  lines.push(...bodyLines(request.body.bytes, headerValue(request.rawHeaders, 'Content-Type'), [], options.width));
+  lines.push(...bodyLines(request.body.bytes, firstHeader(request.rawHeaders, 'Content-Type'), [], options.width));
   if (!request.body.captureComplete) lines.push({ text: `… capture capped at ${formatCount(request.body.bytes.length)} of ${formatCount(request.body.bytesSeen)} bytes`, style: 'dim' });
   return lines;
 }
@@ -239,8 +238,8 @@ function responseTab(flow: Flow, options: DetailOptions): StyledLine[] {
   for (const [k, v] of headerPairs(response.rawHeaders)) lines.push({ text: `${k}: ${v}` });
   lines.push(blank);
   const body = response.decoded ?? response.body;
-  if (response.decoded) lines.push({ text: `(decoded copy of a ${headerValue(response.rawHeaders, 'Content-Encoding') ?? 'encoded'} body)`, style: 'dim' });
-  lines.push(...bodyLines(body.bytes, headerValue(response.rawHeaders, 'Content-Type'), bodyMarks(flow), options.width, knownWellFormed(flow)));
+  if (response.decoded) lines.push({ text: `(decoded copy of a ${firstHeader(response.rawHeaders, 'Content-Encoding') ?? 'encoded'} body)`, style: 'dim' });
+  lines.push(...bodyLines(body.bytes, firstHeader(response.rawHeaders, 'Content-Type'), bodyMarks(flow), options.width, knownWellFormed(flow)));
   if (!body.captureComplete) lines.push({ text: `… capture capped at ${formatCount(body.bytes.length)} of ${formatCount(body.bytesSeen)} bytes (not a server fault)`, style: 'dim' });
   return lines;
 }

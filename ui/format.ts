@@ -70,13 +70,6 @@ export function headerPairs(raw: readonly string[] | null | undefined): Array<[s
   return pairs;
 }
 
-/** First value of a header, matched case-insensitively. */
-export function headerValue(raw: readonly string[] | null | undefined, name: string): string | undefined {
-  const lower = name.toLowerCase();
-  for (const [k, v] of headerPairs(raw)) if (k.toLowerCase() === lower) return v;
-  return undefined;
-}
-
 /** Decodes bytes as UTF-8 text, or returns null when they are not text (NUL bytes, invalid UTF-8). */
 export function asText(bytes: Uint8Array): string | null {
   if (bytes.subarray(0, 8192).includes(0)) return null;

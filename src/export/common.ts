@@ -3,13 +3,8 @@
 import { closeSync, existsSync, fchmodSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Flow, RawHeaders } from '../types.js';
-
-export function headerValue(raw: RawHeaders, name: string): string | undefined {
-  const lower = name.toLowerCase();
-  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toLowerCase() === lower) return raw[i + 1];
-  return undefined;
-}
+import { firstHeader } from '../http/headers.js';
+import type { Flow } from '../types.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -31,7 +26,7 @@ export function bodyText(bytes: Uint8Array): { text: string; encoding?: 'base64'
 
 /** The content coding the response declared (gzip, br, deflate), lower-cased, when one. */
 export function contentCoding(flow: Flow): string | undefined {
-  const ce = flow.response ? headerValue(flow.response.rawHeaders, 'content-encoding') : undefined;
+  const ce = flow.response ? firstHeader(flow.response.rawHeaders, 'content-encoding') : undefined;
   const v = ce?.trim().toLowerCase();
   return v === undefined || v === '' || v === 'identity' ? undefined : v;
 }
@@ -44,7 +39,7 @@ export function contentCoding(flow: Flow): string | undefined {
 export function clientUrl(flow: Flow): string {
   try {
     const u = new URL(flow.request.url);
-    const host = headerValue(flow.request.rawHeaders, 'host');
+    const host = firstHeader(flow.request.rawHeaders, 'host');
     return host !== undefined && host.trim() !== '' ? `${u.protocol}//${host.trim()}${u.pathname}${u.search}` : u.href;
   } catch {
     return flow.request.url;

@@ -3,7 +3,7 @@
 // it. Credentials stay redacted, but each redacted header reads an environment variable first,
 // so a maintainer can replay against their own server with their own login.
 import type { Flow } from '../types.js';
-import { headerValue } from './common.js';
+import { firstHeader } from '../http/headers.js';
 import { REDACTED, type Redactor } from '../redact/index.js';
 
 // RFC 9110 §7.6.1 hop-by-hop fields, plus what curl derives itself from the URL and the body.
@@ -47,7 +47,7 @@ export function curlCommand(flow: Flow, redactor: Redactor, options: CurlOptions
 
   const raw = req.rawHeaders;
   // Headers named in Connection are hop-by-hop for this connection too.
-  const connection = new Set((headerValue(raw, 'connection') ?? '').split(',').map((s) => s.trim().toLowerCase()).filter((s) => s !== ''));
+  const connection = new Set((firstHeader(raw, 'connection') ?? '').split(',').map((s) => s.trim().toLowerCase()).filter((s) => s !== ''));
   const sent = new Set<string>();
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!;

@@ -5,7 +5,8 @@
 // are always present: Firefox's importer iterates the one and Chrome's rejects an entry without
 // the other.
 import type { Finding, Flow, RawHeaders, Resource } from '../types.js';
-import { bodyText, clientUrl, contentCoding, davtapVersion, headerValue, httpVersion, PrivateFile } from './common.js';
+import { firstHeader, headerValues } from '../http/headers.js';
+import { bodyText, clientUrl, contentCoding, davtapVersion, httpVersion, PrivateFile } from './common.js';
 import { REDACTED, redactFlow, type Redactor } from '../redact/index.js';
 
 export interface HarHeader {
@@ -105,9 +106,8 @@ const pairs = (raw: RawHeaders): HarHeader[] => {
 /** Cookie pairs of `Cookie` headers; values are redacted when the header is. */
 function requestCookies(raw: RawHeaders, redactor: Redactor): HarCookie[] {
   const out: HarCookie[] = [];
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    if (raw[i]!.toLowerCase() !== 'cookie') continue;
-    for (const part of raw[i + 1]!.split(';')) {
+  for (const value of headerValues(raw, 'cookie')) {
+    for (const part of value.split(';')) {
       const eq = part.indexOf('=');
       if (part.trim() === '') continue;
       const name = (eq < 0 ? part : part.slice(0, eq)).trim();
@@ -119,9 +119,8 @@ function requestCookies(raw: RawHeaders, redactor: Redactor): HarCookie[] {
 
 function responseCookies(raw: RawHeaders, redactor: Redactor): HarCookie[] {
   const out: HarCookie[] = [];
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    if (raw[i]!.toLowerCase() !== 'set-cookie') continue;
-    const first = raw[i + 1]!.split(';')[0] ?? '';
+  for (const value of headerValues(raw, 'set-cookie')) {
+    const first = value.split(';')[0] ?? '';
     const eq = first.indexOf('=');
     out.push({ name: (eq < 0 ? first : first.slice(0, eq)).trim(), value: redactor.redactsHeader('set-cookie') ? REDACTED : eq < 0 ? '' : first.slice(eq + 1).trim() });
   }
@@ -188,7 +187,7 @@ export function harEntry(recorded: Flow, redactor: Redactor): HarEntry {
   if (req.body.bytes.length > 0 || req.body.bytesSeen > 0) {
     const body = bodyText(req.body.bytes);
     // HAR 1.2 has no encoding field on postData: a binary body is base64, said in a custom field.
-    request.postData = { mimeType: headerValue(req.rawHeaders, 'content-type') ?? '', text: body.text, ...(body.encoding ? { _encoding: body.encoding } : {}) };
+    request.postData = { mimeType: firstHeader(req.rawHeaders, 'content-type') ?? '', text: body.text, ...(body.encoding ? { _encoding: body.encoding } : {}) };
   }
 
   const davtap: HarDavtap = {
@@ -230,7 +229,7 @@ export function harEntry(recorded: Flow, redactor: Redactor): HarEntry {
     const body = bodyText(shown.bytes);
     const content: HarContent = {
       size: shown.bytesSeen,
-      mimeType: headerValue(res.rawHeaders, 'content-type') ?? 'x-unknown',
+      mimeType: firstHeader(res.rawHeaders, 'content-type') ?? 'x-unknown',
       ...(shown.bytes.length > 0 || shown.bytesSeen > 0 ? { text: body.text } : {}),
       ...(body.encoding ? { encoding: body.encoding } : {}),
     };
@@ -251,7 +250,7 @@ export function harEntry(recorded: Flow, redactor: Redactor): HarEntry {
       cookies: responseCookies(recorded.response!.rawHeaders, redactor),
       headers: pairs(resHeaders),
       content,
-      redirectURL: redactor.headerValue('location', headerValue(res.rawHeaders, 'location') ?? ''),
+      redirectURL: redactor.headerValue('location', firstHeader(res.rawHeaders, 'location') ?? ''),
       headersSize: headSize(`${httpVersion(res.httpVersion)} ${res.status} ${res.reason}`, resHeaders),
       bodySize: res.body.bytesSeen,
     };

@@ -1,5 +1,6 @@
 // One JSON object per line and per flow, for scripts (`jq`, a spreadsheet import): the summary
 // fields of the flow list plus its findings; bodies only when asked for.
+import { firstHeader } from '../http/headers.js';
 import type { Finding, Flow } from '../types.js';
 import { bodyText, clientUrl, contentCoding } from './common.js';
 import { redactFlow, type Redactor } from '../redact/index.js';
@@ -46,7 +47,6 @@ const tuples = (raw: string[]): [string, string][] => {
 export function jsonlRecord(recorded: Flow, redactor: Redactor, options: JsonlOptions = {}): JsonlRecord {
   const flow = redactFlow(recorded, redactor);
   const res = flow.response;
-  const ct = res ? res.rawHeaders.findIndex((v, i) => i % 2 === 0 && v.toLowerCase() === 'content-type') : -1;
   const counts = { error: 0, warning: 0, info: 0 };
   for (const f of flow.analysis?.findings ?? []) counts[f.severity]++;
   const rec: JsonlRecord = {
@@ -62,7 +62,7 @@ export function jsonlRecord(recorded: Flow, redactor: Redactor, options: JsonlOp
     outcome: flow.outcome,
     requestBytes: flow.request.body.bytesSeen,
     responseBytes: res?.body.bytesSeen ?? null,
-    contentType: res && ct >= 0 ? res.rawHeaders[ct + 1]! : null,
+    contentType: res ? (firstHeader(res.rawHeaders, 'content-type') ?? null) : null,
     contentEncoding: contentCoding(flow) ?? null,
     captureComplete: flow.request.body.captureComplete && (res === null || res.body.captureComplete),
     resources: flow.analysis?.summary.resources ?? null,

@@ -3,6 +3,7 @@
 // de-chunked; a chunked body is framed again here as one chunk, so the file parses the way the
 // original did: a body that ended early stays without its last chunk, and the re-analysis reports
 // the same truncation.
+import { headerValues } from '../http/headers.js';
 import type { Flow, RawHeaders } from '../types.js';
 import { httpVersion } from './common.js';
 import type { Redactor } from '../redact/index.js';
@@ -14,10 +15,7 @@ function head(startLine: string, raw: RawHeaders): Buffer {
   return Buffer.from(`${s}\r\n`, 'latin1');
 }
 
-const isChunked = (raw: RawHeaders): boolean => {
-  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'transfer-encoding' && /chunked/i.test(raw[i + 1]!)) return true;
-  return false;
-};
+const isChunked = (raw: RawHeaders): boolean => headerValues(raw, 'transfer-encoding').some((v) => /chunked/i.test(v));
 
 function chunked(body: Buffer, finished: boolean, trailers: RawHeaders): Buffer {
   const parts: Buffer[] = [];

@@ -6,7 +6,8 @@ import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { DavtapError } from '../errors.js';
 import type { Finding, Flow } from '../types.js';
-import { clientUrl, contentCoding, davtapVersion, headerValue, httpVersion, writePrivateFile } from './common.js';
+import { firstHeader, headerValues } from '../http/headers.js';
+import { clientUrl, contentCoding, davtapVersion, httpVersion, writePrivateFile } from './common.js';
 import { curlCommand, envNameFor } from './curl.js';
 import { failedResources } from './ledger.js';
 import { rawRequest, rawResponse } from './raw.js';
@@ -109,11 +110,7 @@ function flowSection(flow: Flow, files: FlowFiles, redactor: Redactor): string[]
   out.push('');
 
   if (res) {
-    const fp = fingerprintHeaders.flatMap((name) => {
-      const values: string[] = [];
-      for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) if (res.rawHeaders[i]!.toLowerCase() === name.toLowerCase()) values.push(redactor.headerValue(name, res.rawHeaders[i + 1]!));
-      return values.map((v) => [name, v] as const);
-    });
+    const fp = fingerprintHeaders.flatMap((name) => headerValues(res.rawHeaders, name).map((v) => [name, redactor.headerValue(name, v)] as const));
     if (fp.length > 0) {
       out.push('Gateway fingerprint:', '', '| header | value |', '|---|---|');
       for (const [n, v] of fp) out.push(`| ${n} | ${cell(v)} |`);
@@ -208,7 +205,7 @@ export function writeReport(dir: string, flows: Iterable<Flow>, redactor: Redact
     }
     // A gzip/br body is unreadable in the raw file: the decoded copy goes beside it.
     if (flow.response?.decoded && contentCoding(flow) !== undefined) {
-      f.decoded = `${prefix}-response.decoded${/xml/i.test(headerValue(flow.response.rawHeaders, 'content-type') ?? '') ? '.xml' : ''}`;
+      f.decoded = `${prefix}-response.decoded${/xml/i.test(firstHeader(flow.response.rawHeaders, 'content-type') ?? '') ? '.xml' : ''}`;
       write(f.decoded, flow.response.decoded.bytes);
     }
     if (flow.request.body.bytes.length > 0) {

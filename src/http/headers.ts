@@ -23,6 +23,17 @@ export function headerValues(raw: readonly string[], name: string): string[] {
   return out;
 }
 
+/** The fields called `name` (compared case-insensitively) as [name as sent, value] pairs, in order. */
+export function headerFields(raw: readonly string[], name: string): [string, string][] {
+  const wanted = name.toLowerCase();
+  const out: [string, string][] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const n = raw[i]!;
+    if (n.length === wanted.length && n.toLowerCase() === wanted) out.push([n, raw[i + 1]!]);
+  }
+  return out;
+}
+
 /** The values of header `name` joined as one list (RFC 9110 §5.3), or undefined when absent. */
 export function joinedHeader(raw: readonly string[], name: string): string | undefined {
   const values = headerValues(raw, name);

@@ -7,10 +7,11 @@
 // - every other flow whose transfer failed, from its captured body when the capture is whole,
 //   so that truncation is reported even for a GET of a file.
 import { createAnalyzer, analyze } from '../analysis/analyzer.js';
+import { firstHeader } from '../http/headers.js';
 import { relayFailed } from '../analysis/rules/index.js';
 import { INTERNAL_ERROR_CODE } from '../proxy/client-errors.js';
 import type { ProxyHooks } from '../proxy/index.js';
-import type { Analysis, Analyzer, Finding, Flow, FlowStart, Outcome, RawHeaders, RequestContext, ResponseHead, TransportEnd } from '../types.js';
+import type { Analysis, Analyzer, Finding, Flow, FlowStart, Outcome, RequestContext, ResponseHead, TransportEnd } from '../types.js';
 
 export interface LiveOptions {
   /** Receives each finished flow, with its analysis attached. */
@@ -24,12 +25,6 @@ export interface LivePipeline {
   inFlight(): number;
   /** Stops a streaming flow's analysis where it is: it reports what it read, and MS703 says why. */
   halt(flowId: string, why: string): void;
-}
-
-/** The first value of a header (`name` in lower case), or undefined. */
-export function header(raw: RawHeaders, name: string): string | undefined {
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === name) return raw[i + 1];
-  return undefined;
 }
 
 function isXml(contentType: string | undefined): boolean {
@@ -49,7 +44,7 @@ export function requestContextOf(request: FlowStart['request']): RequestContext 
     /* a request Node could not parse has no URL to speak of */
   }
   // The client's own view of the authority: its Host header (reverse mode rewrites it upstream).
-  const host = header(request.rawHeaders, 'host');
+  const host = firstHeader(request.rawHeaders, 'host');
   return {
     method: request.method,
     target: request.target,
@@ -126,7 +121,7 @@ export function createLivePipeline(options: LiveOptions): LivePipeline {
 
 /** Whether a response is analyzed as it streams (see the top of this file). */
 export function isAnalyzable(response: Pick<ResponseHead, 'status' | 'rawHeaders'>): boolean {
-  return response.status === 207 || isXml(header(response.rawHeaders, 'content-type'));
+  return response.status === 207 || isXml(firstHeader(response.rawHeaders, 'content-type'));
 }
 
 /** The flow's analysis with MS902 added: davtap's own relay failed on it (outcome EDAVTAP). */

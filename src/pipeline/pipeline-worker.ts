@@ -8,7 +8,8 @@ import { DecodedCopy, decodableEncoding } from '../tap/decode.js';
 import { Reclaimer, reclaimHeapNow } from '../proxy/reclaim.js';
 import type { StoreError } from '../errors.js';
 import type { CapturedBody, Flow, FlowStart } from '../types.js';
-import { createLivePipeline, header, skippedAnalysis } from './live.js';
+import { createLivePipeline, skippedAnalysis } from './live.js';
+import { firstHeader } from '../http/headers.js';
 import { flowLine } from './flow-line.js';
 import { createRedactor } from '../redact/index.js';
 import { ListingHistory } from './listing-history.js';
@@ -143,7 +144,7 @@ interface Streamed {
 const streamed = new Map<string, Streamed>();
 
 function startStreamed(start: FlowStart, analyze: boolean): void {
-  const encoding = decodableEncoding(header(start.response.rawHeaders, 'content-encoding'));
+  const encoding = decodableEncoding(firstHeader(start.response.rawHeaders, 'content-encoding'));
   const decoded = encoding ? spooler.open(start.id, 'decoded', settings.maxBody) : null;
   streamed.set(start.id, {
     start,

@@ -1,5 +1,6 @@
 // Mapping between the domain types and table rows, both ways.
-import type { Finding, Flow, Framing, Mode, OutcomeKind, PropStat, RawHeaders, Resource, Severity } from '../types.js';
+import type { Finding, Flow, Framing, Mode, OutcomeKind, PropStat, Resource, Severity } from '../types.js';
+import { firstHeader } from '../http/headers.js';
 
 /**
  * One line of the flow list: everything the UI lists and filters on, without bodies, headers or
@@ -70,11 +71,6 @@ export const flowColumns = [
 type FlowColumn = (typeof flowColumns)[number];
 export type FlowParams = Record<FlowColumn, string | number | null>;
 
-function headerValue(raw: RawHeaders, name: string): string | null {
-  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toLowerCase() === name) return raw[i + 1]!;
-  return null;
-}
-
 function hostAndPath(url: string, target: string): { host: string; path: string } {
   try {
     const u = new URL(url);
@@ -115,7 +111,7 @@ export function flowParams(flow: Flow, stored: { request: number; response: numb
     reason: response?.reason ?? null,
     response_http_version: response?.httpVersion ?? null,
     response_headers: response ? JSON.stringify(response.rawHeaders) : null,
-    content_type: response ? headerValue(response.rawHeaders, 'content-type') : null,
+    content_type: response ? (firstHeader(response.rawHeaders, 'content-type') ?? null) : null,
     framing: response?.framing ?? null,
     declared_length: response?.declaredLength ?? null,
     response_bytes_seen: response?.body.bytesSeen ?? null,

@@ -2,7 +2,7 @@
 // origin and through the gateway, compare each pair. Output is data (a VerifyReport); rendering
 // lives in report.ts.
 import { compareVantagePoints, describeMap, originToVia, prefixMapFromBases, readMultistatus, type PrefixMap } from '../analysis/compare.js';
-import { joinedHeader } from '../http/headers.js';
+import { hasHeader, joinedHeader } from '../http/headers.js';
 import { normalizeHref } from '../analysis/href.js';
 import { n } from '../analysis/rules/util.js';
 import { DavtapError } from '../errors.js';
@@ -191,7 +191,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     viaAnswered = true;
     const origin = toSide(oRaw, originBase.origin);
     const via = toSide(vRaw, viaBase.origin);
-    const acceptEncoding = op.headers.some((h, i) => i % 2 === 0 && h.toLowerCase() === 'accept-encoding');
+    const acceptEncoding = hasHeader(op.headers, 'accept-encoding');
     type Outcome = { differences: Finding[]; identicalBytes: boolean; verdict: string };
     const only = (f: Finding): Outcome => ({ differences: [f], identicalBytes: false, verdict: f.message });
     const capped = [oRaw, vRaw].findIndex((x) => x.transport.code === 'EMSGSIZE');
