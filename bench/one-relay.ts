@@ -8,15 +8,17 @@
 //   around node:http, and the goal is that src/proxy/ does not depend on it at all.
 // - shim: whether src/proxy/method-shim.ts (node:http's stand-in method names) still exists.
 // - wire-files: source files (src/, ui/) that find the end of a head, parse a chunk size or look a
-//   header up by name in a raw header array (bench/lib/wire-core-scan.ts), and K the folders they
-//   are in; the goal is one folder, src/http/. BENCH_VERBOSE=1 lists the lines found on stderr.
+//   header up by name in a raw header array, and K the folders they are in; the goal is one
+//   folder, src/http/. The scan is the tests' (test/helpers/wire-core-scan.ts: the line patterns of
+//   bench/lib/wire-core-scan.ts and a few more lookups), or those line patterns alone where that
+//   helper is absent. BENCH_VERBOSE=1 lists the lines found on stderr.
 // - pipeline-in-cli: files in src/cli/ named live, pipeline* or listing-history (the pipeline's
 //   place is src/pipeline/).
 // - errors-doc-test: yes when test/errors.test.ts exists and tests the README's exit table against
 //   the exit statuses and error codes (judged by its content).
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { scanWireCore } from './lib/wire-core-scan.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -36,10 +38,16 @@ const nodeHttpInProxy = filesUnder(path.join(root, 'src/proxy')).filter((f) => N
 
 const shim = existsSync(path.join(root, 'src/proxy/method-shim.ts')) ? 'present' : 'gone';
 
-const hits = scanWireCore(root);
+interface Hit {
+  file: string;
+  line: number;
+  text: string;
+}
+const helper = path.join(root, 'test/helpers/wire-core-scan.ts');
+const hits: Hit[] = existsSync(helper) ? ((await import(pathToFileURL(helper).href)) as { wireHits(root: string): Hit[] }).wireHits(root) : scanWireCore(root);
 const wireFiles = [...new Set(hits.map((h) => h.file))];
 const folders = new Set(wireFiles.map((f) => path.posix.dirname(f)));
-if (process.env.BENCH_VERBOSE) for (const h of hits) process.stderr.write(`${h.file}:${h.line}: ${h.work}: ${h.text}\n`);
+if (process.env.BENCH_VERBOSE) for (const h of hits) process.stderr.write(`${h.file}:${h.line}: ${h.text}\n`);
 
 const cliDir = path.join(root, 'src/cli');
 const pipelineInCli = existsSync(cliDir) ? readdirSync(cliDir).filter((name) => /^(?:live|pipeline[^/]*|listing-history)\.(?:ts|js)$/.test(name)).length : 0;
