@@ -1,6 +1,6 @@
 // Starts a relay script as its own process (so that it competes for CPU as davtap does) and waits
 // for the "listening PORT" line it prints. Used for the bare node:http relay reference and the
-// relay-only runs of the method-shim bench.
+// relay-only runs.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { tiedToParent } from '../../test/helpers/davtap-process.js';

@@ -1,6 +1,6 @@
 // davtap's relay alone (startProxy in reverse mode, flows dropped: no store, no analyzer), so that
 // a change to the relay's own path is measured without the rest of davtap's work diluting it.
-// Run as a child: `node --import tsx bench/lib/relay-only.ts http://127.0.0.1:PORT [--no-any-method]`
+// Run as a child: `node --import tsx bench/lib/relay-only.ts http://127.0.0.1:PORT`
 // prints `listening PORT` once ready.
 import { startProxy } from '../../src/proxy/index.js';
 
@@ -11,7 +11,6 @@ const proxy = await startProxy({
   upstream,
   maxBody: 1024 * 1024,
   maxRequestBody: 1024 * 1024,
-  anyMethod: !process.argv.includes('--no-any-method'),
   hooks: { onFlow: () => {} },
 });
 process.stdout.write(`listening ${proxy.port}\n`);

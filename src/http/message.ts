@@ -120,7 +120,11 @@ export function parseResponseHead(buf: Buffer, start: number, end: number): Resp
   const line = lines[0]!;
   const m = /^HTTP\/(1\.[01]) (\d{3})(?: (.*))?$/.exec(line);
   if (!m) throw new WireError('HPE_INVALID_CONSTANT', `malformed status line '${printable(line)}'`);
-  return { version: m[1]!, status: Number(m[2]), reason: m[3] ?? '', rawHeaders: parseFields(lines, 'unfold') };
+  const reason = m[3] ?? '';
+  // reason-phrase = *( HTAB / SP / VCHAR / obs-text ) (RFC 9112 §4): a control character is not
+  // relayed to a client that could read it as the end of the line.
+  if (/[^\t\x20-\x7e\x80-\xff]/.test(reason)) throw new WireError('HPE_INVALID_STATUS', `invalid character in the reason phrase of '${printable(line)}'`);
+  return { version: m[1]!, status: Number(m[2]), reason, rawHeaders: parseFields(lines, 'unfold') };
 }
 
 /** A head read leniently: its first line, its fields, and where the body after it starts. */

@@ -1,19 +1,14 @@
-// Starts davtap's listener in reverse mode (--upstream) or forward mode (explicit proxy + MITM).
-import http from 'node:http';
+// Starts davtap's listener in reverse mode (--upstream) or forward mode (explicit proxy + MITM):
+// one relay (wire/) in every mode, with the router of the mode.
 import type net from 'node:net';
-import { WireReverseProxy } from './wire/reverse.js';
+import { WireProxy, type RelayOptions } from './wire/proxy.js';
+import { forwardRouter, reverseRouter, type Router } from './wire/routes.js';
 import { ListenError } from '../errors.js';
 import type { Mode } from '../types.js';
-import { Relay, type RelayOptions } from './relay.js';
-import type { ProxyHooks } from './hooks.js';
-import { reverseHandler } from './reverse.js';
-import { ForwardProxy } from './forward.js';
 import { ensureCa, LeafIssuer, type CaInfo } from './ca.js';
-import { clientErrorHandler } from './client-errors.js';
-import { answerHalfClosedClients } from './half-close.js';
 import { ClientGate, type ClientAllowed } from './client-access.js';
+import type { ProxyHooks } from './hooks.js';
 import { isLoopbackAddress } from './address-range.js';
-import { restoreMethod, shimMethods } from './method-shim.js';
 
 export type { ProxyHooks } from './hooks.js';
 export type { ClientAllowed } from './client-access.js';
@@ -32,13 +27,6 @@ export interface ProxyOptions {
   upstreamTimeoutMs?: number;
   /** How long a client may take to send a request head, from its first byte (default 30 s; 0 = no limit). */
   headTimeoutMs?: number;
-  /**
-   * Relays methods outside Node's parser table (ORDERPATCH, VERSION-CONTROL…) (default true):
-   * reverse mode reads them itself (wire/), forward mode through the framing-aware shim in
-   * method-shim.ts. False relays through Node without the shim in both modes; Node refuses such
-   * methods, and davtap then answers 501 and records the request.
-   */
-  anyMethod?: boolean;
   /**
    * Which clients may use davtap, by address (client-access.ts); the others are answered 403 and
    * recorded. Default: loopback clients only in forward mode (never an open proxy), every client
@@ -85,24 +73,11 @@ function listen(server: net.Server, host: string, port: number): Promise<void> {
 /** How long a client may take to send one request head (a slowloris bound). */
 export const DEFAULT_HEAD_TIMEOUT_MS = 30_000;
 
-/**
- * node:http's own head deadline (its clientError ERR_HTTP_REQUEST_TIMEOUT becomes a recorded 408).
- * requestTimeout 0: uploads and downloads through a proxy may legitimately take longer than Node's
- * default five minutes; the upstream idle timeout covers a server that went silent.
- */
-export function nodeServerTimeouts(headTimeoutMs: number): http.ServerOptions {
-  if (headTimeoutMs <= 0) return { requestTimeout: 0, headersTimeout: 0 };
-  return { requestTimeout: 0, headersTimeout: headTimeoutMs, connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(headTimeoutMs / 4))) };
-}
-
 /** How long close() waits for exchanges cut by it to hand over their flows. */
 const CLOSE_SETTLE_MS = 2_000;
 
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const log = options.log ?? (() => {});
-  const anyMethod = options.anyMethod ?? true;
-  // Reverse mode relays on raw sockets (wire/reverse.ts) unless fault injection, which rebuilds
-  // responses, or node:http's method table (anyMethod false) is asked for.
   const relayOptions: RelayOptions = {
     maxBody: options.maxBody,
     maxRequestBody: options.maxRequestBody,
@@ -112,56 +87,28 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     hooks: options.hooks,
     log,
   };
-  const gate = gateFor(options);
-  if (options.upstream && anyMethod && !options.hooks.injectFor) return startWireReverse(options, options.upstream, relayOptions, gate);
   const mode: Mode = options.upstream ? 'reverse' : 'forward';
-  const relay = new Relay(mode, relayOptions);
-  const server = http.createServer(nodeServerTimeouts(relayOptions.headTimeoutMs));
-  server.on('clientError', clientErrorHandler(mode, options.hooks, log));
-  answerHalfClosedClients(server);
-  const sockets = new Set<net.Socket>();
-  server.on('connection', (s: net.Socket) => {
-    sockets.add(s);
-    s.once('close', () => sockets.delete(s));
-    // Any method token is relayed, not only those in Node's table (method-shim.ts).
-    if (anyMethod) shimMethods(s);
-  });
-
+  const host = options.listenHost;
+  const shownHost = host.includes(':') ? `[${host}]` : host;
+  let port = options.listenPort;
   let ca: CaInfo | undefined;
   let issuer: LeafIssuer | undefined;
-  let forward: ForwardProxy | undefined;
+  let router: Router;
   if (options.upstream) {
-    const relayReverse = reverseHandler(relay, options.upstream, `${options.listenHost}:${options.listenPort}`);
-    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
-      restoreMethod(req);
-      relayReverse(req, res);
-    };
-    server.on('request', handler);
-    server.on('checkContinue', handler);
+    router = reverseRouter(options.upstream, () => `${shownHost}:${port}`);
   } else {
     if (!options.caDir) throw new Error('forward mode needs a CA directory');
     const loaded = ensureCa(options.caDir);
     ca = loaded.info;
     if (ca.created) log(`davtap: ${ca.replacedBecause ? `replaced the CA (${ca.replacedBecause})` : 'created a new CA'}: ${ca.certPath}`);
     issuer = new LeafIssuer(loaded);
-    forward = new ForwardProxy(relay, issuer, { host: options.listenHost, port: () => port }, log, anyMethod);
-    server.on('request', forward.onRequest);
-    server.on('checkContinue', forward.onRequest);
-    server.on('connect', forward.onConnect);
-    forward.innerServer.on('clientError', clientErrorHandler(mode, options.hooks, log));
-    forward.innerServer.on('connection', (s: net.Socket) => {
-      sockets.add(s);
-      s.once('close', () => sockets.delete(s));
-    });
+    router = forwardRouter({ host, port: () => port });
   }
-  gate?.guard(server);
-
-  await listen(server, options.listenHost, options.listenPort);
-  const address = server.address() as net.AddressInfo;
-  const port = address.port;
-  const host = options.listenHost;
-  const shownHost = host.includes(':') ? `[${host}]` : host;
-
+  const proxy = new WireProxy({ ...relayOptions, router, ...(issuer ? { issuer } : {}) });
+  const gate = gateFor(options);
+  gate?.guard(proxy.server);
+  await listen(proxy.server, host, options.listenPort);
+  port = (proxy.server.address() as net.AddressInfo).port;
   return {
     mode,
     host,
@@ -171,12 +118,10 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     leafIssueMs: () => issuer?.issueMs.slice() ?? [],
     close: () =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        forward?.innerServer.close();
-        for (const s of sockets) s.destroy();
+        proxy.server.close(() => resolve());
         gate?.close();
-        relay.close();
-      }).then(() => relay.settled(CLOSE_SETTLE_MS)),
+        void proxy.close(CLOSE_SETTLE_MS);
+      }).then(() => proxy.close(CLOSE_SETTLE_MS)),
   };
 }
 
@@ -186,26 +131,4 @@ function gateFor(options: ProxyOptions): ClientGate | undefined {
   const allowed = options.clientAllowed ?? (mode === 'forward' ? isLoopbackAddress : undefined);
   if (!allowed) return undefined;
   return new ClientGate({ mode, allowed, hooks: options.hooks, log: options.log ?? (() => {}) });
-}
-
-async function startWireReverse(options: ProxyOptions, upstream: URL, relayOptions: RelayOptions, gate: ClientGate | undefined): Promise<RunningProxy> {
-  const shownHost = options.listenHost.includes(':') ? `[${options.listenHost}]` : options.listenHost;
-  let port = options.listenPort;
-  const proxy = new WireReverseProxy({ ...relayOptions, upstream, listenAuthority: () => `${shownHost}:${port}` });
-  gate?.guard(proxy.server);
-  await listen(proxy.server, options.listenHost, options.listenPort);
-  port = (proxy.server.address() as net.AddressInfo).port;
-  return {
-    mode: 'reverse',
-    host: options.listenHost,
-    port,
-    url: `http://${shownHost}:${port}/`,
-    leafIssueMs: () => [],
-    close: () =>
-      new Promise<void>((resolve) => {
-        proxy.server.close(() => resolve());
-        gate?.close();
-        void proxy.close(CLOSE_SETTLE_MS);
-      }).then(() => proxy.close(CLOSE_SETTLE_MS)),
-  };
 }

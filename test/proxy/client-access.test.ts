@@ -85,11 +85,11 @@ test('forward: HTTPS through CONNECT with curl gets the 403 as the proxy\'s answ
   t.is(flow!.outcome.code, CLIENT_REFUSED_CODE);
 });
 
-for (const [relay, extra] of [
-  ['raw-socket reverse relay', {}],
-  ['node:http reverse relay', { anyMethod: false }],
+for (const [label, extra] of [
+  ['', {}],
+  [' with --inject', { hooks: { injectFor: () => undefined } }],
 ] as const) {
-  test(`reverse (${relay}): a refused client is answered 403 and recorded; the upstream sees nothing`, async (t) => {
+  test(`reverse${label}: a refused client is answered 403 and recorded; the upstream sees nothing`, async (t) => {
     const o = await origin(t);
     const proxy = await startTestProxy(t, { upstream: new URL(o.url), clientAllowed: refuseAll, ...extra });
     const r = await curl(['-i', `${proxy.url}dav/`]);

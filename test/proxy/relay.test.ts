@@ -1,5 +1,4 @@
-// The node:http relay (relay.ts, and client-errors.ts for the requests Node refuses), in forward
-// mode, where it serves absolute-form requests and CONNECT tunnels: what it does with pipelined
+// The relay in forward mode, where it serves absolute-form requests: what it does with pipelined
 // requests, refused ones among them, answers that come early or cannot be relayed, and clients that
 // go away. Each case here was found by the wire fuzzer (fuzz.test.ts); clients are raw sockets.
 import test from 'ava';
@@ -96,7 +95,7 @@ test('a client that shuts its side in the middle of a head is not answered, and 
   );
 });
 
-test('a pipelined request still waiting for its turn when the connection closes is recorded, client-aborted', async (t) => {
+test('a pipelined request still waiting for its turn when the connection closes is recorded as not relayed', async (t) => {
   // The first answer is close-delimited: the connection ends with it, before the second is answered.
   const { proxy, url } = await setup(t, async (req, s) => {
     if (req.target === '/a') s.end('HTTP/1.1 200 OK\r\n\r\nok');
@@ -110,11 +109,13 @@ test('a pipelined request still waiting for its turn when the connection closes 
   await c.closed;
   const flows = await proxy.waitForFlows(2, 3_000);
   const b = flows.find((f) => f.request.target === url('/b'));
-  t.is(b?.outcome.kind, 'client-aborted');
+  t.is(b?.outcome.kind, 'error');
+  t.is(b?.outcome.code, 'ENOTRELAYED');
+  t.is(b?.request.method, 'GET');
   t.is(flows.find((f) => f.request.target === url('/a'))?.outcome.kind, 'complete');
 });
 
-test('an upstream head Node will not write (a control character in the reason) is answered 502 and recorded; davtap goes on', async (t) => {
+test('an upstream status line with a control character in the reason is answered 502 and recorded; davtap goes on', async (t) => {
   const { proxy, url } = await setup(t, (req, s) => {
     if (req.target === '/bad') s.write('HTTP/1.1 200 O\x01K\r\nContent-Length: 2\r\nX-Up: 1\r\n\r\nok');
     else s.write(response(200, { 'Content-Length': 2 }, 'ok'));
@@ -130,11 +131,11 @@ test('an upstream head Node will not write (a control character in the reason) i
   const flows = await proxy.waitForFlows(2);
   t.deepEqual(
     flows.map((f) => f.outcome.code ?? f.outcome.kind),
-    ['EBADHEAD', 'complete'],
+    ['HPE_INVALID_STATUS', 'complete'],
   );
 });
 
-test('an upload answered before its end is recorded whole, as the server got it', async (t) => {
+test('an upload answered before its end is recorded as the server got it, and the client connection then ends', async (t) => {
   // A server that answers as soon as it has the head, then reads the rest.
   let received = Buffer.alloc(0);
   const server = net.createServer((s) => {
@@ -151,12 +152,13 @@ test('an upload answered before its end is recorded whole, as the server got it'
   const c = await rawClient(t, proxy.port);
   c.socket.write(`PUT ${target} HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nh`);
   await c.until((s) => s.startsWith('HTTP/1.1 204 '));
-  c.socket.write('ello world');
+  // The rest of a request body cannot be told from a next request once its answer went out: the
+  // connection ends (as nginx does), and the flow holds what reached the server.
+  await c.closed;
   const [flow] = await proxy.waitForFlows(1);
-  t.is(flow!.request.body.bytes.toString(), 'hello world');
   t.is(flow!.outcome.kind, 'complete');
-  for (let i = 0; i < 100 && !received.toString('latin1').endsWith('hello world'); i++) await tick(10);
-  t.true(received.toString('latin1').endsWith('\r\n\r\nhello world'));
+  t.true(received.toString('latin1').endsWith(`\r\n\r\n${flow!.request.body.bytes.toString()}`));
+  t.is(flow!.request.body.bytes.toString(), 'h');
 });
 
 test('forward mode: a client that half-closes after its request gets the answer; one that closed altogether before it is recorded as client-aborted', async (t) => {

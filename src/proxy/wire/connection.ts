@@ -1,75 +1,24 @@
-// Reverse mode on raw sockets: davtap reads the HTTP/1.x messages of each client connection
-// itself (message.ts) and relays them over one upstream connection of its own (link.ts).
-//
-// Why not node:http here: its server and client cost most of a relay's time per request (measured
-// in bench/: a bare node:http relay reaches a quarter of direct throughput on small PROPFINDs, a
-// blind TCP pipe or this relay about three quarters), and it refuses methods outside its table.
-// Reading the framing directly also relays chunked bodies chunk for chunk, with their extensions.
-// Forward mode (http-mitm-proxy, CONNECT) and fault injection, which rebuilds responses, keep the
-// node:http relay in relay.ts.
-import net from 'node:net';
-import type { RelayOptions } from '../relay.js';
+// One client connection on the relay: davtap reads its HTTP/1.x requests itself, one after the
+// other (pipelined ones wait their turn), asks the router where each goes, and relays each as an
+// exchange over one upstream connection of its own (connection affinity: per-connection
+// authentication such as NTLM keeps working).
+import type net from 'node:net';
 import { INTERNAL_ERROR_CODE, internalErrorText, recordRefusal, refusalFor, REQUEST_TIMEOUT_CODE, stackOf, textReply } from '../client-errors.js';
-import { getHeader, withoutHopByHop } from '../../http/headers.js';
-import { OpenFlows } from '../open-flows.js';
-import { addressMapOf, mapRequestHeaders, mapResponseHeaders, upstreamPathFor, type AddressMap } from '../rewrite.js';
 import { UpstreamLink } from './link.js';
-import { WireExchange, type ExchangeHost, type ExchangeSettings } from './exchange.js';
-import { headEnd, parseRequestHead, requestBodyPlan, WireError } from '../../http/message.js';
-
-export interface WireReverseOptions extends RelayOptions {
-  upstream: URL;
-  /** davtap's own address as clients reach it, for clients that send no Host (read once listening). */
-  listenAuthority: () => string;
-}
+import { WireExchange, type ExchangeHost } from './exchange.js';
+import { BodyFramer, headEnd, parseRequestHead, persistent, requestBodyPlan, WireError } from '../../http/message.js';
+import type { WireProxy } from './proxy.js';
+import { parseAuthority, type Router } from './routes.js';
+import { openTunnel } from './tunnel.js';
 
 /** How long a client connection may sit without a request (or in the middle of a head). */
 const CLIENT_IDLE_MS = 60_000;
+/** The outcome code of a pipelined request left unrelayed when its connection closed before its turn. */
+export const NOT_RELAYED_CODE = 'ENOTRELAYED';
 /** Pipelined bytes held while an exchange runs before the client is paused. */
 const MAX_HELD = 256 * 1024;
 
-export class WireReverseProxy {
-  readonly server: net.Server;
-  private readonly connections = new Set<ClientConnection>();
-  private readonly open = new OpenFlows();
-  readonly map: AddressMap;
-  readonly settings: ExchangeSettings;
-
-  constructor(readonly options: WireReverseOptions) {
-    this.map = addressMapOf(options.upstream);
-    this.settings = {
-      maxBody: options.maxBody,
-      maxRequestBody: options.maxRequestBody,
-      upstreamTimeoutMs: options.upstreamTimeoutMs,
-      hooks: options.hooks,
-      log: options.log,
-      upstreamOrigin: options.upstream.origin,
-    };
-    // allowHalfOpen: when a client shuts its side, the replies already written still go out before
-    // davtap ends its own (onEnd).
-    this.server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
-      const connection = new ClientConnection(this, socket);
-      this.connections.add(connection);
-      socket.once('close', () => this.connections.delete(connection));
-    });
-  }
-
-  beginFlow(): void {
-    this.open.begin();
-  }
-
-  flowDone(): void {
-    this.open.done();
-  }
-
-  /** Ends every connection; resolves once the flows that cut have reached onFlow (bounded). */
-  close(boundMs: number): Promise<void> {
-    for (const c of this.connections) c.destroy();
-    return this.open.settled(boundMs);
-  }
-}
-
-class ClientConnection implements ExchangeHost {
+export class ClientConnection implements ExchangeHost {
   /** Client bytes not yet handed to an exchange: a partial head, or pipelined requests. */
   private pending: Buffer | null = null;
   private exchange: WireExchange | null = null;
@@ -79,23 +28,39 @@ class ClientConnection implements ExchangeHost {
   private closing = false;
   private pumping = false;
   private pausedFor = { upstream: false, held: false };
-  readonly peer: { address: string; port: number };
+
+  /** The client's last request left its connection open for more (no Connection: close). */
+  private clientWantsMore = true;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- socket listeners of several signatures, removed together
+  private readonly listeners: Array<[string, (...args: any[]) => void]>;
 
   constructor(
-    private readonly proxy: WireReverseProxy,
+    private readonly proxy: WireProxy,
     readonly client: net.Socket,
+    private readonly router: Router,
+    /** The client's address, read when it connected (a closed socket, or a tunnel's TLS socket, may not tell it). */
+    readonly peer: { address: string; port: number },
   ) {
-    this.peer = { address: client.remoteAddress ?? '', port: client.remotePort ?? 0 };
-    client.on('data', (chunk: Buffer) => this.guard(() => this.onData(chunk)));
-    client.on('end', () => this.guard(() => this.onEnd()));
-    client.on('error', () => {
-      /* followed by 'close' */
-    });
-    client.on('close', () => this.guard(() => this.onClose()));
-    client.on('drain', () => this.guard(() => this.exchange?.clientDrained()));
-    client.setTimeout(CLIENT_IDLE_MS, () => {
-      if (!this.exchange) client.destroy();
-    });
+    this.listeners = [
+      ['data', (chunk: Buffer) => this.guard(() => this.onData(chunk))],
+      ['end', () => this.guard(() => this.onEnd())],
+      [
+        'error',
+        () => {
+          /* followed by 'close' */
+        },
+      ],
+      ['close', () => this.guard(() => this.onClose())],
+      ['drain', () => this.guard(() => this.exchange?.clientDrained())],
+      [
+        'timeout',
+        () => {
+          if (!this.exchange) client.destroy();
+        },
+      ],
+    ];
+    for (const [event, listener] of this.listeners) client.on(event, listener);
+    client.setTimeout(CLIENT_IDLE_MS);
   }
 
   get clientEnded(): boolean {
@@ -106,14 +71,25 @@ class ClientConnection implements ExchangeHost {
     return this.pending !== null && this.pending.length > 0;
   }
 
+  get mode() {
+    return this.router.mode;
+  }
+
   destroy(): void {
     this.client.destroy();
     this.upstream?.destroy();
   }
 
-  takeUpstream(): UpstreamLink {
-    if (this.upstream?.usable) return this.upstream;
-    const link = new UpstreamLink(this.proxy.options.upstream, this.proxy.options.insecureUpstream, (gone) => {
+  /** Bytes read from the client by someone else before this connection took the socket over (a tunnel's first bytes). */
+  receive(chunk: Buffer): void {
+    this.guard(() => this.onData(chunk));
+  }
+
+  /** An upstream connection to `origin`: this connection's own one while it goes there, else a new one. */
+  takeUpstream(origin: URL): UpstreamLink {
+    if (this.upstream?.usable && this.upstream.origin === origin.origin) return this.upstream;
+    this.upstream?.destroy();
+    const link = new UpstreamLink(origin, this.proxy.options.insecureUpstream, (gone) => {
       if (this.upstream === gone) this.upstream = null;
     });
     this.upstream = link;
@@ -139,6 +115,7 @@ class ClientConnection implements ExchangeHost {
     this.pausedFor = { upstream: false, held: false };
     if (!keepClient) {
       this.closing = true;
+      if (this.clientWantsMore) this.recordUnrelayed();
       this.pending = null;
       this.clearHeadDeadline();
       if (!clientCut && !this.client.destroyed) this.client.end();
@@ -148,6 +125,32 @@ class ClientConnection implements ExchangeHost {
     this.pump();
     // A half-closed client has had every whole request it sent answered: davtap's FIN follows.
     if (this.ended && !this.exchange) this.endAfterHalfClose();
+  }
+
+  /**
+   * The connection closes with the answer to the request before them (a close-delimited answer, an
+   * error): the whole requests pipelined behind it were sent by the client and are never relayed.
+   * Each is recorded, so that nothing the client sent goes unseen. (Bytes after a request that
+   * itself asked for Connection: close are not requests, and are not looked at.)
+   */
+  private recordUnrelayed(): void {
+    const pending = this.pending;
+    if (!pending) return;
+    const { hooks, log } = this.proxy.options;
+    let off = 0;
+    for (let n = 0; n < 1000 && off < pending.length; n++) {
+      while (off + 1 < pending.length && pending[off] === 0x0d && pending[off + 1] === 0x0a) off += 2;
+      try {
+        const end = headEnd(pending, off);
+        if (end < 0) return;
+        const framer = new BodyFramer(requestBodyPlan(parseRequestHead(pending, off, end).rawHeaders));
+        recordRefusal(hooks, log, this.router.mode, this.peer, pending.toString('latin1', off, end), NOT_RELAYED_CODE, 'not relayed: the connection closed with the answer to the request before it');
+        off = end + framer.feed(pending, end, () => {});
+        if (!framer.done) return;
+      } catch {
+        return;
+      }
+    }
   }
 
   private onData(chunk: Buffer): void {
@@ -224,7 +227,7 @@ class ClientConnection implements ExchangeHost {
     this.closing = true;
     this.pending = null;
     if (!this.client.destroyed) this.client.end(textReply(408, 'Request Timeout', message, true));
-    recordRefusal(this.proxy.options.hooks, this.proxy.options.log, 'reverse', this.peer, pending.toString('latin1', 0, Math.min(pending.length, 16 * 1024)), REQUEST_TIMEOUT_CODE, message, 'timeout');
+    recordRefusal(this.proxy.options.hooks, this.proxy.options.log, this.router.mode, this.peer, pending.toString('latin1', 0, Math.min(pending.length, 16 * 1024)), REQUEST_TIMEOUT_CODE, message, 'timeout');
   }
 
   /** Starts the exchange for the request at the start of `buf`; false while its head is incomplete. */
@@ -243,24 +246,24 @@ class ClientConnection implements ExchangeHost {
       this.clearHeadDeadline();
       const head = parseRequestHead(buf, off, end);
       const plan = requestBodyPlan(head.rawHeaders);
+      this.clientWantsMore = persistent(head.version, head.rawHeaders);
       this.pending = end < buf.length ? buf.subarray(end) : null;
       if (head.method === 'CONNECT') {
-        this.refuse(new WireError('ECONNECT', 'CONNECT is for forward mode (davtap without --upstream)'), buf.toString('latin1', off, end));
+        const rawHead = buf.toString('latin1', off, end);
+        if (this.router.connectRefused !== undefined) this.refuse(new WireError('ECONNECT', this.router.connectRefused), rawHead);
+        else this.startTunnel(head.target, rawHead);
         return false;
       }
-      const { map } = this.proxy;
-      // The client's view of davtap's address: what it put in Host (it may use a name for 127.0.0.1).
-      const clientOrigin = `http://${getHeader(head.rawHeaders, 'host') ?? this.proxy.options.listenAuthority()}`;
+      const route = this.router.route(head);
+      if ('refuse' in route) {
+        const { status, reason, code, message } = route.refuse;
+        this.refuseWith(status, reason, code, message, buf.toString('latin1', off, end));
+        return false;
+      }
       const exchange = new WireExchange(
         this,
         this.proxy.settings,
-        {
-          head,
-          plan,
-          path: upstreamPathFor(map, head.target),
-          upstreamHeaders: mapRequestHeaders(map, withoutHopByHop(head.rawHeaders), clientOrigin),
-          mapResponseHeaders: (raw) => mapResponseHeaders(map, raw, clientOrigin),
-        },
+        { head, plan, mode: this.router.mode, ...route },
         () => this.proxy.flowDone(),
       );
       this.exchange = exchange;
@@ -277,11 +280,44 @@ class ClientConnection implements ExchangeHost {
   /** Answers a request davtap cannot relay, records it, and closes the connection. */
   private refuse(err: WireError, rawHead: string): void {
     const { reply, message } = refusalFor(err.code, err.message, /^\S*/.exec(rawHead)![0]);
+    this.endWith(reply, err.code, message, rawHead);
+  }
+
+  private refuseWith(status: number, reason: string, code: string, message: string, rawHead: string): void {
+    this.endWith(textReply(status, reason, message, true), code, message, rawHead);
+  }
+
+  private endWith(reply: Buffer, code: string, message: string, rawHead: string): void {
     this.closing = true;
     this.clearHeadDeadline();
     this.pending = null;
     this.client.end(reply);
-    recordRefusal(this.proxy.options.hooks, this.proxy.options.log, 'reverse', this.peer, rawHead, err.code, message);
+    recordRefusal(this.proxy.options.hooks, this.proxy.options.log, this.router.mode, this.peer, rawHead, code, message);
+  }
+
+  /**
+   * CONNECT host:port (forward mode): answered 200, then the socket is handed to a tunnel
+   * (tunnel.ts), with the bytes the client already sent after the CONNECT head.
+   */
+  private startTunnel(authority: string, rawHead: string): void {
+    const target = parseAuthority(authority);
+    if (!target) {
+      this.refuseWith(400, 'Bad Request', 'BAD_REQUEST', `CONNECT needs host:port, got '${authority}'`, rawHead);
+      return;
+    }
+    const first = this.pending;
+    this.pending = null;
+    this.closing = true;
+    this.clearHeadDeadline();
+    const client = this.client;
+    client.pause();
+    for (const [event, listener] of this.listeners) client.off(event, listener);
+    client.setTimeout(0);
+    this.upstream?.destroy();
+    this.upstream = null;
+    this.proxy.release(this);
+    client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    openTunnel(this.proxy, client, this.peer, target, first);
   }
 
   /**
@@ -312,7 +348,7 @@ class ClientConnection implements ExchangeHost {
         const rawHead = pending ? pending.toString('latin1', 0, at >= 0 ? at + 4 : Math.min(pending.length, 16 * 1024)) : '';
         const message = internalErrorText(err);
         if (!this.client.destroyed) this.client.end(textReply(400, 'Bad Request', `${message}; the request was not relayed`, true));
-        recordRefusal(hooks, log, 'reverse', this.peer, rawHead, INTERNAL_ERROR_CODE, message);
+        recordRefusal(hooks, log, this.router.mode, this.peer, rawHead, INTERNAL_ERROR_CODE, message);
       }
     } catch (again) {
       log(`davtap: internal error while containing one: ${stackOf(again)}`);
@@ -331,7 +367,7 @@ class ClientConnection implements ExchangeHost {
     // one then, and a stalled upstream would otherwise hold the flow open): both are client-aborted.
     this.ended = true;
     const exchange = this.exchange;
-    if (exchange && (exchange.wantsRequestBytes || exchange.responseStarted)) {
+    if (exchange && !exchange.answered && (exchange.wantsRequestBytes || exchange.responseStarted)) {
       this.closing = true;
       this.pending = null;
       exchange.clientGone();

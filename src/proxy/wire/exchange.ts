@@ -10,15 +10,17 @@
 // - 1xx responses are relayed to HTTP/1.1 clients as they arrive.
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
-import type { Flow, Framing, InformationalResponse, Outcome, RawHeaders, RequestRecord } from '../../types.js';
+import type { Flow, FlowStart, Framing, InformationalResponse, Mode, Outcome, RawHeaders, RequestRecord } from '../../types.js';
 import { BodyCapture } from '../../tap/capture.js';
 import { DecodedCopy, decodableEncoding } from '../../tap/decode.js';
 import { declaredLength } from '../../http/framing.js';
 import { getHeader, withoutHopByHop } from '../../http/headers.js';
-import type { ProxyHooks } from '../hooks.js';
+import type { ClientHead, ProxyHooks, ResponseInjection } from '../hooks.js';
 import { INTERNAL_ERROR_CODE, internalErrorText, REQUEST_TIMEOUT_CODE, stackOf, textReply } from '../client-errors.js';
 import { Reclaimer } from '../reclaim.js';
 import type { LinkUser, UpstreamLink } from './link.js';
+import type { Route } from './routes.js';
+import { PayloadQueue } from './payload-queue.js';
 import {
   BodyFramer,
   headEnd,
@@ -37,8 +39,6 @@ export interface ExchangeSettings {
   upstreamTimeoutMs: number;
   hooks: ProxyHooks;
   log: (line: string) => void;
-  /** The upstream origin, e.g. http://127.0.0.1:8000 (for the flow's URL and error texts). */
-  upstreamOrigin: string;
 }
 
 /** What an exchange needs from the client connection it runs on. */
@@ -50,8 +50,8 @@ export interface ExchangeHost {
   readonly clientEnded: boolean;
   /** Requests of the client wait behind this exchange (pipelined before its FIN). */
   readonly requestsWaiting: boolean;
-  /** An upstream connection for this exchange: the connection's own one, or a new one. */
-  takeUpstream(): UpstreamLink;
+  /** An upstream connection to `origin` for this exchange: the connection's own one, or a new one. */
+  takeUpstream(origin: URL): UpstreamLink;
   /**
    * The exchange is over: `keepClient` says whether the client connection may carry another;
    * `clientCut` that the exchange is ending the client connection itself (the connection must not
@@ -62,15 +62,11 @@ export interface ExchangeHost {
   resumeClient(): void;
 }
 
-/** A request as it goes upstream. */
-export interface ExchangeTarget {
+/** A request as it goes upstream: the client's head, and where its router sends it. */
+export interface ExchangeTarget extends Route {
   head: RequestHead;
   plan: BodyPlan;
-  /** The request-target sent upstream, verbatim. */
-  path: string;
-  upstreamHeaders: RawHeaders;
-  /** Reverse mode's mapping of response header values (Location) to davtap's address. */
-  mapResponseHeaders(raw: RawHeaders): RawHeaders;
+  mode: Mode;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -160,6 +156,17 @@ export class WireExchange implements LinkUser {
     return this.clientHeadSent;
   }
 
+  /**
+   * The response's last bytes are handed to the client's socket, and their write's callback decides
+   * the outcome: a FIN read meanwhile is a client that has what it asked for (a TLS client may
+   * close before the write's callback runs).
+   */
+  private handedOver = false;
+
+  get answered(): boolean {
+    return this.handedOver;
+  }
+
   /** True while the request's body is still arriving from the client. */
   get wantsRequestBytes(): boolean {
     return !this.requestFramer.done && this.requestFramer.error === null && !this.finished;
@@ -167,7 +174,7 @@ export class WireExchange implements LinkUser {
 
   /** Sends the request head upstream; the body follows through feedRequest(). */
   start(): void {
-    const link = this.host.takeUpstream();
+    const link = this.host.takeUpstream(this.target.upstream);
     this.link = link;
     this.reusedLink = link.uses > 0;
     link.attach(this, this.settings.upstreamTimeoutMs);
@@ -228,6 +235,10 @@ export class WireExchange implements LinkUser {
 
   /** Resumes reading upstream once the client's socket has room again. */
   clientDrained(): void {
+    if (this.injection) {
+      this.wakeWriter();
+      return;
+    }
     if (this.link?.socket.isPaused()) this.link.socket.resume();
   }
 
@@ -264,6 +275,7 @@ export class WireExchange implements LinkUser {
     this.out = [];
     this.afterLastWrite = null;
     const client = this.host.client;
+    if (done) this.handedOver = true;
     const tail = done && this.host.clientEnded && !this.host.requestsWaiting ? holdLastByte(out) : null;
     const callback = tail ? null : done;
     let ok = true;
@@ -330,7 +342,7 @@ export class WireExchange implements LinkUser {
         continue;
       }
       const used = response.framer.feed(buf, off, this.onResponsePayload);
-      if (used > 0 && !this.dechunk) this.emit(off === 0 && used === buf.length ? buf : buf.subarray(off, off + used));
+      if (used > 0 && !this.dechunk && !this.injection) this.emit(off === 0 && used === buf.length ? buf : buf.subarray(off, off + used));
       off += used;
       if (response.framer.error) {
         this.cut(response.framer.error.code, false, 'upstream-aborted');
@@ -358,6 +370,8 @@ export class WireExchange implements LinkUser {
     let headers = withoutHopByHop(head.rawHeaders);
     // RFC 9112 §6.3: Transfer-Encoding overrides Content-Length, which an intermediary removes.
     if (plan.framing === 'chunked' && getHeader(headers, 'content-length') !== undefined) headers = withoutField(headers, 'content-length');
+    const upstreamKeeps = plan.framing !== 'close-delimited' && persistent(head.version, head.rawHeaders);
+    if (this.settings.hooks.injectFor && this.injectIfAsked(head, plan, upstreamKeeps, this.target.mapResponseHeaders(headers))) return true;
     if (plan.framing === 'chunked' && clientIs10) {
       // An HTTP/1.0 client cannot read chunked framing: the one framing change davtap makes is to
       // close-delimited, because the alternative is a body the client cannot parse.
@@ -365,32 +379,44 @@ export class WireExchange implements LinkUser {
       this.dechunk = true;
     }
     const mapped = this.target.mapResponseHeaders(headers);
-    const upstreamKeeps = plan.framing !== 'close-delimited' && persistent(head.version, head.rawHeaders);
-    // A client that half-closed still reads: the connection ends after its last answer (reverse.ts).
+    // A client that half-closed still reads: the connection ends after its last answer (connection.ts).
     const clientKeeps = !this.dechunk && plan.framing !== 'close-delimited' && persistent(this.request.version, this.request.rawHeaders);
     if (!clientKeeps) mapped.push('Connection', 'close');
     else if (clientIs10) mapped.push('Connection', 'keep-alive');
     this.response = { head, framing: plan.framing, framer: new BodyFramer(plan), upstreamKeeps, clientKeeps };
-
-    const keep = this.settings.hooks.takesResponseBodies !== true;
-    this.responseBody = new BodyCapture(this.settings.maxBody, keep);
-    const encoding = keep ? decodableEncoding(getHeader(head.rawHeaders, 'content-encoding')) : null;
-    if (encoding) this.decoder = new DecodedCopy(encoding, this.settings.maxBody);
-    this.safeHook(() =>
-      this.settings.hooks.onResponseStart?.({
-        id: this.id,
-        mode: 'reverse',
-        timings: { start: this.startedAt, firstByte: this.firstByte, end: null },
-        request: this.requestRecord(),
-        response: { status: head.status, reason: head.reason, httpVersion: head.version, rawHeaders: head.rawHeaders, framing: plan.framing, declaredLength: declaredLength(head.rawHeaders) },
-      }),
-    );
+    this.startCapture(head.rawHeaders);
+    this.announce({ status: head.status, reason: head.reason, httpVersion: head.version, rawHeaders: head.rawHeaders, framing: plan.framing, declaredLength: declaredLength(head.rawHeaders) });
     this.emit(serializeHead(`HTTP/1.1 ${head.status} ${head.reason}`, mapped));
     this.clientHeadSent = true;
     return true;
   }
 
+  /** The capture (and decoded copy) of the body the client is sent, unless the hooks keep bodies themselves. */
+  private startCapture(rawHeaders: RawHeaders): void {
+    const keep = this.settings.hooks.takesResponseBodies !== true;
+    this.responseBody = new BodyCapture(this.settings.maxBody, keep);
+    const encoding = keep ? decodableEncoding(getHeader(rawHeaders, 'content-encoding')) : null;
+    if (encoding) this.decoder = new DecodedCopy(encoding, this.settings.maxBody);
+  }
+
+  /** onResponseStart, with the head the client is sent. */
+  private announce(response: FlowStart['response']): void {
+    this.safeHook(() =>
+      this.settings.hooks.onResponseStart?.({
+        id: this.id,
+        mode: this.target.mode,
+        timings: { start: this.startedAt, firstByte: this.firstByte, end: null },
+        request: this.requestRecord(),
+        response,
+      }),
+    );
+  }
+
   private readonly onResponsePayload = (slice: Buffer): void => {
+    if (this.upstreamPayload) {
+      this.upstreamPayload.push(slice);
+      return;
+    }
     this.responseBody!.add(slice);
     reclaimer.note(slice.length);
     this.decoder?.write(slice);
@@ -409,6 +435,12 @@ export class WireExchange implements LinkUser {
       else link.destroy();
     }
     this.link = null;
+    if (this.upstreamPayload) {
+      // Injected: the flow ends when the injection has sent what it makes of this payload.
+      this.upstreamReusable = upstreamReusable;
+      this.upstreamPayload.end();
+      return;
+    }
     // A request body still arriving cannot be told from the next request: the connection ends.
     const clientKeeps = response.clientKeeps && this.requestFramer.done;
     this.afterLastWrite = (err) => {
@@ -416,6 +448,202 @@ export class WireExchange implements LinkUser {
       else this.finish({ kind: 'complete' }, clientKeeps, upstreamReusable);
     };
     this.flushOut();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Fault injection (hooks.ts, injectFor): the client is sent what the injection makes of upstream's
+  // response instead of upstream's bytes. A separate path, so that the transparent one stays as it is.
+
+  private injection: ResponseInjection | null = null;
+  /** Upstream's payload as the injection reads it. */
+  private upstreamPayload: PayloadQueue | null = null;
+  private injectionAbort: AbortController | null = null;
+  /** The head the injection sent, recorded on the flow in place of upstream's. */
+  private injectedHead: (ClientHead & { framing: Framing }) | null = null;
+  /** The injected body is chunked on its way to the client (its head says chunked). */
+  private injectedChunks = false;
+  private injectedClientKeeps = false;
+  /** Whether upstream's connection may carry another request, known once its response completed. */
+  private upstreamReusable = false;
+  private writerWaiting: (() => void) | null = null;
+
+  /** Asks the hooks whether this response is injected; true when it is (the injection then runs). */
+  private injectIfAsked(head: ResponseHead, plan: BodyPlan, upstreamKeeps: boolean, clientHeaders: RawHeaders): boolean {
+    const start: FlowStart = {
+      id: this.id,
+      mode: this.target.mode,
+      timings: { start: this.startedAt, firstByte: this.firstByte, end: null },
+      request: this.requestRecord(),
+      response: { status: head.status, reason: head.reason, httpVersion: head.version, rawHeaders: head.rawHeaders, framing: plan.framing, declaredLength: declaredLength(head.rawHeaders) },
+    };
+    let injection: ResponseInjection | undefined;
+    this.safeHook(() => {
+      injection = this.settings.hooks.injectFor!(start);
+    });
+    if (!injection) return false;
+    this.injection = injection;
+    this.response = { head, framing: plan.framing, framer: new BodyFramer(plan), upstreamKeeps, clientKeeps: false };
+    this.upstreamPayload = new PayloadQueue(1024 * 1024, {
+      pause: () => this.link?.socket.pause(),
+      resume: () => this.link?.socket.resume(),
+      abandon: () => {
+        // The injection does not want the rest: upstream's connection cannot be reused.
+        this.link?.destroy();
+        this.link = null;
+      },
+    });
+    this.injectionAbort = new AbortController();
+    void this.runInjection(injection, { status: head.status, reason: head.reason, rawHeaders: clientHeaders });
+    return true;
+  }
+
+  private async runInjection(injection: ResponseInjection, upstreamHead: ClientHead): Promise<void> {
+    const client = this.host.client;
+    let cut: 'close' | 'reset' | null = null;
+    try {
+      for await (const step of injection.run(upstreamHead, this.upstreamPayload!, this.injectionAbort!.signal)) {
+        if (this.finished) break;
+        if (step.kind === 'cut') {
+          cut = step.how;
+          break;
+        }
+        if (step.kind === 'head') {
+          this.sendInjectedHead(step.head);
+          continue;
+        }
+        if (!this.injectedHead) throw new Error(`injection ${injection.name} sent a body before its head`);
+        const chunk = step.chunk;
+        this.responseBody!.add(chunk);
+        this.decoder?.write(chunk);
+        const onChunk = this.settings.hooks.onResponseChunk;
+        if (onChunk) this.safeHook(() => onChunk(this.id, chunk));
+        let room: boolean;
+        if (this.injectedChunks) {
+          client.cork();
+          client.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+          client.write(chunk);
+          room = client.write('\r\n', 'latin1');
+          client.uncork();
+        } else room = client.write(chunk);
+        if (!room) await this.clientRoom();
+      }
+    } catch (err) {
+      if (!this.finished) this.injectionBroke(err as NodeJS.ErrnoException & { kind?: 'upstream-aborted' | 'timeout' });
+      return;
+    } finally {
+      // What the injection never read is not waited for.
+      if (this.link && !this.finished && this.response && !this.response.framer.done) {
+        this.link.destroy();
+        this.link = null;
+      }
+    }
+    if (this.finished) return;
+    try {
+      if (!this.injectedHead && cut === null) this.fail(502, 'Bad Gateway', `injection ${injection.name} produced no response`, { kind: 'error', code: 'EINJECT' }, true);
+      else if (cut === null) this.endInjected();
+      else this.cutInjected(injection, cut);
+    } catch (err) {
+      this.onInternalFault(err);
+    }
+  }
+
+  private sendInjectedHead(head: ClientHead): void {
+    const plan = responseBodyPlan(head.rawHeaders, head.status, this.request.method);
+    const clientIs10 = this.request.version === '1.0';
+    let headers = head.rawHeaders;
+    this.injectedChunks = plan.framing === 'chunked';
+    // As in the transparent path: an HTTP/1.0 client gets a chunked body de-chunked, until close.
+    if (this.injectedChunks && clientIs10) {
+      headers = withoutField(headers, 'transfer-encoding');
+      this.injectedChunks = false;
+    }
+    const keeps = plan.framing !== 'close-delimited' && (plan.framing !== 'chunked' || !clientIs10) && persistent(this.request.version, this.request.rawHeaders);
+    headers = headers.slice();
+    if (!keeps) headers.push('Connection', 'close');
+    else if (clientIs10) headers.push('Connection', 'keep-alive');
+    this.injectedClientKeeps = keeps;
+    // Informational responses read before the final head go first.
+    this.flushOut();
+    // On the wire now, as a server would send it: a stall or cut before the first body byte still shows the head.
+    this.host.client.write(serializeHead(`HTTP/1.1 ${head.status} ${head.reason}`, headers));
+    this.clientHeadSent = true;
+    this.injectedHead = { ...head, framing: plan.framing };
+    this.startCapture(head.rawHeaders);
+    this.announce({ ...head, httpVersion: this.response!.head.version, framing: plan.framing, declaredLength: declaredLength(head.rawHeaders) });
+  }
+
+  /** Resolves once the client's socket has room again, or the exchange ended. */
+  private clientRoom(): Promise<void> {
+    if (this.finished || this.host.client.destroyed) return Promise.resolve();
+    return new Promise((resolve) => (this.writerWaiting = resolve));
+  }
+
+  private wakeWriter(): void {
+    const wake = this.writerWaiting;
+    this.writerWaiting = null;
+    wake?.();
+  }
+
+  /** The injection sent its whole response: complete once its last bytes reach the client's socket. */
+  private endInjected(): void {
+    const client = this.host.client;
+    const head = this.injectedHead!;
+    const declared = declaredLength(head.rawHeaders);
+    // A Content-Length the injection did not keep to leaves the client unable to find the next message.
+    const framed = head.framing !== 'content-length' || declared === (this.responseBody?.bytesSeen ?? 0);
+    const keepClient = this.injectedClientKeeps && framed && this.requestFramer.done && !this.host.clientEnded;
+    const upstreamReusable = this.upstreamReusable && this.response!.framer.done;
+    const last = this.injectedChunks ? '0\r\n\r\n' : '';
+    this.handedOver = true;
+    client.write(last, 'latin1', (err) => {
+      if (err) this.finish({ kind: 'client-aborted', code: (err as NodeJS.ErrnoException).code ?? 'ECONNRESET', message: 'client closed the connection before the response was complete' }, false, false);
+      else this.finish({ kind: 'complete' }, keepClient, upstreamReusable);
+    });
+  }
+
+  /** The injection ended the connection without completing the message ('cut'). */
+  private cutInjected(injection: ResponseInjection, how: 'close' | 'reset'): void {
+    const sent = this.responseBody?.bytesSeen ?? 0;
+    const what = this.injectedHead ? `after ${sent.toLocaleString('en-US')} body bytes` : 'before the response head';
+    this.clientCut = true;
+    this.link?.destroy();
+    this.link = null;
+    this.finish(
+      how === 'reset'
+        ? { kind: this.injectedHead ? 'upstream-aborted' : 'error', code: 'ECONNRESET', message: `${injection.name}: connection reset ${what}` }
+        : { kind: 'upstream-aborted', code: 'EINJECTED', message: `${injection.name}: connection closed ${what}` },
+      false,
+      false,
+    );
+    const client = this.host.client;
+    if (client.destroyed) return;
+    // What was written must reach the client before the connection ends (destroy would drop it).
+    client.write(EMPTY, () => {
+      if (how === 'reset') client.resetAndDestroy();
+      else client.end(() => client.destroy());
+    });
+  }
+
+  /** Upstream broke under the injection (or the injection failed): the client sees a broken transfer. */
+  private injectionBroke(err: NodeJS.ErrnoException & { kind?: 'upstream-aborted' | 'timeout' }): void {
+    this.link?.destroy();
+    this.link = null;
+    const code = err.code ?? 'EINJECT';
+    const kind = err.kind ?? 'upstream-aborted';
+    const client = this.host.client;
+    if (!this.clientHeadSent) {
+      // Nothing clean is made up for a body that never completed: the client's transfer breaks too.
+      this.clientCut = true;
+      client.destroy();
+      this.finish({ kind, code, message: err.kind ? err.message : `injection ${this.injection!.name} failed: ${err.message}` }, false, false);
+      return;
+    }
+    this.clientCut = true;
+    if (!client.destroyed) {
+      if (code === 'ECONNRESET') client.write(EMPTY, () => client.resetAndDestroy());
+      else client.end(() => client.destroy());
+    }
+    this.finish({ kind, code, message: err.message }, false, false);
   }
 
   onUpstreamGone(err: NodeJS.ErrnoException | null): void {
@@ -435,7 +663,7 @@ export class WireExchange implements LinkUser {
         this.flushUpstream();
         return;
       }
-      const target = this.settings.upstreamOrigin;
+      const target = this.target.upstream.origin;
       if (err && err.code !== 'ECONNRESET') {
         this.failUpstream(err);
         return;
@@ -462,7 +690,7 @@ export class WireExchange implements LinkUser {
     this.link?.destroy();
     this.link = null;
     if (!this.response) {
-      this.fail(504, 'Gateway Timeout', `upstream ${this.settings.upstreamOrigin} sent no response within ${this.settings.upstreamTimeoutMs / 1000} s`, { kind: 'timeout', code: 'ETIMEDOUT' }, !this.requestFramer.done);
+      this.fail(504, 'Gateway Timeout', `upstream ${this.target.upstream.origin} sent no response within ${this.settings.upstreamTimeoutMs / 1000} s`, { kind: 'timeout', code: 'ETIMEDOUT' }, !this.requestFramer.done);
       return;
     }
     this.cut('ETIMEDOUT', false, 'timeout');
@@ -486,7 +714,7 @@ export class WireExchange implements LinkUser {
   }
 
   onInternalFault(err: unknown): void {
-    this.settings.log(`davtap: internal error in an exchange with ${this.settings.upstreamOrigin}: ${stackOf(err)}`);
+    this.settings.log(`davtap: internal error in an exchange with ${this.target.upstream.origin}: ${stackOf(err)}`);
     try {
       this.internalFault(err);
     } catch (again) {
@@ -498,6 +726,7 @@ export class WireExchange implements LinkUser {
   /** The client's connection closed (or failed) under this exchange. */
   clientGone(): void {
     if (this.finished) return;
+    this.injectionAbort?.abort();
     this.link?.destroy();
     this.link = null;
     this.finish({ kind: 'client-aborted', code: 'ECONNRESET', message: 'client closed the connection before the response was complete' }, false, false);
@@ -507,6 +736,11 @@ export class WireExchange implements LinkUser {
   private cut(code: string, reset: boolean, kind: 'upstream-aborted' | 'timeout'): void {
     this.link?.destroy();
     this.link = null;
+    if (this.upstreamPayload) {
+      // Injected: the injection reads up to the break, then the client sees a broken transfer (injectionBroke).
+      this.upstreamPayload.fail(Object.assign(new Error(this.cutMessage(code)), { code, kind }));
+      return;
+    }
     const client = this.host.client;
     this.clientCut = true;
     this.flushOut();
@@ -515,10 +749,14 @@ export class WireExchange implements LinkUser {
       if (reset) client.write(EMPTY, () => client.resetAndDestroy());
       else client.end(() => client.destroy());
     }
-    const seen = this.responseBody?.bytesSeen ?? 0;
+    this.finish({ kind, code, message: this.cutMessage(code) }, false, false);
+  }
+
+  private cutMessage(code: string): string {
+    const seen = this.response?.framer.payloadBytes ?? 0;
     const declared = this.response ? declaredLength(this.response.head.rawHeaders) : null;
     const of = declared !== null ? ` of ${declared.toLocaleString('en-US')} declared` : '';
-    this.finish({ kind, code, message: `upstream body ended after ${seen.toLocaleString('en-US')}${of} bytes (${code})` }, false, false);
+    return `upstream body ended after ${seen.toLocaleString('en-US')}${of} bytes (${code})`;
   }
 
   private badResponse(err: WireError): void {
@@ -528,7 +766,7 @@ export class WireExchange implements LinkUser {
     }
     this.link?.destroy();
     this.link = null;
-    this.fail(502, 'Bad Gateway', `upstream ${this.settings.upstreamOrigin} sent a malformed response: ${err.message}`, { kind: 'error', code: err.code }, !this.requestFramer.done);
+    this.fail(502, 'Bad Gateway', `upstream ${this.target.upstream.origin} sent a malformed response: ${err.message}`, { kind: 'error', code: err.code }, !this.requestFramer.done);
   }
 
   private failUpstream(err: NodeJS.ErrnoException): void {
@@ -537,7 +775,7 @@ export class WireExchange implements LinkUser {
       : err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN' ? 'could not be resolved'
       : err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH' ? 'is unreachable'
       : `failed: ${err.message}`;
-    this.fail(502, 'Bad Gateway', `upstream ${this.settings.upstreamOrigin} ${why}${err.code ? ` (${err.code})` : ''}`, { kind: 'error', code: err.code ?? 'EUPSTREAM' }, !this.requestFramer.done);
+    this.fail(502, 'Bad Gateway', `upstream ${this.target.upstream.origin} ${why}${err.code ? ` (${err.code})` : ''}`, { kind: 'error', code: err.code ?? 'EUPSTREAM' }, !this.requestFramer.done);
   }
 
   /** Answers the client with a gateway error when nothing was relayed yet (else cuts it). */
@@ -555,7 +793,7 @@ export class WireExchange implements LinkUser {
   private requestRecord(): RequestRecord {
     return {
       method: this.request.method,
-      url: this.settings.upstreamOrigin + this.target.path,
+      url: this.target.upstream.origin + this.target.path,
       target: this.request.target,
       httpVersion: this.request.version,
       rawHeaders: this.request.rawHeaders,
@@ -582,29 +820,29 @@ export class WireExchange implements LinkUser {
     const complete = outcome.kind === 'complete';
     const deliver = (decoded: { body: Flow['request']['body']; error?: string } | null) => {
       const head = response?.head;
+      const injected = this.injectedHead;
+      const sent = this.injection ? injected : head && response ? { status: head.status, reason: head.reason, rawHeaders: head.rawHeaders, framing: response.framing } : null;
       const flow: Flow = {
         id: this.id,
-        mode: 'reverse',
+        mode: this.target.mode,
         client: address,
         timings: { start: this.startedAt, firstByte: this.firstByte, end },
         request: this.requestRecord(),
         response:
-          head && this.responseBody
+          head && sent && this.responseBody
             ? {
-                status: head.status,
-                reason: head.reason,
-                rawHeaders: head.rawHeaders,
-                framing: response.framing,
-                declaredLength: declaredLength(head.rawHeaders),
+                ...sent,
+                declaredLength: declaredLength(sent.rawHeaders),
                 httpVersion: head.version,
                 body: this.responseBody.result(),
                 decoded: decoded ? decoded.body : null,
                 ...(decoded?.error ? { decodeError: decoded.error } : {}),
                 informational: this.informational,
-                rawTrailers: response.framer.trailers,
+                rawTrailers: injected ? [] : response.framer.trailers,
               }
             : null,
         outcome,
+        ...(this.injection ? { injected: this.injection.name } : {}),
       };
       this.safeHook(() => this.settings.hooks.onFlow(flow));
       this.onDone();

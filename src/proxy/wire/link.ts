@@ -33,8 +33,11 @@ export class UpstreamLink {
   private user: LinkUser | null = null;
   private gone = false;
   private error: NodeJS.ErrnoException | null = null;
+  /** The origin it connects to (scheme, host, port), as URL.origin spells it. */
+  readonly origin: string;
 
   constructor(url: URL, insecure: boolean, onIdleGone: (link: UpstreamLink) => void) {
+    this.origin = url.origin;
     const host = url.hostname.replace(/^\[|\]$/g, '');
     if (url.protocol === 'https:') {
       const port = Number(url.port || 443);
