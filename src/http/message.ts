@@ -37,6 +37,8 @@ export interface ResponseHead {
 }
 
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
+const LFLF = Buffer.from('\n\n', 'latin1');
+const LFCRLF = Buffer.from('\n\r\n', 'latin1');
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Field values: visible characters, spaces, tabs and obs-text; never CR, LF or NUL. */
 const BAD_VALUE = /[\0\r\n]/;
@@ -65,6 +67,9 @@ export function headEnd(buf: Buffer, from: number): number {
     return at + 4;
   }
   if (buf.length - from > MAX_HEAD_BYTES) throw new WireError('HPE_HEADER_OVERFLOW', 'header section too large (over 16 KiB)');
+  // A head whose lines end in bare LF would otherwise wait for a CRLF CRLF that never comes (until
+  // the head deadline): it is refused as soon as its empty line arrives.
+  if (buf.indexOf(LFLF, from) >= 0 || buf.indexOf(LFCRLF, from) >= 0) throw new WireError('HPE_CR_EXPECTED', 'a line of the head ends in a bare LF (RFC 9112 §2.2: CRLF)');
   return -1;
 }
 

@@ -620,6 +620,12 @@ const smuggling: Array<{ what: string; request: (target: string, host: string) =
     code: 'HPE_INVALID_CONSTANT',
   },
   {
+    what: 'a head whose every line ends in a bare LF (refused at its empty line, not at the head deadline)',
+    request: (target, host) => `GET ${target} HTTP/1.1\nHost: ${host}\n\n`,
+    method: 'GET',
+    code: 'HPE_CR_EXPECTED',
+  },
+  {
     what: 'a Transfer-Encoding that does not end in chunked',
     request: (target, host) => `POST ${target} HTTP/1.1\r\nHost: ${host}\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n`,
     method: 'POST',

@@ -40,6 +40,8 @@ export class ClientConnection implements ExchangeHost {
     private readonly router: Router,
     /** The client's address, read when it connected (a closed socket, or a tunnel's TLS socket, may not tell it). */
     readonly peer: { address: string; port: number },
+    /** The TCP socket under `client` (itself, but for a TLS-intercepted tunnel). */
+    private readonly tcp: net.Socket = client,
   ) {
     this.listeners = [
       ['data', (chunk: Buffer) => this.guard(() => this.onData(chunk))],
@@ -94,6 +96,11 @@ export class ClientConnection implements ExchangeHost {
     });
     this.upstream = link;
     return link;
+  }
+
+  resetClient(): void {
+    if (!this.tcp.destroyed) this.tcp.resetAndDestroy();
+    this.client.destroy();
   }
 
   pauseClient(): void {

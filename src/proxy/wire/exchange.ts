@@ -60,6 +60,8 @@ export interface ExchangeHost {
   exchangeDone(keepClient: boolean, upstreamReusable: boolean, clientCut: boolean): void;
   pauseClient(): void;
   resumeClient(): void;
+  /** Ends the client connection with a TCP reset (the TCP socket under a tunnel's TLS). */
+  resetClient(): void;
 }
 
 /** A request as it goes upstream: the client's head, and where its router sends it. */
@@ -619,7 +621,7 @@ export class WireExchange implements LinkUser {
     if (client.destroyed) return;
     // What was written must reach the client before the connection ends (destroy would drop it).
     client.write(EMPTY, () => {
-      if (how === 'reset') client.resetAndDestroy();
+      if (how === 'reset') this.host.resetClient();
       else client.end(() => client.destroy());
     });
   }
@@ -640,7 +642,7 @@ export class WireExchange implements LinkUser {
     }
     this.clientCut = true;
     if (!client.destroyed) {
-      if (code === 'ECONNRESET') client.write(EMPTY, () => client.resetAndDestroy());
+      if (code === 'ECONNRESET') client.write(EMPTY, () => this.host.resetClient());
       else client.end(() => client.destroy());
     }
     this.finish({ kind, code, message: err.message }, false, false);
@@ -746,7 +748,7 @@ export class WireExchange implements LinkUser {
     this.flushOut();
     if (!client.destroyed) {
       // What was valid goes out first; a reset is passed on as a reset.
-      if (reset) client.write(EMPTY, () => client.resetAndDestroy());
+      if (reset) client.write(EMPTY, () => this.host.resetClient());
       else client.end(() => client.destroy());
     }
     this.finish({ kind, code, message: this.cutMessage(code) }, false, false);

@@ -43,7 +43,7 @@ export function openTunnel(proxy: WireProxy, socket: net.Socket, peer: { address
         log(`davtap: TLS with client for ${target.host} failed: ${err.message}`);
         secure.destroy();
       });
-      proxy.adopt(new ClientConnection(proxy, secure, tunnelRouter(target.host, target.port, true), peer));
+      proxy.adopt(new ClientConnection(proxy, secure, tunnelRouter(target.host, target.port, true), peer, socket));
       return;
     }
     const connection = new ClientConnection(proxy, socket, tunnelRouter(target.host, target.port, false), peer);
