@@ -5,7 +5,7 @@
 // Strict where a lenient reading would let two parties disagree about message boundaries
 // (request smuggling): a request with both Transfer-Encoding and Content-Length, a Transfer-Encoding
 // that does not end in chunked, differing Content-Lengths, obs-fold or whitespace before a colon.
-// Error codes follow Node's parser (HPE_*) so that recorded flows read the same in both relays.
+// Error codes follow Node's parser (HPE_*), the names HTTP tools already show for these faults.
 import type { Framing, RawHeaders } from '../types.js';
 import { headerValues } from './headers.js';
 

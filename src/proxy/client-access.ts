@@ -1,5 +1,4 @@
-// Who may use davtap: the check at connection accept, shared by both relays (node:http in forward
-// mode and with --inject, raw sockets in reverse mode).
+// Who may use davtap: the check at connection accept, in front of the relay in every mode.
 //
 // Why at accept and not per request: a refused connection never reaches an HTTP parser, a relay or
 // a CONNECT tunnel, so no path through davtap can forget the check. The gate reads the first

@@ -1,7 +1,6 @@
 // The contract between a relay and whatever listens to it (the live pipeline, tests, fault
-// injection): which hook is called when, and what each may rely on. Both relays (wire/ for reverse
-// mode, relay.ts for forward mode and --inject) keep it, and the transparency and fuzz suites hold
-// them to it.
+// injection): which hook is called when, and what each may rely on. The relay (wire/, in every
+// mode, with or without --inject) keeps it, and the transparency and fuzz suites check that it does.
 //
 // The lifecycle of one flow (one request and what became of it):
 // 1. injectFor(start): only when fault injection is on, once, when the response head arrived and

@@ -247,7 +247,6 @@ test('reverse: an expectation davtap cannot judge goes to the server, and the re
   t.is(origin.requests[0]!.headers.expect, 'something-else');
 });
 
-// Reverse mode with fault injection relays through node:http and the method shim.
 test('any token is a method: punctuation, digits, the other DeltaV methods', async (t) => {
   const origin = await echoOrigin(t);
   const { proxy, socket } = await clientFor(t, 'reverse', origin);

@@ -178,3 +178,18 @@ test('forward mode: a client that half-closes after its request gets the answer;
   t.deepEqual(flows.map((f) => `${new URL(f.request.url).pathname} ${f.outcome.kind}`).sort(), ['/gone client-aborted', '/half complete']);
   t.is(origin.requests.length, 2);
 });
+
+test('a client that abandons a request body leaves one flow, the real one, client-aborted (no second flow without a method)', async (t) => {
+  const { proxy, url } = await setup(t, (_req, s) => void s.write(response(200, { 'Content-Length': 2 }, 'ok')));
+  const c = await rawClient(t, proxy.port);
+  c.socket.write(`PUT ${url('/dav/big')} HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n0123456789`);
+  await tick(100);
+  c.socket.destroy();
+  const [flow] = await proxy.waitForFlows(1);
+  await tick(200);
+  t.is(proxy.flows.length, 1);
+  t.is(flow!.request.method, 'PUT');
+  t.is(flow!.request.target, url('/dav/big'));
+  t.is(flow!.outcome.kind, 'client-aborted');
+  t.is(flow!.request.body.bytes.toString(), '0123456789');
+});
