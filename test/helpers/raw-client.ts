@@ -15,6 +15,11 @@ export async function rawClient(t: ExecutionContext, port: number): Promise<RawC
   const socket = net.connect({ port, host: '127.0.0.1', noDelay: true });
   await new Promise<void>((resolve) => socket.once('connect', resolve));
   t.teardown(() => socket.destroy());
+  return { socket, ...readRaw(socket) };
+}
+
+/** Everything a socket (plain or TLS) receives, and waits on it. */
+export function readRaw(socket: net.Socket): Omit<RawClient, 'socket'> {
   let received = '';
   const waiters: Array<() => void> = [];
   socket.on('data', (d: Buffer) => {
@@ -24,7 +29,6 @@ export async function rawClient(t: ExecutionContext, port: number): Promise<RawC
   socket.on('error', () => {});
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   return {
-    socket,
     text: () => received,
     closed,
     async until(done) {

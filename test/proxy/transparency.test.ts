@@ -20,6 +20,7 @@ import type { ExecutionContext } from 'ava';
 import { startOrigin, response, type Origin, type OriginHandler } from '../helpers/origin.js';
 import { startTestProxy, type TestProxy, type TestProxyOptions } from '../helpers/proxy.js';
 import { curl } from '../helpers/curl.js';
+import { readRaw } from '../helpers/raw-client.js';
 import { caFileName, ensureCa, LeafIssuer } from '../../src/proxy/ca.js';
 import { createInjector, parseHeadFilter, parseInjectSpecs } from '../../src/inject/index.js';
 import type { Mode as FlowMode } from '../../src/types.js';
@@ -147,33 +148,6 @@ async function via(t: ExecutionContext, mode: Mode, origin: Pick<Origin, 'url' |
   };
 }
 
-/** Everything a raw client connection receives, and waits on it. */
-function reader(socket: net.Socket) {
-  let received = '';
-  const waiters: Array<() => void> = [];
-  socket.on('data', (d: Buffer) => {
-    received += d.toString('latin1');
-    for (const w of waiters.splice(0)) w();
-  });
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  return {
-    text: () => received,
-    closed,
-    /** Resolves once the text received satisfies `done` (bounded: 5 s). */
-    async until(done: (text: string) => boolean): Promise<string> {
-      const deadline = Date.now() + 5_000;
-      while (!done(received)) {
-        if (Date.now() > deadline) throw new Error(`no match after 5 s; received: ${JSON.stringify(received)}`);
-        await new Promise<void>((resolve) => {
-          waiters.push(resolve);
-          setTimeout(resolve, 50);
-        });
-      }
-      return received;
-    },
-  };
-}
-
 const multistatus = (n: number) =>
   `<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">\n` +
   Array.from({ length: n }, (_, i) => `<D:response><D:href>/dav/f${i}.txt</D:href><D:status>HTTP/1.1 200 OK</D:status></D:response>\n`).join('') +
@@ -272,7 +246,7 @@ for (const mode of modes) {
     for (const p of paths) {
       // curl drops fragments itself, so a raw client sends exactly these bytes.
       const client = await v.open();
-      const read = reader(client);
+      const read = readRaw(client);
       client.write(`DELETE ${v.target(p)} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\nConnection: close\r\n\r\n`);
       await read.closed;
       t.regex(read.text(), /^HTTP\/1\.1 400 /);
@@ -368,7 +342,7 @@ for (const mode of modes) {
     // The body goes only after the 100 Continue came back, as an Expect client does.
     const body = crypto.randomBytes(2000);
     const client = await v.open();
-    const read = reader(client);
+    const read = readRaw(client);
     client.write(`PUT ${v.target('up')} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\nExpect: 100-continue\r\nContent-Length: ${body.length}\r\n\r\n`);
     await read.until((text) => /^HTTP\/1\.1 100 Continue\r\n\r\n/.test(text));
     client.write(body);
@@ -639,7 +613,7 @@ for (const mode of modes) {
       const origin = await originFor(t, mode, (_req, s) => void s.write(response(200, { 'Content-Length': 2 }, 'ok')));
       const v = await via(t, mode, origin);
       const client = await v.open();
-      const read = reader(client);
+      const read = readRaw(client);
       client.write(shape.request(v.target('a'), `127.0.0.1:${origin.port}`));
       await Promise.race([read.closed, new Promise((r) => setTimeout(r, 5_000))]);
       const reply = read.text();
