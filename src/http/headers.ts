@@ -59,11 +59,6 @@ export function headerPairs(raw: readonly string[]): [string, string][] {
   return out;
 }
 
-/** @deprecated firstHeader: the old name, kept while the relay modules still use it. */
-export const getHeader = firstHeader;
-/** @deprecated headerValues: the old name. */
-export const getHeaderAll = headerValues;
-
 /** Returns a copy with `map` applied to the values of every header called `name`. */
 export function mapHeader(raw: RawHeaders, name: string, map: (value: string) => string): RawHeaders {
   const wanted = name.toLowerCase();

@@ -4,10 +4,9 @@
 // Content-Length. Stages apply in the order the faults were given.
 import zlib from 'node:zlib';
 import type { ClientHead } from '../proxy/hooks.js';
-import type { RawHeaders } from '../types.js';
 import { decodableEncoding, type DecodableEncoding } from '../tap/decode.js';
 import { declaredLength, responseFraming } from '../http/framing.js';
-import { getHeader, setHeader } from '../http/headers.js';
+import { firstHeader, setHeader, withoutHeaders } from '../http/headers.js';
 import type { InjectSpec } from './spec.js';
 import { afterNthResponse, dropElements, htmlPage, rewriteHrefs, stripNamespace, type Rewritten } from './rewrites.js';
 
@@ -36,12 +35,6 @@ export type Stage = (message: Message, ctx: StageContext) => Promise<Message>;
 
 const isCut = (p: Piece): p is Cut => !Buffer.isBuffer(p);
 
-function without(raw: RawHeaders, name: string): RawHeaders {
-  const out: RawHeaders = [];
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() !== name) out.push(raw[i]!, raw[i + 1]!);
-  return out;
-}
-
 function framingOf(head: ClientHead, method: string) {
   return responseFraming(head.rawHeaders, head.status, method);
 }
@@ -53,8 +46,8 @@ function withLength(head: ClientHead, length: number, method: string): ClientHea
 }
 
 function asChunked(head: ClientHead): ClientHead {
-  const raw = without(head.rawHeaders, 'content-length');
-  const te = getHeader(raw, 'transfer-encoding');
+  const raw = withoutHeaders(head.rawHeaders, 'content-length');
+  const te = firstHeader(raw, 'transfer-encoding');
   return { ...head, rawHeaders: te && /chunked\s*$/i.test(te) ? raw : setHeader(raw, 'Transfer-Encoding', 'chunked') };
 }
 
@@ -108,7 +101,7 @@ async function collect(body: AsyncIterable<Piece>, max: number): Promise<Collect
 type Coding = DecodableEncoding | 'identity';
 
 function codingOf(head: ClientHead): Coding | null {
-  const value = getHeader(head.rawHeaders, 'content-encoding');
+  const value = firstHeader(head.rawHeaders, 'content-encoding');
   if (value === undefined || value.trim() === '' || value.trim().toLowerCase() === 'identity') return 'identity';
   return decodableEncoding(value);
 }
@@ -251,7 +244,7 @@ export function stageFor(spec: InjectSpec): Stage {
         const cutBody = body.subarray(0, at);
         if (spec.framing === 'keep-length') {
           // A complete message whose XML stops after the Nth response: Content-Length framing, exact.
-          const raw = without(without(head.rawHeaders, 'transfer-encoding'), 'content-length');
+          const raw = withoutHeaders(head.rawHeaders, 'transfer-encoding', 'content-length');
           return { head: { ...head, rawHeaders: [...raw, 'Content-Length', '0'] }, body: cutBody };
         }
         return { head: spec.framing === 'chunked' ? asChunked(head) : head, body: cutBody, cut: { cut: 'close' } };
@@ -276,7 +269,7 @@ export function stageFor(spec: InjectSpec): Stage {
           }
         }
         const page = Buffer.from(htmlPage(head.status, head.reason));
-        let raw = without(head.rawHeaders, 'content-encoding');
+        let raw = withoutHeaders(head.rawHeaders, 'content-encoding');
         raw = setHeader(raw, 'Content-Type', 'text/html; charset=utf-8');
         return { head: withLength({ ...head, rawHeaders: raw }, page.length, ctx.method), body: from(cut ? [page, cut] : [page]) };
       };
@@ -286,8 +279,8 @@ export function stageFor(spec: InjectSpec): Stage {
         if (!head) return message;
         const coding = codingOf(head);
         // Already gzip: only the header goes, the bytes stream on untouched.
-        if (coding === 'gzip') return { head: { ...head, rawHeaders: without(head.rawHeaders, 'content-encoding') }, body: message.body };
-        return buffered(spec.text, (body, h) => ({ head: { ...h, rawHeaders: without(h.rawHeaders, 'content-encoding') }, body: zlib.gzipSync(body) }))(message, ctx);
+        if (coding === 'gzip') return { head: { ...head, rawHeaders: withoutHeaders(head.rawHeaders, 'content-encoding') }, body: message.body };
+        return buffered(spec.text, (body, h) => ({ head: { ...h, rawHeaders: withoutHeaders(h.rawHeaders, 'content-encoding') }, body: zlib.gzipSync(body) }))(message, ctx);
       };
     case 'delay':
       return async (message, ctx) => {

@@ -9,26 +9,13 @@
 import test from 'ava';
 import { scanSource, WIRE_CORE, wireFiles, wireFolders, wireHits } from '../helpers/wire-core-scan.js';
 
-/**
- * Files still doing wire work of their own because they are being rewritten elsewhere (the
- * reverse-mode relay in src/proxy/wire/, the fault stages in src/inject/). The list only shrinks:
- * an entry that no longer matches any offender fails the test, so remove it then.
- */
-const PENDING_REWRITE = ['src/proxy/wire/', 'src/inject/stages.ts'];
-
-const pending = (file: string) => PENDING_REWRITE.some((p) => file === p || (p.endsWith('/') && file.startsWith(p)));
-
 test('nothing outside src/http/ parses HTTP/1 wire framing or looks headers up itself', (t) => {
-  const outside = wireHits().filter((h) => !h.file.startsWith(WIRE_CORE));
-  const offenders = outside.filter((h) => !pending(h.file));
+  const offenders = wireHits().filter((h) => !h.file.startsWith(WIRE_CORE));
   t.deepEqual(
     offenders.map((h) => `${h.file}:${h.line} ${h.kind}: ${h.text}`),
     [],
     'use src/http/ (findHeadEnd, readResponse, BodyFramer, firstHeader, headerValues, joinedHeader)',
   );
-  for (const p of PENDING_REWRITE) {
-    t.true(outside.some((h) => pending(h.file) && (h.file === p || h.file.startsWith(p))), `${p} no longer does wire work: remove it from PENDING_REWRITE`);
-  }
   const files = wireFiles();
   t.log(`wire-files=${files.length} in ${wireFolders(files).length} folder(s): ${files.join(', ')}`);
 });

@@ -6,7 +6,7 @@ import type net from 'node:net';
 import { INTERNAL_ERROR_CODE, internalErrorText, recordRefusal, refusalFor, REQUEST_TIMEOUT_CODE, stackOf, textReply } from '../client-errors.js';
 import { UpstreamLink } from './link.js';
 import { WireExchange, type ExchangeHost } from './exchange.js';
-import { BodyFramer, headEnd, parseRequestHead, persistent, requestBodyPlan, WireError } from '../../http/message.js';
+import { BodyFramer, findHeadEnd, headEnd, MAX_HEAD_BYTES, parseRequestHead, persistent, requestBodyPlan, WireError } from '../../http/message.js';
 import type { WireProxy } from './proxy.js';
 import { parseAuthority, type Router } from './routes.js';
 import { openTunnel } from './tunnel.js';
@@ -15,6 +15,12 @@ import { openTunnel } from './tunnel.js';
 const CLIENT_IDLE_MS = 60_000;
 /** The outcome code of a pipelined request left unrelayed when its connection closed before its turn. */
 export const NOT_RELAYED_CODE = 'ENOTRELAYED';
+/** The head at buf[off..] as text, for a refusal's record: up to its empty line, or at most a head's size. */
+function headText(buf: Buffer, off: number): string {
+  const end = findHeadEnd(buf, off);
+  return buf.toString('latin1', off, end >= 0 ? end : Math.min(buf.length, off + MAX_HEAD_BYTES));
+}
+
 /** Pipelined bytes held while an exchange runs before the client is paused. */
 const MAX_HELD = 256 * 1024;
 
@@ -278,8 +284,7 @@ export class ClientConnection implements ExchangeHost {
       exchange.start();
       return true;
     } catch (err) {
-      const at = buf.indexOf('\r\n\r\n', off);
-      this.refuse(err as WireError, buf.toString('latin1', off, at >= 0 ? at + 4 : Math.min(buf.length, off + 16 * 1024)));
+      this.refuse(err as WireError, headText(buf, off));
       return false;
     }
   }
@@ -351,8 +356,7 @@ export class ClientConnection implements ExchangeHost {
       if (exchange) exchange.internalFault(err);
       else {
         // Between requests: the fault came from reading the client's next head.
-        const at = pending ? pending.indexOf('\r\n\r\n') : -1;
-        const rawHead = pending ? pending.toString('latin1', 0, at >= 0 ? at + 4 : Math.min(pending.length, 16 * 1024)) : '';
+        const rawHead = pending ? headText(pending, 0) : '';
         const message = internalErrorText(err);
         if (!this.client.destroyed) this.client.end(textReply(400, 'Bad Request', `${message}; the request was not relayed`, true));
         recordRefusal(hooks, log, this.router.mode, this.peer, rawHead, INTERNAL_ERROR_CODE, message);

@@ -14,7 +14,7 @@ import type { Flow, FlowStart, Framing, InformationalResponse, Mode, Outcome, Ra
 import { BodyCapture } from '../../tap/capture.js';
 import { DecodedCopy, decodableEncoding } from '../../tap/decode.js';
 import { declaredLength } from '../../http/framing.js';
-import { getHeader, withoutHopByHop } from '../../http/headers.js';
+import { firstHeader, withoutHeaders, withoutHopByHop } from '../../http/headers.js';
 import type { ClientHead, ProxyHooks, ResponseInjection } from '../hooks.js';
 import { INTERNAL_ERROR_CODE, internalErrorText, REQUEST_TIMEOUT_CODE, stackOf, textReply } from '../client-errors.js';
 import { Reclaimer } from '../reclaim.js';
@@ -97,12 +97,6 @@ function serializeHead(startLine: string, raw: RawHeaders): Buffer {
   let head = startLine + '\r\n';
   for (let i = 0; i < raw.length; i += 2) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
   return Buffer.from(head + '\r\n', 'latin1');
-}
-
-function withoutField(raw: RawHeaders, lowerName: string): RawHeaders {
-  const out: RawHeaders = [];
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() !== lowerName) out.push(raw[i]!, raw[i + 1]!);
-  return out;
 }
 
 export class WireExchange implements LinkUser {
@@ -371,13 +365,13 @@ export class WireExchange implements LinkUser {
     const clientIs10 = this.request.version === '1.0';
     let headers = withoutHopByHop(head.rawHeaders);
     // RFC 9112 §6.3: Transfer-Encoding overrides Content-Length, which an intermediary removes.
-    if (plan.framing === 'chunked' && getHeader(headers, 'content-length') !== undefined) headers = withoutField(headers, 'content-length');
+    if (plan.framing === 'chunked' && firstHeader(headers, 'content-length') !== undefined) headers = withoutHeaders(headers, 'content-length');
     const upstreamKeeps = plan.framing !== 'close-delimited' && persistent(head.version, head.rawHeaders);
     if (this.settings.hooks.injectFor && this.injectIfAsked(head, plan, upstreamKeeps, this.target.mapResponseHeaders(headers))) return true;
     if (plan.framing === 'chunked' && clientIs10) {
       // An HTTP/1.0 client cannot read chunked framing: the one framing change davtap makes is to
       // close-delimited, because the alternative is a body the client cannot parse.
-      headers = withoutField(headers, 'transfer-encoding');
+      headers = withoutHeaders(headers, 'transfer-encoding');
       this.dechunk = true;
     }
     const mapped = this.target.mapResponseHeaders(headers);
@@ -397,7 +391,7 @@ export class WireExchange implements LinkUser {
   private startCapture(rawHeaders: RawHeaders): void {
     const keep = this.settings.hooks.takesResponseBodies !== true;
     this.responseBody = new BodyCapture(this.settings.maxBody, keep);
-    const encoding = keep ? decodableEncoding(getHeader(rawHeaders, 'content-encoding')) : null;
+    const encoding = keep ? decodableEncoding(firstHeader(rawHeaders, 'content-encoding')) : null;
     if (encoding) this.decoder = new DecodedCopy(encoding, this.settings.maxBody);
   }
 
@@ -556,7 +550,7 @@ export class WireExchange implements LinkUser {
     this.injectedChunks = plan.framing === 'chunked';
     // As in the transparent path: an HTTP/1.0 client gets a chunked body de-chunked, until close.
     if (this.injectedChunks && clientIs10) {
-      headers = withoutField(headers, 'transfer-encoding');
+      headers = withoutHeaders(headers, 'transfer-encoding');
       this.injectedChunks = false;
     }
     const keeps = plan.framing !== 'close-delimited' && (plan.framing !== 'chunked' || !clientIs10) && persistent(this.request.version, this.request.rawHeaders);

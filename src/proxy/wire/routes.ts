@@ -9,7 +9,7 @@
 // - tunnel (inside a CONNECT, TLS-intercepted or plain): requests to the tunnel's origin.
 import net from 'node:net';
 import type { Mode, RawHeaders } from '../../types.js';
-import { getHeader, withoutHopByHop } from '../../http/headers.js';
+import { firstHeader, withoutHopByHop } from '../../http/headers.js';
 import type { RequestHead } from '../../http/message.js';
 import { addressMapOf, mapRequestHeaders, mapResponseHeaders, rawPathOf, upstreamPathFor } from '../rewrite.js';
 
@@ -48,7 +48,7 @@ export function reverseRouter(upstream: URL, listenAuthority: () => string): Rou
     connectRefused: 'CONNECT is for forward mode (davtap without --upstream)',
     route(head) {
       // The client's view of davtap's address: what it put in Host (it may use a name for 127.0.0.1).
-      const clientOrigin = `http://${getHeader(head.rawHeaders, 'host') ?? listenAuthority()}`;
+      const clientOrigin = `http://${firstHeader(head.rawHeaders, 'host') ?? listenAuthority()}`;
       return {
         upstream,
         path: upstreamPathFor(map, head.target),
