@@ -83,6 +83,6 @@ function probe(davtapOptions: string[]): ProbeResult {
   t.is(result.originRequests, 2);
   const refused = result.flowLines.filter((l) => l.includes('error(EREMOTE)'));
   t.is(refused.length, 2, result.flowLines.join('\n'));
-  t.regex(refused.join('\n'), /GET {2}--- {2}\/from\/198\.51\.100\.7 /);
+  t.regex(refused.join('\n'), /GET {2}--- {2}http:\/\/[^ /]+\/from\/198\.51\.100\.7 /);
   t.regex(refused.join('\n'), /CONNECT {2}--- /);
 });
