@@ -19,12 +19,11 @@
 // checks this against a plain socket server.
 //
 // Forward mode reaches whatever host a request names: the origin's authority in every generated
-// target ("http://127.0.0.1:PORT/") is never mutated, and the upstream connections davtap's node:http
-// relay opens are checked to go to a port of this harness (others are counted as failures and sent
-// to a sink that closes them).
-import http from 'node:http';
-import https from 'node:https';
+// target ("http://127.0.0.1:PORT/") is never mutated, and the upstream connections the relay opens
+// are checked to go to a port of this harness (others are counted as failures and sent to a sink
+// that closes them).
 import net from 'node:net';
+import tls from 'node:tls';
 import zlib from 'node:zlib';
 import type { RunningProxy } from '../../src/proxy/index.js';
 import type { Flow } from '../../src/types.js';
@@ -875,6 +874,8 @@ class Lane {
     const hooks = { onFlow, onResponseChunk: () => {} };
     this.reverse = await launch({ upstream: new URL(`http://${this.authority}`), upstreamTimeoutMs: 10_000, hooks });
     this.forward = await launch({ caDir, upstreamTimeoutMs: 10_000, hooks });
+    // The harness's own clients connect to davtap.
+    this.harness.allowedPorts.add(this.reverse.port).add(this.forward.port);
   }
 
   async stop(): Promise<void> {
@@ -1107,23 +1108,32 @@ export class FuzzHarness {
     });
   }
 
-  /** Forward mode connects wherever a request says: only this harness's origins are allowed. */
+  /**
+   * Forward mode connects wherever a request says: only this harness's origins (and its own client
+   * connections to davtap) are allowed. The relay opens upstream connections with net.connect and
+   * tls.connect (src/proxy/wire/link.ts); both are watched.
+   */
   private guardUpstreams(): void {
-    type Connect = (this: unknown, options: net.TcpNetConnectOpts, cb?: unknown) => net.Socket;
-    for (const proto of [http.Agent.prototype, https.Agent.prototype] as unknown as Array<{ createConnection: Connect }>) {
-      const original = proto.createConnection;
-      const allowed = this.allowedPorts;
-      const refuse = (where: string) => this.fail(null, 'davtap connected outside the harness', where);
-      const sink = () => this.sinkPort;
-      proto.createConnection = function (options, cb) {
-        if (options.host !== '127.0.0.1' || !allowed.has(Number(options.port))) {
+    type Connect = (...args: unknown[]) => net.Socket;
+    const allowed = this.allowedPorts;
+    const refuse = (where: string) => this.fail(null, 'davtap connected outside the harness', where);
+    const sink = () => this.sinkPort;
+    for (const mod of [net, tls] as unknown as Array<{ connect: Connect }>) {
+      const original = mod.connect;
+      mod.connect = function (this: unknown, ...args: unknown[]) {
+        const options = args[0] as net.TcpNetConnectOpts;
+        if (typeof options === 'object' && options !== null && 'port' in options && !allowed.has(Number(options.port))) {
           refuse(`${String(options.host)}:${String(options.port)}`);
-          return original.call(this, { ...options, host: '127.0.0.1', port: sink() }, cb);
+          return original.call(this, { ...options, host: '127.0.0.1', port: sink() }, ...args.slice(1));
         }
-        return original.call(this, options, cb);
+        if (typeof options === 'object' && options !== null && 'host' in options && options.host !== '127.0.0.1') {
+          refuse(`${String(options.host)}:${String(options.port)}`);
+          return original.call(this, { ...options, host: '127.0.0.1', port: sink() }, ...args.slice(1));
+        }
+        return original.apply(this, args);
       };
       this.restoreGuards.push(() => {
-        proto.createConnection = original;
+        mod.connect = original;
       });
     }
   }
