@@ -1,11 +1,13 @@
 // Proxy throughput, latency and memory against Debian's Apache mod_dav on loopback: PROPFIND
 // Depth 0 (small) and Depth 1 over a 1,000-file collection, 8 keep-alive connections (wrk), direct
-// vs davtap (reverse, --no-ui, store on) vs mitmdump, with references (a bare node:http relay, a blind
-// TCP pipe, nginx as a reverse proxy); then a 1 GiB response read at 10 MB/s
-// through davtap while its resident set is sampled.
+// vs davtap (reverse, --no-ui, store on) vs davtap in forward mode (absolute-form requests) vs
+// mitmdump, with references (a bare node:http relay, a blind TCP pipe, nginx as a reverse proxy);
+// then a 1 GiB response read at 10 MB/s through davtap while its resident set is sampled.
+import http from 'node:http';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { request, startApache, type ApacheServer } from '../test/helpers/apache.js';
 import { startDavtap, type DavtapProcess } from '../test/helpers/davtap-process.js';
 import { byComponent, hotSpots, profilesIn } from './lib/cpuprofile.js';
@@ -15,7 +17,7 @@ import { startBareRelay, startListeningChild } from './lib/bare-relay-process.js
 import { nginxInstalled, startNginxProxy } from './lib/nginx-proxy.js';
 import { mitmdumpInstalled, startMitmdump } from './lib/mitmdump.js';
 import { fixed, mib, table } from './lib/table.js';
-import { runWrk, type WrkResult } from './lib/wrk.js';
+import { runWrk, type WrkRequest, type WrkResult } from './lib/wrk.js';
 
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 10);
 const WARMUP_S = 2;
@@ -31,6 +33,8 @@ const BARE = 'bare node:http relay';
 const PIPE = 'blind TCP pipe (node:net)';
 /** A tuned C gateway on the same cores (bench/lib/nginx-proxy.ts). */
 const NGINX = 'nginx reverse proxy';
+/** davtap as an explicit HTTP proxy (no --upstream): the client sends absolute-form requests. */
+const FORWARD = 'davtap forward';
 const PIPE_SCRIPT = new URL('./lib/tcp-pipe.ts', import.meta.url).pathname;
 
 // What a typical client asks for when listing (rclone, davfs2 and cadaver ask for about this).
@@ -57,6 +61,8 @@ const SCENARIOS: Scenario[] = [
 interface Target {
   name: string;
   url: string; // base, no trailing slash
+  /** A forward proxy: requests go to `url` with absolute-form targets on this origin (no trailing slash). */
+  origin?: string;
   pid?: number;
   stop(): Promise<void>;
 }
@@ -98,15 +104,66 @@ async function davtapTarget(
   return { name: 'davtap', url: proc.url, pid: proc.pid, proc, stop: async () => void (await proc.stop()) };
 }
 
+/** davtap in forward mode: no --upstream, its interception CA in the bench's temp dir. */
+async function davtapForwardTarget(upstream: string, work: string): Promise<Target & { db: string }> {
+  const db = path.join(work, 'forward.db');
+  const args = ['--listen', '127.0.0.1:0', '--no-ui', '--db', db, '--ca-dir', path.join(work, 'forward-ca')];
+  // The CA is created at start-up: allow for the key generation.
+  const proc = await startDavtap(args, { stdout: 'ignore', readyTimeoutMs: 60_000 });
+  return { name: FORWARD, url: proc.url, origin: upstream.replace(/\/$/, ''), pid: proc.pid, db, stop: async () => void (await proc.stop()) };
+}
+
+/** One request through an explicit HTTP proxy, in absolute form, as curl -x sends it. */
+function requestVia(
+  proxy: string,
+  url: string,
+  method: string,
+  opts: { headers: Record<string, string>; body: string },
+): Promise<{ status: number; body: Buffer }> {
+  const via = new URL(proxy);
+  const body = Buffer.from(opts.body);
+  const headers = { ...opts.headers, 'Content-Length': String(body.length) };
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: via.hostname, port: via.port, method, path: url, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error(`${method} ${url} via ${proxy}: no answer in 10 s`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** The flows a davtap database holds, by mode. */
+function flowModes(db: string): Map<string, number> {
+  const conn = new Database(db, { readonly: true, fileMustExist: true });
+  try {
+    const rows = conn.prepare('SELECT mode, count(*) AS n FROM flows GROUP BY mode').all() as Array<{ mode: string; n: number }>;
+    return new Map(rows.map((r) => [r.mode, r.n]));
+  } finally {
+    conn.close();
+  }
+}
+
 async function measure(target: Target, scenario: Scenario, durationSeconds: number): Promise<Measured> {
-  const req = {
+  const headers: Record<string, string> = { Depth: scenario.depth, 'Content-Type': 'application/xml; charset=utf-8' };
+  const absolute = target.origin !== undefined ? `${target.origin}${scenario.path}` : undefined;
+  // To a forward proxy: the origin's URL as the target and its authority as Host (as curl -x sends).
+  if (target.origin !== undefined) headers.Host = new URL(target.origin).host;
+  const req: WrkRequest = {
     url: `${target.url}${scenario.path}`,
+    ...(absolute !== undefined ? { target: absolute } : {}),
     method: 'PROPFIND',
-    headers: { Depth: scenario.depth, 'Content-Type': 'application/xml; charset=utf-8' },
+    headers,
     body: PROPFIND_BODY,
   };
   // One request first: the body size is the same through every proxy, or the comparison is void.
-  const probe = await request(req.url, 'PROPFIND', { headers: req.headers, body: req.body });
+  const probe =
+    absolute !== undefined
+      ? await requestVia(target.url, absolute, 'PROPFIND', { headers, body: PROPFIND_BODY })
+      : await request(req.url, 'PROPFIND', { headers, body: PROPFIND_BODY });
   if (probe.status !== 207) throw new Error(`${target.name}: ${scenario.name} answered ${probe.status}`);
   const shape = { connections: scenario.connections, threads: scenario.threads };
   await runWrk(req, { ...shape, durationSeconds: WARMUP_S });
@@ -201,6 +258,12 @@ export async function run(): Promise<string> {
       async () => ({ name: 'direct', url: upstream.replace(/\/$/, ''), pid: apache.pid, stop: async () => {} }),
       () => davtapTarget(upstream, work, 'load'),
     ];
+    let forwardDb: string | undefined;
+    starters.push(async () => {
+      const f = await davtapForwardTarget(upstream, work);
+      forwardDb = f.db;
+      return f;
+    });
     starters.push(async () => {
       const r = await startBareRelay(upstream);
       return { name: BARE, url: r.url, pid: r.pid, stop: r.stop };
@@ -222,6 +285,7 @@ export async function run(): Promise<string> {
       });
     }
     let davtapHwm: number | undefined;
+    let forwardHwm: number | undefined;
     // All targets run at once (an idle one costs nothing) and each scenario measures them back to
     // back, so that load from elsewhere on this shared machine skews the ratios less.
     const targets: Target[] = [];
@@ -238,8 +302,23 @@ export async function run(): Promise<string> {
       }
       const davtap = targets.find((t) => t.name === 'davtap');
       davtapHwm = davtap ? readRss(davtap.pid!)?.hwmKiB : undefined;
+      const forward = targets.find((t) => t.name === FORWARD);
+      forwardHwm = forward ? readRss(forward.pid!)?.hwmKiB : undefined;
     } finally {
       for (const target of targets) await target.stop();
+    }
+
+    // The forward figures stand only if the requests went through davtap's forward relay: its store,
+    // complete once it has stopped, must hold forward flows and nothing else.
+    let forwardNote: string | undefined;
+    if (forwardDb !== undefined) {
+      const modes = flowModes(forwardDb);
+      const forwardFlows = modes.get('forward') ?? 0;
+      const others = [...modes].filter(([mode]) => mode !== 'forward');
+      if (forwardFlows === 0 || others.length > 0) {
+        throw new Error(`${FORWARD}: its store holds ${[...modes].map(([m, n]) => `${n} ${m}`).join(', ') || 'no'} flows, expected forward flows only`);
+      }
+      forwardNote = `${FORWARD} recorded ${forwardFlows} flows, all in forward mode.`;
     }
 
     out.push(
@@ -282,6 +361,12 @@ export async function run(): Promise<string> {
         if (small) missed ||= vsMitm < 5;
       }
       ratioRows.push([scenario.name, 'p50 added by davtap', `${fixed(added, 3)} ms`, small ? '< 0.5 ms' : '', small ? verdict(added < 0.5) : '']);
+      const forward = get(FORWARD, scenario);
+      if (forward) {
+        ratioRows.push([scenario.name, `${FORWARD} / direct req/s`, `${fixed(forward.wrk.requestsPerSecond / direct.wrk.requestsPerSecond)}x`, '', '']);
+        ratioRows.push([scenario.name, `p50 added by ${FORWARD}`, `${fixed(forward.wrk.p50Ms - direct.wrk.p50Ms, 3)} ms`, '', '']);
+        ratioRows.push([scenario.name, `${FORWARD} / davtap req/s`, `${fixed(forward.wrk.requestsPerSecond / davtap.wrk.requestsPerSecond)}x`, '', '']);
+      }
       const bare = get(BARE, scenario);
       if (bare) {
         ratioRows.push([scenario.name, `${BARE} / direct req/s`, `${fixed(bare.wrk.requestsPerSecond / direct.wrk.requestsPerSecond)}x`, '(reference)', '']);
@@ -300,6 +385,8 @@ export async function run(): Promise<string> {
     if (!mitmdumpInstalled()) ratioRows.push(['', 'davtap / mitmdump req/s', 'n/a (mitmdump not installed)', '≥ 5x', '']);
     out.push('### Ratios', '', table(['scenario', 'measure', 'value', 'target', ''], ratioRows), '');
     if (davtapHwm !== undefined) out.push(`davtap's peak RSS over the load runs (VmHWM): ${mib(davtapHwm)}.`, '');
+    if (forwardHwm !== undefined) out.push(`${FORWARD}'s peak RSS over the load runs (VmHWM): ${mib(forwardHwm)}.`, '');
+    if (forwardNote !== undefined) out.push(forwardNote, '');
 
     // A missed target comes with the profile that explains it.
     for (const [i, scenario] of toProfile.entries()) out.push(await profileDavtap(upstream, work, scenario, i));

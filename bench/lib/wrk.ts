@@ -1,5 +1,6 @@
 // Load generation with wrk: a Lua script sets the method, headers and body (PROPFIND with Depth),
-// `--latency` gives the percentiles. Every run is bounded by its duration plus a margin.
+// and for a forward proxy the absolute-form request target; `--latency` gives the percentiles.
+// Every run is bounded by its duration plus a margin.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -9,7 +10,13 @@ import path from 'node:path';
 export const WRK_BIN = '/usr/bin/wrk';
 
 export interface WrkRequest {
+  /** Where wrk connects; its path is the request target unless `target` is given. */
   url: string;
+  /**
+   * The request target sent instead of the URL's path: an absolute URL for a forward proxy
+   * (`PROPFIND http://origin/path HTTP/1.1`). wrk sets Host from `url` unless the headers name one.
+   */
+  target?: string;
   method: string;
   headers?: Record<string, string>;
   body?: string;
@@ -38,6 +45,8 @@ function luaString(s: string): string {
 
 export function wrkScript(req: WrkRequest): string {
   const lines = [`wrk.method = ${luaString(req.method)}`];
+  // wrk.path is set from the URL before the script runs, and read when each thread builds its request.
+  if (req.target !== undefined) lines.push(`wrk.path = ${luaString(req.target)}`);
   for (const [k, v] of Object.entries(req.headers ?? {})) lines.push(`wrk.headers[${luaString(k)}] = ${luaString(v)}`);
   if (req.body !== undefined) lines.push(`wrk.body = ${luaString(req.body)}`);
   return `${lines.join('\n')}\n`;
