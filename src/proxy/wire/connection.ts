@@ -21,6 +21,19 @@ function headText(buf: Buffer, off: number): string {
   return buf.toString('latin1', off, end >= 0 ? end : Math.min(buf.length, off + MAX_HEAD_BYTES));
 }
 
+/**
+ * Past the empty lines before a request line: a server ignores them (RFC 9112 §2.2), CRLF or a bare
+ * LF as Node's parser does, such as the stray line end a client writes after a body.
+ */
+function skipEmptyLines(buf: Buffer, from: number): number {
+  let off = from;
+  for (;;) {
+    if (buf[off] === 0x0a) off += 1;
+    else if (buf[off] === 0x0d && buf[off + 1] === 0x0a) off += 2;
+    else return off;
+  }
+}
+
 /** Pipelined bytes held while an exchange runs before the client is paused. */
 const MAX_HELD = 256 * 1024;
 
@@ -152,7 +165,7 @@ export class ClientConnection implements ExchangeHost {
     const { hooks, log } = this.proxy.options;
     let off = 0;
     for (let n = 0; n < 1000 && off < pending.length; n++) {
-      while (off + 1 < pending.length && pending[off] === 0x0d && pending[off + 1] === 0x0a) off += 2;
+      off = skipEmptyLines(pending, off);
       try {
         const end = headEnd(pending, off);
         if (end < 0) return;
@@ -245,9 +258,7 @@ export class ClientConnection implements ExchangeHost {
 
   /** Starts the exchange for the request at the start of `buf`; false while its head is incomplete. */
   private startExchange(buf: Buffer): boolean {
-    // A server ignores empty lines before a request line (RFC 9112 §2.2).
-    let off = 0;
-    while (off + 1 < buf.length && buf[off] === 0x0d && buf[off + 1] === 0x0a) off += 2;
+    const off = skipEmptyLines(buf, 0);
     let end: number;
     try {
       end = headEnd(buf, off);
