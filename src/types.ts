@@ -79,10 +79,22 @@ export interface FlowTimings {
   end: number | null;
 }
 
+/** The client side of a flow: its address, and whether it spoke TLS to davtap. */
+export interface FlowClient {
+  address: string;
+  port: number;
+  /**
+   * Set when the client's connection to davtap was TLS (davtap's TLS listener in reverse mode, or an
+   * intercepted CONNECT tunnel), with the name it asked for (SNI) when it sent one. Whether the
+   * upstream side was TLS is the scheme of `request.url`.
+   */
+  tls?: { sni?: string };
+}
+
 export interface Flow {
   id: string;
   mode: Mode;
-  client: { address: string; port: number };
+  client: FlowClient;
   timings: FlowTimings;
   request: RequestRecord;
   /** Null when no response head arrived (refused upstream, reset before headers…). */

@@ -22,6 +22,8 @@ export interface ProxyOptions {
   /** Forward mode: where the interception CA lives. */
   caDir?: string;
   insecureUpstream?: boolean;
+  /** Verification against a private CA, and a client certificate, for TLS upstreams (PEM). */
+  upstreamTls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
   maxBody: number;
   maxRequestBody: number;
   upstreamTimeoutMs?: number;
@@ -84,6 +86,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     upstreamTimeoutMs: options.upstreamTimeoutMs ?? 120_000,
     headTimeoutMs: options.headTimeoutMs ?? DEFAULT_HEAD_TIMEOUT_MS,
     insecureUpstream: options.insecureUpstream ?? false,
+    ...(options.upstreamTls ? { upstreamTls: options.upstreamTls } : {}),
     hooks: options.hooks,
     log,
   };

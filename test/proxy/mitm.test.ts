@@ -85,6 +85,8 @@ test('reverse mode to an HTTPS upstream: verified unless --insecure-upstream, th
   const refused = await curl(['-i', '-X', 'PROPFIND', strict.url + 'dav/']);
   t.regex(refused.stdout.toString(), /^HTTP\/1\.1 502 /);
   t.regex(refused.stdout.toString(), /UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED|unable to verify/i);
+  // The answer names the ways out.
+  t.regex(refused.stdout.toString(), /--upstream-ca FILE \(PEM\), or relay without verification with --insecure-upstream/);
   const [failed] = await strict.waitForFlows(1);
   t.is(failed!.outcome.kind, 'error');
   t.regex(failed!.outcome.code ?? '', /UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED/);

@@ -18,7 +18,7 @@ import { firstHeader, withoutHeaders, withoutHopByHop } from '../../http/headers
 import type { ClientHead, ProxyHooks, ResponseInjection } from '../hooks.js';
 import { INTERNAL_ERROR_CODE, internalErrorText, REQUEST_TIMEOUT_CODE, stackOf, textReply } from '../client-errors.js';
 import { Reclaimer } from '../reclaim.js';
-import type { LinkUser, UpstreamLink } from './link.js';
+import { upstreamTrustHint, type LinkUser, type UpstreamLink } from './link.js';
 import type { Route } from './routes.js';
 import { PayloadQueue } from './payload-queue.js';
 import {
@@ -771,7 +771,8 @@ export class WireExchange implements LinkUser {
       : err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN' ? 'could not be resolved'
       : err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH' ? 'is unreachable'
       : `failed: ${err.message}`;
-    this.fail(502, 'Bad Gateway', `upstream ${this.target.upstream.origin} ${why}${err.code ? ` (${err.code})` : ''}`, { kind: 'error', code: err.code ?? 'EUPSTREAM' }, !this.requestFramer.done);
+    const hint = upstreamTrustHint(err.code);
+    this.fail(502, 'Bad Gateway', `upstream ${this.target.upstream.origin} ${why}${err.code ? ` (${err.code})` : ''}${hint ? `: ${hint}` : ''}`, { kind: 'error', code: err.code ?? 'EUPSTREAM' }, !this.requestFramer.done);
   }
 
   /** Answers the client with a gateway error when nothing was relayed yet (else cuts it). */

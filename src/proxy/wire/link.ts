@@ -5,6 +5,38 @@
 import net from 'node:net';
 import tls from 'node:tls';
 
+/** How davtap's TLS connections to upstreams are checked, and what they present (mTLS). */
+export interface UpstreamTrust {
+  /** Do not verify the upstream's certificate (--insecure-upstream). */
+  insecure: boolean;
+  /** PEM bundle the upstream's certificate chain is verified against, in place of the system's (--upstream-ca). */
+  ca?: string | Buffer;
+  /** Client certificate and key (PEM) presented to upstreams that ask for one (--upstream-cert, --upstream-key). */
+  cert?: string | Buffer;
+  key?: string | Buffer;
+}
+
+/** OpenSSL's codes for an upstream certificate that did not verify. */
+const UNVERIFIED = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_UNTRUSTED',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** The way out of an upstream certificate that did not verify, or undefined for other errors. */
+export function upstreamTrustHint(code: string | undefined): string | undefined {
+  if (code === undefined || !UNVERIFIED.has(code)) return undefined;
+  return code === 'ERR_TLS_CERT_ALTNAME_INVALID' || code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID'
+    ? 'fix the upstream certificate, or relay without verification with --insecure-upstream'
+    : "give the upstream's CA with --upstream-ca FILE (PEM), or relay without verification with --insecure-upstream";
+}
+
 /** What an exchange hears from the upstream connection it is using. */
 export interface LinkUser {
   onUpstreamData(chunk: Buffer): void;
@@ -36,7 +68,7 @@ export class UpstreamLink {
   /** The origin it connects to (scheme, host, port), as URL.origin spells it. */
   readonly origin: string;
 
-  constructor(url: URL, insecure: boolean, onIdleGone: (link: UpstreamLink) => void) {
+  constructor(url: URL, trust: UpstreamTrust, onIdleGone: (link: UpstreamLink) => void) {
     this.origin = url.origin;
     const host = url.hostname.replace(/^\[|\]$/g, '');
     if (url.protocol === 'https:') {
@@ -45,7 +77,10 @@ export class UpstreamLink {
         host,
         port,
         ...(net.isIP(host) ? {} : { servername: host }),
-        rejectUnauthorized: !insecure,
+        rejectUnauthorized: !trust.insecure,
+        ...(trust.ca !== undefined ? { ca: trust.ca } : {}),
+        ...(trust.cert !== undefined ? { cert: trust.cert } : {}),
+        ...(trust.key !== undefined ? { key: trust.key } : {}),
         ALPNProtocols: ['http/1.1'],
       });
       this.socket.setNoDelay(true);

@@ -15,6 +15,7 @@ import type { LeafIssuer } from '../ca.js';
 import { ClientConnection } from './connection.js';
 import type { ExchangeSettings } from './exchange.js';
 import type { Router } from './routes.js';
+import type { UpstreamTrust } from './link.js';
 
 export interface RelayOptions {
   maxBody: number;
@@ -24,6 +25,8 @@ export interface RelayOptions {
   /** How long a client may take to send one request head, from its first byte (ms; 0 = no limit). */
   headTimeoutMs: number;
   insecureUpstream: boolean;
+  /** Verification against a private CA, and a client certificate, for TLS upstreams. */
+  upstreamTls?: Omit<UpstreamTrust, 'insecure'>;
   hooks: ProxyHooks;
   log: (line: string) => void;
 }
@@ -39,8 +42,10 @@ export class WireProxy {
   private readonly connections = new Set<ClientConnection>();
   private readonly open = new OpenFlows();
   readonly settings: ExchangeSettings;
+  readonly upstreamTrust: UpstreamTrust;
 
   constructor(readonly options: WireProxyOptions) {
+    this.upstreamTrust = { insecure: options.insecureUpstream, ...options.upstreamTls };
     this.settings = {
       maxBody: options.maxBody,
       maxRequestBody: options.maxRequestBody,

@@ -41,14 +41,24 @@ export interface Router {
 
 const sameHeaders = (raw: RawHeaders): RawHeaders => raw;
 
-export function reverseRouter(upstream: URL, listenAuthority: () => string): Router {
+/** How clients reach davtap in reverse mode. */
+export interface ClientSide {
+  /** The client connection is TLS (davtap's TLS listener). */
+  secure: boolean;
+  /** The address clients use when something sits in front of davtap (--public-url). */
+  publicUrl?: URL;
+}
+
+export function reverseRouter(upstream: URL, listenAuthority: () => string, side: ClientSide = { secure: false }): Router {
   const map = addressMapOf(upstream);
+  const scheme = side.secure ? 'https' : 'http';
   return {
     mode: 'reverse',
     connectRefused: 'CONNECT is for forward mode (davtap without --upstream)',
     route(head) {
-      // The client's view of davtap's address: what it put in Host (it may use a name for 127.0.0.1).
-      const clientOrigin = `http://${firstHeader(head.rawHeaders, 'host') ?? listenAuthority()}`;
+      // The client's view of davtap's address: the public URL when one is given, else what the
+      // client put in Host (it may use a name for 127.0.0.1), with the scheme it connected with.
+      const clientOrigin = side.publicUrl ? side.publicUrl.origin : `${scheme}://${firstHeader(head.rawHeaders, 'host') ?? listenAuthority()}`;
       return {
         upstream,
         path: upstreamPathFor(map, head.target),
