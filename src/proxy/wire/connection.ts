@@ -110,7 +110,7 @@ export class ClientConnection implements ExchangeHost {
   takeUpstream(origin: URL): UpstreamLink {
     if (this.upstream?.usable && this.upstream.origin === origin.origin) return this.upstream;
     this.upstream?.destroy();
-    const link = new UpstreamLink(origin, this.proxy.options.insecureUpstream, (gone) => {
+    const link = new UpstreamLink(origin, this.proxy.upstreamTrust, (gone) => {
       if (this.upstream === gone) this.upstream = null;
     });
     this.upstream = link;
