@@ -19,6 +19,8 @@ export interface ProxyOptions {
   listenPort: number;
   /** Reverse mode when set. */
   upstream?: URL;
+  /** Reverse mode: the address clients use when something sits in front of davtap (--public-url). */
+  publicUrl?: URL;
   /** Forward mode: where the interception CA lives. */
   caDir?: string;
   insecureUpstream?: boolean;
@@ -98,7 +100,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   let issuer: LeafIssuer | undefined;
   let router: Router;
   if (options.upstream) {
-    router = reverseRouter(options.upstream, () => `${shownHost}:${port}`);
+    router = reverseRouter(options.upstream, () => `${shownHost}:${port}`, { secure: false, ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}) });
   } else {
     if (!options.caDir) throw new Error('forward mode needs a CA directory');
     const loaded = ensureCa(options.caDir);
