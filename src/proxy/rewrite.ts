@@ -36,25 +36,98 @@ export function upstreamPathFor(map: AddressMap, target: string): string {
   return path === '*' ? path : map.upstreamPrefix + path;
 }
 
+/**
+ * How clients address davtap. Without a public URL it is the origin the client connected to
+ * (`http://<Host header>`); with one (--public-url, for a TLS terminator, a port forward or a
+ * container port in front of davtap) it is the public URL's origin and path prefix, and davtap's own
+ * address still reaches its root for clients that use it directly.
+ */
+export interface ClientAddress {
+  /** Origin clients use for davtap, e.g. http://127.0.0.1:8080 or https://example.org (no trailing slash). */
+  origin: string;
+  /** Path prefix under which `origin` shows davtap's root, without a trailing slash ('' for none). */
+  prefix: string;
+  /** Further origins that reach davtap's root, without a prefix (its own address when a public URL is set). */
+  also: string[];
+}
+
+/**
+ * The client's address for one request: `requestOrigin` is `http(s)://<Host header>` (or davtap's
+ * listen address when there is none), `listenAuthority` davtap's own `host:port`. With a public
+ * URL, Destination and If URLs on the public origin and prefix map, and so do those on davtap's own
+ * address and on the request's Host, with either scheme; Location and Content-Location map back to
+ * the public URL.
+ */
+export function clientAddressOf(requestOrigin: string, publicUrl?: URL, listenAuthority?: string): ClientAddress {
+  if (!publicUrl) return { origin: requestOrigin, prefix: '', also: [] };
+  const origin = publicUrl.origin;
+  const hostOf = (o: string) => o.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');
+  const authorities = [hostOf(requestOrigin), ...(listenAuthority ? [listenAuthority] : [])];
+  const also: string[] = [];
+  for (const a of authorities) {
+    for (const o of [`http://${a}`, `https://${a}`]) {
+      if (o.toLowerCase() !== origin.toLowerCase() && !also.some((x) => x.toLowerCase() === o.toLowerCase())) also.push(o);
+    }
+  }
+  return { origin, prefix: publicUrl.pathname.replace(/\/+$/, ''), also };
+}
+
+const asClientAddress = (client: string | ClientAddress): ClientAddress => (typeof client === 'string' ? { origin: client, prefix: '', also: [] } : client);
+
+/** `path` is `prefix` or below it ('' is above every path). */
+function under(path: string, prefix: string): boolean {
+  return path.startsWith(prefix) && (path.length === prefix.length || '/?#'.includes(path[prefix.length]!));
+}
+
+/**
+ * The rest of `value` after `origin` (case-insensitive: scheme and host are), '' for the origin
+ * alone, null when `value` is not on it. An origin without a port also matches the same origin with
+ * its scheme's default port written out (`https://example.org:443/x`).
+ */
+function afterOrigin(value: string, origin: string): string | null {
+  const forms = [origin];
+  const m = /^(https?):\/\/(\[[^\]]*\]|[^:/]*)$/i.exec(origin);
+  if (m) forms.push(`${origin}:${m[1]!.toLowerCase() === 'https' ? 443 : 80}`);
+  for (const f of forms) {
+    if (value.slice(0, f.length).toLowerCase() !== f.toLowerCase()) continue;
+    if (value.length === f.length) return '';
+    if ('/?#'.includes(value[f.length]!)) return value.slice(f.length);
+  }
+  return null;
+}
+
 /** Maps a URL the client wrote (absolute, on davtap's address, or an absolute path) to upstream. */
-function toUpstream(map: AddressMap, clientOrigin: string, value: string): string {
+function toUpstream(map: AddressMap, client: ClientAddress, value: string): string {
   const v = value.trim();
-  if (v.startsWith('/')) return map.upstreamPrefix + v;
-  if (v.toLowerCase().startsWith(clientOrigin.toLowerCase() + '/') || v.toLowerCase() === clientOrigin.toLowerCase()) {
-    return map.upstreamOrigin + map.upstreamPrefix + (v.slice(clientOrigin.length) || '/');
+  const upstream = (path: string) => map.upstreamPrefix + (path.startsWith('/') ? path : '/' + path);
+  if (v.startsWith('/')) {
+    // A path the client wrote through the public URL carries its prefix; any other is davtap's own.
+    if (client.prefix && !v.startsWith('//') && under(v, client.prefix)) return upstream(v.slice(client.prefix.length));
+    return map.upstreamPrefix + v;
+  }
+  const rest = afterOrigin(v, client.origin);
+  if (rest !== null) {
+    if (!client.prefix) return map.upstreamOrigin + upstream(rest);
+    const path = rest.startsWith('/') ? rest : '/' + rest;
+    // On the public origin but outside the prefix: not davtap's, the server judges it as sent.
+    return under(path, client.prefix) ? map.upstreamOrigin + upstream(path.slice(client.prefix.length)) : value;
+  }
+  for (const o of client.also) {
+    const r = afterOrigin(v, o);
+    if (r !== null) return map.upstreamOrigin + upstream(r);
   }
   return value;
 }
 
 /** Maps a URL the server wrote back to the address the client uses for davtap. */
-function toClient(map: AddressMap, clientOrigin: string, value: string): string {
+function toClient(map: AddressMap, client: ClientAddress, value: string): string {
   const v = value.trim();
   const base = map.upstreamOrigin + map.upstreamPrefix;
   if (v.toLowerCase().startsWith(base.toLowerCase()) && (v.length === base.length || '/?#'.includes(v[base.length]!))) {
-    return clientOrigin + (v.slice(base.length) || '/');
+    return client.origin + client.prefix + (v.slice(base.length) || '/');
   }
-  if (map.upstreamPrefix && v.startsWith(map.upstreamPrefix) && (v.length === map.upstreamPrefix.length || '/?#'.includes(v[map.upstreamPrefix.length]!))) {
-    return v.slice(map.upstreamPrefix.length) || '/';
+  if (v.startsWith('/') && !v.startsWith('//') && (map.upstreamPrefix || client.prefix) && under(v, map.upstreamPrefix)) {
+    return client.prefix + v.slice(map.upstreamPrefix.length) || '/';
   }
   return value;
 }
@@ -83,15 +156,18 @@ function mapIfHeader(value: string, map: (url: string) => string): string {
   return out;
 }
 
-export function mapRequestHeaders(map: AddressMap, raw: RawHeaders, clientOrigin: string): RawHeaders {
+/** `client`: a ClientAddress, or the origin alone (`http://127.0.0.1:8080`) when there is no public URL. */
+export function mapRequestHeaders(map: AddressMap, raw: RawHeaders, client: string | ClientAddress): RawHeaders {
+  const c = asClientAddress(client);
   let out = setHeader(raw, 'Host', map.upstreamHost);
-  out = mapHeader(out, 'destination', (v) => toUpstream(map, clientOrigin, v));
-  out = mapHeader(out, 'if', (v) => mapIfHeader(v, (u) => toUpstream(map, clientOrigin, u)));
+  out = mapHeader(out, 'destination', (v) => toUpstream(map, c, v));
+  out = mapHeader(out, 'if', (v) => mapIfHeader(v, (u) => toUpstream(map, c, u)));
   return out;
 }
 
-export function mapResponseHeaders(map: AddressMap, raw: RawHeaders, clientOrigin: string): RawHeaders {
-  let out = mapHeader(raw, 'location', (v) => toClient(map, clientOrigin, v));
-  out = mapHeader(out, 'content-location', (v) => toClient(map, clientOrigin, v));
+export function mapResponseHeaders(map: AddressMap, raw: RawHeaders, client: string | ClientAddress): RawHeaders {
+  const c = asClientAddress(client);
+  let out = mapHeader(raw, 'location', (v) => toClient(map, c, v));
+  out = mapHeader(out, 'content-location', (v) => toClient(map, c, v));
   return out;
 }
