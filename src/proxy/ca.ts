@@ -48,6 +48,12 @@ export interface CaOptions {
   regenerate?: boolean;
   /** Clock, for tests of expiry. */
   now?: () => number;
+  /**
+   * Names every leaf also carries (subjectAltName): davtap's TLS listener in reverse mode adds its
+   * listen host, localhost, 127.0.0.1 and ::1, so that one leaf serves however a local client
+   * spells davtap's address.
+   */
+  alsoNames?: string[];
 }
 
 function randomSerial(): string {
@@ -242,12 +248,13 @@ export class LeafIssuer {
     cert.validity.notAfter = new Date(notAfter);
     cert.setSubject([{ name: 'commonName', value: host.slice(0, 64) }]);
     cert.setIssuer(this.caCert.subject.attributes);
-    const altName = net.isIP(host) ? { type: 7, ip: host } : { type: 2, value: host };
+    const names = [host, ...(this.options.alsoNames ?? []).map((n) => n.toLowerCase().replace(/^\[|\]$/g, ''))].filter((n, i, all) => n !== '' && all.indexOf(n) === i);
+    const altNames = names.map((n) => (net.isIP(n) ? { type: 7, ip: n } : { type: 2, value: n }));
     cert.setExtensions([
       { name: 'basicConstraints', cA: false },
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
       { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: [altName] },
+      { name: 'subjectAltName', altNames },
       { name: 'authorityKeyIdentifier', keyIdentifier: this.caCert.generateSubjectKeyIdentifier().getBytes() },
     ]);
     signNative(cert, this.caKey);

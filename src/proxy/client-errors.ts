@@ -3,7 +3,7 @@
 // send). They are answered with a status that says why and recorded as flows, so nothing a client
 // sent goes unseen; davtap's own internal errors are recorded the same way.
 import { randomUUID } from 'node:crypto';
-import type { Mode, RawHeaders } from '../types.js';
+import type { FlowClient, Mode, RawHeaders } from '../types.js';
 import type { ProxyHooks } from './hooks.js';
 import { findHeadEnd } from '../http/message.js';
 
@@ -80,6 +80,36 @@ export function refusalFor(code: string | undefined, detail: string, method: str
     [status, reason] = [400, 'Bad Request'];
   }
   return { status, reply: textReply(status, reason, message, true), message };
+}
+
+/**
+ * Records a TLS handshake with a client that failed (the client rejected davtap's certificate, or
+ * spoke no TLS davtap accepts): no request was read, so the flow is named after what was asked for,
+ * `CONNECT host:port` in a tunnel, `TLS name` on the reverse listener.
+ */
+export function recordTlsFailure(
+  hooks: ProxyHooks,
+  log: (line: string) => void,
+  mode: Mode,
+  client: FlowClient,
+  what: { method: string; target: string },
+  code: string,
+  message: string,
+): void {
+  const now = Date.now();
+  try {
+    hooks.onFlow({
+      id: randomUUID(),
+      mode,
+      client,
+      timings: { start: now, firstByte: null, end: now },
+      request: { method: what.method, url: what.target, target: what.target, httpVersion: '1.1', rawHeaders: [], body: { bytes: Buffer.alloc(0), bytesSeen: 0, captureComplete: true } },
+      response: null,
+      outcome: { kind: 'error', code, message },
+    });
+  } catch (hookErr) {
+    log(`davtap: flow hook failed: ${(hookErr as Error).message}`);
+  }
 }
 
 /** Records a request davtap refused before relaying it (no response from upstream). */

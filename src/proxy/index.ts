@@ -1,7 +1,9 @@
 // Starts davtap's listener in reverse mode (--upstream) or forward mode (explicit proxy + MITM):
 // one relay (wire/) in every mode, with the router of the mode.
 import type net from 'node:net';
-import { WireProxy, type RelayOptions } from './wire/proxy.js';
+import tls from 'node:tls';
+import { WireProxy, type RelayOptions, type WireProxyOptions } from './wire/proxy.js';
+import type { ClientTls } from './wire/tunnel.js';
 import { forwardRouter, reverseRouter, type Router } from './wire/routes.js';
 import { ListenError } from '../errors.js';
 import type { Mode } from '../types.js';
@@ -21,8 +23,17 @@ export interface ProxyOptions {
   upstream?: URL;
   /** Reverse mode: the address clients use when something sits in front of davtap (--public-url). */
   publicUrl?: URL;
-  /** Forward mode: where the interception CA lives. */
+  /**
+   * Where davtap's CA lives: forward mode intercepts CONNECT tunnels with leaves it signs; in
+   * reverse mode, when set, the listener also speaks TLS (a ClientHello on the first bytes) with
+   * such leaves, unless `certs` gives the certificates to serve.
+   */
   caDir?: string;
+  /**
+   * Reverse mode: the certificates (PEM with their key) the TLS listener serves instead of leaves
+   * from the CA, for the host they name (by SNI) or for any (--cert [HOST=]FILE).
+   */
+  certs?: ServedCert[];
   insecureUpstream?: boolean;
   /** Verification against a private CA, and a client certificate, for TLS upstreams (PEM). */
   upstreamTls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
@@ -40,6 +51,13 @@ export interface ProxyOptions {
   clientAllowed?: ClientAllowed;
   hooks: ProxyHooks;
   log?: (line: string) => void;
+}
+
+export interface ServedCert {
+  /** The name (SNI) it is served for; undefined: for any other name, and for clients that send none. */
+  host?: string;
+  /** The certificate chain and its private key, PEM. */
+  pem: string;
 }
 
 export interface RunningProxy {
@@ -99,8 +117,17 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   let ca: CaInfo | undefined;
   let issuer: LeafIssuer | undefined;
   let router: Router;
+  let tlsListener: WireProxyOptions['tlsListener'];
   if (options.upstream) {
-    router = reverseRouter(options.upstream, () => `${shownHost}:${port}`, { secure: false, ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}) });
+    const publicUrl = options.publicUrl ? { publicUrl: options.publicUrl } : {};
+    router = reverseRouter(options.upstream, () => `${shownHost}:${port}`, { secure: false, ...publicUrl });
+    const served = listenerTls(options, log);
+    if (served) {
+      ca = served.ca;
+      issuer = served.issuer;
+      const name = listenName(host);
+      tlsListener = { tls: served.tls, router: reverseRouter(options.upstream, () => `${shownHost}:${port}`, { secure: true, ...publicUrl }), name };
+    }
   } else {
     if (!options.caDir) throw new Error('forward mode needs a CA directory');
     const loaded = ensureCa(options.caDir);
@@ -109,7 +136,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     issuer = new LeafIssuer(loaded);
     router = forwardRouter({ host, port: () => port });
   }
-  const proxy = new WireProxy({ ...relayOptions, router, ...(issuer ? { issuer } : {}) });
+  const proxy = new WireProxy({ ...relayOptions, router, ...(issuer && !options.upstream ? { issuer } : {}), ...(tlsListener ? { tlsListener } : {}) });
   const gate = gateFor(options);
   gate?.guard(proxy.server);
   await listen(proxy.server, host, options.listenPort);
@@ -128,6 +155,36 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         void proxy.close(CLOSE_SETTLE_MS);
       }).then(() => proxy.close(CLOSE_SETTLE_MS)),
   };
+}
+
+/** The name a leaf is issued for when a client sends no SNI: the listen host, or localhost for a wildcard address. */
+function listenName(host: string): string {
+  return host === '0.0.0.0' || host === '::' || host === '' ? 'localhost' : host.replace(/^\[|\]$/g, '');
+}
+
+/**
+ * What the reverse listener serves to TLS clients: the certificates given (--cert), or leaves from
+ * the CA for the name asked (with the listen host, localhost, 127.0.0.1 and ::1 on every one).
+ * None without either: the listener then speaks plain HTTP only.
+ */
+function listenerTls(options: ProxyOptions, log: (line: string) => void): { tls: ClientTls; issuer?: LeafIssuer; ca?: CaInfo } | undefined {
+  if (options.certs && options.certs.length > 0) {
+    const byHost = new Map<string, tls.SecureContext>();
+    let fallback: tls.SecureContext | undefined;
+    for (const c of options.certs) {
+      const context = tls.createSecureContext({ cert: c.pem, key: c.pem });
+      if (c.host === undefined) fallback ??= context;
+      else byHost.set(c.host.toLowerCase(), context);
+    }
+    const any = fallback ?? byHost.values().next().value!;
+    return { tls: { contextFor: (servername) => (servername && byHost.get(servername.toLowerCase())) || any } };
+  }
+  if (!options.caDir) return undefined;
+  const loaded = ensureCa(options.caDir);
+  if (loaded.info.created) log(`davtap: ${loaded.info.replacedBecause ? `replaced the CA (${loaded.info.replacedBecause})` : 'created a new CA'}: ${loaded.info.certPath}`);
+  const name = listenName(options.listenHost);
+  const issuer = new LeafIssuer(loaded, { alsoNames: [name, 'localhost', '127.0.0.1', '::1'] });
+  return { tls: { contextFor: (servername) => issuer.contextFor(servername ?? name) }, issuer, ca: loaded.info };
 }
 
 /** The admission check, or none when every client may connect (reverse mode's default). */

@@ -8,8 +8,8 @@ import { UpstreamLink } from './link.js';
 import { WireExchange, type ExchangeHost } from './exchange.js';
 import { BodyFramer, findHeadEnd, headEnd, MAX_HEAD_BYTES, parseRequestHead, persistent, requestBodyPlan, WireError } from '../../http/message.js';
 import type { WireProxy } from './proxy.js';
-import { parseAuthority, type Router } from './routes.js';
-import { openTunnel } from './tunnel.js';
+import { parseAuthority, tunnelRouter, type Router } from './routes.js';
+import { serveByFirstBytes } from './tunnel.js';
 
 /** How long a client connection may sit without a request (or in the middle of a head). */
 const CLIENT_IDLE_MS = 60_000;
@@ -107,10 +107,10 @@ export class ClientConnection implements ExchangeHost {
   }
 
   /** An upstream connection to `origin`: this connection's own one while it goes there, else a new one. */
-  takeUpstream(origin: URL): UpstreamLink {
-    if (this.upstream?.usable && this.upstream.origin === origin.origin) return this.upstream;
+  takeUpstream(url: URL, origin: string): UpstreamLink {
+    if (this.upstream?.usable && this.upstream.origin === origin) return this.upstream;
     this.upstream?.destroy();
-    const link = new UpstreamLink(origin, this.proxy.upstreamTrust, (gone) => {
+    const link = new UpstreamLink(url, this.proxy.upstreamTrust, (gone) => {
       if (this.upstream === gone) this.upstream = null;
     });
     this.upstream = link;
@@ -340,7 +340,19 @@ export class ClientConnection implements ExchangeHost {
     this.upstream = null;
     this.proxy.release(this);
     client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-    openTunnel(this.proxy, client, this.peer, target, first);
+    const issuer = this.proxy.options.issuer;
+    serveByFirstBytes(
+      this.proxy,
+      client,
+      this.peer,
+      {
+        plain: tunnelRouter(target.host, target.port, false),
+        secure: tunnelRouter(target.host, target.port, true),
+        tls: issuer && { contextFor: (servername) => issuer.contextFor(servername ?? target.host) },
+        recordAs: { mode: this.router.mode, method: 'CONNECT', target: authority },
+      },
+      first,
+    );
   }
 
   /**

@@ -10,7 +10,7 @@
 // - 1xx responses are relayed to HTTP/1.1 clients as they arrive.
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
-import type { Flow, FlowStart, Framing, InformationalResponse, Mode, Outcome, RawHeaders, RequestRecord } from '../../types.js';
+import type { Flow, FlowStart, Framing, InformationalResponse, Mode, Outcome, RawHeaders, RequestRecord, ResponseRecord } from '../../types.js';
 import { BodyCapture } from '../../tap/capture.js';
 import { DecodedCopy, decodableEncoding } from '../../tap/decode.js';
 import { declaredLength } from '../../http/framing.js';
@@ -50,8 +50,8 @@ export interface ExchangeHost {
   readonly clientEnded: boolean;
   /** Requests of the client wait behind this exchange (pipelined before its FIN). */
   readonly requestsWaiting: boolean;
-  /** An upstream connection to `origin` for this exchange: the connection's own one, or a new one. */
-  takeUpstream(origin: URL): UpstreamLink;
+  /** An upstream connection to `url` (whose origin is `origin`) for this exchange: the connection's own one, or a new one. */
+  takeUpstream(url: URL, origin: string): UpstreamLink;
   /**
    * The exchange is over: `keepClient` says whether the client connection may carry another;
    * `clientCut` that the exchange is ending the client connection itself (the connection must not
@@ -170,7 +170,7 @@ export class WireExchange implements LinkUser {
 
   /** Sends the request head upstream; the body follows through feedRequest(). */
   start(): void {
-    const link = this.host.takeUpstream(this.target.upstream);
+    const link = this.host.takeUpstream(this.target.upstream, this.target.origin);
     this.link = link;
     this.reusedLink = link.uses > 0;
     link.attach(this, this.settings.upstreamTimeoutMs);
@@ -659,7 +659,7 @@ export class WireExchange implements LinkUser {
         this.flushUpstream();
         return;
       }
-      const target = this.target.upstream.origin;
+      const target = this.target.origin;
       if (err && err.code !== 'ECONNRESET') {
         this.failUpstream(err);
         return;
@@ -686,7 +686,7 @@ export class WireExchange implements LinkUser {
     this.link?.destroy();
     this.link = null;
     if (!this.response) {
-      this.fail(504, 'Gateway Timeout', `upstream ${this.target.upstream.origin} sent no response within ${this.settings.upstreamTimeoutMs / 1000} s`, { kind: 'timeout', code: 'ETIMEDOUT' }, !this.requestFramer.done);
+      this.fail(504, 'Gateway Timeout', `upstream ${this.target.origin} sent no response within ${this.settings.upstreamTimeoutMs / 1000} s`, { kind: 'timeout', code: 'ETIMEDOUT' }, !this.requestFramer.done);
       return;
     }
     this.cut('ETIMEDOUT', false, 'timeout');
@@ -710,7 +710,7 @@ export class WireExchange implements LinkUser {
   }
 
   onInternalFault(err: unknown): void {
-    this.settings.log(`davtap: internal error in an exchange with ${this.target.upstream.origin}: ${stackOf(err)}`);
+    this.settings.log(`davtap: internal error in an exchange with ${this.target.origin}: ${stackOf(err)}`);
     try {
       this.internalFault(err);
     } catch (again) {
@@ -762,7 +762,7 @@ export class WireExchange implements LinkUser {
     }
     this.link?.destroy();
     this.link = null;
-    this.fail(502, 'Bad Gateway', `upstream ${this.target.upstream.origin} sent a malformed response: ${err.message}`, { kind: 'error', code: err.code }, !this.requestFramer.done);
+    this.fail(502, 'Bad Gateway', `upstream ${this.target.origin} sent a malformed response: ${err.message}`, { kind: 'error', code: err.code }, !this.requestFramer.done);
   }
 
   private failUpstream(err: NodeJS.ErrnoException): void {
@@ -772,7 +772,7 @@ export class WireExchange implements LinkUser {
       : err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH' ? 'is unreachable'
       : `failed: ${err.message}`;
     const hint = upstreamTrustHint(err.code);
-    this.fail(502, 'Bad Gateway', `upstream ${this.target.upstream.origin} ${why}${err.code ? ` (${err.code})` : ''}${hint ? `: ${hint}` : ''}`, { kind: 'error', code: err.code ?? 'EUPSTREAM' }, !this.requestFramer.done);
+    this.fail(502, 'Bad Gateway', `upstream ${this.target.origin} ${why}${err.code ? ` (${err.code})` : ''}${hint ? `: ${hint}` : ''}`, { kind: 'error', code: err.code ?? 'EUPSTREAM' }, !this.requestFramer.done);
   }
 
   /** Answers the client with a gateway error when nothing was relayed yet (else cuts it). */
@@ -790,7 +790,7 @@ export class WireExchange implements LinkUser {
   private requestRecord(): RequestRecord {
     return {
       method: this.request.method,
-      url: this.target.upstream.origin + this.target.path,
+      url: this.target.origin + this.target.path,
       target: this.request.target,
       httpVersion: this.request.version,
       rawHeaders: this.request.rawHeaders,
@@ -818,29 +818,35 @@ export class WireExchange implements LinkUser {
     const deliver = (decoded: { body: Flow['request']['body']; error?: string } | null) => {
       const head = response?.head;
       const injected = this.injectedHead;
-      const sent = this.injection ? injected : head && response ? { status: head.status, reason: head.reason, rawHeaders: head.rawHeaders, framing: response.framing } : null;
+      // What the client was sent: upstream's head, or for an injected flow the injection's (none
+      // when the injection sent no head).
+      const sent = this.injection ? injected : head;
+      let record: ResponseRecord | null = null;
+      if (head && response && sent && this.responseBody) {
+        record = {
+          status: sent.status,
+          reason: sent.reason,
+          rawHeaders: sent.rawHeaders,
+          framing: injected ? injected.framing : response.framing,
+          declaredLength: declaredLength(sent.rawHeaders),
+          httpVersion: head.version,
+          body: this.responseBody.result(),
+          decoded: decoded ? decoded.body : null,
+          informational: this.informational,
+          rawTrailers: injected ? [] : response.framer.trailers,
+        };
+        if (decoded?.error) record.decodeError = decoded.error;
+      }
       const flow: Flow = {
         id: this.id,
         mode: this.target.mode,
         client: address,
         timings: { start: this.startedAt, firstByte: this.firstByte, end },
         request: this.requestRecord(),
-        response:
-          head && sent && this.responseBody
-            ? {
-                ...sent,
-                declaredLength: declaredLength(sent.rawHeaders),
-                httpVersion: head.version,
-                body: this.responseBody.result(),
-                decoded: decoded ? decoded.body : null,
-                ...(decoded?.error ? { decodeError: decoded.error } : {}),
-                informational: this.informational,
-                rawTrailers: injected ? [] : response.framer.trailers,
-              }
-            : null,
+        response: record,
         outcome,
-        ...(this.injection ? { injected: this.injection.name } : {}),
       };
+      if (this.injection) flow.injected = this.injection.name;
       this.safeHook(() => this.settings.hooks.onFlow(flow));
       this.onDone();
     };

@@ -15,6 +15,7 @@ import type { LeafIssuer } from '../ca.js';
 import { ClientConnection } from './connection.js';
 import type { ExchangeSettings } from './exchange.js';
 import type { Router } from './routes.js';
+import { serveByFirstBytes, type ClientTls } from './tunnel.js';
 import type { UpstreamTrust } from './link.js';
 
 export interface RelayOptions {
@@ -35,6 +36,11 @@ export interface WireProxyOptions extends RelayOptions {
   router: Router;
   /** Forward mode: the leaf certificates that intercept CONNECT tunnels. */
   issuer?: LeafIssuer;
+  /**
+   * Reverse mode: TLS on the listener, beside plain HTTP on the same port (tunnel.ts): the
+   * certificates served, and the router for the requests read over TLS.
+   */
+  tlsListener?: { tls: ClientTls; router: Router; name: string };
 }
 
 export class WireProxy {
@@ -55,8 +61,15 @@ export class WireProxy {
     };
     // allowHalfOpen: when a client shuts its side, the replies already written still go out before
     // davtap ends its own (connection.ts, onEnd).
+    const listener = options.tlsListener;
     this.server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
-      this.adopt(new ClientConnection(this, socket, options.router, { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 }));
+      const peer = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+      if (!listener) {
+        this.adopt(new ClientConnection(this, socket, options.router, peer));
+        return;
+      }
+      const recordAs = { mode: options.router.mode, method: 'TLS', target: listener.name };
+      serveByFirstBytes(this, socket, peer, { plain: options.router, secure: listener.router, tls: listener.tls, recordAs }, null);
     });
   }
 

@@ -17,6 +17,8 @@ import { addressMapOf, mapRequestHeaders, mapResponseHeaders, rawPathOf, upstrea
 export interface Route {
   /** The upstream origin (scheme, host, port); its path is not used. */
   upstream: URL;
+  /** `upstream.origin`, read once (URL's getter builds a new string on every read). */
+  origin: string;
   /**
    * The request-target sent upstream, verbatim: never round-tripped through a URL parser, which
    * would drop a fragment (`DELETE /x/#frag`) or re-encode characters the server must judge itself.
@@ -51,6 +53,7 @@ export interface ClientSide {
 
 export function reverseRouter(upstream: URL, listenAuthority: () => string, side: ClientSide = { secure: false }): Router {
   const map = addressMapOf(upstream);
+  const origin = upstream.origin;
   const scheme = side.secure ? 'https' : 'http';
   return {
     mode: 'reverse',
@@ -61,6 +64,7 @@ export function reverseRouter(upstream: URL, listenAuthority: () => string, side
       const clientOrigin = side.publicUrl ? side.publicUrl.origin : `${scheme}://${firstHeader(head.rawHeaders, 'host') ?? listenAuthority()}`;
       return {
         upstream,
+        origin,
         path: upstreamPathFor(map, head.target),
         upstreamHeaders: mapRequestHeaders(map, withoutHopByHop(head.rawHeaders), clientOrigin),
         mapResponseHeaders: (raw) => mapResponseHeaders(map, raw, clientOrigin),
@@ -96,7 +100,7 @@ export function forwardRouter(self: SelfAddress): Router {
         return refusal(400, 'Bad Request', 'BAD_REQUEST', `this is a forward proxy: send absolute-form requests (curl -x http://${self.host}:${self.port()} URL), or start davtap with --upstream URL for reverse mode`);
       }
       if (pointsAt(self, url)) return refusal(508, 'Loop Detected', 'REFUSED', `request addressed to davtap itself (${url.host}): refusing to loop`);
-      return { upstream: url, path: rawPathOf(head.target), upstreamHeaders: withoutHopByHop(head.rawHeaders, ['proxy-authorization']), mapResponseHeaders: sameHeaders };
+      return { upstream: url, origin: url.origin, path: rawPathOf(head.target), upstreamHeaders: withoutHopByHop(head.rawHeaders, ['proxy-authorization']), mapResponseHeaders: sameHeaders };
     },
   };
 }
@@ -104,11 +108,12 @@ export function forwardRouter(self: SelfAddress): Router {
 /** The requests inside a CONNECT tunnel to host:port, TLS-intercepted (secure) or plain. */
 export function tunnelRouter(host: string, port: number, secure: boolean): Router {
   const upstream = new URL(`${secure ? 'https' : 'http'}://${net.isIPv6(host) ? `[${host}]` : host}:${port}/`);
+  const origin = upstream.origin;
   return {
     mode: 'forward',
     connectRefused: 'CONNECT inside a CONNECT tunnel',
     route(head) {
-      return { upstream, path: rawPathOf(head.target), upstreamHeaders: withoutHopByHop(head.rawHeaders, ['proxy-authorization']), mapResponseHeaders: sameHeaders };
+      return { upstream, origin, path: rawPathOf(head.target), upstreamHeaders: withoutHopByHop(head.rawHeaders, ['proxy-authorization']), mapResponseHeaders: sameHeaders };
     },
   };
 }
