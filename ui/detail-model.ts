@@ -77,7 +77,9 @@ function summaryTab(flow: Flow, options: DetailOptions): StyledLine[] {
   if (timings.end !== null) lines.push(field('total', formatDuration(timings.end - timings.start)));
   lines.push(blank, heading('Framing'));
   lines.push(field('mode', flow.mode));
-  lines.push(field('client', `${flow.client.address}:${flow.client.port}`));
+  lines.push(field('client', clientSide(flow.client)));
+  const upstream = upstreamSide(request.url);
+  if (upstream !== null) lines.push(field('upstream', upstream));
   lines.push(field('request body', bodyLine(request.body.bytesSeen, request.body.captureComplete)));
   if (response) {
     lines.push(field('response framing', response.framing));
@@ -100,6 +102,31 @@ function summaryTab(flow: Flow, options: DetailOptions): StyledLine[] {
     for (const [k, v] of fingerprint) lines.push(field(k, v));
   }
   return lines;
+}
+
+// An SNI name is whatever the client sent: control characters would move the terminal's cursor.
+// eslint-disable-next-line no-control-regex
+const controlChars = /[\u0000-\u001f\u007f]/g;
+
+/** "127.0.0.1:5123 over TLS (SNI dav.example)", or "…, plain HTTP": how the client reached davtap. */
+export function clientSide(client: Flow['client']): string {
+  const address = `${client.address}:${client.port}`;
+  if (!client.tls) return `${address}, plain HTTP`;
+  const sni = client.tls.sni;
+  return `${address} over TLS (${sni !== undefined && sni !== '' ? `SNI ${sni.replace(controlChars, '?')}` : 'no SNI'})`;
+}
+
+/** "https://dav.example.org over TLS", "http://127.0.0.1:8081, plain HTTP"; null when the URL names no server (a refused request). */
+export function upstreamSide(url: string): string | null {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return null;
+  }
+  if (u.protocol === 'https:') return `${u.origin} over TLS`;
+  if (u.protocol === 'http:') return `${u.origin}, plain HTTP`;
+  return null;
 }
 
 /** What the store says it kept of a flow's bodies (present on flows read back from the store). */

@@ -28,6 +28,7 @@ export function toListRow(row: FlowRow, redactor: Redactor = masking): FlowListR
     outcome: row.outcome.kind,
     outcomeCode: row.outcome.code,
     injected: row.injected,
+    clientTls: row.clientTls !== null,
   };
 }
 

@@ -32,6 +32,8 @@ export interface FlowListRow {
   outcome: OutcomeKind;
   outcomeCode?: string | null;
   injected?: string | null;
+  /** The client's connection to davtap was TLS (davtap's TLS listener, or an intercepted CONNECT tunnel). */
+  clientTls?: boolean;
 }
 
 export type CellStyle = 'normal' | 'ok' | 'redirect' | 'client-error' | 'server-error' | 'error' | 'warning' | 'info' | 'dim' | 'injected';
@@ -42,7 +44,7 @@ export interface Cell {
 }
 
 export interface Column {
-  key: 'marker' | 'time' | 'method' | 'status' | 'path' | 'size' | 'duration' | 'multistatus' | 'badges';
+  key: 'marker' | 'time' | 'tls' | 'method' | 'status' | 'path' | 'size' | 'duration' | 'multistatus' | 'badges';
   title: string;
   /** Fixed width; the path column takes what is left. */
   width: number;
@@ -52,6 +54,8 @@ export interface Column {
 const fixedColumns: Column[] = [
   { key: 'marker', title: '', width: 2, align: 'left' },
   { key: 'time', title: 'time', width: 12, align: 'left' },
+  // "T" when the client spoke TLS to davtap: one column, where mitmproxy's table shows the scheme.
+  { key: 'tls', title: '', width: 1, align: 'left' },
   { key: 'method', title: 'method', width: 9, align: 'left' },
   { key: 'status', title: 'code', width: 4, align: 'left' },
   { key: 'path', title: 'path', width: 0, align: 'left' },
@@ -105,6 +109,11 @@ export function rowMarker(row: Pick<FlowListRow, 'outcome' | 'injected'>): Cell 
   return { text, style: failedTransport ? 'error' : injected ? 'injected' : 'normal' };
 }
 
+/** "T" when the client's connection to davtap was TLS, nothing for plain HTTP. */
+export function tlsCell(row: Pick<FlowListRow, 'clientTls'>): Cell {
+  return row.clientTls === true ? { text: 'T', style: 'ok' } : { text: '', style: 'normal' };
+}
+
 /** Status code, or a short outcome word when no response head arrived. */
 export function statusCell(row: Pick<FlowListRow, 'status' | 'outcome'>): Cell {
   if (row.status === null) return { text: outcomeShort[row.outcome], style: 'error' };
@@ -136,6 +145,8 @@ function rawCell(row: FlowListRow, key: Column['key'], utc: boolean): Cell {
       return rowMarker(row);
     case 'time':
       return { text: formatClock(row.start, utc), style: 'dim' };
+    case 'tls':
+      return tlsCell(row);
     case 'method':
       return { text: row.method, style: 'normal' };
     case 'status':

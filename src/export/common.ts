@@ -46,6 +46,28 @@ export function clientUrl(flow: Flow): string {
   }
 }
 
+/** Which side of a flow was TLS, as every export says it. */
+export interface TlsSides {
+  /** The client's connection to davtap was TLS (false also for flows recorded before davtap stored it). */
+  clientTls: boolean;
+  /** The name the client asked for in its TLS handshake (SNI), when it sent one. */
+  clientSni: string | null;
+  /** davtap's connection to the server was TLS (an https URL); null when the request named no server (refused). */
+  upstreamTls: boolean | null;
+}
+
+export function tlsSides(flow: Flow): TlsSides {
+  let upstreamTls: boolean | null = null;
+  try {
+    const protocol = new URL(flow.request.url).protocol;
+    if (protocol === 'https:' || protocol === 'http:') upstreamTls = protocol === 'https:';
+  } catch {
+    /* a refused request's target is no URL */
+  }
+  const sni = flow.client.tls?.sni;
+  return { clientTls: flow.client.tls !== undefined, clientSni: sni !== undefined && sni !== '' ? sni : null, upstreamTls };
+}
+
 /** `HTTP/1.1` from `1.1`, keeping an already prefixed value. */
 export const httpVersion = (v: string): string => (/^HTTP\//i.test(v) ? v.toUpperCase() : `HTTP/${v}`);
 

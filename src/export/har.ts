@@ -6,7 +6,7 @@
 // the other.
 import type { Finding, Flow, RawHeaders, Resource } from '../types.js';
 import { firstHeader, headerValues } from '../http/headers.js';
-import { bodyText, clientUrl, contentCoding, davtapVersion, httpVersion, PrivateFile } from './common.js';
+import { bodyText, clientUrl, contentCoding, davtapVersion, httpVersion, PrivateFile, tlsSides } from './common.js';
 import { REDACTED, redactFlow, type Redactor } from '../redact/index.js';
 
 export interface HarHeader {
@@ -69,6 +69,14 @@ export interface HarDavtap {
   id: string;
   mode: Flow['mode'];
   client: string;
+  /**
+   * Which side was TLS: the client's connection to davtap (with the SNI name it asked for, null
+   * when none or plain), and davtap's to the server (null when the request named no server).
+   * `request.url` is the URL as the client addressed it, with the upstream's scheme.
+   */
+  clientTls: boolean;
+  clientSni: string | null;
+  upstreamTls: boolean | null;
   /** The upstream URL when the client addressed davtap itself (reverse mode). */
   upstreamUrl?: string;
   outcome: Flow['outcome'];
@@ -194,6 +202,7 @@ export function harEntry(recorded: Flow, redactor: Redactor): HarEntry {
     id: flow.id,
     mode: flow.mode,
     client: `${flow.client.address}:${flow.client.port}`,
+    ...tlsSides(flow),
     outcome: flow.outcome,
     requestComplete: req.body.captureComplete,
     findings: flow.analysis?.findings ?? [],

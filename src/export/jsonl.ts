@@ -2,7 +2,7 @@
 // fields of the flow list plus its findings; bodies only when asked for.
 import { firstHeader } from '../http/headers.js';
 import type { Finding, Flow } from '../types.js';
-import { bodyText, clientUrl, contentCoding } from './common.js';
+import { bodyText, clientUrl, contentCoding, tlsSides } from './common.js';
 import { redactFlow, type Redactor } from '../redact/index.js';
 
 export interface JsonlOptions {
@@ -18,6 +18,11 @@ export interface JsonlRecord {
   method: string;
   url: string;
   clientUrl: string;
+  /** The client's connection to davtap was TLS; the SNI name it asked for (null when none or plain). */
+  clientTls: boolean;
+  clientSni: string | null;
+  /** davtap's connection to the server was TLS (an https URL); null when the request named no server. */
+  upstreamTls: boolean | null;
   status: number | null;
   reason: string | null;
   outcome: Flow['outcome'];
@@ -57,6 +62,7 @@ export function jsonlRecord(recorded: Flow, redactor: Redactor, options: JsonlOp
     method: flow.request.method,
     url: redactor.url(flow.request.url),
     clientUrl: redactor.url(clientUrl(flow)),
+    ...tlsSides(flow),
     status: res?.status ?? null,
     reason: res?.reason ?? null,
     outcome: flow.outcome,

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { DavtapError } from '../errors.js';
 import type { Finding, Flow } from '../types.js';
 import { firstHeader, headerValues } from '../http/headers.js';
-import { clientUrl, contentCoding, davtapVersion, httpVersion, writePrivateFile } from './common.js';
+import { clientUrl, contentCoding, davtapVersion, httpVersion, tlsSides, writePrivateFile, type TlsSides } from './common.js';
 import { curlCommand, envNameFor } from './curl.js';
 import { failedResources } from './ledger.js';
 import { rawRequest, rawResponse } from './raw.js';
@@ -76,6 +76,13 @@ function evidenceLines(f: Finding): string[] {
   return lines;
 }
 
+/** "client to davtap over TLS (SNI `dav.example`), davtap to server over TLS (https)". */
+function tlsLine(sides: TlsSides): string {
+  const client = sides.clientTls ? `over TLS (${sides.clientSni !== null ? `SNI ${code(sides.clientSni)}` : 'no SNI'})` : 'plain HTTP';
+  const upstream = sides.upstreamTls === null ? 'none (not relayed)' : sides.upstreamTls ? 'over TLS (https)' : 'plain HTTP';
+  return `client to davtap ${client}, davtap to server ${upstream}`;
+}
+
 interface FlowFiles {
   prefix: string;
   request: string;
@@ -94,6 +101,7 @@ function flowSection(flow: Flow, files: FlowFiles, redactor: Redactor): string[]
   out.push(`- Request: ${code(`${req.method} ${redactor.url(clientUrl(flow))} ${httpVersion(req.httpVersion)}`)}`);
   if (redactor.url(req.url) !== redactor.url(clientUrl(flow))) out.push(`- Upstream: ${code(redactor.url(req.url))} (${flow.mode} mode)`);
   out.push(`- Client: ${flow.client.address}:${flow.client.port}, ${flow.mode} mode, started ${new Date(flow.timings.start).toISOString()}`);
+  out.push(`- TLS: ${tlsLine(tlsSides(flow))}`);
   out.push(`- Status: ${res ? `${res.status} ${res.reason}` : '(no response head arrived)'}`);
   out.push(`- Outcome: ${outcomeText(flow)}${flow.timings.end !== null ? ` after ${int(flow.timings.end - flow.timings.start)} ms` : ''}`);
   if (res) {
@@ -233,6 +241,7 @@ export function writeReport(dir: string, flows: Iterable<Flow>, redactor: Redact
       id: flow.id,
       method: flow.request.method,
       url: redactor.url(flow.request.url),
+      ...tlsSides(flow),
       status: res?.status ?? null,
       outcome: flow.outcome,
       summary: flow.analysis?.summary ?? null,

@@ -37,7 +37,19 @@ function whereOf(url: string, mode: Flow['mode']): string {
   }
 }
 
-/** time, method, status, path (with the origin in forward mode), bytes, duration, outcome [, 207 summary and finding counts] */
+// Control characters would move the terminal's cursor (an SNI name is whatever the client sent).
+// eslint-disable-next-line no-control-regex
+const controlChars = /[\u0000-\u001f\u007f]/g;
+
+/** `{tls}`, or `{tls: name}` with the SNI name the client asked for: the client spoke TLS to davtap. */
+function clientTlsMark(tls: NonNullable<Flow['client']['tls']>): string {
+  return tls.sni !== undefined && tls.sni !== '' ? `{tls: ${tls.sni.replace(controlChars, '?')}}` : '{tls}';
+}
+
+/**
+ * time, method, status, path (with the origin in forward mode), bytes, duration, outcome [, 207
+ * summary and finding counts] [, injection] [, `{tls…}` when the client's connection was TLS]
+ */
 export function flowLine(flow: Flow, redactor: Redactor = masking): string {
   const status = flow.response ? String(flow.response.status) : '---';
   const size = flow.response ? bytes(flow.response.body.bytesSeen) : '-';
@@ -56,5 +68,6 @@ export function flowLine(flow: Flow, redactor: Redactor = masking): string {
     parts.push(`[${a.summary.failedResources}/${a.summary.resources} failed${badges ? `; ${badges}` : ''}]`);
   }
   if (flow.injected) parts.push(`{injected: ${flow.injected}}`);
+  if (flow.client.tls) parts.push(clientTlsMark(flow.client.tls));
   return parts.join('  ');
 }

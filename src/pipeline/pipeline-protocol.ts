@@ -92,7 +92,7 @@ export type ToWorker = { batch: WireEvent[]; bytes: ArrayBuffer } | { close: tru
 type PackedHeaders = string | string[];
 type PackedStart = ['s', string, FlowStart['mode'], number, number | null, string, string, string, string, PackedHeaders, number, boolean, number, string, string, PackedHeaders, FlowStart['response']['framing'], number | null, number, number, boolean];
 type PackedChunk = ['c', string, number, number];
-type PackedTail = ['t', string, string, number, number, number | null, number | null, string, string | undefined, string | undefined, string | undefined, number, boolean, number, boolean, number | null, boolean, string | undefined, FlowTail['response']['informational'], PackedHeaders, number, number, number, number, number, SkipReason | undefined];
+type PackedTail = ['t', string, string, number, FlowTail['client']['tls'], number, number | null, number | null, string, string | undefined, string | undefined, string | undefined, number, boolean, number, boolean, number | null, boolean, string | undefined, FlowTail['response']['informational'], PackedHeaders, number, number, number, number, number, SkipReason | undefined];
 export type WireEvent = PackedStart | PackedChunk | PackedTail | HaltEvent | FlowEvent;
 
 // Header names and values never hold NUL (Node's parser refuses it); a list that did would be
@@ -111,7 +111,7 @@ export function pack(ev: PipelineEvent): WireEvent {
   const t = ev.tail;
   if (!t || ev.response !== 'streamed') return ev;
   const d = t.response.decoded;
-  return ['t', t.id, t.client.address, t.client.port, t.timings.start, t.timings.firstByte, t.timings.end, t.outcome.kind, t.outcome.code, t.outcome.message, t.injected, t.requestBody.bytesSeen, t.requestBody.captureComplete, t.response.body.bytesSeen, t.response.body.captureComplete, d ? d.bytesSeen : null, d ? d.captureComplete : false, t.response.decodeError, t.response.informational, packHeaders(t.response.rawTrailers), ev.requestBody[0], ev.requestBody[1], ev.responseLength, ev.decoded ? ev.decoded[0] : -1, ev.decoded ? ev.decoded[1] : 0, ev.skipped];
+  return ['t', t.id, t.client.address, t.client.port, t.client.tls, t.timings.start, t.timings.firstByte, t.timings.end, t.outcome.kind, t.outcome.code, t.outcome.message, t.injected, t.requestBody.bytesSeen, t.requestBody.captureComplete, t.response.body.bytesSeen, t.response.body.captureComplete, d ? d.bytesSeen : null, d ? d.captureComplete : false, t.response.decodeError, t.response.informational, packHeaders(t.response.rawTrailers), ev.requestBody[0], ev.requestBody[1], ev.responseLength, ev.decoded ? ev.decoded[0] : -1, ev.decoded ? ev.decoded[1] : 0, ev.skipped];
 }
 
 export function unpack(w: WireEvent): PipelineEvent {
@@ -132,10 +132,10 @@ export function unpack(w: WireEvent): PipelineEvent {
       analyze,
     };
   }
-  const [, id, address, port, start, firstByte, end, kind, code, message, injected, qSeen, qComplete, rSeen, rComplete, dSeen, dComplete, decodeError, informational, trailers, qOff, qLen, responseLength, dOff, dLen, skipped] = w;
+  const [, id, address, port, tls, start, firstByte, end, kind, code, message, injected, qSeen, qComplete, rSeen, rComplete, dSeen, dComplete, decodeError, informational, trailers, qOff, qLen, responseLength, dOff, dLen, skipped] = w;
   const tail: FlowTail = {
     id,
-    client: { address, port },
+    client: { address, port, ...(tls !== undefined ? { tls } : {}) },
     timings: { start, firstByte, end },
     outcome: { kind: kind as Outcome['kind'], ...(code !== undefined ? { code } : {}), ...(message !== undefined ? { message } : {}) },
     ...(injected !== undefined ? { injected } : {}),

@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { StoreError } from '../errors.js';
 import { compilePattern, headerLines } from '../filter/index.js';
-import { migrations, schemaVersion } from './schema.js';
+import { migrations, oldestReadableVersion, schemaVersion } from './schema.js';
 
 // SQLite reads URI filenames (`file:…?immutable=1`, see openReadOnly) only when told so before it
 // starts, and better-sqlite3 tells it from this variable when it loads its addon, at the first
@@ -29,6 +29,8 @@ export interface OpenedDatabase {
   db: Database.Database;
   file: string;
   readonly: boolean;
+  /** The schema version the file has now: below `schemaVersion` only for a reader of an older file. */
+  version: number;
 }
 
 function sqliteCode(err: unknown): string | undefined {
@@ -128,7 +130,9 @@ export function openDatabase(file: string, options: StoreOptions = {}, targetVer
     // for long (a second writer on the same file is reported as SQLITE_BUSY instead).
     db.pragma(`busy_timeout = ${readonly ? 5000 : 200}`);
     if (readonly) {
-      if (version < targetVersion) {
+      // A reader cannot upgrade: it reads a file from oldestReadableVersion on as it is (the
+      // columns added since read as their defaults, see schema.ts).
+      if (version < Math.min(targetVersion, oldestReadableVersion)) {
         throw new StoreError(
           version === 0
             ? `${file} holds no flows yet (empty database)`
@@ -157,7 +161,7 @@ export function openDatabase(file: string, options: StoreOptions = {}, targetVer
     }
     db.pragma('foreign_keys = ON');
     registerFunctions(db);
-    return { db, file, readonly };
+    return { db, file, readonly, version: readonly ? version : targetVersion };
   } catch (err) {
     db.close();
     throw err;

@@ -12,6 +12,8 @@ export interface FlowRow {
   id: string;
   mode: Mode;
   client: string;
+  /** Set when the client's connection to davtap was TLS, with the SNI name it asked for (`Flow.client.tls`). */
+  clientTls: { sni?: string } | null;
   /** Epoch milliseconds. */
   start: number;
   end: number | null;
@@ -65,7 +67,7 @@ export const flowColumns = [
   'response_capture_complete', 'decoded_bytes_seen', 'decoded_capture_complete', 'decode_error', 'informational', 'trailers',
   'outcome_kind', 'outcome_code', 'outcome_message', 'analyzed', 'resources_count', 'failed_count', 'by_status', 'summary_text',
   'findings_error', 'findings_warning', 'findings_info', 'injected', 'request_body_stored', 'response_body_stored',
-  'decoded_body_stored',
+  'decoded_body_stored', 'client_tls', 'client_sni',
 ] as const;
 
 type FlowColumn = (typeof flowColumns)[number];
@@ -136,6 +138,8 @@ export function flowParams(flow: Flow, stored: { request: number; response: numb
     request_body_stored: stored.request,
     response_body_stored: stored.response,
     decoded_body_stored: stored.decoded,
+    client_tls: bool(flow.client.tls !== undefined),
+    client_sni: flow.client.tls?.sni ?? null,
   };
 }
 
@@ -188,12 +192,21 @@ export const listColumns =
   'seq, id, mode, client_address, client_port, start, "end", duration_ms, method, url, host, path, status, reason, content_type, framing, ' +
   'declared_length, response_bytes_seen, request_capture_complete, response_capture_complete, request_bytes_seen, request_body_stored, ' +
   'response_body_stored, outcome_kind, outcome_code, outcome_message, analyzed, resources_count, failed_count, summary_text, ' +
-  'findings_error, findings_warning, findings_info, injected, body_pruned, body_pruned_bytes';
+  'findings_error, findings_warning, findings_info, injected, body_pruned, body_pruned_bytes, client_tls, client_sni';
 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
 
 /** Whether all body bytes that went over the wire are in the database. */
+/**
+ * The client's TLS as recorded: null for a plain connection, and for a flow recorded before davtap
+ * stored it (no TLS known). A reader of such an older file gets no column at all (undefined).
+ */
+export function clientTlsOf(r: FlowRecord): { sni?: string } | null {
+  if (r.client_tls === undefined || r.client_tls === null || Number(r.client_tls) === 0) return null;
+  return r.client_sni === undefined || r.client_sni === null ? {} : { sni: String(r.client_sni) };
+}
+
 function bodiesComplete(r: FlowRecord): boolean {
   if (r.body_pruned === 1) return false;
   if (r.request_capture_complete === 0 || Number(r.request_body_stored) < Number(r.request_bytes_seen)) return false;
@@ -208,6 +221,7 @@ export function toFlowRow(r: FlowRecord): FlowRow {
     id: String(r.id),
     mode: r.mode as Mode,
     client: `${r.client_address}:${r.client_port}`,
+    clientTls: clientTlsOf(r),
     start: Number(r.start),
     end: num(r.end),
     durationMs: num(r.duration_ms),

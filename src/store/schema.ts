@@ -112,6 +112,26 @@ export const migrations: readonly string[] = [
     PRIMARY KEY (flow_id, kind, part)
   );
   `,
+  // 4: whether the client's connection to davtap was TLS (`client_tls` 1, with the SNI name it
+  // asked for in `client_sni`, NULL when it sent none). Flows recorded before have 0: no TLS known.
+  // The upstream side's TLS is the scheme of `url`.
+  `
+  ALTER TABLE flows ADD COLUMN client_tls INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE flows ADD COLUMN client_sni TEXT;
+  `,
 ];
 
 export const schemaVersion = migrations.length;
+
+/**
+ * The oldest version a read-only reader (the UI, exports) opens as it is, without the upgrade only
+ * a writer may do: later migrations only add flows columns, which read back as their defaults
+ * (`client_tls` 0: no TLS known). A migration that does more raises this to its own version.
+ */
+export const oldestReadableVersion = 3;
+
+/** The flows columns each version added after `oldestReadableVersion`, and what they read as before it. */
+export const laterFlowColumns: readonly { version: number; column: string; absent: string }[] = [
+  { version: 4, column: 'client_tls', absent: '0' },
+  { version: 4, column: 'client_sni', absent: 'NULL' },
+];

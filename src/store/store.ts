@@ -6,7 +6,8 @@ import { parseFilter, type FilterNode } from '../filter/index.js';
 import type { Finding, Framing, InformationalResponse, Mode, OutcomeKind, RawHeaders, Resource, ResponseRecord, Severity } from '../types.js';
 import { filterToSql } from './filter-sql.js';
 import { openDatabase, type StoreOptions } from './open.js';
-import { listColumns, toFinding, toFlowRow, toResource, type FlowRecord, type FlowRow, type StoredFlow } from './rows.js';
+import { laterFlowColumns } from './schema.js';
+import { clientTlsOf, listColumns, toFinding, toFlowRow, toResource, type FlowRecord, type FlowRow, type StoredFlow } from './rows.js';
 
 export type { StoreOptions } from './open.js';
 
@@ -40,6 +41,8 @@ export class Store {
   };
   // Filtered queries differ by filter shape only: prepared once per distinct SQL text.
   private readonly dynamic = new Map<string, Stmt>();
+  // The flow list's columns; a reader of an older file reads the ones it lacks as their defaults.
+  private readonly listCols: string;
   private closed = false;
   // Run by close() before the connection goes: a writer flushes its queue and stops its checkpointer.
   private readonly closeHooks = new Set<() => void>();
@@ -54,6 +57,11 @@ export class Store {
     this.file = opened.file;
     this.readonly = opened.readonly;
     this.maxDbSize = options.maxDbSize ?? null;
+    const absent = new Map(laterFlowColumns.filter((c) => c.version > opened.version).map((c) => [c.column, c.absent]));
+    this.listCols = listColumns
+      .split(', ')
+      .map((c) => (absent.has(c) ? `${absent.get(c)} AS ${c}` : `f.${c}`))
+      .join(', ');
     const prep = (sql: string) => this.db.prepare(sql) as Stmt;
     this.statements = {
       latestSeq: prep('SELECT coalesce(max(seq), 0) AS n FROM flows'),
@@ -112,10 +120,7 @@ export class Store {
     const limit = Math.max(0, Math.min(10_000, Math.floor(options.limit ?? 100)));
     const offset = Math.max(0, Math.floor(options.offset ?? 0));
     const order = options.order === 'asc' ? 'ASC' : 'DESC';
-    const cols = listColumns
-      .split(', ')
-      .map((c) => `f.${c}`)
-      .join(', ');
+    const cols = this.listCols;
     const unfiltered = options.filter === undefined || options.filter === null || (typeof options.filter === 'string' && options.filter.trim() === '');
     if (unfiltered && options.afterSeq === undefined && offset > 0) {
       // Flows are never deleted and a rolled-back insert does not use up its seq, so seqs normally
@@ -221,6 +226,11 @@ export class Store {
 }
 
 const json = <T>(v: unknown): T => JSON.parse(String(v)) as T;
+
+function clientOf(r: FlowRecord): StoredFlow['client'] {
+  const tls = clientTlsOf(r);
+  return { address: String(r.client_address), port: Number(r.client_port), ...(tls ? { tls } : {}) };
+}
 const orNull = (v: unknown): number | null => (v === null ? null : Number(v));
 
 function toStoredFlow(r: FlowRecord, bodies: Map<string, Buffer>, findings: Finding[], resources: Resource[]): StoredFlow {
@@ -254,7 +264,7 @@ function toStoredFlow(r: FlowRecord, bodies: Map<string, Buffer>, findings: Find
     seq: Number(r.seq),
     id: String(r.id),
     mode: r.mode as Mode,
-    client: { address: String(r.client_address), port: Number(r.client_port) },
+    client: clientOf(r),
     timings: { start: Number(r.start), firstByte: orNull(r.first_byte), end: orNull(r.end) },
     request: {
       method: String(r.method),

@@ -60,3 +60,21 @@ test('in forward mode credentials in the URL are masked as in reverse mode', (t)
   t.regex(flowLine(flow), / http:\/\/h\.example:81\/dav\/\?token=%5Bredacted%5D /);
   t.false(flowLine(flow).includes('T1'));
 });
+
+test('a TLS client connection is marked at the end of the line, with its SNI name; a plain one is not', (t) => {
+  const plain: Flow = { ...base, outcome: { kind: 'complete' } };
+  const line = flowLine(plain);
+  t.false(line.includes('{tls'));
+  const tls: Flow = { ...plain, client: { ...plain.client, tls: { sni: 'dav.example' } } };
+  t.is(flowLine(tls), `${line}  {tls: dav.example}`, 'the rest of the line is unchanged');
+  t.is(flowLine({ ...plain, client: { ...plain.client, tls: {} } }), `${line}  {tls}`);
+  // After the analysis and the injection, whatever they say.
+  const analyzed: Flow = {
+    ...tls,
+    injected: 'truncate:bytes=80',
+    analysis: { findings: [], resources: [], summary: { resources: 2, failedResources: 1, byStatus: {}, findings: { error: 1, warning: 0, info: 0 }, text: '' } },
+  };
+  t.regex(flowLine(analyzed), / {2}\[1\/2 failed; E1\] {2}\{injected: truncate:bytes=80\} {2}\{tls: dav\.example\}$/);
+  // An SNI name is what the client sent: no control characters reach the terminal.
+  t.regex(flowLine({ ...plain, client: { ...plain.client, tls: { sni: 'a\u001b[2Jb\n' } } }), /\{tls: a\?\[2Jb\?\}$/);
+});

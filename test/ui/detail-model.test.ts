@@ -1,5 +1,5 @@
 import test from 'ava';
-import { bodyMarks, failedProperties, renderTab, resourceRank, resourceStatusText, sortResources, tabLabels, wrapLines } from '../../ui/detail-model.js';
+import { bodyMarks, clientSide, failedProperties, renderTab, resourceRank, resourceStatusText, sortResources, tabLabels, upstreamSide, wrapLines } from '../../ui/detail-model.js';
 import type { Flow } from '../../src/types.js';
 import { deleteLocked, plainGet, propfindWithFailures, refusedUpstream, truncatedPropfind } from './flows.js';
 
@@ -123,4 +123,21 @@ test('the Summary says when the store pruned or cut the bodies', (t) => {
   const cut = Object.assign(truncatedPropfind(0), { storage: { responseStored: 1000, pruned: false, prunedBytes: 0 } });
   t.regex(text(cut, 'Summary'), /stored bodies +first 1,000 bytes of the response kept by the store/);
   t.notRegex(text(propfindWithFailures(0), 'Summary'), /stored bodies/);
+});
+
+test('the Summary tab says how the client reached davtap and how davtap reached the server', (t) => {
+  const plain = text(plainGet(0), 'Summary');
+  t.regex(plain, /^ {2}client +127\.0\.0\.1:\d+, plain HTTP$/m);
+  t.regex(plain, /^ {2}upstream +http:\/\/127\.0\.0\.1:8081, plain HTTP$/m);
+  const base = plainGet(0);
+  const tls: Flow = { ...base, client: { address: '127.0.0.1', port: 5123, tls: { sni: 'dav.example' } }, request: { ...base.request, url: 'https://dav.example.org/dav/readme.txt' } };
+  const out = text(tls, 'Summary');
+  t.regex(out, /^ {2}client +127\.0\.0\.1:5123 over TLS \(SNI dav\.example\)$/m);
+  t.regex(out, /^ {2}upstream +https:\/\/dav\.example\.org over TLS$/m);
+  t.is(clientSide({ address: '::1', port: 1, tls: {} }), '::1:1 over TLS (no SNI)');
+  t.is(clientSide({ address: '::1', port: 1, tls: { sni: 'a\u001b[2J' } }), '::1:1 over TLS (SNI a?[2J)');
+  // A refused request whose target is no URL names no server: no upstream line.
+  t.is(upstreamSide('/dav/'), null);
+  t.notThrows(() => text({ ...refusedUpstream(0), request: { ...refusedUpstream(0).request, url: '/dav/' } }, 'Summary'));
+  t.notRegex(text({ ...refusedUpstream(0), request: { ...refusedUpstream(0).request, url: '/dav/' } }, 'Summary'), /^ {2}upstream /m);
 });

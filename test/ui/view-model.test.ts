@@ -1,5 +1,5 @@
 import test from 'ava';
-import { findingBadges, headerCells, layoutColumns, multistatusSummary, rowCells, rowMarker, rowText, statusCell, type FlowListRow } from '../../ui/view-model.js';
+import { findingBadges, headerCells, layoutColumns, multistatusSummary, rowCells, rowMarker, rowText, statusCell, tlsCell, type FlowListRow } from '../../ui/view-model.js';
 import { fit, fitTail, formatDuration, formatSize } from '../../ui/format.js';
 
 const row = (over: Partial<FlowListRow> = {}): FlowListRow => ({
@@ -46,7 +46,7 @@ test('every cell is exactly its column wide, and the row fills the terminal widt
 
 test('the row shows time, method, status, path, size, duration, 207 summary and badges', (t) => {
   const text = rowText(row(), layoutColumns(160), true);
-  t.regex(text, /^ {2} 14:03:27\.512 PROPFIND +207 +\/dav\/projects\/ +50k +1\.53s +3\/120 failed E2 W1 *$/);
+  t.regex(text, /^ {2} 14:03:27\.512 {3}PROPFIND +207 +\/dav\/projects\/ +50k +1\.53s +3\/120 failed E2 W1 *$/);
 });
 
 test('long paths keep their end, cut text is marked with ~', (t) => {
@@ -81,4 +81,24 @@ test('forward-mode rows name the host, since one proxy then serves many servers'
   const columns = layoutColumns(160);
   t.regex(rowText(row({ mode: 'forward', host: 'dav.example.org:8443' }), columns, true), / dav\.example\.org:8443\/dav\/projects\/ /);
   t.regex(rowText(row({ mode: 'reverse', host: 'dav.example.org:8443' }), columns, true), / \/dav\/projects\/ /);
+});
+
+test('a TLS client connection is marked with T just before the method; the columns stay aligned', (t) => {
+  t.deepEqual(tlsCell(row({ clientTls: true })), { text: 'T', style: 'ok' });
+  t.deepEqual(tlsCell(row({ clientTls: false })), { text: '', style: 'normal' });
+  t.deepEqual(tlsCell(row()), { text: '', style: 'normal' }, 'rows without the field (older callers) are plain');
+  for (const width of [160, 80, 60]) {
+    const columns = layoutColumns(width);
+    const tls = rowText(row({ clientTls: true, outcome: 'timeout', injected: 'slow' }), columns, true);
+    const plain = rowText(row(), columns, true);
+    t.is(tls.length, width);
+    t.is(plain.length, width);
+    // Every column starts at the same place in both rows: only the T differs (and the markers).
+    const at = tls.indexOf('PROPFIND');
+    t.is(at, plain.indexOf('PROPFIND'), `method column at ${width}`);
+    t.is(tls[at - 2], 'T');
+    t.is(plain[at - 2], ' ');
+    t.is(tls.slice(at), plain.slice(at));
+  }
+  t.regex(rowText(row({ clientTls: true }), layoutColumns(160), true), /^ {2} 14:03:27\.512 T PROPFIND +207/);
 });

@@ -27,7 +27,8 @@ export const helpLines: readonly string[] = [
   '  ~e            transport error                ~i         fault injected',
   '  !  &  |  ( )  not, and, or, grouping         a bare word means ~u word',
   '',
-  'Row markers: ! transport error  * fault injected;  E/W/I: findings by severity',
+  'Row markers: ! transport error  * fault injected;  T before the method: the client spoke TLS;',
+  '  E/W/I: findings by severity',
   '',
   'Press any key to close.',
 ];
