@@ -25,7 +25,7 @@ function usage(): string {
     '',
     'Commands:',
     '  proxy    relay traffic and record flows (the default)',
-    '  ca       show or regenerate the CA used to intercept HTTPS',
+    '  ca       show, export or regenerate the CA used to intercept HTTPS',
     '  ui       attach the live terminal UI to a database (--db FILE)',
     '  check    analyze saved 207 responses (.http, .xml, .har) offline',
     '  verify   compare a gateway\'s 207 answers with the origin\'s (--origin URL --via URL)',
