@@ -3,7 +3,7 @@
 // exchange over one upstream connection of its own (connection affinity: per-connection
 // authentication such as NTLM keeps working).
 import type net from 'node:net';
-import { INTERNAL_ERROR_CODE, internalErrorText, recordRefusal, refusalFor, REQUEST_TIMEOUT_CODE, stackOf, textReply } from '../client-errors.js';
+import { INTERNAL_ERROR_CODE, internalErrorText, recordRefusal, recordTlsFailure, refusalFor, REQUEST_TIMEOUT_CODE, stackOf, textReply } from '../client-errors.js';
 import { UpstreamLink } from './link.js';
 import { WireExchange, type ExchangeHost } from './exchange.js';
 import { BodyFramer, findHeadEnd, headEnd, MAX_HEAD_BYTES, parseRequestHead, persistent, requestBodyPlan, WireError } from '../../http/message.js';
@@ -259,6 +259,10 @@ export class ClientConnection implements ExchangeHost {
   /** Starts the exchange for the request at the start of `buf`; false while its head is incomplete. */
   private startExchange(buf: Buffer): boolean {
     const off = skipEmptyLines(buf, 0);
+    if (buf[off] === 0x16) {
+      this.refuseTls();
+      return false;
+    }
     let end: number;
     try {
       end = headEnd(buf, off);
@@ -298,6 +302,23 @@ export class ClientConnection implements ExchangeHost {
       this.refuse(err as WireError, headText(buf, off));
       return false;
     }
+  }
+
+  /**
+   * A TLS ClientHello (a handshake record, 0x16) where davtap reads plain HTTP: it cannot be
+   * answered in plain text, so the connection is closed, and the flow says why.
+   */
+  private refuseTls(): void {
+    this.closing = true;
+    this.clearHeadDeadline();
+    this.pending = null;
+    this.client.destroy();
+    const where = `${this.client.localAddress ?? ''}:${this.client.localPort ?? ''}`;
+    const message =
+      this.router.mode === 'reverse'
+        ? 'a TLS client on a listener without certificates: reverse mode serves TLS when davtap has a CA (--ca-dir) or --cert'
+        : 'a TLS client spoke TLS to the proxy itself: send https:// URLs through CONNECT (curl -x http://…), not to the proxy port';
+    recordTlsFailure(this.proxy.options.hooks, this.proxy.options.log, this.router.mode, { ...this.peer, tls: {} }, { method: 'TLS', target: where }, 'ETLSNOTSERVED', message);
   }
 
   /** Answers a request davtap cannot relay, records it, and closes the connection. */
