@@ -21,6 +21,10 @@ HTTPS through CONNECT is intercepted with davtap's CA (see 'davtap ca').
 
 Options:
   --upstream URL             relay to this http(s) URL, optionally with a path prefix
+  --public-url URL           reverse mode: the address clients use when a TLS terminator, a port
+                             forward or a container port sits in front of davtap
+                             (https://dav.example.org:8443/, optionally with a path prefix);
+                             Destination and If on it map to the upstream, Location back to it
   --listen HOST:PORT         where to listen (default 127.0.0.1:8080; port 0 picks a free one)
   --allow-remote CIDR[,CIDR…]
                              clients allowed besides loopback (ranges or addresses, repeatable);
@@ -55,6 +59,7 @@ Rewrites buffer the body (up to 32 MiB; larger bodies pass unchanged) and fix Co
 
 interface ProxyArgs {
   upstream?: string;
+  'public-url'?: string;
   listen?: string;
   'allow-remote'?: string[];
   db?: string;
@@ -76,6 +81,20 @@ function parseSeconds(flag: string, text: string): number {
   return Math.round(Number(text) * 1000);
 }
 
+/** --public-url: where clients reach davtap through whatever sits in front of it. */
+function parsePublicUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`--public-url: '${text}' is not a URL (example: https://dav.example.org:8443/)`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--public-url: '${text}' must be an http:// or https:// URL`);
+  if (url.username || url.password) throw new UsageError(`--public-url: '${text}' must not carry credentials`);
+  if (url.search || url.hash || text.includes('?') || text.includes('#')) throw new UsageError(`--public-url: '${text}' must not have a query or fragment`);
+  return url;
+}
+
 function injectorOf(inject: string | undefined, filter: string | undefined) {
   if (inject === undefined) {
     if (filter !== undefined) throw new UsageError('--inject-filter needs --inject');
@@ -90,6 +109,7 @@ function injectorOf(inject: string | undefined, filter: string | undefined) {
  */
 export const proxyOptionSpec = {
   upstream: { type: 'string' },
+  'public-url': { type: 'string' },
   listen: { type: 'string' },
   'allow-remote': { type: 'string', multiple: true },
   db: { type: 'string' },
@@ -119,6 +139,8 @@ export const command: Command = {
     if (upstream && upstreamIsSelf(upstream, listen)) {
       throw new UsageError(`--upstream ${upstream.href} is davtap's own --listen address: every request would loop`);
     }
+    const publicUrl = values['public-url'] !== undefined ? parsePublicUrl(values['public-url']) : undefined;
+    if (publicUrl && !upstream) throw new UsageError('--public-url is for reverse mode (--upstream URL): in forward mode clients name the server themselves');
     const allowRemote = values['allow-remote'] !== undefined ? parseAllowRemote(values['allow-remote']) : undefined;
     checkNotOpenProxy(listen, !upstream, allowRemote);
     const maxBody = parseSize('--max-body', values['max-body'] ?? '64MiB');
@@ -163,7 +185,7 @@ export const command: Command = {
         listenHost: listen.host,
         listenPort: listen.port,
         ...(allowRemote ? { clientAllowed: clientAllowedBy(allowRemote) } : {}),
-        ...(upstream ? { upstream } : { caDir }),
+        ...(upstream ? { upstream, ...(publicUrl ? { publicUrl } : {}) } : { caDir }),
         insecureUpstream: values['insecure-upstream'] ?? false,
         maxBody,
         maxRequestBody,
@@ -176,7 +198,7 @@ export const command: Command = {
       await pipeline.close();
       throw err;
     }
-    const where = upstream ? `reverse → ${upstream.href}` : `forward proxy; HTTPS intercepted with CA ${proxy.ca!.certPath} (SHA-256 ${proxy.ca!.fingerprint256})`;
+    const where = upstream ? `reverse → ${upstream.href}${publicUrl ? `; clients use ${publicUrl.href}` : ''}` : `forward proxy; HTTPS intercepted with CA ${proxy.ca!.certPath} (SHA-256 ${proxy.ca!.fingerprint256})`;
     const clients = allowRemote ? `loopback, ${allowRemote.map((r) => r.text).join(', ')}` : isLoopbackAddress(listen.host) ? undefined : 'any (--allow-remote limits them)';
     const ready = `davtap listening on ${proxy.url} (${where}${clients ? `; clients: ${clients}` : ''}); recording to ${dbPath}`;
     if (withUi) held.push(ready + '\n');
