@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { FlowClient, Mode, RawHeaders } from '../types.js';
 import type { ProxyHooks } from './hooks.js';
 import { findHeadEnd } from '../http/message.js';
+import { firstHeader } from '../http/headers.js';
 
 function parseHead(text: string): { method: string; target: string; version: string; headers: RawHeaders } {
   // Empty lines before a request line are skipped, as servers do (RFC 9112 §2.2).
@@ -106,6 +107,43 @@ export function recordTlsFailure(
       request: { method: what.method, url: what.target, target: what.target, httpVersion: '1.1', rawHeaders: [], body: { bytes: Buffer.alloc(0), bytesSeen: 0, captureComplete: true } },
       response: null,
       outcome: { kind: 'error', code, message },
+    });
+  } catch (hookErr) {
+    log(`davtap: flow hook failed: ${(hookErr as Error).message}`);
+  }
+}
+
+/** Records a request davtap answered itself (the CA page): complete, with the response it sent. */
+export function recordLocalAnswer(
+  hooks: ProxyHooks,
+  log: (line: string) => void,
+  mode: Mode,
+  client: FlowClient,
+  head: { method: string; target: string; version: string; rawHeaders: RawHeaders },
+  answer: { status: number; reason: string; rawHeaders: RawHeaders; body: Buffer },
+): void {
+  const now = Date.now();
+  const length = Number(firstHeader(answer.rawHeaders, 'content-length') ?? answer.body.length);
+  try {
+    hooks.onFlow({
+      id: randomUUID(),
+      mode,
+      client,
+      timings: { start: now, firstByte: now, end: now },
+      request: { method: head.method, url: head.target, target: head.target, httpVersion: head.version, rawHeaders: head.rawHeaders, body: { bytes: Buffer.alloc(0), bytesSeen: 0, captureComplete: true } },
+      response: {
+        status: answer.status,
+        reason: answer.reason,
+        rawHeaders: answer.rawHeaders,
+        framing: head.method === 'HEAD' ? 'none' : 'content-length',
+        declaredLength: length,
+        httpVersion: '1.1',
+        body: { bytes: answer.body, bytesSeen: answer.body.length, captureComplete: true },
+        decoded: null,
+        informational: [],
+        rawTrailers: [],
+      },
+      outcome: { kind: 'complete' },
     });
   } catch (hookErr) {
     log(`davtap: flow hook failed: ${(hookErr as Error).message}`);

@@ -118,6 +118,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   let issuer: LeafIssuer | undefined;
   let router: Router;
   let tlsListener: WireProxyOptions['tlsListener'];
+  let caPage: WireProxyOptions['caPage'];
   if (options.upstream) {
     const publicUrl = options.publicUrl ? { publicUrl: options.publicUrl } : {};
     router = reverseRouter(options.upstream, () => `${shownHost}:${port}`, { secure: false, ...publicUrl });
@@ -134,9 +135,10 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     ca = loaded.info;
     if (ca.created) log(`davtap: ${ca.replacedBecause ? `replaced the CA (${ca.replacedBecause})` : 'created a new CA'}: ${ca.certPath}`);
     issuer = new LeafIssuer(loaded);
-    router = forwardRouter({ host, port: () => port });
+    caPage = { certPem: loaded.certPem, fingerprint256: loaded.info.fingerprint256 };
+    router = forwardRouter({ host, port: () => port }, caPage);
   }
-  const proxy = new WireProxy({ ...relayOptions, router, ...(issuer && !options.upstream ? { issuer } : {}), ...(tlsListener ? { tlsListener } : {}) });
+  const proxy = new WireProxy({ ...relayOptions, router, ...(issuer && !options.upstream ? { issuer } : {}), ...(tlsListener ? { tlsListener } : {}), ...(caPage ? { caPage } : {}) });
   const gate = gateFor(options);
   gate?.guard(proxy.server);
   await listen(proxy.server, host, options.listenPort);

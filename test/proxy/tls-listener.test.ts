@@ -165,3 +165,22 @@ test('without a CA directory or certificates, the reverse listener is plain HTTP
   t.regex(flow!.outcome.message ?? '', /--ca-dir\) or --cert/);
   t.is(origin.requests.length, 0);
 });
+
+test('forward mode answers http://davtap.ca/ itself, over plain HTTP and through an intercepted CONNECT; the name never leaves davtap', async (t) => {
+  const caDir = tempDir(t, 'davtap-page-ca-');
+  const proxy = await startTestProxy(t, { caDir });
+  const caPem = fs.readFileSync(path.join(caDir, caFileName), 'utf8');
+  const page = await curl(['-sS', '-x', proxy.url, 'http://davtap.ca/']);
+  t.regex(page.stdout.toString(), /<html[\s\S]*davtap-ca\.pem/i);
+  const pem = await curl(['-sS', '-x', proxy.url, 'http://davtap.ca/davtap-ca.pem']);
+  t.is(pem.stdout.toString(), caPem);
+  // https://davtap.ca through CONNECT, trusting davtap's CA: the tunnel is answered by davtap too.
+  const secure = await curl(['-sS', '-x', proxy.url, '--cacert', path.join(caDir, caFileName), 'https://davtap.ca/davtap-ca.pem']);
+  t.is(secure.stdout.toString(), caPem, secure.stderr);
+  const flows = await proxy.waitForFlows(3);
+  t.deepEqual(
+    flows.map((f) => [f.request.method, f.response?.status, f.outcome.kind]),
+    [['GET', 200, 'complete'], ['GET', 200, 'complete'], ['GET', 200, 'complete']],
+  );
+  t.deepEqual(flows[2]!.client.tls, { sni: 'davtap.ca' });
+});

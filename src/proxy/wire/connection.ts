@@ -3,10 +3,11 @@
 // exchange over one upstream connection of its own (connection affinity: per-connection
 // authentication such as NTLM keeps working).
 import type net from 'node:net';
-import { INTERNAL_ERROR_CODE, internalErrorText, recordRefusal, recordTlsFailure, refusalFor, REQUEST_TIMEOUT_CODE, stackOf, textReply } from '../client-errors.js';
+import { INTERNAL_ERROR_CODE, internalErrorText, recordLocalAnswer, recordRefusal, recordTlsFailure, refusalFor, REQUEST_TIMEOUT_CODE, stackOf, textReply } from '../client-errors.js';
+import type { CaPageAnswer } from '../ca-page.js';
 import { UpstreamLink } from './link.js';
 import { WireExchange, type ExchangeHost } from './exchange.js';
-import { BodyFramer, findHeadEnd, headEnd, MAX_HEAD_BYTES, parseRequestHead, persistent, requestBodyPlan, WireError } from '../../http/message.js';
+import { BodyFramer, findHeadEnd, headEnd, MAX_HEAD_BYTES, parseRequestHead, persistent, requestBodyPlan, WireError, type RequestHead } from '../../http/message.js';
 import type { WireProxy } from './proxy.js';
 import { parseAuthority, tunnelRouter, type Router } from './routes.js';
 import { serveByFirstBytes } from './tunnel.js';
@@ -283,6 +284,10 @@ export class ClientConnection implements ExchangeHost {
         return false;
       }
       const route = this.router.route(head);
+      if ('answer' in route) {
+        this.answerLocally(route.answer, head);
+        return false;
+      }
       if ('refuse' in route) {
         const { status, reason, code, message } = route.refuse;
         this.refuseWith(status, reason, code, message, buf.toString('latin1', off, end));
@@ -319,6 +324,18 @@ export class ClientConnection implements ExchangeHost {
         ? 'a TLS client on a listener without certificates: reverse mode serves TLS when davtap has a CA (--ca-dir) or --cert'
         : 'a TLS client spoke TLS to the proxy itself: send https:// URLs through CONNECT (curl -x http://…), not to the proxy port';
     recordTlsFailure(this.proxy.options.hooks, this.proxy.options.log, this.router.mode, { ...this.peer, tls: {} }, { method: 'TLS', target: where }, 'ETLSNOTSERVED', message);
+  }
+
+  /** Answers a request davtap serves itself (the CA page), records it, and closes the connection. */
+  private answerLocally(answer: CaPageAnswer, head: RequestHead): void {
+    this.closing = true;
+    this.clearHeadDeadline();
+    this.pending = null;
+    const rawHeaders = [...answer.rawHeaders, 'Connection', 'close'];
+    let text = `HTTP/1.1 ${answer.status} ${answer.reason}\r\n`;
+    for (let i = 0; i < rawHeaders.length; i += 2) text += `${rawHeaders[i]}: ${rawHeaders[i + 1]}\r\n`;
+    this.client.end(Buffer.concat([Buffer.from(text + '\r\n', 'latin1'), answer.body]));
+    recordLocalAnswer(this.proxy.options.hooks, this.proxy.options.log, this.router.mode, this.peer, head, answer);
   }
 
   /** Answers a request davtap cannot relay, records it, and closes the connection. */
@@ -367,8 +384,8 @@ export class ClientConnection implements ExchangeHost {
       client,
       this.peer,
       {
-        plain: tunnelRouter(target.host, target.port, false),
-        secure: tunnelRouter(target.host, target.port, true),
+        plain: tunnelRouter(target.host, target.port, false, this.proxy.options.caPage),
+        secure: tunnelRouter(target.host, target.port, true, this.proxy.options.caPage),
         tls: issuer && { contextFor: (servername) => issuer.contextFor(servername ?? target.host) },
         recordAs: { mode: this.router.mode, method: 'CONNECT', target: authority },
       },

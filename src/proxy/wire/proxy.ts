@@ -12,6 +12,7 @@ import net from 'node:net';
 import type { ProxyHooks } from '../hooks.js';
 import { OpenFlows } from '../open-flows.js';
 import type { LeafIssuer } from '../ca.js';
+import type { CaPageCa } from '../ca-page.js';
 import { ClientConnection } from './connection.js';
 import type { ExchangeSettings } from './exchange.js';
 import type { Router } from './routes.js';
@@ -36,6 +37,8 @@ export interface WireProxyOptions extends RelayOptions {
   router: Router;
   /** Forward mode: the leaf certificates that intercept CONNECT tunnels. */
   issuer?: LeafIssuer;
+  /** Forward mode: the CA served at http://davtap.ca/ (ca-page.ts). */
+  caPage?: CaPageCa;
   /**
    * Reverse mode: TLS on the listener, beside plain HTTP on the same port (tunnel.ts): the
    * certificates served, and the router for the requests read over TLS.

@@ -12,6 +12,7 @@ import type { Mode, RawHeaders } from '../../types.js';
 import { firstHeader, withoutHopByHop } from '../../http/headers.js';
 import type { RequestHead } from '../../http/message.js';
 import { addressMapOf, mapRequestHeaders, mapResponseHeaders, rawPathOf, upstreamPathFor } from '../rewrite.js';
+import { caPageAnswer, caPageHost, type CaPageAnswer, type CaPageCa } from '../ca-page.js';
 
 /** Where and how one request goes upstream. */
 export interface Route {
@@ -34,9 +35,14 @@ export interface RouteRefusal {
   refuse: { status: number; reason: string; code: string; message: string };
 }
 
+/** A request davtap answers itself with a whole response (the CA page), and records as complete. */
+export interface RouteAnswer {
+  answer: CaPageAnswer;
+}
+
 export interface Router {
   readonly mode: Mode;
-  route(head: RequestHead): Route | RouteRefusal;
+  route(head: RequestHead): Route | RouteRefusal | RouteAnswer;
   /** Why CONNECT is refused here; undefined where CONNECT opens a tunnel (forward mode's listener). */
   readonly connectRefused?: string;
 }
@@ -83,10 +89,13 @@ function refusal(status: number, reason: string, code: string, message: string):
   return { refuse: { status, reason, code, message } };
 }
 
-export function forwardRouter(self: SelfAddress): Router {
+export function forwardRouter(self: SelfAddress, caPage?: CaPageCa): Router {
   return {
     mode: 'forward',
     route(head) {
+      // http://davtap.ca/ is davtap's own page (the CA and how to trust it); it never leaves davtap.
+      const page = caPage && caPageAnswer(head.method, head.target, caPage);
+      if (page) return { answer: page };
       // The origin comes from the absolute-form target; the path is kept verbatim.
       let url: URL | null = null;
       if (!head.target.startsWith('/')) {
@@ -106,13 +115,16 @@ export function forwardRouter(self: SelfAddress): Router {
 }
 
 /** The requests inside a CONNECT tunnel to host:port, TLS-intercepted (secure) or plain. */
-export function tunnelRouter(host: string, port: number, secure: boolean): Router {
+export function tunnelRouter(host: string, port: number, secure: boolean, caPage?: CaPageCa): Router {
   const upstream = new URL(`${secure ? 'https' : 'http'}://${net.isIPv6(host) ? `[${host}]` : host}:${port}/`);
   const origin = upstream.origin;
+  const isCaPage = caPage !== undefined && host.toLowerCase() === caPageHost;
   return {
     mode: 'forward',
     connectRefused: 'CONNECT inside a CONNECT tunnel',
     route(head) {
+      // A tunnel to davtap.ca is answered by davtap, whatever the path: the name never leaves it.
+      if (isCaPage) return { answer: caPageAnswer(head.method, `${secure ? 'https' : 'http'}://${caPageHost}${rawPathOf(head.target)}`, caPage)! };
       return { upstream, origin, path: rawPathOf(head.target), upstreamHeaders: withoutHopByHop(head.rawHeaders, ['proxy-authorization']), mapResponseHeaders: sameHeaders };
     },
   };
