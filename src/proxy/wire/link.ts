@@ -9,11 +9,33 @@ import tls from 'node:tls';
 export interface UpstreamTrust {
   /** Do not verify the upstream's certificate (--insecure-upstream). */
   insecure: boolean;
-  /** PEM bundle the upstream's certificate chain is verified against, in place of the system's (--upstream-ca). */
+  /** PEM bundle the upstream's certificate chain is verified against, in place of Node's default CAs (the CLI puts those in it too, so that --upstream-ca adds to them). */
   ca?: string | Buffer;
   /** Client certificate and key (PEM) presented to upstreams that ask for one (--upstream-cert, --upstream-key). */
   cert?: string | Buffer;
   key?: string | Buffer;
+}
+
+/**
+ * The TLS context of a trust that carries a CA bundle or a client certificate, built once and
+ * shared by every connection that uses that trust: given as PEM options instead, Node parses
+ * them again for each connection (a bundle with the public CAs in it costs tens of milliseconds
+ * of event-loop time per connection).
+ */
+const contexts = new WeakMap<UpstreamTrust, tls.SecureContext>();
+
+function secureContextOf(trust: UpstreamTrust): tls.SecureContext | undefined {
+  if (trust.ca === undefined && trust.cert === undefined && trust.key === undefined) return undefined;
+  let context = contexts.get(trust);
+  if (!context) {
+    context = tls.createSecureContext({
+      ...(trust.ca !== undefined ? { ca: trust.ca } : {}),
+      ...(trust.cert !== undefined ? { cert: trust.cert } : {}),
+      ...(trust.key !== undefined ? { key: trust.key } : {}),
+    });
+    contexts.set(trust, context);
+  }
+  return context;
 }
 
 /** OpenSSL's codes for an upstream certificate that did not verify. */
@@ -73,14 +95,13 @@ export class UpstreamLink {
     const host = url.hostname.replace(/^\[|\]$/g, '');
     if (url.protocol === 'https:') {
       const port = Number(url.port || 443);
+      const secureContext = secureContextOf(trust);
       this.socket = tls.connect({
         host,
         port,
         ...(net.isIP(host) ? {} : { servername: host }),
         rejectUnauthorized: !trust.insecure,
-        ...(trust.ca !== undefined ? { ca: trust.ca } : {}),
-        ...(trust.cert !== undefined ? { cert: trust.cert } : {}),
-        ...(trust.key !== undefined ? { key: trust.key } : {}),
+        ...(secureContext ? { secureContext } : {}),
         ALPNProtocols: ['http/1.1'],
       });
       this.socket.setNoDelay(true);
