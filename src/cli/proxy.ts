@@ -1,6 +1,7 @@
 // `davtap [proxy]`: the composition root that wires proxy → analysis → store → UI.
 import path from 'node:path';
 import { startProxy } from '../proxy/index.js';
+import { checkUpstream, describeUpstreamCheck } from '../proxy/upstream-check.js';
 import { defaultCaDir } from '../proxy/ca.js';
 import { UsageError } from '../errors.js';
 import { startPipeline } from '../pipeline/pipeline.js';
@@ -8,6 +9,7 @@ import { createInjector, faultHelp, parseHeadFilter, parseInjectSpecs } from '..
 import { parseCommandArgs, parseSize, type OptionSpec } from './args.js';
 import { checkNotOpenProxy, parseAllowRemote, parseListen, parseUpstream, upstreamIsSelf } from './listen.js';
 import { clientAllowedBy, isLoopbackAddress } from '../proxy/address-range.js';
+import { loadUpstreamTls } from './upstream-tls.js';
 import type { CliIO, Command } from './io.js';
 
 const help = `Usage: davtap [proxy] [options]
@@ -40,6 +42,11 @@ Options:
   --max-request-body SIZE    request bytes captured per flow (default 1MiB)
   --ca-dir DIR               where the interception CA lives (default ${defaultCaDir()})
   --insecure-upstream        do not verify the upstream's TLS certificate
+  --upstream-ca FILE         also trust the CAs in this PEM bundle for upstream certificates
+                             (added to Node's public CAs; verification stays on)
+  --upstream-cert FILE       client certificate (PEM) for upstreams that ask for one (mTLS);
+                             the file may hold the key too
+  --upstream-key FILE        the client certificate's private key (PEM), if not in --upstream-cert
   --upstream-timeout SECONDS give up on an upstream silent for this long (default 120; 0 = never)
   --head-timeout SECONDS     answer 408 to a client whose request head is incomplete this long
                              after its first byte (default 30; 0 = never)
@@ -70,6 +77,9 @@ interface ProxyArgs {
   'max-request-body'?: string;
   'ca-dir'?: string;
   'insecure-upstream'?: boolean;
+  'upstream-ca'?: string;
+  'upstream-cert'?: string;
+  'upstream-key'?: string;
   'upstream-timeout'?: string;
   'head-timeout'?: string;
   inject?: string;
@@ -120,6 +130,9 @@ export const proxyOptionSpec = {
   'max-request-body': { type: 'string' },
   'ca-dir': { type: 'string' },
   'insecure-upstream': { type: 'boolean' },
+  'upstream-ca': { type: 'string' },
+  'upstream-cert': { type: 'string' },
+  'upstream-key': { type: 'string' },
   'upstream-timeout': { type: 'string' },
   'head-timeout': { type: 'string' },
   inject: { type: 'string' },
@@ -152,6 +165,11 @@ export const command: Command = {
     const maxDbSize = values['max-db-size'] !== undefined ? parseSize('--max-db-size', values['max-db-size']) : undefined;
     const withUi = values['no-ui'] !== true && io.stdout.isTTY === true;
     const injectFor = injectorOf(values.inject, values['inject-filter']);
+    const insecureUpstream = values['insecure-upstream'] ?? false;
+    const upstreamTls = loadUpstreamTls(
+      { ca: values['upstream-ca'], cert: values['upstream-cert'], key: values['upstream-key'], insecure: insecureUpstream },
+      io.cwd,
+    );
 
     // While the UI owns the terminal, log lines wait and are printed when it closes.
     const held: string[] = [];
@@ -186,7 +204,8 @@ export const command: Command = {
         listenPort: listen.port,
         ...(allowRemote ? { clientAllowed: clientAllowedBy(allowRemote) } : {}),
         ...(upstream ? { upstream, ...(publicUrl ? { publicUrl } : {}) } : { caDir }),
-        insecureUpstream: values['insecure-upstream'] ?? false,
+        insecureUpstream,
+        ...(upstreamTls ? { upstreamTls } : {}),
         maxBody,
         maxRequestBody,
         upstreamTimeoutMs,
@@ -203,6 +222,16 @@ export const command: Command = {
     const ready = `davtap listening on ${proxy.url} (${where}${clients ? `; clients: ${clients}` : ''}); recording to ${dbPath}`;
     if (withUi) held.push(ready + '\n');
     else log(ready);
+
+    // One TLS handshake with an https upstream, with the relay's trust, while davtap already
+    // serves: a certificate that does not verify is one line now, not only a 502 per flow.
+    const checking = new AbortController();
+    if (upstream?.protocol === 'https:') {
+      void checkUpstream(upstream, { insecure: insecureUpstream, ...upstreamTls }, { signal: checking.signal }).then((result) => {
+        const line = describeUpstreamCheck(upstream, result);
+        if (line !== undefined && !checking.signal.aborted) log(`davtap: ${line}`);
+      });
+    }
 
     const running = proxy;
     const shutdown = async (): Promise<number> => {
@@ -235,6 +264,7 @@ export const command: Command = {
         }
         stopping = true;
         abort.abort();
+        checking.abort();
         void shutdown().then((code) => {
           process.off('SIGINT', stop);
           process.off('SIGTERM', stop);

@@ -21,6 +21,8 @@ export interface NginxScenario {
   name: string;
   /** The body of the server block after `listen`: locations and directives. */
   config: string;
+  /** Listen with TLS (`listen … ssl`; the config gives ssl_certificate and the rest); its URL is https. */
+  tls?: boolean;
 }
 
 export interface NginxGateway {
@@ -64,7 +66,7 @@ async function startOnce(scenarios: NginxScenario[]): Promise<NginxGateway> {
   const ports: number[] = [];
   for (let i = 0; i < scenarios.length; i++) ports.push(await freePort());
   const servers = scenarios
-    .map((s, i) => `    # ${s.name}\n    server {\n        listen 127.0.0.1:${ports[i]};\n${s.config.replace(/^/gm, '        ')}\n    }`)
+    .map((s, i) => `    # ${s.name}\n    server {\n        listen 127.0.0.1:${ports[i]}${s.tls ? ' ssl' : ''};\n${s.config.replace(/^/gm, '        ')}\n    }`)
     .join('\n\n');
   const conf = (await readFile(TEMPLATE, 'utf8'))
     .replaceAll('@ROOT@', root)
@@ -110,6 +112,6 @@ async function startOnce(scenarios: NginxScenario[]): Promise<NginxGateway> {
     await new Promise((r) => setTimeout(r, 25));
   }
   const urls: Record<string, string> = {};
-  scenarios.forEach((s, i) => (urls[s.name] = `http://127.0.0.1:${ports[i]}/`));
+  scenarios.forEach((s, i) => (urls[s.name] = `${s.tls ? 'https' : 'http'}://127.0.0.1:${ports[i]}/`));
   return { urls, root, errorLog: async () => (existsSync(errorLog) ? readFile(errorLog, 'utf8') : ''), stop };
 }
