@@ -9,7 +9,7 @@ import { createInjector, faultHelp, parseHeadFilter, parseInjectSpecs } from '..
 import { parseCommandArgs, parseSize, type OptionSpec } from './args.js';
 import { checkNotOpenProxy, parseAllowRemote, parseListen, parseUpstream, upstreamIsSelf } from './listen.js';
 import { clientAllowedBy, isLoopbackAddress } from '../proxy/address-range.js';
-import { loadUpstreamTls } from './upstream-tls.js';
+import { loadServedCerts, loadUpstreamTls } from './upstream-tls.js';
 import type { CliIO, Command } from './io.js';
 
 const help = `Usage: davtap [proxy] [options]
@@ -40,7 +40,12 @@ Options:
                              (masked as [redacted] by default)
   --max-body SIZE            response bytes captured per flow (default 64MiB; relaying is never capped)
   --max-request-body SIZE    request bytes captured per flow (default 1MiB)
-  --ca-dir DIR               where the interception CA lives (default ${defaultCaDir()})
+  --ca-dir DIR               where davtap's CA lives (default ${defaultCaDir()}): it signs the
+                             certificates of intercepted HTTPS (forward mode) and of the
+                             listener's https (reverse mode)
+  --cert FILE                reverse mode: serve this certificate (PEM with its key) to https
+                             clients instead of one from the CA; HOST=FILE serves it for that
+                             name only (by SNI); repeatable
   --insecure-upstream        do not verify the upstream's TLS certificate
   --upstream-ca FILE         also trust the CAs in this PEM bundle for upstream certificates
                              (added to Node's public CAs; verification stays on)
@@ -67,6 +72,7 @@ Rewrites buffer the body (up to 32 MiB; larger bodies pass unchanged) and fix Co
 interface ProxyArgs {
   upstream?: string;
   'public-url'?: string;
+  cert?: string[];
   listen?: string;
   'allow-remote'?: string[];
   db?: string;
@@ -129,6 +135,7 @@ export const proxyOptionSpec = {
   'max-body': { type: 'string' },
   'max-request-body': { type: 'string' },
   'ca-dir': { type: 'string' },
+  cert: { type: 'string', multiple: true },
   'insecure-upstream': { type: 'boolean' },
   'upstream-ca': { type: 'string' },
   'upstream-cert': { type: 'string' },
@@ -162,6 +169,8 @@ export const command: Command = {
     const headTimeoutMs = parseSeconds('--head-timeout', values['head-timeout'] ?? '30');
     const dbPath = path.resolve(io.cwd, values.db ?? 'davtap.db');
     const caDir = path.resolve(io.cwd, values['ca-dir'] ?? defaultCaDir(io.env));
+    if (values.cert !== undefined && !upstream) throw new UsageError('--cert is for reverse mode (--upstream URL): forward mode signs its own certificates with the CA (--ca-dir)');
+    const certs = values.cert !== undefined ? loadServedCerts(values.cert, io.cwd) : undefined;
     const maxDbSize = values['max-db-size'] !== undefined ? parseSize('--max-db-size', values['max-db-size']) : undefined;
     const withUi = values['no-ui'] !== true && io.stdout.isTTY === true;
     const injectFor = injectorOf(values.inject, values['inject-filter']);
@@ -203,7 +212,9 @@ export const command: Command = {
         listenHost: listen.host,
         listenPort: listen.port,
         ...(allowRemote ? { clientAllowed: clientAllowedBy(allowRemote) } : {}),
-        ...(upstream ? { upstream, ...(publicUrl ? { publicUrl } : {}) } : { caDir }),
+        ...(upstream ? { upstream, ...(publicUrl ? { publicUrl } : {}) } : {}),
+        caDir,
+        ...(certs ? { certs } : {}),
         insecureUpstream,
         ...(upstreamTls ? { upstreamTls } : {}),
         maxBody,
@@ -217,7 +228,10 @@ export const command: Command = {
       await pipeline.close();
       throw err;
     }
-    const where = upstream ? `reverse → ${upstream.href}${publicUrl ? `; clients use ${publicUrl.href}` : ''}` : `forward proxy; HTTPS intercepted with CA ${proxy.ca!.certPath} (SHA-256 ${proxy.ca!.fingerprint256})`;
+    const listenerTls = certs ? `https with ${certs.length === 1 ? 'the certificate' : `${certs.length} certificates`} given` : proxy.ca ? `https with CA ${proxy.ca.certPath}` : 'no https';
+    const where = upstream
+      ? `reverse → ${upstream.href}${publicUrl ? `; clients use ${publicUrl.href}` : ''}; ${listenerTls} and http on this port`
+      : `forward proxy; HTTPS intercepted with CA ${proxy.ca!.certPath} (SHA-256 ${proxy.ca!.fingerprint256})`;
     const clients = allowRemote ? `loopback, ${allowRemote.map((r) => r.text).join(', ')}` : isLoopbackAddress(listen.host) ? undefined : 'any (--allow-remote limits them)';
     const ready = `davtap listening on ${proxy.url} (${where}${clients ? `; clients: ${clients}` : ''}); recording to ${dbPath}`;
     if (withUi) held.push(ready + '\n');

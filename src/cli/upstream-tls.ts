@@ -1,4 +1,4 @@
-// --upstream-ca, --upstream-cert and --upstream-key: PEM files read and checked once, before
+// --upstream-ca, --upstream-cert, --upstream-key and --cert: PEM files read and checked once, before
 // anything listens, so that a wrong path or a file of the wrong kind is a one-line error (exit 2)
 // rather than a 502 on every flow.
 import crypto from 'node:crypto';
@@ -108,4 +108,23 @@ export function loadUpstreamTls(args: UpstreamTlsArgs, cwd: string): UpstreamTls
     out.key = key.pem;
   }
   return out.ca !== undefined || out.cert !== undefined ? out : undefined;
+}
+
+/**
+ * Reads --cert [HOST=]FILE (repeatable): each file a PEM certificate chain with its unencrypted
+ * private key, served by the reverse listener to https clients asking for HOST (SNI), or for any
+ * name when HOST is left out. A file without a key, or a key of another certificate, is an error.
+ */
+export function loadServedCerts(values: string[], cwd: string): { host?: string; pem: string }[] {
+  return values.map((value) => {
+    const eq = value.indexOf('=');
+    const host = eq > 0 && !value.slice(0, eq).includes('/') ? value.slice(0, eq) : undefined;
+    const file = path.resolve(cwd, host !== undefined ? value.slice(eq + 1) : value);
+    const text = readPem('--cert', file);
+    const chain = certificates('--cert', file, text);
+    const key = privateKey('--cert', file, text);
+    if (!key) throw new DavtapError('CONFIG', `--cert: ${file} holds no private key: put the certificate and its key in one PEM file`);
+    if (!chain[0]!.x509.checkPrivateKey(key.key)) throw new DavtapError('CONFIG', `--cert: the key in ${file} does not belong to its first certificate`);
+    return { ...(host !== undefined ? { host } : {}), pem: chain.map((c) => c.pem).join('') + key.pem };
+  });
 }

@@ -182,10 +182,20 @@ function listenerTls(options: ProxyOptions, log: (line: string) => void): { tls:
     return { tls: { contextFor: (servername) => (servername && byHost.get(servername.toLowerCase())) || any } };
   }
   if (!options.caDir) return undefined;
-  const loaded = ensureCa(options.caDir);
+  let loaded: ReturnType<typeof ensureCa>;
+  try {
+    loaded = ensureCa(options.caDir);
+  } catch (err) {
+    // The relay itself does not need the CA: without one, the listener speaks plain HTTP only.
+    log(`davtap: no https on the listener, plain http only: ${(err as Error).message} (give a writable --ca-dir DIR, or --cert FILE)`);
+    return undefined;
+  }
   if (loaded.info.created) log(`davtap: ${loaded.info.replacedBecause ? `replaced the CA (${loaded.info.replacedBecause})` : 'created a new CA'}: ${loaded.info.certPath}`);
   const name = listenName(options.listenHost);
   const issuer = new LeafIssuer(loaded, { alsoNames: [name, 'localhost', '127.0.0.1', '::1'] });
+  // The leaf most clients ask for is issued now, not on the event loop of a first client (a leaf
+  // costs 7-14 ms to sign; each other name is issued once, on first use, and cached).
+  issuer.contextFor(name);
   return { tls: { contextFor: (servername) => issuer.contextFor(servername ?? name) }, issuer, ca: loaded.info };
 }
 

@@ -72,3 +72,22 @@ test('with a public URL, relative Destinations and If tags on the public URL map
   t.is(req.headers.if, `<http://127.0.0.1:${origin.port}/dav/a.txt> (<opaquelocktoken:abc>)`);
   t.regex(r.stdout.toString('latin1'), /^HTTP\/1\.1 201 [^]*\r\nLocation: \/b\.txt\r\n/);
 });
+
+test('a public URL with a prefix: Destinations under it map to the upstream prefix, Location comes back under it', async (t) => {
+  const origin = await davOrigin(t);
+  const proxy = await davtap(t, origin, `${PUBLIC}/debug/`);
+  const r = await send(proxy, 'MOVE', '/a.txt', [`Destination: ${PUBLIC}/debug/b.txt`]);
+  t.is(origin.requests[0]!.headers.destination, `http://127.0.0.1:${origin.port}/dav/b.txt`);
+  t.true(r.stdout.toString('latin1').includes(`\r\nLocation: ${PUBLIC}/debug/b.txt\r\n`), r.stdout.toString('latin1'));
+});
+
+test('with a public URL, a Destination on davtap\'s own address still maps', async (t) => {
+  const origin = await davOrigin(t);
+  const proxy = await davtap(t, origin, `${PUBLIC}/`);
+  const self = proxy.url.replace(/\/$/, '');
+  for (const dest of [`${self}/b.txt`, `${self.replace(/^http:/, 'https:')}/c.txt`]) {
+    const r = await send(proxy, 'COPY', '/a.txt', [`Destination: ${dest}`]);
+    t.regex(r.stdout.toString('latin1'), /^HTTP\/1\.1 201 /, dest);
+  }
+  t.deepEqual(origin.requests.map((q) => q.headers.destination), [`http://127.0.0.1:${origin.port}/dav/b.txt`, `http://127.0.0.1:${origin.port}/dav/c.txt`]);
+});

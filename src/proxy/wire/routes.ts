@@ -11,7 +11,7 @@ import net from 'node:net';
 import type { Mode, RawHeaders } from '../../types.js';
 import { firstHeader, withoutHopByHop } from '../../http/headers.js';
 import type { RequestHead } from '../../http/message.js';
-import { addressMapOf, mapRequestHeaders, mapResponseHeaders, rawPathOf, upstreamPathFor } from '../rewrite.js';
+import { addressMapOf, clientAddressOf, mapRequestHeaders, mapResponseHeaders, rawPathOf, upstreamPathFor } from '../rewrite.js';
 import { caPageAnswer, caPageHost, type CaPageAnswer, type CaPageCa } from '../ca-page.js';
 
 /** Where and how one request goes upstream. */
@@ -65,15 +65,17 @@ export function reverseRouter(upstream: URL, listenAuthority: () => string, side
     mode: 'reverse',
     connectRefused: 'CONNECT is for forward mode (davtap without --upstream)',
     route(head) {
-      // The client's view of davtap's address: the public URL when one is given, else what the
-      // client put in Host (it may use a name for 127.0.0.1), with the scheme it connected with.
-      const clientOrigin = side.publicUrl ? side.publicUrl.origin : `${scheme}://${firstHeader(head.rawHeaders, 'host') ?? listenAuthority()}`;
+      // The client's view of davtap's address: what the client put in Host (it may use a name for
+      // 127.0.0.1), with the scheme it connected with; with a public URL, that URL's origin and
+      // prefix, davtap's own address still mapping too (rewrite.ts, clientAddressOf).
+      const requestOrigin = `${scheme}://${firstHeader(head.rawHeaders, 'host') ?? listenAuthority()}`;
+      const client = clientAddressOf(requestOrigin, side.publicUrl, listenAuthority());
       return {
         upstream,
         origin,
         path: upstreamPathFor(map, head.target),
-        upstreamHeaders: mapRequestHeaders(map, withoutHopByHop(head.rawHeaders), clientOrigin),
-        mapResponseHeaders: (raw) => mapResponseHeaders(map, raw, clientOrigin),
+        upstreamHeaders: mapRequestHeaders(map, withoutHopByHop(head.rawHeaders), client),
+        mapResponseHeaders: (raw) => mapResponseHeaders(map, raw, client),
       };
     },
   };
