@@ -23,16 +23,13 @@ function headText(buf: Buffer, off: number): string {
 }
 
 /**
- * Past the empty lines before a request line: a server ignores them (RFC 9112 §2.2), CRLF or a bare
- * LF as Node's parser does, such as the stray line end a client writes after a body.
+ * Past the empty lines before a request line: a server ignores them (RFC 9112 §2.2); like Node's
+ * parser, any CR and LF there is skipped, such as the stray line end a client writes after a body.
  */
 function skipEmptyLines(buf: Buffer, from: number): number {
   let off = from;
-  for (;;) {
-    if (buf[off] === 0x0a) off += 1;
-    else if (buf[off] === 0x0d && buf[off + 1] === 0x0a) off += 2;
-    else return off;
-  }
+  while (buf[off] === 0x0a || buf[off] === 0x0d) off++;
+  return off;
 }
 
 /** Pipelined bytes held while an exchange runs before the client is paused. */
