@@ -194,7 +194,8 @@ function listenerTls(options: ProxyOptions, log: (line: string) => void): { tls:
   const name = listenName(options.listenHost);
   const issuer = new LeafIssuer(loaded, { alsoNames: [name, 'localhost', '127.0.0.1', '::1'] });
   // The leaf most clients ask for is issued now, not on the event loop of a first client (a leaf
-  // costs 7-14 ms to sign; each other name is issued once, on first use, and cached).
+  // holds the event loop about 1.5 ms, bench/RESULTS.md ## ca; each other name is issued once, on
+  // first use, and cached).
   issuer.contextFor(name);
   return { tls: { contextFor: (servername) => issuer.contextFor(servername ?? name) }, issuer, ca: loaded.info };
 }
