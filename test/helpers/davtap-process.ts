@@ -1,7 +1,9 @@
 // The real `davtap` binary as a child process: spawned with arguments, ready once it announces its
 // address on stderr, its output collected, stopped with SIGTERM (then SIGKILL after a bound).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const DAVTAP_BIN = fileURLToPath(new URL('../../bin/davtap', import.meta.url));
@@ -45,6 +47,21 @@ export function withoutProxyEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.Pr
   return out;
 }
 
+let configHome: string | undefined;
+
+/**
+ * A config directory of the test process's own (removed when it exits): davtap started without
+ * --ca-dir keeps its CA there, never in the user's ~/.config/davtap.
+ */
+export function testConfigHome(): string {
+  if (configHome === undefined) {
+    const dir = mkdtempSync(path.join(tmpdir(), 'davtap-test-config-'));
+    configHome = dir;
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return configHome;
+}
+
 const SETPRIV = '/usr/bin/setpriv';
 
 /**
@@ -79,7 +96,7 @@ export async function startDavtap(args: string[], opts: DavtapStartOptions = {})
   const stopTimeoutMs = opts.stopTimeoutMs ?? 5_000;
   const child = spawn(...tiedToParent(process.execPath, [...(opts.nodeArgs ?? []), DAVTAP_BIN, ...args]), {
     cwd: opts.cwd,
-    env: opts.env ?? withoutProxyEnv(),
+    env: opts.env ?? { ...withoutProxyEnv(), XDG_CONFIG_HOME: testConfigHome() },
     stdio: ['ignore', opts.stdout === 'ignore' ? 'ignore' : 'pipe', 'pipe'],
   });
   let out = '';

@@ -63,7 +63,7 @@ test.after.always(async () => {
 });
 
 test('the start-up line says which address clients use', (t) => {
-  t.true(withPublicUrl.stderr().includes(`; clients use ${nginx.urls['public-url']!})`), withPublicUrl.stderr());
+  t.true(withPublicUrl.stderr().includes(`; clients use ${nginx.urls['public-url']!}; `), withPublicUrl.stderr());
   t.false(withoutPublicUrl.stderr().includes('clients use'), withoutPublicUrl.stderr());
 });
 

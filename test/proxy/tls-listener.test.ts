@@ -184,3 +184,24 @@ test('forward mode answers http://davtap.ca/ itself, over plain HTTP and through
   );
   t.deepEqual(flows[2]!.client.tls, { sni: 'davtap.ca' });
 });
+
+test('a connection that has sent no byte yet is ended by a FIN at once, and by the proxy\'s close', async (t) => {
+  const origin = await echoOrigin(t);
+  const { proxy } = await tlsProxy(t, origin);
+  // FIN without a byte: davtap closes its side too (no socket left half-open until a timeout).
+  const quiet = net.connect({ host: '127.0.0.1', port: proxy.port });
+  await new Promise<void>((resolve) => quiet.once('connect', () => resolve()));
+  const ended = new Promise<void>((resolve) => quiet.once('close', () => resolve()));
+  quiet.on('error', () => {});
+  quiet.end();
+  await ended;
+  // A silent one is ended by close(), which does not wait for the first-byte timeout.
+  const silent = net.connect({ host: '127.0.0.1', port: proxy.port });
+  silent.on('error', () => {});
+  await new Promise<void>((resolve) => silent.once('connect', () => resolve()));
+  const closed = new Promise<void>((resolve) => silent.once('close', () => resolve()));
+  const started = Date.now();
+  await proxy.close();
+  await closed;
+  t.true(Date.now() - started < 2_500, `close took ${Date.now() - started} ms`);
+});

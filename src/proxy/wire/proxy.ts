@@ -82,6 +82,16 @@ export class WireProxy {
     connection.client.once('close', () => this.connections.delete(connection));
   }
 
+  /** Sockets whose first byte has not come yet (tunnel.ts): ended by close() like the connections. */
+  private readonly waiting = new Set<net.Socket>();
+
+  holdUntilFirstByte(socket: net.Socket): { release(): void } {
+    this.waiting.add(socket);
+    const release = () => this.waiting.delete(socket);
+    socket.once('close', release);
+    return { release };
+  }
+
   /** A client connection stops being one (its socket now carries a tunnel's connection). */
   release(connection: ClientConnection): void {
     this.connections.delete(connection);
@@ -97,6 +107,7 @@ export class WireProxy {
 
   /** Ends every connection; resolves once the flows that cut have reached onFlow (bounded). */
   close(boundMs: number): Promise<void> {
+    for (const s of this.waiting) s.destroy();
     for (const c of this.connections) c.destroy();
     return this.open.settled(boundMs);
   }

@@ -52,10 +52,20 @@ export function serveByFirstBytes(proxy: WireProxy, socket: net.Socket, peer: { 
     start(first);
     return;
   }
+  // Until its first byte, the socket belongs to no client connection: the proxy holds it, so that
+  // its close() ends it too, and a client that leaves without a byte (FIN) is closed at once.
+  const waiting = proxy.holdUntilFirstByte(socket);
+  const gone = () => socket.destroy();
   socket.setTimeout(FIRST_BYTE_MS);
   socket.on('timeout', onTimeout);
-  socket.on('error', () => socket.destroy());
-  socket.once('data', start);
+  socket.on('error', gone);
+  socket.once('end', gone);
+  socket.once('data', (bytes: Buffer) => {
+    waiting.release();
+    socket.off('error', gone);
+    socket.off('end', gone);
+    start(bytes);
+  });
   socket.resume();
 }
 
