@@ -3,7 +3,7 @@
 // send). They are answered with a status that says why and recorded as flows, so nothing a client
 // sent goes unseen; davtap's own internal errors are recorded the same way.
 import { randomUUID } from 'node:crypto';
-import type { FlowClient, Mode, RawHeaders } from '../types.js';
+import type { Flow, FlowClient, Mode, RawHeaders, RequestRecord, ResponseRecord } from '../types.js';
 import type { ProxyHooks } from './hooks.js';
 import { findHeadEnd } from '../http/message.js';
 import { firstHeader } from '../http/headers.js';
@@ -83,6 +83,21 @@ export function refusalFor(code: string | undefined, detail: string, method: str
   return { status, reply: textReply(status, reason, message, true), message };
 }
 
+/** A flow davtap made itself (no exchange with upstream), handed to onFlow; a hook that throws is logged. */
+function handOver(hooks: ProxyHooks, log: (line: string) => void, flow: Omit<Flow, 'id' | 'timings'>, answered: boolean): void {
+  const now = Date.now();
+  try {
+    hooks.onFlow({ id: randomUUID(), timings: { start: now, firstByte: answered ? now : null, end: now }, ...flow });
+  } catch (hookErr) {
+    log(`davtap: flow hook failed: ${(hookErr as Error).message}`);
+  }
+}
+
+/** The request of such a flow: its head, and no body. */
+function bodylessRequest(method: string, target: string, httpVersion: string, rawHeaders: RawHeaders): RequestRecord {
+  return { method, url: target, target, httpVersion, rawHeaders, body: { bytes: Buffer.alloc(0), bytesSeen: 0, captureComplete: true } };
+}
+
 /**
  * Records a TLS handshake with a client that failed (the client rejected davtap's certificate, or
  * spoke no TLS davtap accepts): no request was read, so the flow is named after what was asked for,
@@ -97,20 +112,7 @@ export function recordTlsFailure(
   code: string,
   message: string,
 ): void {
-  const now = Date.now();
-  try {
-    hooks.onFlow({
-      id: randomUUID(),
-      mode,
-      client,
-      timings: { start: now, firstByte: null, end: now },
-      request: { method: what.method, url: what.target, target: what.target, httpVersion: '1.1', rawHeaders: [], body: { bytes: Buffer.alloc(0), bytesSeen: 0, captureComplete: true } },
-      response: null,
-      outcome: { kind: 'error', code, message },
-    });
-  } catch (hookErr) {
-    log(`davtap: flow hook failed: ${(hookErr as Error).message}`);
-  }
+  handOver(hooks, log, { mode, client, request: bodylessRequest(what.method, what.target, '1.1', []), response: null, outcome: { kind: 'error', code, message } }, false);
 }
 
 /** Records a request davtap answered itself (the CA page): complete, with the response it sent. */
@@ -122,32 +124,19 @@ export function recordLocalAnswer(
   head: { method: string; target: string; version: string; rawHeaders: RawHeaders },
   answer: { status: number; reason: string; rawHeaders: RawHeaders; body: Buffer },
 ): void {
-  const now = Date.now();
-  const length = Number(firstHeader(answer.rawHeaders, 'content-length') ?? answer.body.length);
-  try {
-    hooks.onFlow({
-      id: randomUUID(),
-      mode,
-      client,
-      timings: { start: now, firstByte: now, end: now },
-      request: { method: head.method, url: head.target, target: head.target, httpVersion: head.version, rawHeaders: head.rawHeaders, body: { bytes: Buffer.alloc(0), bytesSeen: 0, captureComplete: true } },
-      response: {
-        status: answer.status,
-        reason: answer.reason,
-        rawHeaders: answer.rawHeaders,
-        framing: head.method === 'HEAD' ? 'none' : 'content-length',
-        declaredLength: length,
-        httpVersion: '1.1',
-        body: { bytes: answer.body, bytesSeen: answer.body.length, captureComplete: true },
-        decoded: null,
-        informational: [],
-        rawTrailers: [],
-      },
-      outcome: { kind: 'complete' },
-    });
-  } catch (hookErr) {
-    log(`davtap: flow hook failed: ${(hookErr as Error).message}`);
-  }
+  const response: ResponseRecord = {
+    status: answer.status,
+    reason: answer.reason,
+    rawHeaders: answer.rawHeaders,
+    framing: head.method === 'HEAD' ? 'none' : 'content-length',
+    declaredLength: Number(firstHeader(answer.rawHeaders, 'content-length') ?? answer.body.length),
+    httpVersion: '1.1',
+    body: { bytes: answer.body, bytesSeen: answer.body.length, captureComplete: true },
+    decoded: null,
+    informational: [],
+    rawTrailers: [],
+  };
+  handOver(hooks, log, { mode, client, request: bodylessRequest(head.method, head.target, head.version, head.rawHeaders), response, outcome: { kind: 'complete' } }, true);
 }
 
 /** Records a request davtap refused before relaying it (no response from upstream). */
@@ -162,25 +151,5 @@ export function recordRefusal(
   kind: 'error' | 'timeout' = 'error',
 ): void {
   const head = parseHead(rawHead);
-  const now = Date.now();
-  try {
-    hooks.onFlow({
-      id: randomUUID(),
-      mode,
-      client,
-      timings: { start: now, firstByte: null, end: now },
-      request: {
-        method: head.method || '?',
-        url: head.target,
-        target: head.target,
-        httpVersion: head.version,
-        rawHeaders: head.headers,
-        body: { bytes: Buffer.alloc(0), bytesSeen: 0, captureComplete: true },
-      },
-      response: null,
-      outcome: { kind, code, message },
-    });
-  } catch (hookErr) {
-    log(`davtap: flow hook failed: ${(hookErr as Error).message}`);
-  }
+  handOver(hooks, log, { mode, client, request: bodylessRequest(head.method || '?', head.target, head.version, head.headers), response: null, outcome: { kind, code, message } }, false);
 }
