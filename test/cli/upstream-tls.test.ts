@@ -11,6 +11,7 @@ import path from 'node:path';
 import { DAVTAP_BIN, startDavtap, withoutProxyEnv, type DavtapProcess } from '../helpers/davtap-process.js';
 import { curl } from '../helpers/curl.js';
 import { mintPrivatePki, type PrivatePki } from '../helpers/private-ca.js';
+import { listenForTest } from '../helpers/listen.js';
 
 let pki: PrivatePki;
 let dir: string;
@@ -32,20 +33,7 @@ async function startOrigin(t: { teardown(fn: () => Promise<void> | void): void }
       res.end('ok\n');
     },
   );
-  const sockets = new Set<net.Socket>();
-  server.on('connection', (s: net.Socket) => {
-    sockets.add(s);
-    s.once('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(
-    () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => r());
-      }),
-  );
-  return `https://127.0.0.1:${(server.address() as net.AddressInfo).port}/`;
+  return `https://127.0.0.1:${await listenForTest(t, server)}/`;
 }
 
 async function davtap(t: { teardown(fn: () => Promise<void> | void): void }, args: string[]): Promise<DavtapProcess> {

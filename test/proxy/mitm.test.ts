@@ -7,11 +7,11 @@ import os from 'node:os';
 import path from 'node:path';
 import https from 'node:https';
 import crypto from 'node:crypto';
-import type net from 'node:net';
 import { ensureCa, LeafIssuer, inspectCa, caKeyFileName, caFileName } from '../../src/proxy/ca.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { curl } from '../helpers/curl.js';
 import { startDavServer } from '../helpers/webdav.js';
+import { listenForTest } from '../helpers/listen.js';
 
 const xml = '<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:"><D:response><D:href>/dav/</D:href><D:status>HTTP/1.1 200 OK</D:status></D:response></D:multistatus>\n';
 
@@ -31,20 +31,7 @@ async function startTlsOrigin(t: { teardown(fn: () => Promise<void> | void): voi
   });
   // Without SNI (an IP address), the default context is used.
   server.setSecureContext({ key: (issuer as unknown as { leafKeyPem: string }).leafKeyPem, cert: issuer.issue('127.0.0.1').cert });
-  const sockets = new Set<net.Socket>();
-  server.on('connection', (s: net.Socket) => {
-    sockets.add(s);
-    s.once('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(
-    () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => r());
-      }),
-  );
-  return { url: `https://127.0.0.1:${(server.address() as net.AddressInfo).port}`, caPath: path.join(originCa.info.dir, caFileName) };
+  return { url: `https://127.0.0.1:${await listenForTest(t, server)}`, caPath: path.join(originCa.info.dir, caFileName) };
 }
 
 test('HTTPS through CONNECT is intercepted with davtap\'s CA and recorded', async (t) => {

@@ -14,6 +14,7 @@ import { checkUpstream, describeUpstreamCheck } from '../../src/proxy/upstream-c
 import { curl } from '../helpers/curl.js';
 import { mintPrivatePki, type PrivatePki } from '../helpers/private-ca.js';
 import { startTestProxy } from '../helpers/proxy.js';
+import { listenForTest } from '../helpers/listen.js';
 
 const xml = '<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:"><D:response><D:href>/dav/</D:href><D:status>HTTP/1.1 200 OK</D:status></D:response></D:multistatus>\n';
 
@@ -47,20 +48,7 @@ async function startOrigin(t: { teardown(fn: () => Promise<void> | void): void }
       res.end(xml);
     },
   );
-  const sockets = new Set<net.Socket>();
-  server.on('connection', (s: net.Socket) => {
-    sockets.add(s);
-    s.once('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(
-    () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => r());
-      }),
-  );
-  return { url: `https://127.0.0.1:${(server.address() as net.AddressInfo).port}/`, clients };
+  return { url: `https://127.0.0.1:${await listenForTest(t, server)}/`, clients };
 }
 
 const load = (args: { ca?: string; cert?: string; key?: string; insecure?: boolean }) => loadUpstreamTls({ insecure: false, ...args }, dir);
