@@ -228,7 +228,8 @@ export const command: Command = {
       await pipeline.close();
       throw err;
     }
-    const listenerTls = certs ? `https with ${certs.length === 1 ? 'the certificate' : `${certs.length} certificates`} given` : proxy.ca ? `https with CA ${proxy.ca.certPath}` : 'no https';
+    const caState = proxy.ca?.created ? (proxy.ca.replacedBecause ? ` (replaced: ${proxy.ca.replacedBecause})` : ' (new: clients must trust it, see davtap ca)') : '';
+    const listenerTls = certs ? `https with ${certs.length === 1 ? 'the certificate' : `${certs.length} certificates`} given` : proxy.ca ? `https with CA ${proxy.ca.certPath}${caState}` : 'no https';
     const where = upstream
       ? `reverse → ${upstream.href}${publicUrl ? `; clients use ${publicUrl.href}` : ''}; ${listenerTls} and http on this port`
       : `forward proxy; HTTPS intercepted with CA ${proxy.ca!.certPath} (SHA-256 ${proxy.ca!.fingerprint256})`;

@@ -190,7 +190,7 @@ function listenerTls(options: ProxyOptions, log: (line: string) => void): { tls:
     log(`davtap: no https on the listener, plain http only: ${(err as Error).message} (give a writable --ca-dir DIR, or --cert FILE)`);
     return undefined;
   }
-  if (loaded.info.created) log(`davtap: ${loaded.info.replacedBecause ? `replaced the CA (${loaded.info.replacedBecause})` : 'created a new CA'}: ${loaded.info.certPath}`);
+  // A CA created or replaced is not announced here: the start-up line names the CA in reverse mode.
   const name = listenName(options.listenHost);
   const issuer = new LeafIssuer(loaded, { alsoNames: [name, 'localhost', '127.0.0.1', '::1'] });
   // The leaf most clients ask for is issued now, not on the event loop of a first client (a leaf

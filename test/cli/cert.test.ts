@@ -29,7 +29,7 @@ test('reverse mode serves https with a leaf from the CA in --ca-dir, and says so
   const o = await origin(t);
   const proc = await startDavtap(['--upstream', o.url, '--listen', '127.0.0.1:0', '--no-ui', '--db', path.join(dir, 'db'), '--ca-dir', path.join(dir, 'ca')]);
   t.teardown(() => proc.stop().then(() => undefined));
-  t.regex(proc.stderr(), /https with CA \S+davtap-ca\.pem and http on this port/);
+  t.regex(proc.stderr(), /https with CA \S+davtap-ca\.pem \(new: clients must trust it, see davtap ca\) and http on this port/);
   const r = await curl(['-sS', '--cacert', path.join(dir, 'ca', caFileName), `https://localhost:${proc.port}/x`]);
   t.is(r.stdout.toString(), '/x', r.stderr);
 });

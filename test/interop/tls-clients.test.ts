@@ -50,7 +50,7 @@ test.after.always(async () => {
 
 test.serial('davtap serves https from its CA on the listener', (t) => {
   t.true(existsSync(caPem), `no CA at ${caPem}; davtap said: ${davtap.stderr()}`);
-  t.regex(davtap.stderr(), /https with CA .*davtap-ca\.pem and http on this port/);
+  t.regex(davtap.stderr(), /https with CA .*davtap-ca\.pem(?: \([^)]*\))? and http on this port/);
 });
 
 // ---- rclone ----------------------------------------------------------------------------------
