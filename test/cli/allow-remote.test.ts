@@ -58,7 +58,7 @@ test('reverse mode on 0.0.0.0 needs no --allow-remote, and says that every clien
   const dir = tempDir(t);
   const proc = await startDavtap(['--listen', '0.0.0.0:0', '--upstream', 'http://127.0.0.1:9/', '--no-ui', '--db', path.join(dir, 'flows.db')]);
   t.teardown(() => proc.stop().then(() => undefined));
-  t.regex(proc.stderr(), /\(reverse → http:\/\/127\.0\.0\.1:9\/; clients: any \(--allow-remote limits them\)\)/);
+  t.regex(proc.stderr(), /\(reverse → http:\/\/127\.0\.0\.1:9\/; https with CA \S+(?: \([^)]*\))? and http on this port; clients: any \(--allow-remote limits them\)\)/);
   t.is((await proc.stop()).code, 0);
 });
 
