@@ -3,7 +3,7 @@
 // that does not verify, a server that wants a client certificate or an unreachable upstream is
 // told once when davtap starts, not only as a 502 on each flow. It never stops davtap: the server
 // may be fixed while it runs.
-import { UpstreamLink, upstreamTrustHint, type UpstreamTrust } from './wire/link.js';
+import { CLIENT_CERT_ALERT, UpstreamLink, upstreamTrustHint, type UpstreamTrust } from './wire/link.js';
 
 export type UpstreamCheckResult =
   | { kind: 'ok' }
@@ -35,8 +35,6 @@ export interface UpstreamCheckOptions {
 }
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ETIMEDOUT']);
-/** TLS alerts a server sends about the client's certificate. */
-const CLIENT_CERT_ALERT = /ALERT_(CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|UNSUPPORTED_CERTIFICATE|CERTIFICATE_REVOKED|CERTIFICATE_EXPIRED|ACCESS_DENIED)$/;
 
 /** One TLS handshake with `url` (https) as the relay would make it. Never rejects. */
 export function checkUpstream(url: URL, trust: UpstreamTrust, options: UpstreamCheckOptions = {}): Promise<UpstreamCheckResult> {
@@ -83,7 +81,7 @@ export function checkUpstream(url: URL, trust: UpstreamTrust, options: UpstreamC
     socket.on('error', (err: NodeJS.ErrnoException) => {
       const code = err.code ?? 'EUPSTREAM';
       const reason = err.message;
-      const hint = upstreamTrustHint(err.code);
+      const hint = CLIENT_CERT_ALERT.test(code) ? undefined : upstreamTrustHint(err.code);
       if (hint) return done({ kind: 'untrusted', code, reason, hint });
       if (!connected && UNREACHABLE.has(code)) return done({ kind: 'unreachable', code, reason });
       if (CLIENT_CERT_ALERT.test(code) || (trust.cert === undefined && /ALERT_HANDSHAKE_FAILURE$/.test(code) && handshaken)) {

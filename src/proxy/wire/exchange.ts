@@ -770,7 +770,7 @@ export class WireExchange implements LinkUser {
       err.code === 'ECONNREFUSED' ? 'refused the connection'
       : err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN' ? 'could not be resolved'
       : err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH' ? 'is unreachable'
-      : `failed: ${err.message}`;
+      : `failed: ${err.message.replace(/\s+/g, ' ').trim()}`;
     const hint = upstreamTrustHint(err.code);
     this.fail(502, 'Bad Gateway', `upstream ${this.target.origin} ${why}${err.code ? ` (${err.code})` : ''}${hint ? `: ${hint}` : ''}`, { kind: 'error', code: err.code ?? 'EUPSTREAM' }, !this.requestFramer.done);
   }

@@ -51,8 +51,15 @@ const UNVERIFIED = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
-/** The way out of an upstream certificate that did not verify, or undefined for other errors. */
+/** TLS alerts a server sends about the client's certificate (mTLS). */
+export const CLIENT_CERT_ALERT = /ALERT_(CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|UNSUPPORTED_CERTIFICATE|CERTIFICATE_REVOKED|CERTIFICATE_EXPIRED|ACCESS_DENIED)$/;
+
+/**
+ * The way out of an upstream certificate that did not verify, or of an upstream that refused
+ * davtap's client certificate (or asked for one), or undefined for other errors.
+ */
 export function upstreamTrustHint(code: string | undefined): string | undefined {
+  if (code !== undefined && CLIENT_CERT_ALERT.test(code)) return 'the upstream wants a client certificate it accepts: give one with --upstream-cert FILE (and --upstream-key FILE)';
   if (code === undefined || !UNVERIFIED.has(code)) return undefined;
   return code === 'ERR_TLS_CERT_ALTNAME_INVALID' || code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID'
     ? 'fix the upstream certificate, or relay without verification with --insecure-upstream'
