@@ -810,6 +810,8 @@ export class WireExchange implements LinkUser {
   private finish(outcome: Outcome, keepClient: boolean, upstreamReusable: boolean): void {
     if (this.finished) return;
     this.finished = true;
+    // An injection waiting for room on a client that went away stops waiting (and then stops).
+    this.wakeWriter();
     const end = Date.now();
     const address = this.host.peer;
     this.host.exchangeDone(keepClient, upstreamReusable, this.clientCut);

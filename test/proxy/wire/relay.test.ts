@@ -9,6 +9,7 @@ import { startOrigin, response, type Origin } from '../../helpers/origin.js';
 import { startTestProxy } from '../../helpers/proxy.js';
 import { startProxy } from '../../../src/proxy/index.js';
 import type { Flow } from '../../../src/types.js';
+import type { ResponseInjection } from '../../../src/proxy/hooks.js';
 import { rawClient } from '../../helpers/raw-client.js';
 
 async function originFor(t: ExecutionContext, handler: Parameters<typeof startOrigin>[0]): Promise<Origin> {
@@ -383,4 +384,31 @@ test('empty lines before a request line, any CR and LF (a stray line end after a
     flows.map((f) => `${f.request.method} ${f.request.target} ${f.outcome.code ?? f.outcome.kind}`),
     ['PUT /a complete', 'GET /b complete', 'GET /c HPE_CR_EXPECTED'],
   );
+});
+
+test('an injection waiting for room on a client that stopped reading ends when that client goes away', async (t) => {
+  const origin = await originFor(t, (_req, s) => void s.write(response(207, { 'Content-Length': 2 }, 'ok')));
+  let ended = false;
+  const injection: ResponseInjection = {
+    name: 'flood',
+    async *run() {
+      try {
+        yield { kind: 'head', head: { status: 200, reason: 'OK', rawHeaders: ['Content-Length', String(64 * 1024 * 1024)] } };
+        const chunk = Buffer.alloc(1024 * 1024);
+        for (let i = 0; i < 64; i++) yield { kind: 'body', chunk };
+      } finally {
+        ended = true;
+      }
+    },
+  };
+  const proxy = await startTestProxy(t, { upstream: new URL(origin.url), hooks: { injectFor: () => injection } });
+  const c = await rawClient(t, proxy.port);
+  c.socket.pause();
+  c.socket.write('GET / HTTP/1.1\r\nHost: h\r\n\r\n');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  c.socket.destroy();
+  const [flow] = await proxy.waitForFlows(1);
+  t.is(flow!.outcome.kind, 'client-aborted');
+  for (let i = 0; i < 200 && !ended; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.true(ended, 'the injection stopped');
 });
