@@ -110,6 +110,8 @@ export interface Flow {
 export interface FlowStart {
   id: string;
   mode: Mode;
+  /** The client's connection to davtap is TLS (as Flow.client.tls): the scheme of the URL it used in reverse mode. */
+  clientTls?: boolean;
   timings: FlowTimings;
   request: RequestRecord;
   response: Pick<ResponseRecord, 'status' | 'reason' | 'httpVersion' | 'rawHeaders' | 'framing' | 'declaredLength'>;

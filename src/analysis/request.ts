@@ -2,7 +2,7 @@
 // body kind and requested property names, multiget hrefs, sync-collection token and limit,
 // Prefer/Brief and Nextcloud's pagination headers. Parsed once per exchange; a request
 // body that does not parse simply yields less context (never an exception).
-import type { RequestContext } from '../types.js';
+import type { Mode, RequestContext } from '../types.js';
 import { joinedHeader, listTokens } from '../http/headers.js';
 import { XmlReader } from './xml-reader.js';
 
@@ -179,4 +179,15 @@ function readBody(body: Uint8Array, info: RequestInfo): void {
   // Only PROPFIND with a prop list narrows requestedProps; other bodies keep what they named.
   if (info.bodyRoot === clark(DAV, 'propfind') && info.propfind !== 'prop') info.requestedProps = [];
   if (reading.failed !== undefined) info.bodyError = reading.failed;
+}
+
+/**
+ * The scheme of the URL the client used. In reverse mode that is davtap's own listener, which
+ * speaks https when the client's connection was TLS, whatever the upstream speaks; in forward mode
+ * the client named the server's URL itself. Undefined when the URL cannot be read.
+ */
+export function clientScheme(mode: Mode, upstreamUrl: string, clientTls: boolean): 'http' | 'https' | undefined {
+  if (mode === 'reverse') return clientTls ? 'https' : 'http';
+  if (/^https:/i.test(upstreamUrl)) return 'https';
+  return /^http:/i.test(upstreamUrl) ? 'http' : undefined;
 }

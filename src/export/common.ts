@@ -4,6 +4,7 @@ import { closeSync, existsSync, fchmodSync, openSync, readFileSync, renameSync, 
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { firstHeader } from '../http/headers.js';
+import { clientScheme } from '../analysis/request.js';
 import type { Flow } from '../types.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -32,15 +33,17 @@ export function contentCoding(flow: Flow): string | undefined {
 }
 
 /**
- * The URL as the client used it: its Host header with the upstream URL's scheme and path. In
- * reverse mode the client talks to davtap, and the analyzer compares hrefs against that
- * authority, so an offline re-analysis must see the same one.
+ * The URL as the client used it: its Host header with the upstream URL's path, and the scheme the
+ * client used (clientScheme: https for a TLS client of davtap's reverse listener). In reverse mode
+ * the client talks to davtap, and the analyzer compares hrefs against that scheme and authority, so
+ * an offline re-analysis must see the same ones.
  */
 export function clientUrl(flow: Flow): string {
   try {
     const u = new URL(flow.request.url);
     const host = firstHeader(flow.request.rawHeaders, 'host');
-    return host !== undefined && host.trim() !== '' ? `${u.protocol}//${host.trim()}${u.pathname}${u.search}` : u.href;
+    const scheme = clientScheme(flow.mode, flow.request.url, flow.client.tls !== undefined) ?? u.protocol.slice(0, -1);
+    return host !== undefined && host.trim() !== '' ? `${scheme}://${host.trim()}${u.pathname}${u.search}` : u.href;
   } catch {
     return flow.request.url;
   }

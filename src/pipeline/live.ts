@@ -8,10 +8,11 @@
 //   so that truncation is reported even for a GET of a file.
 import { createAnalyzer, analyze } from '../analysis/analyzer.js';
 import { firstHeader } from '../http/headers.js';
+import { clientScheme } from '../analysis/request.js';
 import { relayFailed } from '../analysis/rules/index.js';
 import { INTERNAL_ERROR_CODE } from '../proxy/client-errors.js';
 import type { ProxyHooks } from '../proxy/index.js';
-import type { Analysis, Analyzer, Finding, Flow, FlowStart, Outcome, RequestContext, ResponseHead, TransportEnd } from '../types.js';
+import type { Analysis, Analyzer, Finding, Flow, FlowStart, Mode, Outcome, RequestContext, ResponseHead, TransportEnd } from '../types.js';
 
 export interface LiveOptions {
   /** Receives each finished flow, with its analysis attached. */
@@ -33,13 +34,12 @@ function isXml(contentType: string | undefined): boolean {
   return type === 'text/xml' || type === 'application/xml' || type.endsWith('+xml');
 }
 
-export function requestContextOf(request: FlowStart['request']): RequestContext {
-  let scheme: 'http' | 'https' | undefined;
+export function requestContextOf(request: FlowStart['request'], mode: Mode, clientTls: boolean): RequestContext {
+  // The scheme the client used (reverse mode: https when it spoke TLS to davtap's listener).
+  const scheme = clientScheme(mode, request.url, clientTls);
   let authority: string | undefined;
   try {
-    const u = new URL(request.url);
-    scheme = u.protocol === 'https:' ? 'https' : 'http';
-    authority = u.host;
+    authority = new URL(request.url).host;
   } catch {
     /* a request Node could not parse has no URL to speak of */
   }
@@ -82,7 +82,7 @@ export function createLivePipeline(options: LiveOptions): LivePipeline {
         flow.analysis = analyzer.end(transportEndOf(flow.outcome));
       } else if (flow.response && flow.outcome.kind !== 'complete' && flow.response.body.captureComplete) {
         const head: ResponseHead = { ...flow.response, bodyForm: 'payload' };
-        flow.analysis = analyze(requestContextOf(flow.request), head, flow.response.body.bytes, transportEndOf(flow.outcome));
+        flow.analysis = analyze(requestContextOf(flow.request, flow.mode, flow.client.tls !== undefined), head, flow.response.body.bytes, transportEndOf(flow.outcome));
       }
     } catch (err) {
       // analyze() does not throw by contract; if it ever did, the flow is still recorded.
@@ -109,7 +109,7 @@ export function createLivePipeline(options: LiveOptions): LivePipeline {
           rawHeaders: response.rawHeaders,
           bodyForm: 'payload',
         };
-        analyzers.set(start.id, createAnalyzer(requestContextOf(start.request), head));
+        analyzers.set(start.id, createAnalyzer(requestContextOf(start.request, start.mode, start.clientTls === true), head));
       },
       onResponseChunk(flowId: string, chunk: Buffer) {
         analyzers.get(flowId)?.write(chunk);

@@ -15,6 +15,7 @@ import { startOrigin, response, type Origin } from '../helpers/origin.js';
 import { startTestProxy, type TestProxy, type TestProxyOptions } from '../helpers/proxy.js';
 import { curl } from '../helpers/curl.js';
 import { readRaw } from '../helpers/raw-client.js';
+import type { FlowStart } from '../../src/types.js';
 
 function tempDir(t: ExecutionContext, prefix: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -204,4 +205,17 @@ test('a connection that has sent no byte yet is ended by a FIN at once, and by t
   await proxy.close();
   await closed;
   t.true(Date.now() - started < 2_500, `close took ${Date.now() - started} ms`);
+});
+
+test('the start of each flow says whether its client spoke TLS (the analyzer\'s scheme comes from it)', async (t) => {
+  const origin = await echoOrigin(t);
+  const starts: FlowStart[] = [];
+  const { proxy, caPath } = await tlsProxy(t, origin, { hooks: { onResponseStart: (s) => void starts.push(s) } });
+  await curl(['-sS', '--cacert', caPath, `https://localhost:${proxy.port}/s`]);
+  await curl(['-sS', `http://127.0.0.1:${proxy.port}/p`]);
+  await proxy.waitForFlows(2);
+  t.deepEqual(
+    starts.map((s) => [s.request.target, s.clientTls === true]),
+    [['/s', true], ['/p', false]],
+  );
 });

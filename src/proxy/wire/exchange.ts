@@ -10,7 +10,7 @@
 // - 1xx responses are relayed to HTTP/1.1 clients as they arrive.
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
-import type { Flow, FlowStart, Framing, InformationalResponse, Mode, Outcome, RawHeaders, RequestRecord, ResponseRecord } from '../../types.js';
+import type { Flow, FlowClient, FlowStart, Framing, InformationalResponse, Mode, Outcome, RawHeaders, RequestRecord, ResponseRecord } from '../../types.js';
 import { BodyCapture } from '../../tap/capture.js';
 import { DecodedCopy, decodableEncoding } from '../../tap/decode.js';
 import { declaredLength } from '../../http/framing.js';
@@ -44,8 +44,8 @@ export interface ExchangeSettings {
 /** What an exchange needs from the client connection it runs on. */
 export interface ExchangeHost {
   readonly client: Socket;
-  /** The client's address, read when it connected (a closed socket no longer tells it). */
-  readonly peer: { address: string; port: number };
+  /** The client's address, read when it connected (a closed socket no longer tells it), and whether it spoke TLS. */
+  readonly peer: FlowClient;
   /** The client wants no more requests on this connection (it sent FIN). */
   readonly clientEnded: boolean;
   /** Requests of the client wait behind this exchange (pipelined before its FIN). */
@@ -401,6 +401,7 @@ export class WireExchange implements LinkUser {
       this.settings.hooks.onResponseStart?.({
         id: this.id,
         mode: this.target.mode,
+        ...(this.host.peer.tls ? { clientTls: true } : {}),
         timings: { start: this.startedAt, firstByte: this.firstByte, end: null },
         request: this.requestRecord(),
         response,
@@ -468,6 +469,7 @@ export class WireExchange implements LinkUser {
     const start: FlowStart = {
       id: this.id,
       mode: this.target.mode,
+      ...(this.host.peer.tls ? { clientTls: true } : {}),
       timings: { start: this.startedAt, firstByte: this.firstByte, end: null },
       request: this.requestRecord(),
       response: { status: head.status, reason: head.reason, httpVersion: head.version, rawHeaders: head.rawHeaders, framing: plan.framing, declaredLength: declaredLength(head.rawHeaders) },
