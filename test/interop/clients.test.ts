@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startApache, type ApacheServer } from '../helpers/apache.js';
 import { startDavtap, type DavtapProcess } from '../helpers/davtap-process.js';
-import { normaliseCadaver, readTree, runCadaver, runRclone, type ToolRun } from './clients.js';
+import { CADAVER_SCRIPT, normaliseCadaver, readTree, runCadaver, runRclone, type ToolRun } from './clients.js';
 
 let apache: ApacheServer | undefined;
 let work = '';
@@ -49,23 +49,6 @@ async function assertDavtapHealthy(t: ExecutionContext, proc: DavtapProcess): Pr
 
 // ---- cadaver ---------------------------------------------------------------------------------
 
-const CADAVER_SCRIPT = [
-  'ls',
-  'put hello.txt a.txt',
-  'put blob.bin blob.bin',
-  'get a.txt got-a.txt',
-  'get blob.bin got-blob.bin',
-  'mkcol sub',
-  'copy a.txt sub/b.txt',
-  'move sub/b.txt sub/c.txt',
-  'lock sub/c.txt',
-  'unlock sub/c.txt',
-  'propset sub/c.txt color blue',
-  'propget sub/c.txt color',
-  'ls sub',
-  'delete a.txt',
-  'ls',
-];
 
 const CADAVER_BLOB = randomBytes(300_000);
 

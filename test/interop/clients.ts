@@ -45,6 +45,26 @@ export async function runTool(
 }
 
 export const CADAVER_BIN = '/usr/bin/cadaver';
+
+/** The cadaver session both interop suites run (plain http, and https through davtap's listener). */
+export const CADAVER_SCRIPT = [
+  'ls',
+  'put hello.txt a.txt',
+  'put blob.bin blob.bin',
+  'get a.txt got-a.txt',
+  'get blob.bin got-blob.bin',
+  'mkcol sub',
+  'copy a.txt sub/b.txt',
+  'move sub/b.txt sub/c.txt',
+  'lock sub/c.txt',
+  'unlock sub/c.txt',
+  'propset sub/c.txt color blue',
+  'propget sub/c.txt color',
+  'ls sub',
+  'delete a.txt',
+  'ls',
+];
+
 export const RCLONE_BIN = '/usr/bin/rclone';
 
 /**

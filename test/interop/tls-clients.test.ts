@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startApache, type ApacheServer } from '../helpers/apache.js';
 import { startDavtap, type DavtapProcess } from '../helpers/davtap-process.js';
-import { CADAVER_BIN, normaliseCadaver, readTree, runRclone, runTool, type ToolRun } from './clients.js';
+import { CADAVER_BIN, CADAVER_SCRIPT, normaliseCadaver, readTree, runRclone, runTool, type ToolRun } from './clients.js';
 import { runLitmus } from './litmus.js';
 import { compareLitmusTls, counts } from './litmus-tls.js';
 
@@ -87,23 +87,6 @@ test.serial('rclone with --ca-cert copies a tree up and back over https through 
 
 // ---- cadaver ---------------------------------------------------------------------------------
 
-const CADAVER_SCRIPT = [
-  'ls',
-  'put hello.txt a.txt',
-  'put blob.bin blob.bin',
-  'get a.txt got-a.txt',
-  'get blob.bin got-blob.bin',
-  'mkcol sub',
-  'copy a.txt sub/b.txt',
-  'move sub/b.txt sub/c.txt',
-  'lock sub/c.txt',
-  'unlock sub/c.txt',
-  'propset sub/c.txt color blue',
-  'propget sub/c.txt color',
-  'ls sub',
-  'delete a.txt',
-  'ls',
-];
 const CADAVER_BLOB = randomBytes(300_000);
 
 /**
