@@ -9,6 +9,7 @@ import { normalizeAuthority, normalizeHref, parseHref, isInwardHost } from './hr
 import { rules } from './rules/index.js';
 import { n, plural } from './rules/util.js';
 import { statusCode } from './scan.js';
+import { diffResource } from './multistatus-diff.js';
 
 const DAV = 'DAV:';
 const clark = (uri: string, local: string): string => `{${uri}}${local}`;
@@ -281,8 +282,9 @@ function isPrefixOf(short: Uint8Array, long: Uint8Array): boolean {
 }
 
 const examples = (items: string[]): string => items.slice(0, EXAMPLES).join(', ') + (items.length > EXAMPLES ? ` and ${n(items.length - EXAMPLES)} more` : '');
+/** Short names of properties for messages: `D:getetag` for `{DAV:}getetag`. */
 const SHORT_PREFIXES: Record<string, string> = { 'DAV:': 'D:', 'urn:ietf:params:xml:ns:caldav': 'C:', 'urn:ietf:params:xml:ns:carddav': 'A:' };
-const shortName = (q: string): string => q.replace(/^\{([^}]*)\}/, (whole, uri: string) => SHORT_PREFIXES[uri] ?? whole);
+export const shortName = (q: string): string => q.replace(/^\{([^}]*)\}/, (whole, uri: string) => SHORT_PREFIXES[uri] ?? whole);
 
 /** The two values around their first difference: `"…SUMMARY:Team…" → "…SUMMARY:[gw] Team…"`. */
 export function valueChange(before: string, after: string, context = 24): string {
@@ -554,15 +556,19 @@ function compareResponses(o: MultistatusDoc, v: MultistatusDoc, origin: VantageP
   const propsAdded: string[] = [];
   const propStatus: string[] = [];
   const propValue: string[] = [];
+  // The per-resource comparison is the one `davtap replay` uses too (multistatus-diff.ts); here
+  // every value counts, volatile ones included: both copies come from the same moment.
   for (const { key, res, originRes } of matched) {
-    if (res.status !== originRes.status) statusChanged.push(`${key} ${originRes.status ?? 'propstat'} → ${res.status ?? 'propstat'}`);
-    for (const [name, pe] of originRes.props) {
-      const ve = res.props.get(name);
-      if (!ve) propsDropped.push(`${shortName(name)} on ${key}`);
-      else if (ve.status !== pe.status) propStatus.push(`${shortName(name)} on ${key} ${pe.status} → ${ve.status}`);
-      else if (ve.value !== pe.value) propValue.push(`${shortName(name)} on ${key} ${valueChange(pe.value, ve.value)}`);
+    const d = diffResource(key, originRes, res);
+    if (!d) continue;
+    if (d.statusChanged) statusChanged.push(`${key} ${originRes.status ?? 'propstat'} → ${res.status ?? 'propstat'}`);
+    for (const c of d.properties) {
+      const what = `${shortName(c.name)} on ${key}`;
+      if (c.kind === 'removed') propsDropped.push(what);
+      else if (c.kind === 'added') propsAdded.push(what);
+      else if (c.kind === 'status') propStatus.push(`${what} ${c.before!.status} → ${c.after!.status}`);
+      else propValue.push(`${what} ${valueChange(c.before!.value, c.after!.value)}`);
     }
-    for (const name of res.props.keys()) if (!originRes.props.has(name)) propsAdded.push(`${shortName(name)} on ${key}`);
   }
   if (statusChanged.length > 0) out.push(diff('MS405', 'error', 'stripped', `via changed the status of ${plural(statusChanged.length, 'response')}: ${examples(statusChanged)}`, { changes: statusChanged.slice(0, 20) }));
   if (propsDropped.length > 0) out.push(diff('MS405', 'error', 'stripped', `via dropped ${plural(propsDropped.length, 'property', 'properties')}: ${examples(propsDropped)}`, { dropped: propsDropped.slice(0, 20) }));
