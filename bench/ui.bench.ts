@@ -151,7 +151,7 @@ function dataPath(file: string): { rows: string[][]; openMs: number; keyP95: num
   const huge = propfindWithFailures(start, 65_000);
   const cut = huge.response!.body.bytes.subarray(0, 16 * 1024 * 1024 - 7);
   huge.response!.body = { bytes: cut, bytesSeen: cut.length, captureComplete: true };
-  huge.analysis!.findings.push({ rule: 'MS001', severity: 'error', category: 'truncation', message: 'body ended early', evidence: { offset: cut.length } });
+  huge.analysis!.findings.push({ rule: 'MS001', severity: 'error', category: 'truncation', blame: 'server', message: 'body ended early', evidence: { offset: cut.length } });
   rows.push([`tab Response, 207 cut at ${formatSize(cut.length)} (raw, first lines + the mark at the end)`, msCell(time(() => renderTab(huge, 'Response', { width: WIDTH })).ms)]);
   source.close();
   return { rows, openMs, keyP95: stats(keyTimes).p95, slowestFilter };

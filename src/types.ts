@@ -122,6 +122,13 @@ export interface FlowStart {
 
 export type Severity = 'error' | 'warning' | 'info';
 export type Category = 'truncation' | 'stripped' | 'malformed' | 'semantic' | 'partial-failure' | 'security';
+/**
+ * Whose fault a finding most likely is (RULES.md §6): `server` the upstream's answer breaks a rule
+ * and the transport delivered it intact; `client` the request itself is wrong (the server is not
+ * blamed for answering it); `gateway` two vantage points disagree or a transport signature points
+ * at a relay; `unknown` one vantage point and no signature.
+ */
+export type Blame = 'server' | 'client' | 'gateway' | 'unknown';
 
 /** What the analyzer needs to know about the request behind a response. */
 export interface RequestContext {
@@ -173,6 +180,8 @@ export interface Finding {
   rule: string;
   severity: Severity;
   category: Category;
+  /** The rule's default blame unless this finding's own evidence says otherwise. */
+  blame: Blame;
   message: string;
   evidence: Evidence;
   /** Rule id of the root cause this finding follows from (e.g. MS006 caused by MS001). */

@@ -154,7 +154,7 @@ function findingsTab(flow: Flow): StyledLine[] {
   const sorted = [...findings].sort((a, b) => severityRank[a.severity] - severityRank[b.severity]);
   const lines: StyledLine[] = [];
   for (const f of sorted) {
-    lines.push({ text: `[${severityLetter[f.severity]}] ${f.rule}  ${f.category}  ${f.message}`, style: f.severity });
+    lines.push({ text: `[${severityLetter[f.severity]}] ${f.rule}  ${f.category}  blame ${f.blame}  ${f.message}`, style: f.severity });
     lines.push(...evidenceLines(f));
     lines.push(blank);
   }

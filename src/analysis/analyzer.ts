@@ -33,8 +33,8 @@ const ruleOrder = new Map(ruleDefs.map((r, i) => [r.id, i]));
 /** Findings one rule may raise per response pass before the rest are only counted. */
 const PER_RULE_CAP = 20;
 
-function toFinding(def: Pick<RuleDef, 'id' | 'severity' | 'category'>, d: Draft): Finding {
-  const f: Finding = { rule: def.id, severity: d.severity ?? def.severity, category: def.category, message: d.message, evidence: d.evidence };
+function toFinding(def: Pick<RuleDef, 'id' | 'severity' | 'category' | 'blame'>, d: Draft): Finding {
+  const f: Finding = { rule: def.id, severity: d.severity ?? def.severity, category: def.category, blame: d.blame ?? def.blame, message: d.message, evidence: d.evidence };
   if (d.consequenceOf !== undefined) f.consequenceOf = d.consequenceOf;
   return f;
 }
@@ -45,6 +45,7 @@ function crashed(def: RuleDef | undefined, err: unknown, where: string): Finding
     rule: analyzerCrashed.id,
     severity: 'error',
     category: def?.category ?? analyzerCrashed.category,
+    blame: analyzerCrashed.blame,
     message: `${def ? `rule ${def.id}` : where} crashed (${msg}); its check is missing from this analysis`,
     evidence: { crashedRule: def?.id ?? where, error: msg },
   };

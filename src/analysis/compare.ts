@@ -270,7 +270,8 @@ const TRANSPORT_RULES = new Set(['MS001', 'MS002', 'MS003', 'MS004']);
 const EXAMPLES = 3;
 
 function diff(rule: string, severity: Severity, category: Category, message: string, evidence: Finding['evidence'] = {}): Finding {
-  return { rule, severity, category, message, evidence };
+  // Two vantage points disagree: the relay between them changed the answer (RULES.md §6).
+  return { rule, severity, category, blame: 'gateway', message, evidence };
 }
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
@@ -372,7 +373,7 @@ export function compareVantagePoints(origin: VantagePoint, via: VantagePoint, ct
     if (f.consequenceOf !== undefined || originRules.has(f.rule) || emitted.has(f.rule)) continue;
     emitted.add(f.rule);
     const cause = causes.find(([, explained]) => explained.includes(f.rule))?.[0];
-    out.push({ ...f, message: `via: ${f.message}`, ...(cause !== undefined ? { consequenceOf: cause } : {}) });
+    out.push({ ...f, blame: 'gateway', message: `via: ${f.message}`, ...(cause !== undefined ? { consequenceOf: cause } : {}) });
   }
   const notXml = causes.find(([cause]) => cause === 'MS404' || TRUNCATION_CAUSES.has(cause));
   for (const f of out) if (notXml && f.rule === 'MS405' && f.evidence.notXml === true) f.consequenceOf = notXml[0];

@@ -1,7 +1,7 @@
 // What one pass over an exchange establishes. Rules are pure functions of these facts: the pass
 // observes, the rules judge. Everything here is bounded (capped lists, per-response state that is
 // dropped once the response closes).
-import type { AnalyzerLimits, Category, Evidence, Resource, ResponseHead, Severity, TransportEnd } from '../types.js';
+import type { AnalyzerLimits, Blame, Category, Evidence, Resource, ResponseHead, Severity, TransportEnd } from '../types.js';
 import type { DecodingFacts } from './decoding.js';
 import type { FramingFacts } from './framing.js';
 import type { MediaType } from '../http/headers.js';
@@ -147,6 +147,8 @@ export interface Draft {
   message: string;
   evidence: Evidence;
   severity?: Severity;
+  /** Overrides the rule's default blame for this finding (e.g. a cut at a relay's buffer size). */
+  blame?: Blame;
   consequenceOf?: string;
 }
 
@@ -154,6 +156,8 @@ export interface RuleDef {
   id: string;
   severity: Severity;
   category: Category;
+  /** Whose fault a finding of this rule is, unless the finding says otherwise (RULES.md §6). */
+  blame: Blame;
   title: string;
   /** 'transport' rules run on every exchange; 'body' rules only when the body is in scope. */
   scope: 'transport' | 'body';

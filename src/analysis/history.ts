@@ -332,6 +332,7 @@ export function compareListings(
     rule: 'MS403',
     severity: 'warning',
     category: 'truncation',
+    blame: 'server',
     message:
       `member set shrank versus the listing seen at ${format(previous.start)} (${ago} s ago): ${count(previous.total)} then, ${count(current.listing.members.length)} now; ` +
       `${missing.length} missing without a DELETE or MOVE through davtap: ${shown.join(', ')}${more > 0 ? ` and ${more} more` : ''}` +

@@ -110,7 +110,7 @@ export function renderHuman(r: CheckResult, p: Paint): string {
   if (r.findings.length === 0) lines.push('  no findings');
   for (const f of r.findings) {
     const tag = p.sev(f.severity, `${f.severity.padEnd(7)} ${f.rule}`);
-    lines.push(`  ${tag} ${f.category}: ${f.message}${f.consequenceOf !== undefined ? p.dim(` (consequence of ${f.consequenceOf})`) : ''}`);
+    lines.push(`  ${tag} ${f.category} ${p.dim(`[${f.blame}]`)}: ${f.message}${f.consequenceOf !== undefined ? p.dim(` (consequence of ${f.consequenceOf})`) : ''}`);
     const ev = evidenceLine(f);
     if (ev !== '') lines.push(p.dim(`          ${ev}`));
   }
@@ -165,7 +165,7 @@ export const command: Command = {
         results: results.map((r) => ({
           input: r.input,
           status: r.status,
-          findings: r.findings.map((f) => ({ rule: f.rule, severity: f.severity, category: f.category, message: f.message, evidence: f.evidence, ...(f.consequenceOf !== undefined ? { consequenceOf: f.consequenceOf } : {}) })),
+          findings: r.findings.map((f) => ({ rule: f.rule, severity: f.severity, category: f.category, blame: f.blame, message: f.message, evidence: f.evidence, ...(f.consequenceOf !== undefined ? { consequenceOf: f.consequenceOf } : {}) })),
           resources: r.resources,
           summary: r.summary,
         })),

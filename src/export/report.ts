@@ -135,7 +135,7 @@ function flowSection(flow: Flow, files: FlowFiles, redactor: Redactor): string[]
     for (const f of findings) {
       const cause = f.consequenceOf !== undefined ? ` (consequence of ${f.consequenceOf})` : '';
       const inj = f.injected !== undefined ? ` [injected: ${f.injected}]` : '';
-      out.push(`- **${f.severity} ${f.rule}** ${f.category}: ${f.message}${cause}${inj}`, ...evidenceLines(f));
+      out.push(`- **${f.severity} ${f.rule}** ${f.category} (blame: ${f.blame}): ${f.message}${cause}${inj}`, ...evidenceLines(f));
     }
     if (findings.length > 0) out.push('');
     const failed = failedResources(flow);

@@ -126,7 +126,7 @@ export function isAnalyzable(response: Pick<ResponseHead, 'status' | 'rawHeaders
 
 /** The flow's analysis with MS902 added: davtap's own relay failed on it (outcome EDAVTAP). */
 function withRelayFailure(analysis: Analysis | undefined, message: string): Analysis {
-  const finding: Finding = { rule: relayFailed.id, severity: relayFailed.severity, category: relayFailed.category, message, evidence: { code: INTERNAL_ERROR_CODE } };
+  const finding: Finding = { rule: relayFailed.id, severity: relayFailed.severity, category: relayFailed.category, blame: relayFailed.blame, message, evidence: { code: INTERNAL_ERROR_CODE } };
   if (!analysis) {
     return {
       findings: [finding],
@@ -156,6 +156,7 @@ export function skippedAnalysis(what: 'analysis' | 'bodies', queuedBytes: number
     rule: 'MS703',
     severity: 'warning',
     category: 'security',
+    blame: 'unknown',
     message,
     evidence: { limit: 'pipeline-queue', skipped: what, queuedBytes, queuedFlows },
   };

@@ -53,6 +53,7 @@ function analyzeCapped(input: CheckInput, capped: CappedCapture, transport: Tran
     rule: 'MS703',
     severity: 'warning',
     category: 'security',
+    blame: 'unknown',
     message:
       `capture capped at ${capped.captured.toLocaleString('en-US')} of ${capped.seen.toLocaleString('en-US')} bytes (davtap --max-body), not analyzed past it; ` +
       (capped.liveFindings !== undefined

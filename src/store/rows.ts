@@ -1,5 +1,6 @@
 // Mapping between the domain types and table rows, both ways.
-import type { Finding, Flow, Framing, Mode, OutcomeKind, PropStat, Resource, Severity } from '../types.js';
+import { rules } from '../analysis/rules/index.js';
+import type { Blame, Finding, Flow, Framing, Mode, OutcomeKind, PropStat, Resource, Severity } from '../types.js';
 import { firstHeader } from '../http/headers.js';
 
 /**
@@ -144,12 +145,12 @@ export function flowParams(flow: Flow, stored: { request: number; response: numb
 }
 
 /** Column order of `findingValues`, for the INSERT statement. */
-export const findingColumns = ['flow_seq', 'idx', 'rule', 'severity', 'category', 'message', 'evidence', 'consequence_of', 'injected'] as const;
+export const findingColumns = ['flow_seq', 'idx', 'rule', 'severity', 'category', 'message', 'evidence', 'consequence_of', 'injected', 'blame'] as const;
 
 // Positional values (not named ones): binding by position is measurably faster for the ~50 ledger
 // rows each 207 brings.
 export function findingValues(seq: number, idx: number, f: Finding): (string | number | null)[] {
-  return [seq, idx, f.rule, f.severity, f.category, f.message, JSON.stringify(f.evidence ?? {}), f.consequenceOf ?? null, f.injected ?? null];
+  return [seq, idx, f.rule, f.severity, f.category, f.message, JSON.stringify(f.evidence ?? {}), f.consequenceOf ?? null, f.injected ?? null, f.blame];
 }
 
 /** Column order of `resourceValues`. */
@@ -247,11 +248,16 @@ export function toFlowRow(r: FlowRecord): FlowRow {
   };
 }
 
+const BLAMES: readonly unknown[] = ['server', 'client', 'gateway', 'unknown'] satisfies Blame[];
+const isBlame = (v: unknown): v is Blame => BLAMES.includes(v);
+
 export function toFinding(r: FlowRecord): Finding {
   const f: Finding = {
     rule: String(r.rule),
     severity: r.severity as Severity,
     category: r.category as Finding['category'],
+    // NULL or absent in findings recorded before blame was: their rule's default.
+    blame: isBlame(r.blame) ? r.blame : (rules[String(r.rule)]?.blame ?? 'unknown'),
     message: String(r.message),
     evidence: JSON.parse(String(r.evidence)) as Finding['evidence'],
   };

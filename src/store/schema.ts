@@ -119,6 +119,11 @@ export const migrations: readonly string[] = [
   ALTER TABLE flows ADD COLUMN client_tls INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE flows ADD COLUMN client_sni TEXT;
   `,
+  // 5: whose fault each finding most likely is (server, client, gateway, unknown). Findings recorded
+  // before read back with their rule's default blame (the column is NULL for them).
+  `
+  ALTER TABLE findings ADD COLUMN blame TEXT;
+  `,
 ];
 
 export const schemaVersion = migrations.length;
@@ -126,7 +131,8 @@ export const schemaVersion = migrations.length;
 /**
  * The oldest version a read-only reader (the UI, exports) opens as it is, without the upgrade only
  * a writer may do: later migrations only add flows columns, which read back as their defaults
- * (`client_tls` 0: no TLS known). A migration that does more raises this to its own version.
+ * (`client_tls` 0: no TLS known), and the findings' `blame`, which findings are read with `SELECT *`
+ * and without it take their rule's default. A migration that does more raises this to its own version.
  */
 export const oldestReadableVersion = 3;
 

@@ -196,16 +196,17 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     const only = (f: Finding): Outcome => ({ differences: [f], identicalBytes: false, verdict: f.message });
     const capped = [oRaw, vRaw].findIndex((x) => x.transport.code === 'EMSGSIZE');
     const cmp: Outcome = origin.failure
-      ? only({ rule: 'MS003', severity: 'warning', category: 'truncation', message: `not compared: the origin gave no response (${origin.failure})`, evidence: { code: oRaw.transport.code, side: 'origin' } })
+      ? only({ rule: 'MS003', severity: 'warning', category: 'truncation', blame: 'unknown', message: `not compared: the origin gave no response (${origin.failure})`, evidence: { code: oRaw.transport.code, side: 'origin' } })
       : via.failure
       ? // No response through the gateway: that is the whole difference, there is nothing to compare.
-        only({ rule: 'MS003', severity: 'error', category: 'truncation', message: `via gave no response: ${via.failure}`, evidence: { code: vRaw.transport.code } })
+        only({ rule: 'MS003', severity: 'error', category: 'truncation', blame: 'gateway', message: `via gave no response: ${via.failure}`, evidence: { code: vRaw.transport.code } })
       : capped >= 0
         ? // davtap's own cap stopped the reading: never reported as the gateway cutting the body.
           only({
             rule: 'MS703',
             severity: 'warning',
             category: 'security',
+            blame: 'unknown',
             message: `not compared: the ${capped === 0 ? 'origin' : 'gateway'}'s answer is larger than davtap's cap of ${n(sendOpts.maxBytes)} bytes (--max-bytes)`,
             evidence: { limit: sendOpts.maxBytes, side: capped === 0 ? 'origin' : 'via' },
           })

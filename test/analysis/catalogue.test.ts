@@ -15,14 +15,14 @@ const rulesMd = (() => {
   }
 })();
 
-function readmeTable(): Map<string, { severity: string; category: string }> {
+function readmeTable(): Map<string, { severity: string; category: string; blame: string }> {
   const begin = readme.indexOf('<!-- rules:begin -->');
   const end = readme.indexOf('<!-- rules:end -->');
   if (begin < 0 || end < begin) throw new Error('README has no rules:begin/rules:end section');
-  const rows = new Map<string, { severity: string; category: string }>();
+  const rows = new Map<string, { severity: string; category: string; blame: string }>();
   for (const line of readme.slice(begin, end).split('\n')) {
-    const m = /^\| (MS\d{3}) \| (\w+) \| ([^|]+?) \|/.exec(line);
-    if (m) rows.set(m[1]!, { severity: m[2]!, category: m[3]!.trim() });
+    const m = /^\| (MS\d{3}) \| (\w+) \| ([^|]+?) \| (\w+) \|/.exec(line);
+    if (m) rows.set(m[1]!, { severity: m[2]!, category: m[3]!.trim(), blame: m[4]! });
   }
   return rows;
 }
@@ -33,10 +33,11 @@ test('the README rule table lists exactly the rules in the code', (t) => {
   t.deepEqual([...table.keys()].sort(), code);
 });
 
-test('the README rule table gives each rule the severity and category the code uses', (t) => {
+test('the README rule table gives each rule the severity, category and default blame the code uses', (t) => {
   for (const [id, row] of readmeTable()) {
     const r = rules[id]!;
     t.is(row.severity, r.severity, id);
+    t.is(row.blame, r.blame, id);
     if (id !== 'MS901') t.is(row.category, r.category, id);
   }
 });

@@ -46,7 +46,7 @@ function run(name: string): Analysis {
 /** What a golden file pins: the findings (without evidence detail) and the ledger summary. */
 function goldenOf(a: Analysis) {
   return {
-    findings: a.findings.map((f) => ({ rule: f.rule, severity: f.severity, category: f.category, message: f.message, ...(f.consequenceOf !== undefined ? { consequenceOf: f.consequenceOf } : {}) })),
+    findings: a.findings.map((f) => ({ rule: f.rule, severity: f.severity, category: f.category, blame: f.blame, message: f.message, ...(f.consequenceOf !== undefined ? { consequenceOf: f.consequenceOf } : {}) })),
     summary: { text: a.summary.text, resources: a.summary.resources, failedResources: a.summary.failedResources, byStatus: a.summary.byStatus },
     hrefs: a.resources.map((r) => r.href),
   };

@@ -27,7 +27,7 @@ async function check(args: string[], cwd?: string, isTTY?: boolean) {
 }
 
 interface JsonOut {
-  results: { input: string; status: number; findings: { rule: string; severity: string; category: string; message: string; evidence: Record<string, unknown> }[]; resources: { href: string }[]; summary: { text: string; resources: number } }[];
+  results: { input: string; status: number; findings: { rule: string; severity: string; category: string; blame: string; message: string; evidence: Record<string, unknown> }[]; resources: { href: string }[]; summary: { text: string; resources: number } }[];
 }
 
 /** Raw request files for the shared captures, written from INDEX.tsv into a temp dir. */
@@ -72,9 +72,10 @@ test('--json prints results with input, status, findings, resources and summary'
   const res = json.results[0]!;
   t.is(res.input, file);
   t.is(res.status, 207);
-  t.deepEqual(Object.keys(res.findings[0]!).slice(0, 5), ['rule', 'severity', 'category', 'message', 'evidence']);
+  t.deepEqual(Object.keys(res.findings[0]!).slice(0, 6), ['rule', 'severity', 'category', 'blame', 'message', 'evidence']);
   const ms001 = res.findings.find((f) => f.rule === 'MS001')!;
   t.is(ms001.severity, 'error');
+  t.is(ms001.blame, 'unknown', 'one vantage point and no relay signature');
   t.is(ms001.evidence['shortfall'], 400);
   t.deepEqual(res.resources.map((x) => x.href), ['/dav/', '/dav/a.txt']);
   t.is(res.summary.resources, 2);
@@ -140,7 +141,7 @@ test('a bare .xml body is checked as a 207 with an XML content type', async (t) 
     t.deepEqual(json.results[0]!.findings.map((f) => f.rule), ['MS501', 'MS504']);
     const cut = await check(['cut.xml'], dir);
     t.is(cut.code, 1);
-    t.regex(cut.out, /error\s+MS006 truncation: server-side truncation/);
+    t.regex(cut.out, /error\s+MS006 truncation \[server\]: server-side truncation/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

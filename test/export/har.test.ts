@@ -41,7 +41,7 @@ function capture(cwd: string): { io: CliIO; out: () => string; err: () => string
   return { io: { stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)), env: {}, cwd }, out: () => out, err: () => err };
 }
 
-const comparable = (f: Finding) => ({ rule: f.rule, severity: f.severity, category: f.category, message: f.message, evidence: f.evidence, consequenceOf: f.consequenceOf });
+const comparable = (f: Finding) => ({ rule: f.rule, severity: f.severity, category: f.category, blame: f.blame, message: f.message, evidence: f.evidence, consequenceOf: f.consequenceOf });
 
 test('the HAR of real captures passes every HAR 1.2 check, and the checker catches broken documents', async (t) => {
   const { store } = await storeWith(t, realFlows());

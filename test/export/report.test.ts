@@ -65,7 +65,7 @@ test('the bundle holds report.md, raw request/response files, findings.json and 
   t.regex(md, /^# davtap report\n\nExported 2026-11-21T07:00:00\.000Z by davtap \d+\.\d+\.\d+ \(node v\d+/);
   t.regex(md, /## 001 · PROPPATCH \/dav\/b\.txt → 207 Multi-status/);
   t.regex(md, new RegExp(`Summary: \\*\\*${flows[0]!.analysis!.summary.text.replace(/[()×]/g, '.')}\\*\\*`));
-  t.regex(md, /\*\*error MS104\*\* malformed: /);
+  t.regex(md, /\*\*error MS104\*\* malformed \(blame: server\): /);
   t.regex(md, /\| Via \| 1\.1 gateway\.example \(squid\/6\.1\) \|/);
   t.regex(md, /\| X-Cache \| MISS from gateway\.example \|/);
   t.regex(md, /\| Server \| lighttpd\/1\.4\.69 \|/);

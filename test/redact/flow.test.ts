@@ -21,7 +21,7 @@ function secretsEverywhere(): Flow {
   a.findings.push({
     rule: 'MS999',
     severity: 'info',
-    category: 'semantic',
+    category: 'semantic', blame: 'server',
     message: 'Location header on a 207 (http://x/a?token=S-MESSAGE)',
     evidence: { href: '/dav/a;jsessionid=S-EVIDENCE-HREF', token: 'S-EVIDENCE-KEY', examples: ['/b?access_token=S-EVIDENCE-LIST'], nested: { Cookie: 'S-NESTED' }, offset: 12 },
   });

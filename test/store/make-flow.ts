@@ -118,6 +118,8 @@ export const truncationFinding: Finding = {
   rule: 'MS001',
   severity: 'error',
   category: 'truncation',
+  // Not the rule's default (unknown): a round trip must keep a finding's own blame.
+  blame: 'gateway',
   message: 'body ended before Content-Length',
   evidence: { offset: 4096, href: '/dav/x.ics' },
 };
@@ -126,6 +128,7 @@ export const failureFinding: Finding = {
   rule: 'MS601',
   severity: 'warning',
   category: 'partial-failure',
+  blame: 'server',
   message: '1 resource failed',
   evidence: { href: '/dav/file-3.ics' },
 };

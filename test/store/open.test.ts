@@ -159,7 +159,7 @@ test('a read-only store cannot take a writer or write', (t) => {
   t.teardown(() => reader.close());
   t.true(reader.readonly);
   t.throws(() => createFlowWriter(reader), { instanceOf: StoreError, message: /read-only/ });
-  t.regex(sqliteFailure(() => reader.db.exec("INSERT INTO findings VALUES (1, 0, 'MS001', 'error', 'truncation', 'm', '{}', NULL, NULL)")), /^SQLITE_READONLY/);
+  t.regex(sqliteFailure(() => reader.db.exec("INSERT INTO findings VALUES (1, 0, 'MS001', 'error', 'truncation', 'm', '{}', NULL, NULL, 'server')")), /^SQLITE_READONLY/);
 });
 
 test('an invalid --max-db-size is a store error and creates no file', (t) => {

@@ -54,12 +54,12 @@ test('the Summary tab shows outcome, timings, framing and the gateway fingerprin
   t.regex(out, /Server +nginx\/1\.26\.2/);
 });
 
-test('the Findings tab lists rule, severity, category, message and evidence, errors first', (t) => {
+test('the Findings tab lists rule, severity, category, blame, message and evidence, errors first', (t) => {
   const lines = renderTab(truncatedPropfind(0), 'Findings');
-  t.regex(lines[0]!.text, /^\[E\] MS001 {2}truncation {2}body ended after 32,768 of/);
+  t.regex(lines[0]!.text, /^\[E\] MS001 {2}truncation {2}blame gateway {2}body ended after 32,768 of/);
   t.is(lines[0]!.style, 'error');
   const out = lines.map((l) => l.text).join('\n');
-  t.regex(out, /\[E\] MS006 {2}truncation {2}XML ended inside/);
+  t.regex(out, /\[E\] MS006 {2}truncation {2}blame unknown {2}XML ended inside/);
   t.regex(out, /consequence of MS001/);
   t.regex(out, /\[W\] MS109 {2}stripped/);
   t.regex(out, /at line \d+:\d+, in multistatus>response>propstat/);

@@ -67,7 +67,7 @@ export function propfindWithFailures(start: number, members = 5): Flow {
   });
   const xml = `<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">${parts.join('\n')}</D:multistatus>\n`;
   const findings: Finding[] = [
-    { rule: 'MS502', severity: 'info', category: 'partial-failure', message: `1 of ${members} resources has properties that failed (403 ×1)`, evidence: { href: hrefs[2] } },
+    { rule: 'MS502', severity: 'info', category: 'partial-failure', blame: 'server', message: `1 of ${members} resources has properties that failed (403 ×1)`, evidence: { href: hrefs[2] } },
   ];
   const analysis: Analysis = {
     findings,
@@ -109,9 +109,9 @@ export function truncatedPropfind(start: number): Flow {
     };
   });
   const findings: Finding[] = [
-    { rule: 'MS001', severity: 'error', category: 'truncation', message: `body ended after 32,768 of ${Buffer.byteLength(full).toLocaleString('en-US')} declared bytes`, evidence: { offset: 32_768, declared: Buffer.byteLength(full), received: 32_768, lastCompleteHref: lastHref } },
-    { rule: 'MS006', severity: 'error', category: 'truncation', message: 'XML ended inside multistatus>response>propstat', evidence: { line: lastLine, column: lastColumn, path: 'multistatus>response>propstat', href: lastHref }, consequenceOf: 'MS001' },
-    { rule: 'MS109', severity: 'warning', category: 'stripped', message: 'Content-Type on a 207 is text/plain', evidence: { contentType: 'text/plain' } },
+    { rule: 'MS001', severity: 'error', category: 'truncation', blame: 'gateway', message: `body ended after 32,768 of ${Buffer.byteLength(full).toLocaleString('en-US')} declared bytes`, evidence: { offset: 32_768, declared: Buffer.byteLength(full), received: 32_768, lastCompleteHref: lastHref } },
+    { rule: 'MS006', severity: 'error', category: 'truncation', blame: 'unknown', message: 'XML ended inside multistatus>response>propstat', evidence: { line: lastLine, column: lastColumn, path: 'multistatus>response>propstat', href: lastHref }, consequenceOf: 'MS001' },
+    { rule: 'MS109', severity: 'warning', category: 'stripped', blame: 'server', message: 'Content-Type on a 207 is text/plain', evidence: { contentType: 'text/plain' } },
   ];
   return {
     ...flowBase('PROPFIND', '/dav/big/', start, ['Depth', '1'], propfindBody),
@@ -153,8 +153,8 @@ export function deleteLocked(start: number): Flow {
     outcome: { kind: 'complete' },
     analysis: {
       findings: [
-        { rule: 'MS501', severity: 'warning', category: 'partial-failure', message: '2 of 2 resources failed (423 ×1, 424 ×1)', evidence: { href: '/dav/shared/locked.odt' } },
-        { rule: 'MS504', severity: 'warning', category: 'partial-failure', message: 'DELETE 207 contains 424 Failed Dependency', evidence: { href: '/dav/shared/' } },
+        { rule: 'MS501', severity: 'warning', category: 'partial-failure', blame: 'server', message: '2 of 2 resources failed (423 ×1, 424 ×1)', evidence: { href: '/dav/shared/locked.odt' } },
+        { rule: 'MS504', severity: 'warning', category: 'partial-failure', blame: 'server', message: 'DELETE 207 contains 424 Failed Dependency', evidence: { href: '/dav/shared/' } },
       ],
       resources,
       summary: { resources: 2, failedResources: 2, byStatus: { '423': 1, '424': 1 }, findings: { error: 0, warning: 2, info: 0 }, text: '2 of 2 resources failed (423 ×1, 424 ×1)' },

@@ -33,6 +33,7 @@ const finding = (rule: string, severity: Finding['severity'], category: Finding[
   rule,
   severity,
   category,
+  blame: 'gateway',
   message,
   evidence: {},
   ...(consequenceOf ? { consequenceOf } : {}),

@@ -1,6 +1,6 @@
 // The rule catalogue (RULES.md §2): one table keyed by rule id, assembled from one file per
 // category, plus MS901 for a rule that throws and MS902 for a flow davtap's relay failed on. Ids never change once released.
-import type { Category, Severity } from '../../types.js';
+import type { Blame, Category, Severity } from '../../types.js';
 import type { RuleDef } from '../facts.js';
 import { malformedRules } from './malformed.js';
 import { partialFailureRules } from './partial-failure.js';
@@ -13,6 +13,7 @@ export interface RuleInfo {
   id: string;
   severity: Severity;
   category: Category;
+  blame: Blame;
   title: string;
 }
 
@@ -23,14 +24,14 @@ export const ruleDefs: readonly RuleDef[] = Object.freeze(
   [...truncationRules, ...malformedRules, ...semanticRules, ...strippedRules, ...partialFailureRules, ...securityRules].sort(byId),
 );
 
-export const analyzerCrashed: RuleInfo = Object.freeze({ id: 'MS901', severity: 'error', category: 'semantic', title: 'analyzer rule crashed' });
+export const analyzerCrashed: RuleInfo = Object.freeze({ id: 'MS901', severity: 'error', category: 'semantic', blame: 'unknown', title: 'analyzer rule crashed' });
 /** Reported by the live pipeline, never by a rule: davtap's relay failed on the flow (outcome EDAVTAP). */
-export const relayFailed: RuleInfo = Object.freeze({ id: 'MS902', severity: 'error', category: 'semantic', title: 'davtap failed internally on this flow' });
+export const relayFailed: RuleInfo = Object.freeze({ id: 'MS902', severity: 'error', category: 'semantic', blame: 'unknown', title: 'davtap failed internally on this flow' });
 
-/** The catalogue: id → default severity, category and title. */
+/** The catalogue: id → default severity, category, blame and title. */
 export const rules: Readonly<Record<string, RuleInfo>> = Object.freeze(
   Object.fromEntries([
-    ...ruleDefs.map((r) => [r.id, Object.freeze({ id: r.id, severity: r.severity, category: r.category, title: r.title })] as const),
+    ...ruleDefs.map((r) => [r.id, Object.freeze({ id: r.id, severity: r.severity, category: r.category, blame: r.blame, title: r.title })] as const),
     [analyzerCrashed.id, analyzerCrashed] as const,
     [relayFailed.id, relayFailed] as const,
   ]),

@@ -26,6 +26,7 @@ export const malformedRules: RuleDef[] = [
     id: 'MS005',
     severity: 'warning',
     category: 'malformed',
+    blame: 'server',
     title: 'Content-Length and Transfer-Encoding conflict, or bytes after the body',
     scope: 'transport',
     atEnd(f) {
@@ -56,6 +57,7 @@ export const malformedRules: RuleDef[] = [
     id: 'MS101',
     severity: 'error',
     category: 'malformed',
+    blame: 'server',
     title: 'XML not well-formed',
     scope: 'body',
     atEnd(f) {
@@ -83,6 +85,7 @@ export const malformedRules: RuleDef[] = [
     id: 'MS102',
     severity: 'error',
     category: 'malformed',
+    blame: 'server',
     title: 'bytes before the XML declaration, or a BOM that contradicts it',
     scope: 'body',
     atEnd(f) {
@@ -109,6 +112,7 @@ export const malformedRules: RuleDef[] = [
     id: 'MS103',
     severity: 'error',
     category: 'malformed',
+    blame: 'server',
     title: 'invalid UTF-8 or illegal XML character',
     scope: 'body',
     atEnd(f) {
@@ -140,6 +144,7 @@ export const malformedRules: RuleDef[] = [
     id: 'MS104',
     severity: 'error',
     category: 'malformed',
+    blame: 'server',
     title: 'namespace error (undeclared prefix, empty prefix binding, duplicate expanded attribute)',
     scope: 'body',
     atEnd(f) {
@@ -156,6 +161,7 @@ export const malformedRules: RuleDef[] = [
     id: 'MS105',
     severity: 'error',
     category: 'malformed',
+    blame: 'server',
     title: 'reference to an undeclared entity',
     scope: 'body',
     atEnd(f) {
@@ -172,6 +178,7 @@ export const malformedRules: RuleDef[] = [
     id: 'MS106',
     severity: 'warning',
     category: 'malformed',
+    blame: 'server',
     title: 'encoding sources disagree',
     scope: 'body',
     atEnd(f) {
@@ -187,6 +194,7 @@ export const malformedRules: RuleDef[] = [
     id: 'MS301',
     severity: 'error',
     category: 'malformed',
+    blame: 'server',
     title: 'href is not a URI reference',
     scope: 'body',
     atEnd(f) {

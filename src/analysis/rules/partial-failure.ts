@@ -29,6 +29,7 @@ export const partialFailureRules: RuleDef[] = [
     id: 'MS501',
     severity: 'warning',
     category: 'partial-failure',
+    blame: 'server',
     title: 'resources failed',
     scope: 'body',
     atEnd(f) {
@@ -50,6 +51,7 @@ export const partialFailureRules: RuleDef[] = [
     id: 'MS502',
     severity: 'info',
     category: 'partial-failure',
+    blame: 'server',
     title: 'properties failed',
     scope: 'body',
     atEnd(f) {
@@ -78,6 +80,7 @@ export const partialFailureRules: RuleDef[] = [
     id: 'MS503',
     severity: 'error',
     category: 'partial-failure',
+    blame: 'server',
     title: 'PROPPATCH not atomic',
     scope: 'body',
     atEnd(f) {
@@ -111,6 +114,7 @@ export const partialFailureRules: RuleDef[] = [
     id: 'MS504',
     severity: 'warning',
     category: 'partial-failure',
+    blame: 'server',
     title: 'DELETE/COPY/MOVE 207 with codes that should not appear',
     scope: 'body',
     atEnd(f) {
@@ -141,6 +145,7 @@ export const partialFailureRules: RuleDef[] = [
     id: 'MS505',
     severity: 'info',
     category: 'partial-failure',
+    blame: 'server',
     title: 'server paged the results (507 on the request URI)',
     scope: 'body',
     atEnd(f) {

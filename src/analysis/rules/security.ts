@@ -55,6 +55,7 @@ export const securityRules: RuleDef[] = [
     id: 'MS701',
     severity: 'warning',
     category: 'security',
+    blame: 'server',
     title: 'DOCTYPE in a WebDAV response',
     scope: 'transport',
     atEnd(f) {
@@ -70,6 +71,7 @@ export const securityRules: RuleDef[] = [
     id: 'MS702',
     severity: 'error',
     category: 'security',
+    blame: 'server',
     title: 'entity declarations (XXE, entity expansion)',
     scope: 'transport',
     atEnd(f) {
@@ -97,6 +99,7 @@ export const securityRules: RuleDef[] = [
     id: 'MS703',
     severity: 'warning',
     category: 'security',
+    blame: 'unknown',
     title: 'analysis limit reached',
     scope: 'transport',
     atEnd(f) {

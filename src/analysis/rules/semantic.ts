@@ -24,6 +24,7 @@ export const semanticRules: RuleDef[] = [
     id: 'MS107',
     severity: 'error',
     category: 'semantic',
+    blame: 'server',
     title: 'root element is not {DAV:}multistatus',
     scope: 'transport',
     atEnd(f) {
@@ -45,6 +46,7 @@ export const semanticRules: RuleDef[] = [
     id: 'MS201',
     severity: 'error',
     category: 'semantic',
+    blame: 'server',
     title: 'response without href',
     scope: 'body',
     onResponse(o) {
@@ -56,6 +58,7 @@ export const semanticRules: RuleDef[] = [
     id: 'MS202',
     severity: 'error',
     category: 'semantic',
+    blame: 'server',
     title: 'response has neither status nor propstat, both, or several hrefs with propstat',
     scope: 'body',
     onResponse(o) {
@@ -78,6 +81,7 @@ export const semanticRules: RuleDef[] = [
     id: 'MS203',
     severity: 'error',
     category: 'semantic',
+    blame: 'server',
     title: 'propstat without exactly one prop and one status',
     scope: 'body',
     onResponse(o) {
@@ -99,6 +103,7 @@ export const semanticRules: RuleDef[] = [
     id: 'MS204',
     severity: 'error',
     category: 'semantic',
+    blame: 'server',
     title: 'status element is not an HTTP status line',
     scope: 'body',
     onResponse(o) {
@@ -115,6 +120,7 @@ export const semanticRules: RuleDef[] = [
     id: 'MS205',
     severity: 'error',
     category: 'semantic',
+    blame: 'server',
     title: 'the same href in two responses',
     scope: 'body',
     onResponse(o, f) {
@@ -129,6 +135,7 @@ export const semanticRules: RuleDef[] = [
     id: 'MS206',
     severity: 'warning',
     category: 'semantic',
+    blame: 'server',
     title: 'duplicate property, text in prop/error, or markup inside href/status',
     scope: 'body',
     onResponse(o) {
@@ -144,6 +151,7 @@ export const semanticRules: RuleDef[] = [
     id: 'MS207',
     severity: 'warning',
     category: 'semantic',
+    blame: 'server',
     title: 'error element outside response/propstat',
     scope: 'body',
     atEnd(f) {
@@ -156,6 +164,7 @@ export const semanticRules: RuleDef[] = [
     id: 'MS208',
     severity: 'warning',
     category: 'semantic',
+    blame: 'server',
     title: '3xx inner status without location',
     scope: 'body',
     onResponse(o) {
@@ -168,6 +177,7 @@ export const semanticRules: RuleDef[] = [
     id: 'MS210',
     severity: 'info',
     category: 'semantic',
+    blame: 'server',
     title: 'tolerated variants',
     scope: 'transport',
     atEnd(f) {
@@ -189,6 +199,7 @@ export const semanticRules: RuleDef[] = [
     id: 'MS305',
     severity: 'warning',
     category: 'semantic',
+    blame: 'server',
     title: 'dot-segments in href, or collection href without trailing slash',
     scope: 'body',
     onResponse(o) {
@@ -205,6 +216,7 @@ export const semanticRules: RuleDef[] = [
     id: 'MS506',
     severity: 'info',
     category: 'semantic',
+    blame: 'server',
     title: '208 Already Reported',
     scope: 'body',
     atEnd(f) {
@@ -226,6 +238,7 @@ export const semanticRules: RuleDef[] = [
     id: 'MS507',
     severity: 'warning',
     category: 'semantic',
+    blame: 'server',
     title: 'unusual inner status codes',
     scope: 'body',
     onResponse(o) {
@@ -244,6 +257,7 @@ export const semanticRules: RuleDef[] = [
     id: 'MS602',
     severity: 'error',
     category: 'semantic',
+    blame: 'server',
     title: 'sync-collection 207 without exactly one sync-token',
     scope: 'body',
     atEnd(f) {
@@ -263,6 +277,7 @@ export const semanticRules: RuleDef[] = [
     id: 'MS603',
     severity: 'error',
     category: 'semantic',
+    blame: 'server',
     title: 'sync-collection member shape',
     scope: 'body',
     onResponse(o, f) {
@@ -285,15 +300,19 @@ export const semanticRules: RuleDef[] = [
     id: 'MS604',
     severity: 'warning',
     category: 'semantic',
+    blame: 'client',
     title: 'REPORT status versus Depth',
     scope: 'transport',
     atEnd(f) {
       if (f.req.method !== 'REPORT') return undefined;
       if (f.req.isSyncCollection && f.head.status === 207 && f.req.depth !== undefined && f.req.depth !== '0') {
-        return { message: `sync-collection REPORT with Depth: ${f.req.depth} answered 207; RFC 6578 §3.2 defines it only for Depth: 0 (older servers accept it, App. A)`, evidence: { depth: f.req.depth, status: f.head.status } };
+        return {
+          message: `the client sent the sync-collection REPORT with Depth: ${f.req.depth}; RFC 6578 §3.2 defines it only for Depth: 0. The server answered 207, as RFC 6578 App. A lets older servers do: not the server's fault`,
+          evidence: { depth: f.req.depth, status: f.head.status },
+        };
       }
       if (f.req.depth !== undefined && f.head.status !== 207 && f.head.status < 400) {
-        return { message: `REPORT with Depth: ${f.req.depth} answered ${f.head.status}, not 207 (RFC 3253 §3.6)`, evidence: { depth: f.req.depth, status: f.head.status } };
+        return { blame: 'server', message: `REPORT with Depth: ${f.req.depth} answered ${f.head.status}, not 207 (RFC 3253 §3.6)`, evidence: { depth: f.req.depth, status: f.head.status } };
       }
       return undefined;
     },

@@ -55,6 +55,7 @@ export const strippedRules: RuleDef[] = [
     id: 'MS108',
     severity: 'error',
     category: 'stripped',
+    blame: 'unknown',
     title: '207 with an HTML body',
     scope: 'transport',
     atEnd(f) {
@@ -66,7 +67,10 @@ export const strippedRules: RuleDef[] = [
       if (!html && f.xml.isMultistatus) return undefined; // a multistatus mislabelled text/html: MS109
       const title = /<title[^>]*>([\s\S]{0,200}?)<\/title>/i.exec(head)?.[1]?.trim();
       const via = ['Server', 'Via', 'CF-Ray', 'X-Cache'].map((h) => [h, joinedHeader(f.head.rawHeaders, h)] as const).filter(([, v]) => v !== undefined);
+      // A CDN's or WAF's signature (its headers, a challenge page's title) names the relay that substituted the page.
+      const relay = via.some(([h]) => h !== 'Server') || /cloudflare|attention required|just a moment|access denied|request rejected|captcha/i.test(`${title ?? ''} ${joinedHeader(f.head.rawHeaders, 'Server') ?? ''}`);
       return {
+        ...(relay ? { blame: 'gateway' as const } : {}),
         message: `207 carries an HTML page instead of a multistatus${title !== undefined ? ` ("${title.replace(/\s+/g, ' ').slice(0, 80)}")` : ''}: an error page, WAF challenge or SPA fallback was substituted${via.length > 0 ? ` (${via.map(([k, v]) => `${k}: ${v}`).join(', ')})` : ''}`,
         evidence: { contentType: f.head.contentTypeRaw ?? null, ...(title !== undefined ? { title } : {}), bodyBytes: f.decoding.decodedBytes, excerpt: head.slice(0, 80), ...Object.fromEntries(via) },
       };
@@ -76,6 +80,7 @@ export const strippedRules: RuleDef[] = [
     id: 'MS109',
     severity: 'warning',
     category: 'stripped',
+    blame: 'server',
     title: 'Content-Type of a 207 missing or not XML',
     scope: 'transport',
     atEnd(f) {
@@ -96,6 +101,7 @@ export const strippedRules: RuleDef[] = [
     id: 'MS302',
     severity: 'error',
     category: 'stripped',
+    blame: 'unknown',
     title: 'hrefs mix absolute-URI and absolute-path forms',
     scope: 'body',
     atEnd(f) {
@@ -111,6 +117,7 @@ export const strippedRules: RuleDef[] = [
     id: 'MS303',
     severity: 'error',
     category: 'stripped',
+    blame: 'unknown',
     title: 'href outside the request URI',
     scope: 'body',
     atEnd(f) {
@@ -159,6 +166,7 @@ export const strippedRules: RuleDef[] = [
     id: 'MS304',
     severity: 'error',
     category: 'stripped',
+    blame: 'unknown',
     title: 'href names an internal host',
     scope: 'body',
     atEnd(f) {
@@ -191,6 +199,7 @@ export const strippedRules: RuleDef[] = [
     id: 'MS401',
     severity: 'error',
     category: 'stripped',
+    blame: 'server',
     title: 'requested property missing from the response',
     scope: 'body',
     atEnd(f) {
@@ -221,6 +230,7 @@ export const strippedRules: RuleDef[] = [
     id: 'MS402',
     severity: 'warning',
     category: 'stripped',
+    blame: 'server',
     title: 'PROPFIND without a response for the request URI',
     scope: 'body',
     atEnd(f) {
@@ -239,6 +249,7 @@ export const strippedRules: RuleDef[] = [
     id: 'MS404',
     severity: 'error',
     category: 'stripped',
+    blame: 'server',
     title: 'DAV elements bound to a misspelt namespace',
     scope: 'body',
     atEnd(f) {
@@ -256,6 +267,7 @@ export const strippedRules: RuleDef[] = [
     id: 'MS405',
     severity: 'error',
     category: 'stripped',
+    blame: 'unknown',
     title: 'content coding added or removed in transit',
     scope: 'transport',
     atEnd(f) {
@@ -282,6 +294,7 @@ export const strippedRules: RuleDef[] = [
     id: 'MS601',
     severity: 'error',
     category: 'stripped',
+    blame: 'server',
     title: 'multiget href without a response',
     scope: 'body',
     atEnd(f) {
@@ -304,6 +317,7 @@ export const strippedRules: RuleDef[] = [
     id: 'MS605',
     severity: 'warning',
     category: 'stripped',
+    blame: 'server',
     title: 'calendar-data/address-data empty or not iCalendar/vCard',
     scope: 'body',
     onResponse(o) {

@@ -1,6 +1,7 @@
 // Truncation: the body stopped short, at the transport (MS001–MS004) or inside the XML (MS006),
 // or a listing came back emptier than the request asked for (MS209, MS403).
-import type { Facts, RuleDef } from '../facts.js';
+import type { Blame } from '../../types.js';
+import type { Draft, Facts, RuleDef } from '../facts.js';
 import { normalizeHref } from '../href.js';
 import { completeCount, n, plural, printable, whereBodyEnded } from './util.js';
 
@@ -59,6 +60,18 @@ export function swallowedEnd(f: Facts): boolean {
   return f.text.tail.trimEnd().endsWith(`</${name}>`);
 }
 
+/** A relay's buffer size: a cut at a multiple of it points at a gateway (RULES.md §6). */
+const RELAY_BUFFER = 16 * 1024;
+
+/**
+ * Blame for a body cut after `received` bytes: a gateway when the cut falls on a relay's buffer
+ * size (16, 32, 64 KiB…), otherwise the rule's default (one vantage point, no signature).
+ */
+function cutBlame(received: number): Pick<Draft, 'blame'> {
+  const blame: Blame | undefined = received >= RELAY_BUFFER && received % RELAY_BUFFER === 0 ? 'gateway' : undefined;
+  return blame !== undefined ? { blame } : {};
+}
+
 /** The transport-level root cause of a truncated body, if any (first of MS001–MS004). */
 export function transportCause(f: Facts): string | undefined {
   if (ms001Applies(f)) return 'MS001';
@@ -73,6 +86,7 @@ export const truncationRules: RuleDef[] = [
     id: 'MS001',
     severity: 'error',
     category: 'truncation',
+    blame: 'unknown',
     title: 'body shorter than Content-Length',
     scope: 'transport',
     atEnd(f) {
@@ -82,6 +96,7 @@ export const truncationRules: RuleDef[] = [
       const shortfall = declared - fr.payloadBytes;
       const where = f.bodyInScope ? `, ${whereBodyEnded(f)}` : '';
       return {
+        ...cutBlame(fr.payloadBytes),
         message: `body ended after ${n(fr.payloadBytes)} of ${n(declared)} declared bytes (${n(shortfall)} missing; connection ${closedBy(f)})${where}`,
         evidence: {
           offset: fr.payloadBytes,
@@ -100,6 +115,7 @@ export const truncationRules: RuleDef[] = [
     id: 'MS002',
     severity: 'error',
     category: 'truncation',
+    blame: 'unknown',
     title: 'chunked body incomplete or mis-framed',
     scope: 'transport',
     atEnd(f) {
@@ -114,11 +130,13 @@ export const truncationRules: RuleDef[] = [
       }
       if (fr.bodyForm === 'payload') {
         return {
+          ...cutBlame(fr.payloadBytes),
           message: `chunked body ended before the last chunk (${f.transport.code ?? f.transport.outcome}) after ${n(fr.payloadBytes)} payload bytes${where}`,
           evidence: { offset: fr.payloadBytes, received: fr.payloadBytes, outcome: f.transport.outcome, ...(f.transport.code !== undefined ? { code: f.transport.code } : {}) },
         };
       }
       return {
+        ...cutBlame(fr.payloadBytes),
         message: `chunked body ended without the terminating zero-size chunk, ${f.chunkState}, after ${plural(fr.chunkCount, 'chunk')} (${n(fr.payloadBytes)} payload bytes)${where}`,
         evidence: { offset: fr.wireBytes, chunks: fr.chunkCount, received: fr.payloadBytes, ...(fr.lastSizeLine !== undefined ? { lastSizeLine: fr.lastSizeLine } : {}), excerpt: printable(fr.tail.subarray(-64)) },
       };
@@ -128,6 +146,7 @@ export const truncationRules: RuleDef[] = [
     id: 'MS003',
     severity: 'error',
     category: 'truncation',
+    blame: 'unknown',
     title: 'connection reset or aborted before the end of the body',
     scope: 'transport',
     atEnd(f) {
@@ -136,6 +155,7 @@ export const truncationRules: RuleDef[] = [
       const event = t.code ?? (t.closeKind !== undefined && t.closeKind !== 'fin' ? closedBy(f) : t.outcome);
       const where = f.bodyInScope ? `; ${whereBodyEnded(f)}` : '';
       return {
+        ...cutBlame(f.framing.payloadBytes),
         message: `transport ended abnormally (${event}${t.message !== undefined ? `: ${t.message}` : ''}) after ${n(f.framing.payloadBytes)} body bytes; a ${f.framing.framing} body cannot be complete after that${where}`,
         evidence: { offset: f.framing.payloadBytes, event, outcome: t.outcome, ...(t.closeKind !== undefined ? { closeKind: t.closeKind } : {}), received: f.framing.payloadBytes },
       };
@@ -145,6 +165,7 @@ export const truncationRules: RuleDef[] = [
     id: 'MS004',
     severity: 'error',
     category: 'truncation',
+    blame: 'unknown',
     title: 'content-encoded stream truncated or corrupt',
     scope: 'transport',
     atEnd(f) {
@@ -161,6 +182,7 @@ export const truncationRules: RuleDef[] = [
     id: 'MS006',
     severity: 'error',
     category: 'truncation',
+    blame: 'server',
     title: 'XML ended before the root element closed',
     scope: 'body',
     atEnd(f) {
@@ -203,6 +225,7 @@ export const truncationRules: RuleDef[] = [
     id: 'MS209',
     severity: 'warning',
     category: 'truncation',
+    blame: 'server',
     title: 'PROPFIND 207 without any response',
     scope: 'body',
     atEnd(f) {
@@ -218,6 +241,7 @@ export const truncationRules: RuleDef[] = [
     id: 'MS403',
     severity: 'warning',
     category: 'truncation',
+    blame: 'server',
     title: 'Depth: infinity answered as if Depth: 1',
     scope: 'body',
     atEnd(f) {
