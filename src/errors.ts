@@ -4,8 +4,8 @@
 
 /** Every status the davtap process exits with. */
 export const exitStatuses = {
-  0: 'success; for check and verify, no finding or difference reached --fail-on',
-  1: 'check or verify: findings (or differences) reached --fail-on',
+  0: 'success; for check and verify, no finding or difference reached --fail-on; for replay, every answer was the same',
+  1: 'check or verify: findings (or differences) reached --fail-on; replay: an answer differed',
   2: 'usage, option value, listening, file, database or CA error; the proxy also exits 2 when flows it relayed could not be recorded',
   70: 'internal error (a bug in davtap): the message carries the stack',
   130: 'a second SIGINT or SIGTERM while the proxy stops: it exits at once, without waiting for the recorder',

@@ -104,6 +104,8 @@ export interface Flow {
   analysis?: Analysis;
   /** Names the fault injection applied to this flow, when one was. */
   injected?: string;
+  /** Set on a flow davtap sent again (`davtap replay`): the id of the recorded flow it re-sent. */
+  replayOf?: string;
 }
 
 /** What the proxy knows when the response head arrives: enough to start a streaming analysis. */

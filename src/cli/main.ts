@@ -12,6 +12,7 @@ const commands: Record<string, () => Promise<Command>> = {
   check: async () => (await import('./check.js')).command,
   verify: async () => (await import('./verify.js')).command,
   export: async () => (await import('./export.js')).command,
+  replay: async () => (await import('./replay.js')).command,
 };
 
 export const version = '0.1.0';
@@ -30,6 +31,7 @@ function usage(): string {
     '  check    analyze saved 207 responses (.http, .xml, .har) offline',
     '  verify   compare a gateway\'s 207 answers with the origin\'s (--origin URL --via URL)',
     '  export   write flows as HAR, a bug-report bundle or JSON lines (credentials redacted)',
+    '  replay   send recorded requests again and compare the answers (exit 1 when one differs)',
     '',
     "Run 'davtap <command> --help' for a command's options. 'davtap --version' prints the version.",
     '',

@@ -91,6 +91,8 @@ export interface HarDavtap {
   informational?: { status: number; headers: HarHeader[] }[];
   trailers?: HarHeader[];
   injected?: string;
+  /** The id of the recorded flow this one re-sent (`davtap replay`). */
+  replayOf?: string;
   summary?: string;
   findings: Finding[];
   resources: Resource[];
@@ -210,6 +212,7 @@ export function harEntry(recorded: Flow, redactor: Redactor): HarEntry {
   };
   if (redactor.url(req.url) !== redactedUrl) davtap.upstreamUrl = redactor.url(req.url);
   if (flow.injected !== undefined) davtap.injected = flow.injected;
+  if (flow.replayOf !== undefined) davtap.replayOf = flow.replayOf;
   if (flow.analysis) davtap.summary = flow.analysis.summary.text;
 
   const res = flow.response;

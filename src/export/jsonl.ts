@@ -37,6 +37,8 @@ export interface JsonlRecord {
   findingCounts: Record<'error' | 'warning' | 'info', number>;
   findings: Finding[];
   injected: string | null;
+  /** The id of the recorded flow this one re-sent (`davtap replay`), null for a client's flow. */
+  replayOf: string | null;
   requestHeaders: [string, string][];
   responseHeaders: [string, string][] | null;
   requestBody?: { text: string; encoding?: 'base64' };
@@ -77,6 +79,7 @@ export function jsonlRecord(recorded: Flow, redactor: Redactor, options: JsonlOp
     findingCounts: counts,
     findings: flow.analysis?.findings ?? [],
     injected: flow.injected ?? null,
+    replayOf: flow.replayOf ?? null,
     requestHeaders: tuples(redactor.headers(flow.request.rawHeaders)),
     responseHeaders: res ? tuples(redactor.headers(res.rawHeaders)) : null,
   };

@@ -113,6 +113,7 @@ function flowSection(flow: Flow, files: FlowFiles, redactor: Redactor): string[]
   }
   if (!req.body.captureComplete) out.push(`- Note: the saved request body is the first ${int(req.body.bytes.length)} of ${int(req.body.bytesSeen)} bytes`);
   if (flow.injected !== undefined) out.push(`- Fault injected by davtap: ${code(flow.injected)}`);
+  if (flow.replayOf !== undefined) out.push(`- Replay of flow ${code(flow.replayOf)} (sent again by davtap replay)`);
   if (flow.analysis) out.push(`- Summary: **${flow.analysis.summary.text}**`);
   out.push(`- Files: ${[files.request, files.response, files.decoded, files.body].filter((f): f is string => f !== null).map(code).join(', ')}; replay: ${code(`sh ${files.replay}`)}`);
   out.push('');

@@ -8,6 +8,8 @@ export interface Selection {
   ids?: readonly string[];
   /** A filter expression (`--filter`); with ids, narrows them. A bad one throws FilterSyntaxError (exit 2). */
   filter?: string | null;
+  /** The command named in errors (default export). */
+  command?: string;
 }
 
 const PAGE = 1000;
@@ -26,18 +28,18 @@ function idsWithPrefix(store: Store, prefix: string): string[] {
 }
 
 /** Resolves `--flow` values to full ids; an unknown or ambiguous one is a one-line error. */
-export function resolveIds(store: Store, ids: readonly string[]): string[] {
+export function resolveIds(store: Store, ids: readonly string[], command = 'export'): string[] {
   const out: string[] = [];
   for (const given of ids) {
     const id = given.trim();
-    if (id === '') throw new DavtapError('USAGE', 'export: --flow needs a flow id');
+    if (id === '') throw new DavtapError('USAGE', `${command}: --flow needs a flow id`);
     if (store.getRow(id)) {
       out.push(id);
       continue;
     }
     const matches = idsWithPrefix(store, id);
-    if (matches.length === 0) throw new DavtapError('USAGE', `export: no flow with id '${id}' in ${store.file}`);
-    if (matches.length > 1) throw new DavtapError('USAGE', `export: flow id prefix '${id}' is ambiguous (${matches.slice(0, 3).join(', ')}…)`);
+    if (matches.length === 0) throw new DavtapError('USAGE', `${command}: no flow with id '${id}' in ${store.file}`);
+    if (matches.length > 1) throw new DavtapError('USAGE', `${command}: flow id prefix '${id}' is ambiguous (${matches.slice(0, 3).join(', ')}…)`);
     out.push(matches[0]!);
   }
   return out;
@@ -60,7 +62,7 @@ export function selectIds(store: Store, selection: Selection): string[] {
   };
   const filtered = matching();
   if (selection.ids !== undefined && selection.ids.length > 0) {
-    const resolved = resolveIds(store, selection.ids);
+    const resolved = resolveIds(store, selection.ids, selection.command);
     const seqs = new Map<string, number>();
     for (const id of resolved) seqs.set(id, store.getRow(id)!.seq);
     return [...seqs.entries()]

@@ -45,6 +45,8 @@ export interface FlowRow {
   injected: string | null;
   /** Bytes of stored bodies removed by `--max-db-size` pruning (0 when none). */
   bodyPrunedBytes: number;
+  /** The id of the flow this one replayed (`Flow.replayOf`), null for a flow a client sent. */
+  replayOf: string | null;
 }
 
 /** How much of each body the database holds. */
@@ -68,7 +70,7 @@ export const flowColumns = [
   'response_capture_complete', 'decoded_bytes_seen', 'decoded_capture_complete', 'decode_error', 'informational', 'trailers',
   'outcome_kind', 'outcome_code', 'outcome_message', 'analyzed', 'resources_count', 'failed_count', 'by_status', 'summary_text',
   'findings_error', 'findings_warning', 'findings_info', 'injected', 'request_body_stored', 'response_body_stored',
-  'decoded_body_stored', 'client_tls', 'client_sni',
+  'decoded_body_stored', 'client_tls', 'client_sni', 'replay_of',
 ] as const;
 
 type FlowColumn = (typeof flowColumns)[number];
@@ -141,6 +143,7 @@ export function flowParams(flow: Flow, stored: { request: number; response: numb
     decoded_body_stored: stored.decoded,
     client_tls: bool(flow.client.tls !== undefined),
     client_sni: flow.client.tls?.sni ?? null,
+    replay_of: flow.replayOf ?? null,
   };
 }
 
@@ -193,7 +196,7 @@ export const listColumns =
   'seq, id, mode, client_address, client_port, start, "end", duration_ms, method, url, host, path, status, reason, content_type, framing, ' +
   'declared_length, response_bytes_seen, request_capture_complete, response_capture_complete, request_bytes_seen, request_body_stored, ' +
   'response_body_stored, outcome_kind, outcome_code, outcome_message, analyzed, resources_count, failed_count, summary_text, ' +
-  'findings_error, findings_warning, findings_info, injected, body_pruned, body_pruned_bytes, client_tls, client_sni';
+  'findings_error, findings_warning, findings_info, injected, body_pruned, body_pruned_bytes, client_tls, client_sni, replay_of';
 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
@@ -245,6 +248,7 @@ export function toFlowRow(r: FlowRecord): FlowRow {
     findings: { error: Number(r.findings_error), warning: Number(r.findings_warning), info: Number(r.findings_info) },
     injected: str(r.injected),
     bodyPrunedBytes: Number(r.body_pruned_bytes ?? 0),
+    replayOf: str(r.replay_of),
   };
 }
 

@@ -124,6 +124,10 @@ export const migrations: readonly string[] = [
   `
   ALTER TABLE findings ADD COLUMN blame TEXT;
   `,
+  // 6: a replayed flow names the flow it re-sent (`replay_of`, its id; NULL for a flow a client sent).
+  `
+  ALTER TABLE flows ADD COLUMN replay_of TEXT;
+  `,
 ];
 
 export const schemaVersion = migrations.length;
@@ -140,4 +144,5 @@ export const oldestReadableVersion = 3;
 export const laterFlowColumns: readonly { version: number; column: string; absent: string }[] = [
   { version: 4, column: 'client_tls', absent: '0' },
   { version: 4, column: 'client_sni', absent: 'NULL' },
+  { version: 6, column: 'replay_of', absent: 'NULL' },
 ];

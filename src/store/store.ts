@@ -287,6 +287,7 @@ function toStoredFlow(r: FlowRecord, bodies: Map<string, Buffer>, findings: Find
   if (r.outcome_code !== null) flow.outcome.code = String(r.outcome_code);
   if (r.outcome_message !== null) flow.outcome.message = String(r.outcome_message);
   if (r.injected !== null) flow.injected = String(r.injected);
+  if (r.replay_of !== null && r.replay_of !== undefined) flow.replayOf = String(r.replay_of);
   if (r.analyzed === 1) {
     const counts: Record<Severity, number> = { error: Number(r.findings_error), warning: Number(r.findings_warning), info: Number(r.findings_info) };
     flow.analysis = {
