@@ -1,12 +1,14 @@
 // Two vantage points of one exchange: the response as the origin sent it and as it came out of a
-// gateway. This is where the [2pt] rules of RULES.md run at full severity (MS106, MS109, MS303,
-// MS304, MS403, MS404, MS405): the single-point analyzer can only guess what a gateway changed,
-// here both copies are at hand. Pure: bytes and heads in, findings and a one-line verdict out.
+// gateway (verify sends the same request to both; the sandwich mode records both legs of one). What
+// differs is reported with the gateway-difference rules (MS801 onwards, rules/gateway.ts), one root
+// cause per change, its knock-on differences marked `consequenceOf` it as the analyzer does for a
+// cut body. Pure: bytes and heads in, findings and a one-line verdict out.
 import { SaxesParser, type SaxesAttributeNS, type SaxesTagNS } from 'saxes';
 import type { Analysis, Category, Finding, Framing, RawHeaders, Severity, TransportEnd } from '../types.js';
 import { joinedHeader, listTokens, parseMediaType } from '../http/headers.js';
 import { normalizeAuthority, normalizeHref, parseHref, isInwardHost } from './href.js';
 import { rules } from './rules/index.js';
+import { GATEWAY } from './rules/gateway.js';
 import { n, plural } from './rules/util.js';
 import { statusCode } from './scan.js';
 import { diffResource } from './multistatus-diff.js';
@@ -238,7 +240,10 @@ export interface CompareContext {
 }
 
 export interface Comparison {
-  /** What the gateway changed, as findings (rule ids of RULES.md, severities at full [2pt] strength). */
+  /**
+   * What the gateway changed: gateway-difference findings (MS8xx), and the analyzer's findings on
+   * the gateway's copy that the origin's copy does not have ("via: …"), knock-ons marked consequenceOf.
+   */
   differences: Finding[];
   /** The decoded bodies are byte for byte the same. */
   identicalBytes: boolean;
@@ -249,22 +254,63 @@ export interface Comparison {
 }
 
 const SEVERITY_ORDER: Severity[] = ['error', 'warning', 'info'];
-const TRUNCATION_CAUSES = new Set(['MS001', 'MS002', 'MS003', 'MS004', 'MS006']);
-/** Root causes first within a severity: what broke the body, then what it broke. */
-const CAUSE_ORDER = ['MS001', 'MS002', 'MS003', 'MS004', 'MS006', 'MS108', 'MS404', 'MS304', 'MS303', 'MS403'];
+/** Root causes first within a severity: what replaced or broke the body, then what it broke. */
+const CAUSE_ORDER: string[] = [GATEWAY.statusChanged, GATEWAY.htmlSubstituted, GATEWAY.bodyCut, GATEWAY.namespacesLost, GATEWAY.hrefsRewritten, GATEWAY.responsesLost, GATEWAY.propertiesChanged];
 const rank = (f: Finding): number =>
   f.consequenceOf !== undefined ? 100 : f.evidence.statusChange === true ? -1 : CAUSE_ORDER.includes(f.rule) ? CAUSE_ORDER.indexOf(f.rule) : 50;
 
-/** Which analyzer findings on the gateway's copy each difference explains. */
-function rootCauses(diffs: Finding[]): [string, string[]][] {
-  const out: [string, string[]][] = [];
-  const has = (rule: string): Finding | undefined => diffs.find((f) => f.rule === rule && f.severity === 'error');
-  const cut = diffs.find((f) => f.category === 'truncation' && TRUNCATION_CAUSES.has(f.rule));
-  if (cut) out.push([cut.rule, ['MS006', 'MS101', 'MS103', 'MS209', 'MS403', 'MS402', 'MS601']]);
-  if (has('MS404')) out.push(['MS404', ['MS101', 'MS104', 'MS105', 'MS107', 'MS006', 'MS209', 'MS402']]);
-  const hrefs = has('MS304') ?? has('MS303');
-  if (hrefs) out.push([hrefs.rule, ['MS302', 'MS303', 'MS304', 'MS402', 'MS601']]);
-  return out;
+/** What a cut body, a lost namespace declaration or rewritten hrefs also break (analyzer rules and differences). */
+const CUT_KNOCK_ONS = ['MS001', 'MS002', 'MS003', 'MS004', 'MS006', 'MS101', 'MS103', 'MS209', 'MS403', 'MS402', 'MS601', GATEWAY.responsesLost, GATEWAY.propertiesChanged, GATEWAY.namespacesLost, GATEWAY.htmlSubstituted];
+const NAMESPACE_KNOCK_ONS = ['MS101', 'MS104', 'MS105', 'MS107', 'MS006', 'MS201', 'MS202', 'MS203', 'MS209', 'MS402', 'MS601', GATEWAY.responsesLost, GATEWAY.propertiesChanged, GATEWAY.htmlSubstituted];
+const HREF_KNOCK_ONS = ['MS205', 'MS302', 'MS303', 'MS304', 'MS402', 'MS601', GATEWAY.responsesLost];
+/**
+ * The analyzer's single-point names for what a gateway difference shows with both points: on the
+ * gateway's copy they say the same thing once more (gzip without Content-Encoding is MS807 here and
+ * MS405 there), so they are its consequences whatever their severity.
+ */
+const SAME_SYMPTOM: Record<string, string[]> = {
+  [GATEWAY.encodingChanged]: ['MS004', 'MS106', 'MS405'],
+  [GATEWAY.contentTypeChanged]: ['MS109'],
+  [GATEWAY.htmlSubstituted]: ['MS108', 'MS109'],
+  [GATEWAY.responsesLost]: ['MS403', 'MS402', 'MS601', 'MS209'],
+  [GATEWAY.propertiesChanged]: ['MS401', 'MS605'],
+  [GATEWAY.namespacesLost]: ['MS104', 'MS107', 'MS404'],
+  [GATEWAY.hrefsRewritten]: ['MS302', 'MS303', 'MS304'],
+};
+
+/**
+ * One root cause is one finding (RULES.md §6): every difference a root cause explains is marked its
+ * consequence. In order: another status line explains all but a cut; an HTML page (by its
+ * Content-Type) everything but a cut; a cut, a lost namespace declaration, rewritten hrefs what
+ * they break.
+ */
+function markConsequences(out: Finding[]): void {
+  const rootOf = (pred: (f: Finding) => boolean): Finding | undefined => out.find((f) => f.severity === 'error' && f.consequenceOf === undefined && pred(f));
+  const status = rootOf((f) => f.evidence.statusChange === true);
+  const html = rootOf((f) => f.rule === GATEWAY.htmlSubstituted && f.evidence.html === true);
+  const cut = rootOf((f) => f.rule === GATEWAY.bodyCut);
+  const namespaces = rootOf((f) => f.rule === GATEWAY.namespacesLost);
+  const hrefs = rootOf((f) => f.rule === GATEWAY.hrefsRewritten);
+  const causes: [Finding | undefined, (f: Finding) => boolean][] = [
+    [status, (f) => f !== cut],
+    [html, (f) => f !== cut],
+    [cut, (f) => CUT_KNOCK_ONS.includes(f.rule)],
+    [namespaces, (f) => NAMESPACE_KNOCK_ONS.includes(f.rule)],
+    [hrefs, (f) => HREF_KNOCK_ONS.includes(f.rule)],
+  ];
+  for (const f of out) {
+    if (f.consequenceOf !== undefined) continue;
+    // A root cause is explained only by the causes before it in the list, never by a later one.
+    const own = causes.findIndex(([root]) => root === f);
+    const candidates = own >= 0 ? causes.slice(0, own) : causes;
+    const cause = candidates.find(([root, explains]) => root !== undefined && explains(f))?.[0];
+    if (cause) f.consequenceOf = cause.rule;
+  }
+  for (const f of out) {
+    if (f.consequenceOf !== undefined || f.rule.startsWith('MS8')) continue;
+    const same = out.find((g) => g.consequenceOf === undefined && SAME_SYMPTOM[g.rule]?.includes(f.rule));
+    if (same) f.consequenceOf = same.rule;
+  }
 }
 const TRANSPORT_RULES = new Set(['MS001', 'MS002', 'MS003', 'MS004']);
 const EXAMPLES = 3;
@@ -309,7 +355,7 @@ function authorityOf(base: string): { scheme: string; authority: string } {
 export function compareVantagePoints(origin: VantagePoint, via: VantagePoint, ctx: CompareContext): Comparison {
   const out: Finding[] = [];
   const map = ctx.map;
-  const text = (v: VantagePoint): string => new TextDecoder('utf-8').decode(v.decoded);
+  const text = (v: Pick<VantagePoint, 'decoded'>): string => new TextDecoder('utf-8').decode(v.decoded);
   const hrefKey = (mapToVia: boolean) => (h: string) => (mapToVia ? originToVia(normalizeHref(h), map) : normalizeHref(h));
   const originText = text(origin);
   const viaText = text(via);
@@ -321,7 +367,7 @@ export function compareVantagePoints(origin: VantagePoint, via: VantagePoint, ct
 
   // Status line.
   if (origin.status !== via.status) {
-    out.push(diff('MS405', 'error', 'stripped', `via answered ${via.status} where the origin answered ${origin.status}`, { origin: origin.status, via: via.status, statusChange: true }));
+    out.push(diff(GATEWAY.statusChanged, 'error', 'stripped', `via answered ${via.status} where the origin answered ${origin.status}`, { origin: origin.status, via: via.status, statusChange: true }));
   }
 
   // Headers that change how the body is read.
@@ -332,55 +378,60 @@ export function compareVantagePoints(origin: VantagePoint, via: VantagePoint, ct
   const originCause = origin.analysis.findings.find((f) => TRANSPORT_RULES.has(f.rule) && f.consequenceOf === undefined);
   const cut = isPrefixOf(via.decoded, origin.decoded);
   let truncated = false;
-  if ((viaCause && !originCause) || (cut && origin.status === via.status)) {
+  if ((viaCause && !originCause && via.decoded.length < origin.decoded.length) || (cut && origin.status === via.status)) {
     truncated = true;
-    const rule = viaCause?.rule ?? 'MS006';
+    const transportRule = viaCause?.rule ?? 'MS006';
     const how = ` (${viaCause ? `${rules[viaCause.rule]?.title ?? viaCause.rule} ${endedBy(via.transport)}` : 'the framing said the body was complete'}; ${lastComplete(via.analysis)})`;
     out.push(
       diff(
-        rule,
+        GATEWAY.bodyCut,
         'error',
         'truncation',
         `via: ${n(viaResponses)} of ${n(originResponses)} responses, body cut at ${n(via.decoded.length)} bytes of ${n(origin.decoded.length)}${how}`,
-        { viaBytes: via.decoded.length, originBytes: origin.decoded.length, viaResponses, originResponses },
+        { viaBytes: via.decoded.length, originBytes: origin.decoded.length, viaResponses, originResponses, transportRule, lastComplete: lastCompleteHref(via.analysis) },
       ),
+    );
+  } else if (via.transport.outcome !== 'complete' && via.transport.code !== 'EMSGSIZE' && origin.transport.outcome === 'complete' && via.status === origin.status) {
+    // The same bytes, but the gateway's answer never ended (a close-delimited body on a connection
+    // it kept open, a stall after the last byte): a client waits for it as long as it dares.
+    out.push(
+      diff(GATEWAY.bodyCut, 'error', 'truncation', `via's answer did not end: ${via.transport.message ?? via.transport.code ?? via.transport.outcome} after ${n(via.decoded.length)} bytes (${via.framing})`, {
+        viaBytes: via.decoded.length,
+        originBytes: origin.decoded.length,
+        outcome: via.transport.outcome,
+        neverEnded: true,
+      }),
     );
   }
 
   const bothMultistatus = o.root === clark(DAV, 'multistatus') && v.root !== undefined;
   if (o.root !== undefined && v.root !== undefined && o.root !== v.root) {
-    out.push(diff('MS405', 'error', 'stripped', `via's body is not the origin's multistatus: its root is ${v.root}, the origin's ${o.root}`, { originRoot: o.root, viaRoot: v.root, notXml: true }));
+    out.push(diff(GATEWAY.htmlSubstituted, 'error', 'stripped', `via's body is not the origin's multistatus: its root is ${v.root}, the origin's ${o.root}`, { originRoot: o.root, viaRoot: v.root, notXml: true }));
   } else if (o.root !== undefined && v.root === undefined && via.decoded.length > 0 && !truncated) {
-    out.push(diff('MS405', 'error', 'stripped', `via's body is not XML (${n(via.decoded.length)} bytes${v.error ? `: ${v.error}` : ''})`, { viaError: v.error, notXml: true }));
+    out.push(diff(GATEWAY.htmlSubstituted, 'error', 'stripped', `via's body is not XML (${n(via.decoded.length)} bytes${v.error ? `: ${v.error}` : ''})`, { viaError: v.error, notXml: true }));
   }
 
   // A substituted body (an HTML page, another document) is one cause: its namespaces are not compared.
   const local = (clarkName: string | undefined): string | undefined => clarkName?.replace(/^\{[^}]*\}/, '');
   const substituted = v.root !== undefined && o.root !== undefined && local(v.root) !== local(o.root);
-  if (!substituted) compareNamespaces(originText, viaText, out);
+  // Past a cut nothing is lost twice: the origin's declarations count as far as the gateway's copy goes.
+  if (!substituted) compareNamespaces(truncated ? text({ decoded: origin.decoded.subarray(0, via.decoded.length) }) : originText, viaText, out);
   if (bothMultistatus && o.root === v.root) compareResponses(o, v, origin, via, ctx, truncated, out);
 
   if (!identicalBytes && !out.some((f) => f.severity !== 'info') && origin.decoded.length > 0) {
-    out.push(diff('MS405', 'info', 'stripped', `bytes differ (${n(origin.decoded.length)} → ${n(via.decoded.length)}) but the multistatus is the same up to the mapping`, { bytesOnly: true }));
+    out.push(diff(GATEWAY.bytesChanged, 'info', 'stripped', `bytes differ (${n(origin.decoded.length)} → ${n(via.decoded.length)}) but the multistatus is the same up to the mapping`, { bytesOnly: true }));
   }
 
   // Whatever the analyzer finds on the gateway's copy and not on the origin's is the gateway's doing,
   // unless one of the differences above already explains it (then it is marked as its consequence).
-  const causes = rootCauses(out);
   const emitted = new Set(out.map((f) => f.rule));
   const originRules = new Set(origin.analysis.findings.map((f) => f.rule));
   for (const f of via.analysis.findings) {
     if (f.consequenceOf !== undefined || originRules.has(f.rule) || emitted.has(f.rule)) continue;
     emitted.add(f.rule);
-    const cause = causes.find(([, explained]) => explained.includes(f.rule))?.[0];
-    out.push({ ...f, blame: 'gateway', message: `via: ${f.message}`, ...(cause !== undefined ? { consequenceOf: cause } : {}) });
+    out.push({ ...f, blame: 'gateway', message: `via: ${f.message}` });
   }
-  const notXml = causes.find(([cause]) => cause === 'MS404' || TRUNCATION_CAUSES.has(cause));
-  for (const f of out) if (notXml && f.rule === 'MS405' && f.evidence.notXml === true) f.consequenceOf = notXml[0];
-  // Another status (a 502 error page for a 207) is the one cause of everything else but a cut.
-  if (origin.status !== via.status) {
-    for (const f of out) if (f.evidence.statusChange !== true && f.category !== 'truncation' && f.consequenceOf === undefined) f.consequenceOf = 'MS405';
-  }
+  markConsequences(out);
 
   out.sort((a, b) => SEVERITY_ORDER.indexOf(a.severity) - SEVERITY_ORDER.indexOf(b.severity) || rank(a) - rank(b));
   const worst = out.find((f) => f.severity !== 'info' && f.consequenceOf === undefined);
@@ -394,9 +445,14 @@ function endedBy(t: TransportEnd): string {
   return 'when the connection closed';
 }
 
-function lastComplete(a: Analysis): string {
+function lastCompleteHref(a: Analysis): string | undefined {
   const done = a.resources.filter((r) => r.complete);
-  return done.length > 0 ? `last complete response: ${done[done.length - 1]!.href}` : 'no complete response';
+  return done[done.length - 1]?.href;
+}
+
+function lastComplete(a: Analysis): string {
+  const href = lastCompleteHref(a);
+  return href !== undefined ? `last complete response: ${href}` : 'no complete response';
 }
 
 function compareHeaders(origin: VantagePoint, via: VantagePoint, ctx: CompareContext, out: Finding[]): void {
@@ -407,28 +463,29 @@ function compareHeaders(origin: VantagePoint, via: VantagePoint, ctx: CompareCon
   if ((om?.essence ?? '') !== (vm?.essence ?? '')) {
     const html = vm?.essence === 'text/html';
     out.push(
-      diff(html ? 'MS108' : 'MS109', html ? 'error' : 'warning', 'stripped', `via changed Content-Type from ${oct ?? '(none)'} to ${vct ?? '(none)'}`, {
+      diff(html ? GATEWAY.htmlSubstituted : GATEWAY.contentTypeChanged, html ? 'error' : 'warning', 'stripped', `via changed Content-Type from ${oct ?? '(none)'} to ${vct ?? '(none)'}`, {
         origin: oct,
         via: vct,
+        ...(html ? { html: true } : {}),
       }),
     );
   } else if ((om?.charset ?? '') !== (vm?.charset ?? '')) {
-    out.push(diff('MS106', 'warning', 'malformed', `via changed the charset from ${om?.charset ?? '(none)'} to ${vm?.charset ?? '(none)'} (Content-Type ${vct})`, { origin: oct, via: vct }));
+    out.push(diff(GATEWAY.encodingChanged, 'warning', 'stripped', `via changed the charset from ${om?.charset ?? '(none)'} to ${vm?.charset ?? '(none)'} (Content-Type ${vct})`, { origin: oct, via: vct }));
   }
   const oce = listTokens(joinedHeader(origin.rawHeaders, 'Content-Encoding')).filter((t) => t !== 'identity');
   const vce = listTokens(joinedHeader(via.rawHeaders, 'Content-Encoding')).filter((t) => t !== 'identity');
   if (oce.join(',') !== vce.join(',')) {
     if (vce.length > oce.length && !ctx.acceptEncoding) {
-      out.push(diff('MS405', 'error', 'stripped', `via added Content-Encoding: ${vce.join(', ')} although the request carried no Accept-Encoding`, { origin: oce, via: vce }));
+      out.push(diff(GATEWAY.encodingChanged, 'error', 'stripped', `via added Content-Encoding: ${vce.join(', ')} although the request carried no Accept-Encoding`, { origin: oce, via: vce }));
     } else {
-      out.push(diff('MS405', 'info', 'stripped', `via changed Content-Encoding from ${oce.join(', ') || 'identity'} to ${vce.join(', ') || 'identity'}`, { origin: oce, via: vce }));
+      out.push(diff(GATEWAY.encodingChanged, 'info', 'stripped', `via changed Content-Encoding from ${oce.join(', ') || 'identity'} to ${vce.join(', ') || 'identity'}`, { origin: oce, via: vce }));
     }
   }
   if (via.sniffedGzip && !origin.sniffedGzip) {
-    out.push(diff('MS405', 'error', 'stripped', 'via added gzip without Content-Encoding: the body is a gzip stream that clients will read as XML', { viaPayloadBytes: via.payloadBytes }));
+    out.push(diff(GATEWAY.encodingChanged, 'error', 'stripped', 'via added gzip without Content-Encoding: the body is a gzip stream that clients will read as XML', { viaPayloadBytes: via.payloadBytes }));
   }
   if (origin.framing !== via.framing) {
-    out.push(diff('MS405', 'info', 'stripped', `via re-framed the body: ${origin.framing} → ${via.framing}`, { origin: origin.framing, via: via.framing }));
+    out.push(diff(GATEWAY.bytesChanged, 'info', 'stripped', `via re-framed the body: ${origin.framing} → ${via.framing}`, { origin: origin.framing, via: via.framing }));
   }
 }
 
@@ -459,9 +516,9 @@ function compareNamespaces(originText: string, viaText: string, out: Finding[]):
     const uri = key.slice(key.indexOf('=') + 1);
     const variant = [...vd.keys()].find((k) => k.startsWith(`${prefix}=`) && k.slice(prefix.length + 1).toLowerCase() === uri.toLowerCase() && !originUris.has(k.slice(prefix.length + 1)));
     if (variant !== undefined) {
-      out.push(diff('MS404', 'error', 'stripped', `via changed the namespace URI ${uri} to ${variant.slice(prefix.length + 1)} (namespace names compare exactly)`, { origin: shown(key), via: shown(variant) }));
+      out.push(diff(GATEWAY.namespacesLost, 'error', 'stripped', `via changed the namespace URI ${uri} to ${variant.slice(prefix.length + 1)} (namespace names compare exactly)`, { origin: shown(key), via: shown(variant) }));
     } else if (left === 0 || !viaUris.has(uri)) {
-      out.push(diff('MS404', 'error', 'stripped', `via removed the namespace declaration ${shown(key)}${count > 1 ? ` (${count - left} of ${count})` : ''}`, { declaration: shown(key), origin: count, via: left }));
+      out.push(diff(GATEWAY.namespacesLost, 'error', 'stripped', `via removed the namespace declaration ${shown(key)}${count > 1 ? ` (${count - left} of ${count})` : ''}`, { declaration: shown(key), origin: count, via: left }));
     }
   }
 }
@@ -514,11 +571,12 @@ function compareResponses(o: MultistatusDoc, v: MultistatusDoc, origin: VantageP
     const inward = isInwardHost(host) || auth === `${originAuth.scheme}://${originAuth.authority}`;
     const toOrigin = auth === `${originAuth.scheme}://${originAuth.authority}` ? ' (the origin itself: clients leave the gateway)' : '';
     out.push(
-      diff(inward ? 'MS304' : 'MS303', 'error', 'stripped', `via rewrote hrefs to ${auth}/${toOrigin}: ${n(hrefs.length)} of ${n(total)} hrefs, e.g. ${hrefs[0]}`, {
+      diff(GATEWAY.hrefsRewritten, 'error', 'stripped', `via rewrote hrefs to ${auth}/${toOrigin}: ${n(hrefs.length)} of ${n(total)} hrefs, e.g. ${hrefs[0]}`, {
         authority: auth,
         clientAuthority: `${own.scheme}://${own.authority}`,
         count: hrefs.length,
         example: hrefs[0],
+        inward,
       }),
     );
   }
@@ -526,7 +584,7 @@ function compareResponses(o: MultistatusDoc, v: MultistatusDoc, origin: VantageP
     const first = normalizeHref(unmapped[0]!);
     out.push(
       diff(
-        'MS303',
+        GATEWAY.hrefsRewritten,
         'error',
         'stripped',
         `via passes the origin's hrefs unchanged: ${n(unmapped.length)} of ${n(total)} are outside ${map.via} (e.g. ${first} should be ${originToVia(first, map)}); the gateway maps ${map.via} to ${map.origin} but the hrefs are not mapped back`,
@@ -535,16 +593,16 @@ function compareResponses(o: MultistatusDoc, v: MultistatusDoc, origin: VantageP
     );
   }
   if (formChanged.length > 0) {
-    out.push(diff('MS405', 'info', 'stripped', `via turned ${plural(formChanged.length, 'href')} into absolute URIs on its own host, e.g. ${formChanged[0]}`));
+    out.push(diff(GATEWAY.hrefsRewritten, 'info', 'stripped', `via turned ${plural(formChanged.length, 'href')} into absolute URIs on its own host, e.g. ${formChanged[0]}`));
   }
   if (extra.length > 0) {
-    out.push(diff('MS405', 'error', 'stripped', `via added ${plural(extra.length, 'response')} the origin did not send: ${examples(extra)}`, { extra: extra.slice(0, 20) }));
+    out.push(diff(GATEWAY.responsesLost, 'error', 'truncation', `via added ${plural(extra.length, 'response')} the origin did not send: ${examples(extra)}`, { extra: extra.slice(0, 20) }));
   }
   const seen = new Set(matched.map((m) => m.key));
   const missing = [...expected.keys()].filter((k) => !seen.has(k));
   if (missing.length > 0 && !truncated) {
     out.push(
-      diff('MS403', 'error', 'truncation', `via lost ${n(missing.length)} of ${n(expected.size)} responses: ${examples(missing)}`, {
+      diff(GATEWAY.responsesLost, 'error', 'truncation', `via lost ${n(missing.length)} of ${n(expected.size)} responses: ${examples(missing)}`, {
         missing: missing.slice(0, 20),
         originResponses: expected.size,
         viaResponses: matched.length,
@@ -571,9 +629,9 @@ function compareResponses(o: MultistatusDoc, v: MultistatusDoc, origin: VantageP
       else propValue.push(`${what} ${valueChange(c.before!.value, c.after!.value)}`);
     }
   }
-  if (statusChanged.length > 0) out.push(diff('MS405', 'error', 'stripped', `via changed the status of ${plural(statusChanged.length, 'response')}: ${examples(statusChanged)}`, { changes: statusChanged.slice(0, 20) }));
-  if (propsDropped.length > 0) out.push(diff('MS405', 'error', 'stripped', `via dropped ${plural(propsDropped.length, 'property', 'properties')}: ${examples(propsDropped)}`, { dropped: propsDropped.slice(0, 20) }));
-  if (propsAdded.length > 0) out.push(diff('MS405', 'error', 'stripped', `via added ${plural(propsAdded.length, 'property', 'properties')}: ${examples(propsAdded)}`, { added: propsAdded.slice(0, 20) }));
-  if (propStatus.length > 0) out.push(diff('MS405', 'error', 'stripped', `via changed ${plural(propStatus.length, 'property status', 'property statuses')}: ${examples(propStatus)}`, { changes: propStatus.slice(0, 20) }));
-  if (propValue.length > 0) out.push(diff('MS405', 'error', 'stripped', `via changed ${plural(propValue.length, 'property value')}: ${examples(propValue)}`, { changes: propValue.slice(0, 20) }));
+  if (statusChanged.length > 0) out.push(diff(GATEWAY.statusChanged, 'error', 'stripped', `via changed the status of ${plural(statusChanged.length, 'response')}: ${examples(statusChanged)}`, { changes: statusChanged.slice(0, 20) }));
+  if (propsDropped.length > 0) out.push(diff(GATEWAY.propertiesChanged, 'error', 'stripped', `via dropped ${plural(propsDropped.length, 'property', 'properties')}: ${examples(propsDropped)}`, { dropped: propsDropped.slice(0, 20) }));
+  if (propsAdded.length > 0) out.push(diff(GATEWAY.propertiesChanged, 'error', 'stripped', `via added ${plural(propsAdded.length, 'property', 'properties')}: ${examples(propsAdded)}`, { added: propsAdded.slice(0, 20) }));
+  if (propStatus.length > 0) out.push(diff(GATEWAY.propertiesChanged, 'error', 'stripped', `via changed ${plural(propStatus.length, 'property status', 'property statuses')}: ${examples(propStatus)}`, { changes: propStatus.slice(0, 20) }));
+  if (propValue.length > 0) out.push(diff(GATEWAY.propertiesChanged, 'error', 'stripped', `via changed ${plural(propValue.length, 'property value')}: ${examples(propValue)}`, { changes: propValue.slice(0, 20) }));
 }

@@ -12,7 +12,7 @@ import type { CliIO, Command } from './io.js';
 
 const help = `Usage: davtap verify --origin URL --via URL [--path P]… [--depth N] [--map VIA=ORIGIN]
                      [--auth USER:PASS] [--insecure] [--accept-encoding E] [--fail-on LEVEL]
-                     [--json] [--junit FILE]
+                     [--concurrency N] [--json] [--junit FILE]
 
 Sends the same WebDAV requests to the origin and through a gateway (nginx, Apache mod_proxy,
 Caddy, a CDN, a WAF) and compares the answers: status, framing, Content-Type, Content-Encoding,
@@ -30,6 +30,7 @@ Options:
   --depth N            collection levels to list below each path (default 2: the path and its
                        child collections)
   --max-collections N  visit at most N collections in all (default 100)
+  --concurrency N      list up to N collections at a time (default 1), for large trees
   --map VIA=ORIGIN     path prefix mapping, e.g. /dav/=/ (default: the difference between the
                        paths of --via and --origin)
   --auth USER:PASS     Basic authentication for both sides (never printed)
@@ -57,6 +58,7 @@ interface VerifyFlags {
   path?: string[];
   depth?: string;
   'max-collections'?: string;
+  concurrency?: string;
   map?: string;
   auth?: string;
   insecure?: boolean;
@@ -115,6 +117,7 @@ export const command: Command = {
       path: { type: 'string', multiple: true },
       depth: { type: 'string' },
       'max-collections': { type: 'string' },
+      concurrency: { type: 'string' },
       map: { type: 'string' },
       auth: { type: 'string' },
       insecure: { type: 'boolean' },
@@ -135,6 +138,7 @@ export const command: Command = {
     const failOn = parseFailOn(values['fail-on']);
     const depth = parseCount('--depth', values.depth, 2, 1, 32);
     const maxCollections = parseCount('--max-collections', values['max-collections'], 100, 1, 100_000);
+    const concurrency = parseCount('--concurrency', values.concurrency, 1, 1, 64);
     const timeout = parseCount('--timeout', values.timeout, 10, 1, 3600);
     const maxTime = parseCount('--max-time', values['max-time'], 60, 1, 36_000);
     const maxBytes = values['max-bytes'] === undefined ? 64 * 1024 * 1024 : parseSize('--max-bytes', values['max-bytes']);
@@ -147,9 +151,25 @@ export const command: Command = {
     }
     for (const p of values.path ?? []) if (!p.startsWith('/')) throw new UsageError(`verify: --path ${shown(p)} must start with /`);
 
+    // On a terminal, one line says which request is under way (stderr: stdout stays the report).
+    const tty = io.stderr.isTTY === true;
+    let compared = 0;
+    const progress = (line: string): void => {
+      const width = Math.max(20, (io.stderr.columns ?? 80) - 1);
+      io.stderr.write(`\r\x1b[K${line.length > width ? `${line.slice(0, width - 1)}…` : line}`);
+    };
     const report = await verify({
       origin,
       via,
+      concurrency,
+      ...(tty
+        ? {
+            onStart: (probe: string, viaPath: string) => progress(`verify: ${compared} compared; ${probe} ${viaPath} …`),
+            onExchange: () => {
+              compared++;
+            },
+          }
+        : {}),
       paths: values.path ?? ['/'],
       depth,
       maxCollections,
@@ -161,6 +181,7 @@ export const command: Command = {
       ...(values.insecure ? { insecure: true } : {}),
       ...(values['accept-encoding'] !== undefined ? { acceptEncoding: values['accept-encoding'] } : {}),
     });
+    if (tty) io.stderr.write('\r\x1b[K');
     io.stdout.write(values.json ? renderJson(report, failOn) : renderText(report, failOn));
     if (values.junit !== undefined) {
       const file = path.resolve(io.cwd, values.junit);

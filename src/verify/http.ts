@@ -1,9 +1,10 @@
 // One HTTP/1.1 exchange on its own connection, read as raw bytes: verify must see exactly what a
 // gateway delivered (framing, a cut body, a reset), which Node's HTTP client would smooth over or
-// turn into an exception. `Connection: close` makes the end of the body unambiguous.
+// turn into an exception. The response ends where its framing says (the wire core's BodyFramer),
+// not when the connection closes: a gateway that ignores `Connection: close` costs nothing.
 import net from 'node:net';
 import tls from 'node:tls';
-import { readResponse, WireError } from '../http/message.js';
+import { BodyFramer, readResponse, responseBodyPlan, WireError } from '../http/message.js';
 import type { RawHeaders, TransportEnd } from '../types.js';
 
 export interface HttpTarget {
@@ -85,10 +86,38 @@ export function send(target: HttpTarget, req: RawRequest, opts: SendOptions): Pr
     );
     socket.once('close', () => clearTimeout(deadline));
     socket.on(https ? 'secureConnect' : 'connect', () => socket.write(bytes));
+    // Set once the final head is in: follows the body's framing to its end.
+    let framer: BodyFramer | undefined;
+    const follow = (c: Buffer, from: number): void => {
+      framer!.feed(c, from, () => {});
+      if (framer!.done) finish({ outcome: 'complete' });
+      else if (framer!.error) finish({ outcome: 'error', code: framer!.error.code, message: framer!.error.message });
+    };
     socket.on('data', (c: Buffer) => {
       chunks.push(c);
       size += c.length;
-      if (size > opts.maxBytes) finish({ outcome: 'error', code: 'EMSGSIZE', message: `response larger than ${opts.maxBytes} bytes: the rest was not read` });
+      if (size > opts.maxBytes) {
+        finish({ outcome: 'error', code: 'EMSGSIZE', message: `response larger than ${opts.maxBytes} bytes: the rest was not read` });
+        return;
+      }
+      if (framer) {
+        follow(c, 0);
+        return;
+      }
+      const all = chunks.length === 1 ? c : Buffer.concat(chunks);
+      let read: ReturnType<typeof readResponse>;
+      try {
+        read = readResponse(all);
+      } catch {
+        return; // parse() says what is wrong with the head once the connection ends
+      }
+      if (!read) return;
+      try {
+        framer = new BodyFramer(responseBodyPlan(read.head.rawHeaders, read.head.status, req.method));
+      } catch {
+        return; // an invalid Content-Length: read until close, the analyzer reports it
+      }
+      follow(all, read.bodyStart);
     });
     socket.on('end', () => finish({ outcome: 'complete', closeKind: 'fin' }));
     socket.on('error', (err: NodeJS.ErrnoException) => {

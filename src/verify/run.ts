@@ -3,6 +3,7 @@
 // lives in report.ts.
 import { compareVantagePoints, describeMap, originToVia, prefixMapFromBases, readMultistatus, type PrefixMap } from '../analysis/compare.js';
 import { hasHeader, joinedHeader } from '../http/headers.js';
+import { GATEWAY } from '../analysis/rules/gateway.js';
 import { normalizeHref } from '../analysis/href.js';
 import { n } from '../analysis/rules/util.js';
 import { DavtapError } from '../errors.js';
@@ -48,7 +49,11 @@ export interface VerifyOptions {
   maxBytes?: number;
   /** Hrefs of members sent in one multiget, at most. Default 50. */
   maxMultiget?: number;
-  /** Called after each compared pair (progress on a terminal). */
+  /** Collections listed at the same time (default 1). */
+  concurrency?: number;
+  /** Called before each pair is sent (progress on a terminal). */
+  onStart?: (probe: string, viaPath: string) => void;
+  /** Called after each compared pair. */
   onExchange?: (e: ExchangeReport) => void;
 }
 
@@ -181,6 +186,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     const withEncoding = (p: Probe): Probe => (opts.acceptEncoding === undefined ? p : { ...p, headers: [...p.headers, 'Accept-Encoding', opts.acceptEncoding] });
     const op = withEncoding(probe('origin'));
     const vp = withEncoding(probe('via'));
+    opts.onStart?.(op.label, viaPath);
     const oRaw = await send(originTarget, { method: op.method, path: originPath, headers: op.headers, body: op.body }, sendOpts);
     const vRaw = await send(viaTarget, { method: vp.method, path: viaPath, headers: vp.headers, body: vp.body }, sendOpts);
     // Before anything was compared, a silent origin is a network error; later it only leaves this pair out.
@@ -199,7 +205,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
       ? only({ rule: 'MS003', severity: 'warning', category: 'truncation', blame: 'unknown', message: `not compared: the origin gave no response (${origin.failure})`, evidence: { code: oRaw.transport.code, side: 'origin' } })
       : via.failure
       ? // No response through the gateway: that is the whole difference, there is nothing to compare.
-        only({ rule: 'MS003', severity: 'error', category: 'truncation', blame: 'gateway', message: `via gave no response: ${via.failure}`, evidence: { code: vRaw.transport.code } })
+        only({ rule: GATEWAY.statusChanged, severity: 'error', category: 'stripped', blame: 'gateway', message: `via gave no response: ${via.failure}`, evidence: { code: vRaw.transport.code, noResponse: true } })
       : capped >= 0
         ? // davtap's own cap stopped the reading: never reported as the gateway cutting the body.
           only({
@@ -241,13 +247,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
 
   const queue: { path: string; level: number }[] = starts.map((path) => ({ path, level: 0 }));
   const seen = new Set(queue.map((q) => q.path));
-  // Bounded: every iteration removes one entry, and at most maxCollections entries are visited.
-  while (queue.length > 0) {
-    if (report.paths.length >= maxCollections) {
-      report.notVisited = queue.length;
-      break;
-    }
-    const { path, level } = queue.shift()!;
+  const visit = async (path: string, level: number): Promise<void> => {
     const pathReport: PathReport = { originPath: path, viaPath: originToVia(path, map), exchanges: [], worst: null };
     report.paths.push(pathReport);
     let listing: Side | undefined;
@@ -267,13 +267,40 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     }
     const all = pathReport.exchanges.flatMap((e) => e.differences);
     pathReport.worst = SEVERITIES.find((s) => all.some((f) => f.severity === s)) ?? null;
-    if (level + 1 >= depth) continue;
+    if (level + 1 >= depth) return;
     for (const c of members.collections) {
       if (seen.has(c)) continue;
       seen.add(c);
       queue.push({ path: c, level: level + 1 });
     }
-  }
+  };
+  // Bounded: every collection is visited once, at most maxCollections in all. Up to `concurrency`
+  // collections are listed at a time; a worker with an empty queue waits for the others' finds.
+  const concurrency = Math.max(1, opts.concurrency ?? 1);
+  let busy = 0;
+  let wake: (() => void)[] = [];
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      if (queue.length === 0) {
+        if (busy === 0) return;
+        await new Promise<void>((resolve) => wake.push(resolve));
+        continue;
+      }
+      if (report.paths.length >= maxCollections) return;
+      const { path, level } = queue.shift()!;
+      busy++;
+      try {
+        await visit(path, level);
+      } finally {
+        busy--;
+        const waiting = wake;
+        wake = [];
+        for (const w of waiting) w();
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, () => worker()));
+  report.notVisited = queue.length;
   return report;
 }
 

@@ -96,3 +96,19 @@ test.serial('a rule that throws becomes an MS901 finding with the category of th
   }
   t.false(analyze(req, head, body).findings.some((f) => f.rule === 'MS901'));
 });
+
+test('gateway differences have ids of their own, MS801 onwards, in the catalogue and the README as gateway differences', async (t) => {
+  const { gatewayRules, GATEWAY } = await import('../../src/analysis/rules/gateway.js');
+  const ids = gatewayRules.map((r) => r.id);
+  t.deepEqual(ids, Object.values(GATEWAY));
+  t.deepEqual(ids, ids.map((_, i) => `MS${801 + i}`));
+  const table = readmeTable();
+  for (const r of gatewayRules) {
+    t.deepEqual(rules[r.id], { id: r.id, severity: r.severity, category: r.category, blame: 'gateway', title: r.title }, r.id);
+    t.truthy(table.get(r.id), r.id);
+    const row = readme.split('\n').find((l) => l.startsWith(`| ${r.id} |`))!;
+    t.regex(row, /\| gateway difference: /, r.id);
+    // No analyzer rule shares an id with a gateway difference.
+    t.false(ruleDefs.some((d) => d.id === r.id), r.id);
+  }
+});

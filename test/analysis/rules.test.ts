@@ -7,6 +7,7 @@ import test from 'ava';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { analyze, rules } from '../../src/analysis/analyzer.js';
+import { isGatewayRule } from '../../src/analysis/rules/gateway.js';
 import { parseRawRequest, parseRawResponse } from '../../src/readers/raw.js';
 import type { Analysis, AnalyzerLimits, RequestContext, ResponseHead, TransportEnd } from '../../src/types.js';
 
@@ -76,7 +77,8 @@ for (const fx of fixtures) {
 
 test('every rule of the catalogue has a fixture that fires it and a near miss that does not', (t) => {
   // MS901 and MS902 are raised by davtap about itself, never by a body: no fixture can fire them.
-  const ids = Object.keys(rules).filter((id) => id !== 'MS901' && id !== 'MS902');
+  // Gateway differences (MS8xx) need two copies of a body: test/verify/compare.test.ts fires each.
+  const ids = Object.keys(rules).filter((id) => id !== 'MS901' && id !== 'MS902' && !isGatewayRule(id));
   const missing: string[] = [];
   for (const id of ids) {
     if (!fixtures.some((f) => f.rule === id && f.kind === 'fire')) missing.push(`${id} fire`);

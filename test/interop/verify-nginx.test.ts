@@ -130,14 +130,14 @@ test('with --accept-encoding gzip both sides compress, and a transparent nginx s
   // The gateway that hides Content-Encoding fails the same way when the client asked for gzip.
   const hidden = await verify(['--origin', apache.url, '--via', nginx.urls['gzip-hidden']!, '--path', '/docs/', '--depth', '1', '--accept-encoding', 'gzip']);
   t.is(hidden.code, 1);
-  t.regex(hidden.out, /via added gzip without Content-Encoding: the body is a gzip stream that clients will read as XML \[MS405 error\]/);
+  t.regex(hidden.out, /via added gzip without Content-Encoding: the body is a gzip stream that clients will read as XML \[MS807 error\]/);
 });
 
 test('a prefix-stripping rewrite fails: the hrefs are not mapped back under /dav/', async (t) => {
   const r = await verify(['--origin', apache.url, '--via', `${nginx.urls['prefix-strip']!}dav/`, '--path', '/docs/', '--depth', '1']);
   t.is(r.code, 1, r.out + r.err);
   t.regex(r.out, /origin .* via .*\/dav\/ \(\/dav\/ = origin \/, from the two URLs\)/);
-  t.regex(r.out, /^FAIL {2}\/dav\/docs\/ +PROPFIND allprop: via passes the origin's hrefs unchanged: 5 of 5 are outside \/dav\/ \(e\.g\. \/docs\/ should be \/dav\/docs\/\).*\[MS303 error\]/m);
+  t.regex(r.out, /^FAIL {2}\/dav\/docs\/ +PROPFIND allprop: via passes the origin's hrefs unchanged: 5 of 5 are outside \/dav\/ \(e\.g\. \/docs\/ should be \/dav\/docs\/\).*\[MS804 error\]/m);
   // The missing Request-URI response follows from the unmapped hrefs: named once, as the cause.
   t.notRegex(r.out, /MS402/);
 });
@@ -152,16 +152,16 @@ test('sub_filter rewriting hrefs to the backend address fails with the address i
   const junit = path.join(scratch, 'sub-href.xml');
   const r = await verify(['--origin', apache.url, '--via', nginx.urls['sub-href']!, '--path', '/docs/', '--depth', '1', '--junit', junit]);
   t.is(r.code, 1, r.out);
-  t.regex(r.out, /via rewrote hrefs to http:\/\/10\.1\.2\.3:8080\/: 5 of 5 hrefs, e\.g\. http:\/\/10\.1\.2\.3:8080\/docs\/ \[MS304 error\]/);
+  t.regex(r.out, /via rewrote hrefs to http:\/\/10\.1\.2\.3:8080\/: 5 of 5 hrefs, e\.g\. http:\/\/10\.1\.2\.3:8080\/docs\/ \[MS804 error\]/);
   const xml = await readFile(junit, 'utf8');
   t.regex(xml, /failures="1"/);
-  t.regex(xml, /<failure type="MS304" message="PROPFIND allprop: via rewrote hrefs to http:\/\/10\.1\.2\.3:8080\/: 5 of 5 hrefs/);
+  t.regex(xml, /<failure type="MS804" message="PROPFIND allprop: via rewrote hrefs to http:\/\/10\.1\.2\.3:8080\/: 5 of 5 hrefs/);
 });
 
 test('sub_filter removing the DAV: namespace declaration fails as a stripped namespace', async (t) => {
   const r = await verify(['--origin', apache.url, '--via', nginx.urls['sub-namespace']!, '--path', '/docs/', '--depth', '1']);
   t.is(r.code, 1, r.out);
-  t.regex(r.out, /^FAIL {2}\/docs\/ +PROPFIND allprop: via removed the namespace declaration xmlns:D="DAV:" \[MS404 error\]$/m);
+  t.regex(r.out, /^FAIL {2}\/docs\/ +PROPFIND allprop: via removed the namespace declaration xmlns:D="DAV:" \[MS805 error\]$/m);
   // The parse errors it causes are its consequences, not further causes.
   t.notRegex(r.out, /MS104|MS107|not XML/);
 });
@@ -175,7 +175,7 @@ test('gzip bytes without Content-Encoding fail in words', async (t) => {
 test('gzip the client never asked for fails in words', async (t) => {
   const r = await verify(['--origin', apache.url, '--via', nginx.urls['gzip-unasked']!, '--path', '/docs/', '--depth', '1']);
   t.is(r.code, 1, r.out);
-  t.regex(r.out, /via added Content-Encoding: gzip although the request carried no Accept-Encoding \[MS405 error\]/);
+  t.regex(r.out, /via added Content-Encoding: gzip although the request carried no Accept-Encoding \[MS807 error\]/);
 });
 
 test('a body cut by a slow link fails with how many responses arrived and where it stopped', async (t) => {
@@ -221,7 +221,7 @@ test('CalDAV through a gateway that edits calendar data: the REPORTs fail with t
   const r = await verify(['--origin', radicale.url, '--via', nginx.urls['caldav-sub']!, '--path', '/test/cal/', '--depth', '1', '--auth', RADICALE_AUTH]);
   t.is(r.code, 1, r.out);
   for (const report of ['calendar-query', 'calendar-multiget']) {
-    t.regex(r.out, new RegExp(`REPORT ${report}: via changed 3 property values: C:calendar-data on /test/cal/\\S+ "…[^"]*SUMMARY:[^"]*" → "…[^"]*SUMMARY:\\[gw\\] [^"]*".*\\[MS405 error\\]`));
+    t.regex(r.out, new RegExp(`REPORT ${report}: via changed 3 property values: C:calendar-data on /test/cal/\\S+ "…[^"]*SUMMARY:[^"]*" → "…[^"]*SUMMARY:\\[gw\\] [^"]*".*\\[MS803 error\\]`));
   }
   // The PROPFINDs carry no calendar data: they pass.
   t.notRegex(r.out, /PROPFIND/);

@@ -31,7 +31,7 @@ test.after.always(async () => {
   if (scratch) await rm(scratch, { recursive: true, force: true });
 });
 
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
+async function run(args: string[], stderrTty = false): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
   const sink = (f: (s: string) => void) =>
@@ -41,7 +41,8 @@ async function run(args: string[]): Promise<{ code: number; out: string; err: st
         cb();
       },
     });
-  const io: CliIO = { stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)), env: {}, cwd: scratch };
+  const stderr = Object.assign(sink((s) => (err += s)), stderrTty ? { isTTY: true, columns: 100 } : {});
+  const io: CliIO = { stdout: sink((s) => (out += s)), stderr, env: {}, cwd: scratch };
   const code = await main(['verify', ...args], io);
   return { code, out, err };
 }
@@ -74,7 +75,7 @@ for (const [what, args, message] of usageCases) {
 test('--help describes every option and the exit statuses', async (t) => {
   const r = await run(['--help']);
   t.is(r.code, 0);
-  for (const flag of ['--origin', '--via', '--path', '--depth', '--max-collections', '--map', '--auth', '--insecure', '--accept-encoding', '--timeout', '--max-time', '--max-bytes', '--fail-on', '--json', '--junit']) t.true(r.out.includes(flag), flag);
+  for (const flag of ['--origin', '--via', '--path', '--depth', '--max-collections', '--concurrency', '--map', '--auth', '--insecure', '--accept-encoding', '--timeout', '--max-time', '--max-bytes', '--fail-on', '--json', '--junit']) t.true(r.out.includes(flag), flag);
   t.regex(r.out, /Exit status: 0 .*\n.*1 one did, 2 usage or network error/);
 });
 
@@ -122,7 +123,7 @@ test('--fail-on picks the level: a gateway re-framing the body fails only at inf
   t.regex(atError.out, /^PASS {2}\/dav\/docs\/ +3 exchanges/m);
   const atInfo = await run(['--origin', base, '--via', via, '--path', '/docs/', '--depth', '1', '--fail-on', 'info']);
   t.is(atInfo.code, 1, atInfo.out);
-  t.regex(atInfo.out, /^FAIL {2}\/dav\/docs\/ +PROPFIND allprop: via re-framed the body: content-length → chunked \[MS405 info\]/m);
+  t.regex(atInfo.out, /^FAIL {2}\/dav\/docs\/ +PROPFIND allprop: via re-framed the body: content-length → chunked \[MS810 info\]/m);
   const junit = path.join(scratch, 'info.xml');
   const byCategory = await run(['--origin', base, '--via', via, '--path', '/docs/', '--depth', '1', '--fail-on', 'stripped', '--junit', junit]);
   t.is(byCategory.code, 0, 'a category counts only its warnings and errors');
@@ -154,4 +155,24 @@ test('HTTPS: a certificate nobody trusts is a one-line error; --insecure accepts
   const insecure = await run(['--origin', url, '--via', url, '--insecure']);
   t.is(insecure.code, 0, insecure.out + insecure.err);
   t.regex(insecure.out, /^PASS {2}\/ +3 exchanges, byte-identical$/m);
+});
+
+test('on a terminal, stderr shows one progress line per request, overwritten in place and cleared at the end', async (t) => {
+  const tty = await run(['--origin', base, '--via', base, '--path', '/docs/', '--depth', '1'], true);
+  t.is(tty.code, 0, tty.out + tty.err);
+  const lines = tty.err.split('\r\x1b[K').filter((l) => l !== '');
+  t.deepEqual(lines, ['verify: 0 compared; PROPFIND allprop /dav/docs/ …', 'verify: 1 compared; PROPFIND propname /dav/docs/ …', 'verify: 2 compared; PROPFIND named /dav/docs/ …']);
+  t.true(tty.err.endsWith('\r\x1b[K'));
+  t.false(tty.out.includes('\x1b'));
+  const piped = await run(['--origin', base, '--via', base, '--path', '/docs/', '--depth', '1']);
+  t.is(piped.err, '');
+});
+
+test('--concurrency takes a whole number from 1 to 64', async (t) => {
+  const bad = await run(['--origin', base, '--via', base, '--concurrency', '0']);
+  t.is(bad.code, 2);
+  t.regex(bad.err, /^davtap: verify: --concurrency '0' must be a whole number from 1 to 64/);
+  const ok = await run(['--origin', base, '--via', base, '--concurrency', '4', '--json']);
+  t.is(ok.code, 0, ok.err);
+  t.deepEqual((JSON.parse(ok.out) as { paths: { viaPath: string }[] }).paths.map((p) => p.viaPath).sort(), ['/dav/', '/dav/docs/']);
 });

@@ -95,13 +95,16 @@ test('a body cut short of its Content-Length: truncation, with how many response
   for (const offset of spreadOffsets(100, rootEnd(body) - 1, 12)) {
     const cmp = compare(c, cutContentLength(c.response, offset, false));
     const cut = errors(cmp)[0]!;
-    t.is(cut.rule, 'MS001', `offset ${offset}`);
+    t.is(cut.rule, 'MS806', `offset ${offset}`);
+    t.is(cut.evidence.transportRule, 'MS001', `offset ${offset}`);
     t.is(cut.category, 'truncation');
     const arrived = responseCount(body.subarray(0, offset).toString('latin1'));
     t.is(cut.message.split(' (')[0], `via: ${arrived} of ${total} responses, body cut at ${offset.toLocaleString('en-US')} bytes of ${body.length.toLocaleString('en-US')}`);
     t.is(cmp.verdict, cut.message);
     // The missing responses are explained by the cut: no separate "lost responses" error.
-    t.false(cmp.differences.some((f) => f.rule === 'MS403' && f.consequenceOf === undefined), `offset ${offset}`);
+    t.false(cmp.differences.some((f) => f.rule === 'MS802' && f.consequenceOf === undefined), `offset ${offset}`);
+    // Nor are declarations past the cut reported as removed: one cause, one error.
+    t.deepEqual(errors(cmp).map((f) => f.rule), ['MS806'], `offset ${offset}`);
   }
 });
 
@@ -119,17 +122,19 @@ test('a body cut with a matching Content-Length (a complete message whose XML st
   const body = decodedBody(c.response);
   const cmp = compare(c, cutContentLength(c.response, Math.floor(body.length / 2), true));
   const cut = errors(cmp)[0]!;
-  t.is(cut.rule, 'MS006');
+  t.is(cut.rule, 'MS806');
+  t.is(cut.evidence.transportRule, 'MS006');
   t.regex(cut.message, /^via: \d+ of \d+ responses, body cut at [\d,]+ bytes of [\d,]+ \(the framing said the body was complete; last complete response: \/dav\//);
 });
 
-test('a chunked body cut before its last chunk is MS002, a cut gzip stream MS004', (t) => {
+test('a chunked body cut before its last chunk is a cut by MS002, a cut gzip stream by MS004', (t) => {
   const c = byName('lighttpd-propfind-d1-allprop');
   const chunked = compare(c, cutChunked(c.response, 900, 256));
-  t.is(errors(chunked)[0]!.rule, 'MS002');
+  t.deepEqual([errors(chunked)[0]!.rule, errors(chunked)[0]!.evidence.transportRule], ['MS806', 'MS002']);
   t.regex(errors(chunked)[0]!.message, /\(chunked body incomplete or mis-framed when the connection closed; last complete response: /);
   const gz = compare(c, cutGzip(c.response, 200));
-  t.true(errors(gz).some((f) => f.rule === 'MS004' && f.category === 'truncation'), JSON.stringify(gz.differences));
+  t.true(errors(gz).some((f) => f.rule === 'MS806' && f.evidence.transportRule === 'MS004' && f.category === 'truncation'), JSON.stringify(gz.differences));
+  t.true(gz.differences.some((f) => f.rule === 'MS004' && f.consequenceOf === 'MS806'), JSON.stringify(gz.differences));
 });
 
 test('a removed namespace declaration is named, and the parse errors it causes are its consequences', (t) => {
@@ -138,9 +143,9 @@ test('a removed namespace declaration is named, and the parse errors it causes a
     const via = removeNamespaceDeclaration(c.response);
     const cmp = compare(c, via);
     const root = errors(cmp);
-    t.is(root[0]!.rule, 'MS404', name);
+    t.deepEqual(root.map((f) => f.rule), ['MS805'], name);
     t.regex(root[0]!.message, /^via removed the namespace declaration xmlns:D="DAV:"/, name);
-    t.true(cmp.differences.some((f) => f.rule === 'MS104' && f.consequenceOf === 'MS404'), name);
+    t.true(cmp.differences.some((f) => f.rule === 'MS104' && f.consequenceOf === 'MS805'), name);
     t.is(cmp.verdict, root[0]!.message);
   }
 });
@@ -151,12 +156,13 @@ test("Radicale's default namespace removed is named as xmlns=\"DAV:\"", (t) => {
   t.regex(errors(cmp)[0]!.message, /^via removed the namespace declaration xmlns="DAV:"/);
 });
 
-test('hrefs rewritten to an internal address: MS304 with the address, how many, and an example', (t) => {
+test('hrefs rewritten to an internal address: MS804 with the address, how many, and an example', (t) => {
   const c = byName('apache-propfind-d1-named');
   const total = responseCount(decodedBody(c.response).toString('latin1'));
   const cmp = compare(c, rewriteHrefs(c.response, 'http://10.20.30.40:8080'));
   const e = errors(cmp)[0]!;
-  t.is(e.rule, 'MS304');
+  t.is(e.rule, 'MS804');
+  t.is(e.evidence.inward, true);
   t.is(e.message, `via rewrote hrefs to http://10.20.30.40:8080/: ${total} of ${total} hrefs, e.g. http://10.20.30.40:8080/dav/`);
   t.is(e.evidence.clientAuthority, VIA);
 });
@@ -164,10 +170,10 @@ test('hrefs rewritten to an internal address: MS304 with the address, how many, 
 test("hrefs pointing at the origin's own address through the gateway are a leak, public hosts a scope error", (t) => {
   const c = byName('apache-propfind-d1-named');
   const toOrigin = errors(compare(c, rewriteHrefs(c.response, ORIGIN)))[0]!;
-  t.is(toOrigin.rule, 'MS304');
+  t.deepEqual([toOrigin.rule, toOrigin.evidence.inward], ['MS804', true]);
   t.regex(toOrigin.message, /\(the origin itself: clients leave the gateway\)/);
   const elsewhere = errors(compare(c, rewriteHrefs(c.response, 'https://files.example.com')))[0]!;
-  t.is(elsewhere.rule, 'MS303');
+  t.deepEqual([elsewhere.rule, elsewhere.evidence.inward], ['MS804', false]);
   // Absolute URIs on the gateway's own authority are the same resources: a note, not an error.
   const own = compare(c, rewriteHrefs(c.response, VIA));
   t.deepEqual(errors(own), []);
@@ -177,8 +183,9 @@ test("hrefs pointing at the origin's own address through the gateway are a leak,
 test('an HTML page served under 207 is named by its Content-Type', (t) => {
   const c = byName('apache-propfind-d1-allprop');
   const cmp = compare(c, htmlUnderMultiStatus(c.response));
-  t.is(errors(cmp)[0]!.rule, 'MS108');
+  t.deepEqual(errors(cmp).map((f) => f.rule), ['MS808']);
   t.regex(errors(cmp)[0]!.message, /^via changed Content-Type from text\/xml; charset="utf-8" to text\/html; charset=UTF-8$/);
+  t.true(cmp.differences.some((f) => f.rule === 'MS108' && f.consequenceOf === 'MS808'));
 });
 
 test('an error page with another status is one cause: the status, with the rest as its consequences', (t) => {
@@ -187,7 +194,8 @@ test('an error page with another status is one cause: the status, with the rest 
   const cmp = compare(c, page);
   t.deepEqual(errors(cmp).map((f) => f.message), ['via answered 502 where the origin answered 207']);
   t.is(cmp.verdict, 'via answered 502 where the origin answered 207');
-  t.true(cmp.differences.some((f) => f.rule === 'MS108' && f.consequenceOf === 'MS405'));
+  t.is(errors(cmp)[0]!.rule, 'MS801');
+  t.true(cmp.differences.some((f) => f.rule === 'MS808' && f.consequenceOf === 'MS801'));
 });
 
 test('gzip without Content-Encoding is named; the XML inside is still compared', (t) => {
@@ -195,6 +203,7 @@ test('gzip without Content-Encoding is named; the XML inside is still compared',
   const cmp = compare(c, gzipWithoutEncoding(c.response));
   t.is(errors(cmp).length, 1, JSON.stringify(cmp.differences));
   t.regex(errors(cmp)[0]!.message, /^via added gzip without Content-Encoding/);
+  t.is(errors(cmp)[0]!.rule, 'MS807');
 });
 
 test('a dropped property is listed per href, with the count read from the origin', (t) => {
@@ -203,7 +212,7 @@ test('a dropped property is listed per href, with the count read from the origin
   t.true(etags > 2);
   const cmp = compare(c, removeEverywhere(c.response, 'getetag'));
   const e = errors(cmp).find((f) => /dropped/.test(f.message))!;
-  t.is(e.rule, 'MS405');
+  t.is(e.rule, 'MS803');
   t.regex(e.message, new RegExp(`^via dropped ${etags} properties: D:getetag on /dav/`));
 });
 
@@ -212,7 +221,7 @@ test('a response removed from the middle is lost, by href; one listed twice is t
   const doc = readMultistatus(decodedBody(c.response).toString('utf8'));
   const lost = compare(c, removeElement(c.response, 'response', 2));
   const e = errors(lost)[0]!;
-  t.is(e.rule, 'MS403');
+  t.is(e.rule, 'MS802');
   t.is(e.message, `via lost 1 of ${doc.responses.length} responses: ${doc.responses[2]!.href}`);
   const twice = compare(c, duplicateFirstResponse(c.response));
   t.true(twice.differences.some((f) => f.rule === 'MS205' && f.message.startsWith('via: ')), JSON.stringify(twice.differences));
@@ -239,9 +248,10 @@ test('a changed value is shown around its first difference', (t) => {
 test('charset and Content-Type changes are warnings of their own rules', (t) => {
   const c = byName('apache-propfind-d1-allprop');
   const charset = compare(c, setHeader(c.response, 'Content-Type', 'text/xml; charset=iso-8859-1'));
-  t.deepEqual(charset.differences.map((f) => [f.rule, f.severity]), [['MS106', 'warning']]);
+  // The analyzer's MS106 on the gateway copy (the sources now disagree) says the same once more: a consequence.
+  t.deepEqual(charset.differences.map((f) => [f.rule, f.severity, f.consequenceOf]), [['MS807', 'warning', undefined], ['MS106', 'warning', 'MS807']]);
   const plain = compare(c, setHeader(c.response, 'Content-Type', 'text/plain'));
-  t.true(plain.differences.some((f) => f.rule === 'MS109' && f.severity === 'warning' && /from text\/xml; charset="utf-8" to text\/plain/.test(f.message)));
+  t.true(plain.differences.some((f) => f.rule === 'MS809' && f.severity === 'warning' && /from text\/xml; charset="utf-8" to text\/plain/.test(f.message)));
   t.deepEqual(errors(plain).filter((f) => f.message.startsWith('via changed Content-Type')), []);
 });
 
@@ -275,15 +285,15 @@ test('through a gateway that maps /gw/ to /, mapped hrefs are identical up to th
   }
 });
 
-test('through a gateway that maps /gw/ to / but leaves hrefs alone: MS303 with the expected href', (t) => {
+test('through a gateway that maps /gw/ to / but leaves hrefs alone: MS804 with the expected href', (t) => {
   const c = byName('apache-propfind-d1-allprop');
   const total = responseCount(decodedBody(c.response).toString('latin1'));
   const cmp = compare(c, c.response, { map: prefixMap('/gw/', '/'), viaPath: '/gw/dav/' });
   const e = errors(cmp)[0]!;
-  t.is(e.rule, 'MS303');
+  t.is(e.rule, 'MS804');
   t.is(e.message, `via passes the origin's hrefs unchanged: ${total} of ${total} are outside /gw/ (e.g. /dav/ should be /gw/dav/); the gateway maps /gw/ to / but the hrefs are not mapped back`);
   // The analyzer's single-point scope findings on the gateway copy follow from it.
-  for (const f of cmp.differences.filter((x) => ['MS303', 'MS402'].includes(x.rule) && x.message.startsWith('via: '))) t.is(f.consequenceOf, 'MS303');
+  for (const f of cmp.differences.filter((x) => ['MS303', 'MS402'].includes(x.rule) && x.message.startsWith('via: '))) t.is(f.consequenceOf, 'MS804');
 });
 
 test('prefix maps: from two base URLs, both directions, the prefix itself with and without a slash', (t) => {
@@ -304,4 +314,37 @@ test('namespace declarations are found by plain search, counted per prefix and U
   t.is(decls.get('D=DAV:'), 1);
   t.is(decls.get('lp1=DAV:'), responseCount(decodedBody(c.response).toString('latin1')));
   t.deepEqual([...namespaceDeclarations(`<a xmlns='urn:x' xmlns:b = "urn:y"/>`)], [['=urn:x', 1], ['b=urn:y', 1]]);
+});
+
+test('every difference names a rule of the catalogue; gateway differences keep its category and never exceed its severity', async (t) => {
+  const { rules } = await import('../../src/analysis/rules/index.js');
+  const order = ['info', 'warning', 'error'];
+  const c = byName('apache-propfind-d1-allprop');
+  const body = decodedBody(c.response);
+  const vias = [
+    cutContentLength(c.response, Math.floor(body.length / 2), false),
+    removeNamespaceDeclaration(c.response),
+    rewriteHrefs(c.response, 'http://10.0.0.1'),
+    htmlUnderMultiStatus(c.response),
+    gzipWithoutEncoding(c.response),
+    removeEverywhere(c.response, 'getetag'),
+    removeElement(c.response, 'response', 1),
+    setHeader(c.response, 'Content-Type', 'text/plain'),
+    { ...c.response, startLine: 'HTTP/1.1 502 Bad Gateway' },
+  ];
+  const seen = new Set<string>();
+  for (const via of vias) {
+    for (const f of compare(c, via).differences) {
+      const r = rules[f.rule];
+      t.truthy(r, f.rule);
+      if (!f.rule.startsWith('MS8')) {
+        t.true(f.message.startsWith('via: '), f.message);
+        continue;
+      }
+      seen.add(f.rule);
+      t.is(f.category, r!.category, f.rule);
+      t.true(order.indexOf(f.severity) <= order.indexOf(r!.severity), f.rule);
+    }
+  }
+  t.deepEqual([...seen].sort(), ['MS801', 'MS802', 'MS803', 'MS804', 'MS805', 'MS806', 'MS807', 'MS808', 'MS809']);
 });

@@ -41,13 +41,13 @@ const finding = (rule: string, severity: Finding['severity'], category: Finding[
 
 const hostile = 'via changed 1 property value: D:displayname on /gw/a&b/ "<x>" → "\u0001]]>"';
 const r = report([
-  { originPath: '/', viaPath: '/gw/', exchanges: [exchange('PROPFIND allprop', []), exchange('PROPFIND named', [finding('MS405', 'info', 'stripped', 'via re-framed the body: content-length → chunked')])], worst: 'info' },
+  { originPath: '/', viaPath: '/gw/', exchanges: [exchange('PROPFIND allprop', []), exchange('PROPFIND named', [finding('MS810', 'info', 'stripped', 'via re-framed the body: content-length → chunked')])], worst: 'info' },
   {
     originPath: '/a&b/',
     viaPath: '/gw/a&b/',
     exchanges: [
-      exchange('PROPFIND allprop', [finding('MS404', 'error', 'stripped', 'via removed the namespace declaration xmlns:D="DAV:"'), finding('MS104', 'error', 'malformed', 'via: namespace error', 'MS404')]),
-      exchange('PROPFIND named', [finding('MS405', 'error', 'stripped', hostile), finding('MS109', 'warning', 'stripped', 'via changed Content-Type from text/xml to text/plain')]),
+      exchange('PROPFIND allprop', [finding('MS805', 'error', 'stripped', 'via removed the namespace declaration xmlns:D="DAV:"'), finding('MS104', 'error', 'malformed', 'via: namespace error', 'MS805')]),
+      exchange('PROPFIND named', [finding('MS807', 'error', 'stripped', hostile), finding('MS809', 'warning', 'stripped', 'via changed Content-Type from text/xml to text/plain')]),
     ],
     worst: 'error',
   },
@@ -68,9 +68,9 @@ test('text: one line per difference under its path, causes only, with the totals
   const lines = text.split('\n');
   t.is(lines[0], 'davtap verify: origin http://127.0.0.1:1/ via http://127.0.0.1:2/gw/ (/gw/ = origin /, from the two URLs)');
   t.regex(lines[1]!, /^PASS {2}\/gw\/ +2 exchanges, same multistatus \(1 byte-identical\)$/);
-  t.regex(lines[2]!, /^FAIL {2}\/gw\/a&b\/ +PROPFIND allprop: via removed the namespace declaration xmlns:D="DAV:" \[MS404 error\]$/);
+  t.regex(lines[2]!, /^FAIL {2}\/gw\/a&b\/ +PROPFIND allprop: via removed the namespace declaration xmlns:D="DAV:" \[MS805 error\]$/);
   t.true(lines[3]!.trim().startsWith('PROPFIND named: via changed 1 property value'));
-  t.true(lines[4]!.trim().startsWith('PROPFIND named: via changed Content-Type from text/xml to text/plain [MS109 warning]'));
+  t.true(lines[4]!.trim().startsWith('PROPFIND named: via changed Content-Type from text/xml to text/plain [MS809 warning]'));
   t.false(text.includes('namespace error'), 'a consequence is not repeated in words');
   t.regex(text, /Result: 1 of 2 paths differ: 2 errors, 1 warning, 1 note\.\n$/);
 });
@@ -98,7 +98,7 @@ test('JUnit: one testcase per path, well-formed even with markup and control cha
   t.regex(xml, /<testsuites name="davtap verify" tests="2" failures="1">/);
   t.regex(xml, /<testcase classname="davtap.verify" name="\/gw\/"\/>/);
   t.regex(xml, /<testcase classname="davtap.verify" name="\/gw\/a&amp;b\/">/);
-  t.regex(xml, /<failure type="MS404" message="PROPFIND allprop: via removed the namespace declaration xmlns:D=&quot;DAV:&quot;">/);
+  t.regex(xml, /<failure type="MS805" message="PROPFIND allprop: via removed the namespace declaration xmlns:D=&quot;DAV:&quot;">/);
   t.true(xml.includes('&lt;x&gt;'));
   t.true(xml.includes('\uFFFD]]&gt;'), 'the control character is replaced, the CDATA end escaped');
   t.false(xml.includes('namespace error'));

@@ -1,5 +1,5 @@
 // The rule catalogue (RULES.md §2): one table keyed by rule id, assembled from one file per
-// category, plus MS901 for a rule that throws and MS902 for a flow davtap's relay failed on. Ids never change once released.
+// category, the gateway differences of the two-vantage-point comparison (MS801 onwards), plus MS901 for a rule that throws and MS902 for a flow davtap's relay failed on. Ids never change once released.
 import type { Blame, Category, Severity } from '../../types.js';
 import type { RuleDef } from '../facts.js';
 import { malformedRules } from './malformed.js';
@@ -8,6 +8,7 @@ import { securityRules } from './security.js';
 import { semanticRules } from './semantic.js';
 import { strippedRules } from './stripped.js';
 import { truncationRules } from './truncation.js';
+import { gatewayRules } from './gateway.js';
 
 export interface RuleInfo {
   id: string;
@@ -32,6 +33,7 @@ export const relayFailed: RuleInfo = Object.freeze({ id: 'MS902', severity: 'err
 export const rules: Readonly<Record<string, RuleInfo>> = Object.freeze(
   Object.fromEntries([
     ...ruleDefs.map((r) => [r.id, Object.freeze({ id: r.id, severity: r.severity, category: r.category, blame: r.blame, title: r.title })] as const),
+    ...gatewayRules.map((r) => [r.id, Object.freeze({ id: r.id, severity: r.severity, category: r.category, blame: r.blame, title: r.title })] as const),
     [analyzerCrashed.id, analyzerCrashed] as const,
     [relayFailed.id, relayFailed] as const,
   ]),
