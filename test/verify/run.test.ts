@@ -159,10 +159,10 @@ test('an origin that does not answer is a network error naming it', async (t) =>
 test('a gateway that stops sending is cut by the idle timeout, not waited for', async (t) => {
   const silent = await startOrigin(() => {});
   t.teardown(() => silent.close());
-  const r = await verify({ origin: base, via: `${silent.url}/dav/`, depth: 1, paths: ['/docs/'], idleTimeoutMs: 1500 });
+  const r = await verify({ origin: base, via: `${silent.url}/dav/`, depth: 1, paths: ['/docs/'], idleTimeoutMs: 3000 });
   const errs = errorsOf(r);
   t.is(errs.length, 3);
-  t.regex(errs[0]!.f.message, /^via gave no response: no byte for 1500 ms/);
+  t.regex(errs[0]!.f.message, /^via gave no response: no byte for 3000 ms/);
 });
 
 test('a byte difference is blamed on the gateway only when the origin repeats its own bytes', async (t) => {
@@ -204,12 +204,12 @@ test('an origin that stops answering mid-run leaves those pairs out with a warni
     socket.end(Buffer.concat([Buffer.from(`HTTP/1.1 ${res.status} X\r\nContent-Type: application/xml\r\nContent-Length: ${res.body.length}\r\n\r\n`, 'latin1'), res.body]));
   });
   t.teardown(() => flaky.close());
-  const r = await verify({ origin: `${flaky.url}/dav/`, via: base, depth: 1, paths: ['/docs/'], idleTimeoutMs: 1500 });
+  const r = await verify({ origin: `${flaky.url}/dav/`, via: base, depth: 1, paths: ['/docs/'], idleTimeoutMs: 3000 });
   const [first, ...rest] = r.paths[0]!.exchanges;
   t.is(first!.origin.status, 207);
   t.deepEqual(rest.map((e) => e.differences.map((f) => [f.severity, f.message])), [
-    [['warning', 'not compared: the origin gave no response (no byte for 1500 ms)']],
-    [['warning', 'not compared: the origin gave no response (no byte for 1500 ms)']],
+    [['warning', 'not compared: the origin gave no response (no byte for 3000 ms)']],
+    [['warning', 'not compared: the origin gave no response (no byte for 3000 ms)']],
   ]);
 });
 
