@@ -49,7 +49,17 @@ export interface RequestInfo {
   davOptions: string[];
   /** Why the request body could not be read, when it could not. */
   bodyError?: string;
+  /**
+   * The request body is meant to be XML: an XML Content-Type, or a DAV method whose body is XML
+   * (PROPFIND, PROPPATCH, REPORT…) sent without one. A `bodyError` then is the client's fault.
+   */
+  xmlBody: boolean;
+  /** Properties a PROPPATCH sets or removes, once per instruction (a name repeats when the request repeats it). */
+  patchedProps: string[];
 }
+
+/** Methods whose request body is an XML document (RFC 4918, 3253, 3744, 4791, 5323). */
+const XML_BODY_METHODS = new Set(['PROPFIND', 'PROPPATCH', 'REPORT', 'SEARCH', 'LOCK', 'ACL', 'MKCALENDAR', 'MKADDRESSBOOK']);
 
 const clark = (uri: string, local: string): string => `{${uri}}${local}`;
 
@@ -98,11 +108,19 @@ export function parseRequest(req: RequestContext): RequestInfo {
     headersKnown: raw.length > 0,
     davOptions: listTokens(joinedHeader(raw, 'DAV')),
     ...(destination !== undefined ? { destination } : {}),
+    xmlBody: xmlBodyExpected((req.method ?? '').toUpperCase(), joinedHeader(raw, 'Content-Type')),
+    patchedProps: [],
   };
   if (info.method === 'PROPFIND') info.propfind = 'allprop'; // an empty PROPFIND body means allprop (RFC 4918 §9.1)
   const body = req.body;
   if (body && body.length > 0 && body.length <= 4 * 1024 * 1024) readBody(body, info);
   return info;
+}
+
+function xmlBodyExpected(method: string, contentType: string | undefined): boolean {
+  const essence = contentType?.split(';')[0]!.trim().toLowerCase();
+  if (essence === undefined || essence === '') return XML_BODY_METHODS.has(method);
+  return essence === 'application/xml' || essence === 'text/xml' || essence.endsWith('+xml');
 }
 
 /** The state of one request body being read; the reader's handlers write into it. */
@@ -126,6 +144,8 @@ function onRequestOpen(r: BodyReading, name: string): void {
     if (name === clark(DAV, 'sync-collection')) info.isSyncCollection = true;
   } else if (parent === clark(DAV, 'prop') && stack.length === 2) {
     info.requestedProps.push(name);
+  } else if (parent === clark(DAV, 'prop') && stack.length === 3 && info.bodyRoot === clark(DAV, 'propertyupdate') && (grand === clark(DAV, 'set') || grand === clark(DAV, 'remove'))) {
+    info.patchedProps.push(name);
   } else if (parent === clark(DAV, 'include') && grand === info.bodyRoot) {
     info.includeProps.push(name);
   }

@@ -191,6 +191,24 @@ export const malformedRules: RuleDef[] = [
     },
   },
   {
+    id: 'MS110',
+    severity: 'warning',
+    category: 'malformed',
+    blame: 'client',
+    title: 'request body not well-formed XML or misusing namespaces',
+    scope: 'transport',
+    atEnd(f) {
+      if (!f.req.xmlBody || f.req.bodyError === undefined) return undefined;
+      // RFC 4918 §8.2 lets the server refuse the request with 400; when it answers instead, what it
+      // answered is read against a request it could not understand either: the request-driven
+      // rules (MS401, MS601) stay quiet, and the fault is the client's.
+      return {
+        message: `the client's ${f.req.method} body is not well-formed, namespace-correct XML (${f.req.bodyError}): the request itself is wrong, and the server is not blamed for how it answered it`,
+        evidence: { method: f.req.method, requestError: f.req.bodyError },
+      };
+    },
+  },
+  {
     id: 'MS301',
     severity: 'error',
     category: 'malformed',

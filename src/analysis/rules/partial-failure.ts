@@ -96,16 +96,10 @@ export const partialFailureRules: RuleDef[] = [
             message: `PROPPATCH on ${r.href} applied ${plural(ok.reduce((a, p) => a + p.props.length, 0), 'property', 'properties')} although ${bad[0]!.props.join(', ')} failed with ${bad[0]!.status}: the instructions MUST all succeed or all fail`,
             evidence: { href: r.href, codes },
           });
-          continue;
         }
-        const failedProps = bad.reduce((a, p) => a + p.props.length, 0);
-        if (failedProps > 1 && !bad.some((p) => p.status === 424)) {
-          out.push({
-            severity: 'warning',
-            message: `PROPPATCH on ${r.href} failed but no property is marked 424 Failed Dependency (RFC 4918 §9.2: the rest of the commands fail with 424)`,
-            evidence: { href: r.href, codes },
-          });
-        }
+        // Every property failed: atomicity held. 424 marks an instruction that failed only because
+        // another one did, and nothing in the answer tells which ones those are: when each failed on
+        // its own (rclone's 403 for every dead property), none needs 424.
       }
       return out;
     },
