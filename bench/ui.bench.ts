@@ -122,7 +122,7 @@ function dataPath(file: string): { rows: string[][]; openMs: number; keyP95: num
   w.home();
   measure('`G` then `g` (end / top of 100,000)', 40, () => (w.cursor === 0 ? w.end() : w.home()));
   measure('poll tick: `latestSeq()` (no change)', 200, () => source.latestSeq());
-  for (const text of ['~m PROPFIND', '~s 207', '~f truncation', '~e', '~u /dav/shared', '~r MS504 & ~m DELETE', '~h "Depth: 1"']) {
+  for (const text of ['~m PROPFIND', '~c 207', '~f truncation', '~e', '~u /dav/shared', '~r MS504 & ~m DELETE', '~h "Depth: 1"']) {
     const node = parseFilter(text);
     const { ms } = time(() => (w.setFilter(node), renderList(w)));
     rows.push([`filter \`${text}\` applied (count ${w.total.toLocaleString('en')} + first screen)`, msCell(ms)]);

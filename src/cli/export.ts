@@ -38,8 +38,9 @@ Formats (exactly one):
 
 Selection (default: every flow):
   --flow ID        a flow id or a unique prefix of one; repeatable
-  --filter EXPR    a filter expression as in the UI (~m PROPFIND, ~s 207, ~u /dav, ~f truncation,
-                   !, &, |); with --flow, narrows those flows
+  --filter EXPR    a filter expression as in the UI (~m PROPFIND, ~c 207, ~u /dav, ~f truncation,
+                   ~bs REGEX, !, &, |; 'davtap ui --help' lists them); with --flow, narrows
+                   those flows
 
 Redaction (on by default): the values of headers and of query, fragment and path parameters
 (;jsessionid=…) whose names are in the list below become [redacted], in headers, URLs, finding

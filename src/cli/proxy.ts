@@ -5,7 +5,7 @@ import { checkUpstream, describeUpstreamCheck } from '../proxy/upstream-check.js
 import { defaultCaDir } from '../proxy/ca.js';
 import { UsageError } from '../errors.js';
 import { startPipeline } from '../pipeline/pipeline.js';
-import { createInjector, faultHelp, parseHeadFilter, parseInjectSpecs } from '../inject/index.js';
+import { createInjector, faultHelp, headFilterCodes, parseHeadFilter, parseInjectSpecs } from '../inject/index.js';
 import { parseCommandArgs, parseSize, type OptionSpec } from './args.js';
 import { checkNotOpenProxy, parseAllowRemote, parseListen, parseUpstream, upstreamIsSelf } from './listen.js';
 import { clientAllowedBy, isLoopbackAddress } from '../proxy/address-range.js';
@@ -56,8 +56,9 @@ Options:
   --head-timeout SECONDS     answer 408 to a client whose request head is incomplete this long
                              after its first byte (default 30; 0 = never)
   --inject SPEC[,SPEC…]      act as a deliberately bad gateway for matching responses (see below)
-  --inject-filter EXPR       which responses to inject, as a filter on method, URL, status and
-                             headers (~m, ~u, ~s, ~h, !, &, |); default: every 207
+  --inject-filter EXPR       which responses to inject, as a filter on what the response head
+                             tells (${headFilterCodes()}, ! & |;
+                             see 'davtap ui --help'); default: every 207
   -h, --help                 show this help
 
 Reverse mode changes only Host, Destination and If (requests) and Location, Content-Location

@@ -2,7 +2,7 @@
 // (or to a database left behind by one).
 import path from 'node:path';
 import { DavtapError, UsageError } from '../errors.js';
-import { parseFilter } from '../filter/index.js';
+import { filterHelp, parseFilter } from '../filter/index.js';
 import { runUi } from '../../ui/app.js';
 import { openStoreSource } from '../../ui/flow-source.js';
 import { parseCommandArgs } from './args.js';
@@ -15,7 +15,7 @@ database is never modified).
 
 Options:
   --db FILE        the database to show (default ./davtap.db)
-  --filter EXPR    start with this filter, e.g. '~m PROPFIND & ~f truncation'
+  --filter EXPR    start with this filter, e.g. '~m PROPFIND & ~f truncation' (see below)
   --snapshot       do not poll for new flows
   --no-follow      do not keep the newest flow selected
   --utc            show times in UTC
@@ -24,6 +24,8 @@ Options:
   -h, --help       this help
 
 Keys: j/k move, Enter open, Tab next tab, / filter, F follow, ? help, q quit.
+
+${filterHelp()}
 `;
 
 interface UiFlags {

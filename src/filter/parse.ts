@@ -5,13 +5,13 @@
 //   orExpr  := andExpr ( '|' andExpr )*
 //   andExpr := unary ( '&'? unary )*        juxtaposition means '&', as in mitmproxy
 //   unary   := '!' unary | primary
-//   primary := '(' expr ')' | '~m' ARG | '~s' ARG | '~u' ARG | '~h' ARG | '~f' ARG | '~r' ARG
-//            | '~e' | '~i' | WORD                  a bare word is '~u WORD'
+//   primary := '(' expr ')' | CODE | CODE ARG | WORD      a bare word is '~u WORD'
+// CODE is `~` and a code of the table (codes.ts), which says whether it takes an ARG and of what kind.
 // ARG and WORD are either a run of characters other than whitespace, parentheses, '&', '|' and '!'
 // (a '!' inside a word is fine), or a quoted string ('…' or "…") with backslash escapes.
 import { DavtapError } from '../errors.js';
-import type { Category } from '../types.js';
-import { categories, compilePattern, type FilterNode } from './ast.js';
+import type { FilterNode } from './ast.js';
+import { argKinds, BadArgument, filterCode, filterCodes } from './codes.js';
 
 /** A filter that cannot be parsed. `position` is the 0-based offset of the offending character. */
 export class FilterSyntaxError extends DavtapError {
@@ -31,8 +31,6 @@ type Token =
   | { type: 'word'; value: string; pos: number; quoted: boolean };
 
 const operators = new Set(['!', '&', '|', '(', ')']);
-const flagsWithArgument = new Set(['m', 's', 'u', 'h', 'f', 'r']);
-const flagsWithout = new Set(['e', 'i']);
 
 function tokenize(text: string): Token[] {
   const tokens: Token[] = [];
@@ -158,66 +156,36 @@ class Parser {
       throw new FilterSyntaxError(`unexpected '${t.value}'`, t.pos);
     }
     this.index++;
-    if (t.type === 'word') return { kind: 'url', pattern: checkPattern(t.value, t.pos), pos: t.pos };
+    if (t.type === 'word') return { kind: 'code', code: 'u', arg: argument('regex', t.value, t.pos), pos: t.pos };
     return this.flag(t);
   }
 
   private flag(t: Token & { type: 'flag' }): FilterNode {
-    const name = t.value;
-    if (flagsWithout.has(name)) return name === 'e' ? { kind: 'error', pos: t.pos } : { kind: 'injected', pos: t.pos };
-    if (!flagsWithArgument.has(name)) {
-      throw new FilterSyntaxError(`unknown filter '~${name}' (known: ~m ~s ~u ~h ~f ~r ~e ~i)`, t.pos);
+    const entry = filterCode(t.value);
+    if (!entry) throw new FilterSyntaxError(`unknown filter '~${t.value}' (known: ${filterCodes.map((c) => `~${c.code}`).join(' ')})`, t.pos);
+    if (entry.arg === null) {
+      const next = this.peek();
+      // mitmproxy's ~s means "has a response"; davtap's used to take the status, which is ~c now.
+      // Read silently, `~s 207` would be "has a response and 207 in the URL".
+      if (entry.code === 's' && next?.type === 'word' && !next.quoted && /^[1-5](\d\d|xx)$/i.test(next.value)) {
+        throw new FilterSyntaxError(`'~s' takes no argument (it means: has a response); the status is '~c ${next.value}'`, next.pos);
+      }
+      return { kind: 'code', code: entry.code, arg: null, pos: t.pos };
     }
     const arg = this.peek();
-    if (!arg || arg.type !== 'word') throw new FilterSyntaxError(`'~${name}' needs an argument`, arg ? arg.pos : this.endPos());
+    if (!arg || arg.type !== 'word') throw new FilterSyntaxError(`'~${entry.code}' needs an argument (${argKinds[entry.arg].placeholder})`, arg ? arg.pos : this.endPos());
     this.index++;
-    const value = arg.value;
-    switch (name) {
-      case 'm':
-        if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value)) throw new FilterSyntaxError(`'${value}' is not an HTTP method`, arg.pos);
-        return { kind: 'method', method: value.toUpperCase(), pos: t.pos };
-      case 's':
-        return statusNode(value, arg.pos, t.pos);
-      case 'u':
-        return { kind: 'url', pattern: checkPattern(value, arg.pos), pos: t.pos };
-      case 'h':
-        return { kind: 'header', pattern: checkPattern(value, arg.pos), pos: t.pos };
-      case 'f': {
-        const category = value.toLowerCase();
-        if (!categories.includes(category as Category)) {
-          throw new FilterSyntaxError(`unknown category '${value}' (known: ${categories.join(', ')})`, arg.pos);
-        }
-        return { kind: 'category', category: category as Category, pos: t.pos };
-      }
-      default: {
-        if (!/^MS\d{3}$/i.test(value)) throw new FilterSyntaxError(`'${value}' is not a rule id (like MS001)`, arg.pos);
-        return { kind: 'rule', rule: value.toUpperCase(), pos: t.pos };
-      }
-    }
+    return { kind: 'code', code: entry.code, arg: argument(entry.arg, arg.value, arg.pos), pos: t.pos };
   }
 }
 
-function statusNode(value: string, argPos: number, pos: number): FilterNode {
-  if (/^[1-5]\d\d$/.test(value)) {
-    const code = Number(value);
-    return { kind: 'status', min: code, max: code, text: value, pos };
-  }
-  const cls = /^([1-5])xx$/i.exec(value);
-  if (cls) {
-    const base = Number(cls[1]) * 100;
-    return { kind: 'status', min: base, max: base + 99, text: value.toLowerCase(), pos };
-  }
-  throw new FilterSyntaxError(`'${value}' is not a status code (like 207 or 4xx)`, argPos);
-}
-
-function checkPattern(pattern: string, pos: number): string {
+function argument(kind: keyof typeof argKinds, text: string, pos: number): string {
   try {
-    compilePattern(pattern);
+    return argKinds[kind].normalize(text);
   } catch (err) {
-    const why = err instanceof Error ? err.message.replace(/^Invalid regular expression: /, '') : String(err);
-    throw new FilterSyntaxError(`bad regular expression (${why})`, pos);
+    if (err instanceof BadArgument) throw new FilterSyntaxError(err.message, pos);
+    throw err;
   }
-  return pattern;
 }
 
 /** Parses a filter expression; throws `FilterSyntaxError` (with `position`) when it is not valid. */
@@ -231,22 +199,8 @@ export function formatFilter(node: FilterNode): string {
   const wrap = (n: FilterNode, parent: 'or' | 'and' | 'not') =>
     (n.kind === 'or' && parent !== 'or') || (n.kind === 'and' && parent === 'not') ? `(${formatFilter(n)})` : formatFilter(n);
   switch (node.kind) {
-    case 'method':
-      return `~m ${node.method}`;
-    case 'status':
-      return `~s ${node.text}`;
-    case 'url':
-      return `~u ${quote(node.pattern)}`;
-    case 'header':
-      return `~h ${quote(node.pattern)}`;
-    case 'category':
-      return `~f ${node.category}`;
-    case 'rule':
-      return `~r ${node.rule}`;
-    case 'error':
-      return '~e';
-    case 'injected':
-      return '~i';
+    case 'code':
+      return node.arg === null ? `~${node.code}` : `~${node.code} ${quote(node.arg)}`;
     case 'not':
       return `!${wrap(node.operand, 'not')}`;
     case 'and':

@@ -4,7 +4,7 @@
 import type { ClientHead, InjectionStep, ResponseInjection } from '../proxy/hooks.js';
 import type { Flow, FlowStart } from '../types.js';
 import { UsageError } from '../errors.js';
-import { matchFlow, parseFilter, type FilterNode } from '../filter/index.js';
+import { filterCode, filterCodes, matchFlow, parseFilter, type FilterNode } from '../filter/index.js';
 import type { InjectSpec } from './spec.js';
 import { stageFor, type Message, type StageContext } from './stages.js';
 
@@ -33,15 +33,22 @@ function flowAtHead(start: FlowStart): Flow {
   };
 }
 
-const laterFlags: Partial<Record<FilterNode['kind'], string>> = { category: '~f', rule: '~r', error: '~e', injected: '~i' };
+/** The filter codes `--inject-filter` accepts: those judged on the response head. */
+export function headFilterCodes(): string {
+  return filterCodes
+    .filter((c) => c.atHead)
+    .map((c) => `~${c.code}`)
+    .join(' ');
+}
 
 /**
- * Refuses filters that cannot be judged at response-head time: findings, the outcome and the
- * injection itself are only known once the body has gone through.
+ * Refuses filters that cannot be judged at response-head time: bodies, findings, the outcome and
+ * the injection itself are only known once the body has gone through.
  */
 export function checkHeadFilter(node: FilterNode): void {
-  const flag = laterFlags[node.kind];
-  if (flag) throw new UsageError(`--inject-filter: ${flag} is only known after the response; use ~m, ~u, ~s, ~h`);
+  if (node.kind === 'code' && !filterCode(node.code)!.atHead) {
+    throw new UsageError(`--inject-filter: ~${node.code} is only known after the response; use ${headFilterCodes()}`);
+  }
   if (node.kind === 'not') checkHeadFilter(node.operand);
   if (node.kind === 'and' || node.kind === 'or') {
     checkHeadFilter(node.left);

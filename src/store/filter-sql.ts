@@ -1,45 +1,31 @@
-// Translates a filter tree into a WHERE clause over `flows` (aliased `f`). Regular expressions go
-// through the connection's `regexp` and `header_match` functions (see open.ts), which compile them
-// exactly as the in-memory matcher does, so SQL and `matchFlow` agree.
-import type { FilterNode } from '../filter/index.js';
+// Translates a filter tree into a WHERE clause over `flows` (aliased `f`), each code as its entry
+// in the table says (src/filter/codes.ts). Regular expressions go through the connection's SQL
+// functions (src/filter/sql-functions.ts, registered in open.ts), which look at a flow exactly as
+// the in-memory matcher does, so SQL and `matchFlow` agree.
+import { filterCode, type FilterNode } from '../filter/index.js';
 
 export interface SqlFilter {
   where: string;
   params: (string | number)[];
 }
 
-export function filterToSql(node: FilterNode): SqlFilter {
+/**
+ * `absent` names the flows columns this database does not have yet (a reader of a file written by
+ * an older davtap) and what they read as.
+ */
+export function filterToSql(node: FilterNode, absent: ReadonlyMap<string, string> = new Map()): SqlFilter {
   const params: (string | number)[] = [];
+  const ctx = {
+    param(value: string | number): string {
+      params.push(value);
+      return '?';
+    },
+    column: (name: string): string => absent.get(name) ?? `f.${name}`,
+  };
   const walk = (n: FilterNode): string => {
     switch (n.kind) {
-      case 'method':
-        params.push(n.method);
-        return 'f.method = ?';
-      case 'status':
-        if (n.min === n.max) {
-          params.push(n.min);
-          return 'f.status = ?';
-        }
-        params.push(n.min, n.max);
-        return 'f.status BETWEEN ? AND ?';
-      case 'url':
-        params.push(n.pattern);
-        return 'f.url REGEXP ?';
-      case 'header':
-        params.push(n.pattern);
-        return 'header_match(?, f.request_headers, f.response_headers)';
-      // IN (not a correlated EXISTS): SQLite builds the set once from the covering index
-      // (category or rule, flow_seq), which is what paging deep into a filtered list needs.
-      case 'category':
-        params.push(n.category);
-        return 'f.seq IN (SELECT x.flow_seq FROM findings x WHERE x.category = ?)';
-      case 'rule':
-        params.push(n.rule);
-        return 'f.seq IN (SELECT x.flow_seq FROM findings x WHERE x.rule = ?)';
-      case 'error':
-        return "f.outcome_kind <> 'complete'";
-      case 'injected':
-        return 'f.injected IS NOT NULL';
+      case 'code':
+        return filterCode(n.code)!.sql(n.arg ?? '', ctx);
       case 'not':
         // `f.status = ?` is NULL for a flow without a response; NULL counts as false everywhere
         // (AND, OR and WHERE already treat it so), and coalesce makes NOT do the same.

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { StoreError } from '../errors.js';
-import { compilePattern, headerLines } from '../filter/index.js';
+import { joinParts, sqlFunctions } from '../filter/index.js';
 import { migrations, oldestReadableVersion, schemaVersion } from './schema.js';
 
 // SQLite reads URI filenames (`file:…?immutable=1`, see openReadOnly) only when told so before it
@@ -48,33 +48,10 @@ function createPrivately(file: string): void {
   }
 }
 
-/** SQL functions the filter translation relies on; registered on every connection. */
+/** SQL functions the filter translation relies on (src/filter/sql-functions.ts); registered on every connection. */
 function registerFunctions(db: Database.Database): void {
-  const cache = new Map<string, RegExp>();
-  const compiled = (pattern: string): RegExp => {
-    let re = cache.get(pattern);
-    if (!re) {
-      if (cache.size > 256) cache.clear();
-      re = compilePattern(pattern);
-      cache.set(pattern, re);
-    }
-    return re;
-  };
-  // `x REGEXP p` calls regexp(p, x).
-  db.function('regexp', { deterministic: true }, (pattern: unknown, value: unknown) =>
-    typeof pattern === 'string' && typeof value === 'string' && compiled(pattern).test(value) ? 1 : 0,
-  );
-  // ~h: a pattern against each "Name: value" line of the request's and the response's raw headers (JSON arrays).
-  db.function('header_match', { deterministic: true }, (pattern: unknown, request: unknown, response: unknown) => {
-    if (typeof pattern !== 'string') return 0;
-    const re = compiled(pattern);
-    for (const json of [request, response]) {
-      if (typeof json !== 'string') continue;
-      const raw = JSON.parse(json) as string[];
-      if (headerLines(raw).some((line) => re.test(line))) return 1;
-    }
-    return 0;
-  });
+  for (const { name, fn } of sqlFunctions) db.function(name, { deterministic: true }, fn as (...args: unknown[]) => number);
+  db.aggregate(joinParts.name, { start: joinParts.start, step: joinParts.step as (total: unknown, ...args: unknown[]) => unknown, result: joinParts.result as (total: unknown) => unknown });
 }
 
 function migrate(db: Database.Database, file: string, from: number, to: number): void {

@@ -47,6 +47,8 @@ export interface FlowRow {
   bodyPrunedBytes: number;
   /** The id of the flow this one replayed (`Flow.replayOf`), null for a flow a client sent. */
   replayOf: string | null;
+  /** Marked by the user (`Store.setMarked`; the filter `~marked`). */
+  marked: boolean;
 }
 
 /** How much of each body the database holds. */
@@ -61,7 +63,7 @@ export interface BodyStorage {
 }
 
 /** A flow as read back: the Flow itself plus where it sits in the store and what the store kept. */
-export type StoredFlow = Flow & { seq: number; storage: BodyStorage };
+export type StoredFlow = Flow & { seq: number; storage: BodyStorage; marked: boolean };
 
 export const flowColumns = [
   'id', 'mode', 'client_address', 'client_port', 'start', 'first_byte', 'end', 'duration_ms', 'method', 'url', 'target', 'host',
@@ -196,7 +198,7 @@ export const listColumns =
   'seq, id, mode, client_address, client_port, start, "end", duration_ms, method, url, host, path, status, reason, content_type, framing, ' +
   'declared_length, response_bytes_seen, request_capture_complete, response_capture_complete, request_bytes_seen, request_body_stored, ' +
   'response_body_stored, outcome_kind, outcome_code, outcome_message, analyzed, resources_count, failed_count, summary_text, ' +
-  'findings_error, findings_warning, findings_info, injected, body_pruned, body_pruned_bytes, client_tls, client_sni, replay_of';
+  'findings_error, findings_warning, findings_info, injected, body_pruned, body_pruned_bytes, client_tls, client_sni, replay_of, marked';
 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
@@ -249,6 +251,7 @@ export function toFlowRow(r: FlowRecord): FlowRow {
     injected: str(r.injected),
     bodyPrunedBytes: Number(r.body_pruned_bytes ?? 0),
     replayOf: str(r.replay_of),
+    marked: Number(r.marked ?? 0) !== 0,
   };
 }
 

@@ -128,6 +128,10 @@ export const migrations: readonly string[] = [
   `
   ALTER TABLE flows ADD COLUMN replay_of TEXT;
   `,
+  // 7: flows the user marked in the UI (mitmproxy's `~marked`), 1 when marked.
+  `
+  ALTER TABLE flows ADD COLUMN marked INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 export const schemaVersion = migrations.length;
@@ -145,4 +149,5 @@ export const laterFlowColumns: readonly { version: number; column: string; absen
   { version: 4, column: 'client_tls', absent: '0' },
   { version: 4, column: 'client_sni', absent: 'NULL' },
   { version: 6, column: 'replay_of', absent: 'NULL' },
+  { version: 7, column: 'marked', absent: '0' },
 ];

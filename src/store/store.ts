@@ -1,6 +1,6 @@
 // A davtap database: opening it and reading flows back (the UI, exports, tests). Writing goes
 // through `createFlowWriter` (writer.ts), which batches off the relay's hot path.
-import type Database from 'better-sqlite3';
+import Database from 'better-sqlite3';
 import { StoreError } from '../errors.js';
 import { parseFilter, type FilterNode } from '../filter/index.js';
 import type { Finding, Framing, InformationalResponse, Mode, OutcomeKind, RawHeaders, Resource, ResponseRecord, Severity } from '../types.js';
@@ -43,6 +43,10 @@ export class Store {
   private readonly dynamic = new Map<string, Stmt>();
   // The flow list's columns; a reader of an older file reads the ones it lacks as their defaults.
   private readonly listCols: string;
+  // The flows columns this file lacks (a reader of an older file) and what they read as: filters need them too.
+  private readonly absentColumns: ReadonlyMap<string, string>;
+  // A reader's connection for the one thing it may write, marks (opened on first use, see setMarked).
+  private markConnection: Database.Database | null = null;
   private closed = false;
   // Run by close() before the connection goes: a writer flushes its queue and stops its checkpointer.
   private readonly closeHooks = new Set<() => void>();
@@ -58,6 +62,7 @@ export class Store {
     this.readonly = opened.readonly;
     this.maxDbSize = options.maxDbSize ?? null;
     const absent = new Map(laterFlowColumns.filter((c) => c.version > opened.version).map((c) => [c.column, c.absent]));
+    this.absentColumns = absent;
     this.listCols = listColumns
       .split(', ')
       .map((c) => (absent.has(c) ? `${absent.get(c)} AS ${c}` : `f.${c}`))
@@ -87,7 +92,7 @@ export class Store {
     const clauses: string[] = [];
     const params: (string | number)[] = [];
     if (filter !== undefined && filter !== null && !(typeof filter === 'string' && filter.trim() === '')) {
-      const sql = filterToSql(typeof filter === 'string' ? parseFilter(filter) : filter);
+      const sql = filterToSql(typeof filter === 'string' ? parseFilter(filter) : filter, this.absentColumns);
       clauses.push(sql.where);
       params.push(...sql.params);
     }
@@ -139,7 +144,7 @@ export class Store {
     }
     const { where, params } = this.where(options.filter, options.afterSeq);
     // The page's seqs first, then its rows: when an index answers the filter, only integers get
-    // sorted, not whole rows (10-15x faster for `~s 4xx` on 100,000 flows).
+    // sorted, not whole rows (10-15x faster for `~c 4xx` on 100,000 flows).
     const rows = this.prepared(
       `SELECT ${cols} FROM flows f WHERE f.seq IN (SELECT f.seq FROM flows f ${where} ORDER BY f.seq ${order} LIMIT ? OFFSET ?) ORDER BY f.seq ${order}`,
     ).all(...params, limit, offset);
@@ -205,6 +210,46 @@ export class Store {
     return new Map([...parts].map(([kind, list]) => [kind, list.length === 1 ? list[0]! : Buffer.concat(list)]));
   }
 
+  /**
+   * Marks or unmarks a flow (the UI's mark, mitmproxy's `~marked`); false when there is no such
+   * flow. Marks are the user's notes about the capture: a reader (the UI) writes them through a
+   * connection of its own, which touches only the `marked` column. A file written before marks
+   * existed must be opened once by a writer first.
+   */
+  setMarked(id: string, marked: boolean): boolean {
+    if (this.absentColumns.has('marked')) {
+      throw new StoreError(`${this.file} predates marks; open it once with 'davtap proxy --db' to upgrade it`);
+    }
+    const db = this.readonly ? this.markWriter() : this.db;
+    try {
+      return db.prepare('UPDATE flows SET marked = ? WHERE id = ?').run(marked ? 1 : 0, id).changes > 0;
+    } catch (err) {
+      throw new StoreError(`cannot mark the flow in ${this.file}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Flips a flow's mark; returns the new state (false for an unknown flow). */
+  toggleMarked(id: string): boolean {
+    const row = this.statements.flowById.get(id);
+    if (!row) return false;
+    const marked = Number(row.marked ?? 0) === 0;
+    this.setMarked(id, marked);
+    return marked;
+  }
+
+  private markWriter(): Database.Database {
+    if (!this.markConnection) {
+      try {
+        this.markConnection = new Database(this.file, { fileMustExist: true });
+        // A proxy writing the same file holds its lock for one tick at most.
+        this.markConnection.pragma('busy_timeout = 2000');
+      } catch (err) {
+        throw new StoreError(`cannot mark flows in ${this.file}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    return this.markConnection;
+  }
+
   /** Registers work to do when the store closes (used by the writer); returns the unregistration. */
   onClose(hook: () => void): () => void {
     this.closeHooks.add(hook);
@@ -221,6 +266,7 @@ export class Store {
     for (const hook of [...this.closeHooks]) hook();
     this.closeHooks.clear();
     this.closed = true;
+    this.markConnection?.close();
     this.db.close();
   }
 }
@@ -283,6 +329,7 @@ function toStoredFlow(r: FlowRecord, bodies: Map<string, Buffer>, findings: Find
       pruned,
       prunedBytes: Number(r.body_pruned_bytes),
     },
+    marked: Number(r.marked ?? 0) !== 0,
   };
   if (r.outcome_code !== null) flow.outcome.code = String(r.outcome_code);
   if (r.outcome_message !== null) flow.outcome.message = String(r.outcome_message);

@@ -79,7 +79,7 @@ test('--jsonl writes to stdout when given no file, even before other options; a 
   t.is(prefixes.code, 0, prefixes.err);
   t.is(prefixes.out.trimEnd().split('\n').length, 2, 'ng and l each name one flow');
   oneLineError(t, await run(cwd, ['export', '--db', db, '--jsonl', '--flow', '']), /--flow needs a flow id/);
-  const file = await run(cwd, ['export', '--db', db, '--jsonl', 'out.jsonl', '--filter', '~s 207']);
+  const file = await run(cwd, ['export', '--db', db, '--jsonl', 'out.jsonl', '--filter', '~c 207']);
   t.is(file.code, 0, file.err);
   t.regex(file.err, /2 flows written to out\.jsonl/);
   t.is(statSync(path.join(cwd, 'out.jsonl')).mode & 0o777, 0o600);

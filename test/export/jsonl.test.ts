@@ -44,11 +44,11 @@ test('--bodies adds the request body and the decoded response body', async (t) =
 });
 
 test('a filter expression or flow ids select what is exported', async (t) => {
-  const byFilter = await lines(t, { filter: '~m REPORT | ~s 201' });
+  const byFilter = await lines(t, { filter: '~m REPORT | ~c 201' });
   t.deepEqual(byFilter.records.map((r) => r.method), ['REPORT', 'PUT']);
   const byId = await lines(t, { ids: ['refused', 'radicale-report-calendar-multiget-000'] });
   t.deepEqual(byId.records.map((r) => r.id), ['radicale-report-calendar-multiget-000', 'refused-2']);
-  const none = await lines(t, { filter: '~s 599' });
+  const none = await lines(t, { filter: '~c 599' });
   t.is(none.n, 0);
   t.is(none.out, '');
 });

@@ -34,9 +34,9 @@ test('e exports the selected or open flow, E the filtered list, each into its ow
   // The filtered list: only the 207s.
   term.send('/');
   await term.waitFor(/^\//m);
-  term.type('~s 207');
+  term.type('~c 207');
   term.send('Enter');
-  await term.waitFor(/2 flows match ~s 207/);
+  await term.waitFor(/2 flows match ~c 207/);
   term.send('E');
   screen = await term.waitFor(/exported 2 flows to (\S+)\/report\.md/);
   const filtered = /exported 2 flows to (\S+)\/report\.md/.exec(screen)![1]!;

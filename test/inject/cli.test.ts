@@ -35,10 +35,10 @@ for (const [args, pattern] of [
   [['--inject', 'truncate:bytes=ten'], /^davtap: --inject: 'truncate:bytes=ten' needs bytes=N as a whole number/],
   [['--inject', 'html,stall:after=x'], /^davtap: --inject: 'stall:after=x' needs after=BYTES/],
   [['--inject', ''], /^davtap: --inject: '' is empty/],
-  [['--inject-filter', '~s 207'], /^davtap: --inject-filter needs --inject$/],
-  [['--inject', 'html', '--inject-filter', '~s 207 &'], /^davtap: --inject-filter: filter: /],
+  [['--inject-filter', '~c 207'], /^davtap: --inject-filter needs --inject$/],
+  [['--inject', 'html', '--inject-filter', '~c 207 &'], /^davtap: --inject-filter: filter: /],
   [['--inject', 'html', '--inject-filter', '~f truncation'], /^davtap: --inject-filter: ~f is only known after the response/],
-  [['--inject', 'html', '--inject-filter', '~s 207 & !~e'], /^davtap: --inject-filter: ~e is only known after the response/],
+  [['--inject', 'html', '--inject-filter', '~c 207 & !~e'], /^davtap: --inject-filter: ~e is only known after the response/],
 ] as const) {
   test(`a bad injection is one line, exit 2, nothing created: ${args.join(' ')}`, async (t) => {
     const r = await run([...upstream, ...args]);

@@ -77,7 +77,7 @@ test('latestSeq and afterSeq let a reader fetch only what is new', (t) => {
     store.listFlows({ afterSeq: seen, order: 'asc' }).map((r) => r.id),
     ['flow-100', 'flow-101', 'flow-102'],
   );
-  t.deepEqual(store.listFlows({ afterSeq: seen, filter: '~s 200' }), []);
+  t.deepEqual(store.listFlows({ afterSeq: seen, filter: '~c 200' }), []);
   t.is(store.countFlows(null, seen), 3);
   t.is(store.countFlows('~m PROPFIND', seen), 3);
   t.is(store.countFlows('~m GET', seen), 0);
@@ -108,7 +108,7 @@ test('filters apply to listing and counting, as text or as a parsed tree', (t) =
 
 test('a bad filter throws FilterSyntaxError from the reader', (t) => {
   const { store } = seeded(t, 1);
-  const err = t.throws(() => store.listFlows({ filter: '~s 2x' }), { instanceOf: FilterSyntaxError });
+  const err = t.throws(() => store.listFlows({ filter: '~c 2x' }), { instanceOf: FilterSyntaxError });
   t.is(err!.position, 3);
 });
 

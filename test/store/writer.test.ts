@@ -120,8 +120,9 @@ test('a flow read back equals the flow written, with findings, ledger and bodies
   flow.analysis!.resources[3]!.description = 'why';
   writer.enqueue(flow);
   writer.flush();
-  const { seq, storage, ...back } = store.getFlow('flow-7')!;
+  const { seq, storage, marked, ...back } = store.getFlow('flow-7')!;
   t.is(seq, 1);
+  t.false(marked);
   t.deepEqual(storage, { requestStored: flow.request.body.bytes.length, responseStored: flow.response!.body.bytes.length, decodedStored: 0, pruned: false, prunedBytes: 0 });
   t.deepEqual(back, flow);
   t.deepEqual(store.findingsFor('flow-7'), flow.analysis!.findings);
@@ -137,7 +138,7 @@ test('a flow without a response or analysis round-trips too', (t) => {
   const flow = makeFlow(1, { status: null, outcome: { kind: 'error', code: 'ECONNREFUSED' } });
   writer.enqueue(flow);
   writer.flush();
-  const { seq: _seq, storage: _storage, ...back } = store.getFlow('flow-1')!;
+  const { seq: _seq, storage: _storage, marked: _marked, ...back } = store.getFlow('flow-1')!;
   t.deepEqual(back, flow);
   const row = store.listFlows()[0]!;
   t.like(row, { status: null, analyzed: false, resources: null, outcome: { kind: 'error', code: 'ECONNREFUSED', message: null } });

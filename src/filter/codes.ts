@@ -1,0 +1,383 @@
+// The filter codes: ONE table. Each entry gives a code's argument kind, its help text, how it
+// matches a flow in memory and how the store says the same in SQL. The parser, the help (`?` in
+// the UI, `--help`), the README's table and completion are all made from it, and a test holds the
+// in-memory and the SQL side of every entry to the same answers.
+//
+// Codes mitmproxy also has mean what they mean in mitmproxy's flowfilter (`~s` has a response,
+// `~c` the status, `~q` no response, `~b` a body…); davtap's own codes follow them.
+import { rules } from '../analysis/rules/index.js';
+import type { Category, Severity } from '../types.js';
+import { bodyMatches, cachedPattern, categories, compilePattern, contentTypes, domainsOf, headerLines, severities, type FilterableFlow } from './ast.js';
+
+/** A bad argument: the parser turns it into a FilterSyntaxError at the argument's position. */
+export class BadArgument extends Error {}
+
+/** What an argument is, how it is written in the help, and how it is checked and normalized. */
+export interface ArgKind {
+  /** The placeholder in help texts: REGEX, CODE… */
+  placeholder: string;
+  /** The normalized argument, or a BadArgument saying why it is not one. */
+  normalize(text: string): string;
+  /** The values completion offers, with what each means, when there is a closed list. */
+  values?: () => readonly { value: string; help: string }[];
+}
+
+const regexArg: ArgKind = {
+  placeholder: 'REGEX',
+  normalize(text) {
+    try {
+      compilePattern(text);
+    } catch (err) {
+      const why = err instanceof Error ? err.message.replace(/^Invalid regular expression: /, '') : String(err);
+      throw new BadArgument(`bad regular expression (${why})`);
+    }
+    return text;
+  },
+};
+
+const statusArg: ArgKind = {
+  placeholder: 'CODE',
+  normalize(text) {
+    if (/^[1-5]\d\d$/.test(text) || /^[1-5]xx$/i.test(text)) return text.toLowerCase();
+    throw new BadArgument(`'${text}' is not a status code (like 207 or 4xx)`);
+  },
+};
+
+/** `207` → [207, 207]; `4xx` → [400, 499]. */
+export function statusRange(arg: string): { min: number; max: number } {
+  if (arg.endsWith('xx')) {
+    const base = Number(arg[0]) * 100;
+    return { min: base, max: base + 99 };
+  }
+  const code = Number(arg);
+  return { min: code, max: code };
+}
+
+const categoryArg: ArgKind = {
+  placeholder: 'CATEGORY',
+  normalize(text) {
+    const category = text.toLowerCase();
+    if (!categories.includes(category as Category)) throw new BadArgument(`unknown category '${text}' (known: ${categories.join(', ')})`);
+    return category;
+  },
+  values: () => categories.map((value) => ({ value, help: 'finding category' })),
+};
+
+const ruleIds = (): string[] => Object.keys(rules).sort();
+
+const ruleArg: ArgKind = {
+  placeholder: 'RULE',
+  normalize(text) {
+    const rule = text.toUpperCase();
+    if (!(rule in rules)) {
+      const ids = ruleIds();
+      throw new BadArgument(`unknown rule '${text}' (rule ids run ${ids[0]} … ${ids[ids.length - 1]}; 'davtap check --help' lists them)`);
+    }
+    return rule;
+  },
+  values: () => ruleIds().map((value) => ({ value, help: `${rules[value]!.severity}, ${rules[value]!.category}: ${rules[value]!.title}` })),
+};
+
+const severityArg: ArgKind = {
+  placeholder: 'SEVERITY',
+  normalize(text) {
+    const severity = text.toLowerCase();
+    if (!severities.includes(severity as Severity)) throw new BadArgument(`unknown severity '${text}' (known: error, warning, info)`);
+    return severity;
+  },
+  values: () => [...severities].reverse().map((value) => ({ value, help: value === 'info' ? 'any finding' : value === 'warning' ? 'a warning or an error' : 'an error' })),
+};
+
+export const argKinds = { regex: regexArg, status: statusArg, category: categoryArg, rule: ruleArg, severity: severityArg } as const;
+export type ArgKindName = keyof typeof argKinds;
+
+/** How an entry names columns and binds values in its SQL (the store decides, per database). */
+export interface SqlContext {
+  /** A `?` placeholder bound to `value`. */
+  param(value: string | number): string;
+  /** A flows column (`f.status`), or what it reads as in a file written before it existed. */
+  column(name: string): string;
+}
+
+export interface FilterCode {
+  /** Without the `~`. */
+  code: string;
+  /** The argument's kind; null for a code that takes none. */
+  arg: ArgKindName | null;
+  help: string;
+  /** mitmproxy's code (same meaning) or one only davtap has. */
+  origin: 'mitmproxy' | 'davtap';
+  /** Judged on what the response head tells (the only codes `--inject-filter` accepts). */
+  atHead: boolean;
+  /** `arg` is the normalized argument ('' for a code without one). */
+  match(flow: FilterableFlow, arg: string): boolean;
+  /**
+   * A boolean SQL expression over `flows f` saying the same as `match`. Each `ctx.param` is one `?`,
+   * in the order they appear in the text.
+   */
+  sql(arg: string, ctx: SqlContext): string;
+}
+
+// --- what several entries share -------------------------------------------------------------
+
+const anyLine = (re: RegExp, raw: readonly string[] | undefined): boolean => raw !== undefined && headerLines(raw).some((line) => re.test(line));
+const anyContentType = (re: RegExp, raw: readonly string[] | undefined): boolean => raw !== undefined && contentTypes(raw).some((v) => re.test(v));
+
+/** mitmproxy's asset types (`~a`), searched in each response Content-Type. */
+export const assetPattern = 'text/javascript|application/x-javascript|application/javascript|text/css|image/.*|font/.*|application/font.*';
+
+/** The response body as `~bs` sees it: the decoded copy of a gzip/br body when there is one. */
+const responseBody = (flow: FilterableFlow): Uint8Array | undefined => (flow.response ? (flow.response.decoded ?? flow.response.body).bytes : undefined);
+
+/**
+ * A stored body, wherever the store keeps it: whole in `bodies`, or in 256 KiB `body_parts`
+ * (joined in part order by the `join_parts` aggregate). A flow without a stored body gives NULL.
+ */
+function storedBody(kind: 'request' | 'response' | 'decoded'): string {
+  const whole = `(SELECT b.bytes FROM bodies b WHERE b.flow_seq = f.seq AND b.kind = '${kind}')`;
+  if (kind === 'request') return whole;
+  return `coalesce(${whole}, (SELECT join_parts(p.part, p.bytes) FROM body_parts p WHERE p.flow_id = f.id AND p.kind = '${kind}'))`;
+}
+const responseBodySql = (ctx: SqlContext): string =>
+  `CASE WHEN ${ctx.column('decoded_bytes_seen')} IS NULL THEN ${storedBody('response')} ELSE ${storedBody('decoded')} END`;
+
+const findings = (flow: FilterableFlow) => flow.analysis?.findings ?? [];
+
+// --- the table --------------------------------------------------------------------------------
+
+export const filterCodes: readonly FilterCode[] = [
+  {
+    code: 'a',
+    arg: null,
+    help: 'asset in the response: CSS, JavaScript, images, fonts (by Content-Type)',
+    origin: 'mitmproxy',
+    atHead: true,
+    match: (flow) => anyContentType(cachedPattern(assetPattern), flow.response?.rawHeaders),
+    sql: (_arg, ctx) => `content_type_match(${ctx.param(assetPattern)}, ${ctx.column('response_headers')})`,
+  },
+  {
+    code: 'all',
+    arg: null,
+    help: 'every flow',
+    origin: 'mitmproxy',
+    atHead: true,
+    match: () => true,
+    sql: () => '1',
+  },
+  {
+    code: 'b',
+    arg: 'regex',
+    help: 'request or response body (a gzip/br response decoded)',
+    origin: 'mitmproxy',
+    atHead: false,
+    match: (flow, arg) => {
+      const re = cachedPattern(arg, 'body');
+      return bodyMatches(re, flow.request.body.bytes) || bodyMatches(re, responseBody(flow));
+    },
+    sql: (arg, ctx) => `(body_match(${ctx.param(arg)}, ${storedBody('request')}) OR body_match(${ctx.param(arg)}, ${responseBodySql(ctx)}))`,
+  },
+  {
+    code: 'bq',
+    arg: 'regex',
+    help: 'request body',
+    origin: 'mitmproxy',
+    atHead: false,
+    match: (flow, arg) => bodyMatches(cachedPattern(arg, 'body'), flow.request.body.bytes),
+    sql: (arg, ctx) => `body_match(${ctx.param(arg)}, ${storedBody('request')})`,
+  },
+  {
+    code: 'bs',
+    arg: 'regex',
+    help: 'response body (a gzip/br response decoded)',
+    origin: 'mitmproxy',
+    atHead: false,
+    match: (flow, arg) => bodyMatches(cachedPattern(arg, 'body'), responseBody(flow)),
+    sql: (arg, ctx) => `body_match(${ctx.param(arg)}, ${responseBodySql(ctx)})`,
+  },
+  {
+    code: 'c',
+    arg: 'status',
+    help: 'response status: 207, or a class such as 4xx',
+    origin: 'mitmproxy',
+    atHead: true,
+    match: (flow, arg) => {
+      const { min, max } = statusRange(arg);
+      const status = flow.response?.status;
+      return status !== undefined && status >= min && status <= max;
+    },
+    sql: (arg, ctx) => {
+      const { min, max } = statusRange(arg);
+      return min === max ? `f.status = ${ctx.param(min)}` : `f.status BETWEEN ${ctx.param(min)} AND ${ctx.param(max)}`;
+    },
+  },
+  {
+    code: 'd',
+    arg: 'regex',
+    help: "domain: the host name of the request's URL or Host header",
+    origin: 'mitmproxy',
+    atHead: true,
+    match: (flow, arg) => domainsOf(flow.request.url, flow.request.rawHeaders).some((name) => cachedPattern(arg).test(name)),
+    sql: (arg, ctx) => `domain_match(${ctx.param(arg)}, f.url, f.request_headers)`,
+  },
+  {
+    code: 'e',
+    arg: null,
+    help: 'error: the exchange did not end cleanly (cut, reset, refused, timeout)',
+    origin: 'mitmproxy',
+    atHead: false,
+    match: (flow) => flow.outcome.kind !== 'complete',
+    sql: () => "f.outcome_kind <> 'complete'",
+  },
+  {
+    code: 'h',
+    arg: 'regex',
+    help: 'a request or response header line ("Name: value")',
+    origin: 'mitmproxy',
+    atHead: true,
+    match: (flow, arg) => anyLine(cachedPattern(arg), flow.request.rawHeaders) || anyLine(cachedPattern(arg), flow.response?.rawHeaders),
+    sql: (arg, ctx) => `header_match(${ctx.param(arg)}, f.request_headers, f.response_headers)`,
+  },
+  {
+    code: 'hq',
+    arg: 'regex',
+    help: 'a request header line',
+    origin: 'mitmproxy',
+    atHead: true,
+    match: (flow, arg) => anyLine(cachedPattern(arg), flow.request.rawHeaders),
+    sql: (arg, ctx) => `header_match(${ctx.param(arg)}, f.request_headers, NULL)`,
+  },
+  {
+    code: 'hs',
+    arg: 'regex',
+    help: 'a response header line',
+    origin: 'mitmproxy',
+    atHead: true,
+    match: (flow, arg) => anyLine(cachedPattern(arg), flow.response?.rawHeaders),
+    sql: (arg, ctx) => `header_match(${ctx.param(arg)}, NULL, f.response_headers)`,
+  },
+  {
+    code: 'm',
+    arg: 'regex',
+    help: 'request method (PROPFIND; PROP matches PROPFIND and PROPPATCH)',
+    origin: 'mitmproxy',
+    atHead: true,
+    match: (flow, arg) => cachedPattern(arg).test(flow.request.method),
+    // The methods recorded are few: the regex runs over the distinct ones (read off the method
+    // index) and the index then finds their flows, rather than the regex running on every row.
+    sql: (arg, ctx) => `f.method IN (SELECT m.method FROM (SELECT DISTINCT method FROM flows) m WHERE m.method REGEXP ${ctx.param(arg)})`,
+  },
+  {
+    code: 'marked',
+    arg: null,
+    help: 'flows marked in the UI',
+    origin: 'mitmproxy',
+    atHead: false,
+    match: (flow) => flow.marked === true,
+    sql: (_arg, ctx) => `${ctx.column('marked')} <> 0`,
+  },
+  {
+    code: 'q',
+    arg: null,
+    help: 'a request without a response',
+    origin: 'mitmproxy',
+    atHead: false,
+    match: (flow) => flow.response === null,
+    sql: () => 'f.status IS NULL',
+  },
+  {
+    code: 's',
+    arg: null,
+    help: 'has a response (the status is ~c)',
+    origin: 'mitmproxy',
+    atHead: true,
+    match: (flow) => flow.response !== null,
+    sql: () => 'f.status IS NOT NULL',
+  },
+  {
+    code: 't',
+    arg: 'regex',
+    help: 'Content-Type of the request or the response',
+    origin: 'mitmproxy',
+    atHead: true,
+    match: (flow, arg) => anyContentType(cachedPattern(arg), flow.request.rawHeaders) || anyContentType(cachedPattern(arg), flow.response?.rawHeaders),
+    sql: (arg, ctx) => `(content_type_match(${ctx.param(arg)}, f.request_headers) OR content_type_match(${ctx.param(arg)}, f.response_headers))`,
+  },
+  {
+    code: 'tq',
+    arg: 'regex',
+    help: 'request Content-Type',
+    origin: 'mitmproxy',
+    atHead: true,
+    match: (flow, arg) => anyContentType(cachedPattern(arg), flow.request.rawHeaders),
+    sql: (arg, ctx) => `content_type_match(${ctx.param(arg)}, f.request_headers)`,
+  },
+  {
+    code: 'ts',
+    arg: 'regex',
+    help: 'response Content-Type',
+    origin: 'mitmproxy',
+    atHead: true,
+    match: (flow, arg) => anyContentType(cachedPattern(arg), flow.response?.rawHeaders),
+    sql: (arg, ctx) => `content_type_match(${ctx.param(arg)}, f.response_headers)`,
+  },
+  {
+    code: 'u',
+    arg: 'regex',
+    help: 'URL; a bare word means ~u WORD',
+    origin: 'mitmproxy',
+    atHead: true,
+    match: (flow, arg) => cachedPattern(arg).test(flow.request.url),
+    sql: (arg, ctx) => `f.url REGEXP ${ctx.param(arg)}`,
+  },
+  // IN (not a correlated EXISTS): SQLite builds the set once from the covering index
+  // (category or rule, flow_seq), which is what paging deep into a filtered list needs.
+  {
+    code: 'f',
+    arg: 'category',
+    help: `a finding of this category: ${categories.join(', ')}`,
+    origin: 'davtap',
+    atHead: false,
+    match: (flow, arg) => findings(flow).some((f) => f.category === arg),
+    sql: (arg, ctx) => `f.seq IN (SELECT x.flow_seq FROM findings x WHERE x.category = ${ctx.param(arg)})`,
+  },
+  {
+    code: 'r',
+    arg: 'rule',
+    help: 'a finding of this rule (MS001)',
+    origin: 'davtap',
+    atHead: false,
+    match: (flow, arg) => findings(flow).some((f) => f.rule === arg),
+    sql: (arg, ctx) => `f.seq IN (SELECT x.flow_seq FROM findings x WHERE x.rule = ${ctx.param(arg)})`,
+  },
+  {
+    code: 'sev',
+    arg: 'severity',
+    help: 'a finding of at least this severity: error; warning (or error); info (any finding)',
+    origin: 'davtap',
+    atHead: false,
+    match: (flow, arg) => {
+      const least = severities.indexOf(arg as Severity);
+      return findings(flow).some((f) => severities.indexOf(f.severity) >= least);
+    },
+    sql: (arg) => {
+      const counted = severities.slice(severities.indexOf(arg as Severity)).map((s) => `f.findings_${s} > 0`);
+      return `(${counted.join(' OR ')})`;
+    },
+  },
+  {
+    code: 'i',
+    arg: null,
+    help: 'a fault injection was applied (--inject)',
+    origin: 'davtap',
+    atHead: false,
+    match: (flow) => flow.injected !== undefined && flow.injected !== null,
+    sql: () => 'f.injected IS NOT NULL',
+  },
+];
+
+const byCode = new Map(filterCodes.map((c) => [c.code, c]));
+
+/** The entry for `code` (without `~`), or undefined. */
+export function filterCode(code: string): FilterCode | undefined {
+  return byCode.get(code);
+}
