@@ -40,6 +40,8 @@ export interface UiOptions {
    * terminal rather than after it closes.
    */
   notice?: () => string | null;
+  /** A line for the status bar at start (`davtap demo`: where its server is). */
+  status?: string;
   /** Start with this filter expression. */
   filter?: string;
   /** Start in follow mode (the cursor stays on the newest flow). Default: true when live. */
@@ -98,6 +100,7 @@ class UiApp {
   ) {
     this.window = new FlowWindow(source);
     this.window.follow = options.follow ?? options.live !== false;
+    if (options.status) this.status = { text: options.status, style: 'info' };
   }
 
   run(): Promise<void> {

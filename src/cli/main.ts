@@ -13,6 +13,7 @@ const commands: Record<string, () => Promise<Command>> = {
   verify: async () => (await import('./verify.js')).command,
   export: async () => (await import('./export.js')).command,
   replay: async () => (await import('./replay.js')).command,
+  demo: async () => (await import('./demo.js')).command,
 };
 
 export const version = '0.1.0';
@@ -32,6 +33,7 @@ function usage(): string {
     '  verify   compare a gateway\'s 207 answers with the origin\'s (--origin URL --via URL)',
     '  export   write flows as HAR, a bug-report bundle or JSON lines (credentials redacted)',
     '  replay   send recorded requests again and compare the answers (exit 1 when one differs)',
+    '  demo     a demo server with paths broken on purpose, davtap in front of it, and a client',
     '',
     "Run 'davtap <command> --help' for a command's options. 'davtap --version' prints the version.",
     '',

@@ -1,14 +1,14 @@
 // `davtap [proxy]`: the composition root that wires proxy → analysis → store → UI.
 import path from 'node:path';
-import { startProxy } from '../proxy/index.js';
+import { startProxy, type ProxyHooks, type RunningProxy, type ServedCert } from '../proxy/index.js';
 import { checkUpstream, describeUpstreamCheck } from '../proxy/upstream-check.js';
 import { defaultCaDir } from '../proxy/ca.js';
 import { UsageError } from '../errors.js';
 import { startPipeline } from '../pipeline/pipeline.js';
 import { createInjector, faultHelp, headFilterCodes, parseHeadFilter, parseInjectSpecs } from '../inject/index.js';
 import { parseCommandArgs, parseSize, type OptionSpec } from './args.js';
-import { checkNotOpenProxy, parseAllowRemote, parseListen, parseUpstream, upstreamIsSelf } from './listen.js';
-import { clientAllowedBy, isLoopbackAddress } from '../proxy/address-range.js';
+import { checkNotOpenProxy, parseAllowRemote, parseListen, parseUpstream, upstreamIsSelf, type ListenAddress } from './listen.js';
+import { clientAllowedBy, isLoopbackAddress, type AddressRange } from '../proxy/address-range.js';
 import { loadServedCerts, loadUpstreamTls } from './upstream-tls.js';
 import type { CliIO, Command } from './io.js';
 
@@ -147,6 +147,196 @@ export const proxyOptionSpec = {
   'inject-filter': { type: 'string' },
 } satisfies OptionSpec;
 
+/** Everything a running proxy is made of, as the command line gave it (or as `davtap demo` sets it). */
+export interface ProxySettings {
+  listen: ListenAddress;
+  /** Reverse mode when set. */
+  upstream?: URL;
+  publicUrl?: URL;
+  allowRemote?: AddressRange[];
+  maxBody: number;
+  maxRequestBody: number;
+  upstreamTimeoutMs: number;
+  headTimeoutMs: number;
+  dbPath: string;
+  /** Where the CA lives; without one (and without certs) the reverse listener speaks plain http only. */
+  caDir?: string;
+  certs?: ServedCert[];
+  maxDbSize?: number;
+  /** The terminal UI rather than the flow lines. */
+  withUi: boolean;
+  showSecrets: boolean;
+  injectFor?: ProxyHooks['injectFor'];
+  insecureUpstream: boolean;
+  upstreamTls?: ReturnType<typeof loadUpstreamTls>;
+  /** A line for the UI's status bar at start, once the proxy listens. */
+  uiStatus?: (proxy: RunningProxy) => string;
+}
+
+/** A proxy that runs: its listener, its log, and how it ends. */
+export interface ProxySession {
+  proxy: RunningProxy;
+  /** A warning for the user: on stderr, or held while the UI owns the terminal (its status bar shows the newest). */
+  log(line: string): void;
+  /** A line of information: on stderr, or held until the UI closes (not shown as a warning). */
+  say(line: string): void;
+  /** Stops it as SIGTERM would; resolves with the exit status once every flow seen is committed. */
+  stop(): Promise<number>;
+  /** Resolves with the exit status once it has stopped (the UI's q, a signal, or stop()). */
+  done: Promise<number>;
+}
+
+/**
+ * Starts the pipeline, the proxy and (with `withUi`) the terminal UI, and stops them all on SIGINT
+ * or SIGTERM, on the UI's quit, or on stop(). `davtap proxy` and `davtap demo` both run this.
+ */
+export async function startProxySession(settings: ProxySettings, io: CliIO): Promise<ProxySession> {
+  const { listen, upstream, publicUrl, allowRemote, certs, dbPath, withUi, insecureUpstream, upstreamTls } = settings;
+
+  // While the UI owns the terminal, log lines wait and are printed when it closes.
+  const held: string[] = [];
+  let holding = withUi;
+  // The newest line logged while the UI is up, shown in its status bar (and printed after it).
+  let notice: string | null = null;
+  const log = (line: string) => {
+    const text = line.endsWith('\n') ? line : line + '\n';
+    if (holding) {
+      held.push(text);
+      notice = line.replace(/^davtap: /, '').trim();
+    } else io.stderr.write(text);
+  };
+
+  // Analysis and recording run on a worker thread (pipeline.ts). It opens the store before
+  // anything listens: a bad or newer database is an exit-2 error, not a proxy that silently
+  // records nothing. The store keeps what the tap captured: the same cap (--max-body).
+  const pipeline = await startPipeline({
+    dbPath,
+    ...(settings.maxDbSize !== undefined ? { maxDbSize: settings.maxDbSize } : {}),
+    maxBody: settings.maxBody,
+    lines: !withUi,
+    showSecrets: settings.showSecrets,
+    onLines: (lines) => io.stdout.write(lines.join('\n') + '\n'),
+    log,
+  });
+
+  let proxy;
+  try {
+    proxy = await startProxy({
+      listenHost: listen.host,
+      listenPort: listen.port,
+      ...(allowRemote ? { clientAllowed: clientAllowedBy(allowRemote) } : {}),
+      ...(upstream ? { upstream, ...(publicUrl ? { publicUrl } : {}) } : {}),
+      ...(settings.caDir !== undefined ? { caDir: settings.caDir } : {}),
+      ...(certs ? { certs } : {}),
+      insecureUpstream,
+      ...(upstreamTls ? { upstreamTls } : {}),
+      maxBody: settings.maxBody,
+      maxRequestBody: settings.maxRequestBody,
+      upstreamTimeoutMs: settings.upstreamTimeoutMs,
+      headTimeoutMs: settings.headTimeoutMs,
+      hooks: settings.injectFor ? { ...pipeline.hooks, injectFor: settings.injectFor } : pipeline.hooks,
+      log,
+    });
+  } catch (err) {
+    await pipeline.close();
+    throw err;
+  }
+  const caState = proxy.ca?.created ? (proxy.ca.replacedBecause ? ` (replaced: ${proxy.ca.replacedBecause})` : ' (new: clients must trust it, see davtap ca)') : '';
+  const listenerTls = certs ? `https with ${certs.length === 1 ? 'the certificate' : `${certs.length} certificates`} given` : proxy.ca ? `https with CA ${proxy.ca.certPath}${caState}` : undefined;
+  const where = upstream
+    ? `reverse → ${upstream.href}${publicUrl ? `; clients use ${publicUrl.href}` : ''}; ${listenerTls ? `${listenerTls} and http on this port` : 'http only'}`
+    : `forward proxy; HTTPS intercepted with CA ${proxy.ca!.certPath} (SHA-256 ${proxy.ca!.fingerprint256})`;
+  const clients = allowRemote ? `loopback, ${allowRemote.map((r) => r.text).join(', ')}` : isLoopbackAddress(listen.host) ? undefined : 'any (--allow-remote limits them)';
+  const ready = `davtap listening on ${proxy.url} (${where}${clients ? `; clients: ${clients}` : ''}); recording to ${dbPath}`;
+  if (withUi) held.push(ready + '\n');
+  else log(ready);
+
+  // One TLS handshake with an https upstream, with the relay's trust, while davtap already
+  // serves: a certificate that does not verify is one line now, not only a 502 per flow.
+  const checking = new AbortController();
+  if (upstream?.protocol === 'https:') {
+    void checkUpstream(upstream, { insecure: insecureUpstream, ...upstreamTls }, { signal: checking.signal }).then((result) => {
+      const line = describeUpstreamCheck(upstream, result);
+      if (line !== undefined && !checking.signal.aborted) log(`davtap: ${line}`);
+    });
+  }
+
+  const running = proxy;
+  const shutdown = async (): Promise<number> => {
+    // Resolves once every flow the close cut has been handed to the pipeline.
+    await running.close();
+    // Every flow seen so far is analyzed and committed before this resolves.
+    const stats = await pipeline.close();
+    holding = false;
+    for (const line of held.splice(0)) io.stderr.write(line);
+    // A passing lock report is not a loss: only flows that were not stored change the exit code.
+    const notRecorded = stats.failed + stats.dropped + stats.lost;
+    if (notRecorded > 0) {
+      const why = stats.lastStoreError || (stats.lost > 0 ? 'the recording worker failed' : 'the writer queue was full');
+      io.stderr.write(`davtap: ${notRecorded} of ${stats.enqueued + stats.lost} flows were not recorded in ${dbPath}: ${why}\n`);
+      return 2;
+    }
+    return 0;
+  };
+
+  let stopping = false;
+  let resolveDone!: (code: number) => void;
+  const done = new Promise<number>((resolve) => (resolveDone = resolve));
+  const abort = new AbortController();
+  const stop = (signal?: NodeJS.Signals) => {
+    if (stopping) {
+      if (signal) {
+        io.stderr.write(`davtap: ${signal} again, exiting now\n`);
+        process.exit(130);
+      }
+      return;
+    }
+    stopping = true;
+    abort.abort();
+    checking.abort();
+    void shutdown().then((code) => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolveDone(code);
+    });
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  if (withUi) {
+    // Loaded only when shown: the UI and blessed weigh about 20 MiB that --no-ui never needs.
+    import('../../ui/app.js')
+      .then(({ runUi }) =>
+        runUi({
+          dbPath,
+          live: true,
+          showSecrets: settings.showSecrets,
+          pendingWrites: () => pipeline.pending(),
+          notice: () => notice,
+          ...(settings.uiStatus ? { status: settings.uiStatus(running) } : {}),
+          signal: abort.signal,
+        }),
+      )
+      .then(() => stop())
+      .catch((err: unknown) => {
+        held.push(`davtap: the terminal UI failed: ${err instanceof Error ? err.message : String(err)}\n`);
+        stop();
+      });
+  }
+  return {
+    proxy: running,
+    log,
+    say: (line) => {
+      if (holding) held.push(line.endsWith('\n') ? line : `${line}\n`);
+      else log(line);
+    },
+    stop: () => {
+      stop();
+      return done;
+    },
+    done,
+  };
+}
+
 export const command: Command = {
   summary: 'relay traffic and record flows (the default)',
   async run(args: string[], io: CliIO): Promise<number> {
@@ -180,125 +370,28 @@ export const command: Command = {
       { ca: values['upstream-ca'], cert: values['upstream-cert'], key: values['upstream-key'], insecure: insecureUpstream },
       io.cwd,
     );
-
-    // While the UI owns the terminal, log lines wait and are printed when it closes.
-    const held: string[] = [];
-    let holding = withUi;
-    // The newest line logged while the UI is up, shown in its status bar (and printed after it).
-    let notice: string | null = null;
-    const log = (line: string) => {
-      const text = line.endsWith('\n') ? line : line + '\n';
-      if (holding) {
-        held.push(text);
-        notice = line.replace(/^davtap: /, '').trim();
-      } else io.stderr.write(text);
-    };
-
-    // Analysis and recording run on a worker thread (pipeline.ts). It opens the store before
-    // anything listens: a bad or newer database is an exit-2 error, not a proxy that silently
-    // records nothing. The store keeps what the tap captured: the same cap (--max-body).
-    const pipeline = await startPipeline({
-      dbPath,
-      ...(maxDbSize !== undefined ? { maxDbSize } : {}),
-      maxBody,
-      lines: !withUi,
-      showSecrets: values['show-secrets'] === true,
-      onLines: (lines) => io.stdout.write(lines.join('\n') + '\n'),
-      log,
-    });
-
-    let proxy;
-    try {
-      proxy = await startProxy({
-        listenHost: listen.host,
-        listenPort: listen.port,
-        ...(allowRemote ? { clientAllowed: clientAllowedBy(allowRemote) } : {}),
-        ...(upstream ? { upstream, ...(publicUrl ? { publicUrl } : {}) } : {}),
-        caDir,
-        ...(certs ? { certs } : {}),
-        insecureUpstream,
-        ...(upstreamTls ? { upstreamTls } : {}),
+    const session = await startProxySession(
+      {
+        listen,
+        ...(upstream ? { upstream } : {}),
+        ...(publicUrl ? { publicUrl } : {}),
+        ...(allowRemote ? { allowRemote } : {}),
         maxBody,
         maxRequestBody,
         upstreamTimeoutMs,
         headTimeoutMs,
-        hooks: injectFor ? { ...pipeline.hooks, injectFor } : pipeline.hooks,
-        log,
-      });
-    } catch (err) {
-      await pipeline.close();
-      throw err;
-    }
-    const caState = proxy.ca?.created ? (proxy.ca.replacedBecause ? ` (replaced: ${proxy.ca.replacedBecause})` : ' (new: clients must trust it, see davtap ca)') : '';
-    const listenerTls = certs ? `https with ${certs.length === 1 ? 'the certificate' : `${certs.length} certificates`} given` : proxy.ca ? `https with CA ${proxy.ca.certPath}${caState}` : 'no https';
-    const where = upstream
-      ? `reverse → ${upstream.href}${publicUrl ? `; clients use ${publicUrl.href}` : ''}; ${listenerTls} and http on this port`
-      : `forward proxy; HTTPS intercepted with CA ${proxy.ca!.certPath} (SHA-256 ${proxy.ca!.fingerprint256})`;
-    const clients = allowRemote ? `loopback, ${allowRemote.map((r) => r.text).join(', ')}` : isLoopbackAddress(listen.host) ? undefined : 'any (--allow-remote limits them)';
-    const ready = `davtap listening on ${proxy.url} (${where}${clients ? `; clients: ${clients}` : ''}); recording to ${dbPath}`;
-    if (withUi) held.push(ready + '\n');
-    else log(ready);
-
-    // One TLS handshake with an https upstream, with the relay's trust, while davtap already
-    // serves: a certificate that does not verify is one line now, not only a 502 per flow.
-    const checking = new AbortController();
-    if (upstream?.protocol === 'https:') {
-      void checkUpstream(upstream, { insecure: insecureUpstream, ...upstreamTls }, { signal: checking.signal }).then((result) => {
-        const line = describeUpstreamCheck(upstream, result);
-        if (line !== undefined && !checking.signal.aborted) log(`davtap: ${line}`);
-      });
-    }
-
-    const running = proxy;
-    const shutdown = async (): Promise<number> => {
-      // Resolves once every flow the close cut has been handed to the pipeline.
-      await running.close();
-      // Every flow seen so far is analyzed and committed before this resolves.
-      const stats = await pipeline.close();
-      holding = false;
-      for (const line of held.splice(0)) io.stderr.write(line);
-      // A passing lock report is not a loss: only flows that were not stored change the exit code.
-      const notRecorded = stats.failed + stats.dropped + stats.lost;
-      if (notRecorded > 0) {
-        const why = stats.lastStoreError || (stats.lost > 0 ? 'the recording worker failed' : 'the writer queue was full');
-        io.stderr.write(`davtap: ${notRecorded} of ${stats.enqueued + stats.lost} flows were not recorded in ${dbPath}: ${why}\n`);
-        return 2;
-      }
-      return 0;
-    };
-
-    return await new Promise<number>((resolve) => {
-      let stopping = false;
-      const abort = new AbortController();
-      const stop = (signal?: NodeJS.Signals) => {
-        if (stopping) {
-          if (signal) {
-            io.stderr.write(`davtap: ${signal} again, exiting now\n`);
-            process.exit(130);
-          }
-          return;
-        }
-        stopping = true;
-        abort.abort();
-        checking.abort();
-        void shutdown().then((code) => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          resolve(code);
-        });
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-      if (withUi) {
-        // Loaded only when shown: the UI and blessed weigh about 20 MiB that --no-ui never needs.
-        import('../../ui/app.js')
-          .then(({ runUi }) => runUi({ dbPath, live: true, showSecrets: values['show-secrets'] === true, pendingWrites: () => pipeline.pending(), notice: () => notice, signal: abort.signal }))
-          .then(() => stop())
-          .catch((err: unknown) => {
-            held.push(`davtap: the terminal UI failed: ${err instanceof Error ? err.message : String(err)}\n`);
-            stop();
-          });
-      }
-    });
+        dbPath,
+        caDir,
+        ...(certs ? { certs } : {}),
+        ...(maxDbSize !== undefined ? { maxDbSize } : {}),
+        withUi,
+        showSecrets: values['show-secrets'] === true,
+        ...(injectFor ? { injectFor } : {}),
+        insecureUpstream,
+        ...(upstreamTls ? { upstreamTls } : {}),
+      },
+      io,
+    );
+    return await session.done;
   },
 };
