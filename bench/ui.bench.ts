@@ -72,9 +72,10 @@ const spread = (samples: number[]) => {
 
 /** What one redraw of the list costs: the window's rows (a query when they are not loaded) and their cells. */
 function renderList(w: FlowWindow): string {
-  const columns = layoutColumns(WIDTH);
+  const rows = w.visible();
+  const columns = layoutColumns(WIDTH, rows);
   const lines = [cellsMarkup(headerCells(columns))];
-  for (const row of w.visible()) lines.push(cellsMarkup(rowCells(row, columns)));
+  for (const row of rows) lines.push(cellsMarkup(rowCells(row, columns)));
   return lines.join('\n');
 }
 

@@ -3,7 +3,7 @@
 // reads comes through a FlowSource (a read-only store connection of its own, polled).
 import blessed from 'blessed';
 import { exportReportBundle } from '../src/export/index.js';
-import { FilterSyntaxError, parseFilter, type FilterNode } from '../src/filter/index.js';
+import { categories, FilterSyntaxError, parseFilter, type FilterNode } from '../src/filter/index.js';
 import type { Flow } from '../src/types.js';
 import { captureConsole, type CapturedLine } from './console-capture.js';
 import { renderTab, resourceSorts, tabLabels, tabs, wrapLines, type ResourceSort, type Tab } from './detail-model.js';
@@ -59,6 +59,9 @@ export interface UiOptions {
 
 type Mode = 'list' | 'detail' | 'filter' | 'help' | 'confirm-quit';
 
+/** The findings view (`!`): flows with at least one finding, whatever its category or severity. */
+const withFindings = categories.map((c) => `~f ${c}`).join(' | ');
+
 interface StatusMessage {
   text: string;
   style: 'error' | 'info' | 'dim';
@@ -92,7 +95,8 @@ class UiApp {
   private detail: { flow: Flow; tab: number; scroll: number; sort: ResourceSort; cache: { key: string; lines: StyledLine[] } | null } | null = null;
   private done!: () => void;
   private resumeFollow = false;
-  private keepDraft = false;
+  /** `!`: only flows with findings, on top of the filter. */
+  private findingsView = false;
 
   constructor(
     private readonly source: FlowSource,
@@ -204,12 +208,21 @@ class UiApp {
     }
   }
 
+  /** The expression the list shows: the filter, and the findings view's condition when it is on. */
+  private listExpression(filterText: string, findingsView: boolean): string {
+    const parts = [filterText, findingsView ? withFindings : ''].filter((p) => p !== '');
+    return parts.length === 1 ? parts[0]! : parts.map((p) => `(${p})`).join(' & ');
+  }
+
   /** Applies a filter expression; a bad one leaves everything as it was and says why. */
-  private applyFilter(text: string, initial = false): boolean {
+  private applyFilter(text: string, initial = false, findingsView = this.findingsView): boolean {
     const trimmed = text.trim();
     let node: FilterNode | null = null;
     try {
-      node = trimmed === '' ? null : parseFilter(trimmed);
+      // The filter alone first, so that an error points into the text the user typed.
+      if (trimmed !== '') parseFilter(trimmed);
+      const expression = this.listExpression(trimmed, findingsView);
+      node = expression === '' ? null : parseFilter(expression);
     } catch (err) {
       const message = err instanceof FilterSyntaxError ? err.message : `filter: ${err instanceof Error ? err.message : String(err)}`;
       if (initial) throw err;
@@ -226,8 +239,15 @@ class UiApp {
       return false;
     }
     this.filterText = trimmed;
+    this.findingsView = findingsView;
     if (!initial) this.setStatus(trimmed === '' ? 'filter cleared' : `${formatCount(this.window.total)} flows match ${trimmed}`, 'info');
     return true;
+  }
+
+  /** `!`: the findings view on or off, keeping the filter. */
+  private toggleFindingsView(): void {
+    if (!this.applyFilter(this.filterText, false, !this.findingsView)) return;
+    this.setStatus(this.findingsView ? `findings view: ${formatCount(this.window.total)} flows with findings (! shows every flow)` : 'every flow shown', 'info');
   }
 
   private openDetail(): void {
@@ -297,10 +317,11 @@ class UiApp {
       if (w.follow) w.end();
       this.setStatus(w.follow ? 'follow mode on: the newest flow stays selected' : 'follow mode off', 'info');
     } else if (ch === '/') {
-      if (!this.keepDraft) this.filterDraft = this.filterText;
-      this.keepDraft = false;
+      // A fresh prompt every time: the filter in force is in the title bar, an error in the status bar.
+      this.filterDraft = '';
       this.mode = 'filter';
-    } else if (ch === '?') this.showHelp();
+    } else if (ch === '!') this.toggleFindingsView();
+    else if (ch === '?') this.showHelp();
     else if (ch === 'e' || ch === 'E') this.exportBundle(ch === 'E');
     else if (ch === 'q') return this.quit();
     else return;
@@ -321,12 +342,12 @@ class UiApp {
         this.status = { text: `filtering ${formatCount(this.window.total)} flows…`, style: 'dim' };
         this.render();
         setImmediate(() => {
-          this.keepDraft = !this.applyFilter(draft);
+          this.applyFilter(draft);
           this.render();
         });
         return;
       }
-      this.keepDraft = !this.applyFilter(draft);
+      this.applyFilter(draft);
     } else if (name === 'escape') {
       this.mode = 'list';
       this.setStatus('filter unchanged', 'dim');
@@ -386,7 +407,7 @@ class UiApp {
     const id = this.mode === 'detail' ? this.detail?.flow.id : this.window.selected()?.id;
     if (!filtered && id === undefined) return this.setStatus('no flow to export', 'error');
     try {
-      const r = exportReportBundle({ dbPath: this.options.dbPath, ...(filtered ? { filter: this.filterText } : { ids: [id!] }) });
+      const r = exportReportBundle({ dbPath: this.options.dbPath, ...(filtered ? { filter: this.listExpression(this.filterText, this.findingsView) } : { ids: [id!] }) });
       this.setStatus(`exported ${formatCount(r.flows)} ${r.flows === 1 ? 'flow' : 'flows'} to ${r.dir}/report.md`, 'info');
     } catch (err) {
       this.setStatus(`export failed: ${err instanceof Error ? err.message : String(err)}`, 'error');
@@ -449,7 +470,7 @@ class UiApp {
 
   private titleText(): string {
     const w = this.window;
-    const parts = [`davtap  ${this.options.dbPath}`, `${formatCount(w.total)} ${w.total === 1 ? 'flow' : 'flows'}${this.filterText ? ` matching ${this.filterText}` : ''}`];
+    const parts = [`davtap  ${this.options.dbPath}`, `${formatCount(w.total)} ${w.total === 1 ? 'flow' : 'flows'}${this.findingsView ? ' with findings' : ''}${this.filterText ? ` matching ${this.filterText}` : ''}`];
     if (w.total > 0) parts.push(`${formatCount(w.cursor + 1)}/${formatCount(w.total)}`);
     if (w.follow) parts.push('[follow]');
     const pending = this.options.pendingWrites?.() ?? 0;
@@ -462,13 +483,14 @@ class UiApp {
   listMarkup(width: number): string {
     const w = this.window;
     w.setHeight(this.bodyHeight() - 1);
-    const columns = layoutColumns(width);
+    const rows = w.visible();
+    const columns = layoutColumns(width, rows);
     const lines = [cellsMarkup(headerCells(columns))];
     if (w.total === 0) {
-      lines.push(styled(this.filterText ? `No flow matches ${this.filterText}. Press / to change the filter.` : 'No flows yet. Waiting for traffic…', 'dim'));
+      const why = this.findingsView ? `No flow with findings${this.filterText ? ` matches ${this.filterText}` : ''}. Press ! to show every flow.` : null;
+      lines.push(styled(why ?? (this.filterText ? `No flow matches ${this.filterText}. Press / to change the filter.` : 'No flows yet. Waiting for traffic…'), 'dim'));
       return lines.join('\n');
     }
-    const rows = w.visible();
     rows.forEach((row, i) => {
       const markup = cellsMarkup(rowCells(row, columns, this.options.utc));
       lines.push(w.top + i === w.cursor ? `{inverse}${markup}{/inverse}` : markup);
@@ -504,7 +526,7 @@ class UiApp {
     const hints =
       this.mode === 'detail'
         ? 'Tab next tab  j/k scroll  n/p next/prev flow  s sort  q back  ? help'
-        : 'Enter open  / filter  F follow  g/G top/bottom  ? help  q quit';
+        : 'Enter open  / filter  ! findings  F follow  g/G top/bottom  ? help  q quit';
     let text = '';
     let style: StatusMessage['style'] = 'dim';
     if (this.status) ({ text, style } = this.status);

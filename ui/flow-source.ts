@@ -29,6 +29,7 @@ export function toListRow(row: FlowRow, redactor: Redactor = masking): FlowListR
     outcomeCode: row.outcome.code,
     injected: row.injected,
     clientTls: row.clientTls !== null,
+    report: row.report,
   };
 }
 

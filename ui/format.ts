@@ -54,6 +54,29 @@ export function fit(text: string, width: number, align: 'left' | 'right' = 'left
   return align === 'left' ? clean.padEnd(width) : clean.padStart(width);
 }
 
+/**
+ * Elides the middle of a path to exactly `width` columns with "…", keeping its start and its last
+ * segment whole when they fit ("/cal/user/…/event.ics"): both ends of a path tell something.
+ */
+export function fitMiddle(text: string, width: number): string {
+  const clean = printable(text);
+  if (width <= 0) return '';
+  if (clean.length <= width) return clean.padEnd(width);
+  if (width <= 2) return '…'.padEnd(width);
+  // The last segment (with its slash; a trailing slash belongs to the segment before it).
+  const cut = clean.endsWith('/') ? clean.lastIndexOf('/', clean.length - 2) : clean.lastIndexOf('/');
+  const tail = cut > 0 ? clean.slice(cut) : '';
+  if (tail.length > 0 && tail.length <= width - 3) {
+    let head = clean.slice(0, width - 1 - tail.length);
+    // End the head at a slash when one is near, so that no segment is shown half.
+    const slash = head.lastIndexOf('/');
+    if (slash > 0 && head.length - slash <= 12) head = head.slice(0, slash + 1);
+    return `${head}…${tail}`.padEnd(width);
+  }
+  const keepEnd = Math.floor((width - 1) / 2);
+  return `${clean.slice(0, width - 1 - keepEnd)}…${clean.slice(clean.length - keepEnd)}`;
+}
+
 /** Cuts from the left, keeping the end (paths are most telling at their end). */
 export function fitTail(text: string, width: number): string {
   const clean = printable(text);

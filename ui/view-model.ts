@@ -1,7 +1,7 @@
 // The flow list as data: light rows in, fixed-width cells out. PURE (no blessed, no store, no clock),
 // so that what the screen shows is unit-tested and benchmarked without a terminal.
 import type { Mode, OutcomeKind } from '../src/types.js';
-import { fit, fitTail, formatClock, formatDuration, formatSize } from './format.js';
+import { fit, fitMiddle, formatClock, formatDuration, formatSize } from './format.js';
 
 /**
  * What the list needs of one flow. Deliberately small: the list never loads bodies, findings or
@@ -34,6 +34,8 @@ export interface FlowListRow {
   injected?: string | null;
   /** The client's connection to davtap was TLS (davtap's TLS listener, or an intercepted CONNECT tunnel). */
   clientTls?: boolean;
+  /** Which REPORT (`calendar-multiget`, `sync-collection`, …), named when the flow was recorded. */
+  report?: string | null;
 }
 
 export type CellStyle = 'normal' | 'ok' | 'redirect' | 'client-error' | 'server-error' | 'error' | 'warning' | 'info' | 'dim' | 'injected';
@@ -51,44 +53,75 @@ export interface Column {
   align: 'left' | 'right';
 }
 
-const fixedColumns: Column[] = [
+const columnOrder: Column[] = [
   { key: 'marker', title: '', width: 2, align: 'left' },
   { key: 'time', title: 'time', width: 12, align: 'left' },
   // "T" when the client spoke TLS to davtap: one column, where mitmproxy's table shows the scheme.
   { key: 'tls', title: '', width: 1, align: 'left' },
-  { key: 'method', title: 'method', width: 9, align: 'left' },
+  // MKCALENDAR, PROPPATCH, MKACTIVITY fit; a longer method on screen widens the column (never cut).
+  { key: 'method', title: 'method', width: 10, align: 'left' },
   { key: 'status', title: 'code', width: 4, align: 'left' },
   { key: 'path', title: 'path', width: 0, align: 'left' },
   { key: 'size', title: 'size', width: 6, align: 'right' },
   { key: 'duration', title: 'time', width: 7, align: 'right' },
-  { key: 'multistatus', title: '207', width: 15, align: 'right' },
-  { key: 'badges', title: 'findings', width: 12, align: 'left' },
+  { key: 'multistatus', title: '207', width: 6, align: 'left' },
+  { key: 'badges', title: 'findings', width: 8, align: 'left' },
 ];
 
-const minPathWidth = 12;
+/** Below this the path gives way: narrow terminals drop the least telling columns first. */
+const minPathWidth = 20;
+/** Columns that grow with what is on screen stop here (the path keeps the rest). */
+const maxGrownWidth = 24;
 
-/** Columns laid out for a terminal `width` columns wide: one space between columns. */
-export function layoutColumns(width: number): Column[] {
-  const fixed = fixedColumns.filter((c) => c.key !== 'path');
-  const used = fixed.reduce((n, c) => n + c.width, 0) + fixedColumns.length - 1;
-  let pathWidth = width - used;
-  let columns = fixedColumns.map((c) => ({ ...c }));
-  // Narrow terminals drop the least telling columns first rather than squeezing the path away.
-  for (const drop of ['duration', 'size', 'time'] as const) {
-    if (pathWidth >= minPathWidth) break;
-    const col = columns.find((c) => c.key === drop)!;
-    pathWidth += col.width + 1;
+/**
+ * Columns laid out for a terminal `width` columns wide, one space between columns. The method,
+ * 207 and findings columns are as wide as the `rows` on screen need (never cut); the path takes
+ * every column that is left.
+ */
+export function layoutColumns(width: number, rows: readonly FlowListRow[] = []): Column[] {
+  const need = (key: Column['key']): number => {
+    let n = 0;
+    for (const row of rows) n = Math.max(n, rawCell(row, key, true).text.length);
+    return Math.min(n, maxGrownWidth);
+  };
+  let columns = columnOrder.map((c) => (c.key === 'method' || c.key === 'multistatus' || c.key === 'badges' ? { ...c, width: Math.max(c.width, need(c.key)) } : { ...c }));
+  // Without rows (a header alone), room for a typical summary ("E 12/120 failed").
+  if (rows.length === 0) columns = columns.map((c) => (c.key === 'multistatus' ? { ...c, width: 15 } : c));
+  const pathWidth = () => width - columns.reduce((n, c) => n + (c.key === 'path' ? 0 : c.width), 0) - (columns.length - 1);
+  // A report's name comes before its path: leave the path some of that room too.
+  let reportRoom = 0;
+  for (const row of rows) if (row.report) reportRoom = Math.max(reportRoom, Math.min(row.report.length + 1, 10));
+  // The time of day goes before the size: a size says whether a 207 was cut.
+  for (const drop of ['duration', 'time', 'size'] as const) {
+    if (pathWidth() >= minPathWidth + reportRoom) break;
     columns = columns.filter((c) => c.key !== drop);
   }
-  return columns.map((c) => (c.key === 'path' ? { ...c, width: Math.max(pathWidth, 4) } : c));
+  const rest = pathWidth();
+  return columns.map((c) => (c.key === 'path' ? { ...c, width: Math.max(rest, 4) } : c));
 }
 
-/** "3/120 failed", "120 ok", or nothing when the body was not analyzed. */
-export function multistatusSummary(row: Pick<FlowListRow, 'resources' | 'failed'>): Cell {
+const severityLetter = { error: 'E', warning: 'W', info: 'I' } as const;
+
+/** The worst severity among a row's findings, or null when it has none. */
+export function worstSeverity(row: Pick<FlowListRow, 'errors' | 'warnings' | 'infos'>): 'error' | 'warning' | 'info' | null {
+  return row.errors > 0 ? 'error' : row.warnings > 0 ? 'warning' : row.infos > 0 ? 'info' : null;
+}
+
+/**
+ * The 207 column: the worst severity first and in its colour, then what the resources answered:
+ * "E 2/5 failed", "W 0/12 failed" (the body is wrong though every resource said 200), "I 1/5
+ * failed", "120 ok". "ok" is said only when no finding is an error or a warning; nothing when the
+ * body was not analyzed.
+ */
+export function multistatusSummary(row: Pick<FlowListRow, 'resources' | 'failed' | 'errors' | 'warnings' | 'infos'>): Cell {
   if (row.resources === null) return { text: '', style: 'normal' };
   const failed = row.failed ?? 0;
-  if (failed > 0) return { text: `${failed}/${row.resources} failed`, style: 'error' };
-  return { text: `${row.resources} ok`, style: 'ok' };
+  const worst = worstSeverity(row);
+  const letter = worst ? `${severityLetter[worst]} ` : '';
+  const serious = worst === 'error' || worst === 'warning';
+  const text = failed > 0 || serious ? `${letter}${failed}/${row.resources} failed` : `${letter}${row.resources} ok`;
+  const style: CellStyle = worst ?? (failed > 0 ? 'warning' : 'ok');
+  return { text, style };
 }
 
 /** Finding counts by severity, most severe first: "E2 W1", "I3", "" when none. */
@@ -97,8 +130,7 @@ export function findingBadges(row: Pick<FlowListRow, 'errors' | 'warnings' | 'in
   if (row.errors > 0) parts.push(`E${row.errors}`);
   if (row.warnings > 0) parts.push(`W${row.warnings}`);
   if (row.infos > 0) parts.push(`I${row.infos}`);
-  const style: CellStyle = row.errors > 0 ? 'error' : row.warnings > 0 ? 'warning' : row.infos > 0 ? 'info' : 'normal';
-  return { text: parts.join(' '), style };
+  return { text: parts.join(' '), style: worstSeverity(row) ?? 'normal' };
 }
 
 /** One or two characters in front of the row: "!" transport error, "*" fault injected. */
@@ -134,7 +166,7 @@ const outcomeShort: Record<OutcomeKind, string> = {
 export function rowCells(row: FlowListRow, columns: readonly Column[], utc = false): Cell[] {
   return columns.map((col) => {
     const cell = rawCell(row, col.key, utc);
-    const text = col.key === 'path' ? fitTail(cell.text, col.width) : fit(cell.text, col.width, col.align);
+    const text = col.key === 'path' ? pathText(row, col.width) : fit(cell.text, col.width, col.align);
     return { text, style: cell.style };
   });
 }
@@ -144,7 +176,7 @@ function rawCell(row: FlowListRow, key: Column['key'], utc: boolean): Cell {
     case 'marker':
       return rowMarker(row);
     case 'time':
-      return { text: formatClock(row.start, utc), style: 'dim' };
+      return { text: formatClock(row.start, utc), style: 'normal' };
     case 'tls':
       return tlsCell(row);
     case 'method':
@@ -152,16 +184,29 @@ function rawCell(row: FlowListRow, key: Column['key'], utc: boolean): Cell {
     case 'status':
       return statusCell(row);
     case 'path':
-      return { text: row.mode === 'forward' && row.host ? `${row.host}${row.path}` : row.path, style: 'normal' };
+      return { text: pathText(row), style: 'normal' };
     case 'size':
       return { text: row.status === null ? '' : formatSize(row.size), style: 'normal' };
     case 'duration':
-      return { text: formatDuration(row.durationMs), style: 'dim' };
+      return { text: formatDuration(row.durationMs), style: 'normal' };
     case 'multistatus':
       return multistatusSummary(row);
     case 'badges':
       return findingBadges(row);
   }
+}
+
+/**
+ * The path cell: the report's name first for a REPORT ("calendar-multiget /cal/user/"), then the
+ * path (with the host in forward mode), elided in the middle to `width` so that both its start and
+ * its last segment stay readable.
+ */
+export function pathText(row: Pick<FlowListRow, 'mode' | 'host' | 'path' | 'report'>, width?: number): string {
+  const path = row.mode === 'forward' && row.host ? `${row.host}${row.path}` : row.path;
+  const report = row.report ? `${row.report} ` : '';
+  if (width === undefined) return report + path;
+  if (report.length + 8 > width) return fitMiddle(`${report}${path}`, width);
+  return report + fitMiddle(path, width - report.length);
 }
 
 /** The header line of the list, aligned like the rows. */

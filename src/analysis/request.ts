@@ -211,3 +211,45 @@ export function clientScheme(mode: Mode, upstreamUrl: string, clientTls: boolean
   if (/^https:/i.test(upstreamUrl)) return 'https';
   return /^http:/i.test(upstreamUrl) ? 'http' : undefined;
 }
+
+/** How far into a request body the root element is looked for: prologs are short. */
+const reportNameWindow = 4096;
+
+/**
+ * The local name of a request body's root element (`calendar-query`, `sync-collection`,
+ * `expand-property`, …): what names a REPORT in the flow list. Reads the prolog (XML declaration,
+ * comments, processing instructions, a DOCTYPE, never expanded) and the first start tag only;
+ * null when the body is empty, not XML, or its root is not a plain XML name.
+ */
+export function reportName(body: Uint8Array | null | undefined): string | null {
+  if (!body || body.length === 0) return null;
+  const text = new TextDecoder('utf-8', { fatal: false }).decode(body.subarray(0, reportNameWindow));
+  let at = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  for (;;) {
+    while (at < text.length && /\s/.test(text[at]!)) at++;
+    if (text[at] !== '<') return null;
+    let end: number;
+    if (text.startsWith('<?', at)) end = text.indexOf('?>', at + 2) + 2;
+    else if (text.startsWith('<!--', at)) end = text.indexOf('-->', at + 4) + 3;
+    else if (text.startsWith('<!', at)) end = doctypeEnd(text, at);
+    else break;
+    if (end <= at + 1) return null;
+    at = end;
+  }
+  const name = /^<([^\s/>]+)/.exec(text.slice(at, at + 256))?.[1];
+  if (name === undefined) return null;
+  const local = name.slice(name.indexOf(':') + 1);
+  return /^[A-Za-z_][\w.-]*$/.test(local) ? local : null;
+}
+
+/** Just past a `<!DOCTYPE …>` starting at `at`, its internal subset skipped whole; 0 when it does not end. */
+function doctypeEnd(text: string, at: number): number {
+  let depth = 0;
+  for (let i = at + 2; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '[') depth++;
+    else if (ch === ']') depth--;
+    else if (ch === '>' && depth <= 0) return i + 1;
+  }
+  return 0;
+}

@@ -6,6 +6,7 @@ import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { StoreError } from '../errors.js';
 import { joinParts, sqlFunctions } from '../filter/index.js';
+import { reportName } from '../analysis/request.js';
 import { migrations, oldestReadableVersion, schemaVersion } from './schema.js';
 
 // SQLite reads URI filenames (`file:…?immutable=1`, see openReadOnly) only when told so before it
@@ -48,10 +49,12 @@ function createPrivately(file: string): void {
   }
 }
 
-/** SQL functions the filter translation relies on (src/filter/sql-functions.ts); registered on every connection. */
+/** SQL functions the filter translation (src/filter/sql-functions.ts) and the migrations rely on; registered on every connection. */
 function registerFunctions(db: Database.Database): void {
   for (const { name, fn } of sqlFunctions) db.function(name, { deterministic: true }, fn as (...args: unknown[]) => number);
   db.aggregate(joinParts.name, { start: joinParts.start, step: joinParts.step as (total: unknown, ...args: unknown[]) => unknown, result: joinParts.result as (total: unknown) => unknown });
+  // The REPORT a stored request body makes (migration 8 names the flows recorded before it).
+  db.function('report_name', { deterministic: true }, (body: unknown) => (Buffer.isBuffer(body) ? reportName(body) : null));
 }
 
 function migrate(db: Database.Database, file: string, from: number, to: number): void {
@@ -127,6 +130,8 @@ export function openDatabase(file: string, options: StoreOptions = {}, targetVer
       } catch (err) {
         throw new StoreError(`cannot write ${file}: ${(err as Error).message}`, { cause: err });
       }
+      // Migrations may call the connection's functions (report_name fills a new column).
+      registerFunctions(db);
       migrate(db, file, version, targetVersion);
       // SQLite quietly opens an unwritable file read-only; writing the version back (unchanged)
       // turns that into a clear error now rather than a failed write per tick later.
@@ -137,7 +142,7 @@ export function openDatabase(file: string, options: StoreOptions = {}, targetVer
       }
     }
     db.pragma('foreign_keys = ON');
-    registerFunctions(db);
+    if (readonly) registerFunctions(db);
     return { db, file, readonly, version: readonly ? version : targetVersion };
   } catch (err) {
     db.close();

@@ -2,6 +2,7 @@
 import { rules } from '../analysis/rules/index.js';
 import type { Blame, Finding, Flow, Framing, Mode, OutcomeKind, PropStat, Resource, Severity } from '../types.js';
 import { firstHeader } from '../http/headers.js';
+import { reportName } from '../analysis/request.js';
 
 /**
  * One line of the flow list: everything the UI lists and filters on, without bodies, headers or
@@ -43,6 +44,8 @@ export interface FlowRow {
   summary: string | null;
   findings: Record<Severity, number>;
   injected: string | null;
+  /** Which REPORT (`calendar-multiget`, `sync-collection`, …): its request body's root element; null for other methods. */
+  report: string | null;
   /** Bytes of stored bodies removed by `--max-db-size` pruning (0 when none). */
   bodyPrunedBytes: number;
   /** The id of the flow this one replayed (`Flow.replayOf`), null for a flow a client sent. */
@@ -72,7 +75,7 @@ export const flowColumns = [
   'response_capture_complete', 'decoded_bytes_seen', 'decoded_capture_complete', 'decode_error', 'informational', 'trailers',
   'outcome_kind', 'outcome_code', 'outcome_message', 'analyzed', 'resources_count', 'failed_count', 'by_status', 'summary_text',
   'findings_error', 'findings_warning', 'findings_info', 'injected', 'request_body_stored', 'response_body_stored',
-  'decoded_body_stored', 'client_tls', 'client_sni', 'replay_of',
+  'decoded_body_stored', 'client_tls', 'client_sni', 'replay_of', 'report',
 ] as const;
 
 type FlowColumn = (typeof flowColumns)[number];
@@ -146,6 +149,7 @@ export function flowParams(flow: Flow, stored: { request: number; response: numb
     client_tls: bool(flow.client.tls !== undefined),
     client_sni: flow.client.tls?.sni ?? null,
     replay_of: flow.replayOf ?? null,
+    report: request.method.toUpperCase() === 'REPORT' ? reportName(request.body.bytes) : null,
   };
 }
 
@@ -198,7 +202,7 @@ export const listColumns =
   'seq, id, mode, client_address, client_port, start, "end", duration_ms, method, url, host, path, status, reason, content_type, framing, ' +
   'declared_length, response_bytes_seen, request_capture_complete, response_capture_complete, request_bytes_seen, request_body_stored, ' +
   'response_body_stored, outcome_kind, outcome_code, outcome_message, analyzed, resources_count, failed_count, summary_text, ' +
-  'findings_error, findings_warning, findings_info, injected, body_pruned, body_pruned_bytes, client_tls, client_sni, replay_of, marked';
+  'findings_error, findings_warning, findings_info, injected, body_pruned, body_pruned_bytes, client_tls, client_sni, replay_of, marked, report';
 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
@@ -249,6 +253,7 @@ export function toFlowRow(r: FlowRecord): FlowRow {
     summary: str(r.summary_text),
     findings: { error: Number(r.findings_error), warning: Number(r.findings_warning), info: Number(r.findings_info) },
     injected: str(r.injected),
+    report: str(r.report),
     bodyPrunedBytes: Number(r.body_pruned_bytes ?? 0),
     replayOf: str(r.replay_of),
     marked: Number(r.marked ?? 0) !== 0,

@@ -132,6 +132,14 @@ export const migrations: readonly string[] = [
   `
   ALTER TABLE flows ADD COLUMN marked INTEGER NOT NULL DEFAULT 0;
   `,
+  // 8: which REPORT a flow made (the local name of its request body's root element:
+  // calendar-query, sync-collection, …), named once when the flow is recorded so that the flow
+  // list never parses a body. Flows recorded before get it from their stored request body here.
+  `
+  ALTER TABLE flows ADD COLUMN report TEXT;
+  UPDATE flows SET report = report_name((SELECT b.bytes FROM bodies b WHERE b.flow_seq = flows.seq AND b.kind = 'request'))
+    WHERE method = 'REPORT';
+  `,
 ];
 
 export const schemaVersion = migrations.length;
@@ -150,4 +158,5 @@ export const laterFlowColumns: readonly { version: number; column: string; absen
   { version: 4, column: 'client_sni', absent: 'NULL' },
   { version: 6, column: 'replay_of', absent: 'NULL' },
   { version: 7, column: 'marked', absent: '0' },
+  { version: 8, column: 'report', absent: 'NULL' },
 ];

@@ -1,6 +1,6 @@
 // The request context the request-aware rules read.
 import test from 'ava';
-import { parseRequest, pathOfTarget } from '../../src/analysis/request.js';
+import { parseRequest, pathOfTarget, reportName } from '../../src/analysis/request.js';
 
 const ctx = (method: string, headers: string[], body?: string, target = '/dav/') => ({ method, target, rawHeaders: headers, ...(body !== undefined ? { body: Buffer.from(body) } : {}) });
 
@@ -67,4 +67,18 @@ test('absolute-form targets give scheme, authority and path', (t) => {
   t.is(r.authority, 'dav.example.org');
   t.is(r.path, '/dav/x');
   t.is(pathOfTarget('/a/b?c#d'), '/a/b');
+});
+
+test('a REPORT is named by its body\'s root element, whatever the prefix and prolog', (t) => {
+  const name = (body: string) => reportName(Buffer.from(body));
+  t.is(name('<C:calendar-query xmlns:C="urn:ietf:params:xml:ns:caldav"><C:filter/></C:calendar-query>'), 'calendar-query');
+  t.is(name('<?xml version="1.0" encoding="utf-8"?>\n<!-- sync -->\n<d:sync-collection xmlns:d="DAV:"/>'), 'sync-collection');
+  t.is(name('\ufeff<addressbook-multiget xmlns="urn:ietf:params:xml:ns:carddav"/>'), 'addressbook-multiget');
+  t.is(name('<!DOCTYPE x [<!ENTITY e "<evil>">]><D:expand-property xmlns:D="DAV:"/>'), 'expand-property', 'the DOCTYPE is skipped, never expanded');
+  t.is(name('<?xml version="1.0"?><D:principal-property-search xmlns:D="DAV:">'), 'principal-property-search', 'a cut body still names its report');
+  t.is(reportName(Buffer.alloc(0)), null);
+  t.is(reportName(undefined), null);
+  t.is(name('not xml at all'), null);
+  t.is(name('<?xml version="1.0"'), null);
+  t.is(name('<1bad/>'), null);
 });

@@ -183,3 +183,54 @@ export function refusedUpstream(start: number): Flow {
 export function sampleFlows(start = Date.UTC(2026, 10, 21, 6, 0, 0)): Flow[] {
   return [plainGet(start), propfindWithFailures(start + 1000), truncatedPropfind(start + 2000), deleteLocked(start + 3000), refusedUpstream(start + 4000)];
 }
+
+const multigetBody =
+  '<?xml version="1.0" encoding="utf-8"?>\n<C:calendar-multiget xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/></D:prop>' +
+  '<D:href>/cal/alice/personal/a.ics</D:href><D:href>/cal/alice/personal/b.ics</D:href></C:calendar-multiget>\n';
+
+/**
+ * A calendar-multiget whose 207 is malformed after two responses that both said 200: no resource
+ * failed, the body did (what a list that only counts failed resources calls "2 ok").
+ */
+export function malformedMultiget(start: number): Flow {
+  const hrefs = ['/cal/alice/personal/a.ics', '/cal/alice/personal/b.ics'];
+  const xml =
+    '<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">\n' +
+    hrefs.map((h) => `<D:response><D:href>${h}</D:href>${propstat(200, 'OK', ['getetag'])}</D:response>`).join('\n') +
+    '\n<D:response><D:href>/cal/alice/personal/c.ics</D:hre></D:multistatus>\n';
+  const resources: Resource[] = hrefs.map((href, index) => ({
+    index, href, hrefNormalized: href, status: null,
+    propstats: [{ status: 200, statusLine: 'HTTP/1.1 200 OK', props: ['{DAV:}getetag'] }],
+    span: { start: 0, end: 10 }, complete: true,
+  }));
+  return {
+    ...flowBase('REPORT', '/cal/alice/personal/', start, ['Depth', '1', 'Content-Type', 'application/xml'], multigetBody),
+    response: {
+      status: 207, reason: 'Multi-Status', httpVersion: '1.1',
+      rawHeaders: ['Content-Type', 'application/xml; charset=utf-8', 'Content-Length', String(Buffer.byteLength(xml))],
+      framing: 'content-length', declaredLength: Buffer.byteLength(xml), body: body(xml), decoded: null, informational: [], rawTrailers: [],
+    },
+    outcome: { kind: 'complete' },
+    analysis: {
+      findings: [
+        { rule: 'MS201', severity: 'error', category: 'malformed', blame: 'server', message: 'XML is not well-formed: Unexpected close tag', evidence: { line: 5, column: 50 } },
+        { rule: 'MS202', severity: 'warning', category: 'malformed', blame: 'server', message: 'a response has no status', evidence: { line: 5, column: 1 } },
+      ],
+      resources,
+      summary: { resources: 2, failedResources: 0, byStatus: { '200': 2 }, findings: { error: 1, warning: 1, info: 0 }, text: '0 of 2 resources failed' },
+    },
+  };
+}
+
+/** MKCALENDAR of a deep collection, answered 201: a long method and a long path. */
+export function mkcalendar(start: number): Flow {
+  const path = '/cal/alice/calendars/projects/2026/quarterly-planning/team-offsite/';
+  return {
+    ...flowBase('MKCALENDAR', path, start),
+    response: {
+      status: 201, reason: 'Created', httpVersion: '1.1', rawHeaders: ['Content-Length', '0'],
+      framing: 'content-length', declaredLength: 0, body: body(''), decoded: null, informational: [], rawTrailers: [],
+    },
+    outcome: { kind: 'complete' },
+  };
+}

@@ -33,6 +33,11 @@ export class Tmux {
     return this.tmux('capture-pane', '-p', '-t', this.name);
   }
 
+  /** The visible screen with its colours and attributes as SGR escape sequences (`capture-pane -e`). */
+  captureStyled(): string {
+    return this.tmux('capture-pane', '-p', '-e', '-t', this.name);
+  }
+
   /** Keys in tmux's notation: 'j', 'Enter', 'Tab', 'Escape', 'PageDown', or literal text with `literal`. */
   send(...keys: string[]): void {
     this.tmux('send-keys', '-t', this.name, ...keys);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tmux, sh } from './tmux.js';
 import { tempDir, writeFlows } from './db.js';
-import { plainGet, propfindWithFailures, sampleFlows } from './flows.js';
+import { malformedMultiget, mkcalendar, plainGet, propfindWithFailures, sampleFlows } from './flows.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const start = Date.UTC(2026, 10, 21, 6, 0, 0);
@@ -14,6 +14,10 @@ function davtapUi(args: string[]): string {
   const cli = path.join(root, 'src/cli/main.ts');
   return `cd ${sh(root)} && LANG=C.UTF-8 TZ=UTC node --import tsx ${sh(cli)} ui ${args.map(sh).join(' ')}; echo davtap-exit=$?; sleep 60`;
 }
+
+/** `text` drawn right after an SGR sequence that sets `code` (e.g. 31, red foreground). */
+const sgrBefore = (code: string, text: string): RegExp =>
+  new RegExp(`\u001b\\[(?:[0-9;]*;)?${code}m(?:\u001b\\[[0-9;]*m)*${text.replace(/[/.*+?()[\]]/g, '\\$&')}`);
 
 const rowOf = (screen: string, needle: string): string => screen.split('\n').find((l) => l.includes(needle)) ?? '';
 
@@ -27,9 +31,9 @@ test('the list shows every flow with its status, 207 summary, badges and markers
   const screen = await term.waitFor(/MKCOL/);
   t.regex(screen, /5 flows/);
   t.regex(rowOf(screen, '/dav/readme.txt'), /^ {3}06:00:00\.000 {3}GET +200 +\/dav\/readme\.txt +22b/);
-  t.regex(rowOf(screen, '/dav/projects/'), /PROPFIND +207 .* 1\/5 failed I1\s*$/);
-  t.regex(rowOf(screen, '/dav/big/'), /^! +06:00:02\.000 +PROPFIND +207 .* 32k .* 1\/\d+ failed E2 W1\s*$/);
-  t.regex(rowOf(screen, '/dav/shared/'), /DELETE +207 .* 2\/2 failed W2\s*$/);
+  t.regex(rowOf(screen, '/dav/projects/'), /PROPFIND +207 .* I 1\/5 failed +I1\s*$/);
+  t.regex(rowOf(screen, '/dav/big/'), /^! +06:00:02\.000 +PROPFIND +207 .* 32k .* E 1\/\d+ failed E2 W1\s*$/);
+  t.regex(rowOf(screen, '/dav/shared/'), /DELETE +207 .* W 2\/2 failed +W2\s*$/);
   t.regex(rowOf(screen, '/dav/new-folder/'), /^! +06:00:04\.000 +MKCOL +ERR +\/dav\/new-folder\//);
 });
 
@@ -48,7 +52,7 @@ test('Enter opens a flow, Tab walks the tabs, the ledger and the marked body are
   t.regex(screen, /207 +2 of 2 resources failed \(423 ×1, 424 ×1\)/);
   term.send('Tab');
   screen = await term.waitFor(/\[W\] MS504/);
-  t.regex(screen, /\[W\] MS501 {2}partial-failure {2}2 of 2 resources failed/);
+  t.regex(screen, /\[W\] MS501 {2}partial-failure {2}blame server {2}2 of 2 resources failed/);
   term.send('Tab');
   screen = await term.waitFor(/sorted by failures/);
   t.regex(screen, /^ +0 {2}423 +\/dav\/shared\/locked\.odt {2}error lock-token-submitted/m);
@@ -91,10 +95,10 @@ test('a filter narrows the list; a bad filter shows its error and changes nothin
   screen = await term.waitFor(/filter: .*position/);
   t.regex(screen, /2 flows matching ~m PROPFIND/, 'the previous filter stays');
   t.false(screen.includes('MKCOL'));
-  // The bad text comes back for correcting.
+  // The prompt comes back empty, not with the bad text; Enter on it clears the filter.
   term.send('/');
-  screen = await term.waitFor(/^\/~m PROPFIND & ~z/m);
-  for (let i = 0; i < 20; i++) term.send('BSpace');
+  screen = await term.waitFor(/Enter apply {2}Esc cancel/);
+  t.regex(screen.trimEnd().split('\n').at(-1)!, /^\/ {2,}Enter apply/);
   term.send('Enter');
   screen = await term.waitFor(/filter cleared/);
   t.regex(screen, /MKCOL/);
@@ -119,7 +123,7 @@ test('new flows written by another process appear without a keypress, and follow
   await writeFlows(db, [propfindWithFailures(start + 1000), plainGet(start + 2000, '/dav/arrived-later.txt')]);
   let screen = await term.waitFor(/arrived-later/, 5000);
   t.regex(screen, /3 flows +3\/3 +\[follow\]/);
-  t.regex(rowOf(screen, '/dav/projects/'), /1\/5 failed I1/);
+  t.regex(rowOf(screen, '/dav/projects/'), /I 1\/5 failed +I1/);
   // F turns follow mode off: the cursor stays put while flows keep arriving.
   term.send('F');
   await term.waitFor(/follow mode off/);
@@ -139,8 +143,8 @@ test('a resize redraws the list at the new width', async (t) => {
   let screen = await term.waitFor(/MKCOL/);
   t.regex(rowOf(screen, '/dav/big/'), /40ms/);
   term.resize(70, 20);
-  // At 70 columns the duration and size columns give way so that the 207 summary and badges stay.
-  screen = await term.waitFor(/PROPFIND +207 +\/dav\/big\/ +1\/\d+ failed E2 W1/);
+  // At 70 columns the duration, time and size columns give way so that the 207 summary and badges stay.
+  screen = await term.waitFor(/PROPFIND +207 +\/dav\/big\/ +E 1\/\d+ failed E2 W1/);
   t.true(screen.split('\n').every((l) => l.length <= 70));
   t.false(/40ms/.test(screen));
   t.regex(screen, /MKCOL/);
@@ -229,4 +233,37 @@ test('a caller shutting down closes the UI without asking, even with writes pend
   t.regex(screen, /ui closed by the caller/);
   t.regex(screen, /davtap-exit=0/);
   t.notRegex(screen, /Quit anyway/);
+});
+
+test('an honest list: a malformed 207 says E in red, never ok; REPORTs are named; long methods and paths fit at 80 columns; ! shows the flows with findings', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const db = path.join(dir, 'flows.db');
+  await writeFlows(db, [...sampleFlows(start), malformedMultiget(start + 5000), mkcalendar(start + 6000)]);
+  const term = Tmux.start(davtapUi(['--db', db, '--utc']), { width: 80, height: 24 });
+  t.teardown(() => term.kill());
+  let screen = await term.waitFor(/MKCALENDAR/);
+  const multiget = rowOf(screen, 'calendar-multiget');
+  t.regex(multiget, /REPORT +207 +calendar-multiget \/cal\/…\/personal\/ +E 0\/2 failed +E1 W1\s*$/);
+  t.notRegex(screen, /\bok\b/, 'no flow on screen is all right, and none says ok');
+  t.regex(rowOf(screen, 'MKCALENDAR'), / MKCALENDAR 201 +\/cal\/alice\/.*…\/team-offsite\//);
+  t.true(screen.split('\n').every((l) => l.length <= 80));
+  // The severity is in its colour: red (SGR 31) for an error, yellow (33) for a warning.
+  const styled = term.captureStyled();
+  t.regex(styled, sgrBefore('31', 'E 0/2 failed'));
+  t.regex(styled, sgrBefore('33', 'W 2/2 failed'));
+  // `!`: only the flows with findings, one key away; again: every flow.
+  term.send('!');
+  screen = await term.waitFor(/4 flows with findings/);
+  t.false(screen.includes('MKCALENDAR'));
+  t.false(screen.includes('/dav/readme.txt'));
+  t.regex(screen, /calendar-multiget/);
+  t.regex(screen, /\/dav\/projects\//);
+  term.send('!');
+  screen = await term.waitFor(/every flow shown/);
+  t.regex(screen, /7 flows/);
+  t.regex(screen, /MKCALENDAR/);
+  term.send('?');
+  screen = await term.waitFor(/davtap — keys/);
+  t.regex(screen, /! +findings view/);
 });

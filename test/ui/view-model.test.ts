@@ -1,6 +1,6 @@
 import test from 'ava';
-import { findingBadges, headerCells, layoutColumns, multistatusSummary, rowCells, rowMarker, rowText, statusCell, tlsCell, type FlowListRow } from '../../ui/view-model.js';
-import { fit, fitTail, formatDuration, formatSize } from '../../ui/format.js';
+import { findingBadges, headerCells, layoutColumns, multistatusSummary, pathText, rowCells, rowMarker, rowText, statusCell, tlsCell, type FlowListRow } from '../../ui/view-model.js';
+import { fit, fitMiddle, fitTail, formatDuration, formatSize } from '../../ui/format.js';
 
 const row = (over: Partial<FlowListRow> = {}): FlowListRow => ({
   seq: 1, id: 'a', start: Date.UTC(2026, 10, 21, 14, 3, 27, 512), method: 'PROPFIND', path: '/dav/projects/', status: 207,
@@ -8,10 +8,29 @@ const row = (over: Partial<FlowListRow> = {}): FlowListRow => ({
   ...over,
 });
 
-test('a 207 with failed resources reads "3/120 failed" in the error style', (t) => {
-  t.deepEqual(multistatusSummary(row()), { text: '3/120 failed', style: 'error' });
-  t.deepEqual(multistatusSummary(row({ failed: 0 })), { text: '120 ok', style: 'ok' });
+test('the 207 column says the worst severity first, in its colour: "E 3/120 failed"', (t) => {
+  t.deepEqual(multistatusSummary(row()), { text: 'E 3/120 failed', style: 'error' });
+  t.deepEqual(multistatusSummary(row({ errors: 0 })), { text: 'W 3/120 failed', style: 'warning' });
+  t.deepEqual(multistatusSummary(row({ errors: 0, warnings: 0, infos: 1 })), { text: 'I 3/120 failed', style: 'info' });
+  t.deepEqual(multistatusSummary(row({ errors: 0, warnings: 0, failed: 0 })), { text: '120 ok', style: 'ok' });
+  t.deepEqual(multistatusSummary(row({ errors: 0, warnings: 0, infos: 2, failed: 0 })), { text: 'I 120 ok', style: 'info' });
+  t.deepEqual(multistatusSummary(row({ errors: 0, warnings: 0, infos: 0, failed: 2 })), { text: '2/120 failed', style: 'warning' });
   t.deepEqual(multistatusSummary(row({ resources: null, failed: null })), { text: '', style: 'normal' });
+});
+
+test('a cut or malformed 207 whose resources all said 200 is never "ok"', (t) => {
+  // The body ended (or broke) after two complete responses: no resource failed, the body did.
+  t.deepEqual(multistatusSummary(row({ resources: 2, failed: 0, errors: 2, warnings: 0 })), { text: 'E 0/2 failed', style: 'error' });
+  t.deepEqual(multistatusSummary(row({ resources: 2, failed: 0, errors: 0, warnings: 1 })), { text: 'W 0/2 failed', style: 'warning' });
+  const columnsAt160 = layoutColumns(160);
+  for (const errors of [1, 0]) {
+    for (const warnings of [1, 0]) {
+      if (errors + warnings === 0) continue;
+      const cells = rowCells(row({ resources: 7, failed: 0, errors, warnings }), layoutColumns(160), true);
+      t.false(cells.some((c) => /\bok\b/.test(c.text)), JSON.stringify(cells));
+      t.is(cells[columnsAt160.findIndex((c) => c.key === 'multistatus')]!.style, errors > 0 ? 'error' : 'warning');
+    }
+  }
 });
 
 test('finding badges list severities worst first and take the worst one\'s style', (t) => {
@@ -38,6 +57,7 @@ test('every cell is exactly its column wide, and the row fills the terminal widt
   for (const width of [160, 120, 80, 60]) {
     const columns = layoutColumns(width);
     const cells = rowCells(row({ path: '/dav/' + 'deep/'.repeat(40) + 'file.txt' }), columns, true);
+    t.true(cells.every((c) => !/^\s/.test(c.text) || c.text.trim() === '' || columns[cells.indexOf(c)]!.align === 'right' || c.text.startsWith(' ')));
     cells.forEach((c, i) => t.is(c.text.length, columns[i]!.width, `${columns[i]!.key} at ${width}`));
     t.is(rowText(row(), columns, true).length, width, `row fills ${width} columns`);
     t.is(headerCells(columns).length, columns.length);
@@ -46,20 +66,45 @@ test('every cell is exactly its column wide, and the row fills the terminal widt
 
 test('the row shows time, method, status, path, size, duration, 207 summary and badges', (t) => {
   const text = rowText(row(), layoutColumns(160), true);
-  t.regex(text, /^ {2} 14:03:27\.512 {3}PROPFIND +207 +\/dav\/projects\/ +50k +1\.53s +3\/120 failed E2 W1 *$/);
+  t.regex(text, /^ {2} 14:03:27\.512 {3}PROPFIND +207 +\/dav\/projects\/ +50k +1\.53s +E 3\/120 failed +E2 W1 *$/);
 });
 
-test('long paths keep their end, cut text is marked with ~', (t) => {
+test('long paths are elided in the middle, keeping their start and last segment', (t) => {
+  t.is(fitMiddle('/cal/user/calendar/deeper/event.ics', 21), '/cal/user/…/event.ics');
+  t.is(fitMiddle('/cal/user/calendar/deeper/', 21), '/cal/user/…/deeper/  ');
+  t.is(fitMiddle('/short', 10), '/short    ');
+  t.is(fitMiddle('/a/' + 'x'.repeat(40), 12), '/a/xxx…xxxxx');
+  for (const w of [3, 8, 13, 30]) t.is(fitMiddle('/dav/some/where/in/a/tree/file-name.txt', w).length, w);
   t.is(fitTail('/dav/a/very/long/path/file.txt', 12), '~th/file.txt');
-  t.is(fit('PROPPATCHX', 9), 'PROPPATC~');
   t.is(fit('207', 5, 'right'), '  207');
+});
+
+test('long methods are never cut: the method column grows for the rows on screen', (t) => {
+  for (const method of ['MKCALENDAR', 'PROPPATCH', 'VERSION-CONTROL']) {
+    const r = row({ method });
+    t.regex(rowText(r, layoutColumns(80, [r]), true), new RegExp(` ${method} +207 `));
+  }
+  t.is(layoutColumns(160).find((c) => c.key === 'method')!.width, 10);
+});
+
+test('a REPORT row names its report before the path, and the path takes the free width at 80 columns', (t) => {
+  const r = row({ method: 'REPORT', report: 'calendar-multiget', path: '/cal/user/calendars/personal/', errors: 0, warnings: 0, infos: 0, failed: 0 });
+  const text = rowText(r, layoutColumns(160, [r]), true);
+  t.regex(text, / REPORT +207 +calendar-multiget \/cal\/user\/calendars\/personal\/ +50k +1\.53s +120 ok/);
+  const narrow = layoutColumns(80, [r]);
+  t.is(rowText(r, narrow, true).length, 80);
+  t.true(narrow.find((c) => c.key === 'path')!.width >= 24, 'at 80 columns the path keeps at least 24 columns');
+  t.regex(rowText(r, narrow, true), / REPORT +207 +calendar-multiget \/cal\/…\/personal\/ +50k /);
+  t.regex(rowText(r, layoutColumns(110, [r]), true), / REPORT +207 +calendar-multiget \/cal\/user\/…\/personal\/ /);
+  t.is(pathText({ path: '/a/b/', report: 'sync-collection' }), 'sync-collection /a/b/');
 });
 
 test('narrow terminals drop duration, size and time before squeezing the path', (t) => {
   const keys = (w: number) => layoutColumns(w).map((c) => c.key);
   t.true(keys(160).includes('duration'));
   t.false(keys(70).includes('duration'));
-  t.true(layoutColumns(70).find((c) => c.key === 'path')!.width >= 12);
+  t.true(keys(80).includes('size'), 'the size (did the body get cut?) stays longest');
+  t.true(layoutColumns(70).find((c) => c.key === 'path')!.width >= 20);
 });
 
 test('sizes and durations are short and human', (t) => {
