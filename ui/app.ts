@@ -3,7 +3,7 @@
 // reads comes through a FlowSource (a read-only store connection of its own, polled).
 import blessed from 'blessed';
 import { exportReportBundle } from '../src/export/index.js';
-import { categories, FilterSyntaxError, parseFilter, type FilterNode } from '../src/filter/index.js';
+import { FilterSyntaxError, parseFilter, type FilterNode } from '../src/filter/index.js';
 import type { Flow } from '../src/types.js';
 import { captureConsole, type CapturedLine } from './console-capture.js';
 import { renderTab, resourceSorts, tabLabels, tabs, wrapLines, type ResourceSort, type Tab } from './detail-model.js';
@@ -60,7 +60,7 @@ export interface UiOptions {
 type Mode = 'list' | 'detail' | 'filter' | 'help' | 'confirm-quit';
 
 /** The findings view (`!`): flows with at least one finding, whatever its category or severity. */
-const withFindings = categories.map((c) => `~f ${c}`).join(' | ');
+const withFindings = '~sev info';
 
 interface StatusMessage {
   text: string;
@@ -166,7 +166,9 @@ class UiApp {
       top: 'center',
       left: 'center',
       width: Math.max(...helpLines.map((l) => l.length)) + 4,
-      height: helpLines.length + 2,
+      // Taller than most terminals: it scrolls (j/k) within the screen.
+      height: '100%-2',
+      scrollable: true,
       border: { type: 'line' },
       tags: true,
       hidden: true,
@@ -285,10 +287,17 @@ class UiApp {
     // A message stays until the next key, so that an error is read before it goes.
     if (this.mode === 'list' || this.mode === 'detail') this.status = null;
     switch (this.mode) {
-      case 'help':
+      case 'help': {
+        const page = Math.max(1, (this.helpBox.height as number) - 3);
+        const scroll = ch === 'j' || name === 'down' ? 1 : ch === 'k' || name === 'up' ? -1 : name === 'pagedown' || ch === ' ' ? page : name === 'pageup' ? -page : 0;
+        if (scroll !== 0) {
+          this.helpBox.scroll(scroll);
+          return this.screen.render();
+        }
         this.mode = this.previousMode;
         this.helpBox.hide();
         return this.render();
+      }
       case 'confirm-quit':
         if (ch === 'y' || ch === 'Y' || ch === 'q') return this.done();
         this.mode = this.previousMode;
@@ -417,6 +426,7 @@ class UiApp {
   private showHelp(): void {
     this.previousMode = this.mode;
     this.mode = 'help';
+    this.helpBox.setScroll(0);
     this.helpBox.show();
     this.helpBox.setFront();
     this.render();

@@ -1,4 +1,7 @@
-// The `?` overlay: every key the UI understands, in one place so the help cannot drift from the bindings.
+// The `?` overlay: every key the UI understands, in one place so the help cannot drift from the
+// bindings; the filter codes come from the filter table itself.
+import { filterHelpLines } from '../../src/filter/index.js';
+
 export const helpLines: readonly string[] = [
   'davtap — keys',
   '',
@@ -22,16 +25,12 @@ export const helpLines: readonly string[] = [
   '  e                    export this flow as a report bundle',
   '  q / Esc / Backspace  back to the list',
   '',
-  "Filters (mitmproxy's language; 'davtap ui --help' explains each code)",
-  '  ~m REGEX method  ~c 207 / ~c 4xx status  ~u REGEX URL  ~d REGEX domain',
-  '  ~h/~hq/~hs REGEX header line  ~t/~tq/~ts REGEX Content-Type  ~a asset',
-  '  ~b/~bq/~bs REGEX body  ~s has a response  ~q no response  ~e transport error',
-  '  ~f CATEGORY  ~r RULE  ~sev error/warning/info (at least)  ~i injected',
-  '  ~marked  ~all   !  &  |  ( )  not, and, or, grouping;  a bare word means ~u',
+  "Filters (mitmproxy's language; regular expressions are case-insensitive)",
+  ...filterHelpLines('  ', 96),
   '',
   'Row markers: ! transport error  * fault injected;  T before the method: the client spoke TLS;',
   '  207 column: worst severity first (E error, W warning, I info), then failed/total resources;',
   '  "ok" only when no finding is an error or a warning.  REPORT rows name the report.',
   '',
-  'Press any key to close.',
+  'j / k, PgDn / PgUp scroll this help; any other key closes it.',
 ];
