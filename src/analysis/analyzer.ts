@@ -91,6 +91,7 @@ class AnalyzerImpl implements Analyzer {
       this.limits,
       (obs) => this.onResponse(obs),
       (start, end) => this.text.invalidBytesIn(start, end),
+      this.req.payloadPartial === true,
     );
     this.text = new TextStage(ct?.charset, (t, off, len, clean) => this.scan.write(t, off, len, clean));
     this.decoder = new ContentDecoder(listTokens(joinedHeader(rawHeaders, 'Content-Encoding')), (bytes) => this.decoded(bytes));

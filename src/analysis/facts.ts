@@ -5,6 +5,7 @@ import type { AnalyzerLimits, Blame, Category, Evidence, Resource, ResponseHead,
 import type { DecodingFacts } from './decoding.js';
 import type { FramingFacts } from './framing.js';
 import type { MediaType } from '../http/headers.js';
+import type { PayloadFacts } from './payload.js';
 import type { RequestInfo } from './request.js';
 import type { TextFacts } from './text.js';
 
@@ -91,6 +92,10 @@ export interface DataPropObs {
   name: string;
   head: string;
   propstatIndex: number;
+  /** The payload checker's verdict, once the property closed (payload.ts). */
+  payload?: PayloadFacts;
+  /** A UID of this payload that an earlier response of the same collection carried too (MS656). */
+  duplicateUid?: { uid: string; href: string };
 }
 
 /** Per-response state, handed to the rules when `</response>` closes (or the body ends). */

@@ -47,6 +47,11 @@ export interface RequestInfo {
   destination?: string;
   /** Tokens of the request's DAV header (e.g. `bind`). */
   davOptions: string[];
+  /**
+   * The request's calendar-data/address-data names the properties it wants (C:prop or CR:prop
+   * inside it, RFC 4791 §9.6.4, RFC 6352 §10.4.2): payloads may lack the others.
+   */
+  payloadPartial?: boolean;
   /** Why the request body could not be read, when it could not. */
   bodyError?: string;
   /**
@@ -154,6 +159,7 @@ function onRequestOpen(r: BodyReading, name: string): void {
     else if (name === clark(DAV, 'propname')) info.propfind = 'propname';
     else if (name === clark(DAV, 'allprop')) info.propfind = 'allprop';
   }
+  if ((name === clark(CALDAV, 'prop') || name === clark(CARDDAV, 'prop')) && stack.some((s) => s === clark(CALDAV, 'calendar-data') || s === clark(CARDDAV, 'address-data'))) info.payloadPartial = true;
   stack.push(name);
   r.text = '';
 }

@@ -2,8 +2,9 @@
 // build the resource ledger and the structural observations the rules judge. Memory is bounded by the element stack and the
 // state of the response being read; text is kept only where a rule needs it, and capped.
 import type { AnalyzerLimits, Resource } from '../types.js';
-import type { EntityDecl, Position, PropstatObs, ResponseObs, XmlError, XmlErrorKind, XmlFacts } from './facts.js';
+import type { DataPropObs, EntityDecl, Position, PropstatObs, ResponseObs, XmlError, XmlErrorKind, XmlFacts } from './facts.js';
 import * as href from './href.js';
+import { PayloadChecker } from './payload.js';
 import * as request from './request.js';
 import { XmlReader, type XmlAttribute, type XmlReaderEvents } from './xml-reader.js';
 import * as tokenizer from './xml-tokenizer.js';
@@ -94,7 +95,13 @@ export class XmlScan implements XmlReaderEvents {
   private lastEventPos = 0;
   private text = '';
   private collect = false;
-  private dataTarget: { head: string } | undefined;
+  private dataTarget: DataPropObs | undefined;
+  /** The checker of the calendar-data/address-data being read. */
+  private payload: PayloadChecker | undefined;
+  /** Body offset where the payload's next text starts (see onText). */
+  private payloadRaw = 0;
+  /** collection + "\n" + UID → href of the first 200 payload that carried it (MS656). */
+  private uids = new Map<string, string>();
   private entityNames = new Set<string>();
   /** Body offset of the `<` of the href element being read. */
   private hrefStart = 0;
@@ -104,6 +111,8 @@ export class XmlScan implements XmlReaderEvents {
     private readonly onResponse: (obs: ResponseObs) => void,
     /** How many bytes between two body offsets were not UTF-8 (each read as '?'); TextStage. */
     private readonly invalidBytesIn: (start: number, end: number) => number = () => 0,
+    /** The request named only some payload properties (RequestInfo.payloadPartial). */
+    private readonly payloadPartial = false,
   ) {
     this.facts = {
       isMultistatus: false,
@@ -456,9 +465,13 @@ export class XmlScan implements XmlReaderEvents {
           }
           o.current.props.push(name);
           if ((uri === CALDAV && local === 'calendar-data') || (uri === CARDDAV && local === 'address-data')) {
-            const d = { name, head: '', propstatIndex: o.obs.propstats.length - 1 };
+            const d: DataPropObs = { name, head: '', propstatIndex: o.obs.propstats.length - 1 };
             const data = (o.obs.dataProps ??= []);
-            if (data.length < 50) data.push(d);
+            if (data.length < 50) {
+              data.push(d);
+              this.payloadRaw = this.offsetOf(this.reader.position);
+              this.payload = new PayloadChecker(uri === CARDDAV, this.payloadRaw, this.reader.line, this.payloadPartial);
+            }
             this.dataTarget = d;
           }
         }
@@ -570,7 +583,7 @@ export class XmlScan implements XmlReaderEvents {
     }
   }
 
-  onText(chars: string, start: number, end: number): void {
+  onText(chars: string, start: number, end: number, cdata = false): void {
     if (!this.tick()) return;
     if (this.collect) {
       if (this.text.length < TEXT_CAP) this.text += chars.slice(start, end - start > TEXT_CAP ? start + TEXT_CAP : end);
@@ -582,6 +595,17 @@ export class XmlScan implements XmlReaderEvents {
       const t = chars.slice(start, end);
       const d = this.dataTarget;
       if (d.head.length < 64) d.head += (d.head.length === 0 ? t.trimStart() : t).slice(0, 64 - d.head.length);
+      const checker = this.payload;
+      if (checker !== undefined) {
+        // The raw span of this text in the body: from where the last text (or the start tag) ended
+        // to the '<' after it (to the ']]>' of a CDATA section). The checker learns from it whether
+        // the payload's line breaks were CRLF on the wire (XML hands them over as LF).
+        const after = this.offsetOf(this.reader.position);
+        const rawEnd = cdata ? after - 3 : after - 1;
+        const rawStart = this.payloadRaw + (cdata ? 9 : 0);
+        checker.write(chars, start, end, rawStart, rawEnd);
+        this.payloadRaw = cdata ? after : rawEnd;
+      }
       return;
     }
     if ((top.kind === K.Prop || top.kind === K.Error) && this.open && this.open.obs.strayText === undefined && !asciiSpace(chars, start, end)) {
@@ -661,6 +685,8 @@ export class XmlScan implements XmlReaderEvents {
         if (this.facts.syncTokens.length < 5) this.facts.syncTokens.push({ text: text.trim().slice(0, 2048), ...this.here() });
         break;
       case K.Property:
+        if (this.payload && this.dataTarget) this.dataTarget.payload = this.payload.end();
+        this.payload = undefined;
         this.dataTarget = undefined;
         break;
       case K.Propstat:
@@ -669,6 +695,29 @@ export class XmlScan implements XmlReaderEvents {
         break;
       default:
         break;
+    }
+  }
+
+  /**
+   * MS656: the UIDs of this response's 200 payloads against those of earlier responses in the same
+   * collection (RFC 4791 §4.1, RFC 6352 §5.1: UIDs are unique per collection; a calendar home
+   * queried with Depth: infinity may hold the same event in two calendars; iTIP messages in a
+   * scheduling inbox may share one, RFC 6638 §2.2).
+   */
+  private payloadUids(data: DataPropObs[], r: Resource): void {
+    const key = r.hrefNormalized;
+    const slash = key.lastIndexOf('/', key.length - 2);
+    const collection = slash >= 0 ? key.slice(0, slash + 1) : '';
+    for (let k = 0; k < data.length; k++) {
+      const d = data[k]!;
+      if (d.payload === undefined || d.payload.itip === true || r.propstats[d.propstatIndex]?.status !== 200) continue;
+      for (const uid of d.payload.uids) {
+        const id = `${collection}\n${uid}`;
+        const first = this.uids.get(id);
+        if (first === undefined) {
+          if (this.uids.size < UID_MAP_CAP) this.uids.set(id, r.href);
+        } else if (first !== r.href && d.duplicateUid === undefined) d.duplicateUid = { uid, href: first };
+      }
     }
   }
 
@@ -699,6 +748,7 @@ export class XmlScan implements XmlReaderEvents {
       propstats.push(out);
     }
     r.propstats = propstats;
+    if (obs.dataProps !== undefined && r.href !== '' && r.complete) this.payloadUids(obs.dataProps, r);
     if (obs.locationHrefs?.[0] !== undefined) r.location = obs.locationHrefs[0];
     if (obs.isCollection) r.collection = true;
     for (let k = 0; k < obs.hrefs.length; k++) {
@@ -724,6 +774,9 @@ export class XmlScan implements XmlReaderEvents {
     this.onResponse(obs);
   }
 }
+
+/** Longest the UID map of one 207 grows (MS656): a calendar-query of 100,000 events fits. */
+const UID_MAP_CAP = 100_000;
 
 /** Only ASCII white space in chars[start, end): the line breaks between properties, without a regex. */
 function asciiSpace(chars: string, start: number, end: number): boolean {

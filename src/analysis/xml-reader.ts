@@ -311,7 +311,7 @@ export class XmlReader {
     p.on('opentag', (tag) => held.owner?.openFromSaxes(tag));
     p.on('closetag', () => held.owner?.events.onClose());
     p.on('text', (t) => held.owner?.events.onText(t, 0, t.length));
-    p.on('cdata', (t) => held.owner?.events.onText(t, 0, t.length));
+    p.on('cdata', (t) => held.owner?.events.onText(t, 0, t.length, true));
     // saxes stores each handler with a keyed write; after a few of them V8 turns the parser into
     // a dictionary-mode object and every field access in its hot loop slows down (4x measured).
     // Using the object once as a prototype makes V8 give it fast properties again.

@@ -25,7 +25,8 @@ export interface XmlEvents {
   onOpen(name: string, prefix: string, local: string, uri: string, attributes: readonly XmlAttribute[]): void;
   onClose(): void;
   /** Character data (text or CDATA) `text.slice(start, end)`, references decoded, line ends normalized. */
-  onText(text: string, start: number, end: number): void;
+  /** `cdata`: the text was a CDATA section (its markup lies between the text and the positions). */
+  onText(text: string, start: number, end: number, cdata?: boolean): void;
 }
 
 export const XML_NS = 'http://www.w3.org/XML/1998/namespace';
@@ -411,8 +412,8 @@ export class XmlTokenizer {
     const cr = s.indexOf('\r', start);
     if (cr >= 0 && cr < close) {
       const t = normalizeNewlines(s.slice(start, close));
-      this.events.onText(t, 0, t.length);
-    } else this.events.onText(s, start, close);
+      this.events.onText(t, 0, t.length, true);
+    } else this.events.onText(s, start, close, true);
     return close + 3;
   }
 

@@ -1,9 +1,11 @@
 // The rule catalogue (RULES.md §2): one table keyed by rule id, assembled from one file per
-// category, the gateway differences of the two-vantage-point comparison (MS801 onwards), plus MS901 for a rule that throws and MS902 for a flow davtap's relay failed on. Ids never change once released.
+// category and one for the iCalendar/vCard payload rules (MS651 onwards, RULES.md §5), the gateway
+// differences of the two-vantage-point comparison (MS801 onwards), plus MS901 for a rule that throws and MS902 for a flow davtap's relay failed on. Ids never change once released.
 import type { Blame, Category, Severity } from '../../types.js';
 import type { RuleDef } from '../facts.js';
 import { malformedRules } from './malformed.js';
 import { partialFailureRules } from './partial-failure.js';
+import { payloadRules } from './payload.js';
 import { securityRules } from './security.js';
 import { semanticRules } from './semantic.js';
 import { strippedRules } from './stripped.js';
@@ -22,7 +24,7 @@ const byId = (a: RuleDef, b: RuleDef): number => a.id.localeCompare(b.id);
 
 /** Every rule with its checks, in id order (the order findings are reported in). */
 export const ruleDefs: readonly RuleDef[] = Object.freeze(
-  [...truncationRules, ...malformedRules, ...semanticRules, ...strippedRules, ...partialFailureRules, ...securityRules].sort(byId),
+  [...truncationRules, ...malformedRules, ...semanticRules, ...strippedRules, ...partialFailureRules, ...securityRules, ...payloadRules].sort(byId),
 );
 
 export const analyzerCrashed: RuleInfo = Object.freeze({ id: 'MS901', severity: 'error', category: 'semantic', blame: 'unknown', title: 'analyzer rule crashed' });

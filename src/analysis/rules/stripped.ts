@@ -6,6 +6,7 @@ import { commonPrefix, isInwardHost, isWithin, normalizeAuthority, normalizeHref
 import type { ParsedHref } from '../href.js';
 import { CALDAV, CARDDAV, pathOfTarget } from '../request.js';
 import { joinedHeader } from '../../http/headers.js';
+import { looksLikePayload } from './payload.js';
 import { n, plural } from './util.js';
 
 /** Scopes a response href may fall in for this request (RFC 4918 §8.3, §9.1; COPY/MOVE add the destination). */
@@ -328,9 +329,9 @@ export const strippedRules: RuleDef[] = [
       for (const d of o.dataProps ?? []) {
         const status = o.resource.propstats[d.propstatIndex]?.status;
         if (status !== 200) continue;
+        if (looksLikePayload(d)) continue;
         const vcard = d.name.endsWith('}address-data');
         const want = vcard ? 'BEGIN:VCARD' : 'BEGIN:VCALENDAR';
-        if (d.head.toUpperCase().startsWith(want)) continue;
         return {
           message: `${vcard ? 'address-data' : 'calendar-data'} of ${o.resource.href} ${d.head.length === 0 ? 'is empty' : `does not start with ${want}: ${JSON.stringify(d.head.slice(0, 40))}`} in a 200 propstat (text or CDATA stripped?)`,
           evidence: { offset: o.resource.span.start, line: o.position.line, href: o.resource.href, excerpt: d.head },

@@ -67,7 +67,7 @@ const RELAY_BUFFER = 16 * 1024;
  * Blame for a body cut after `received` bytes: a gateway when the cut falls on a relay's buffer
  * size (16, 32, 64 KiB…), otherwise the rule's default (one vantage point, no signature).
  */
-function cutBlame(received: number): Pick<Draft, 'blame'> {
+export function cutBlame(received: number): Pick<Draft, 'blame'> {
   const blame: Blame | undefined = received >= RELAY_BUFFER && received % RELAY_BUFFER === 0 ? 'gateway' : undefined;
   return blame !== undefined ? { blame } : {};
 }
