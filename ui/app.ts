@@ -55,6 +55,14 @@ export interface UiOptions {
   source?: FlowSource;
   /** Show credentials as recorded (`--show-secrets`) in the default source; masked otherwise. */
   showSecrets?: boolean;
+  /** What the UI may ask of davtap besides reading the store; given by the composition root (src/cli/). */
+  actions?: UiActions;
+}
+
+/** The one interface through which the UI asks davtap to act (it never talks to the proxy otherwise). */
+export interface UiActions {
+  /** Sends these flows again, in their recorded order (each recorded as a new flow), and returns the lines that say what changed. */
+  replay(ids: readonly string[]): Promise<string[]>;
 }
 
 type Mode = 'list' | 'detail' | 'filter' | 'help' | 'confirm-quit';
@@ -85,6 +93,9 @@ class UiApp {
   private body!: blessed.Widgets.BoxElement;
   private statusBar!: blessed.Widgets.BoxElement;
   private helpBox!: blessed.Widgets.BoxElement;
+  /** What a replay changed (`r`), over the list until a key is pressed. */
+  private replayBox!: blessed.Widgets.BoxElement;
+  private replaying = false;
   private mode: Mode = 'list';
   private previousMode: Mode = 'list';
   private filterText = '';
@@ -174,6 +185,7 @@ class UiApp {
       hidden: true,
       content: helpLines.map((l) => escapeTags(l)).join('\n'),
     });
+    this.replayBox = blessed.box({ parent: this.screen, top: 'center', left: 'center', width: '90%', height: '70%', border: { type: 'line' }, tags: true, hidden: true, label: ' replay ' });
     this.screen.on('keypress', (ch: string | undefined, key: blessed.Widgets.Events.IKeyEventArg | undefined) => {
       try {
         this.onKey(ch, key);
@@ -288,14 +300,16 @@ class UiApp {
     if (this.mode === 'list' || this.mode === 'detail') this.status = null;
     switch (this.mode) {
       case 'help': {
-        const page = Math.max(1, (this.helpBox.height as number) - 3);
+        const box = this.replayBox.visible ? this.replayBox : this.helpBox;
+        const page = Math.max(1, (box.height as number) - 3);
         const scroll = ch === 'j' || name === 'down' ? 1 : ch === 'k' || name === 'up' ? -1 : name === 'pagedown' || ch === ' ' ? page : name === 'pageup' ? -page : 0;
         if (scroll !== 0) {
-          this.helpBox.scroll(scroll);
+          box.scroll(scroll);
           return this.screen.render();
         }
         this.mode = this.previousMode;
         this.helpBox.hide();
+        this.replayBox.hide();
         return this.render();
       }
       case 'confirm-quit':
@@ -331,6 +345,7 @@ class UiApp {
       this.mode = 'filter';
     } else if (ch === '!') this.toggleFindingsView();
     else if (ch === '?') this.showHelp();
+    else if (ch === 'r') return this.replaySelected();
     else if (ch === 'e' || ch === 'E') this.exportBundle(ch === 'E');
     else if (ch === 'q') return this.quit();
     else return;
@@ -402,6 +417,7 @@ class UiApp {
         this.window.end();
       }
     } else if (ch === '?') return this.showHelp();
+    else if (ch === 'r') return this.replaySelected();
     else if (ch === 'e') return this.exportBundle(false);
     else if (enter) return;
     else return;
@@ -421,6 +437,32 @@ class UiApp {
     } catch (err) {
       this.setStatus(`export failed: ${err instanceof Error ? err.message : String(err)}`, 'error');
     }
+  }
+
+  /**
+   * `r`: the open (or selected) flow sent again through davtap (src/replay/, via `actions`); the
+   * new flow joins the list, and what changed is shown until a key is pressed.
+   */
+  private replaySelected(): void {
+    const id = this.mode === 'detail' ? this.detail?.flow.id : this.window.selected()?.id;
+    if (id === undefined) return this.setStatus('no flow to replay', 'error');
+    const replay = this.options.actions?.replay;
+    if (!replay) return this.setStatus('replay is not available here', 'error');
+    if (this.replaying) return this.setStatus('a replay is already running', 'dim');
+    this.replaying = true;
+    this.setStatus(`replaying ${id}…`, 'dim');
+    replay([id])
+      .then((lines) => {
+        this.status = null;
+        this.previousMode = this.mode;
+        this.mode = 'help';
+        this.replayBox.setContent([...lines, '', 'Press any key to close.'].map((l) => escapeTags(l)).join('\n'));
+        this.replayBox.show();
+        this.replayBox.setFront();
+        this.render();
+      })
+      .catch((err: unknown) => this.setStatus(`replay failed: ${err instanceof Error ? err.message.replace(/^replay: /, '') : String(err)}`, 'error'))
+      .finally(() => (this.replaying = false));
   }
 
   private showHelp(): void {

@@ -68,6 +68,7 @@ function summaryTab(flow: Flow, options: DetailOptions): StyledLine[] {
   const outcomeText = [outcome.kind, outcome.code, outcome.message].filter(Boolean).join(' — ');
   lines.push(field('outcome', outcomeText, outcome.kind === 'complete' ? 'ok' : 'error'));
   if (flow.injected) lines.push(field('fault injected', flow.injected, 'injected'));
+  if (flow.replayOf) lines.push(field('replay of', `flow ${flow.replayOf} (sent again by davtap)`));
   if (flow.analysis) lines.push(field('207', flow.analysis.summary.text, flow.analysis.summary.failedResources > 0 ? 'error' : 'ok'));
   const counts = flow.analysis?.summary.findings;
   if (counts) lines.push(field('findings', `${counts.error} error, ${counts.warning} warning, ${counts.info} info`, counts.error > 0 ? 'error' : counts.warning > 0 ? 'warning' : undefined));

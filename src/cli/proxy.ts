@@ -10,6 +10,7 @@ import { parseCommandArgs, parseSize, type OptionSpec } from './args.js';
 import { checkNotOpenProxy, parseAllowRemote, parseListen, parseUpstream, upstreamIsSelf, type ListenAddress } from './listen.js';
 import { clientAllowedBy, isLoopbackAddress, type AddressRange } from '../proxy/address-range.js';
 import { loadServedCerts, loadUpstreamTls } from './upstream-tls.js';
+import { replayForUi } from './replay.js';
 import type { CliIO, Command } from './io.js';
 
 const help = `Usage: davtap [proxy] [options]
@@ -314,6 +315,7 @@ export async function startProxySession(settings: ProxySettings, io: CliIO): Pro
           notice: () => notice,
           ...(settings.uiStatus ? { status: settings.uiStatus(running) } : {}),
           signal: abort.signal,
+          actions: { replay: replayForUi(dbPath, log) },
         }),
       )
       .then(() => stop())

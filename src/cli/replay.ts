@@ -10,7 +10,7 @@ import { selectIds } from '../export/select.js';
 import { createLivePipeline } from '../pipeline/live.js';
 import { diffFlows, type FlowDiff } from '../replay/diff.js';
 import { startReplayer, whyNotReplayable } from '../replay/engine.js';
-import { renderJson, renderJunit, renderText } from '../replay/report.js';
+import { flowLines, renderJson, renderJunit, renderText } from '../replay/report.js';
 import { openStore, type StoredFlow } from '../store/index.js';
 import { parseCommandArgs, type OptionSpec } from './args.js';
 import type { CliIO, Command } from './io.js';
@@ -95,6 +95,70 @@ function parseTo(text: string | undefined): URL | undefined {
   return u;
 }
 
+export interface ReplayRequest {
+  dbPath: string;
+  /** Flow ids or unique prefixes; earlier replays are left out of a selection made without them. */
+  ids?: readonly string[];
+  filter?: string;
+  to?: URL;
+  values?: boolean;
+  timeoutMs?: number;
+  insecure?: boolean;
+  log(line: string): void;
+}
+
+/**
+ * Replays the selected flows in their recorded order and returns what changed in each: the
+ * command's work, and what the terminal UI's `r` asks for. Every flow is checked before anything
+ * is sent (a sequence is replayed whole or not at all).
+ */
+export async function replayFlows(request: ReplayRequest): Promise<FlowDiff[]> {
+  const store = openStore(request.dbPath);
+  const diffs: FlowDiff[] = [];
+  try {
+    const explicit = request.ids ?? [];
+    let ids = selectIds(store, { ids: explicit, filter: request.filter ?? null, command: 'replay' });
+    // Earlier replays are flows too; they are replayed only when named.
+    if (explicit.length === 0) ids = ids.filter((id) => store.getRow(id)?.replayOf === null);
+    if (ids.length === 0) throw new UsageError(`replay: no flow to replay in ${request.dbPath}${request.filter !== undefined ? ` matches ${shown(request.filter)}` : ''}`);
+
+    const flows: StoredFlow[] = [];
+    for (const id of ids) {
+      const flow = store.getFlow(id)!;
+      const why = whyNotReplayable(flow);
+      if (why !== undefined) throw new DavtapError('USAGE', `replay: flow ${flow.id} (${flow.request.method} ${flow.request.url}) cannot be replayed: ${why}`);
+      flows.push(flow);
+    }
+
+    const replayer = await startReplayer({
+      store,
+      analyzing: (onFlow) => createLivePipeline({ onFlow, log: request.log }).hooks,
+      ...(request.to ? { to: request.to } : {}),
+      ...(request.timeoutMs !== undefined ? { timeoutMs: request.timeoutMs } : {}),
+      insecureUpstream: request.insecure === true,
+      log: request.log,
+    });
+    try {
+      for (const flow of flows) {
+        const { replay } = await replayer.replay(flow);
+        diffs.push(diffFlows(flow, replay, { values: request.values === true }));
+      }
+    } catch (err) {
+      throw new DavtapError('IO', `replay: ${(err as Error).message}`);
+    } finally {
+      await replayer.close();
+    }
+  } finally {
+    store.close();
+  }
+  return diffs;
+}
+
+/** The terminal UI's `r`: replays flows of `dbPath` to their original servers, and says what changed in lines. */
+export function replayForUi(dbPath: string, log: (line: string) => void): (ids: readonly string[]) => Promise<string[]> {
+  return async (ids) => (await replayFlows({ dbPath, ids, log })).flatMap((d) => flowLines(d, false));
+}
+
 export const command: Command = {
   summary: 'send recorded requests again and compare the answers',
   async run(args: string[], io: CliIO): Promise<number> {
@@ -109,46 +173,17 @@ export const command: Command = {
     const dbPath = path.resolve(io.cwd, values.db ?? 'davtap.db');
     if (!fs.existsSync(dbPath)) throw new DavtapError('IO', `replay: no database at ${dbPath} (record flows with 'davtap proxy --db FILE' first)`);
 
-    const store = openStore(dbPath);
-    const diffs: FlowDiff[] = [];
-    try {
-      const explicit = values.flow ?? [];
-      let ids = selectIds(store, { ids: explicit, filter: values.filter ?? null, command: 'replay' });
-      // Earlier replays are flows too; they are replayed only when named.
-      if (explicit.length === 0) ids = ids.filter((id) => store.getRow(id)?.replayOf === null);
-      if (ids.length === 0) throw new UsageError(`replay: no flow to replay in ${dbPath}${values.filter !== undefined ? ` matches ${shown(values.filter)}` : ''}`);
-
-      // Every flow is checked before anything is sent: a sequence is replayed whole or not at all.
-      const flows: StoredFlow[] = [];
-      for (const id of ids) {
-        const flow = store.getFlow(id)!;
-        const why = whyNotReplayable(flow);
-        if (why !== undefined) throw new DavtapError('USAGE', `replay: flow ${flow.id} (${flow.request.method} ${flow.request.url}) cannot be replayed: ${why}`);
-        flows.push(flow);
-      }
-
-      const log = (line: string) => io.stderr.write(line.endsWith('\n') ? line : `${line}\n`);
-      const replayer = await startReplayer({
-        store,
-        analyzing: (onFlow) => createLivePipeline({ onFlow, log }).hooks,
-        ...(to ? { to } : {}),
-        timeoutMs: Math.round(Number(timeout) * 1000),
-        insecureUpstream: values.insecure === true,
-        log,
-      });
-      try {
-        for (const flow of flows) {
-          const { replay } = await replayer.replay(flow);
-          diffs.push(diffFlows(flow, replay, { values: values.values === true }));
-        }
-      } catch (err) {
-        throw new DavtapError('IO', `replay: ${(err as Error).message}`);
-      } finally {
-        await replayer.close();
-      }
-    } finally {
-      store.close();
-    }
+    const log = (line: string) => io.stderr.write(line.endsWith('\n') ? line : `${line}\n`);
+    const diffs = await replayFlows({
+      dbPath,
+      ids: values.flow ?? [],
+      ...(values.filter !== undefined ? { filter: values.filter } : {}),
+      ...(to ? { to } : {}),
+      values: values.values === true,
+      timeoutMs: Math.round(Number(timeout) * 1000),
+      insecure: values.insecure === true,
+      log,
+    });
 
     const report = { to: to?.href ?? null, values: values.values === true, flows: diffs };
     io.stdout.write(values.json ? renderJson(report) : renderText(report));

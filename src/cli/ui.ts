@@ -6,6 +6,7 @@ import { filterHelp, parseFilter } from '../filter/index.js';
 import { runUi } from '../../ui/app.js';
 import { openStoreSource } from '../../ui/flow-source.js';
 import { parseCommandArgs } from './args.js';
+import { replayForUi } from './replay.js';
 import type { CliIO, Command } from './io.js';
 
 const help = `Usage: davtap ui [--db FILE] [--filter EXPR] [--snapshot] [--no-follow] [--utc] [--show-secrets]
@@ -71,6 +72,8 @@ export const command: Command = {
         filter: values.filter,
         utc: values.utc === true,
         screen: { output: io.stdout },
+        // Replays are recorded in the same database (a writer of its own; the UI itself only reads).
+        actions: { replay: replayForUi(dbPath, () => {}) },
       });
     } finally {
       source.close();

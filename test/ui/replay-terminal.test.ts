@@ -1,0 +1,67 @@
+// `r` in the terminal UI: the proxy in a real terminal (tmux) in front of the in-process WebDAV
+// server; the selected PROPFIND is sent again, the replay joins the list as a new flow, and what
+// changed is shown.
+import test from 'ava';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openReader } from '../../src/store/index.js';
+import { curl } from '../helpers/curl.js';
+import { startDavServer } from '../helpers/webdav.js';
+import { tempDir } from './db.js';
+import { Tmux, sh } from './tmux.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const cli = path.join(root, 'src/cli/main.ts');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+test('r replays the selected flow: a new flow in the list, linked to its original, and the diff shown', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const dav = await startDavServer();
+  t.teardown(() => dav.close());
+  const port = await freePort();
+  const db = path.join(dir, 'flows.db');
+  const term = Tmux.start(`cd ${sh(root)} && LANG=C.UTF-8 node --import tsx ${sh(cli)} --upstream ${sh(`${dav.url}/`)} --listen 127.0.0.1:${port} --db ${sh(db)} --ca-dir ${sh(path.join(dir, 'ca'))}; echo davtap-exit=$?; sleep 60`);
+  t.teardown(() => term.kill());
+  await term.waitFor(/No flows yet/, 30_000);
+  const proxy = `http://127.0.0.1:${port}`;
+  t.is((await curl(['-X', 'PUT', '--data-binary', 'hello', `${proxy}/dav/r.txt`])).code, 0);
+  t.is((await curl(['-X', 'PROPFIND', '-H', 'Depth: 1', `${proxy}/dav/`])).code, 0);
+  await term.waitFor(/2 flows/, 10_000);
+
+  // Follow mode has the PROPFIND (the newest) selected.
+  term.send('r');
+  let screen = await term.waitFor(/207 → 207: same/, 20_000);
+  t.regex(screen, /PROPFIND http:\/\/127\.0\.0\.1:\d+\/dav\/ +207 → 207: same +\(flow [0-9a-f-]+ replayed as/);
+  t.regex(screen, /Press any key to close/);
+  term.send('x');
+  screen = await term.waitFor(/3 flows/, 10_000);
+  t.is(screen.split('\n').filter((l) => /PROPFIND +207/.test(l)).length, 2);
+
+  // The replay's Summary names the flow it replayed.
+  term.send('Enter');
+  screen = await term.waitFor(/replay of +flow [0-9a-f-]+ \(sent again by davtap\)/, 10_000);
+  term.send('q');
+  await term.waitFor(/3 flows/, 5000);
+
+  const reader = openReader(db);
+  t.teardown(() => reader.close());
+  const [replay, original] = reader.listFlows({ limit: 2 });
+  t.is(replay!.replayOf, original!.id);
+  t.is(original!.method, 'PROPFIND');
+
+  term.send('q');
+  screen = await term.waitFor(/davtap-exit=\d+/, 15_000);
+  t.regex(screen, /davtap-exit=0/);
+});
