@@ -185,7 +185,7 @@ class UiApp {
       hidden: true,
       content: helpLines.map((l) => escapeTags(l)).join('\n'),
     });
-    this.replayBox = blessed.box({ parent: this.screen, top: 'center', left: 'center', width: '90%', height: '70%', border: { type: 'line' }, tags: true, hidden: true, label: ' replay ' });
+    this.replayBox = blessed.box({ parent: this.screen, top: 'center', left: 'center', width: '90%', height: '70%', border: { type: 'line' }, tags: true, hidden: true, label: ' replay ', scrollable: true });
     this.screen.on('keypress', (ch: string | undefined, key: blessed.Widgets.Events.IKeyEventArg | undefined) => {
       try {
         this.onKey(ch, key);
