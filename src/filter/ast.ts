@@ -1,6 +1,7 @@
 // The syntax tree of a filter expression, and the views of a flow that filter codes look at. Every
 // node keeps the position (0-based character offset) where it started, so that later checks can
 // point at the text the user typed.
+import { headerValues } from '../http/headers.js';
 import type { Category, Flow, Severity } from '../types.js';
 
 export type FilterNode =
@@ -53,9 +54,7 @@ export function headerLines(rawHeaders: readonly string[]): string[] {
 
 /** The values of every Content-Type header (`~t`, `~a`); mitmproxy looks at each one. */
 export function contentTypes(rawHeaders: readonly string[]): string[] {
-  const values: string[] = [];
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === 'content-type') values.push(rawHeaders[i + 1]!);
-  return values;
+  return headerValues(rawHeaders, 'content-type');
 }
 
 /**
@@ -69,9 +68,8 @@ export function domainsOf(url: string, rawHeaders: readonly string[]): string[] 
   } catch {
     // A target that is no URL (a refused request) has no host name.
   }
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    if (rawHeaders[i]!.toLowerCase() !== 'host') continue;
-    const host = rawHeaders[i + 1]!.trim();
+  for (const value of headerValues(rawHeaders, 'host')) {
+    const host = value.trim();
     names.push(host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d*$/, ''));
   }
   return names;

@@ -71,5 +71,7 @@ test('the analysis of every real capture comes through redaction unchanged', (t)
     findings += flow.analysis.findings.length;
     t.deepEqual(redactFlow(flow, redactor).analysis, flow.analysis, name);
   }
-  t.true(findings > 50, `${findings} findings compared`);
+  // Enough findings for the comparison to mean something (43 on these captures since text/xml
+  // stopped raising a note on every flow).
+  t.true(findings > 30, `${findings} findings compared`);
 });
