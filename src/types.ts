@@ -244,6 +244,12 @@ export interface Analysis {
   findings: Finding[];
   resources: Resource[];
   summary: AnalysisSummary;
+  /**
+   * The request-URI's own version marker in a 2xx propstat (getctag, else sync-token, else
+   * getetag), when the answer carried one: two listings with the same marker saw the same
+   * collection. Not stored; the live listing history reads it.
+   */
+  collectionMarker?: { property: string; value: string };
 }
 
 export interface Analyzer {

@@ -16,7 +16,8 @@ import { resolveLimits } from './limits.js';
 import { parseRequest, type RequestInfo } from './request.js';
 import { ruleDefs, analyzerCrashed } from './rules/index.js';
 import { transportCause } from './rules/truncation.js';
-import { XmlScan } from './scan.js';
+import { normalizeHref } from './href.js';
+import { VERSION_MARKERS, XmlScan } from './scan.js';
 import { summarize } from './summary.js';
 import { TextStage } from './text.js';
 
@@ -65,6 +66,7 @@ class AnalyzerImpl implements Analyzer {
   private readonly internal: Finding[] = [];
   /** What the streaming rules see besides the response; one object for all of them. */
   private readonly ruleContext: { req: RequestInfo; head: HeadFacts };
+  private collectionMarker: Analysis['collectionMarker'];
   private decodedIn = 0;
   private broken = false;
   /** halt() was called: nothing more is read. */
@@ -153,6 +155,7 @@ class AnalyzerImpl implements Analyzer {
     const findings = found.length < 2 ? found : found.sort((a, b) => (ruleOrder.get(a.rule) ?? 999) - (ruleOrder.get(b.rule) ?? 999));
     markConsequences(findings, facts);
     this.result = { findings, resources: facts.resources, summary: summarize(facts.resources, findings, this.req, facts.xml.isMultistatus) };
+    if (this.collectionMarker !== undefined) this.result.collectionMarker = this.collectionMarker;
     return this.result;
   }
 
@@ -173,6 +176,7 @@ class AnalyzerImpl implements Analyzer {
   }
 
   private onResponse(obs: ResponseObs): void {
+    if (obs.markers !== undefined) this.noteMarker(obs);
     const ctx = this.ruleContext;
     for (const def of streamingRules) {
       if (!def.onResponse) continue;
@@ -188,6 +192,20 @@ class AnalyzerImpl implements Analyzer {
         }
       } catch (err) {
         if (!this.streamed.some((f) => f.rule === analyzerCrashed.id && f.evidence.crashedRule === def.id)) this.streamed.push(crashed(def, err, def.id));
+      }
+    }
+  }
+
+  /** Keeps the request-URI's own version marker (the most telling one it carries). */
+  private noteMarker(obs: ResponseObs): void {
+    const self = normalizeHref(obs.resource.href).replace(/\/$/, '') === normalizeHref(this.req.path).replace(/\/$/, '');
+    if (!self) return;
+    for (const name of VERSION_MARKERS) {
+      const m = obs.markers!.find((x) => x.name === name);
+      const status = m ? obs.resource.propstats[m.propstatIndex]?.status : undefined;
+      if (m && m.head.trim() !== '' && status !== undefined && status !== null && status >= 200 && status < 300) {
+        this.collectionMarker = { property: name, value: m.head.trim() };
+        return;
       }
     }
   }

@@ -98,6 +98,15 @@ export interface DataPropObs {
   duplicateUid?: { uid: string; href: string };
 }
 
+/** A collection version marker (getctag, sync-token, getetag) as a response carried it. */
+export interface MarkerObs {
+  name: string;
+  /** The value's first `cap` characters. */
+  head: string;
+  cap: number;
+  propstatIndex: number;
+}
+
 /** Per-response state, handed to the rules when `</response>` closes (or the body ends). */
 export interface ResponseObs {
   resource: Resource;
@@ -119,6 +128,7 @@ export interface ResponseObs {
   duplicateOf?: number;
   isCollection: boolean;
   dataProps?: DataPropObs[];
+  markers?: MarkerObs[];
 }
 
 export interface HeadFacts {

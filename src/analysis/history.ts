@@ -9,9 +9,12 @@
 //
 // What counts as a shrink: ANY member of the previous listing that is missing now, unless a
 // DELETE, MOVE (source) or COPY/MOVE onto an existing destination through davtap may have removed
-// it (that href or an ancestor) since that listing started. Members added are fine. A client that
-// bypasses davtap can delete files too, so this is a warning that names when the previous listing
-// was seen, never an error.
+// it (that href or an ancestor) since that listing started, or still may (its request is in flight:
+// the server may act before it answers). Members added are fine. The collection's own version
+// marker (getctag, sync-token, its getetag) decides when both listings carry it: a changed marker
+// means the collection changed (another client's doing, say), and nothing is reported; the same
+// marker means nothing changed, and the missing members are the server's omission. Without a
+// marker, a client that bypasses davtap can delete files too: a warning whose blame is unknown.
 import type { Analysis, Finding, OutcomeKind, RawHeaders, Resource } from '../types.js';
 import { joinedHeader } from '../http/headers.js';
 import { normalizeHref } from './href.js';
@@ -43,6 +46,8 @@ export interface ListingObservation {
   depth: '1' | 'infinity';
   /** Members (normalized hrefs, the collection itself excluded) in document order. */
   members: string[];
+  /** The collection's own version marker, `{ns}name=value` (Analysis.collectionMarker). */
+  marker?: string;
 }
 
 /** A request that may have removed `paths` (and everything under them) on `upstream`. */
@@ -71,6 +76,7 @@ export interface PreviousListing {
   /** How many members the listing had, kept or not. */
   total: number;
   flowId?: string;
+  marker?: string;
 }
 
 export interface Removal {
@@ -78,7 +84,7 @@ export interface Removal {
   /** Comparable form of a removed path. */
   path: string;
   method: string;
-  /** When the removing exchange ended (or started, when it never ended). */
+  /** When the removing exchange ended (or started, when it never ended); Infinity while it is in flight. */
   at: number;
 }
 
@@ -255,6 +261,7 @@ export function observe(ex: ObservedExchange): Observation {
     collection,
     depth,
     members,
+    ...(ex.analysis.collectionMarker !== undefined ? { marker: `${ex.analysis.collectionMarker.property}=${ex.analysis.collectionMarker.value}` } : {}),
   };
 }
 
@@ -303,6 +310,14 @@ export function compareListings(
 ): Finding | undefined {
   if (current.start < previous.end) return undefined;
   if (options.removalsComplete === false) return undefined;
+  const before = previous.marker;
+  const after = current.listing.marker;
+  // The collection says it changed: whatever left it, the listing is not short.
+  if (before !== undefined && after !== undefined && before !== after) return undefined;
+  // A collection's getetag may stay as it was when a member deeper down changed (Apache's follows
+  // the directory's own mtime): for a Depth infinity listing only getctag and sync-token decide.
+  const decisive = before !== undefined && (current.listing.depth === '1' || !before.startsWith('{DAV:}getetag='));
+  const unchanged = decisive && before === after;
   const now = new Set(current.listing.members.map(plainKey));
   // Decoded forms of the current members, built only if some member does not match plainly.
   let decodedNow: Set<string> | undefined;
@@ -328,16 +343,22 @@ export function compareListings(
   const more = missing.length - shown.length;
   const { depth } = current.listing;
   const count = (k: number) => `${k} member${k === 1 ? '' : 's'}`;
+  const markerName = unchanged && before !== undefined ? before.slice(before.indexOf('}') + 1, before.indexOf('=')) : '';
   return {
     rule: 'MS403',
     severity: 'warning',
     category: 'truncation',
-    blame: 'server',
+    // Same marker: the server says nothing changed, so it left them out. Otherwise another
+    // client may have removed them, out of davtap's sight.
+    blame: unchanged ? 'server' : 'unknown',
     message:
       `member set shrank versus the listing seen at ${format(previous.start)} (${ago} s ago): ${count(previous.total)} then, ${count(current.listing.members.length)} now; ` +
       `${missing.length} missing without a DELETE or MOVE through davtap: ${shown.join(', ')}${more > 0 ? ` and ${more} more` : ''}` +
-      ` (a client that bypasses davtap may have removed ${missing.length === 1 ? 'it' : 'them'}; a server that leaves members out of a Depth ${depth} listing makes sync clients delete them)`,
+      (unchanged
+        ? ` although the collection's ${markerName} is unchanged (${before!.slice(before!.indexOf('=') + 1)}): the server left ${missing.length === 1 ? 'it' : 'them'} out, and sync clients delete what a listing leaves out`
+        : ` (a client that bypasses davtap may have removed ${missing.length === 1 ? 'it' : 'them'}; a server that leaves members out of a Depth ${depth} listing makes sync clients delete them)`),
     evidence: {
+      ...(unchanged ? { versionMarker: before } : {}),
       href: shown[0],
       depth,
       previousAt: new Date(previous.start).toISOString(),

@@ -2,7 +2,7 @@
 // build the resource ledger and the structural observations the rules judge. Memory is bounded by the element stack and the
 // state of the response being read; text is kept only where a rule needs it, and capped.
 import type { AnalyzerLimits, Resource } from '../types.js';
-import type { DataPropObs, EntityDecl, Position, PropstatObs, ResponseObs, XmlError, XmlErrorKind, XmlFacts } from './facts.js';
+import type { DataPropObs, EntityDecl, MarkerObs, Position, PropstatObs, ResponseObs, XmlError, XmlErrorKind, XmlFacts } from './facts.js';
 import * as href from './href.js';
 import { PayloadChecker } from './payload.js';
 import * as request from './request.js';
@@ -15,6 +15,8 @@ const { normalizeHref, parseHref } = href;
 const { CALDAV, CARDDAV, DAV } = request;
 const { XML_NS, internalize } = tokenizer;
 const DAV_RESOURCETYPE = `{${DAV}}resourcetype`;
+/** Properties that version a collection (RFC 6578 sync-token, CalendarServer's getctag, getetag): their values are kept. */
+export const VERSION_MARKERS: readonly string[] = ['{http://calendarserver.org/ns/}getctag', `{${DAV}}sync-token`, `{${DAV}}getetag`];
 
 const enum K {
   Other,
@@ -102,6 +104,8 @@ export class XmlScan implements XmlReaderEvents {
   private payloadRaw = 0;
   /** collection + "\n" + UID → href of the first 200 payload that carried it (MS656). */
   private uids = new Map<string, string>();
+  /** The version marker (getctag, sync-token, getetag) whose value is being read. */
+  private markerTarget: MarkerObs | undefined;
   private entityNames = new Set<string>();
   /** Body offset of the `<` of the href element being read. */
   private hrefStart = 0;
@@ -473,6 +477,10 @@ export class XmlScan implements XmlReaderEvents {
               this.payload = new PayloadChecker(uri === CARDDAV, this.payloadRaw, this.reader.line, this.payloadPartial);
             }
             this.dataTarget = d;
+          } else if (VERSION_MARKERS.includes(name) && (o.obs.markers?.length ?? 0) < VERSION_MARKERS.length) {
+            const m = { name, head: '', cap: 256, propstatIndex: o.obs.propstats.length - 1 };
+            (o.obs.markers ??= []).push(m);
+            this.markerTarget = m;
           }
         }
         break;
@@ -591,6 +599,11 @@ export class XmlScan implements XmlReaderEvents {
     }
     const top = this.top(1);
     if (!top) return;
+    if (this.markerTarget && top.kind === K.Property) {
+      const m = this.markerTarget;
+      if (m.head.length < m.cap) m.head += (m.head.length === 0 ? chars.slice(start, end).trimStart() : chars.slice(start, end)).slice(0, m.cap - m.head.length);
+      return;
+    }
     if (this.dataTarget && top.kind === K.Property) {
       const t = chars.slice(start, end);
       const d = this.dataTarget;
@@ -688,6 +701,7 @@ export class XmlScan implements XmlReaderEvents {
         if (this.payload && this.dataTarget) this.dataTarget.payload = this.payload.end();
         this.payload = undefined;
         this.dataTarget = undefined;
+        this.markerTarget = undefined;
         break;
       case K.Propstat:
         if (o?.current?.hasCollection) o.obs.isCollection = true;

@@ -5,9 +5,13 @@
 //   per listing and on members kept overall, and an age limit);
 // - the DELETE/MOVE/COPY requests seen since (a capped log with the same age limit). When the cap
 //   drops a removal newer than a listing, that listing is no longer compared: the dropped removal
-//   might be the explanation.
+//   might be the explanation;
+// - the DELETE/MOVE/COPY requests still in flight (told by writeStarted() when their request goes
+//   upstream, forgotten when their flow ends): the server may act on one before it answers, so a
+//   listing that ends first may already miss what it removes.
 // Timestamps are the flows' own, so the history behaves the same whatever the worker's pace.
 import { compareListings, observe, type PreviousListing, type Removal } from '../analysis/history.js';
+import type { RawHeaders } from '../types.js';
 import type { Finding, Flow } from '../types.js';
 import { clock } from './flow-line.js';
 
@@ -30,6 +34,8 @@ export interface ListingHistoryStats {
   collections: number;
   members: number;
   removals: number;
+  /** Removing requests in flight. */
+  inFlight: number;
 }
 
 /**
@@ -47,6 +53,8 @@ const SEP = '\0';
 export class ListingHistory {
   private readonly listings = new Map<string, Kept>();
   private removals: Removal[] = [];
+  /** Removing requests in flight, by flow id (their `at` is Infinity: not over yet). */
+  private readonly inFlight = new Map<string, Removal[]>();
   private members = 0;
   /** The newest `at` of a removal the cap dropped (age-expired ones are older than any listing kept). */
   private droppedRemovalAt = -Infinity;
@@ -70,9 +78,26 @@ export class ListingHistory {
    * Takes one finished flow (in the order flows finished): remembers it if it is a complete
    * listing or a removal, and returns the MS403 finding when it is a listing that lost members.
    */
+  /**
+   * A request went upstream (told for every flow, before it ends): a DELETE, MOVE or COPY may
+   * remove members from then on, until its flow ends and observe() takes it.
+   */
+  writeStarted(write: { id: string; method: string; url: string; target: string; requestHeaders: RawHeaders; at: number }): void {
+    const seen = observe({ method: write.method, url: write.url, target: write.target, requestHeaders: write.requestHeaders, status: null, responseHeaders: [], outcome: 'complete', injected: false });
+    if (seen.kind !== 'removal') return;
+    if (this.inFlight.size >= this.maxRemovals) {
+      // Too many at once: the oldest is dropped, and listings before it are no longer compared.
+      const [oldest] = this.inFlight.keys();
+      this.inFlight.delete(oldest!);
+      this.droppedRemovalAt = Math.max(this.droppedRemovalAt, write.at);
+    }
+    this.inFlight.set(write.id, seen.paths.map((path) => ({ upstream: seen.upstream, path, method: seen.method, at: Infinity })));
+  }
+
   observe(flow: Flow): Finding | undefined {
     const start = flow.timings.start;
     const end = flow.timings.end ?? start;
+    this.inFlight.delete(flow.id);
     this.expire(start);
     const seen = observe({
       method: flow.request.method,
@@ -95,7 +120,8 @@ export class ListingHistory {
     let finding: Finding | undefined;
     if (previous && start - previous.start <= this.maxAgeMs) {
       const { joined, kept, ...rest } = previous;
-      finding = compareListings({ ...rest, members: kept === 0 ? [] : joined.split(SEP) }, { start, listing: seen }, this.removals, {
+      const removals = this.inFlight.size === 0 ? this.removals : [...this.removals, ...[...this.inFlight.values()].flat()];
+      finding = compareListings({ ...rest, members: kept === 0 ? [] : joined.split(SEP) }, { start, listing: seen }, removals, {
         removalsComplete: this.droppedRemovalAt < previous.start,
         formatTime: this.formatTime,
       });
@@ -104,7 +130,15 @@ export class ListingHistory {
     if (!previous || start >= previous.start) {
       const n = Math.min(seen.members.length, this.maxMembersPerListing);
       this.forget(seen.key);
-      this.listings.set(seen.key, { start, end, joined: (n < seen.members.length ? seen.members.slice(0, n) : seen.members).join(SEP), kept: n, total: seen.members.length, flowId: flow.id });
+      this.listings.set(seen.key, {
+        start,
+        end,
+        joined: (n < seen.members.length ? seen.members.slice(0, n) : seen.members).join(SEP),
+        kept: n,
+        total: seen.members.length,
+        flowId: flow.id,
+        ...(seen.marker !== undefined ? { marker: seen.marker } : {}),
+      });
       this.members += n;
       this.capListings();
     }
@@ -112,7 +146,7 @@ export class ListingHistory {
   }
 
   stats(): ListingHistoryStats {
-    return { collections: this.listings.size, members: this.members, removals: this.removals.length };
+    return { collections: this.listings.size, members: this.members, removals: this.removals.length, inFlight: this.inFlight.size };
   }
 
   private forget(key: string): void {

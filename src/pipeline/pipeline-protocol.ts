@@ -39,6 +39,20 @@ export interface HaltEvent {
 }
 
 /**
+ * A DELETE, MOVE or COPY went upstream (the live listing history counts it as in flight until its
+ * flow ends). Sent as it is: few requests remove anything.
+ */
+export interface WriteEvent {
+  k: 'write';
+  id: string;
+  method: string;
+  url: string;
+  target: string;
+  rawHeaders: string[];
+  at: number;
+}
+
+/**
  * The end of a streamed flow: only what its start event did not say (the request and response
  * heads are not sent twice; cloning them was most of the posting cost).
  */
@@ -79,7 +93,7 @@ export interface SkipReason {
   queuedFlows: number;
 }
 
-export type PipelineEvent = StartEvent | ChunkEvent | HaltEvent | FlowEvent;
+export type PipelineEvent = StartEvent | ChunkEvent | HaltEvent | WriteEvent | FlowEvent;
 
 export type ToWorker = { batch: WireEvent[]; bytes: ArrayBuffer } | { close: true };
 
@@ -93,7 +107,7 @@ type PackedHeaders = string | string[];
 type PackedStart = ['s', string, FlowStart['mode'], number, number | null, string, string, string, string, PackedHeaders, number, boolean, number, string, string, PackedHeaders, FlowStart['response']['framing'], number | null, number, number, boolean, boolean];
 type PackedChunk = ['c', string, number, number];
 type PackedTail = ['t', string, string, number, FlowTail['client']['tls'], number, number | null, number | null, string, string | undefined, string | undefined, string | undefined, number, boolean, number, boolean, number | null, boolean, string | undefined, FlowTail['response']['informational'], PackedHeaders, number, number, number, number, number, SkipReason | undefined];
-export type WireEvent = PackedStart | PackedChunk | PackedTail | HaltEvent | FlowEvent;
+export type WireEvent = PackedStart | PackedChunk | PackedTail | HaltEvent | WriteEvent | FlowEvent;
 
 // Header names and values never hold NUL (Node's parser refuses it); a list that did would be
 // sent as it is.
@@ -102,7 +116,7 @@ const unpackHeaders = (p: PackedHeaders): string[] => (typeof p === 'string' ? (
 
 export function pack(ev: PipelineEvent): WireEvent {
   if (ev.k === 'chunk') return ['c', ev.id, ev.at[0], ev.at[1]];
-  if (ev.k === 'halt') return ev;
+  if (ev.k === 'halt' || ev.k === 'write') return ev;
   if (ev.k === 'start') {
     const { start, requestBody, analyze } = ev;
     const { request: q, response: r } = start;

@@ -14,7 +14,7 @@ import { flowLine } from './flow-line.js';
 import { createRedactor } from '../redact/index.js';
 import { ListingHistory } from './listing-history.js';
 import { unpack, type WireEvent } from './pipeline-protocol.js';
-import type { FlowEvent, FlowTail, FromWorker, Span, ToWorker, WorkerSettings } from './pipeline-protocol.js';
+import type { FlowEvent, FlowTail, FromWorker, Span, ToWorker, WorkerSettings, WriteEvent } from './pipeline-protocol.js';
 
 // Relaying comes first: when the CPU is short (2 cores shared with the client and the server),
 // this thread yields to the relay thread. On Linux a nice value is per thread, so this lowers only
@@ -95,6 +95,16 @@ function checkHistory(flow: Flow): void {
   } catch (err) {
     // A bug here must not cost the record: the flow goes on without the comparison.
     if (!historyFailed) logs.push(`davtap: listing history failed (MS403 across listings is off from here): ${(err as Error).stack ?? String(err)}`);
+    historyFailed = true;
+  }
+}
+
+/** A removing request went upstream: the history counts it as in flight until its flow ends. */
+function noteWrite(ev: WriteEvent): void {
+  try {
+    history.writeStarted({ id: ev.id, method: ev.method, url: ev.url, target: ev.target, requestHeaders: ev.rawHeaders, at: ev.at });
+  } catch (err) {
+    logs.push(`davtap: listing history failed (MS403 across listings is off from here): ${(err as Error).stack ?? String(err)}`);
     historyFailed = true;
   }
 }
@@ -263,6 +273,8 @@ function handle(events: WireEvent[], buffer: ArrayBuffer): void {
       if (s.analyze) pipeline.hooks.onResponseChunk!(ev.id, chunk);
       s.body.add(chunk);
       s.decoder?.write(chunk);
+    } else if (ev.k === 'write') {
+      if (!historyFailed) noteWrite(ev);
     } else if (ev.k === 'start') {
       ev.start.request.body.bytes = bytes(ev.requestBody);
       startStreamed(ev.start, ev.analyze);

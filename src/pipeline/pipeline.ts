@@ -12,6 +12,9 @@ import type { ProxyHooks } from '../proxy/index.js';
 import type { Flow, FlowStart } from '../types.js';
 import { isAnalyzable, mib } from './live.js';
 import { pack, type WireEvent } from './pipeline-protocol.js';
+
+/** Requests that may take members out of a collection (see src/analysis/history.ts). */
+const REMOVING_METHODS = new Set(['DELETE', 'MOVE', 'COPY']);
 import type { ClosedStats, FlowEvent, FlowTail, FromWorker, PipelineEvent, SkipReason, Span, ToWorker, WorkerSettings } from './pipeline-protocol.js';
 
 export interface PipelineOptions extends WorkerSettings {
@@ -208,6 +211,11 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
 
   const hooks: ProxyHooks = {
     takesResponseBodies: true,
+    onRequestStart(request) {
+      // Only what may remove collection members matters to the worker (the listing history).
+      if (!REMOVING_METHODS.has(request.method.toUpperCase())) return;
+      push({ k: 'write', id: request.id, method: request.method, url: request.url, target: request.target, rawHeaders: request.rawHeaders, at: request.at });
+    },
     onResponseStart(start: FlowStart) {
       const analyzable = isAnalyzable(start.response);
       const busy = overload();

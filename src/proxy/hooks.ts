@@ -16,6 +16,11 @@
 import type { Flow, FlowStart, RawHeaders } from '../types.js';
 
 export interface ProxyHooks {
+  /**
+   * The request head went upstream (the server may act on it from now on, before it answers).
+   * Said once per attempt; onFlow follows for the same id.
+   */
+  onRequestStart?(request: RequestStart): void;
   /** The response head arrived; body chunks for this flow follow through onResponseChunk. */
   onResponseStart?(flow: FlowStart): void;
   /** A response body chunk as relayed (after de-chunking, before any content decoding). */
@@ -37,6 +42,18 @@ export interface ProxyHooks {
    * as usual. It keeps a long download from being held twice, once here and once by the consumer.
    */
   takesResponseBodies?: boolean;
+}
+
+/** What onRequestStart tells: enough to know what a request may change on the server. */
+export interface RequestStart {
+  id: string;
+  method: string;
+  /** Absolute upstream URL, as in RequestRecord.url. */
+  url: string;
+  target: string;
+  rawHeaders: RawHeaders;
+  /** Epoch milliseconds the request head arrived (the flow's timings.start). */
+  at: number;
 }
 
 /** A response head as sent to the client. */

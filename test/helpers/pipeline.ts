@@ -39,6 +39,7 @@ export async function startTestPipeline(t: ExecutionContext, options: PipelineOp
   let flows = 0;
   const hooks: ProxyHooks = {
     takesResponseBodies: pipeline.hooks.takesResponseBodies,
+    onRequestStart: (request) => pipeline.hooks.onRequestStart!(request),
     onResponseStart: (start) => pipeline.hooks.onResponseStart!(start),
     onResponseChunk: (id, chunk) => {
       observe.onChunk?.(id, chunk);

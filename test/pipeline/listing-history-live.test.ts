@@ -130,3 +130,40 @@ test('end to end: a file deleted on the origin behind the proxy raises MS403 on 
   t.regex(found!.message, /3 members then, 2 members now; 1 missing without a DELETE or MOVE through davtap: \/dav\/sync\/b\.txt/);
   t.false(rules(third!.findings).includes('MS403'), JSON.stringify(third!.findings.map((f) => f.message)));
 });
+
+test('worker: a listing that ends while a DELETE through davtap is still in flight does not raise MS403 for what it deletes', async (t) => {
+  let deleteArrived!: () => void;
+  const arrived = new Promise<void>((resolve) => (deleteArrived = resolve));
+  let releaseDelete!: () => void;
+  const released = new Promise<void>((resolve) => (releaseDelete = resolve));
+  let listings = 0;
+  const origin = await startOrigin(async (req, socket) => {
+    if (req.method === 'DELETE') {
+      // The server has acted (the next listing lacks b.txt) but answers only later.
+      deleteArrived();
+      await released;
+      socket.write(response(204, {}, ''));
+      return;
+    }
+    const body = multistatus('/dav/', listings++ === 0 ? ['/dav/a.txt', '/dav/b.txt'] : ['/dav/a.txt']);
+    socket.write(response(207, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(body) }, body));
+  });
+  t.teardown(() => origin.close());
+  const { pipeline, hooks, dbPath, logs, waitForFlows } = await live(t);
+  const proxy = await startTestProxy(t, { upstream: new URL(origin.url), hooks });
+  const listing = () => curl(['-s', '-o', '/dev/null', '-X', 'PROPFIND', '-H', 'Depth: 1', `${proxy.url}dav/`]);
+  await listing();
+  const deleting = curl(['-s', '-o', '/dev/null', '-X', 'DELETE', `${proxy.url}dav/b.txt`]);
+  await arrived;
+  await listing();
+  await waitForFlows(2);
+  releaseDelete();
+  await deleting;
+  await waitForFlows(3);
+  await proxy.close();
+  await pipeline.close();
+  t.deepEqual(logs, []);
+  const flows = recorded(dbPath, t);
+  t.deepEqual(flows.map((f) => `${f.row.method} ${f.row.status}`), ['PROPFIND 207', 'PROPFIND 207', 'DELETE 204']);
+  t.deepEqual(flows.flatMap((f) => rules(f.findings)).filter((r) => r === 'MS403'), []);
+});

@@ -9,9 +9,11 @@ import type { Flow, RawHeaders } from '../../src/types.js';
 const UP = 'http://127.0.0.1:8001';
 let ids = 0;
 
-function multistatus(self: string, members: string[]): string {
-  const response = (href: string) => `<D:response><D:href>${href}</D:href><D:propstat><D:prop><D:getetag>"e"</D:getetag></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>\n`;
-  return `<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">\n${response(self)}${members.map(response).join('')}</D:multistatus>\n`;
+/** A listing; the collection's own response carries `ctag` as CalendarServer's getctag when given. */
+function multistatus(self: string, members: string[], ctag?: string): string {
+  const response = (href: string, prop = '<D:getetag>"e"</D:getetag>') => `<D:response><D:href>${href}</D:href><D:propstat><D:prop>${prop}</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>\n`;
+  const own = ctag !== undefined ? `<CS:getctag xmlns:CS="http://calendarserver.org/ns/">${ctag}</CS:getctag>` : '<D:displayname>collection</D:displayname>';
+  return `<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">\n${response(self, own)}${members.map((m) => response(m)).join('')}</D:multistatus>\n`;
 }
 
 function flow(method: string, path: string, status: number, start: number, opts: { requestHeaders?: RawHeaders; body?: string; end?: number } = {}): Flow {
@@ -33,8 +35,8 @@ function flow(method: string, path: string, status: number, start: number, opts:
   return f;
 }
 
-const list = (path: string, members: string[], start: number, requestHeaders: RawHeaders = ['Depth', '1']) =>
-  flow('PROPFIND', path, 207, start, { requestHeaders, body: multistatus(path, members) });
+const list = (path: string, members: string[], start: number, requestHeaders: RawHeaders = ['Depth', '1'], ctag?: string) =>
+  flow('PROPFIND', path, 207, start, { requestHeaders, body: multistatus(path, members, ctag) });
 
 const files = (dir: string, n: number, from = 0) => Array.from({ length: n }, (_, i) => `${dir}f${from + i}.txt`);
 
@@ -45,9 +47,10 @@ test('the second listing of a collection that lost a member gets MS403; an uncha
   const f = h.observe(list('/dav/', ['/dav/a', '/dav/c'], 5000))!;
   t.is(f.rule, 'MS403');
   t.regex(f.message, /^member set shrank versus the listing seen at @2000 \(3 s ago\): 3 members then, 2 members now; 1 missing .*: \/dav\/b \(a client that bypasses davtap may have removed it;/);
+  t.is(f.blame, 'unknown', 'no version marker: another client may have removed it');
   // The shrunk listing is now the reference: the same answer again is no news.
   t.is(h.observe(list('/dav/', ['/dav/a', '/dav/c'], 6000)), undefined);
-  t.deepEqual(h.stats(), { collections: 1, members: 2, removals: 0 });
+  t.deepEqual(h.stats(), { collections: 1, members: 2, removals: 0, inFlight: 0 });
 });
 
 test('a DELETE or MOVE seen in between explains the shrink; a refused one does not; PUT and MKCOL do not matter', (t) => {
@@ -96,12 +99,12 @@ test('the collection cap forgets the least recently listed collection first', (t
 test('member caps: a listing keeps its first members and its count; the total cap forgets whole listings', (t) => {
   const h = new ListingHistory({ maxMembersPerListing: 3, maxMembersTotal: 5 });
   h.observe(list('/dav/big/', files('/dav/big/', 10), 1000));
-  t.deepEqual(h.stats(), { collections: 1, members: 3, removals: 0 });
+  t.deepEqual(h.stats(), { collections: 1, members: 3, removals: 0, inFlight: 0 });
   const f = h.observe(list('/dav/big/', files('/dav/big/', 9, 1), 2000))!;
   t.deepEqual(f.evidence['missing'], ['/dav/big/f0.txt']);
   t.like(f.evidence, { previousMembers: 10, previousMembersKept: 3 });
   h.observe(list('/dav/small/', files('/dav/small/', 3), 2100));
-  t.deepEqual(h.stats(), { collections: 1, members: 3, removals: 0 }, 'the big listing went to make room');
+  t.deepEqual(h.stats(), { collections: 1, members: 3, removals: 0, inFlight: 0 }, 'the big listing went to make room');
   t.is(h.observe(list('/dav/big/', [], 3000)), undefined);
 });
 
@@ -121,4 +124,35 @@ test('a listing that started before the kept one ended is not compared, and does
   // Started at 1900 and finished later: it may have read the collection before b existed.
   t.is(h.observe(flow('PROPFIND', '/dav/', 207, 1900, { requestHeaders: ['Depth', '1'], body: multistatus('/dav/', ['/dav/a']), end: 2600 })), undefined);
   t.truthy(h.observe(list('/dav/', ['/dav/a'], 3000)), 'the 2000 listing stayed the reference');
+});
+
+test("the collection's own version marker decides: changed, the shrink is the collection's news; unchanged, the server left members out", (t) => {
+  const h = new ListingHistory({ formatTime: (ms) => `@${ms}` });
+  h.observe(list('/cal/', ['/cal/a.ics', '/cal/b.ics'], 1000, ['Depth', '1'], '"ctag-1"'));
+  // Another client (not through davtap) deleted b.ics: the getctag moved on, nothing to report.
+  t.is(h.observe(list('/cal/', ['/cal/a.ics'], 2000, ['Depth', '1'], '"ctag-2"')), undefined);
+  // Same getctag as the listing before, yet a member is gone: the server's omission.
+  h.observe(list('/cal/', ['/cal/a.ics', '/cal/c.ics'], 3000, ['Depth', '1'], '"ctag-3"'));
+  const f = h.observe(list('/cal/', ['/cal/a.ics'], 4000, ['Depth', '1'], '"ctag-3"'))!;
+  t.is(f.rule, 'MS403');
+  t.is(f.blame, 'server');
+  t.regex(f.message, /1 missing .*: \/cal\/c\.ics although the collection's getctag is unchanged \("ctag-3"\): the server left it out/);
+  t.is(f.evidence['versionMarker'], '{http://calendarserver.org/ns/}getctag="ctag-3"');
+});
+
+test('a DELETE still in flight when a listing ends may already have removed its member: no MS403', (t) => {
+  const h = new ListingHistory();
+  h.observe(list('/dav/', ['/dav/a', '/dav/b'], 1000));
+  // The DELETE goes upstream at 1500; the listing (1600–1610) ends before the DELETE's answer does.
+  h.writeStarted({ id: 'del-b', method: 'DELETE', url: `${UP}/dav/b`, target: '/dav/b', requestHeaders: [], at: 1500 });
+  t.is(h.stats().inFlight, 1);
+  t.is(h.observe(list('/dav/', ['/dav/a'], 1600)), undefined);
+  const del = flow('DELETE', '/dav/b', 204, 1500, { end: 1700 });
+  del.id = 'del-b';
+  t.is(h.observe(del), undefined);
+  t.is(h.stats().inFlight, 0, 'its flow ended: no longer in flight');
+  // A PUT in flight removes nothing: a member missing meanwhile is still reported.
+  h.writeStarted({ id: 'put-c', method: 'PUT', url: `${UP}/dav/c`, target: '/dav/c', requestHeaders: [], at: 1800 });
+  t.is(h.stats().inFlight, 0);
+  t.is(h.observe(list('/dav/', [], 2000))?.rule, 'MS403');
 });

@@ -176,6 +176,12 @@ export class WireExchange implements LinkUser {
     link.attach(this, this.settings.upstreamTimeoutMs);
     // Held until flushUpstream(), so that the head and the body bytes read with it leave in one write.
     this.upOut = [this.upstreamHead];
+    const onRequestStart = this.settings.hooks.onRequestStart;
+    if (onRequestStart) {
+      this.safeHook(() =>
+        onRequestStart({ id: this.id, method: this.request.method, url: this.target.origin + this.target.path, target: this.request.target, rawHeaders: this.request.rawHeaders, at: this.startedAt }),
+      );
+    }
   }
 
   /** Request bytes held for one write upstream (see start()); null once written. */
