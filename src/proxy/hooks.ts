@@ -42,6 +42,32 @@ export interface ProxyHooks {
    * as usual. It keeps a long download from being held twice, once here and once by the consumer.
    */
   takesResponseBodies?: boolean;
+  /**
+   * Intercept: asked once per request, when its head arrived and before anything of it goes
+   * upstream. A hold returned here keeps the request in davtap (its body bytes waiting, the client's
+   * connection paused, other connections untouched) until the hold's decision: 'resume' sends it
+   * on, 'kill' answers 502 and records the flow as killed (EKILLED). Undefined lets it through.
+   */
+  interceptRequest?(request: InterceptedRequest): RequestHold | undefined;
+}
+
+/** A request as an intercept filter sees it. */
+export interface InterceptedRequest {
+  /** The flow's id (the recorded flow has it once it ends). */
+  id: string;
+  method: string;
+  /** The upstream URL it goes to. */
+  url: string;
+  target: string;
+  rawHeaders: RawHeaders;
+  /** When it was held (epoch ms). */
+  since: number;
+}
+
+export interface RequestHold {
+  readonly decision: Promise<'resume' | 'kill'>;
+  /** The exchange ended while held (the client went away): the hold is dropped without a decision. */
+  withdraw(): void;
 }
 
 /** What onRequestStart tells: enough to know what a request may change on the server. */

@@ -15,7 +15,7 @@ import { BodyCapture } from '../../tap/capture.js';
 import { DecodedCopy, decodableEncoding } from '../../tap/decode.js';
 import { declaredLength } from '../../http/framing.js';
 import { firstHeader, withoutHeaders, withoutHopByHop } from '../../http/headers.js';
-import type { ClientHead, ProxyHooks, ResponseInjection } from '../hooks.js';
+import type { ClientHead, ProxyHooks, RequestHold, ResponseInjection } from '../hooks.js';
 import { INTERNAL_ERROR_CODE, internalErrorText, REQUEST_TIMEOUT_CODE, stackOf, textReply } from '../client-errors.js';
 import { Reclaimer } from '../reclaim.js';
 import { upstreamTrustHint, type LinkUser, type UpstreamLink } from './link.js';
@@ -168,8 +168,51 @@ export class WireExchange implements LinkUser {
     return !this.requestFramer.done && this.requestFramer.error === null && !this.finished;
   }
 
-  /** Sends the request head upstream; the body follows through feedRequest(). */
+  /** Held by an intercept filter (hooks.interceptRequest): the request waits, with its body bytes. */
+  private hold: RequestHold | null = null;
+  private heldBytes: Buffer[] | null = null;
+
+  /** Sends the request head upstream (unless an intercept holds it); the body follows through feedRequest(). */
   start(): void {
+    const intercept = this.settings.hooks.interceptRequest;
+    let hold: RequestHold | undefined;
+    if (intercept) {
+      const r = this.target.head;
+      this.safeHook(() => (hold = intercept({ id: this.id, method: r.method, url: this.target.origin + this.target.path, target: r.target, rawHeaders: r.rawHeaders, since: Date.now() })));
+    }
+    if (!hold) return this.startUpstream();
+    // Only this client's connection waits (paused: what it sends stays in its socket); every other flows on.
+    this.hold = hold;
+    this.heldBytes = [];
+    this.host.pauseClient();
+    void hold.decision.then(
+      (decision) => {
+        if (this.finished || this.hold !== hold) return;
+        this.hold = null;
+        if (decision === 'resume') this.releaseHeld();
+        else this.killHeld();
+      },
+      () => {},
+    );
+  }
+
+  /** A held request goes upstream: its head, then the body bytes that waited with it. */
+  private releaseHeld(): void {
+    const waited = this.heldBytes ?? [];
+    this.heldBytes = null;
+    this.startUpstream();
+    this.upOut!.push(...waited);
+    this.flushUpstream();
+    this.host.resumeClient();
+  }
+
+  /** A held request killed (mitmproxy's X): never sent; the client gets a 502 saying so. */
+  private killHeld(): void {
+    this.heldBytes = null;
+    this.fail(502, 'Bad Gateway', 'killed in davtap while held by the intercept filter: the request was not sent', { kind: 'error', code: 'EKILLED' }, true);
+  }
+
+  private startUpstream(): void {
     const link = this.host.takeUpstream(this.target.upstream, this.target.origin);
     this.link = link;
     this.reusedLink = link.uses > 0;
@@ -200,7 +243,10 @@ export class WireExchange implements LinkUser {
   /** Takes the request body's bytes from buf[off..]; returns how many were the body's. */
   feedRequest(buf: Buffer, off: number): number {
     const used = this.requestFramer.feed(buf, off, this.onRequestPayload);
-    if (used > 0 && this.link?.usable && !this.finished) {
+    if (used > 0 && this.heldBytes && !this.finished) {
+      // Held: kept (a copy: the connection's buffer is not ours) until the hold is decided.
+      this.heldBytes.push(Buffer.from(buf.subarray(off, off + used)));
+    } else if (used > 0 && this.link?.usable && !this.finished) {
       const bytes = off === 0 && used === buf.length ? buf : buf.subarray(off, off + used);
       if (this.upOut) {
         this.upOut.push(bytes);
@@ -730,6 +776,9 @@ export class WireExchange implements LinkUser {
   /** The client's connection closed (or failed) under this exchange. */
   clientGone(): void {
     if (this.finished) return;
+    this.hold?.withdraw();
+    this.hold = null;
+    this.heldBytes = null;
     this.injectionAbort?.abort();
     this.link?.destroy();
     this.link = null;
