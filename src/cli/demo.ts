@@ -5,7 +5,7 @@
 // the flow lines and a findings summary) shows what davtap found; with the UI the demo stays up
 // for the user's own client. The options live in one table (demoOptions): --help is generated from
 // it and the README's table is tested against it (test/cli/demo.test.ts).
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startDemoOrigin } from '../demo/origin.js';
@@ -95,7 +95,8 @@ export const command: Command = {
     }
     const listen = parseListen(values.listen ?? '127.0.0.1:0');
     const withUi = values['no-ui'] !== true && io.stdout.isTTY === true;
-    const dbPath = values.db !== undefined ? path.resolve(io.cwd, values.db) : path.join(mkdtempSync(path.join(os.tmpdir(), 'davtap-demo-')), 'demo.db');
+    const tempDir = values.db === undefined ? mkdtempSync(path.join(os.tmpdir(), 'davtap-demo-')) : undefined;
+    const dbPath = tempDir !== undefined ? path.join(tempDir, 'demo.db') : path.resolve(io.cwd, values.db!);
 
     const origin = await startDemoOrigin();
     let session;
@@ -120,6 +121,8 @@ export const command: Command = {
       );
     } catch (err) {
       await origin.close();
+      // A demo that could not start leaves no temporary database behind.
+      if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true });
       throw err;
     }
     const base = new URL(session.proxy.url);

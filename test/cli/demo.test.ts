@@ -4,8 +4,9 @@
 // and broken paths are one table each, tested against --help and the README.
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { openReader } from '../../src/store/index.js';
@@ -133,6 +134,18 @@ test('a bad option or --listen is a one-line usage error, exit 2', async (t) => 
   out.length = 0;
   t.is(await main(['demo', '--listen', 'nowhere'], io), 2);
   t.regex(out.join(''), /^davtap: --listen: 'nowhere' is not HOST:PORT/);
+});
+
+test('a --listen address in use is one line and exit 2, and leaves no temporary database behind', async (t) => {
+  const dir = tempDir(t);
+  const busy = net.createServer();
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => busy.close());
+  const port = (busy.address() as net.AddressInfo).port;
+  const run = await runDavtap(['demo', '--no-ui', '--listen', `127.0.0.1:${port}`], dir);
+  t.is(run.code, 2);
+  t.is(run.stderr, `davtap: cannot listen on 127.0.0.1:${port}: the address is already in use (another davtap or server on that port?) (EADDRINUSE)\n`);
+  t.deepEqual(readdirSync(dir).filter((f) => f.startsWith('davtap-demo-')), []);
 });
 
 /** Option name → its argument as --help shows it ('' for a flag). */
