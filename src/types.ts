@@ -106,7 +106,22 @@ export interface Flow {
   injected?: string;
   /** Set on a flow davtap sent again (`davtap replay`): the id of the recorded flow it re-sent. */
   replayOf?: string;
+  /**
+   * Sandwich mode: the leg this flow was relayed on: `front` (a client through davtap to the
+   * gateway) or `back` (the gateway through davtap to the origin).
+   */
+  leg?: Leg;
+  /** Sandwich mode, on a front flow: the id of its back flow (unset: the gateway answered itself). */
+  pairedWith?: string;
+  /**
+   * Sandwich mode, on its way to the recorder only (never stored as such): the gateway differences
+   * found against the back flow, added to the flow's findings, and the analyzer's rules their root
+   * causes explain (rule → the cause's rule), marked consequenceOf on this flow's own findings.
+   */
+  pairFindings?: { findings: Finding[]; consequences: Record<string, string> };
 }
+
+export type Leg = 'front' | 'back';
 
 /** What the proxy knows when the response head arrives: enough to start a streaming analysis. */
 export interface FlowStart {

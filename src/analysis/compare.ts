@@ -237,6 +237,13 @@ export interface CompareContext {
   map: PrefixMap;
   /** The request carried Accept-Encoding (a gateway may then compress). */
   acceptEncoding: boolean;
+  /**
+   * Absolute hrefs on another authority count only when the gateway wrote them: the origin's copy
+   * has other text for that resource. Set where both copies answer one request (the sandwich mode:
+   * an origin that builds hrefs from Host writes the same ones whoever asks); verify sends its own
+   * requests to each side, and there an origin's address in the gateway's copy is a leak whoever wrote it.
+   */
+  foreignHrefsOnlyWhenChanged?: boolean;
 }
 
 export interface Comparison {
@@ -535,6 +542,7 @@ function compareResponses(o: MultistatusDoc, v: MultistatusDoc, origin: VantageP
   const expected = new Map<string, MsResponse>();
   for (const r of o.responses) if (r.complete) expected.set(originToVia(normalizeHref(r.href), map), r);
 
+  const originHrefs = ctx.foreignHrefsOnlyWhenChanged === true ? new Set(o.responses.filter((x) => x.complete).map((x) => x.href)) : undefined;
   const matched: (Keyed & { originRes: MsResponse })[] = [];
   const unmapped: string[] = [];
   const foreign = new Map<string, string[]>();
@@ -546,7 +554,8 @@ function compareResponses(o: MultistatusDoc, v: MultistatusDoc, origin: VantageP
     const path = normalizeHref(r.href);
     if (parsed.form === 'absolute-uri') {
       const auth = `${parsed.scheme}://${parsed.authority}`;
-      if (parsed.authority !== own.authority || parsed.scheme !== own.scheme) {
+      const unchanged = originHrefs?.has(r.href) === true;
+      if ((parsed.authority !== own.authority || parsed.scheme !== own.scheme) && !unchanged) {
         const list = foreign.get(auth) ?? [];
         list.push(r.href);
         foreign.set(auth, list);

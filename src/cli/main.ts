@@ -14,6 +14,7 @@ const commands: Record<string, () => Promise<Command>> = {
   export: async () => (await import('./export.js')).command,
   replay: async () => (await import('./replay.js')).command,
   demo: async () => (await import('./demo.js')).command,
+  sandwich: async () => (await import('./sandwich.js')).command,
 };
 
 export const version = '0.1.0';
@@ -34,6 +35,7 @@ function usage(): string {
     '  export   write flows as HAR, a bug-report bundle or JSON lines (credentials redacted)',
     '  replay   send recorded requests again and compare the answers (exit 1 when one differs)',
     '  demo     a demo server with paths broken on purpose, davtap in front of it, and a client',
+    '  sandwich watch a gateway from both sides with real traffic (--gateway URL --origin URL)',
     '',
     "Run 'davtap <command> --help' for a command's options. 'davtap --version' prints the version.",
     '',

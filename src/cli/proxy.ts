@@ -94,7 +94,7 @@ interface ProxyArgs {
   'inject-filter'?: string;
 }
 
-function parseSeconds(flag: string, text: string): number {
+export function parseSeconds(flag: string, text: string): number {
   if (!/^\d+(\.\d+)?$/.test(text)) throw new UsageError(`${flag}: '${text}' is not a number of seconds`);
   return Math.round(Number(text) * 1000);
 }

@@ -62,6 +62,8 @@ export interface FlowTail {
   timings: FlowTimings;
   outcome: Outcome;
   injected?: string;
+  /** Sandwich mode: the flow's leg, pair and gateway differences (Flow.leg, pairedWith, pairFindings). */
+  sandwich?: Pick<Flow, 'leg' | 'pairedWith' | 'pairFindings'>;
   requestBody: Omit<CapturedBody, 'bytes'>;
   response: Pick<ResponseRecord, 'informational' | 'rawTrailers' | 'decodeError'> & {
     body: Omit<CapturedBody, 'bytes'>;
@@ -123,7 +125,8 @@ export function pack(ev: PipelineEvent): WireEvent {
     return ['s', start.id, start.mode, start.timings.start, start.timings.firstByte, q.method, q.url, q.target, q.httpVersion, packHeaders(q.rawHeaders), q.body.bytesSeen, q.body.captureComplete, r.status, r.reason, r.httpVersion, packHeaders(r.rawHeaders), r.framing, r.declaredLength, requestBody[0], requestBody[1], analyze, start.clientTls === true];
   }
   const t = ev.tail;
-  if (!t || ev.response !== 'streamed') return ev;
+  // A sandwich flow's tail carries its leg and differences: it goes in the object form.
+  if (!t || ev.response !== 'streamed' || t.sandwich) return ev;
   const d = t.response.decoded;
   return ['t', t.id, t.client.address, t.client.port, t.client.tls, t.timings.start, t.timings.firstByte, t.timings.end, t.outcome.kind, t.outcome.code, t.outcome.message, t.injected, t.requestBody.bytesSeen, t.requestBody.captureComplete, t.response.body.bytesSeen, t.response.body.captureComplete, d ? d.bytesSeen : null, d ? d.captureComplete : false, t.response.decodeError, t.response.informational, packHeaders(t.response.rawTrailers), ev.requestBody[0], ev.requestBody[1], ev.responseLength, ev.decoded ? ev.decoded[0] : -1, ev.decoded ? ev.decoded[1] : 0, ev.skipped];
 }

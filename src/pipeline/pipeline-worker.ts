@@ -111,7 +111,28 @@ function noteWrite(ev: WriteEvent): void {
 
 const lineRedactor = createRedactor({ enabled: settings.showSecrets !== true });
 
+/**
+ * Sandwich mode: the gateway differences found against the flow's back leg join its own findings,
+ * and its own findings that one of them explains become that difference's consequences.
+ */
+function addPairFindings(flow: Flow): void {
+  const pair = flow.pairFindings;
+  delete flow.pairFindings;
+  if (!pair) return;
+  // A front flow that is no 207 (a 502 page for the origin's 207) has no analysis of its own.
+  flow.analysis ??= { findings: [], resources: [], summary: { resources: 0, failedResources: 0, byStatus: {}, findings: { error: 0, warning: 0, info: 0 }, text: 'compared with the back leg' } };
+  for (const f of flow.analysis.findings) {
+    const cause = pair.consequences[f.rule];
+    if (cause !== undefined && f.consequenceOf === undefined) f.consequenceOf = cause;
+  }
+  for (const f of pair.findings) {
+    flow.analysis.findings.push(f);
+    flow.analysis.summary.findings[f.severity]++;
+  }
+}
+
 function record(flow: Flow): void {
+  addPairFindings(flow);
   if (!historyFailed) checkHistory(flow);
   writer.enqueue(flow);
   doneFlows++;
@@ -207,6 +228,7 @@ function joined(tail: FlowTail): Flow {
     },
     outcome: tail.outcome,
     ...(tail.injected !== undefined ? { injected: tail.injected } : {}),
+    ...tail.sandwich,
   };
 }
 

@@ -78,6 +78,7 @@ function tailOf(flow: Flow, response: NonNullable<Flow['response']>): FlowTail {
     timings: flow.timings,
     outcome: flow.outcome,
     ...(flow.injected !== undefined ? { injected: flow.injected } : {}),
+    ...(flow.leg !== undefined ? { sandwich: { leg: flow.leg, ...(flow.pairedWith !== undefined ? { pairedWith: flow.pairedWith } : {}), ...(flow.pairFindings ? { pairFindings: flow.pairFindings } : {}) } } : {}),
     requestBody: { bytesSeen, captureComplete },
     response: {
       body: { bytesSeen: response.body.bytesSeen, captureComplete: response.body.captureComplete },

@@ -1,6 +1,6 @@
 // Mapping between the domain types and table rows, both ways.
 import { rules } from '../analysis/rules/index.js';
-import type { Blame, Finding, Flow, Framing, Mode, OutcomeKind, PropStat, Resource, Severity } from '../types.js';
+import type { Blame, Finding, Flow, Framing, Leg, Mode, OutcomeKind, PropStat, Resource, Severity } from '../types.js';
 import { firstHeader } from '../http/headers.js';
 import { reportName } from '../analysis/request.js';
 
@@ -52,6 +52,9 @@ export interface FlowRow {
   replayOf: string | null;
   /** Marked by the user (`Store.setMarked`; the filter `~marked`). */
   marked: boolean;
+  /** Sandwich mode: the leg (`Flow.leg`) and, on a front flow, its back flow's id; null outside it. */
+  leg: Leg | null;
+  pairedWith: string | null;
 }
 
 /** How much of each body the database holds. */
@@ -75,7 +78,7 @@ export const flowColumns = [
   'response_capture_complete', 'decoded_bytes_seen', 'decoded_capture_complete', 'decode_error', 'informational', 'trailers',
   'outcome_kind', 'outcome_code', 'outcome_message', 'analyzed', 'resources_count', 'failed_count', 'by_status', 'summary_text',
   'findings_error', 'findings_warning', 'findings_info', 'injected', 'request_body_stored', 'response_body_stored',
-  'decoded_body_stored', 'client_tls', 'client_sni', 'replay_of', 'report',
+  'decoded_body_stored', 'client_tls', 'client_sni', 'replay_of', 'report', 'leg', 'paired_with',
 ] as const;
 
 type FlowColumn = (typeof flowColumns)[number];
@@ -150,6 +153,8 @@ export function flowParams(flow: Flow, stored: { request: number; response: numb
     client_sni: flow.client.tls?.sni ?? null,
     replay_of: flow.replayOf ?? null,
     report: request.method.toUpperCase() === 'REPORT' ? reportName(request.body.bytes) : null,
+    leg: flow.leg ?? null,
+    paired_with: flow.pairedWith ?? null,
   };
 }
 
@@ -202,7 +207,7 @@ export const listColumns =
   'seq, id, mode, client_address, client_port, start, "end", duration_ms, method, url, host, path, status, reason, content_type, framing, ' +
   'declared_length, response_bytes_seen, request_capture_complete, response_capture_complete, request_bytes_seen, request_body_stored, ' +
   'response_body_stored, outcome_kind, outcome_code, outcome_message, analyzed, resources_count, failed_count, summary_text, ' +
-  'findings_error, findings_warning, findings_info, injected, body_pruned, body_pruned_bytes, client_tls, client_sni, replay_of, marked, report';
+  'findings_error, findings_warning, findings_info, injected, body_pruned, body_pruned_bytes, client_tls, client_sni, replay_of, marked, report, leg, paired_with';
 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
@@ -257,6 +262,8 @@ export function toFlowRow(r: FlowRecord): FlowRow {
     bodyPrunedBytes: Number(r.body_pruned_bytes ?? 0),
     replayOf: str(r.replay_of),
     marked: Number(r.marked ?? 0) !== 0,
+    leg: r.leg === 'front' || r.leg === 'back' ? r.leg : null,
+    pairedWith: str(r.paired_with),
   };
 }
 

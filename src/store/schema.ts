@@ -140,6 +140,12 @@ export const migrations: readonly string[] = [
   UPDATE flows SET report = report_name((SELECT b.bytes FROM bodies b WHERE b.flow_seq = flows.seq AND b.kind = 'request'))
     WHERE method = 'REPORT';
   `,
+  // 9: sandwich mode: the leg a flow was relayed on (`front`, `back`; NULL outside sandwich mode),
+  // and on a front flow the id of the back flow it was paired with (NULL: the gateway answered itself).
+  `
+  ALTER TABLE flows ADD COLUMN leg TEXT;
+  ALTER TABLE flows ADD COLUMN paired_with TEXT;
+  `,
 ];
 
 export const schemaVersion = migrations.length;
@@ -159,4 +165,6 @@ export const laterFlowColumns: readonly { version: number; column: string; absen
   { version: 6, column: 'replay_of', absent: 'NULL' },
   { version: 7, column: 'marked', absent: '0' },
   { version: 8, column: 'report', absent: 'NULL' },
+  { version: 9, column: 'leg', absent: 'NULL' },
+  { version: 9, column: 'paired_with', absent: 'NULL' },
 ];

@@ -335,6 +335,8 @@ function toStoredFlow(r: FlowRecord, bodies: Map<string, Buffer>, findings: Find
   if (r.outcome_message !== null) flow.outcome.message = String(r.outcome_message);
   if (r.injected !== null) flow.injected = String(r.injected);
   if (r.replay_of !== null && r.replay_of !== undefined) flow.replayOf = String(r.replay_of);
+  if (r.leg === 'front' || r.leg === 'back') flow.leg = r.leg;
+  if (r.paired_with !== null && r.paired_with !== undefined) flow.pairedWith = String(r.paired_with);
   if (r.analyzed === 1) {
     const counts: Record<Severity, number> = { error: Number(r.findings_error), warning: Number(r.findings_warning), info: Number(r.findings_info) };
     flow.analysis = {

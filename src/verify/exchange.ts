@@ -20,7 +20,7 @@ const EMPTY_ANALYSIS: Analysis = {
   summary: { resources: 0, failedResources: 0, byStatus: {}, findings: { error: 0, warning: 0, info: 0 }, text: 'no response' },
 };
 
-function inflateBestEffort(coding: string, bytes: Buffer): Buffer {
+export function inflateBestEffort(coding: string, bytes: Buffer): Buffer {
   const opts = { finishFlush: zlib.constants.Z_SYNC_FLUSH };
   try {
     if (coding === 'gzip' || coding === 'x-gzip') return zlib.gunzipSync(bytes, opts);

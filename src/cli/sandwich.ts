@@ -1,0 +1,222 @@
+// `davtap sandwich`: davtap on both sides of a gateway, watching real traffic. The composition
+// root for the two relays (src/sandwich/run.ts), the recorder and the UI.
+import path from 'node:path';
+import { UsageError } from '../errors.js';
+import { startPipeline } from '../pipeline/pipeline.js';
+import { defaultCaDir } from '../proxy/ca.js';
+import { startSandwich } from '../sandwich/run.js';
+import type { Category, Finding, Severity } from '../types.js';
+import { categories, reaches, severities, type FailOn } from '../verify/report.js';
+import { parseCommandArgs, parseSize, type OptionSpec } from './args.js';
+import type { CliIO, Command } from './io.js';
+import { parseListen, parseUpstream } from './listen.js';
+import { parseSeconds } from './proxy.js';
+import { loadServedCerts, loadUpstreamTls } from './upstream-tls.js';
+
+const help = `Usage: davtap sandwich --listen FRONT --gateway URL --back-listen BACK --origin URL [options]
+
+Watches a gateway (nginx, Apache mod_proxy, Traefik, a WAF) with real traffic: davtap sits on both
+sides of it. Clients talk to FRONT, davtap relays to the gateway; the gateway is configured to use
+BACK as its upstream, and davtap relays that to the origin. Both legs are recorded, each front flow
+is paired with the gateway's request to the origin (method, target, request body, time: nothing is
+added to the requests), and the two answers are compared resource by resource: what the gateway
+changed is a finding MS801–MS810 (blame gateway) on the front flow. A front flow without a back
+flow is one the gateway answered itself (cache, authentication, an error page).
+
+Options:
+  --listen HOST:PORT         where clients connect (the front leg; default 127.0.0.1:8080)
+  --gateway URL              the gateway, as clients would use it (http(s), optionally a path prefix)
+  --back-listen HOST:PORT    where the gateway connects (the back leg): its upstream
+  --origin URL               the origin server behind the gateway
+  --db FILE                  SQLite file for flows and findings (default ./davtap.db)
+  --no-ui                    print one line per flow instead of the terminal UI
+  --show-secrets             show credentials as recorded in the UI and the flow lines
+  --max-body SIZE            response bytes captured per flow (default 64MiB)
+  --max-request-body SIZE    request bytes captured per flow (default 1MiB)
+  --ca-dir DIR               davtap's CA, for https on both listeners (default ${defaultCaDir()})
+  --cert FILE                serve this certificate (PEM with its key) to https clients of both
+                             listeners instead of one from the CA; HOST=FILE for that name only
+  --insecure-upstream        do not verify the gateway's and the origin's TLS certificates
+  --upstream-ca FILE         also trust the CAs in this PEM bundle for them
+  --upstream-cert FILE       client certificate (PEM) for upstreams that ask for one
+  --upstream-key FILE        its private key (PEM), if not in --upstream-cert
+  --upstream-timeout SECONDS give up on a silent gateway or origin after this long (default 120)
+  --head-timeout SECONDS     answer 408 to a slow client's request head (default 30)
+  --window SECONDS           how long a front flow waits for its back flow (default 5)
+  --duration SECONDS         stop after this long (CI); the exit status then follows --fail-on
+  --fail-on LEVEL            with --duration: exit 1 when a gateway difference reaches LEVEL, a
+                             severity (error, warning, info) or a category (truncation,
+                             stripped, …: its warnings and errors). Default: error
+  -h, --help                 this help
+
+Exit status: 0, or with --duration 1 when a difference reached --fail-on; 2 usage or I/O error.
+`;
+
+export const sandwichOptionSpec = {
+  listen: { type: 'string' },
+  gateway: { type: 'string' },
+  'back-listen': { type: 'string' },
+  origin: { type: 'string' },
+  db: { type: 'string' },
+  'no-ui': { type: 'boolean' },
+  'show-secrets': { type: 'boolean' },
+  'max-body': { type: 'string' },
+  'max-request-body': { type: 'string' },
+  'ca-dir': { type: 'string' },
+  cert: { type: 'string', multiple: true },
+  'insecure-upstream': { type: 'boolean' },
+  'upstream-ca': { type: 'string' },
+  'upstream-cert': { type: 'string' },
+  'upstream-key': { type: 'string' },
+  'upstream-timeout': { type: 'string' },
+  'head-timeout': { type: 'string' },
+  window: { type: 'string' },
+  duration: { type: 'string' },
+  'fail-on': { type: 'string' },
+} satisfies OptionSpec;
+
+type SandwichArgs = { [K in keyof typeof sandwichOptionSpec]?: (typeof sandwichOptionSpec)[K] extends { multiple: true } ? string[] : (typeof sandwichOptionSpec)[K] extends { type: 'boolean' } ? boolean : string };
+
+function parseFailOn(text: string | undefined): FailOn {
+  const v = (text ?? 'error').trim().toLowerCase();
+  if ((severities as string[]).includes(v)) return { kind: 'severity', at: v as Severity };
+  if ((categories as string[]).includes(v)) return { kind: 'category', category: v as Category };
+  throw new UsageError(`sandwich: --fail-on '${text}' is neither a severity (${severities.join(', ')}) nor a category (${categories.join(', ')})`);
+}
+
+function required(flag: string, text: string | undefined): string {
+  if (text === undefined) throw new UsageError(`sandwich: ${flag} is required (see 'davtap sandwich --help')`);
+  return text;
+}
+
+export const command: Command = {
+  summary: 'watch a gateway from both sides with real traffic',
+  async run(args: string[], io: CliIO): Promise<number> {
+    const { values, help: wantsHelp } = parseCommandArgs<SandwichArgs>('sandwich', args, sandwichOptionSpec);
+    if (wantsHelp) {
+      io.stdout.write(help);
+      return 0;
+    }
+    const front = parseListen(values.listen ?? '127.0.0.1:8080');
+    const back = parseListen(required('--back-listen HOST:PORT', values['back-listen']));
+    const gateway = parseUpstream(required('--gateway URL', values.gateway));
+    const origin = parseUpstream(required('--origin URL', values.origin));
+    if (front.port !== 0 && front.port === back.port && front.host === back.host) throw new UsageError('sandwich: --listen and --back-listen must be different addresses');
+    const failOn = parseFailOn(values['fail-on']);
+    if (values['fail-on'] !== undefined && values.duration === undefined) throw new UsageError('sandwich: --fail-on needs --duration SECONDS (the run must end to have an exit status)');
+    const durationMs = values.duration !== undefined ? parseSeconds('--duration', values.duration) : undefined;
+    if (durationMs === 0) throw new UsageError('sandwich: --duration must be more than 0 seconds');
+    const windowMs = parseSeconds('--window', values.window ?? '5');
+    const maxBody = parseSize('--max-body', values['max-body'] ?? '64MiB');
+    const maxRequestBody = parseSize('--max-request-body', values['max-request-body'] ?? '1MiB');
+    const dbPath = path.resolve(io.cwd, values.db ?? 'davtap.db');
+    const caDir = path.resolve(io.cwd, values['ca-dir'] ?? defaultCaDir(io.env));
+    const certs = values.cert !== undefined ? loadServedCerts(values.cert, io.cwd) : undefined;
+    const insecureUpstream = values['insecure-upstream'] ?? false;
+    const upstreamTls = loadUpstreamTls({ ca: values['upstream-ca'], cert: values['upstream-cert'], key: values['upstream-key'], insecure: insecureUpstream }, io.cwd);
+    const withUi = values['no-ui'] !== true && io.stdout.isTTY === true && durationMs === undefined;
+
+    const held: string[] = [];
+    let holding = withUi;
+    let notice: string | null = null;
+    const log = (line: string) => {
+      const text = line.endsWith('\n') ? line : line + '\n';
+      if (holding) {
+        held.push(text);
+        notice = line.replace(/^davtap: /, '').trim();
+      } else io.stderr.write(text);
+    };
+
+    const pipeline = await startPipeline({ dbPath, maxBody, lines: !withUi, showSecrets: values['show-secrets'] === true, onLines: (lines) => io.stdout.write(lines.join('\n') + '\n'), log });
+    const failing: Finding[] = [];
+    let sandwich;
+    try {
+      sandwich = await startSandwich({
+        front,
+        back,
+        gateway,
+        origin,
+        windowMs,
+        legs: {
+          caDir,
+          ...(certs ? { certs } : {}),
+          insecureUpstream,
+          ...(upstreamTls ? { upstreamTls } : {}),
+          maxBody,
+          maxRequestBody,
+          upstreamTimeoutMs: parseSeconds('--upstream-timeout', values['upstream-timeout'] ?? '120'),
+          headTimeoutMs: parseSeconds('--head-timeout', values['head-timeout'] ?? '30'),
+        },
+        hooks: pipeline.hooks,
+        onPair: (_front, _back, differences) => {
+          for (const d of differences) if (d.consequenceOf === undefined && reaches(d, failOn)) failing.push(d);
+        },
+        log,
+      });
+    } catch (err) {
+      await pipeline.close();
+      throw err;
+    }
+    const ready = `davtap sandwich: clients → ${sandwich.front.url} → gateway ${gateway.href}; gateway → ${sandwich.back.url} → origin ${origin.href}; recording to ${dbPath}`;
+    if (withUi) held.push(ready + '\n');
+    else log(ready);
+
+    const running = sandwich;
+    const shutdown = async (): Promise<number> => {
+      await running.close();
+      const stats = await pipeline.close();
+      holding = false;
+      for (const line of held.splice(0)) io.stderr.write(line);
+      const s = running.stats();
+      io.stderr.write(
+        `davtap sandwich: ${s.paired} pairs compared, ${s.differing} with gateway differences; ${s.frontOnly} front flows the gateway answered itself; ${s.backOnly} back flows no client request explains\n`,
+      );
+      const notRecorded = stats.failed + stats.dropped + stats.lost;
+      if (notRecorded > 0) {
+        io.stderr.write(`davtap: ${notRecorded} of ${stats.enqueued + stats.lost} flows were not recorded in ${dbPath}: ${stats.lastStoreError || 'the recording worker failed'}\n`);
+        return 2;
+      }
+      if (durationMs !== undefined && failing.length > 0) {
+        const first = failing[0]!;
+        io.stderr.write(`davtap sandwich: ${failing.length} gateway differences reach --fail-on, e.g. ${first.message} [${first.rule} ${first.severity}]\n`);
+        return 1;
+      }
+      return 0;
+    };
+
+    return await new Promise<number>((resolve) => {
+      let stopping = false;
+      const abort = new AbortController();
+      let timer: NodeJS.Timeout | undefined;
+      const stop = (signal?: NodeJS.Signals) => {
+        if (stopping) {
+          if (signal) {
+            io.stderr.write(`davtap: ${signal} again, exiting now\n`);
+            process.exit(130);
+          }
+          return;
+        }
+        stopping = true;
+        if (timer) clearTimeout(timer);
+        abort.abort();
+        void shutdown().then((code) => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve(code);
+        });
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+      if (durationMs !== undefined) timer = setTimeout(() => stop(), durationMs);
+      if (withUi) {
+        import('../../ui/app.js')
+          .then(({ runUi }) => runUi({ dbPath, live: true, showSecrets: values['show-secrets'] === true, pendingWrites: () => pipeline.pending(), notice: () => notice, signal: abort.signal }))
+          .then(() => stop())
+          .catch((err: unknown) => {
+            held.push(`davtap: the terminal UI failed: ${err instanceof Error ? err.message : String(err)}\n`);
+            stop();
+          });
+      }
+    });
+  },
+};

@@ -1,0 +1,94 @@
+// Which back flow (the gateway's request to the origin) belongs to which front flow (a client's
+// request to the gateway). Nothing is added to the requests, so that the gateway sees exactly what
+// the client sent: a pair is found by method, target (each relative to its leg's base URL), the
+// digest of the request body, and time (the back request starts while the front one is under way,
+// the earliest such first). Pure: no clock, no I/O; the caller says what time it is.
+import { createHash } from 'node:crypto';
+
+export interface LegRequest {
+  id: string;
+  method: string;
+  /** The request-target relative to the leg's base path, with its query: `docs/a.txt?x=1`. */
+  target: string;
+  /** SHA-256 of the request body as captured, with its length; '' for no body. */
+  bodyDigest: string;
+  /** When the request head arrived, epoch ms. */
+  start: number;
+}
+
+/** The request-target of `url` relative to `base` (both absolute URLs); null when outside it. */
+export function relativeTarget(url: string, base: URL): string | null {
+  const u = new URL(url);
+  const prefix = base.pathname.endsWith('/') ? base.pathname : `${base.pathname}/`;
+  const path = u.pathname === prefix.slice(0, -1) ? prefix : u.pathname;
+  if (!path.startsWith(prefix)) return null;
+  return path.slice(prefix.length) + u.search;
+}
+
+export function bodyDigest(bytes: Uint8Array, bytesSeen: number, complete: boolean): string {
+  if (bytesSeen === 0) return '';
+  const h = createHash('sha256').update(bytes).digest('hex').slice(0, 32);
+  return `${bytesSeen}:${h}${complete ? '' : '+'}`;
+}
+
+const keyOf = (r: Pick<LegRequest, 'method' | 'target' | 'bodyDigest'>): string => `${r.method} ${r.target} ${r.bodyDigest}`;
+
+export interface PairBookOptions {
+  /** How long a back flow waits for its front flow, and a front flow for its back flow (ms). */
+  windowMs: number;
+  /** Clock skew allowed between the two legs' start times (ms): the back starts after the front. */
+  slackMs?: number;
+}
+
+/** Back flows waiting for their front flow, by key, oldest first. */
+export class PairBook {
+  private readonly waiting = new Map<string, LegRequest[]>();
+  private count = 0;
+
+  constructor(private readonly opts: PairBookOptions) {}
+
+  get size(): number {
+    return this.count;
+  }
+
+  addBack(back: LegRequest): void {
+    const key = keyOf(back);
+    const list = this.waiting.get(key) ?? [];
+    list.push(back);
+    this.waiting.set(key, list);
+    this.count++;
+  }
+
+  /**
+   * The back flow of `front` (whose response ended at `end`), taken out of the book: the earliest
+   * with the same key that started after the front request (less the slack) and before its end.
+   */
+  takeFor(front: LegRequest, end: number): LegRequest | undefined {
+    const key = keyOf(front);
+    const list = this.waiting.get(key);
+    if (!list) return undefined;
+    const slack = this.opts.slackMs ?? 50;
+    const i = list.findIndex((b) => b.start >= front.start - slack && b.start <= end + slack);
+    if (i < 0) return undefined;
+    const [back] = list.splice(i, 1);
+    if (list.length === 0) this.waiting.delete(key);
+    this.count--;
+    return back;
+  }
+
+  /** Takes out and returns the back flows older than the window at `now`: no front flow claimed them. */
+  expire(now: number): LegRequest[] {
+    const out: LegRequest[] = [];
+    for (const [key, list] of this.waiting) {
+      const keep = list.filter((b) => {
+        if (now - b.start <= this.opts.windowMs) return true;
+        out.push(b);
+        return false;
+      });
+      if (keep.length === 0) this.waiting.delete(key);
+      else this.waiting.set(key, keep);
+    }
+    this.count -= out.length;
+    return out;
+  }
+}

@@ -1,0 +1,250 @@
+// Sandwich mode: davtap on both sides of a gateway. Two reverse relays in one process, recording
+// into one store: FRONT (clients → davtap → the gateway) and BACK (the gateway → davtap → the
+// origin). Each leg is the one relay (startProxy), byte-transparent, mapping Host, Destination and
+// If only for its own addresses. When a front flow ends, its back flow is found (pairing.ts) and
+// the two answers are compared with verify's comparison (compare.ts): the back flow's answer is
+// the origin's copy, the front flow's the gateway's. Differences are recorded on the front flow.
+import { compareVantagePoints, prefixMapFromBases, type PrefixMap, type VantagePoint } from '../analysis/compare.js';
+import { analyze } from '../analysis/analyzer.js';
+import { GATEWAY, isGatewayRule } from '../analysis/rules/gateway.js';
+import { hasHeader, joinedHeader, listTokens } from '../http/headers.js';
+import { requestContextOf, transportEndOf } from '../pipeline/live.js';
+import { startProxy, type ProxyHooks, type ProxyOptions, type RunningProxy } from '../proxy/index.js';
+import type { Finding, Flow, FlowStart, Leg } from '../types.js';
+import { inflateBestEffort } from '../verify/exchange.js';
+import { bodyDigest, PairBook, relativeTarget, type LegRequest } from './pairing.js';
+
+/** Options of both relays, as for the proxy in reverse mode. */
+export type LegOptions = Omit<ProxyOptions, 'listenHost' | 'listenPort' | 'upstream' | 'publicUrl' | 'hooks' | 'clientAllowed'>;
+
+export interface SandwichOptions {
+  front: { host: string; port: number };
+  back: { host: string; port: number };
+  /** Where the front leg relays to: the gateway (with its path prefix, if any). */
+  gateway: URL;
+  /** Where the back leg relays to: the origin. */
+  origin: URL;
+  legs: LegOptions;
+  /** The recorder's hooks (the live pipeline): every flow of both legs goes to it. */
+  hooks: ProxyHooks;
+  /** How long a front flow waits for its back flow after it ended, and a back flow for its front (default 5 s). */
+  windowMs?: number;
+  /** Response bytes kept per flow for the comparison (default 64 MiB); a larger answer is not compared. */
+  maxCompareBytes?: number;
+  /** Called for each front flow once it is decided: its back flow (undefined: the gateway answered itself) and the differences. */
+  onPair?: (front: Flow, back: Flow | undefined, differences: Finding[]) => void;
+  log?: (line: string) => void;
+}
+
+export interface Sandwich {
+  front: RunningProxy;
+  back: RunningProxy;
+  /** Stops both listeners; front flows still waiting for a back flow are recorded as unmatched. */
+  close(): Promise<void>;
+  stats(): SandwichStats;
+}
+
+export interface SandwichStats {
+  paired: number;
+  /** Front flows with no back flow: the gateway answered itself (cache, authentication, an error page). */
+  frontOnly: number;
+  /** Back flows no front flow claimed (the gateway's own requests: health checks, retries). */
+  backOnly: number;
+  /** Pairs with at least one gateway difference that is no consequence of another. */
+  differing: number;
+}
+
+interface Captured {
+  chunks: Buffer[];
+  size: number;
+  overCap: boolean;
+}
+
+interface Done {
+  flow: Flow;
+  payload: Buffer;
+  overCap: boolean;
+}
+
+interface WaitingFront extends Done {
+  request: LegRequest;
+  end: number;
+  timer: NodeJS.Timeout;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** One side of the comparison from a recorded flow and its response payload (de-chunked). */
+export function vantageOf(flow: Flow, payload: Buffer, base: string): VantagePoint {
+  const res = flow.response!;
+  const codings = listTokens(joinedHeader(res.rawHeaders, 'Content-Encoding')).filter((t) => t !== 'identity');
+  let decoded: Buffer = payload;
+  for (const c of [...codings].reverse()) decoded = inflateBestEffort(c, decoded);
+  const sniffedGzip = codings.length === 0 && payload.length >= 2 && payload[0] === 0x1f && payload[1] === 0x8b;
+  if (sniffedGzip) decoded = inflateBestEffort('gzip', payload);
+  const analysis = analyze(
+    requestContextOf(flow.request, flow.mode, flow.client.tls !== undefined),
+    { status: res.status, reason: res.reason, httpVersion: res.httpVersion, rawHeaders: res.rawHeaders, bodyForm: 'payload' },
+    payload,
+    transportEndOf(flow.outcome),
+  );
+  return { status: res.status, rawHeaders: res.rawHeaders, framing: res.framing, payloadBytes: res.body.bytesSeen, decoded, sniffedGzip, transport: transportEndOf(flow.outcome), analysis, base };
+}
+
+/**
+ * The gateway differences between a back flow (the origin's answer) and its front flow (what the
+ * client got), compared when either is a 207: MS8xx findings, and the analyzer's rules their root
+ * causes explain on the front flow (rule → cause).
+ */
+export function comparePair(back: Done, front: Done, map: PrefixMap, gatewayBase: string, originBase: string): { findings: Finding[]; consequences: Record<string, string> } {
+  const none = { findings: [], consequences: {} };
+  const b = back.flow.response;
+  const f = front.flow.response;
+  if (!b || (b.status !== 207 && f?.status !== 207)) return none;
+  if (!f) {
+    const why = front.flow.outcome.message ?? front.flow.outcome.code ?? front.flow.outcome.kind;
+    return {
+      findings: [{ rule: GATEWAY.statusChanged, severity: 'error', category: 'stripped', blame: 'gateway', message: `via gave no response where the origin answered ${b.status}: ${why}`, evidence: { origin: b.status, noResponse: true, backFlow: back.flow.id } }],
+      consequences: {},
+    };
+  }
+  if (back.overCap || front.overCap) return none;
+  const cmp = compareVantagePoints(vantageOf(back.flow, back.payload, originBase), vantageOf(front.flow, front.payload, gatewayBase), {
+    map,
+    acceptEncoding: hasHeader(front.flow.request.rawHeaders, 'accept-encoding'),
+    foreignHrefsOnlyWhenChanged: true,
+  });
+  const findings = cmp.differences.filter((d) => isGatewayRule(d.rule)).map((d) => ({ ...d, evidence: { ...d.evidence, backFlow: back.flow.id } }));
+  const consequences: Record<string, string> = {};
+  for (const d of cmp.differences) if (!isGatewayRule(d.rule) && d.consequenceOf !== undefined) consequences[d.rule] = d.consequenceOf;
+  return { findings, consequences };
+}
+
+export async function startSandwich(opts: SandwichOptions): Promise<Sandwich> {
+  const windowMs = opts.windowMs ?? 5_000;
+  const maxCompare = opts.maxCompareBytes ?? 64 * 1024 * 1024;
+  const map = prefixMapFromBases(opts.gateway.href, opts.origin.href);
+  const stats: SandwichStats = { paired: 0, frontOnly: 0, backOnly: 0, differing: 0 };
+  const book = new PairBook({ windowMs });
+  const captured = new Map<string, Captured>();
+  /** Back flows that ended and wait in the book, by id. */
+  const backs = new Map<string, Done>();
+  const fronts = new Set<WaitingFront>();
+  let closing = false;
+
+  const requestOf = (flow: Flow, base: URL): LegRequest => ({
+    id: flow.id,
+    method: flow.request.method,
+    target: relativeTarget(flow.request.url, base) ?? flow.request.url,
+    bodyDigest: bodyDigest(flow.request.body.bytes, flow.request.body.bytesSeen, flow.request.body.captureComplete),
+    start: flow.timings.start,
+  });
+
+  const doneOf = (flow: Flow): Done => {
+    const c = captured.get(flow.id);
+    captured.delete(flow.id);
+    const payload = c ? Buffer.concat(c.chunks) : flow.response?.body.bytes ?? EMPTY;
+    return { flow, payload, overCap: c?.overCap ?? false };
+  };
+
+  const expireBacks = (): void => {
+    for (const b of book.expire(Date.now())) {
+      backs.delete(b.id);
+      stats.backOnly++;
+    }
+  };
+
+  const settleFront = (w: WaitingFront, back: Done | undefined): void => {
+    clearTimeout(w.timer);
+    fronts.delete(w);
+    const flow: Flow = { ...w.flow, leg: 'front' };
+    let differences: Finding[] = [];
+    if (back) {
+      stats.paired++;
+      flow.pairedWith = back.flow.id;
+      try {
+        const pair = comparePair(back, w, map, opts.gateway.origin, opts.origin.origin);
+        differences = pair.findings;
+        if (pair.findings.length > 0) flow.pairFindings = pair;
+        if (pair.findings.some((d) => d.consequenceOf === undefined && d.severity !== 'info')) stats.differing++;
+      } catch (err) {
+        // A comparison that fails must not cost the record: the flow is kept without it.
+        opts.log?.(`davtap: sandwich: comparing flow ${flow.id} with ${back.flow.id} failed: ${(err as Error).stack ?? String(err)}`);
+      }
+    } else stats.frontOnly++;
+    opts.hooks.onFlow(flow);
+    opts.onPair?.(flow, back?.flow, differences);
+  };
+
+  const tryFront = (w: WaitingFront): boolean => {
+    const match = book.takeFor(w.request, w.end);
+    if (!match) return false;
+    const back = backs.get(match.id)!;
+    backs.delete(match.id);
+    settleFront(w, back);
+    return true;
+  };
+
+  const legHooks = (leg: Leg, base: URL): ProxyHooks => ({
+    ...opts.hooks,
+    onResponseStart(start: FlowStart) {
+      captured.set(start.id, { chunks: [], size: 0, overCap: false });
+      opts.hooks.onResponseStart?.(start);
+    },
+    onResponseChunk(id: string, chunk: Buffer) {
+      const c = captured.get(id);
+      if (c && !c.overCap) {
+        if (c.size + chunk.length > maxCompare) {
+          c.overCap = true;
+          c.chunks = [];
+        } else {
+          // A copy: the relay's buffer is reused once this call returns.
+          c.chunks.push(Buffer.from(chunk));
+          c.size += chunk.length;
+        }
+      }
+      opts.hooks.onResponseChunk?.(id, chunk);
+    },
+    onFlow(relayed: Flow) {
+      const flow: Flow = leg === 'back' ? { ...relayed, leg: 'back' } : relayed;
+      const done = doneOf(flow);
+      expireBacks();
+      if (leg === 'back') {
+        opts.hooks.onFlow(flow);
+        if (closing) return;
+        const request = requestOf(flow, base);
+        backs.set(flow.id, done);
+        book.addBack(request);
+        for (const w of [...fronts]) if (tryFront(w)) break;
+        return;
+      }
+      const end = flow.timings.end ?? Date.now();
+      const w: WaitingFront = { ...done, request: requestOf(flow, base), end, timer: setTimeout(() => settleFront(w, undefined), closing ? 0 : windowMs) };
+      fronts.add(w);
+      tryFront(w);
+    },
+  });
+
+  const common = { ...opts.legs, ...(opts.log ? { log: opts.log } : {}) };
+  const back = await startProxy({ ...common, listenHost: opts.back.host, listenPort: opts.back.port, upstream: opts.origin, hooks: legHooks('back', opts.origin) });
+  let front: RunningProxy;
+  try {
+    front = await startProxy({ ...common, listenHost: opts.front.host, listenPort: opts.front.port, upstream: opts.gateway, hooks: legHooks('front', opts.gateway) });
+  } catch (err) {
+    await back.close();
+    throw err;
+  }
+  return {
+    front,
+    back,
+    stats: () => ({ ...stats, backOnly: stats.backOnly + (closing ? backs.size : 0) }),
+    async close() {
+      await front.close();
+      await back.close();
+      closing = true;
+      // Last chances: a front flow whose back flow arrived meanwhile is paired, the others are unmatched.
+      for (const w of [...fronts]) if (!tryFront(w)) settleFront(w, undefined);
+      expireBacks();
+    },
+  };
+}
