@@ -42,7 +42,8 @@ export interface PairBookOptions {
 
 /** Back flows waiting for their front flow, by key, oldest first. */
 export class PairBook {
-  private readonly waiting = new Map<string, LegRequest[]>();
+  /** Each waits with the time it ended (`until` counts from it: a slow gateway forwards late). */
+  private readonly waiting = new Map<string, (LegRequest & { ended: number })[]>();
   private count = 0;
 
   constructor(private readonly opts: PairBookOptions) {}
@@ -51,10 +52,11 @@ export class PairBook {
     return this.count;
   }
 
-  addBack(back: LegRequest): void {
+  /** A back flow that ended at `ended` (epoch ms) waits for its front flow. */
+  addBack(back: LegRequest, ended: number = back.start): void {
     const key = keyOf(back);
     const list = this.waiting.get(key) ?? [];
-    list.push(back);
+    list.push({ ...back, ended });
     this.waiting.set(key, list);
     this.count++;
   }
@@ -76,12 +78,12 @@ export class PairBook {
     return back;
   }
 
-  /** Takes out and returns the back flows older than the window at `now`: no front flow claimed them. */
+  /** Takes out and returns the back flows that ended longer than the window before `now`: no front flow claimed them. */
   expire(now: number): LegRequest[] {
     const out: LegRequest[] = [];
     for (const [key, list] of this.waiting) {
       const keep = list.filter((b) => {
-        if (now - b.start <= this.opts.windowMs) return true;
+        if (now - b.ended <= this.opts.windowMs) return true;
         out.push(b);
         return false;
       });

@@ -214,7 +214,7 @@ export async function startSandwich(opts: SandwichOptions): Promise<Sandwich> {
         if (closing) return;
         const request = requestOf(flow, base);
         backs.set(flow.id, done);
-        book.addBack(request);
+        book.addBack(request, flow.timings.end ?? Date.now());
         for (const w of [...fronts]) if (tryFront(w)) break;
         return;
       }

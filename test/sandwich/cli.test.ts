@@ -38,7 +38,8 @@ async function timedRun(behaviour: GatewayBehaviour, extra: string[] = []): Prom
   const io: CliIO = { stdout: sink(() => {}), stderr: sink((s) => (err += s)), env: {}, cwd: scratch };
   const running = main(['sandwich', '--listen', `127.0.0.1:${front}`, '--gateway', gw.url, '--back-listen', `127.0.0.1:${back}`, '--origin', dav.url, '--db', db, '--no-ui', '--ca-dir', path.join(scratch, 'ca'), '--duration', '4', ...extra], io);
   // Clients once both listeners are up (the start-up line says so).
-  for (let i = 0; i < 100 && !err.includes('davtap sandwich: clients'); i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 400 && !err.includes('davtap sandwich: clients'); i++) await new Promise((r) => setTimeout(r, 50));
+  if (!err.includes('davtap sandwich: clients')) throw new Error(`not started: ${err}`);
   for (const p of ['/dav/', '/dav/docs/']) await request(`http://127.0.0.1:${front}${p}`, 'PROPFIND', { headers: { Depth: '1' } }).catch(() => undefined);
   await request(`http://127.0.0.1:${front}/gateway-status`, 'GET');
   const code = await running;
@@ -48,7 +49,7 @@ async function timedRun(behaviour: GatewayBehaviour, extra: string[] = []): Prom
 
 type Row = { id: string; leg: string | null; paired_with: string | null; path: string };
 
-test('an honest gateway: both legs recorded and linked, zero gateway differences, exit 0', async (t) => {
+test.serial('an honest gateway: both legs recorded and linked, zero gateway differences, exit 0', async (t) => {
   const r = await timedRun('honest');
   t.is(r.code, 0, r.err);
   t.regex(r.err, /davtap sandwich: 2 pairs compared, 0 with gateway differences; 1 front flows the gateway answered itself; 0 back flows/);
@@ -64,7 +65,7 @@ test('an honest gateway: both legs recorded and linked, zero gateway differences
   t.is((raw.prepare("SELECT count(*) AS n FROM findings WHERE rule LIKE 'MS8%'").get() as { n: number }).n, 0);
 });
 
-test('a gateway that cuts 207s: MS806 with blame gateway on each front flow, its knock-ons marked, and --fail-on truncation exits 1', async (t) => {
+test.serial('a gateway that cuts 207s: MS806 with blame gateway on each front flow, its knock-ons marked, and --fail-on truncation exits 1', async (t) => {
   const r = await timedRun('cut', ['--fail-on', 'truncation']);
   t.is(r.code, 1, r.err);
   t.regex(r.err, /davtap sandwich: 2 gateway differences reach --fail-on, e\.g\. via: \d+ of \d+ responses, body cut at/);

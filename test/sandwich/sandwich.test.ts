@@ -42,7 +42,7 @@ async function sandwichAround(t: ExecutionContext, behaviour: GatewayBehaviour):
     gateway: new URL(gw.url),
     origin: new URL(dav.url),
     legs: { maxBody: 64 * 1024 * 1024, maxRequestBody: 1024 * 1024 },
-    windowMs: 2000,
+    windowMs: 5000,
     hooks: { onFlow: (f) => flows.push(f) },
     onPair: (front, back, differences) => pairs.push({ front, back, differences }),
   });
