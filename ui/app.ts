@@ -63,9 +63,24 @@ export interface UiOptions {
 export interface UiActions {
   /** Sends these flows again, in their recorded order (each recorded as a new flow), and returns the lines that say what changed. */
   replay(ids: readonly string[]): Promise<string[]>;
+  /** Intercept, where a proxy runs in this process (absent for `davtap ui --db`). */
+  intercept?: UiIntercept;
 }
 
-type Mode = 'list' | 'detail' | 'filter' | 'help' | 'confirm-quit';
+/** Holding requests in the relay: mitmproxy's i, a, A and X. */
+export interface UiIntercept {
+  /** Holds requests matching this filter from now on ('' stops); the error when it does not parse. */
+  setFilter(text: string): string | null;
+  filter(): string | null;
+  /** The requests held now, oldest first. */
+  held(): { id: string; method: string; url: string; since: number }[];
+  /** Sends one held request on (all without an id); how many. */
+  resume(id?: string): number;
+  /** Answers one held request 502 without sending it (all without an id); how many. */
+  kill(id?: string): number;
+}
+
+type Mode = 'list' | 'detail' | 'filter' | 'help' | 'confirm-quit' | 'intercept' | 'confirm-held';
 
 /** The findings view (`!`): flows with at least one finding, whatever its category or severity. */
 const withFindings = '~sev info';
@@ -96,6 +111,9 @@ class UiApp {
   /** What a replay changed (`r`), over the list until a key is pressed. */
   private replayBox!: blessed.Widgets.BoxElement;
   private replaying = false;
+  private interceptDraft = '';
+  /** What the title last showed of the held requests: a change re-renders on the next poll. */
+  private heldShown = '';
   private mode: Mode = 'list';
   private previousMode: Mode = 'list';
   private filterText = '';
@@ -202,6 +220,11 @@ class UiApp {
   private lastNotice: string | null = null;
 
   private poll(): void {
+    const held = this.heldSummary();
+    if (held !== this.heldShown) {
+      this.heldShown = held;
+      this.requestRender();
+    }
     const notice = this.options.notice?.() ?? null;
     if (notice !== null && notice !== this.lastNotice) {
       this.lastNotice = notice;
@@ -312,6 +335,22 @@ class UiApp {
         this.replayBox.hide();
         return this.render();
       }
+      case 'intercept':
+        return this.onInterceptKey(ch, name, enter);
+      case 'confirm-held': {
+        const intercept = this.options.actions?.intercept;
+        this.mode = this.previousMode;
+        if (ch === 'k' || ch === 'X') {
+          intercept?.kill();
+          return this.quit();
+        }
+        if (ch === 'r' || ch === 'A') {
+          const n = intercept?.resume() ?? 0;
+          // Released requests go on to the server; quitting now would cut them: q again when they are done.
+          return this.setStatus(`released ${n} held ${n === 1 ? 'request' : 'requests'}; q again to quit`, 'info');
+        }
+        return this.setStatus('still running', 'dim');
+      }
       case 'confirm-quit':
         if (ch === 'y' || ch === 'Y' || ch === 'q') return this.done();
         this.mode = this.previousMode;
@@ -346,6 +385,7 @@ class UiApp {
     } else if (ch === '!') this.toggleFindingsView();
     else if (ch === '?') this.showHelp();
     else if (ch === 'r') return this.replaySelected();
+    else if (ch === 'i' || ch === 'a' || ch === 'A' || ch === 'X') return this.interceptKey(ch);
     else if (ch === 'e' || ch === 'E') this.exportBundle(ch === 'E');
     else if (ch === 'q') return this.quit();
     else return;
@@ -465,6 +505,55 @@ class UiApp {
       .finally(() => (this.replaying = false));
   }
 
+  /** i: the intercept filter prompt; a / A: resume the oldest held request / all; X: kill the oldest. */
+  private interceptKey(ch: string): void {
+    const intercept = this.options.actions?.intercept;
+    if (!intercept) return this.setStatus('intercept needs the proxy in this terminal (davtap proxy, not davtap ui)', 'error');
+    if (ch === 'i') {
+      this.interceptDraft = intercept.filter() ?? '';
+      this.previousMode = 'list';
+      this.mode = 'intercept';
+      return this.render();
+    }
+    const oldest = intercept.held()[0];
+    if (!oldest) return this.setStatus('no request is held', 'dim');
+    if (ch === 'A') {
+      const n = intercept.resume();
+      return this.setStatus(`resumed ${n} held ${n === 1 ? 'request' : 'requests'}`, 'info');
+    }
+    if (ch === 'a') intercept.resume(oldest.id);
+    else intercept.kill(oldest.id);
+    this.setStatus(`${ch === 'a' ? 'resumed' : 'killed'} ${oldest.method} ${oldest.url}`, 'info');
+  }
+
+  private onInterceptKey(ch: string | undefined, name: string, enter: boolean): void {
+    if (enter) {
+      this.mode = 'list';
+      const error = this.options.actions?.intercept?.setFilter(this.interceptDraft) ?? null;
+      const text = this.interceptDraft.trim();
+      if (error !== null) this.setStatus(`intercept filter not set: ${error}`, 'error');
+      else this.setStatus(text === '' ? 'intercept off (held requests stay held)' : `intercepting ${text}: matching requests are held (a resume, A all, X kill)`, 'info');
+    } else if (name === 'escape') {
+      this.mode = 'list';
+      this.setStatus('intercept filter unchanged', 'dim');
+    } else if (name === 'backspace') this.interceptDraft = this.interceptDraft.slice(0, -1);
+    else if (ch && ch.length === 1 && ch >= ' ' && ch !== '\x7f') this.interceptDraft += ch;
+    else return;
+    this.render();
+  }
+
+  /** The title's word on intercept: its filter and the requests held, oldest first. */
+  private heldSummary(): string {
+    const intercept = this.options.actions?.intercept;
+    if (!intercept) return '';
+    const filter = intercept.filter();
+    const held = intercept.held();
+    const parts: string[] = [];
+    if (filter !== null) parts.push(`[intercept ${filter}]`);
+    if (held.length > 0) parts.push(`[${held.length} held: ${held[0]!.method} ${held[0]!.url}${held.length > 1 ? ' …' : ''}]`);
+    return parts.join(' ');
+  }
+
   private showHelp(): void {
     this.previousMode = this.mode;
     this.mode = 'help';
@@ -475,6 +564,13 @@ class UiApp {
   }
 
   private quit(): void {
+    const held = this.options.actions?.intercept?.held().length ?? 0;
+    if (held > 0 && this.mode !== 'confirm-held') {
+      this.previousMode = this.mode === 'help' ? 'list' : this.mode;
+      this.mode = 'confirm-held';
+      this.setStatus(`${held} ${held === 1 ? 'request is' : 'requests are'} held by intercept: r release, k kill and quit, any other key stays`, 'error');
+      return;
+    }
     const pending = this.options.pendingWrites?.() ?? 0;
     if (pending > 0 && this.mode !== 'confirm-quit') {
       this.previousMode = this.mode === 'help' ? 'list' : this.mode;
@@ -528,6 +624,8 @@ class UiApp {
     const pending = this.options.pendingWrites?.() ?? 0;
     if (pending > 0) parts.push(`[${formatCount(pending)} being written]`);
     if (this.options.live === false) parts.push('[snapshot]');
+    const held = this.heldSummary();
+    if (held !== '') parts.push(held);
     return parts.join('   ');
   }
 
@@ -572,6 +670,9 @@ class UiApp {
   private statusMarkup(screenWidth: number): string {
     // The terminal's bottom-right cell is never written (it would scroll some terminals).
     const width = screenWidth - 1;
+    if (this.mode === 'intercept') {
+      return `{bold}intercept:{/bold} ${escapeTags(this.interceptDraft)}{inverse} {/inverse}  ${styled('Enter apply  Esc cancel  empty stops', 'dim')}`;
+    }
     if (this.mode === 'filter') {
       return `{bold}/{/bold}${escapeTags(this.filterDraft)}{inverse} {/inverse}  ${styled('Enter apply  Esc cancel  empty clears', 'dim')}`;
     }

@@ -11,6 +11,8 @@ import { checkNotOpenProxy, parseAllowRemote, parseListen, parseUpstream, upstre
 import { clientAllowedBy, isLoopbackAddress, type AddressRange } from '../proxy/address-range.js';
 import { loadServedCerts, loadUpstreamTls } from './upstream-tls.js';
 import { replayForUi } from './replay.js';
+import { interceptForUi } from './intercept.js';
+import { Interceptor } from '../proxy/intercept.js';
 import type { CliIO, Command } from './io.js';
 
 const help = `Usage: davtap [proxy] [options]
@@ -220,6 +222,10 @@ export async function startProxySession(settings: ProxySettings, io: CliIO): Pro
     log,
   });
 
+  // Intercept (the UI's i): requests matching its filter wait in the relay until resumed or killed.
+  const interceptor = withUi ? new Interceptor() : undefined;
+  const baseHooks = settings.injectFor ? { ...pipeline.hooks, injectFor: settings.injectFor } : pipeline.hooks;
+
   let proxy;
   try {
     proxy = await startProxy({
@@ -235,7 +241,7 @@ export async function startProxySession(settings: ProxySettings, io: CliIO): Pro
       maxRequestBody: settings.maxRequestBody,
       upstreamTimeoutMs: settings.upstreamTimeoutMs,
       headTimeoutMs: settings.headTimeoutMs,
-      hooks: settings.injectFor ? { ...pipeline.hooks, injectFor: settings.injectFor } : pipeline.hooks,
+      hooks: interceptor ? { ...baseHooks, interceptRequest: interceptor.interceptRequest } : baseHooks,
       log,
     });
   } catch (err) {
@@ -315,7 +321,7 @@ export async function startProxySession(settings: ProxySettings, io: CliIO): Pro
           notice: () => notice,
           ...(settings.uiStatus ? { status: settings.uiStatus(running) } : {}),
           signal: abort.signal,
-          actions: { replay: replayForUi(dbPath, log) },
+          actions: { replay: replayForUi(dbPath, log), ...(interceptor ? { intercept: interceptForUi(interceptor) } : {}) },
         }),
       )
       .then(() => stop())

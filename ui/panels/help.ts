@@ -14,6 +14,8 @@ export const helpLines: readonly string[] = [
   '  /                    filter: a fresh prompt (Enter applies, Esc cancels, empty clears)',
   '  !                    findings view: only flows with findings (again: every flow)',
   '  r                    replay the flow: send it again, record it, show what changed',
+  '  i                    intercept filter: hold matching requests in davtap (empty stops)',
+  '  a / A / X            resume the oldest held request / resume all / kill the oldest',
   '  e / E                export the flow / the filtered list as a report',
   '  q                    quit (asks first while flows are still being written)',
   '',
