@@ -68,7 +68,6 @@ const UID = 4;
 const DTSTAMP = 8;
 const FN = 16;
 const N = 32;
-const BIT: Record<string, number> = { VERSION, PRODID, UID, DTSTAMP, FN, N };
 const NAMES: [number, string][] = [
   [VERSION, 'VERSION'],
   [PRODID, 'PRODID'],
@@ -79,8 +78,24 @@ const NAMES: [number, string][] = [
 ];
 const REQUIRED: Record<string, number> = { VCALENDAR: VERSION | PRODID, VEVENT: UID | DTSTAMP, VTODO: UID | DTSTAMP, VJOURNAL: UID | DTSTAMP, VCARD: VERSION | FN };
 
-/** Properties whose value is a DATE or DATE-TIME (a list for EXDATE/RDATE), and those that must be UTC. */
-const DATE_PROPS = new Set(['DTSTART', 'DTEND', 'DUE', 'DTSTAMP', 'CREATED', 'LAST-MODIFIED', 'RECURRENCE-ID', 'COMPLETED', 'EXDATE', 'RDATE']);
+/** Properties whose value is a DATE or DATE-TIME (a list for EXDATE/RDATE; DTSTAMP is also required), and those that must be UTC. */
+const DATE_PROPS = ['DTSTART', 'DTEND', 'DUE', 'CREATED', 'LAST-MODIFIED', 'RECURRENCE-ID', 'COMPLETED', 'EXDATE', 'RDATE'];
+
+// What a property name means to the checks (KINDS); the required properties are their own bits.
+const K_BEGIN = 1 << 8;
+const K_END = 1 << 9;
+const K_DATE = 1 << 10;
+const K_METHOD = 1 << 11;
+/** Properties that may carry base64 (a cut inside one is said so). */
+const K_BINARY = 1 << 12;
+const KINDS = new Map<string, number>([
+  ['BEGIN', K_BEGIN],
+  ['END', K_END],
+  ['METHOD', K_METHOD],
+  ...NAMES.map(([bit, name]) => [name, bit] as [string, number]),
+  ...DATE_PROPS.map((name) => [name, K_DATE] as [string, number]),
+  ...['PHOTO', 'LOGO', 'SOUND', 'KEY', 'ATTACH'].map((name) => [name, K_BINARY] as [string, number]),
+]);
 const UTC_PROPS = new Set(['DTSTAMP', 'CREATED', 'LAST-MODIFIED', 'COMPLETED']);
 
 interface Component {
@@ -162,7 +177,9 @@ export class PayloadChecker {
   private sync(chars: string, start: number, end: number, rawStart: number, rawEnd: number): void {
     let breaks = 0;
     for (let k = chars.indexOf('\n', start); k >= 0 && k < end; k = chars.indexOf('\n', k + 1)) breaks++;
-    const extra = breaks === 0 ? 0 : (rawEnd - rawStart - Buffer.byteLength(end - start === chars.length ? chars : chars.slice(start, end))) / breaks;
+    const bytes = Buffer.byteLength(end - start === chars.length ? chars : chars.slice(start, end));
+    this.ascii = bytes === end - start;
+    const extra = breaks === 0 ? 0 : (rawEnd - rawStart - bytes) / breaks;
     // Character references (&#13;, &amp;) make the spans differ otherwise: then the nearest guess.
     this.crExtra = extra >= 0.5 ? 1 : 0;
     if (this.physLen === 0) this.physOffset = rawStart;
@@ -172,6 +189,8 @@ export class PayloadChecker {
   private rawEnd: number | undefined;
 
   private crExtra = 0;
+  /** The text being read is ASCII: its UTF-8 length is its length. */
+  private ascii = false;
 
   private detect(chars: string, start: number, end: number): void {
     for (let k = start; k < end; k++) {
@@ -220,10 +239,11 @@ export class PayloadChecker {
     this.physLen += len;
     // UTF-8 length counted here: a native call per line costs more for the ASCII most payloads are.
     let bytes = len;
-    for (let k = from; k < to; k++) {
-      const c = chars.charCodeAt(k);
-      if (c >= 0x80) bytes += c < 0x800 || (c >= 0xd800 && c <= 0xdfff) ? 1 : 2;
-    }
+    if (!this.ascii)
+      for (let k = from; k < to; k++) {
+        const c = chars.charCodeAt(k);
+        if (c >= 0x80) bytes += c < 0x800 || (c >= 0xd800 && c <= 0xdfff) ? 1 : 2;
+      }
     this.physBytes += bytes;
   }
 
@@ -289,23 +309,29 @@ export class PayloadChecker {
 
   /** One unfolded content line: `name *(";" param) ":" value` (RFC 5545 §3.1). */
   private contentLine(line: string, lineNo: number, offset: number): void {
+    // One pass over the name; most lines name a property no check reads, and for those nothing
+    // else is sliced or allocated (this runs per line of every payload).
     let k = 0;
+    let lower = false;
+    let dot = -1;
     const len = line.length;
     while (k < len) {
       const c = line.charCodeAt(k);
-      // iana-token / x-name: ALPHA, DIGIT, "-" (vCard 3.0 groups add "."; RFC 6350 §3.3)
-      if ((c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2e) k++;
-      else break;
+      // iana-token / x-name: ALPHA, DIGIT, "-" (vCard groups add "."; RFC 6350 §3.3)
+      if ((c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x2d) k++;
+      else if (c >= 0x61 && c <= 0x7a) {
+        lower = true;
+        k++;
+      } else if (c === 0x2e) {
+        dot = k;
+        k++;
+      } else break;
     }
     const sep = line.charCodeAt(k);
     if (k === 0 || (sep !== 0x3a && sep !== 0x3b)) {
       this.problem('line', lineNo, offset, k === 0 ? 'has a line that does not start with a property name (a folded line that lost its leading space?)' : `has a line without ":" after ${JSON.stringify(line.slice(0, k))} (a folded line that lost its leading space?)`, line.slice(0, 80));
       return;
     }
-    let name = line.slice(0, k).toUpperCase();
-    const dot = name.lastIndexOf('.');
-    if (dot >= 0) name = name.slice(dot + 1); // vCard group prefix (item1.EMAIL)
-    let params = '';
     let colon = k;
     if (sep === 0x3b) {
       // Parameters: a ":" inside a quoted value does not end them.
@@ -321,28 +347,42 @@ export class PayloadChecker {
       }
       if (colon < 0) {
         // Past LINE_CAP the colon may simply not have been kept.
-        if (len < LINE_CAP) this.problem('line', lineNo, offset, `has a ${name} line with parameters but no ":" before a value`, line.slice(0, 80));
+        if (len < LINE_CAP) this.problem('line', lineNo, offset, `has a ${line.slice(0, k).toUpperCase()} line with parameters but no ":" before a value`, line.slice(0, 80));
         return;
       }
-      params = line.slice(k + 1, colon);
     }
+    let name = line.slice(dot + 1, k);
+    if (lower) name = name.toUpperCase();
+    const kind = KINDS.get(name);
+    if (kind === undefined) {
+      if (this.stack.length === 0) this.outside(lineNo, offset, line);
+      this.lastBase64 = false;
+      return;
+    }
+    const params = sep === 0x3b ? line.slice(k + 1, colon) : '';
     const value = line.slice(colon + 1);
-    this.lastBase64 = (params !== '' && BASE64_PARAM.test(params)) || /^data:[^,]*;base64,/i.test(value);
-    if (name === 'BEGIN') return this.begin(value.trim().toUpperCase(), lineNo, offset, line);
-    if (name === 'END') return this.endComponent(value.trim().toUpperCase(), lineNo, offset, line);
+    this.lastBase64 = kind === K_BINARY && ((params !== '' && BASE64_PARAM.test(params)) || /^data:[^,]*;base64,/i.test(value));
+    if (kind === K_BEGIN) return this.begin(value.trim().toUpperCase(), lineNo, offset, line);
+    if (kind === K_END) return this.endComponent(value.trim().toUpperCase(), lineNo, offset, line);
     const top = this.stack[this.stack.length - 1];
     if (top === undefined) {
       this.outside(lineNo, offset, line);
       return;
     }
-    const bit = BIT[name];
-    if (name === 'METHOD' && this.stack.length === 1) this.facts.itip = true;
-    if (bit !== undefined) {
-      top.seen |= bit;
-      if (bit === UID && this.stack.length <= 2) this.uid(value.trim());
-      if (bit === VERSION && top.name === 'VCARD') this.vcardVersion = value.trim();
+    if (kind === K_METHOD) {
+      if (this.stack.length === 1) this.facts.itip = true;
+      return;
     }
-    if (this.facts.format === 'icalendar' && DATE_PROPS.has(name)) this.dateValue(name, params, value, lineNo, offset, line);
+    if (kind === K_DATE) {
+      if (this.facts.format === 'icalendar') this.dateValue(name, params, value, lineNo, offset, line);
+      return;
+    }
+    if (kind === K_BINARY) return;
+    // A required property (its bit): VERSION, PRODID, UID, DTSTAMP, FN, N.
+    top.seen |= kind;
+    if (kind === UID && this.stack.length <= 2) this.uid(value.trim());
+    if (kind === VERSION && top.name === 'VCARD') this.vcardVersion = value.trim();
+    if (kind === DTSTAMP && this.facts.format === 'icalendar') this.dateValue(name, params, value, lineNo, offset, line);
   }
 
   private begin(name: string, lineNo: number, offset: number, line: string): void {
@@ -391,14 +431,19 @@ export class PayloadChecker {
 
   /** RFC 5545 §3.3.4 DATE, §3.3.5 DATE-TIME (forms 1–3); TZID only on local times. */
   private dateValue(name: string, params: string, value: string, lineNo: number, offset: number, line: string): void {
-    const up = params.toUpperCase();
-    const kind = /(^|;)VALUE=DATE(;|$)/.test(up) ? 'DATE' : /(^|;)VALUE=PERIOD(;|$)/.test(up) ? 'PERIOD' : 'DATE-TIME';
-    if (kind === 'PERIOD') return;
-    const tzid = /(^|;)TZID=/.test(up);
-    const list = name === 'EXDATE' || name === 'RDATE' ? value.split(',') : [value];
+    let kind: 'DATE' | 'DATE-TIME' = 'DATE-TIME';
+    let tzid = false;
+    if (params !== '') {
+      const up = params.toUpperCase();
+      if (/(^|;)VALUE=PERIOD(;|$)/.test(up)) return;
+      if (/(^|;)VALUE=DATE(;|$)/.test(up)) kind = 'DATE';
+      tzid = /(^|;)TZID=/.test(up);
+    }
+    const utcOnly = UTC_PROPS.has(name);
+    const list = value.indexOf(',') >= 0 ? value.split(',') : [value];
     for (const raw of list) {
       const v = raw.trim();
-      const why = kind === 'DATE' ? badDate(v) : badDateTime(v, tzid, UTC_PROPS.has(name));
+      const why = kind === 'DATE' ? badDate(v) : badDateTime(v, tzid, utcOnly);
       if (why !== undefined) {
         this.problem('value', lineNo, offset, `has ${name} ${JSON.stringify(v.slice(0, 40))}, not a valid ${kind}: ${why}`, line.slice(0, 80));
         return;
@@ -459,16 +504,32 @@ function isBase64Line(line: string): boolean {
 
 const DAYS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
+/** Whether v[from, to) are ASCII digits. */
+function digits(v: string, from: number, to: number): boolean {
+  for (let k = from; k < to; k++) {
+    const c = v.charCodeAt(k);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
+
+/** The number v[from, to) spells (digits checked by the caller). */
+function num(v: string, from: number, to: number): number {
+  let n = 0;
+  for (let k = from; k < to; k++) n = n * 10 + (v.charCodeAt(k) - 0x30);
+  return n;
+}
+
 /** Why `v` is not an RFC 5545 DATE (YYYYMMDD), or undefined. */
 function badDate(v: string): string | undefined {
-  if (!/^\d{8}$/.test(v)) return v.includes('T') ? 'VALUE=DATE but a time is given' : 'expected YYYYMMDD';
+  if (v.length !== 8 || !digits(v, 0, 8)) return v.includes('T') ? 'VALUE=DATE but a time is given' : 'expected YYYYMMDD';
   return badYmd(v);
 }
 
 function badYmd(v: string): string | undefined {
-  const y = Number(v.slice(0, 4));
-  const m = Number(v.slice(4, 6));
-  const d = Number(v.slice(6, 8));
+  const y = num(v, 0, 4);
+  const m = num(v, 4, 6);
+  const d = num(v, 6, 8);
   if (m < 1 || m > 12) return `month ${m}`;
   const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
   if (d < 1 || d > DAYS[m - 1]! || (m === 2 && d === 29 && !leap)) return `day ${d} of month ${m}`;
@@ -477,13 +538,13 @@ function badYmd(v: string): string | undefined {
 
 /** Why `v` is not an RFC 5545 DATE-TIME (YYYYMMDDTHHMMSS[Z]), or undefined. */
 function badDateTime(v: string, tzid: boolean, utcOnly: boolean): string | undefined {
-  const m = /^(\d{8})T(\d{2})(\d{2})(\d{2})(Z?)$/.exec(v);
-  if (m === null) return /^\d{8}$/.test(v) ? 'a DATE without VALUE=DATE' : 'expected YYYYMMDDTHHMMSS[Z]';
-  const ymd = badYmd(m[1]!);
+  const utc = v.length === 16 && v.charCodeAt(15) === 0x5a;
+  if ((v.length !== 15 && !utc) || v.charCodeAt(8) !== 0x54 || !digits(v, 0, 8) || !digits(v, 9, 15)) return v.length === 8 && digits(v, 0, 8) ? 'a DATE without VALUE=DATE' : 'expected YYYYMMDDTHHMMSS[Z]';
+  const ymd = badYmd(v);
   if (ymd !== undefined) return ymd;
-  if (Number(m[2]) > 23 || Number(m[3]) > 59 || Number(m[4]) > 60) return 'time out of range';
-  if (m[5] === 'Z' && tzid) return 'TZID on a UTC time (§3.3.5)';
-  if (m[5] !== 'Z' && utcOnly) return 'this property must be in UTC (§3.8.7)';
+  if (num(v, 9, 11) > 23 || num(v, 11, 13) > 59 || num(v, 13, 15) > 60) return 'time out of range';
+  if (utc && tzid) return 'TZID on a UTC time (§3.3.5)';
+  if (!utc && utcOnly) return 'this property must be in UTC (§3.8.7)';
   return undefined;
 }
 

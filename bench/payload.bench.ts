@@ -1,0 +1,273 @@
+// Payload checking speed (MS651–MS656): a calendar-query 207 of 10,000 events (realistic objects:
+// RRULE, ATTENDEEs, VALARM, a long description folded at 75 octets, CRLF) analyzed in 64 KiB
+// writes, against the same bytes with calendar-data in a foreign namespace (no payload is checked:
+// the difference is what the checks cost), and the checker alone on the same payload texts. Then
+// the cost for a 207 without payloads: the tree before the payload checks (git archive of the
+// commit before them) and the current tree analyze the same small Apache 207 and a 10,000-response
+// listing, alternating child processes A/B so that the shared machine's drift hits both.
+//
+// The same file is the child: `node --import tsx bench/payload.bench.ts --worker TREE MODE FILE`.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type * as AnalyzerModule from '../src/analysis/analyzer.js';
+import type * as PayloadModule from '../src/analysis/payload.js';
+import { fixed, table } from './lib/table.js';
+
+const SELF = fileURLToPath(import.meta.url);
+const ROOT = path.resolve(path.dirname(SELF), '..');
+const CHUNK = 64 * 1024;
+const EVENTS = 10_000;
+const LISTING = 10_000;
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const SMALL_FIXTURE = path.join(ROOT, 'test/fixtures/shared/apache-propfind-d0-allprop.http');
+const FOREIGN = 'urn:example:not-caldav';
+
+function fold(line: string): string {
+  const out: string[] = [];
+  for (let i = 0; i < line.length; i += 74) out.push(line.slice(i, i + 74));
+  return out.join('\r\n ');
+}
+
+function eventText(i: number): string {
+  const day = String(1 + (i % 28)).padStart(2, '0');
+  const month = String(1 + (i % 12)).padStart(2, '0');
+  return [
+    'BEGIN:VCALENDAR',
+    'VERSION:2.0',
+    'PRODID:-//davtap//bench//EN',
+    'BEGIN:VEVENT',
+    `UID:event-${i}@bench.davtap.test`,
+    'DTSTAMP:20240105T080000Z',
+    `DTSTART;TZID=Europe/Berlin:2024${month}${day}T100000`,
+    `DTEND;TZID=Europe/Berlin:2024${month}${day}T110000`,
+    'RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=10',
+    `SUMMARY:Réunion ${i}`,
+    fold(`DESCRIPTION:${'Ordre du jour: budget, feuille de route et rétrospective. '.repeat(3)}`),
+    'ORGANIZER;CN="Zoë Ångström":mailto:zoe@example.com',
+    'ATTENDEE;CN="Ada Lovelace";ROLE=REQ-PARTICIPANT;PARTSTAT=ACCEPTED:mailto:ada@example.com',
+    'BEGIN:VALARM',
+    'ACTION:DISPLAY',
+    'DESCRIPTION:Rappel',
+    'TRIGGER:-PT15M',
+    'END:VALARM',
+    'END:VEVENT',
+    'END:VCALENDAR',
+    '',
+  ].join('\r\n');
+}
+
+/** A Radicale-shaped calendar-query answer; `foreign`: calendar-data in a namespace no rule reads. */
+function calendarQuery(foreign: boolean): { body: string; payloadBytes: number } {
+  const ns = foreign ? FOREIGN : 'urn:ietf:params:xml:ns:caldav';
+  const parts = [`<?xml version='1.0' encoding='utf-8'?>\n<multistatus xmlns="DAV:" xmlns:C="${ns}">`];
+  let payloadBytes = 0;
+  for (let i = 0; i < EVENTS; i++) {
+    const data = eventText(i);
+    payloadBytes += Buffer.byteLength(data);
+    parts.push(`<response><href>/cal/event-${i}.ics</href><propstat><prop><getetag>"${i.toString(16)}"</getetag><C:calendar-data>${data}</C:calendar-data></prop><status>HTTP/1.1 200 OK</status></propstat></response>`);
+  }
+  parts.push('</multistatus>\n');
+  return { body: parts.join(''), payloadBytes };
+}
+
+/** An Apache-style allprop listing without payloads (as in the analyzer bench). */
+function listing(): string {
+  const parts: string[] = ['<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">\n'];
+  for (let i = 0; i < LISTING; i++) {
+    parts.push(
+      `<D:response xmlns:lp1="DAV:"><D:href>/dav/big/file-${String(i).padStart(6, '0')}.txt</D:href><D:propstat><D:prop>` +
+        `<lp1:resourcetype/><lp1:getcontentlength>${(i * 37) % 9000}</lp1:getcontentlength><lp1:getlastmodified>Sat, 21 Nov 2026 05:02:49 GMT</lp1:getlastmodified>` +
+        `<lp1:getetag>"${(i * 7919).toString(16)}"</lp1:getetag><D:getcontenttype>text/plain</D:getcontenttype></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>\n`,
+    );
+  }
+  parts.push('</D:multistatus>\n');
+  return parts.join('');
+}
+
+interface Out {
+  ms: number;
+  findings: string[];
+}
+
+/** The child: MODE is 'file' (FILE analyzed once in 64 KiB writes), 'small' (µs per analysis of the small 207) or 'checker'. */
+async function worker(tree: string, mode: string, file: string): Promise<void> {
+  const { createAnalyzer } = (await import(pathToFileURL(path.join(tree, 'src/analysis/analyzer.ts')).href)) as typeof AnalyzerModule;
+  const head = { status: 207, reason: 'Multi-Status', httpVersion: '1.1', rawHeaders: ['Content-Type', 'text/xml; charset=utf-8'], bodyForm: 'payload' as const };
+  if (mode === 'file') {
+    const body = readFileSync(file);
+    const req = { method: 'REPORT', target: '/cal/', rawHeaders: ['Host', '127.0.0.1', 'Depth', '1'], body: Buffer.from('<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/><C:calendar-data/></D:prop></C:calendar-query>') };
+    const once = () => {
+      const a = createAnalyzer(req, head);
+      for (let at = 0; at < body.length; at += CHUNK) a.write(body.subarray(at, at + CHUNK));
+      return a.end({ outcome: 'complete', closeKind: 'fin' });
+    };
+    once(); // warm-up: the first pass compiles
+    const t0 = process.hrtime.bigint();
+    const result = once();
+    const out: Out = { ms: Number(process.hrtime.bigint() - t0) / 1e6, findings: [...new Set(result.findings.map((f) => `${f.rule}:${f.severity}`))] };
+    process.stdout.write(JSON.stringify(out));
+    return;
+  }
+  if (mode === 'checker') {
+    const { PayloadChecker } = (await import(pathToFileURL(path.join(tree, 'src/analysis/payload.ts')).href)) as typeof PayloadModule;
+    const texts = Array.from({ length: EVENTS }, (_, i) => eventText(i));
+    const pass = () => {
+      let problems = 0;
+      for (const t of texts) {
+        const c = new PayloadChecker(false, 0, 1, false);
+        c.write(t, 0, t.length, 0, Buffer.byteLength(t));
+        problems += c.end().problems.length;
+      }
+      return problems;
+    };
+    pass();
+    const t0 = process.hrtime.bigint();
+    const problems = pass();
+    const out: Out = { ms: Number(process.hrtime.bigint() - t0) / 1e6, findings: problems > 0 ? [`${problems} problems`] : [] };
+    process.stdout.write(JSON.stringify(out));
+    return;
+  }
+  // small: the analyzer bench's fixed-cost case, median of 5 rounds of 1,500 after 1,000 warm-up analyses.
+  const raw = readFileSync(file);
+  const sep = raw.indexOf('\r\n\r\n');
+  const rawHeaders = raw
+    .subarray(0, sep)
+    .toString('latin1')
+    .split('\r\n')
+    .slice(1)
+    .flatMap((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]);
+  const body = raw.subarray(sep + 4);
+  const req = { method: 'PROPFIND', target: '/dav/cap/', rawHeaders: ['Host', '127.0.0.1:8080', 'Depth', '0'] };
+  const once = () => {
+    const a = createAnalyzer(req, { ...head, rawHeaders });
+    a.write(body);
+    return a.end({ outcome: 'complete', closeKind: 'fin' });
+  };
+  for (let i = 0; i < 1000; i++) once();
+  const rounds: number[] = [];
+  for (let r = 0; r < 5; r++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < 1500; i++) once();
+    rounds.push(Number(process.hrtime.bigint() - t0) / 1e3 / 1500);
+  }
+  const out: Out = { ms: rounds.sort((a, b) => a - b)[2]! / 1000, findings: once().findings.map((f) => `${f.rule}:${f.severity}`) };
+  process.stdout.write(JSON.stringify(out));
+}
+
+function child(tree: string, mode: string, file: string): Out {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', SELF, '--worker', tree, mode, file], { cwd: ROOT, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+  if (r.status !== 0) throw new Error(`payload bench worker (${mode}, ${tree}) failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Out;
+}
+
+/** The tree just before the payload checks landed, extracted next to the bench's temp files. */
+function treeBefore(dir: string): { tree: string; commit: string } | undefined {
+  try {
+    const landed = execFileSync('git', ['-C', ROOT, 'log', '--format=%H', '-1', '--grep=^Payload checks inside 207s'], { encoding: 'utf8' }).trim();
+    if (landed === '') return undefined;
+    const commit = execFileSync('git', ['-C', ROOT, 'rev-parse', `${landed}^`], { encoding: 'utf8' }).trim();
+    const tree = path.join(dir, 'before');
+    execFileSync('sh', ['-c', `mkdir -p "${tree}" && git -C "${ROOT}" archive "${commit}" src | tar -x -C "${tree}"`]);
+    symlinkSync(path.join(ROOT, 'node_modules'), path.join(tree, 'node_modules'));
+    writeFileSync(path.join(tree, 'package.json'), readFileSync(path.join(ROOT, 'package.json')));
+    return { tree, commit: commit.slice(0, 7) };
+  } catch {
+    return undefined;
+  }
+}
+
+const best = (xs: number[]): number => Math.min(...xs);
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+
+export async function run(): Promise<string> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'davtap-payload-bench-'));
+  try {
+    const checked = calendarQuery(false);
+    const foreign = calendarQuery(true);
+    const calFile = path.join(dir, 'calendar-query.xml');
+    const foreignFile = path.join(dir, 'calendar-query-foreign.xml');
+    const listFile = path.join(dir, 'listing.xml');
+    writeFileSync(calFile, checked.body);
+    writeFileSync(foreignFile, foreign.body);
+    writeFileSync(listFile, listing());
+    const bodyMB = Buffer.byteLength(checked.body) / 1e6;
+    const payloadMB = checked.payloadBytes / 1e6;
+
+    const withChecks: number[] = [];
+    const without: number[] = [];
+    const alone: number[] = [];
+    let findings: string[] = [];
+    for (let r = 0; r < RUNS; r++) {
+      const w = child(ROOT, 'file', calFile);
+      findings = w.findings;
+      withChecks.push(w.ms);
+      without.push(child(ROOT, 'file', foreignFile).ms);
+      alone.push(child(ROOT, 'checker', calFile).ms);
+    }
+    const tWith = best(withChecks);
+    const tWithout = best(without);
+    const tAlone = best(alone);
+    const added = Math.max(tWith - tWithout, 0.001);
+
+    const before = treeBefore(dir);
+    const ab: { tree: string; small: number[]; list: number[] }[] = [
+      ...(before ? [{ tree: before.tree, small: [] as number[], list: [] as number[] }] : []),
+      { tree: ROOT, small: [], list: [] },
+    ];
+    for (let r = 0; r < RUNS; r++) {
+      for (const side of ab) {
+        side.small.push(child(side.tree, 'small', SMALL_FIXTURE).ms * 1000);
+        side.list.push(child(side.tree, 'file', listFile).ms);
+      }
+    }
+    const listMB = Buffer.byteLength(readFileSync(listFile)) / 1e6;
+
+    const load = loadavg().map((x) => x.toFixed(1)).join(', ');
+    const lines = [
+      `A calendar-query 207 of ${EVENTS.toLocaleString('en')} events (${fixed(bodyMB, 1)} MB, of which ${fixed(payloadMB, 1)} MB calendar-data: RRULE, ORGANIZER/ATTENDEE, VALARM,`,
+      'a description folded at 75 octets, CRLF) analyzed once after a warm-up pass, in 64 KiB writes, in a child process; best of',
+      `${RUNS}. 'no payload read' is the same body with calendar-data in a foreign namespace (no payload is checked): the difference`,
+      "is the payload checks' cost, and calendar-data MB / that difference their throughput. 'checker alone' runs",
+      'src/analysis/payload.ts on the same payload texts, outside the XML pass.',
+      `Load average at the end of the run: ${load} (on a shared machine, compare the columns of one run, not runs).`,
+      '',
+      table(
+        ['body', 'with payload checks', 'no payload read', 'added by the checks', 'calendar-data through the checks', 'checker alone', 'findings'],
+        [
+          [
+            `${EVENTS.toLocaleString('en')} events`,
+            `${fixed(tWith, 0)} ms (${fixed(bodyMB / (tWith / 1000), 1)} MB/s)`,
+            `${fixed(tWithout, 0)} ms`,
+            `${fixed(added, 0)} ms (${fixed((added / tWithout) * 100, 0)} %)`,
+            `${fixed(payloadMB / (added / 1000), 0)} MB/s`,
+            `${fixed(tAlone, 0)} ms (${fixed(payloadMB / (tAlone / 1000), 0)} MB/s)`,
+            findings.length > 0 ? findings.join(' ') : 'none',
+          ],
+        ],
+      ),
+      '',
+      '### A 207 without payloads: before and after the payload checks',
+      '',
+      before
+        ? `The tree before the payload checks (${before.commit}, its src/ from \`git archive\`) and the current tree, alternating child processes, ${RUNS} each.`
+        : 'The tree before the payload checks could not be extracted (no git history): the current tree only.',
+      `'small' is the analyzer bench's fixed-cost case (${path.relative(ROOT, SMALL_FIXTURE)}: median of 5 rounds of 1,500 analyses after 1,000 warm-up), median over runs;`,
+      `'listing' a ${LISTING.toLocaleString('en')}-response Apache-style PROPFIND answer (${fixed(listMB, 1)} MB) analyzed once after a warm-up pass, best of ${RUNS}.`,
+      '',
+      table(
+        ['tree', 'small 207', 'listing', 'listing MB/s'],
+        ab.map((side) => [side.tree === ROOT ? 'with payload checks' : `before (${before!.commit})`, `${fixed(median(side.small), 1)} µs`, `${fixed(best(side.list), 0)} ms`, fixed(listMB / (best(side.list) / 1000), 1)]),
+      ),
+    ];
+    return lines.join('\n');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[2] === '--worker') {
+  await worker(process.argv[3]!, process.argv[4]!, process.argv[5]!);
+}
