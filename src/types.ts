@@ -68,6 +68,11 @@ export interface ResponseRecord {
   /** 1xx responses relayed before the final one (102 Processing, 100 Continue, 103). */
   informational: InformationalResponse[];
   rawTrailers: RawHeaders;
+  /**
+   * Bytes the upstream sent after the response's end in the same read (on a persistent connection
+   * they would be read as the next response): their count and first 32 in hex.
+   */
+  surplus?: { bytes: number; hex: string };
 }
 
 export interface FlowTimings {
@@ -180,6 +185,8 @@ export interface TransportEnd {
   message?: string;
   /** 'fin' a clean close, 'rst' a reset, 'tls-no-close-notify', 'timeout'. */
   closeKind?: 'fin' | 'rst' | 'tls-no-close-notify' | 'timeout';
+  /** Bytes after the end of a payload-form body, as the relay saw them (ResponseRecord.surplus). */
+  surplus?: { bytes: number; hex: string };
 }
 
 export interface Evidence {

@@ -120,6 +120,11 @@ class AnalyzerImpl implements Analyzer {
     });
     this.guard('scan', () => this.scan.end());
     const framing = this.deframer.finish();
+    // In payload form the relay read the framing: bytes it saw after the body's end come with the transport.
+    if (framing.bodyForm === 'payload' && transport?.surplus) {
+      framing.surplusBytes = transport.surplus.bytes;
+      framing.surplusHex = transport.surplus.hex.slice(0, 64);
+    }
     const facts: Facts = {
       req: this.req,
       head: this.head,

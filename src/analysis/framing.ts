@@ -22,6 +22,11 @@ export interface FramingFacts {
   chunkCount: number;
   lastSizeLine?: string;
   sawLastChunk: boolean;
+  /**
+   * The chunked message reached its end: the last chunk, the trailer section and its final CRLF
+   * (RFC 9112 §7.1). A body that stops after the last chunk is still an incomplete message.
+   */
+  chunkedEnded: boolean;
   /** Invalid chunk framing: what, where (wire offset) and the bad bytes in hex. */
   chunkError?: { what: string; offset: number; hex: string };
   /** Bytes after the end of the framed body (desync on a persistent connection). */
@@ -67,6 +72,7 @@ export class Deframer {
       wireBytes: 0,
       chunkCount: 0,
       sawLastChunk: false,
+      chunkedEnded: false,
       surplusBytes: 0,
       surplusHex: '',
       tail: EMPTY,
@@ -137,6 +143,7 @@ export class Deframer {
     const used = framer.feed(buf, 0, (payload) => this.deliver(payload));
     f.chunkCount = framer.chunkCount;
     f.sawLastChunk = framer.sawLastChunk;
+    f.chunkedEnded = framer.done;
     const sizeLine = framer.lastSizeLine;
     if (sizeLine !== undefined) f.lastSizeLine = sizeLine;
     if (framer.fault) this.broken(framer.fault, chunk, base);

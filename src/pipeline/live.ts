@@ -12,7 +12,7 @@ import { clientScheme } from '../analysis/request.js';
 import { relayFailed } from '../analysis/rules/index.js';
 import { INTERNAL_ERROR_CODE } from '../proxy/client-errors.js';
 import type { ProxyHooks } from '../proxy/index.js';
-import type { Analysis, Analyzer, Finding, Flow, FlowStart, Mode, Outcome, RequestContext, ResponseHead, TransportEnd } from '../types.js';
+import type { Analysis, Analyzer, Finding, Flow, FlowStart, Mode, Outcome, RequestContext, ResponseRecord, ResponseHead, TransportEnd } from '../types.js';
 
 export interface LiveOptions {
   /** Receives each finished flow, with its analysis attached. */
@@ -57,7 +57,7 @@ export function requestContextOf(request: FlowStart['request'], mode: Mode, clie
   };
 }
 
-export function transportEndOf(outcome: Outcome): TransportEnd {
+export function transportEndOf(outcome: Outcome, surplus?: ResponseRecord['surplus']): TransportEnd {
   const closeKind =
     outcome.kind === 'timeout' ? 'timeout'
     : outcome.code === 'ECONNRESET' || outcome.code === 'EPIPE' ? 'rst'
@@ -68,6 +68,7 @@ export function transportEndOf(outcome: Outcome): TransportEnd {
     ...(outcome.code ? { code: outcome.code } : {}),
     ...(outcome.message ? { message: outcome.message } : {}),
     ...(closeKind ? { closeKind } : {}),
+    ...(surplus ? { surplus } : {}),
   };
 }
 
@@ -79,10 +80,10 @@ export function createLivePipeline(options: LiveOptions): LivePipeline {
     analyzers.delete(flow.id);
     try {
       if (analyzer) {
-        flow.analysis = analyzer.end(transportEndOf(flow.outcome));
+        flow.analysis = analyzer.end(transportEndOf(flow.outcome, flow.response?.surplus));
       } else if (flow.response && flow.outcome.kind !== 'complete' && flow.response.body.captureComplete) {
         const head: ResponseHead = { ...flow.response, bodyForm: 'payload' };
-        flow.analysis = analyze(requestContextOf(flow.request, flow.mode, flow.client.tls !== undefined), head, flow.response.body.bytes, transportEndOf(flow.outcome));
+        flow.analysis = analyze(requestContextOf(flow.request, flow.mode, flow.client.tls !== undefined), head, flow.response.body.bytes, transportEndOf(flow.outcome, flow.response.surplus));
       }
     } catch (err) {
       // analyze() does not throw by contract; if it ever did, the flow is still recorded.

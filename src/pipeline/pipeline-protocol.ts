@@ -65,7 +65,7 @@ export interface FlowTail {
   /** Sandwich mode: the flow's leg, pair and gateway differences (Flow.leg, pairedWith, pairFindings). */
   sandwich?: Pick<Flow, 'leg' | 'pairedWith' | 'pairFindings'>;
   requestBody: Omit<CapturedBody, 'bytes'>;
-  response: Pick<ResponseRecord, 'informational' | 'rawTrailers' | 'decodeError'> & {
+  response: Pick<ResponseRecord, 'informational' | 'rawTrailers' | 'decodeError' | 'surplus'> & {
     body: Omit<CapturedBody, 'bytes'>;
     decoded: Omit<CapturedBody, 'bytes'> | null;
   };
@@ -108,7 +108,7 @@ export type ToWorker = { batch: WireEvent[]; bytes: ArrayBuffer } | { close: tru
 type PackedHeaders = string | string[];
 type PackedStart = ['s', string, FlowStart['mode'], number, number | null, string, string, string, string, PackedHeaders, number, boolean, number, string, string, PackedHeaders, FlowStart['response']['framing'], number | null, number, number, boolean, boolean];
 type PackedChunk = ['c', string, number, number];
-type PackedTail = ['t', string, string, number, FlowTail['client']['tls'], number, number | null, number | null, string, string | undefined, string | undefined, string | undefined, number, boolean, number, boolean, number | null, boolean, string | undefined, FlowTail['response']['informational'], PackedHeaders, number, number, number, number, number, SkipReason | undefined];
+type PackedTail = ['t', string, string, number, FlowTail['client']['tls'], number, number | null, number | null, string, string | undefined, string | undefined, string | undefined, number, boolean, number, boolean, number | null, boolean, string | undefined, FlowTail['response']['informational'], PackedHeaders, number, number, number, number, number, SkipReason | undefined, ResponseRecord['surplus']];
 export type WireEvent = PackedStart | PackedChunk | PackedTail | HaltEvent | WriteEvent | FlowEvent;
 
 // Header names and values never hold NUL (Node's parser refuses it); a list that did would be
@@ -128,7 +128,7 @@ export function pack(ev: PipelineEvent): WireEvent {
   // A sandwich flow's tail carries its leg and differences: it goes in the object form.
   if (!t || ev.response !== 'streamed' || t.sandwich) return ev;
   const d = t.response.decoded;
-  return ['t', t.id, t.client.address, t.client.port, t.client.tls, t.timings.start, t.timings.firstByte, t.timings.end, t.outcome.kind, t.outcome.code, t.outcome.message, t.injected, t.requestBody.bytesSeen, t.requestBody.captureComplete, t.response.body.bytesSeen, t.response.body.captureComplete, d ? d.bytesSeen : null, d ? d.captureComplete : false, t.response.decodeError, t.response.informational, packHeaders(t.response.rawTrailers), ev.requestBody[0], ev.requestBody[1], ev.responseLength, ev.decoded ? ev.decoded[0] : -1, ev.decoded ? ev.decoded[1] : 0, ev.skipped];
+  return ['t', t.id, t.client.address, t.client.port, t.client.tls, t.timings.start, t.timings.firstByte, t.timings.end, t.outcome.kind, t.outcome.code, t.outcome.message, t.injected, t.requestBody.bytesSeen, t.requestBody.captureComplete, t.response.body.bytesSeen, t.response.body.captureComplete, d ? d.bytesSeen : null, d ? d.captureComplete : false, t.response.decodeError, t.response.informational, packHeaders(t.response.rawTrailers), ev.requestBody[0], ev.requestBody[1], ev.responseLength, ev.decoded ? ev.decoded[0] : -1, ev.decoded ? ev.decoded[1] : 0, ev.skipped, t.response.surplus];
 }
 
 export function unpack(w: WireEvent): PipelineEvent {
@@ -150,7 +150,7 @@ export function unpack(w: WireEvent): PipelineEvent {
       analyze,
     };
   }
-  const [, id, address, port, tls, start, firstByte, end, kind, code, message, injected, qSeen, qComplete, rSeen, rComplete, dSeen, dComplete, decodeError, informational, trailers, qOff, qLen, responseLength, dOff, dLen, skipped] = w;
+  const [, id, address, port, tls, start, firstByte, end, kind, code, message, injected, qSeen, qComplete, rSeen, rComplete, dSeen, dComplete, decodeError, informational, trailers, qOff, qLen, responseLength, dOff, dLen, skipped, surplus] = w;
   const tail: FlowTail = {
     id,
     client: { address, port, ...(tls !== undefined ? { tls } : {}) },
@@ -164,6 +164,7 @@ export function unpack(w: WireEvent): PipelineEvent {
       ...(decodeError !== undefined ? { decodeError } : {}),
       informational,
       rawTrailers: unpackHeaders(trailers),
+      ...(surplus !== undefined ? { surplus } : {}),
     },
   };
   return { k: 'flow', tail, requestBody: [qOff, qLen], response: 'streamed', responseLength, decoded: dOff >= 0 ? [dOff, dLen] : null, ...(skipped ? { skipped } : {}) };

@@ -225,6 +225,7 @@ function joined(tail: FlowTail): Flow {
       ...(tail.response.decodeError !== undefined ? { decodeError: tail.response.decodeError } : {}),
       informational: tail.response.informational,
       rawTrailers: tail.response.rawTrailers,
+      ...(tail.response.surplus !== undefined ? { surplus: tail.response.surplus } : {}),
     },
     outcome: tail.outcome,
     ...(tail.injected !== undefined ? { injected: tail.injected } : {}),

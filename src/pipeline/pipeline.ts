@@ -86,6 +86,7 @@ function tailOf(flow: Flow, response: NonNullable<Flow['response']>): FlowTail {
       ...(response.decodeError !== undefined ? { decodeError: response.decodeError } : {}),
       informational: response.informational,
       rawTrailers: response.rawTrailers,
+      ...(response.surplus !== undefined ? { surplus: response.surplus } : {}),
     },
   };
 }

@@ -31,7 +31,9 @@ export function ms002Applies(f: Facts): boolean {
   if (clientGaveUp(f)) return false;
   const fr = f.framing;
   if (fr.framing !== 'chunked') return false;
-  if (fr.bodyForm === 'wire') return fr.chunkError !== undefined || !fr.sawLastChunk;
+  // The relay's wire core reads the same bytes the same way: a message that stops after the last
+  // chunk, before the trailer section's final CRLF, is as incomplete offline as it is live.
+  if (fr.bodyForm === 'wire') return fr.chunkError !== undefined || !fr.sawLastChunk || !fr.chunkedEnded;
   return f.transport.outcome !== 'complete' || /^HPE_/.test(f.transport.code ?? '');
 }
 
@@ -133,6 +135,13 @@ export const truncationRules: RuleDef[] = [
           ...cutBlame(fr.payloadBytes),
           message: `chunked body ended before the last chunk (${f.transport.code ?? f.transport.outcome}) after ${n(fr.payloadBytes)} payload bytes${where}`,
           evidence: { offset: fr.payloadBytes, received: fr.payloadBytes, outcome: f.transport.outcome, ...(f.transport.code !== undefined ? { code: f.transport.code } : {}) },
+        };
+      }
+      if (fr.sawLastChunk) {
+        return {
+          ...cutBlame(fr.payloadBytes),
+          message: `chunked message ended after its last chunk, inside the trailer section, before the final CRLF (${plural(fr.chunkCount, 'chunk')}, ${n(fr.payloadBytes)} payload bytes)${where}`,
+          evidence: { offset: fr.wireBytes, chunks: fr.chunkCount, received: fr.payloadBytes, excerpt: printable(fr.tail.subarray(-64)) },
         };
       }
       return {

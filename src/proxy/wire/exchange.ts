@@ -116,6 +116,8 @@ export class WireExchange implements LinkUser {
   private dechunk = false;
   /** Upstream sent bytes after the response's end: its connection cannot be trusted again. */
   private overran = false;
+  /** What the upstream sent after the response's end, in the read that ended it. */
+  private surplus: { bytes: number; hex: string } | undefined;
   private clientHeadSent = false;
   /** This exchange cuts the client connection (cut()). */
   private clientCut = false;
@@ -145,6 +147,12 @@ export class WireExchange implements LinkUser {
     this.requestFramer = new BodyFramer(target.plan);
     this.retryable = target.plan.framing === 'none' && IDEMPOTENT.has(target.head.method);
     this.upstreamHead = serializeHead(`${this.request.method} ${target.path} HTTP/1.1`, target.upstreamHeaders);
+  }
+
+  /** Bytes after the response's end in this read: the upstream connection cannot be trusted again, and the flow says so. */
+  private noteSurplus(buf: Buffer, off: number): void {
+    this.overran = off < buf.length;
+    if (this.overran) this.surplus = { bytes: buf.length - off, hex: buf.subarray(off, off + 32).toString('hex') };
   }
 
   /** The response head went to the client. */
@@ -383,7 +391,7 @@ export class WireExchange implements LinkUser {
         off = end;
         if (!this.startResponse(head)) return;
         if (this.response!.framer.done) {
-          this.overran = off < buf.length;
+          this.noteSurplus(buf, off);
           this.complete();
           return;
         }
@@ -397,7 +405,7 @@ export class WireExchange implements LinkUser {
         return;
       }
       if (response.framer.done) {
-        this.overran = off < buf.length;
+        this.noteSurplus(buf, off);
         this.complete();
         return;
       }
@@ -895,6 +903,7 @@ export class WireExchange implements LinkUser {
           rawTrailers: injected ? [] : response.framer.trailers,
         };
         if (decoded?.error) record.decodeError = decoded.error;
+        if (this.surplus && !injected) record.surplus = this.surplus;
       }
       const flow: Flow = {
         id: this.id,
