@@ -1,0 +1,89 @@
+// The terminal UI as a debugger, end to end: the built `./bin/davtap` in a real terminal (tmux) in
+// front of the in-process WebDAV server. On a fresh clone: `npm ci && npm run tui-debugger` (builds
+// first; needs tmux and curl). Prints one line, exits 1 when a check fails:
+//
+//   tui-debugger: intercept=ok replay=ok quit-confirm=ok
+//
+// - intercept: `i ~m PUT`, a PUT is held (the server has no file) while a PROPFIND passes; `A`
+//   releases it and the client gets 201 with the file written;
+// - replay: `r` on the newest flow adds a replayed flow to the list and shows "207 → 207: same";
+// - quit-confirm: `q` with a PUT held asks, `k` kills it (the client gets 502) and davtap exits 0.
+import net from 'node:net';
+import path from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { curl } from '../test/helpers/curl.js';
+import { DAVTAP_BIN } from '../test/helpers/davtap-process.js';
+import { startDavServer } from '../test/helpers/webdav.js';
+import { Tmux, sh } from '../test/ui/tmux.js';
+
+const verbose = process.env.TUI_VERBOSE === '1';
+const results: Record<string, string> = { intercept: 'FAIL', replay: 'FAIL', 'quit-confirm': 'FAIL' };
+const code = async (args: string[]) => (await curl(['-o', '/dev/null', '-w', '%{http_code}', ...args])).stdout.toString();
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const dir = mkdtempSync(path.join(tmpdir(), 'davtap-tui-debugger-'));
+const dav = await startDavServer();
+const port = await freePort();
+const proxy = `http://127.0.0.1:${port}`;
+const term = Tmux.start(
+  `LANG=C.UTF-8 ${sh(DAVTAP_BIN)} --upstream ${sh(`${dav.url}/`)} --listen 127.0.0.1:${port} --db ${sh(path.join(dir, 'flows.db'))} --ca-dir ${sh(path.join(dir, 'ca'))}; echo davtap-exit=$?; sleep 60`,
+);
+let step = 'start';
+try {
+  await term.waitFor(/No flows yet/, 30_000);
+
+  step = 'intercept';
+  term.send('i');
+  await term.waitFor(/intercept: /, 5000);
+  term.type('~m PUT');
+  term.send('Enter');
+  await term.waitFor(/\[intercept ~m PUT\]/, 5000);
+  const put = code(['-X', 'PUT', '--data-binary', 'held', `${proxy}/dav/held.txt`]);
+  await term.waitFor(/\[1 held: PUT /, 10_000);
+  const notWritten = (await code([`${dav.url}/dav/held.txt`])) === '404';
+  const othersPass = (await code(['-X', 'PROPFIND', '-H', 'Depth: 0', `${proxy}/dav/`])) === '207';
+  term.send('A');
+  const released = (await put) === '201' && (await curl([`${dav.url}/dav/held.txt`])).stdout.toString() === 'held';
+  results.intercept = notWritten && othersPass && released ? 'ok' : `FAIL(written-while-held=${!notWritten} others=${othersPass} released=${released})`;
+
+  step = 'replay';
+  await term.waitFor((s) => /2 flows/.test(s) && !/held:/.test(s), 10_000);
+  // Follow mode: the newest flow (the PUT) is selected; the PROPFIND is one up.
+  term.send('k', 'r');
+  await term.waitFor(/207 → 207: same/, 20_000);
+  term.send('x');
+  await term.waitFor(/3 flows/, 10_000);
+  results.replay = 'ok';
+
+  step = 'quit-confirm';
+  const killed = curl(['-sS', '-w', '\n%{http_code}', '-X', 'PUT', '--data-binary', 'never', `${proxy}/dav/never.txt`]);
+  await term.waitFor(/\[1 held: PUT /, 10_000);
+  term.send('q');
+  await term.waitFor(/1 request is held by intercept/, 5000);
+  term.send('k');
+  const answer = (await killed).stdout.toString();
+  const screen = await term.waitFor(/davtap-exit=\d+/, 15_000);
+  const exited = /davtap-exit=0/.test(screen);
+  results['quit-confirm'] = /502$/.test(answer) && exited && (await code([`${dav.url}/dav/never.txt`])) === '404' ? 'ok' : `FAIL(answer ${answer.slice(-3)}, ${exited ? 'exit 0' : 'no clean exit'})`;
+} catch (err) {
+  if (results[step] === 'FAIL') results[step] = 'FAIL(timeout)';
+  if (verbose) process.stderr.write(`tui-debugger: ${step}: ${(err as Error).message}\n`);
+} finally {
+  term.kill();
+  await dav.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+process.stdout.write(`tui-debugger: ${Object.entries(results).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
+process.exitCode = Object.values(results).every((v) => v === 'ok') ? 0 : 1;
