@@ -45,21 +45,27 @@ export function resolveIds(store: Store, ids: readonly string[], command = 'expo
   return out;
 }
 
+/**
+ * Every id matching `filter` (all without one), oldest first. Pages continue after the last seq
+ * seen rather than at an offset: a filter SQLite cannot answer from an index (a body search) then
+ * scans the flows once, not once per page.
+ */
+function idsInOrder(store: Store, filter: string | null): string[] {
+  const ids: string[] = [];
+  let after = 0;
+  for (;;) {
+    const rows = store.listFlows({ filter, order: 'asc', afterSeq: after, limit: PAGE });
+    for (const r of rows) ids.push(r.id);
+    if (rows.length < PAGE) return ids;
+    after = rows[rows.length - 1]!.seq;
+  }
+}
+
 /** The ids selected, oldest first, without duplicates. Validates the filter before anything is written. */
 export function selectIds(store: Store, selection: Selection): string[] {
   const filter = selection.filter !== undefined && selection.filter !== null && selection.filter.trim() !== '' ? selection.filter : null;
   // Parse (and so validate) the filter even when no flow would reach it.
-  const matching = (): Set<string> | null => {
-    if (filter === null) return null;
-    const set = new Set<string>();
-    const pages = Math.ceil(store.countFlows(filter) / PAGE) + 1;
-    for (let page = 0; page < pages; page++) {
-      const rows = store.listFlows({ filter, order: 'asc', offset: page * PAGE, limit: PAGE });
-      for (const r of rows) set.add(r.id);
-      if (rows.length < PAGE) break;
-    }
-    return set;
-  };
+  const matching = (): Set<string> | null => (filter === null ? null : new Set(idsInOrder(store, filter)));
   const filtered = matching();
   if (selection.ids !== undefined && selection.ids.length > 0) {
     const resolved = resolveIds(store, selection.ids, selection.command);
@@ -71,14 +77,7 @@ export function selectIds(store: Store, selection: Selection): string[] {
       .map(([id]) => id);
   }
   if (filtered !== null) return [...filtered];
-  const all: string[] = [];
-  const pages = Math.ceil(store.countFlows() / PAGE) + 1;
-  for (let page = 0; page < pages; page++) {
-    const rows = store.listFlows({ order: 'asc', offset: page * PAGE, limit: PAGE });
-    for (const r of rows) all.push(r.id);
-    if (rows.length < PAGE) break;
-  }
-  return all;
+  return idsInOrder(store, null);
 }
 
 /** Reads the selected flows one at a time, so that an export of many flows stays small in memory. */

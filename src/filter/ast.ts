@@ -82,5 +82,10 @@ export function domainsOf(url: string, rawHeaders: readonly string[]): string[] 
 export function bodyMatches(re: RegExp, bytes: Uint8Array | null | undefined): boolean {
   if (!bytes || bytes.length === 0) return false;
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return re.test(buf.toString('utf8'));
+  return bodyTextMatches(re, buf.toString('utf8'));
+}
+
+/** A body already read as text (the store hands bodies over as UTF-8 TEXT). */
+export function bodyTextMatches(re: RegExp, text: string): boolean {
+  return text.length > 0 && re.test(text);
 }

@@ -7,6 +7,7 @@
 // `~c` the status, `~q` no response, `~b` a body…); davtap's own codes follow them.
 import { rules } from '../analysis/rules/index.js';
 import type { Category, Severity } from '../types.js';
+import { likePrefilter } from './literal.js';
 import { bodyMatches, cachedPattern, categories, compilePattern, contentTypes, domainsOf, headerLines, severities, type FilterableFlow } from './ast.js';
 
 /** A bad argument: the parser turns it into a FilterSyntaxError at the argument's position. */
@@ -71,7 +72,7 @@ const ruleArg: ArgKind = {
     const rule = text.toUpperCase();
     if (!(rule in rules)) {
       const ids = ruleIds();
-      throw new BadArgument(`unknown rule '${text}' (rule ids run ${ids[0]} … ${ids[ids.length - 1]}; 'davtap check --help' lists them)`);
+      throw new BadArgument(`unknown rule '${text}' (rule ids run ${ids[0]} … ${ids[ids.length - 1]}; the README's "Rules" section lists them)`);
     }
     return rule;
   },
@@ -93,7 +94,7 @@ export type ArgKindName = keyof typeof argKinds;
 
 /** How an entry names columns and binds values in its SQL (the store decides, per database). */
 export interface SqlContext {
-  /** A `?` placeholder bound to `value`. */
+  /** A `?` bound to `value`: call it in the order the placeholders appear in the text. */
   param(value: string | number): string;
   /** A flows column (`f.status`), or what it reads as in a file written before it existed. */
   column(name: string): string;
@@ -112,8 +113,8 @@ export interface FilterCode {
   /** `arg` is the normalized argument ('' for a code without one). */
   match(flow: FilterableFlow, arg: string): boolean;
   /**
-   * A boolean SQL expression over `flows f` saying the same as `match`. Each `ctx.param` is one `?`,
-   * in the order they appear in the text.
+   * A boolean SQL expression over `flows f` saying the same as `match`, its values bound through
+   * `ctx.param`.
    */
   sql(arg: string, ctx: SqlContext): string;
 }
@@ -130,16 +131,43 @@ export const assetPattern = 'text/javascript|application/x-javascript|applicatio
 const responseBody = (flow: FilterableFlow): Uint8Array | undefined => (flow.response ? (flow.response.decoded ?? flow.response.body).bytes : undefined);
 
 /**
- * A stored body, wherever the store keeps it: whole in `bodies`, or in 256 KiB `body_parts`
- * (joined in part order by the `join_parts` aggregate). A flow without a stored body gives NULL.
+ * Whether a stored body BLOB `x` matches the regex `arg`. SQLite hands the body over as TEXT (no
+ * copy, unlike a BLOB: half the time of a search) read as UTF-8, as `bodyMatches` reads it. When the
+ * pattern holds literal text (literal.ts), SQLite's LIKE first rules out, in C, the bodies that
+ * cannot match, and answers alone for a pattern that is nothing but that text. LIKE stops at a NUL
+ * byte and counts bytes that are no ASCII as characters of their own: when the body's length in
+ * characters up to its first NUL differs from its length in bytes, LIKE's "no" is not trusted and
+ * the regex decides.
  */
-function storedBody(kind: 'request' | 'response' | 'decoded'): string {
-  const whole = `(SELECT b.bytes FROM bodies b WHERE b.flow_seq = f.seq AND b.kind = '${kind}')`;
-  if (kind === 'request') return whole;
-  return `coalesce(${whole}, (SELECT join_parts(p.part, p.bytes) FROM body_parts p WHERE p.flow_id = f.id AND p.kind = '${kind}'))`;
+function bodyTest(x: string, arg: string, ctx: SqlContext): string {
+  const text = `CAST(${x} AS TEXT)`;
+  const prefilter = likePrefilter(arg);
+  if (!prefilter) return `body_match(${ctx.param(arg)}, ${text})`;
+  // In the order of the placeholders.
+  const like = `CASE WHEN ${text} LIKE ${ctx.param(prefilter.like)} ESCAPE '\\'`;
+  const onLike = prefilter.exact ? '1' : `body_match(${ctx.param(arg)}, ${text})`;
+  return `${like} THEN ${onLike} WHEN length(${text}) = length(${x}) THEN 0 ELSE body_match(${ctx.param(arg)}, ${text}) END`;
 }
-const responseBodySql = (ctx: SqlContext): string =>
-  `CASE WHEN ${ctx.column('decoded_bytes_seen')} IS NULL THEN ${storedBody('response')} ELSE ${storedBody('decoded')} END`;
+
+/**
+ * A stored body of `kind` (an SQL expression naming the kind) matches `arg`, wherever the store
+ * keeps it: whole in `bodies`, or in 256 KiB `body_parts` (joined in part order by `join_parts`).
+ * A flow without a stored body matches nothing.
+ */
+function storedBodyMatches(kind: string, arg: string, ctx: SqlContext, parts: boolean): string {
+  // Params in the order of the text: the whole body's test first.
+  const whole = `EXISTS (SELECT 1 FROM bodies b WHERE b.flow_seq = f.seq AND b.kind = ${kind} AND ${bodyTest('b.bytes', arg, ctx)})`;
+  if (!parts) return whole;
+  const inParts =
+    `(EXISTS (SELECT 1 FROM body_parts q WHERE q.flow_id = f.id AND q.kind = ${kind}) AND ` +
+    `body_match(${ctx.param(arg)}, CAST((SELECT join_parts(p.part, p.bytes) FROM body_parts p WHERE p.flow_id = f.id AND p.kind = ${kind}) AS TEXT)))`;
+  return `(${whole} OR ${inParts})`;
+}
+
+const requestBodySql = (arg: string, ctx: SqlContext): string => storedBodyMatches("'request'", arg, ctx, false);
+/** The decoded copy when the flow has one (a gzip/br response), the payload otherwise. */
+const responseBodySql = (arg: string, ctx: SqlContext): string =>
+  storedBodyMatches(`(CASE WHEN ${ctx.column('decoded_bytes_seen')} IS NULL THEN 'response' ELSE 'decoded' END)`, arg, ctx, true);
 
 const findings = (flow: FilterableFlow) => flow.analysis?.findings ?? [];
 
@@ -174,7 +202,7 @@ export const filterCodes: readonly FilterCode[] = [
       const re = cachedPattern(arg, 'body');
       return bodyMatches(re, flow.request.body.bytes) || bodyMatches(re, responseBody(flow));
     },
-    sql: (arg, ctx) => `(body_match(${ctx.param(arg)}, ${storedBody('request')}) OR body_match(${ctx.param(arg)}, ${responseBodySql(ctx)}))`,
+    sql: (arg, ctx) => `(${requestBodySql(arg, ctx)} OR ${responseBodySql(arg, ctx)})`,
   },
   {
     code: 'bq',
@@ -183,7 +211,7 @@ export const filterCodes: readonly FilterCode[] = [
     origin: 'mitmproxy',
     atHead: false,
     match: (flow, arg) => bodyMatches(cachedPattern(arg, 'body'), flow.request.body.bytes),
-    sql: (arg, ctx) => `body_match(${ctx.param(arg)}, ${storedBody('request')})`,
+    sql: (arg, ctx) => requestBodySql(arg, ctx),
   },
   {
     code: 'bs',
@@ -192,7 +220,7 @@ export const filterCodes: readonly FilterCode[] = [
     origin: 'mitmproxy',
     atHead: false,
     match: (flow, arg) => bodyMatches(cachedPattern(arg, 'body'), responseBody(flow)),
-    sql: (arg, ctx) => `body_match(${ctx.param(arg)}, ${responseBodySql(ctx)})`,
+    sql: (arg, ctx) => responseBodySql(arg, ctx),
   },
   {
     code: 'c',

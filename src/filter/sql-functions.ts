@@ -1,7 +1,7 @@
 // The SQL functions the filter codes' SQL calls (codes.ts), as plain functions: the store registers
 // them on every connection. They look at a flow through the same helpers as the in-memory matcher,
 // so a pattern means the same thing in both.
-import { bodyMatches, cachedPattern, contentTypes, domainsOf, headerLines } from './ast.js';
+import { bodyMatches, bodyTextMatches, cachedPattern, contentTypes, domainsOf, headerLines } from './ast.js';
 
 type SqlValue = string | number | bigint | Buffer | null;
 
@@ -28,8 +28,15 @@ export const sqlFunctions: readonly { name: string; fn: (...args: SqlValue[]) =>
     fn: (pattern, url, headers) =>
       typeof pattern === 'string' && domainsOf(String(url ?? ''), rawHeaders(headers)).some((name) => cachedPattern(pattern).test(name)) ? 1 : 0,
   },
-  // A stored body (a BLOB; NULL when none was stored).
-  { name: 'body_match', fn: (pattern, bytes) => (typeof pattern === 'string' && Buffer.isBuffer(bytes) && bodyMatches(cachedPattern(pattern, 'body'), bytes) ? 1 : 0) },
+  // A stored body, cast to TEXT by the SQL (UTF-8, read as `bodyMatches` reads bytes); NULL when none was stored.
+  {
+    name: 'body_match',
+    fn: (pattern, body) => {
+      if (typeof pattern !== 'string') return 0;
+      if (typeof body === 'string') return bodyTextMatches(cachedPattern(pattern, 'body'), body) ? 1 : 0;
+      return Buffer.isBuffer(body) && bodyMatches(cachedPattern(pattern, 'body'), body) ? 1 : 0;
+    },
+  },
 ];
 
 /** `join_parts(part, bytes)`: a body stored in parts, joined in part order; NULL without parts. */

@@ -16,6 +16,7 @@ export interface SqlFilter {
 export function filterToSql(node: FilterNode, absent: ReadonlyMap<string, string> = new Map()): SqlFilter {
   const params: (string | number)[] = [];
   const ctx = {
+    // One `?` per call: entries call it in the order their placeholders appear in the text.
     param(value: string | number): string {
       params.push(value);
       return '?';

@@ -45,6 +45,13 @@ function flows(): Flow[] {
   const query = Buffer.from('<C:calendar-query xmlns:C="urn:ietf:params:xml:ns:caldav">\n<C:filter/></C:calendar-query>');
   search.request.body = { bytes: query, bytesSeen: query.length, captureComplete: true };
   out.push(search);
+  // Binary bodies: a NUL before the text, bytes that are no UTF-8 (a Latin-1 é).
+  const binary = makeFlow(19, { method: 'PUT', status: 201, path: '/dav/files/blob.bin' });
+  const upload = Buffer.concat([Buffer.from([0, 0xff, 0xfe, 0]), Buffer.from('needle-in-binary')]);
+  binary.request.body = { bytes: upload, bytesSeen: upload.length, captureComplete: true };
+  const latin1 = Buffer.from('<p>caf\xe9 cr\xe8me</p>', 'latin1');
+  binary.response!.body = { bytes: latin1, bytesSeen: latin1.length, captureComplete: true };
+  out.push(binary);
   return out;
 }
 
@@ -74,6 +81,14 @@ const filters = [
   '~bs compressed-event',
   `~bs ${partedWord}`,
   '!~bs getetag',
+  '~bs GETETAG',
+  '~bs "file-1\\.ics"',
+  '~bs "HTTP/1.1 404"',
+  '~bs "^<\\?xml.*user1"',
+  '~bq needle-in-binary',
+  '~b "\\x00needle"',
+  '~bs "caf. cr.me"',
+  '~bs "caf\\ufffd"',
   '~bs "^\\s*<\\?xml"',
   '~c 207',
   '~c 4xx',
@@ -206,7 +221,7 @@ test('matchFlow answers each filter code as documented', (t) => {
   t.deepEqual(ids('~sev info'), ['flow-1', 'flow-2', 'flow-8', 'flow-12', 'flow-15']);
   // Case-insensitive regular expressions, like mitmproxy's.
   t.deepEqual(ids('~u /calendars/upper'), ['flow-11']);
-  t.deepEqual(ids('~m ^put$'), ['flow-4']);
+  t.deepEqual(ids('~m ^put$'), ['flow-4', 'flow-19']);
   t.deepEqual(ids('~h "Server: nginx"'), ['flow-10']);
   // ~d: the URL's host or the Host header's, without the port.
   t.deepEqual(ids('~d files\\.example'), ['flow-4']);
@@ -218,6 +233,10 @@ test('matchFlow answers each filter code as documented', (t) => {
   t.deepEqual(ids('~bs compressed-event'), ['flow-16']);
   t.deepEqual(ids('~bq "calendar-query.*filter"'), ['flow-17']);
   t.deepEqual(ids('~b "calendar-query.*filter"'), ['flow-17']);
+  // Bodies are read as UTF-8: a NUL does not end them, a byte that is no UTF-8 is one U+FFFD.
+  t.deepEqual(ids('~bq needle-in-binary'), ['flow-19']);
+  t.deepEqual(ids('~bs "caf. cr.me"'), ['flow-19']);
+  t.deepEqual(ids('~bs café'), []);
   t.deepEqual(ids('~marked'), []);
   t.true(matchFlow(parseFilter('~marked'), { ...all[0]!, marked: true }));
 });
