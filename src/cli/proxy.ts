@@ -61,7 +61,7 @@ Options:
   --inject SPEC[,SPEC…]      act as a deliberately bad gateway for matching responses (see below)
   --inject-filter EXPR       which responses to inject, as a filter on what the response head
                              tells (${headFilterCodes()}, ! & |;
-                             see 'davtap ui --help'); default: every 207
+                             see 'davtap flows --help'); default: every 207
   -h, --help                 show this help
 
 Reverse mode changes only Host, Destination and If (requests) and Location, Content-Location

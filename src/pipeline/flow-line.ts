@@ -2,7 +2,7 @@
 // shared, scrolled back and pasted into bug reports: credentials in the path are masked unless
 // `--show-secrets`.
 import { createRedactor, type Redactor } from '../redact/index.js';
-import type { Flow } from '../types.js';
+import type { Finding, Flow, Severity } from '../types.js';
 
 const masking = createRedactor();
 
@@ -42,8 +42,42 @@ function whereOf(url: string, mode: Flow['mode']): string {
 const controlChars = /[\u0000-\u001f\u007f]/g;
 
 /** `{tls}`, or `{tls: name}` with the SNI name the client asked for: the client spoke TLS to davtap. */
-function clientTlsMark(tls: NonNullable<Flow['client']['tls']>): string {
+function clientTlsMark(tls: { sni?: string }): string {
   return tls.sni !== undefined && tls.sni !== '' ? `{tls: ${tls.sni.replace(controlChars, '?')}}` : '{tls}';
+}
+
+/** What a flow line shows: read from a whole flow (the live log) or from a stored row (`davtap flows`). */
+export interface FlowLineFacts {
+  start: number;
+  end: number | null;
+  mode: Flow['mode'];
+  method: string;
+  url: string;
+  /** Null without a response. */
+  status: number | null;
+  responseBytes: number;
+  outcome: { kind: string; code?: string | null };
+  /** Set when a 207 body was analyzed. */
+  analysis: { findings: readonly Finding[]; failed: number; resources: number; counts: Record<Severity, number> } | null;
+  injected: string | null;
+  clientTls: { sni?: string } | null;
+}
+
+export function flowFacts(flow: Flow): FlowLineFacts {
+  const a = flow.analysis;
+  return {
+    start: flow.timings.start,
+    end: flow.timings.end,
+    mode: flow.mode,
+    method: flow.request.method,
+    url: flow.request.url,
+    status: flow.response ? flow.response.status : null,
+    responseBytes: flow.response ? flow.response.body.bytesSeen : 0,
+    outcome: flow.outcome,
+    analysis: a ? { findings: a.findings, failed: a.summary.failedResources, resources: a.summary.resources, counts: a.summary.findings } : null,
+    injected: flow.injected ?? null,
+    clientTls: flow.client.tls ?? null,
+  };
 }
 
 /**
@@ -51,23 +85,27 @@ function clientTlsMark(tls: NonNullable<Flow['client']['tls']>): string {
  * summary and finding counts] [, injection] [, `{tls…}` when the client's connection was TLS]
  */
 export function flowLine(flow: Flow, redactor: Redactor = masking): string {
-  const status = flow.response ? String(flow.response.status) : '---';
-  const size = flow.response ? bytes(flow.response.body.bytesSeen) : '-';
-  const duration = flow.timings.end !== null ? `${flow.timings.end - flow.timings.start}ms` : '-';
+  return factsLine(flowFacts(flow), redactor);
+}
+
+export function factsLine(flow: FlowLineFacts, redactor: Redactor = masking): string {
+  const status = flow.status !== null ? String(flow.status) : '---';
+  const size = flow.status !== null ? bytes(flow.responseBytes) : '-';
+  const duration = flow.end !== null ? `${flow.end - flow.start}ms` : '-';
   const outcome = flow.outcome.kind === 'complete' ? 'complete' : `${flow.outcome.kind}${flow.outcome.code ? `(${flow.outcome.code})` : ''}`;
-  const parts = [clock(flow.timings.start), flow.request.method, status, whereOf(redactor.url(flow.request.url), flow.mode), size, duration, outcome];
+  const parts = [clock(flow.start), flow.method, status, whereOf(redactor.url(flow.url), flow.mode), size, duration, outcome];
   const a = flow.analysis;
   const skipped = a?.findings.some((f) => f.evidence.limit === 'pipeline-queue');
   if (a && skipped) {
     parts.push('[not analyzed: davtap was behind]');
   } else if (a) {
-    const counts = a.summary.findings;
+    const counts = a.counts;
     const badges = [counts.error ? `E${counts.error}` : '', counts.warning ? `W${counts.warning}` : '', counts.info ? `I${counts.info}` : '']
       .filter(Boolean)
       .join(' ');
-    parts.push(`[${a.summary.failedResources}/${a.summary.resources} failed${badges ? `; ${badges}` : ''}]`);
+    parts.push(`[${a.failed}/${a.resources} failed${badges ? `; ${badges}` : ''}]`);
   }
   if (flow.injected) parts.push(`{injected: ${flow.injected}}`);
-  if (flow.client.tls) parts.push(clientTlsMark(flow.client.tls));
+  if (flow.clientTls) parts.push(clientTlsMark(flow.clientTls));
   return parts.join('  ');
 }

@@ -24,10 +24,12 @@ async function helpOf(args: string[]): Promise<string> {
   return out;
 }
 
-test("'davtap ui --help' carries the filter help the table makes, with every code", async (t) => {
-  const help = await helpOf(['ui', '--help']);
-  t.true(help.includes(filterHelp()));
-  for (const c of filterCodes) t.regex(help, new RegExp(`^ {2}~${c.code}\\b`, 'm'), c.code);
+test("'davtap ui --help' and 'davtap flows --help' carry the filter help the table makes, with every code", async (t) => {
+  for (const command of ['ui', 'flows']) {
+    const help = await helpOf([command, '--help']);
+    t.true(help.includes(filterHelp()), command);
+    for (const c of filterCodes) t.regex(help, new RegExp(`^ {2}~${c.code}\\b`, 'm'), `${command}: ${c.code}`);
+  }
 });
 
 test("the UI's ? panel names every filter code", (t) => {
