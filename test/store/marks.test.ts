@@ -6,12 +6,25 @@ import { StoreError } from '../../src/errors.js';
 import { makeFlow } from './make-flow.js';
 import { tempDb } from './temp.js';
 
-function recorded(file: string, n: number, version?: number): void {
-  const store = version === undefined ? openStore(file) : new Store(file, {}, version);
+function recorded(file: string, n: number): void {
+  const store = openStore(file);
   const writer = createFlowWriter(store);
   for (let i = 0; i < n; i++) writer.enqueue(makeFlow(i, { resources: 2 }));
   writer.flush();
   store.close();
+}
+
+/** A file as the davtap before marks left it (schema version 6), its flows inserted as that one did. */
+function recordedBeforeMarks(file: string, n: number): void {
+  const old = new Store(file, {}, 6);
+  const insert = old.db.prepare(
+    `INSERT INTO flows (id, mode, client_address, client_port, start, method, url, target, host, path, request_http_version,
+       request_headers, request_bytes_seen, request_capture_complete, status, reason, outcome_kind)
+     VALUES (?, 'reverse', '127.0.0.1', 5000, 1000, 'PROPFIND', 'http://127.0.0.1/dav/', '/dav/', '127.0.0.1', '/dav/', '1.1',
+       '["Depth","1"]', 0, 1, 207, 'Multi-Status', 'complete')`,
+  );
+  for (let i = 0; i < n; i++) insert.run(`flow-${i}`);
+  old.close();
 }
 
 test('a reader marks and unmarks flows while the writer keeps its connection; rows, flows and ~marked see it', (t) => {
@@ -37,7 +50,7 @@ test('a reader marks and unmarks flows while the writer keeps its connection; ro
 
 test('a reader of a version-6 file (before marks) reads every flow as unmarked, ~marked matches none, and marking says to upgrade', (t) => {
   const file = tempDb(t);
-  recorded(file, 3, 6);
+  recordedBeforeMarks(file, 3);
   const reader = openReader(file);
   t.teardown(() => reader.close());
   t.is(reader.db.pragma('user_version', { simple: true }), 6);
