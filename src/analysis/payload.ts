@@ -41,6 +41,8 @@ export interface PayloadFacts {
   offset: number;
   /** Body line of the payload's first line (payload line n is body line bodyLine + n - 1 when its line breaks are literal). */
   bodyLine: number;
+  /** Body column (1-based) of the payload's first character; later lines start at column 1. */
+  bodyColumn: number;
   /** At most PROBLEM_CAP per kind; `counts` has them all. */
   problems: PayloadProblem[];
   counts: Partial<Record<PayloadProblemKind, number>>;
@@ -145,9 +147,10 @@ export class PayloadChecker {
     offset: number,
     bodyLine: number,
     private readonly partial: boolean,
+    bodyColumn = 1,
   ) {
     this.physOffset = offset;
-    this.facts = { format: vcard ? 'vcard' : 'icalendar', lines: 0, bytes: 0, offset, bodyLine, problems: [], counts: {}, uids: [] };
+    this.facts = { format: vcard ? 'vcard' : 'icalendar', lines: 0, bytes: 0, offset, bodyLine, bodyColumn, problems: [], counts: {}, uids: [] };
   }
 
   /**

@@ -474,7 +474,7 @@ export class XmlScan implements XmlReaderEvents {
             if (data.length < 50) {
               data.push(d);
               this.payloadRaw = this.offsetOf(this.reader.position);
-              this.payload = new PayloadChecker(uri === CARDDAV, this.payloadRaw, this.reader.line, this.payloadPartial);
+              this.payload = new PayloadChecker(uri === CARDDAV, this.payloadRaw, this.reader.line, this.payloadPartial, this.reader.column + 1);
             }
             this.dataTarget = d;
           } else if (VERSION_MARKERS.includes(name) && (o.obs.markers?.length ?? 0) < VERSION_MARKERS.length) {

@@ -69,7 +69,7 @@ test('each finding names the href, the payload line, and the body line and offse
     const excerpt = String(e['excerpt']);
     // The byte offset is that of the line's first byte; the body line holds the same text.
     t.true(mangled.subarray(e['offset'] as number).toString('utf8').startsWith(excerpt), `${f.rule} offset`);
-    t.true(lines[(e['line'] as number) - 1]!.startsWith(excerpt), `${f.rule} line`);
+    t.true(lines[(e['line'] as number) - 1]!.slice((e['column'] as number) - 1).startsWith(excerpt), `${f.rule} line:column`);
   }
   const fold = a.findings.find((f) => f.rule === 'MS653')!;
   t.is(fold.evidence['excerpt'], 'here');
@@ -183,4 +183,18 @@ test('blame: a payload written cut is the server, one cut at a relay buffer size
   const relay = payloadFindings(analyze(query(), head, multistatus([['/cal/a.ics', cut]])));
   t.deepEqual(relay.map((f) => [f.rule, f.blame]), [['MS651', 'gateway']]);
   for (const f of payloadFindings(analyze(query(), head, mangled))) t.is(f.blame, 'server', f.rule);
+});
+
+test('a problem on the payload\'s first line names the column where the payload starts, a later line column 1', (t) => {
+  const body = multistatus([['/cal/a.ics', 'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:a\r\nDTSTAMP:20240101T000000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n']]);
+  const lines = body.toString('utf8').split('\n');
+  const f = analyze(query(), head, body).findings.find((x) => x.rule === 'MS654')!;
+  t.is(f.evidence['payloadLine'], 1);
+  t.true(lines[(f.evidence['line'] as number) - 1]!.slice((f.evidence['column'] as number) - 1).startsWith('BEGIN:VCALENDAR'));
+  t.true((f.evidence['column'] as number) > 1);
+  const cut = multistatus([['/cal/b.ics', 'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:b\r\nDTSTAMP:20240101T000000Z\r\nEND:VEVENT\r\n']]);
+  const g = analyze(query(), head, cut).findings.find((x) => x.rule === 'MS651')!;
+  t.is(g.evidence['payloadLine'], 7);
+  t.is(g.evidence['column'], 1);
+  t.is(cut.toString('utf8').split('\n')[(g.evidence['line'] as number) - 1], 'END:VEVENT\r');
 });

@@ -63,6 +63,7 @@ function findings(
         href: o.resource.href,
         payloadLine: first.line,
         line: p.bodyLine + first.line - 1,
+        column: first.line === 1 ? p.bodyColumn : 1,
         offset: first.offset,
         excerpt: first.excerpt,
         payloadBytes: p.rawBytes ?? p.bytes,
@@ -148,7 +149,7 @@ export const payloadRules: RuleDef[] = [
         if (dup === undefined) continue;
         (out ??= []).push({
           message: `${WHAT[p.format]} of ${o.resource.href} has UID ${JSON.stringify(dup.uid.slice(0, 80))}, which ${dup.href} in the same collection has too (UIDs are unique per collection)`,
-          evidence: { href: o.resource.href, uid: dup.uid, firstHref: dup.href, offset: p.offset, line: p.bodyLine },
+          evidence: { href: o.resource.href, uid: dup.uid, firstHref: dup.href, offset: p.offset, line: p.bodyLine, column: p.bodyColumn },
         });
       }
       return out;
