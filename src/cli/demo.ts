@@ -37,12 +37,27 @@ export const demoOptions: readonly DemoOption[] = [
 /** What parseArgs reads: derived from demoOptions, so nothing is parsed that --help does not show. */
 export const demoOptionSpec: OptionSpec = Object.fromEntries(demoOptions.map((o) => [o.name, { type: o.type }]));
 
+/** Words into lines of at most `width` characters. */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  return [...lines, line];
+}
+
 function optionHelp(): string {
-  const width = 22;
+  const column = 22;
   const lines: string[] = [];
   for (const o of [...demoOptions, { name: 'help', type: 'boolean', default: '', help: 'show this help' } as DemoOption]) {
     const flag = `  ${o.name === 'help' ? '-h, ' : ''}--${o.name}${o.arg ? ` ${o.arg}` : ''}`;
-    lines.push(flag.length < width ? `${flag.padEnd(width)}${o.help}` : `${flag}\n${' '.repeat(width)}${o.help}`);
+    const [first, ...rest] = wrap(o.help, 100 - column);
+    lines.push(flag.length < column ? `${flag.padEnd(column)}${first}` : `${flag}\n${' '.repeat(column)}${first}`);
+    for (const more of rest) lines.push(' '.repeat(column) + more);
   }
   return lines.join('\n');
 }
