@@ -69,6 +69,8 @@ function summaryTab(flow: Flow, options: DetailOptions): StyledLine[] {
   lines.push(field('outcome', outcomeText, outcome.kind === 'complete' ? 'ok' : 'error'));
   if (flow.injected) lines.push(field('fault injected', flow.injected, 'injected'));
   if (flow.replayOf) lines.push(field('replay of', `flow ${flow.replayOf} (sent again by davtap)`));
+  if (flow.leg === 'back') lines.push(field('sandwich', "back leg: the gateway's request to the origin"));
+  if (flow.leg === 'front') lines.push(field('sandwich', flow.pairedWith ? `front leg, paired with back flow ${flow.pairedWith}; gateway differences are MS8xx findings` : 'front leg, answered by the gateway itself (no back flow)', flow.pairedWith ? undefined : 'warning'));
   if (flow.analysis) lines.push(field('207', flow.analysis.summary.text, flow.analysis.summary.failedResources > 0 ? 'error' : 'ok'));
   const counts = flow.analysis?.summary.findings;
   if (counts) lines.push(field('findings', `${counts.error} error, ${counts.warning} warning, ${counts.info} info`, counts.error > 0 ? 'error' : counts.warning > 0 ? 'warning' : undefined));

@@ -30,6 +30,8 @@ export function toListRow(row: FlowRow, redactor: Redactor = masking): FlowListR
     injected: row.injected,
     clientTls: row.clientTls !== null,
     report: row.report,
+    leg: row.leg,
+    pairedWith: row.pairedWith,
   };
 }
 

@@ -36,6 +36,9 @@ export interface FlowListRow {
   clientTls?: boolean;
   /** Which REPORT (`calendar-multiget`, `sync-collection`, …), named when the flow was recorded. */
   report?: string | null;
+  /** Sandwich mode: the leg, and on a front flow its back flow's id (null: the gateway answered itself). */
+  leg?: 'front' | 'back' | null;
+  pairedWith?: string | null;
 }
 
 export type CellStyle = 'normal' | 'ok' | 'redirect' | 'client-error' | 'server-error' | 'error' | 'warning' | 'info' | 'dim' | 'injected';
@@ -133,11 +136,16 @@ export function findingBadges(row: Pick<FlowListRow, 'errors' | 'warnings' | 'in
   return { text: parts.join(' '), style: worstSeverity(row) ?? 'normal' };
 }
 
-/** One or two characters in front of the row: "!" transport error, "*" fault injected. */
-export function rowMarker(row: Pick<FlowListRow, 'outcome' | 'injected'>): Cell {
+/**
+ * A few characters in front of the row: "!" transport error, "*" fault injected; in sandwich mode
+ * "f" a front flow paired with its back flow, "g" a front flow the gateway answered itself, "b" a
+ * back flow (the gateway's request to the origin).
+ */
+export function rowMarker(row: Pick<FlowListRow, 'outcome' | 'injected' | 'leg' | 'pairedWith'>): Cell {
   const failedTransport = row.outcome !== 'complete';
   const injected = row.injected !== null && row.injected !== undefined && row.injected !== '';
-  const text = (failedTransport ? '!' : '') + (injected ? '*' : '');
+  const leg = row.leg === 'back' ? 'b' : row.leg === 'front' ? (row.pairedWith ? 'f' : 'g') : '';
+  const text = (failedTransport ? '!' : '') + (injected ? '*' : '') + leg;
   return { text, style: failedTransport ? 'error' : injected ? 'injected' : 'normal' };
 }
 

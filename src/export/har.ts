@@ -93,6 +93,9 @@ export interface HarDavtap {
   injected?: string;
   /** The id of the recorded flow this one re-sent (`davtap replay`). */
   replayOf?: string;
+  /** Sandwich mode: the leg, and on a front flow its back flow's id (absent: the gateway answered itself). */
+  leg?: 'front' | 'back';
+  pairedWith?: string;
   summary?: string;
   findings: Finding[];
   resources: Resource[];
@@ -213,6 +216,8 @@ export function harEntry(recorded: Flow, redactor: Redactor): HarEntry {
   if (redactor.url(req.url) !== redactedUrl) davtap.upstreamUrl = redactor.url(req.url);
   if (flow.injected !== undefined) davtap.injected = flow.injected;
   if (flow.replayOf !== undefined) davtap.replayOf = flow.replayOf;
+  if (flow.leg !== undefined) davtap.leg = flow.leg;
+  if (flow.pairedWith !== undefined) davtap.pairedWith = flow.pairedWith;
   if (flow.analysis) davtap.summary = flow.analysis.summary.text;
 
   const res = flow.response;

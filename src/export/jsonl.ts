@@ -39,6 +39,9 @@ export interface JsonlRecord {
   injected: string | null;
   /** The id of the recorded flow this one re-sent (`davtap replay`), null for a client's flow. */
   replayOf: string | null;
+  /** Sandwich mode: `front` or `back` (null outside it), and on a front flow its back flow's id. */
+  leg: 'front' | 'back' | null;
+  pairedWith: string | null;
   requestHeaders: [string, string][];
   responseHeaders: [string, string][] | null;
   requestBody?: { text: string; encoding?: 'base64' };
@@ -80,6 +83,8 @@ export function jsonlRecord(recorded: Flow, redactor: Redactor, options: JsonlOp
     findings: flow.analysis?.findings ?? [],
     injected: flow.injected ?? null,
     replayOf: flow.replayOf ?? null,
+    leg: flow.leg ?? null,
+    pairedWith: flow.pairedWith ?? null,
     requestHeaders: tuples(redactor.headers(flow.request.rawHeaders)),
     responseHeaders: res ? tuples(redactor.headers(res.rawHeaders)) : null,
   };

@@ -114,6 +114,14 @@ function flowSection(flow: Flow, files: FlowFiles, redactor: Redactor): string[]
   if (!req.body.captureComplete) out.push(`- Note: the saved request body is the first ${int(req.body.bytes.length)} of ${int(req.body.bytesSeen)} bytes`);
   if (flow.injected !== undefined) out.push(`- Fault injected by davtap: ${code(flow.injected)}`);
   if (flow.replayOf !== undefined) out.push(`- Replay of flow ${code(flow.replayOf)} (sent again by davtap replay)`);
+  if (flow.leg === 'back') out.push('- Sandwich: the back leg (the gateway\'s request to the origin)');
+  else if (flow.leg === 'front') {
+    out.push(
+      flow.pairedWith !== undefined
+        ? `- Sandwich: the front leg (a client through the gateway); the gateway's request to the origin is flow ${code(flow.pairedWith)}, and gateway differences (MS8xx) compare the two answers`
+        : '- Sandwich: the front leg, answered by the gateway itself (no request reached the origin)',
+    );
+  }
   if (flow.analysis) out.push(`- Summary: **${flow.analysis.summary.text}**`);
   out.push(`- Files: ${[files.request, files.response, files.decoded, files.body].filter((f): f is string => f !== null).map(code).join(', ')}; replay: ${code(`sh ${files.replay}`)}`);
   out.push('');

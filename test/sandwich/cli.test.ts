@@ -63,6 +63,12 @@ test.serial('an honest gateway: both legs recorded and linked, zero gateway diff
   t.deepEqual(fronts.filter((f) => f.paired_with !== null).map((f) => f.paired_with).sort(), backs.map((b) => b.id).sort());
   t.is(fronts.find((f) => f.path === '/gateway-status')!.paired_with, null);
   t.is((raw.prepare("SELECT count(*) AS n FROM findings WHERE rule LIKE 'MS8%'").get() as { n: number }).n, 0);
+  // The exports carry the legs and the pair link.
+  let out = '';
+  const io: CliIO = { stdout: new Writable({ write: (c, _e, cb) => ((out += String(c)), cb()) }), stderr: new Writable({ write: (_c, _e, cb) => cb() }), env: {}, cwd: scratch };
+  t.is(await main(['export', '--db', r.db, '--jsonl'], io), 0);
+  const lines = out.trim().split('\n').map((l) => JSON.parse(l) as { id: string; leg: string | null; pairedWith: string | null });
+  t.deepEqual(lines.map((l) => [l.id, l.leg, l.pairedWith]), rows.map((x) => [x.id, x.leg, x.paired_with]));
 });
 
 test.serial('a gateway that cuts 207s: MS806 with blame gateway on each front flow, its knock-ons marked, and --fail-on truncation exits 1', async (t) => {

@@ -44,6 +44,11 @@ test('transport errors and fault injection are marked in front of the row', (t) 
   t.deepEqual(rowMarker(row({ outcome: 'upstream-aborted' })), { text: '!', style: 'error' });
   t.deepEqual(rowMarker(row({ injected: 'truncate:32k' })), { text: '*', style: 'injected' });
   t.is(rowMarker(row({ outcome: 'timeout', injected: 'slow' })).text, '!*');
+  // Sandwich mode: the leg, and whether a front flow reached the origin.
+  t.is(rowMarker(row({ leg: 'front', pairedWith: 'b-1' })).text, 'f');
+  t.is(rowMarker(row({ leg: 'front', pairedWith: null })).text, 'g');
+  t.is(rowMarker(row({ leg: 'back' })).text, 'b');
+  t.is(rowMarker(row({ leg: 'front', outcome: 'upstream-aborted' })).text, '!g');
 });
 
 test('a flow without a response shows its outcome instead of a status', (t) => {

@@ -33,6 +33,7 @@ export const helpLines: readonly string[] = [
   ...filterHelpLines('  ', 96),
   '',
   'Row markers: ! transport error  * fault injected;  T before the method: the client spoke TLS;',
+  '  sandwich: f front flow paired with its back flow  g answered by the gateway itself  b back flow;',
   '  207 column: worst severity first (E error, W warning, I info), then failed/total resources;',
   '  "ok" only when no finding is an error or a warning.  REPORT rows name the report.',
   '',
