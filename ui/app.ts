@@ -11,8 +11,8 @@ import { formatCount } from './format.js';
 import { FlowWindow, type FlowSource } from './flow-window.js';
 import { openStoreSource } from './flow-source.js';
 import { helpLines } from './panels/help.js';
-import { cellsMarkup, escapeTags, lineMarkup, styled } from './panels/markup.js';
-import { headerCells, layoutColumns, rowCells, type StyledLine } from './view-model.js';
+import { createMarkup, escapeTags, type Markup } from './panels/markup.js';
+import { headerCells, headerText, layoutColumns, rowCells, type HeaderInfo, type StyledLine } from './view-model.js';
 
 export interface UiScreenOptions {
   input?: NodeJS.ReadableStream;
@@ -42,6 +42,15 @@ export interface UiOptions {
   notice?: () => string | null;
   /** A line for the status bar at start (`davtap demo`: where its server is). */
   status?: string;
+  /**
+   * A proxy runs in this process and stops when the UI quits: `q` then asks "Quit davtap? (y/n)",
+   * as mitmproxy does. A UI attached to a database (`davtap ui`) quits at once.
+   */
+  proxyRunning?: boolean;
+  /** How the proxy in this process was started; without it the newest run recorded in the database is shown. */
+  run?: HeaderInfo['run'];
+  /** Colours (default true); false draws severities by their letters and words alone (NO_COLOR). */
+  color?: boolean;
   /** Start with this filter expression. */
   filter?: string;
   /** Start in follow mode (the cursor stays on the newest flow). Default: true when live. */
@@ -103,6 +112,7 @@ export async function runUi(options: UiOptions): Promise<void> {
 
 class UiApp {
   private readonly window: FlowWindow;
+  private readonly markup: Markup;
   private screen!: blessed.Widgets.Screen;
   private titleBar!: blessed.Widgets.BoxElement;
   private body!: blessed.Widgets.BoxElement;
@@ -132,6 +142,7 @@ class UiApp {
     private readonly options: UiOptions,
   ) {
     this.window = new FlowWindow(source);
+    this.markup = createMarkup(options.color !== false);
     this.window.follow = options.follow ?? options.live !== false;
     if (options.status) this.status = { text: options.status, style: 'info' };
   }
@@ -212,6 +223,15 @@ class UiApp {
       }
     });
     this.screen.on('resize', () => this.render());
+    // Mouse: a click selects a flow (a click on the selected one opens it), the wheel scrolls.
+    this.screen.enableMouse();
+    this.screen.on('mouse', (data: { action: string; x: number; y: number; button?: string }) => {
+      try {
+        this.onMouse(data);
+      } catch (err) {
+        this.setStatus(`error: ${err instanceof Error ? err.message : String(err)}`, 'error');
+      }
+    });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -363,6 +383,32 @@ class UiApp {
       case 'list':
         return this.onListKey(ch, name, enter);
     }
+  }
+
+  private onMouse(data: { action: string; x: number; y: number; button?: string }): void {
+    const wheel = data.action === 'wheelup' ? -3 : data.action === 'wheeldown' ? 3 : 0;
+    if (this.mode === 'detail' && this.detail) {
+      if (wheel === 0) return;
+      this.detail.scroll = Math.max(0, this.detail.scroll + wheel);
+      return this.render();
+    }
+    if (this.mode !== 'list') return;
+    const w = this.window;
+    if (wheel !== 0) {
+      w.follow = false;
+      w.move(wheel);
+      return this.render();
+    }
+    if (data.action !== 'mousedown' || (data.button !== undefined && data.button !== 'left')) return;
+    // Row 0 is the title bar, row 1 the column titles: flows start on row 2.
+    const index = w.top + data.y - 2;
+    if (data.y < 2 || index >= w.total) return;
+    if (index === w.cursor) this.openDetail();
+    else {
+      w.follow = false;
+      w.move(index - w.cursor);
+    }
+    this.render();
   }
 
   private onListKey(ch: string | undefined, name: string, enter: boolean): void {
@@ -572,10 +618,12 @@ class UiApp {
       return;
     }
     const pending = this.options.pendingWrites?.() ?? 0;
-    if (pending > 0 && this.mode !== 'confirm-quit') {
+    const running = this.options.proxyRunning === true;
+    if ((pending > 0 || running) && this.mode !== 'confirm-quit') {
       this.previousMode = this.mode === 'help' ? 'list' : this.mode;
       this.mode = 'confirm-quit';
-      this.setStatus(`${formatCount(pending)} flows are still being written. Quit anyway? (y/n)`, 'error');
+      const writing = pending > 0 ? `${formatCount(pending)} flows are still being written. ` : '';
+      this.setStatus(running ? `${writing}Quit davtap? (y/n)` : `${writing}Quit anyway? (y/n)`, 'error');
       return;
     }
     this.done();
@@ -616,17 +664,38 @@ class UiApp {
     this.screen.render();
   }
 
+  private runInfo: HeaderInfo['run'] = null;
+  private runCheckedAt = 0;
+
+  /** The proxy run the header names: the caller's, or the newest one recorded (looked up at most once a second). */
+  private currentRun(): HeaderInfo['run'] {
+    if (this.options.run) return this.options.run;
+    const now = Date.now();
+    if (now - this.runCheckedAt >= 1000) {
+      this.runCheckedAt = now;
+      try {
+        this.runInfo = this.source.runInfo?.() ?? null;
+      } catch {
+        // The header goes without it; the list says what is wrong with the database.
+      }
+    }
+    return this.runInfo;
+  }
+
   private titleText(): string {
     const w = this.window;
-    const parts = [`davtap  ${this.options.dbPath}`, `${formatCount(w.total)} ${w.total === 1 ? 'flow' : 'flows'}${this.findingsView ? ' with findings' : ''}${this.filterText ? ` matching ${this.filterText}` : ''}`];
-    if (w.total > 0) parts.push(`${formatCount(w.cursor + 1)}/${formatCount(w.total)}`);
-    if (w.follow) parts.push('[follow]');
-    const pending = this.options.pendingWrites?.() ?? 0;
-    if (pending > 0) parts.push(`[${formatCount(pending)} being written]`);
-    if (this.options.live === false) parts.push('[snapshot]');
-    const held = this.heldSummary();
-    if (held !== '') parts.push(held);
-    return parts.join('   ');
+    return headerText({
+      run: this.currentRun(),
+      dbPath: this.options.dbPath,
+      total: w.total,
+      cursor: w.cursor,
+      filterText: this.filterText,
+      findingsView: this.findingsView,
+      follow: w.follow,
+      pending: this.options.pendingWrites?.() ?? 0,
+      snapshot: this.options.live === false,
+      held: this.heldSummary(),
+    });
   }
 
   /** The list view; the window fetches only the rows on screen (and a screen either side). */
@@ -635,14 +704,14 @@ class UiApp {
     w.setHeight(this.bodyHeight() - 1);
     const rows = w.visible();
     const columns = layoutColumns(width, rows);
-    const lines = [cellsMarkup(headerCells(columns))];
+    const lines = [this.markup.cellsMarkup(headerCells(columns))];
     if (w.total === 0) {
       const why = this.findingsView ? `No flow with findings${this.filterText ? ` matches ${this.filterText}` : ''}. Press ! to show every flow.` : null;
-      lines.push(styled(why ?? (this.filterText ? `No flow matches ${this.filterText}. Press / to change the filter.` : 'No flows yet. Waiting for traffic…'), 'dim'));
+      lines.push(this.markup.styled(why ?? (this.filterText ? `No flow matches ${this.filterText}. Press / to change the filter.` : 'No flows yet. Waiting for traffic…'), 'dim'));
       return lines.join('\n');
     }
     rows.forEach((row, i) => {
-      const markup = cellsMarkup(rowCells(row, columns, this.options.utc));
+      const markup = this.markup.cellsMarkup(rowCells(row, columns, this.options.utc));
       lines.push(w.top + i === w.cursor ? `{inverse}${markup}{/inverse}` : markup);
     });
     return lines.join('\n');
@@ -660,11 +729,11 @@ class UiApp {
     const height = this.bodyHeight() - 1;
     const lines = d.cache.lines;
     d.scroll = Math.max(0, Math.min(d.scroll, Math.max(0, lines.length - height)));
-    const shown = lines.slice(d.scroll, d.scroll + height).map((l) => lineMarkup(l, width));
+    const shown = lines.slice(d.scroll, d.scroll + height).map((l) => this.markup.lineMarkup(l, width));
     const barWidth = tabs.reduce((n, t) => n + labels[t].length + 2, 0);
     const position = lines.length > height ? `lines ${d.scroll + 1}-${Math.min(d.scroll + height, lines.length)} of ${formatCount(lines.length)}` : '';
     const gap = width - 1 - barWidth - position.length;
-    return [gap > 1 ? `${bar}${' '.repeat(gap)}${styled(position, 'dim')}` : bar, ...shown].join('\n');
+    return [gap > 1 ? `${bar}${' '.repeat(gap)}${this.markup.styled(position, 'dim')}` : bar, ...shown].join('\n');
   }
 
   private statusMarkup(screenWidth: number): string {
@@ -674,7 +743,7 @@ class UiApp {
       return `{bold}intercept:{/bold} ${escapeTags(this.interceptDraft)}{inverse} {/inverse}  ${styled('Enter apply  Esc cancel  empty stops', 'dim')}`;
     }
     if (this.mode === 'filter') {
-      return `{bold}/{/bold}${escapeTags(this.filterDraft)}{inverse} {/inverse}  ${styled('Enter apply  Esc cancel  empty clears', 'dim')}`;
+      return `{bold}/{/bold}${escapeTags(this.filterDraft)}{inverse} {/inverse}  ${this.markup.styled('Enter apply  Esc cancel  empty clears', 'dim')}`;
     }
     const hints =
       this.mode === 'detail'
@@ -686,7 +755,7 @@ class UiApp {
     else if (this.lastLog) text = `[${this.lastLog.level}] ${this.lastLog.text.trim().split('\n')[0] ?? ''}`;
     text = text.length > width - 1 ? text.slice(0, Math.max(width - 2, 0)) + '~' : text;
     const room = width - text.length - 2;
-    if (room > hints.length) return `${styled(text, style)}${' '.repeat(room - hints.length)}  ${styled(hints, 'dim')}`;
-    return text ? styled(text, style) : styled(hints.slice(0, width - 1), 'dim');
+    if (room > hints.length) return `${this.markup.styled(text, style)}${' '.repeat(room - hints.length)}  ${this.markup.styled(hints, 'dim')}`;
+    return text ? this.markup.styled(text, style) : this.markup.styled(hints.slice(0, width - 1), 'dim');
   }
 }

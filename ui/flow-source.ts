@@ -70,6 +70,7 @@ export function storeSource(store: Store, owned = false, options: SourceOptions 
       const flow = store.getFlow(id);
       return flow && redactFlow(flow, redactor);
     },
+    runInfo: () => store.latestRun(),
     close: () => {
       if (owned) store.close();
     },

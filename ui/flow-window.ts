@@ -2,6 +2,7 @@
 // rather than one big load. PURE logic over a FlowSource (the store reader behind an adapter).
 import type { Flow } from '../src/types.js';
 import type { FilterNode } from '../src/filter/ast.js';
+import type { RunInfo } from '../src/store/index.js';
 import type { FlowListRow } from './view-model.js';
 
 /** What the UI needs from the store. `flow-source.ts` implements it over the store's reader. */
@@ -18,6 +19,8 @@ export interface FlowSource {
   /** Rows in capture order (oldest first). */
   list(filter: FilterNode | null, offset: number, limit: number): FlowListRow[];
   getFlow(id: string): Flow | null;
+  /** How the newest proxy run recording into the database was started, when one was recorded. */
+  runInfo?(): RunInfo | null;
   close(): void;
 }
 

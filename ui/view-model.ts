@@ -234,3 +234,44 @@ export interface StyledLine {
   text: string;
   style?: CellStyle | 'heading' | 'mark';
 }
+
+/** What the title bar says: how the proxy was started (as recorded in the store) and where the list is. */
+export interface HeaderInfo {
+  /** The proxy run recorded in the database; null when none was (an older file, or no proxy yet). */
+  run: { mode: Mode; listen: readonly string[]; upstream?: string; publicUrl?: string } | null;
+  dbPath: string;
+  total: number;
+  /** 0-based cursor position in the list. */
+  cursor: number;
+  filterText: string;
+  findingsView: boolean;
+  follow: boolean;
+  pending: number;
+  snapshot: boolean;
+  /** Requests held by the intercept filter, said before the database ("2 held"); empty when none. */
+  held?: string;
+}
+
+/**
+ * The title bar: "davtap  reverse http://127.0.0.1:8080/ → http://dav:8081/   5 flows   3/5
+ * [follow]   db ./davtap.db". The database comes last, so a narrow terminal cuts its path first.
+ */
+export function headerText(h: HeaderInfo): string {
+  const parts: string[] = [];
+  if (h.run) {
+    const listen = h.run.listen.join(', ');
+    if (h.run.mode === 'reverse') {
+      parts.push(`davtap  reverse ${listen} → ${h.run.upstream ?? '?'}${h.run.publicUrl ? ` (clients use ${h.run.publicUrl})` : ''}`);
+    } else parts.push(`davtap  forward proxy ${listen}`);
+  } else parts.push('davtap  no proxy run recorded');
+  parts.push(`${formatCountText(h.total)} ${h.total === 1 ? 'flow' : 'flows'}${h.findingsView ? ' with findings' : ''}${h.filterText ? ` matching ${h.filterText}` : ''}`);
+  if (h.total > 0) parts.push(`${formatCountText(h.cursor + 1)}/${formatCountText(h.total)}`);
+  if (h.follow) parts.push('[follow]');
+  if (h.pending > 0) parts.push(`[${formatCountText(h.pending)} being written]`);
+  if (h.snapshot) parts.push('[snapshot]');
+  if (h.held) parts.push(h.held);
+  parts.push(`db ${h.dbPath}`);
+  return parts.join('   ');
+}
+
+const formatCountText = (n: number): string => String(Math.trunc(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');

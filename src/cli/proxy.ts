@@ -14,6 +14,7 @@ import { replayForUi } from './replay.js';
 import { interceptForUi } from './intercept.js';
 import { Interceptor } from '../proxy/intercept.js';
 import type { CliIO, Command } from './io.js';
+import { openStore, type RunInfo } from '../store/index.js';
 
 const help = `Usage: davtap [proxy] [options]
 
@@ -176,6 +177,23 @@ export interface ProxySettings {
   uiStatus?: (proxy: RunningProxy) => string;
 }
 
+/**
+ * Records the run's mode, addresses and upstream in the database, where `davtap ui --db` (which
+ * reads only the store) finds them. A failure is one line: the proxy relays and records flows anyway.
+ */
+function recordRun(dbPath: string, run: Omit<RunInfo, 'id'>, log: (line: string) => void): void {
+  try {
+    const store = openStore(dbPath);
+    try {
+      store.recordRun(run);
+    } finally {
+      store.close();
+    }
+  } catch (err) {
+    log(`davtap: could not record this run in ${dbPath}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
 /** A proxy that runs: its listener, its log, and how it ends. */
 export interface ProxySession {
   proxy: RunningProxy;
@@ -254,6 +272,14 @@ export async function startProxySession(settings: ProxySettings, io: CliIO): Pro
     ? `reverse → ${upstream.href}${publicUrl ? `; clients use ${publicUrl.href}` : ''}; ${listenerTls ? `${listenerTls} and http on this port` : 'http only'}`
     : `forward proxy; HTTPS intercepted with CA ${proxy.ca!.certPath} (SHA-256 ${proxy.ca!.fingerprint256})`;
   const clients = allowRemote ? `loopback, ${allowRemote.map((r) => r.text).join(', ')}` : isLoopbackAddress(listen.host) ? undefined : 'any (--allow-remote limits them)';
+  const run: Omit<RunInfo, 'id'> = {
+    started: Date.now(),
+    mode: upstream ? 'reverse' : 'forward',
+    listen: [proxy.url],
+    ...(upstream ? { upstream: upstream.href } : {}),
+    ...(publicUrl ? { publicUrl: publicUrl.href } : {}),
+  };
+  recordRun(dbPath, run, log);
   const ready = `davtap listening on ${proxy.url} (${where}${clients ? `; clients: ${clients}` : ''}); recording to ${dbPath}`;
   if (withUi) held.push(ready + '\n');
   else log(ready);
@@ -318,6 +344,10 @@ export async function startProxySession(settings: ProxySettings, io: CliIO): Pro
           live: true,
           showSecrets: settings.showSecrets,
           pendingWrites: () => pipeline.pending(),
+          // The proxy runs in this process: quitting the UI stops it, so q asks first.
+          proxyRunning: true,
+          run,
+          color: io.env.NO_COLOR === undefined || io.env.NO_COLOR === '',
           notice: () => notice,
           ...(settings.uiStatus ? { status: settings.uiStatus(running) } : {}),
           signal: abort.signal,

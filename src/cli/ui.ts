@@ -24,7 +24,9 @@ Options:
                    also inside finding texts); masked as [redacted] by default
   -h, --help       this help
 
-Keys: j/k move, Enter open, Tab next tab, / filter, F follow, ? help, q quit.
+Keys: j/k move, Enter open, Tab next tab, / filter, ! findings view, F follow, ? help, q quit
+(at once: the proxy writing the database runs elsewhere). Mouse: click selects a flow (a click on
+the selected one opens it), the wheel scrolls. NO_COLOR set: no colours (severities read by letter).
 
 ${filterHelp()}
 `;
@@ -71,6 +73,8 @@ export const command: Command = {
         follow: values['no-follow'] === true ? false : values.snapshot !== true,
         filter: values.filter,
         utc: values.utc === true,
+        // https://no-color.org: any non-empty value turns colour off.
+        color: io.env.NO_COLOR === undefined || io.env.NO_COLOR === '',
         screen: { output: io.stdout },
         // Replays are recorded in the same database (a writer of its own; the UI itself only reads).
         actions: { replay: replayForUi(dbPath, () => {}) },

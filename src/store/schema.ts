@@ -146,6 +146,18 @@ export const migrations: readonly string[] = [
   ALTER TABLE flows ADD COLUMN leg TEXT;
   ALTER TABLE flows ADD COLUMN paired_with TEXT;
   `,
+  // 10: how each proxy run that recorded into this file was started (mode, listen addresses,
+  // upstream, public URL), so that a UI attached to the file says what it is looking at.
+  `
+  CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    started INTEGER NOT NULL,
+    mode TEXT NOT NULL,
+    listen TEXT NOT NULL,
+    upstream TEXT,
+    public_url TEXT
+  );
+  `,
 ];
 
 export const schemaVersion = migrations.length;

@@ -25,6 +25,20 @@ export interface ListOptions {
 
 type Stmt = Database.Statement<unknown[], FlowRecord>;
 
+/** How a proxy run that recorded into the file was started. */
+export interface RunInfo {
+  id: number;
+  /** Epoch ms. */
+  started: number;
+  mode: Mode;
+  /** The addresses it listened on, as URLs (`http://127.0.0.1:8080/`). */
+  listen: string[];
+  /** Reverse mode: where it relayed to. */
+  upstream?: string;
+  /** Reverse mode behind a TLS terminator: the address clients used. */
+  publicUrl?: string;
+}
+
 export class Store {
   /** The better-sqlite3 connection. Owned by the store; only store/ code should touch it. */
   readonly db: Database.Database;
@@ -248,6 +262,47 @@ export class Store {
       }
     }
     return this.markConnection;
+  }
+
+  /**
+   * Records how a proxy run was started (the composition root does, once it listens); returns the
+   * run's id. Only a writer records runs.
+   */
+  recordRun(run: Omit<RunInfo, 'id'>): number {
+    try {
+      return Number(
+        this.db
+          .prepare('INSERT INTO runs (started, mode, listen, upstream, public_url) VALUES (?, ?, ?, ?, ?)')
+          .run(run.started, run.mode, JSON.stringify(run.listen), run.upstream ?? null, run.publicUrl ?? null).lastInsertRowid,
+      );
+    } catch (err) {
+      throw new StoreError(`cannot record the run in ${this.file}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  private runStatement: Stmt | null | undefined;
+
+  /** The newest run recorded in the file, or null (none yet, or a file from before runs were recorded). */
+  latestRun(): RunInfo | null {
+    if (this.runStatement === undefined) {
+      const exists = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").get() !== undefined;
+      this.runStatement = exists ? (this.db.prepare('SELECT * FROM runs ORDER BY id DESC LIMIT 1') as Stmt) : null;
+    }
+    // A reader opened before the proxy created the table looks again next time.
+    if (this.runStatement === null) {
+      this.runStatement = undefined;
+      return null;
+    }
+    const r = this.runStatement.get();
+    if (!r) return null;
+    return {
+      id: Number(r.id),
+      started: Number(r.started),
+      mode: String(r.mode) as Mode,
+      listen: JSON.parse(String(r.listen)) as string[],
+      ...(r.upstream !== null ? { upstream: String(r.upstream) } : {}),
+      ...(r.public_url !== null ? { publicUrl: String(r.public_url) } : {}),
+    };
   }
 
   /** Registers work to do when the store closes (used by the writer); returns the unregistration. */

@@ -81,7 +81,8 @@ test('the proxy in a terminal shows a real PROPFIND and a cut 207 as they happen
   const command = `cd ${sh(root)} && LANG=C.UTF-8 node --import tsx ${sh(cli)} --listen 127.0.0.1:${port} --db ${sh(db)} --ca-dir ${sh(path.join(dir, 'ca'))}; echo davtap-exit=$?; sleep 60`;
   const term = Tmux.start(command);
   t.teardown(() => term.kill());
-  await term.waitFor(/No flows yet/, 30_000);
+  const empty = await term.waitFor(/No flows yet/, 30_000);
+  t.regex(empty.split('\n')[0]!, new RegExp(`^davtap  forward proxy http://127\\.0\\.0\\.1:${port}/ +0 flows .* db `));
   const proxy = `http://127.0.0.1:${port}`;
   t.is((await curl(['-x', proxy, '-X', 'PUT', '--data-binary', 'hello', `${dav.url}/dav/notes.txt`])).code, 0);
   const ok = await curl(['-x', proxy, '-X', 'PROPFIND', '-H', 'Depth: 1', '-H', 'Content-Type: application/xml', '--data-binary', propfind, `${dav.url}/dav/`]);
@@ -104,7 +105,10 @@ test('the proxy in a terminal shows a real PROPFIND and a cut 207 as they happen
   term.send('3');
   screen = await term.waitFor(/\(body ended inside this response\)/);
   t.regex(screen, /\/broken\/item-\d+\.txt/);
+  t.regex(screen.split('\n')[0]!, /^davtap  forward proxy http:\/\/127\.0\.0\.1:\d+\/ /);
   term.send('q', 'q');
+  await term.waitFor(/Quit davtap\? \(y\/n\)/, 10_000);
+  term.send('y');
   screen = await term.waitFor(/davtap-exit=\d+/, 15_000);
   t.regex(screen, /davtap-exit=0/);
 });
@@ -119,15 +123,19 @@ test('davtap ui attached to a separate proxy process follows its flows live', as
   t.teardown(() => proxy.stop());
   const term = Tmux.start(`cd ${sh(root)} && LANG=C.UTF-8 node --import tsx ${sh(cli)} ui --db ${sh(db)}; echo davtap-exit=$?; sleep 60`);
   t.teardown(() => term.kill());
-  await term.waitFor(/No flows yet/, 20_000);
+  let screen = await term.waitFor(/No flows yet/, 20_000);
+  // The header names the proxy's run as recorded in the database: mode, listener, upstream, file.
+  const title = screen.split('\n')[0]!;
+  t.true(title.includes(`davtap  reverse ${proxy.url}/ → ${origin.url}/`), title);
+  t.true(title.includes(`db ${db}`), title);
   await curl(['-X', 'PROPFIND', '-H', 'Depth: 1', `${proxy.url}/broken/first/`]);
-  let screen = await term.waitFor(/\/broken\/first\//, 10_000);
+  screen = await term.waitFor(/\/broken\/first\//, 10_000);
   t.regex(screen, /1 flow /);
   await curl(['-X', 'PROPFIND', '-H', 'Depth: 1', `${proxy.url}/broken/second/`]);
   screen = await term.waitFor(/\/broken\/second\//, 10_000);
   t.regex(screen, /2 flows +2\/2 +\[follow\]/);
   t.regex(screen.split('\n').find((l) => l.includes('/broken/second/'))!, /^! .*PROPFIND +207 .* E\d/);
-  // The UI only reads: quitting it leaves the proxy running and recording.
+  // The UI only reads: quitting it leaves the proxy running and recording, so q quits at once.
   term.send('q');
   await term.waitFor(/davtap-exit=0/, 10_000);
   t.is(proxy.child.exitCode, null);
@@ -144,7 +152,8 @@ test('./bin/davtap --upstream URL --db FILE in a terminal shows the UI over a re
   const db = path.join(dir, 'flows.db');
   const term = Tmux.start(`cd ${sh(root)} && LANG=C.UTF-8 ${sh(bin)} --upstream ${sh(`${dav.url}/`)} --listen 127.0.0.1:${port} --db ${sh(db)}; echo davtap-exit=$?; sleep 60`);
   t.teardown(() => term.kill());
-  await term.waitFor(/No flows yet/, 30_000);
+  const empty = await term.waitFor(/No flows yet/, 30_000);
+  t.regex(empty.split('\n')[0]!, new RegExp(`^davtap  reverse http://127\\.0\\.0\\.1:${port}/ → ${dav.url.replace(/[.]/g, '\\.')}/ .* 0 flows .* db `));
   const proxy = `http://127.0.0.1:${port}`;
   for (const name of ['one', 'two']) t.is((await curl(['-X', 'PUT', '--data-binary', name, `${proxy}/dav/${name}.txt`])).code, 0);
   t.is((await curl(['-X', 'MKCOL', `${proxy}/dav/folder/`])).code, 0);
@@ -159,6 +168,14 @@ test('./bin/davtap --upstream URL --db FILE in a terminal shows the UI over a re
   term.send('Enter', '3');
   const ledger = await term.waitFor(/sorted by failures/);
   t.regex(ledger, /200 ×\d+ +http:\/\/127\.0\.0\.1:\d+\/dav\/folder\//);
+  // q leaves the flow, then asks: quitting the UI stops the proxy it runs with (mitmproxy asks too).
   term.send('q', 'q');
+  await term.waitFor(/Quit davtap\? \(y\/n\)/, 10_000);
+  term.send('n');
+  await term.waitFor(/still running/);
+  t.is((await curl(['-X', 'PROPFIND', '-H', 'Depth: 0', `${proxy}/dav/`])).code, 0, 'the proxy still relays after n');
+  term.send('q');
+  await term.waitFor(/Quit davtap\? \(y\/n\)/, 10_000);
+  term.send('y');
   t.regex(await term.waitFor(/davtap-exit=\d+/, 15_000), /davtap-exit=0/);
 });

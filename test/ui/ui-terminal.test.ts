@@ -272,3 +272,64 @@ test('an honest list: a malformed 207 says E in red, never ok; REPORTs are named
   screen = await term.waitFor(/davtap — keys/);
   t.regex(screen, /! +findings view/);
 });
+
+/** The SGR colour parameters (foreground, background, 256-colour) in a `capture-pane -e` screen. */
+function colourParams(styledScreen: string): number[] {
+  const found: number[] = [];
+  for (const m of styledScreen.matchAll(/\u001b\[([0-9;]*)m/g)) {
+    for (const p of m[1]!.split(';').filter((x) => x !== '').map(Number)) {
+      if ((p >= 30 && p <= 38) || (p >= 40 && p <= 48) || (p >= 90 && p <= 97) || (p >= 100 && p <= 107)) found.push(p);
+    }
+  }
+  return found;
+}
+
+test('no black text (SGR 30) on any screen; NO_COLOR draws no colour at all and severities still read by their letters', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const db = path.join(dir, 'flows.db');
+  await writeFlows(db, [...sampleFlows(start), malformedMultiget(start + 5000)]);
+  const coloured = Tmux.start(davtapUi(['--db', db, '--utc']), { width: 120, height: 24 });
+  t.teardown(() => coloured.kill());
+  await coloured.waitFor(/calendar-multiget/);
+  let params = colourParams(coloured.captureStyled());
+  t.true(params.includes(31), 'errors are red');
+  t.false(params.includes(30) || params.includes(90), `no black or grey text: ${params.join(',')}`);
+  coloured.send('g', 'j', 'Enter');
+  await coloured.waitFor(/Framing/);
+  params = colourParams(coloured.captureStyled());
+  t.false(params.includes(30) || params.includes(90), `no black or grey in the detail view: ${params.join(',')}`);
+
+  const plain = Tmux.start(davtapUi(['--db', db, '--utc']).replace('LANG=C.UTF-8', 'LANG=C.UTF-8 NO_COLOR=1'), { width: 120, height: 24 });
+  t.teardown(() => plain.kill());
+  const screen = await plain.waitFor(/calendar-multiget/);
+  t.deepEqual(colourParams(plain.captureStyled()), []);
+  t.regex(screen, /E 0\/2 failed +E1 W1/);
+  t.regex(screen, /W 2\/2 failed +W2/);
+});
+
+/** An xterm mouse report (X10 encoding) for column x, row y (0-based): button 0 press, 3 release, 64/65 wheel. */
+const mouse = (button: number, x: number, y: number): string => `\u001b[M${String.fromCharCode(32 + button, 33 + x, 33 + y)}`;
+
+test('the mouse: a click selects a flow, a click on the selected one opens it, the wheel scrolls', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const db = path.join(dir, 'flows.db');
+  await writeFlows(db, Array.from({ length: 60 }, (_, i) => plainGet(start + i * 1000, `/dav/file-${String(i).padStart(2, '0')}.txt`)));
+  const term = Tmux.start(davtapUi(['--db', db, '--utc', '--no-follow']), { width: 100, height: 20 });
+  t.teardown(() => term.kill());
+  await term.waitFor(/file-00\.txt/);
+  // Row 2 is the first flow: click the fourth one.
+  term.type(mouse(0, 30, 5) + mouse(3, 30, 5));
+  let screen = await term.waitFor(/ 4\/60 /);
+  t.regex(screen, /60 flows +4\/60/);
+  term.type(mouse(65, 30, 5));
+  await term.waitFor(/ 7\/60 /);
+  term.type(mouse(65, 30, 5));
+  screen = await term.waitFor(/ 10\/60 /);
+  t.regex(screen, /file-09\.txt/);
+  const selected = screen.split('\n').findIndex((l) => l.includes('file-09.txt'));
+  term.type(mouse(0, 30, selected) + mouse(3, 30, selected));
+  screen = await term.waitFor(/GET http:\/\/127\.0\.0\.1:8081\/dav\/file-09\.txt/);
+  t.regex(screen, /Summary +Findings/);
+});

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { findingBadges, headerCells, layoutColumns, multistatusSummary, pathText, rowCells, rowMarker, rowText, statusCell, tlsCell, type FlowListRow } from '../../ui/view-model.js';
+import { findingBadges, headerCells, headerText, layoutColumns, multistatusSummary, pathText, rowCells, rowMarker, rowText, statusCell, tlsCell, type FlowListRow } from '../../ui/view-model.js';
 import { fit, fitMiddle, fitTail, formatDuration, formatSize } from '../../ui/format.js';
 
 const row = (over: Partial<FlowListRow> = {}): FlowListRow => ({
@@ -151,4 +151,18 @@ test('a TLS client connection is marked with T just before the method; the colum
     t.is(tls.slice(at), plain.slice(at));
   }
   t.regex(rowText(row({ clientTls: true }), layoutColumns(160), true), /^ {2} 14:03:27\.512 T PROPFIND +207/);
+});
+
+test('the header names the mode, listener, upstream, flow count and database', (t) => {
+  const base = { dbPath: '/tmp/cap/flows.db', total: 1234, cursor: 9, filterText: '', findingsView: false, follow: false, pending: 0, snapshot: false };
+  t.is(
+    headerText({ ...base, run: { mode: 'reverse', listen: ['http://127.0.0.1:8080/'], upstream: 'https://dav.example/' } }),
+    'davtap  reverse http://127.0.0.1:8080/ → https://dav.example/   1,234 flows   10/1,234   db /tmp/cap/flows.db',
+  );
+  t.is(
+    headerText({ ...base, run: { mode: 'reverse', listen: ['http://0.0.0.0:8080/'], upstream: 'http://origin/', publicUrl: 'https://dav.example/' }, follow: true, pending: 3 }),
+    'davtap  reverse http://0.0.0.0:8080/ → http://origin/ (clients use https://dav.example/)   1,234 flows   10/1,234   [follow]   [3 being written]   db /tmp/cap/flows.db',
+  );
+  t.regex(headerText({ ...base, run: { mode: 'forward', listen: ['http://127.0.0.1:3128/'] }, findingsView: true, filterText: '~c 207' }), /^davtap {2}forward proxy http:\/\/127\.0\.0\.1:3128\/ {3}1,234 flows with findings matching ~c 207 /);
+  t.regex(headerText({ ...base, run: null, total: 0, snapshot: true }), /^davtap {2}no proxy run recorded {3}0 flows {3}\[snapshot\] {3}db \/tmp\/cap\/flows\.db$/);
 });

@@ -1,10 +1,15 @@
 // Turns the view-model's styles into blessed tags. Text is escaped first: Clark names ({DAV:}href)
 // and XML bodies are full of braces that blessed would otherwise read as tags.
+//
+// Colours are the terminal's own eight (they follow its light or dark theme); there is no grey or
+// black: under TERM=screen or tmux blessed turns grey into SGR 30, black, which vanishes on a dark
+// background. Without colour (NO_COLOR) every style is plain but for bold headings: severities
+// still read by their letters and words (E 2/5 failed, [W]).
 import type { Cell, CellStyle, StyledLine } from '../view-model.js';
 
 type Style = CellStyle | NonNullable<StyledLine['style']>;
 
-const tagFor: Record<Style, string | null> = {
+const colourTags: Record<Style, string | null> = {
   normal: null,
   ok: 'green-fg',
   redirect: 'cyan-fg',
@@ -13,28 +18,44 @@ const tagFor: Record<Style, string | null> = {
   error: 'red-fg',
   warning: 'yellow-fg',
   info: 'cyan-fg',
-  dim: 'gray-fg',
+  dim: null,
   injected: 'magenta-fg',
   heading: 'bold',
   mark: 'red-fg',
 };
 
+const plainTags: Record<Style, string | null> = { ...colourTags, ...Object.fromEntries(Object.keys(colourTags).map((k) => [k, null])), heading: 'bold', mark: 'underline' };
+
 export function escapeTags(text: string): string {
   return text.replace(/[{}]/g, (ch) => (ch === '{' ? '{open}' : '{close}'));
 }
 
-export function styled(text: string, style: Style | undefined): string {
-  const tag = style ? tagFor[style] : null;
-  const safe = escapeTags(text);
-  return tag ? `{${tag}}${safe}{/${tag}}` : safe;
+/** The markup functions for a screen with or without colour. */
+export interface Markup {
+  styled(text: string, style: Style | undefined): string;
+  cellsMarkup(cells: readonly Cell[]): string;
+  lineMarkup(line: StyledLine, width: number): string;
 }
 
-export function cellsMarkup(cells: readonly Cell[]): string {
-  return cells.map((c) => styled(c.text, c.style)).join(' ');
+export function createMarkup(color = true): Markup {
+  const tags = color ? colourTags : plainTags;
+  const styled = (text: string, style: Style | undefined): string => {
+    const tag = style ? tags[style] : null;
+    const safe = escapeTags(text);
+    return tag ? `{${tag}}${safe}{/${tag}}` : safe;
+  };
+  return {
+    styled,
+    cellsMarkup: (cells) => cells.map((c) => styled(c.text, c.style)).join(' '),
+    // Cuts to the screen width: detail lines are not wrapped by blessed, so the scroll position stays exact.
+    lineMarkup: (line, width) => {
+      const text = line.text.length > width ? line.text.slice(0, Math.max(width - 1, 0)) + '~' : line.text;
+      return styled(text.replace(/\t/g, '    '), line.style);
+    },
+  };
 }
 
-/** Cuts to the screen width: detail lines are not wrapped by blessed, so the scroll position stays exact. */
-export function lineMarkup(line: StyledLine, width: number): string {
-  const text = line.text.length > width ? line.text.slice(0, Math.max(width - 1, 0)) + '~' : line.text;
-  return styled(text.replace(/\t/g, '    '), line.style);
-}
+const coloured = createMarkup(true);
+export const styled = coloured.styled;
+export const cellsMarkup = coloured.cellsMarkup;
+export const lineMarkup = coloured.lineMarkup;
