@@ -105,7 +105,7 @@ test('the proxy in a terminal shows a real PROPFIND and a cut 207 as they happen
   term.send('3');
   screen = await term.waitFor(/\(body ended inside this response\)/);
   t.regex(screen, /\/broken\/item-\d+\.txt/);
-  t.regex(screen.split('\n')[0]!, /^davtap  forward proxy http:\/\/127\.0\.0\.1:\d+\/ /);
+  t.regex(screen.split('\n')[0]!, /^davtap {2}forward proxy http:\/\/127\.0\.0\.1:\d+\/ /);
   term.send('q', 'q');
   await term.waitFor(/Quit davtap\? \(y\/n\)/, 10_000);
   term.send('y');

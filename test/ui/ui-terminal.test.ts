@@ -273,10 +273,12 @@ test('an honest list: a malformed 207 says E in red, never ok; REPORTs are named
   t.regex(screen, /! +findings view/);
 });
 
+const sgrSequence = new RegExp(`${String.fromCharCode(27)}\\[([0-9;]*)m`, 'g');
+
 /** The SGR colour parameters (foreground, background, 256-colour) in a `capture-pane -e` screen. */
 function colourParams(styledScreen: string): number[] {
   const found: number[] = [];
-  for (const m of styledScreen.matchAll(/\u001b\[([0-9;]*)m/g)) {
+  for (const m of styledScreen.matchAll(sgrSequence)) {
     for (const p of m[1]!.split(';').filter((x) => x !== '').map(Number)) {
       if ((p >= 30 && p <= 38) || (p >= 40 && p <= 48) || (p >= 90 && p <= 97) || (p >= 100 && p <= 107)) found.push(p);
     }
