@@ -62,6 +62,9 @@ test('r replays the selected flow: a new flow in the list, linked to its origina
   t.is(original!.method, 'PROPFIND');
 
   term.send('q');
+  // The proxy runs in this davtap: quitting asks first.
+  await term.waitFor(/Quit davtap\? \(y\/n\)/);
+  term.send('y');
   screen = await term.waitFor(/davtap-exit=\d+/, 15_000);
   t.regex(screen, /davtap-exit=0/);
 });
