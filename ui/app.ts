@@ -740,7 +740,7 @@ class UiApp {
     // The terminal's bottom-right cell is never written (it would scroll some terminals).
     const width = screenWidth - 1;
     if (this.mode === 'intercept') {
-      return `{bold}intercept:{/bold} ${escapeTags(this.interceptDraft)}{inverse} {/inverse}  ${styled('Enter apply  Esc cancel  empty stops', 'dim')}`;
+      return `{bold}intercept:{/bold} ${escapeTags(this.interceptDraft)}{inverse} {/inverse}  ${this.markup.styled('Enter apply  Esc cancel  empty stops', 'dim')}`;
     }
     if (this.mode === 'filter') {
       return `{bold}/{/bold}${escapeTags(this.filterDraft)}{inverse} {/inverse}  ${this.markup.styled('Enter apply  Esc cancel  empty clears', 'dim')}`;
