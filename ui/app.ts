@@ -362,7 +362,8 @@ class UiApp {
         this.mode = this.previousMode;
         if (ch === 'k' || ch === 'X') {
           intercept?.kill();
-          return this.quit();
+          // "kill and quit" already answers the quit question.
+          return this.quit(true);
         }
         if (ch === 'r' || ch === 'A') {
           const n = intercept?.resume() ?? 0;
@@ -609,7 +610,8 @@ class UiApp {
     this.render();
   }
 
-  private quit(): void {
+  /** `q`: asks first while requests are held, flows are being written, or the proxy runs here (unless `confirmed`). */
+  private quit(confirmed = false): void {
     const held = this.options.actions?.intercept?.held().length ?? 0;
     if (held > 0 && this.mode !== 'confirm-held') {
       this.previousMode = this.mode === 'help' ? 'list' : this.mode;
@@ -618,7 +620,7 @@ class UiApp {
       return;
     }
     const pending = this.options.pendingWrites?.() ?? 0;
-    const running = this.options.proxyRunning === true;
+    const running = this.options.proxyRunning === true && !confirmed;
     if ((pending > 0 || running) && this.mode !== 'confirm-quit') {
       this.previousMode = this.mode === 'help' ? 'list' : this.mode;
       this.mode = 'confirm-quit';

@@ -39,7 +39,7 @@ test('upgrading a version-7 file names the REPORTs it already holds, from their 
   const old = openStore(file);
   write(t, old, [report(1, '<A:addressbook-query xmlns:A="urn:ietf:params:xml:ns:carddav"/>'), makeFlow(2)]);
   // The file as a davtap of schema version 7 left it: no report column.
-  old.db.exec('ALTER TABLE flows DROP COLUMN report; ALTER TABLE flows DROP COLUMN leg; ALTER TABLE flows DROP COLUMN paired_with; PRAGMA user_version = 7');
+  old.db.exec('ALTER TABLE flows DROP COLUMN report; ALTER TABLE flows DROP COLUMN leg; ALTER TABLE flows DROP COLUMN paired_with; DROP TABLE runs; PRAGMA user_version = 7');
   old.close();
   // A reader does not upgrade: the column reads as absent.
   const before = openReader(file);
