@@ -31,6 +31,9 @@ export function redactFlow(flow: Flow, redactor: Redactor): Flow {
       resources: flow.analysis.resources.map((r) => redactResource(r, redactor)),
       summary: { ...flow.analysis.summary, text: redactor.text(flow.analysis.summary.text) },
     };
+    // A version marker (getctag, sync-token, getetag) is a server's opaque token, never a
+    // credential; kept as it is, like the ledger's etags.
+    if (flow.analysis.collectionMarker !== undefined) out.analysis.collectionMarker = { ...flow.analysis.collectionMarker };
   }
   return out;
 }
