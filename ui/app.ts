@@ -11,7 +11,8 @@ import { formatCount } from './format.js';
 import { FlowWindow, type FlowSource } from './flow-window.js';
 import { openStoreSource } from './flow-source.js';
 import { helpLines } from './panels/help.js';
-import { createMarkup, escapeTags, type Markup } from './panels/markup.js';
+import { createMarkup, escapeTags, highlightedLineMarkup, type Markup } from './panels/markup.js';
+import { findMatches, firstMatchFrom, matchCount, scrollToLine, stepMatch, type SearchMatch } from './search.js';
 import { headerCells, headerText, layoutColumns, rowCells, type HeaderInfo, type StyledLine } from './view-model.js';
 
 export interface UiScreenOptions {
@@ -89,7 +90,7 @@ export interface UiIntercept {
   kill(id?: string): number;
 }
 
-type Mode = 'list' | 'detail' | 'filter' | 'help' | 'confirm-quit' | 'intercept' | 'confirm-held';
+type Mode = 'list' | 'detail' | 'filter' | 'search' | 'help' | 'confirm-quit' | 'intercept' | 'confirm-held';
 
 /** The findings view (`!`): flows with at least one finding, whatever its category or severity. */
 const withFindings = '~sev info';
@@ -132,6 +133,9 @@ class UiApp {
   private lastLog: CapturedLine | null = null;
   private lastSeq = -1;
   private detail: { flow: Flow; tab: number; scroll: number; sort: ResourceSort; cache: { key: string; lines: StyledLine[] } | null } | null = null;
+  /** `/` in the flow view: the query, its matches in the tab shown (for the lines cached under `key`) and the current one. */
+  private search: { query: string; key: string; matches: SearchMatch[]; current: number } | null = null;
+  private searchDraft = '';
   private done!: () => void;
   private resumeFollow = false;
   /** `!`: only flows with findings, on top of the filter. */
@@ -379,6 +383,8 @@ class UiApp {
         return;
       case 'filter':
         return this.onFilterKey(ch, name, enter);
+      case 'search':
+        return this.onSearchKey(ch, name, enter);
       case 'detail':
         return this.onDetailKey(ch, name, enter, key?.shift === true);
       case 'list':
@@ -492,12 +498,21 @@ class UiApp {
     else if (ch === 's' && tabs[d.tab] === 'Resources') {
       d.sort = resourceSorts[(resourceSorts.indexOf(d.sort) + 1) % resourceSorts.length]!;
       d.scroll = 0;
+    } else if (ch === '/') {
+      this.searchDraft = '';
+      this.mode = 'search';
+    } else if (this.search && (ch === 'n' || ch === 'N')) {
+      this.moveToMatch(ch === 'n' ? 1 : -1);
     } else if (ch === 'n' || ch === 'p') {
       this.window.move(ch === 'n' ? 1 : -1);
       this.resumeFollow = false;
       this.openDetail();
+    } else if (name === 'escape' && this.search) {
+      this.search = null;
+      this.setStatus('search cleared', 'dim');
     } else if (ch === 'q' || name === 'escape' || name === 'backspace' || name === 'left' || ch === 'h') {
       this.mode = 'list';
+      this.search = null;
       if (this.resumeFollow) {
         this.resumeFollow = false;
         this.window.follow = true;
@@ -509,6 +524,53 @@ class UiApp {
     else if (enter) return;
     else return;
     this.render();
+  }
+
+  private onSearchKey(ch: string | undefined, name: string, enter: boolean): void {
+    if (enter) {
+      this.mode = 'detail';
+      const query = this.searchDraft;
+      this.search = query === '' ? null : { query, key: '', matches: [], current: -1 };
+      if (!this.search) this.setStatus('search cleared', 'dim');
+      else {
+        // Matches are found when the tab is drawn; the first one from the top of the screen is current.
+        this.render();
+        this.moveToMatch(0);
+      }
+    } else if (name === 'escape') {
+      this.mode = 'detail';
+    } else if (name === 'backspace') {
+      this.searchDraft = this.searchDraft.slice(0, -1);
+    } else if (ch && ch.length === 1 && ch >= ' ' && ch !== '\x7f') {
+      this.searchDraft += ch;
+    } else return;
+    this.render();
+  }
+
+  /** n (+1) / N (-1), or 0 for the first match from the top of the screen: makes it current and scrolls to it. */
+  private moveToMatch(direction: 1 | -1 | 0): void {
+    const d = this.detail;
+    const search = this.search;
+    if (!d || !search) return;
+    this.refreshMatches();
+    search.current = direction === 0 ? firstMatchFrom(search.matches, d.scroll) : stepMatch(search.matches.length, search.current, direction);
+    const match = search.matches[search.current];
+    if (!match) {
+      this.setStatus(`no match for ${search.query} in this tab`, 'error');
+      return;
+    }
+    d.scroll = scrollToLine(d.scroll, this.bodyHeight() - 1, match.line);
+    this.render();
+  }
+
+  /** Finds the query again when the tab's lines changed (another tab, sort, width or flow). */
+  private refreshMatches(): void {
+    const d = this.detail;
+    const search = this.search;
+    if (!d?.cache || !search || search.key === d.cache.key) return;
+    search.key = d.cache.key;
+    search.matches = findMatches(d.cache.lines.map((l) => l.text.replace(/\t/g, '    ')), search.query);
+    search.current = -1;
   }
 
   /**
@@ -657,7 +719,7 @@ class UiApp {
     if (!this.screen) return;
     const width = this.screen.width as number;
     this.titleBar.setContent(escapeTags(this.titleText()));
-    if (this.mode === 'detail' || (this.mode !== 'list' && this.mode !== 'filter' && this.previousMode === 'detail' && this.detail)) {
+    if (this.mode === 'detail' || this.mode === 'search' || (this.mode !== 'list' && this.mode !== 'filter' && this.previousMode === 'detail' && this.detail)) {
       this.body.setContent(this.detailMarkup(width));
     } else {
       this.body.setContent(this.listMarkup(width));
@@ -731,9 +793,17 @@ class UiApp {
     const height = this.bodyHeight() - 1;
     const lines = d.cache.lines;
     d.scroll = Math.max(0, Math.min(d.scroll, Math.max(0, lines.length - height)));
-    const shown = lines.slice(d.scroll, d.scroll + height).map((l) => this.markup.lineMarkup(l, width));
+    this.refreshMatches();
+    const search = this.search;
+    const shown = lines.slice(d.scroll, d.scroll + height).map((l, i) => {
+      if (!search) return this.markup.lineMarkup(l, width);
+      const at = d.scroll + i;
+      const ranges = search.matches.flatMap((m, index) => (m.line === at ? [{ start: m.start, end: m.end, current: index === search.current }] : []));
+      return highlightedLineMarkup(this.markup, l, width, ranges);
+    });
     const barWidth = tabs.reduce((n, t) => n + labels[t].length + 2, 0);
-    const position = lines.length > height ? `lines ${d.scroll + 1}-${Math.min(d.scroll + height, lines.length)} of ${formatCount(lines.length)}` : '';
+    const found = search ? `/${search.query} ${matchCount(search.matches, search.current)}  ` : '';
+    const position = found + (lines.length > height ? `lines ${d.scroll + 1}-${Math.min(d.scroll + height, lines.length)} of ${formatCount(lines.length)}` : '');
     const gap = width - 1 - barWidth - position.length;
     return [gap > 1 ? `${bar}${' '.repeat(gap)}${this.markup.styled(position, 'dim')}` : bar, ...shown].join('\n');
   }
@@ -744,12 +814,17 @@ class UiApp {
     if (this.mode === 'intercept') {
       return `{bold}intercept:{/bold} ${escapeTags(this.interceptDraft)}{inverse} {/inverse}  ${this.markup.styled('Enter apply  Esc cancel  empty stops', 'dim')}`;
     }
+    if (this.mode === 'search') {
+      return `{bold}/{/bold}${escapeTags(this.searchDraft)}{inverse} {/inverse}  ${this.markup.styled('search this tab (plain text, any case)  Enter find  Esc cancel', 'dim')}`;
+    }
     if (this.mode === 'filter') {
       return `{bold}/{/bold}${escapeTags(this.filterDraft)}{inverse} {/inverse}  ${this.markup.styled('Enter apply  Esc cancel  empty clears', 'dim')}`;
     }
     const hints =
       this.mode === 'detail'
-        ? 'Tab next tab  j/k scroll  n/p next/prev flow  s sort  q back  ? help'
+        ? this.search
+          ? 'n/N next/prev match  / new search  Esc clear search  Tab next tab  q back  ? help'
+          : 'Tab next tab  j/k scroll  / search  n/p next/prev flow  s sort  q back  ? help'
         : 'Enter open  / filter  ! findings  F follow  g/G top/bottom  ? help  q quit';
     let text = '';
     let style: StatusMessage['style'] = 'dim';

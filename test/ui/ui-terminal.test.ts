@@ -5,7 +5,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tmux, sh } from './tmux.js';
 import { tempDir, writeFlows } from './db.js';
-import { malformedMultiget, mkcalendar, plainGet, propfindWithFailures, sampleFlows } from './flows.js';
+import { malformedMultiget, mkcalendar, plainGet, propfindWithFailures, sampleFlows, truncatedPropfind } from './flows.js';
+import { renderTab, wrapLines } from '../../ui/detail-model.js';
+import { findMatches } from '../../ui/search.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const start = Date.UTC(2026, 10, 21, 6, 0, 0);
@@ -334,4 +336,39 @@ test('the mouse: a click selects a flow, a click on the selected one opens it, t
   term.type(mouse(0, 30, selected) + mouse(3, 30, selected));
   screen = await term.waitFor(/GET http:\/\/127\.0\.0\.1:8081\/dav\/file-09\.txt/);
   t.regex(screen, /Summary +Findings/);
+});
+
+test('/ in the flow view searches the tab: the count in the tab line, n / N move and scroll, matches in reverse video', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const db = path.join(dir, 'flows.db');
+  await writeFlows(db, sampleFlows(start));
+  const term = Tmux.start(davtapUi(['--db', db, '--utc']));
+  t.teardown(() => term.kill());
+  await term.waitFor(/MKCOL/);
+  // The truncated PROPFIND's Response tab: one getetag per member in a body far taller than the screen.
+  term.send('g', 'j', 'j', 'Enter', '5');
+  await term.waitFor(/HTTP\/1\.1 207 Multi-Status/);
+  const expected = findMatches(wrapLines(renderTab(truncatedPropfind(start + 2000), 'Response', { width: 160 }), 159).map((l) => l.text), 'GetEtag').length;
+  t.true(expected > 100);
+  term.send('/');
+  term.type('GetEtag');
+  term.send('Enter');
+  let screen = await term.waitFor(new RegExp(`/GetEtag 1/${expected} `));
+  t.regex(screen.split('\n')[1]!, /Response .*\/GetEtag 1\/\d+ +lines 1-/);
+  // eslint-disable-next-line no-control-regex
+  t.regex(term.captureStyled(), /\u001b\[(?:[0-9;]*;)?7(?:;[0-9;]*)?m(?:\u001b\[[0-9;]*m)*getetag/);
+  term.send('n');
+  await term.waitFor(new RegExp(`/GetEtag 2/${expected} `));
+  term.send('N', 'N');
+  screen = await term.waitFor(new RegExp(`/GetEtag ${expected}/${expected} `));
+  // The last match is far down the body: the view scrolled to it.
+  t.notRegex(screen, /lines 1-/);
+  t.regex(screen, /getetag/);
+  // Esc clears the search; n is the next flow again.
+  term.send('Escape');
+  screen = await term.waitFor(/search cleared/);
+  t.notRegex(screen, /\/GetEtag \d/);
+  term.send('n');
+  await term.waitFor(/<d:href>\/dav\/shared\/<\/d:href>/);
 });

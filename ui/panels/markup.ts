@@ -59,3 +59,27 @@ const coloured = createMarkup(true);
 export const styled = coloured.styled;
 export const cellsMarkup = coloured.cellsMarkup;
 export const lineMarkup = coloured.lineMarkup;
+
+/**
+ * A detail line with search matches in reverse video (the current one also underlined), so they
+ * read with or without colour. `ranges` are columns of the line's text with tabs expanded.
+ */
+export function highlightedLineMarkup(markup: Markup, line: StyledLine, width: number, ranges: readonly { start: number; end: number; current: boolean }[]): string {
+  if (ranges.length === 0) return markup.lineMarkup(line, width);
+  const expanded = line.text.replace(/\t/g, '    ');
+  const cut = expanded.length > width ? Math.max(width - 1, 0) : expanded.length;
+  const parts: string[] = [];
+  let at = 0;
+  for (const r of ranges) {
+    const start = Math.min(r.start, cut);
+    const end = Math.min(r.end, cut);
+    if (start >= end) continue;
+    if (start > at) parts.push(markup.styled(expanded.slice(at, start), line.style));
+    const tag = r.current ? 'inverse}{underline' : 'inverse';
+    parts.push(`{${tag}}${escapeTags(expanded.slice(start, end))}{/${r.current ? 'underline}{/inverse' : 'inverse'}}`);
+    at = end;
+  }
+  if (cut > at) parts.push(markup.styled(expanded.slice(at, cut), line.style));
+  if (expanded.length > width) parts.push('~');
+  return parts.join('');
+}
