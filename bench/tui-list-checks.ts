@@ -1,13 +1,13 @@
 // The flow list's part of `npm run tui-debugger` (bench/tui-debugger.ts): the header, the honest
 // rows, filters, the mouse, NO_COLOR and the quit question, each checked against the built davtap
-// in a real terminal (tmux), and search in the flow view. Loopback only; everything started here is
-// stopped here. Body modes are reported as missing until the UI has them.
+// in a real terminal (tmux), and search and the body views (m) in the flow view. Loopback only;
+// everything started here is stopped here.
 import { rmSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFlows } from '../test/ui/db.js';
-import { malformedMultiget, mkcalendar, sampleFlows } from '../test/ui/flows.js';
+import { gzipPropfind, malformedMultiget, mkcalendar, sampleFlows } from '../test/ui/flows.js';
 import { Tmux, sh } from '../test/ui/tmux.js';
 import { startDavServer } from '../test/helpers/webdav.js';
 import net from 'node:net';
@@ -44,7 +44,7 @@ async function check(name: string, fn: () => Promise<boolean>): Promise<void> {
 /** Runs the checks; returns each item's result ('ok', 'fail' or 'missing') and why one failed. */
 export async function listChecks(): Promise<{ results: Record<string, string>; notes: string[] }> {
 Object.assign(results, {
-  header: 'fail', 'honest-row': 'fail', filters: 'fail', search: 'fail', 'body-modes': 'missing', mouse: 'fail', 'no-color': 'fail', 'quit-confirm': 'fail',
+  header: 'fail', 'honest-row': 'fail', filters: 'fail', search: 'fail', 'body-modes': 'fail', mouse: 'fail', 'no-color': 'fail', 'quit-confirm': 'fail',
 });
 notes.length = 0;
 const dir = mkdtempSync(path.join(os.tmpdir(), 'davtap-tui-'));
@@ -119,6 +119,22 @@ try {
     t.send('n');
     await t.waitFor(/\/getetag 1\/2(?!\d)/);
     return reverse;
+  });
+
+  await check('body-modes', async () => {
+    const zipped = path.join(dir, 'gzip.db');
+    await writeFlows(zipped, [gzipPropfind(start + 1000)]);
+    const t = ui(zipped);
+    await t.waitFor(/\/dav\/zipped\//);
+    t.send('Enter', '5');
+    const pretty = await t.waitFor(/Response \[pretty, decoded gzip\]/);
+    t.send('m', 'm');
+    const hex = await t.waitFor(/Response \[hex, decoded gzip\]/);
+    t.send('m');
+    const wire = await t.waitFor(/Response \[wire gzip\]/);
+    t.send('m');
+    await t.waitFor(/Response \[pretty, decoded gzip\]/);
+    return /<D:href>\/dav\/zipped\/<\/D:href>/.test(pretty) && /^00000000 {2}3c 3f 78 6d 6c/m.test(hex) && /^00000000 {2}1f 8b 08 /m.test(wire) && !/<D:href>/.test(wire);
   });
 
   const dav = await startDavServer();

@@ -6,7 +6,7 @@ import { exportReportBundle } from '../src/export/index.js';
 import { FilterSyntaxError, parseFilter, type FilterNode } from '../src/filter/index.js';
 import type { Flow } from '../src/types.js';
 import { captureConsole, type CapturedLine } from './console-capture.js';
-import { renderTab, resourceSorts, tabLabels, tabs, wrapLines, type ResourceSort, type Tab } from './detail-model.js';
+import { bodyModeLabel, nextBodyMode, renderTab, resourceSorts, tabLabels, tabs, wrapLines, type BodyMode, type ResourceSort, type Tab } from './detail-model.js';
 import { formatCount } from './format.js';
 import { FlowWindow, type FlowSource } from './flow-window.js';
 import { openStoreSource } from './flow-source.js';
@@ -132,7 +132,7 @@ class UiApp {
   private status: StatusMessage | null = null;
   private lastLog: CapturedLine | null = null;
   private lastSeq = -1;
-  private detail: { flow: Flow; tab: number; scroll: number; sort: ResourceSort; cache: { key: string; lines: StyledLine[] } | null } | null = null;
+  private detail: { flow: Flow; tab: number; scroll: number; sort: ResourceSort; bodyMode?: BodyMode; cache: { key: string; lines: StyledLine[] } | null } | null = null;
   /** `/` in the flow view: the query, its matches in the tab shown (for the lines cached under `key`) and the current one. */
   private search: { query: string; key: string; matches: SearchMatch[]; current: number } | null = null;
   private searchDraft = '';
@@ -321,7 +321,8 @@ class UiApp {
     }
     const tab = this.detail?.tab ?? 0;
     const sort = this.detail?.sort ?? 'failures';
-    this.detail = { flow, tab, scroll: 0, sort, cache: null };
+    const bodyMode = this.detail?.bodyMode;
+    this.detail = { flow, tab, scroll: 0, sort, ...(bodyMode ? { bodyMode } : {}), cache: null };
     // While a flow is open the cursor stays on it (n/p move from there); follow resumes on return.
     if (this.mode === 'list' && this.window.follow) {
       this.window.follow = false;
@@ -498,6 +499,14 @@ class UiApp {
     else if (ch === 's' && tabs[d.tab] === 'Resources') {
       d.sort = resourceSorts[(resourceSorts.indexOf(d.sort) + 1) % resourceSorts.length]!;
       d.scroll = 0;
+    } else if (ch === 'm') {
+      const next = nextBodyMode(d.flow, tabs[d.tab]!, d.bodyMode);
+      if (next === null) this.setStatus('m: body views (pretty, text, hex, wire) are in the Request, Response and Raw tabs', 'dim');
+      else {
+        d.bodyMode = next;
+        d.scroll = 0;
+        this.setStatus(`body view: ${bodyModeLabel(d.flow, tabs[d.tab]!, next) ?? next}`, 'info');
+      }
     } else if (ch === '/') {
       this.searchDraft = '';
       this.mode = 'search';
@@ -784,11 +793,11 @@ class UiApp {
   private detailMarkup(width: number): string {
     const d = this.detail!;
     const tab: Tab = tabs[d.tab]!;
-    const key = `${d.flow.id}|${tab}|${d.sort}|${width}`;
+    const key = `${d.flow.id}|${tab}|${d.sort}|${d.bodyMode ?? ''}|${width}`;
     if (!d.cache || d.cache.key !== key) {
-      d.cache = { key, lines: wrapLines(renderTab(d.flow, tab, { utc: this.options.utc, width, resourceSort: d.sort }), width - 1) };
+      d.cache = { key, lines: wrapLines(renderTab(d.flow, tab, { utc: this.options.utc, width, resourceSort: d.sort, ...(d.bodyMode ? { bodyMode: d.bodyMode } : {}) }), width - 1) };
     }
-    const labels = tabLabels(d.flow);
+    const labels = tabLabels(d.flow, { tab, ...(d.bodyMode ? { bodyMode: d.bodyMode } : {}) });
     const bar = tabs.map((t, i) => (i === d.tab ? `{inverse} ${escapeTags(labels[t])} {/inverse}` : ` ${escapeTags(labels[t])} `)).join('');
     const height = this.bodyHeight() - 1;
     const lines = d.cache.lines;
@@ -824,7 +833,7 @@ class UiApp {
       this.mode === 'detail'
         ? this.search
           ? 'n/N next/prev match  / new search  Esc clear search  Tab next tab  q back  ? help'
-          : 'Tab next tab  j/k scroll  / search  n/p next/prev flow  s sort  q back  ? help'
+          : 'Tab next tab  j/k scroll  / search  m body view  n/p next/prev flow  q back  ? help'
         : 'Enter open  / filter  ! findings  F follow  g/G top/bottom  ? help  q quit';
     let text = '';
     let style: StatusMessage['style'] = 'dim';

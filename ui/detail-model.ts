@@ -17,7 +17,62 @@ export interface DetailOptions {
   /** Width available for text, so long raw lines wrap where the caret can still be seen. */
   width?: number;
   resourceSort?: ResourceSort;
+  /** How the Request, Response and Raw tabs show bodies (`m`); each tab's default when absent or not offered there. */
+  bodyMode?: BodyMode;
 }
+
+/**
+ * Body views (`m` cycles): pretty (indented XML, numbered text), text (the characters as they are),
+ * hex (offsets, bytes, ASCII), and for a gzip/br response wire (the compressed bytes as relayed)
+ * next to the decoded copy the other views show.
+ */
+export type BodyMode = 'pretty' | 'text' | 'hex' | 'wire';
+
+/** The body views a tab offers, its default first; none for tabs without bodies. */
+export function bodyModes(flow: Flow, tab: Tab): BodyMode[] {
+  if (tab === 'Request') return ['pretty', 'text', 'hex'];
+  if (tab === 'Response') return flow.response?.decoded ? ['pretty', 'text', 'hex', 'wire'] : ['pretty', 'text', 'hex'];
+  if (tab === 'Raw') return ['text', 'hex'];
+  return [];
+}
+
+/** The view a tab shows for the chosen mode: the mode when the tab offers it, else the tab's default. */
+export function effectiveBodyMode(flow: Flow, tab: Tab, mode: BodyMode | undefined): BodyMode | null {
+  const modes = bodyModes(flow, tab);
+  if (modes.length === 0) return null;
+  return mode !== undefined && modes.includes(mode) ? mode : modes[0]!;
+}
+
+/** `m`: the next view the tab offers after the one it shows. */
+export function nextBodyMode(flow: Flow, tab: Tab, mode: BodyMode | undefined): BodyMode | null {
+  const modes = bodyModes(flow, tab);
+  const current = effectiveBodyMode(flow, tab, mode);
+  if (current === null) return null;
+  return modes[(modes.indexOf(current) + 1) % modes.length]!;
+}
+
+/** "hex", "pretty, decoded gzip", "wire gzip": the tab line's word for the view shown. */
+export function bodyModeLabel(flow: Flow, tab: Tab, mode: BodyMode | undefined): string | null {
+  const shown = effectiveBodyMode(flow, tab, mode);
+  if (shown === null) return null;
+  const encoding = flow.response ? (firstHeader(flow.response.rawHeaders, 'Content-Encoding') ?? 'encoded') : 'encoded';
+  if (shown === 'wire') return `wire ${encoding}`;
+  if (tab === 'Response' && flow.response?.decoded) return `${shown}, decoded ${encoding}`;
+  return shown;
+}
+
+/** A body in one view: the pretty view is the Response tab's usual one; text and hex show the bytes as they are. */
+export function renderBodyAs(bytes: Buffer, mode: Exclude<BodyMode, 'wire'>, options: { contentType?: string; marks?: BodyMark[]; width?: number; wellFormed?: boolean } = {}): StyledLine[] {
+  if (bytes.length === 0) return [{ text: '(no body)', style: 'dim' }];
+  if (mode === 'pretty') return bodyLines(bytes, options.contentType, options.marks ?? [], options.width, options.wellFormed);
+  if (mode === 'hex') return [{ text: `${formatCount(bytes.length)} bytes, hex:`, style: 'dim' }, ...hexDump(bytes, hexLines).map((t) => ({ text: t }))];
+  const text = asText(bytes);
+  if (text === null) return [{ text: `binary body, ${formatCount(bytes.length)} bytes (no text view), hex:`, style: 'dim' }, ...hexDump(bytes, hexLines).map((t) => ({ text: t }))];
+  return text.split('\n').slice(0, 100_000).map((t) => ({ text: t.replace(/\r$/, '␍') }));
+}
+
+// The hex view shows the first MiB (16 bytes a line); the text views are where a whole body is read.
+const hexLines = 65_536;
 
 export function renderTab(flow: Flow, tab: Tab, options: DetailOptions = {}): StyledLine[] {
   switch (tab) {
@@ -32,15 +87,15 @@ export function renderTab(flow: Flow, tab: Tab, options: DetailOptions = {}): St
     case 'Response':
       return responseTab(flow, options);
     case 'Raw':
-      return rawTab(flow);
+      return rawTab(flow, effectiveBodyMode(flow, 'Raw', options.bodyMode) === 'hex');
   }
 }
 
 /** "Summary  Findings (3)  Resources 2/120 …": the tab bar's labels with counts. */
-export function tabLabels(flow: Flow): Record<Tab, string> {
+export function tabLabels(flow: Flow, active?: { tab: Tab; bodyMode?: BodyMode }): Record<Tab, string> {
   const findings = flow.analysis?.findings.length ?? 0;
   const summary = flow.analysis?.summary;
-  return {
+  const labels: Record<Tab, string> = {
     Summary: 'Summary',
     Findings: findings > 0 ? `Findings (${findings})` : 'Findings',
     Resources: summary ? `Resources (${summary.failedResources}/${summary.resources})` : 'Resources',
@@ -48,6 +103,9 @@ export function tabLabels(flow: Flow): Record<Tab, string> {
     Response: 'Response',
     Raw: 'Raw',
   };
+  const mode = active ? bodyModeLabel(flow, active.tab, active.bodyMode) : null;
+  if (active && mode !== null) labels[active.tab] = `${labels[active.tab]} [${mode}]`;
+  return labels;
 }
 
 // Headers that say which software sat between client and origin: what a gateway bug report needs.
@@ -256,7 +314,8 @@ function requestTab(flow: Flow, options: DetailOptions): StyledLine[] {
   const lines: StyledLine[] = [heading(`${request.method} ${request.target} HTTP/${request.httpVersion}`)];
   for (const [k, v] of headerPairs(request.rawHeaders)) lines.push({ text: `${k}: ${v}` });
   lines.push(blank);
-  lines.push(...bodyLines(request.body.bytes, firstHeader(request.rawHeaders, 'Content-Type'), [], options.width));
+  const mode = effectiveBodyMode(flow, 'Request', options.bodyMode) as Exclude<BodyMode, 'wire'>;
+  lines.push(...renderBodyAs(request.body.bytes, mode, { contentType: firstHeader(request.rawHeaders, 'Content-Type'), width: options.width }));
   if (!request.body.captureComplete) lines.push({ text: `… capture capped at ${formatCount(request.body.bytes.length)} of ${formatCount(request.body.bytesSeen)} bytes`, style: 'dim' });
   return lines;
 }
@@ -267,9 +326,16 @@ function responseTab(flow: Flow, options: DetailOptions): StyledLine[] {
   const lines: StyledLine[] = [heading(`HTTP/${response.httpVersion} ${response.status} ${response.reason}`)];
   for (const [k, v] of headerPairs(response.rawHeaders)) lines.push({ text: `${k}: ${v}` });
   lines.push(blank);
+  const mode = effectiveBodyMode(flow, 'Response', options.bodyMode)!;
+  const encoding = firstHeader(response.rawHeaders, 'Content-Encoding') ?? 'encoded';
+  if (mode === 'wire') {
+    lines.push({ text: `(the ${encoding} bytes as relayed; m: the decoded copy)`, style: 'dim' });
+    lines.push(...renderBodyAs(response.body.bytes, 'hex'));
+    return lines;
+  }
   const body = response.decoded ?? response.body;
-  if (response.decoded) lines.push({ text: `(decoded copy of a ${firstHeader(response.rawHeaders, 'Content-Encoding') ?? 'encoded'} body)`, style: 'dim' });
-  lines.push(...bodyLines(body.bytes, firstHeader(response.rawHeaders, 'Content-Type'), bodyMarks(flow), options.width, knownWellFormed(flow)));
+  if (response.decoded) lines.push({ text: `(decoded copy of a ${encoding} body; m: other views, wire: the bytes as relayed)`, style: 'dim' });
+  lines.push(...renderBodyAs(body.bytes, mode, { contentType: firstHeader(response.rawHeaders, 'Content-Type'), marks: bodyMarks(flow), width: options.width, wellFormed: knownWellFormed(flow) }));
   if (!body.captureComplete) lines.push({ text: `… capture capped at ${formatCount(body.bytes.length)} of ${formatCount(body.bytesSeen)} bytes (not a server fault)`, style: 'dim' });
   return lines;
 }
@@ -298,12 +364,12 @@ function bodyLines(bytes: Buffer, contentType: string | undefined, marks: BodyMa
   return (xml ? renderXmlBody(text, { marks, wrap, knownWellFormed: wellFormed }) : renderPlainBody(text, { wrap })).lines;
 }
 
-function rawTab(flow: Flow): StyledLine[] {
+function rawTab(flow: Flow, hex = false): StyledLine[] {
   const { request, response } = flow;
   const lines: StyledLine[] = [heading('Request as received')];
   lines.push({ text: `${request.method} ${request.target} HTTP/${request.httpVersion}` });
   for (const [k, v] of headerPairs(request.rawHeaders)) lines.push({ text: `${k}: ${v}` });
-  lines.push(blank, ...rawBytes(request.body.bytes));
+  lines.push(blank, ...(hex ? renderBodyAs(request.body.bytes, 'hex') : rawBytes(request.body.bytes)));
   lines.push(blank, heading('Response as relayed'));
   if (!response) {
     lines.push({ text: `(no response: ${flow.outcome.kind})`, style: 'error' });
@@ -315,7 +381,7 @@ function rawTab(flow: Flow): StyledLine[] {
   }
   lines.push({ text: `HTTP/${response.httpVersion} ${response.status} ${response.reason}` });
   for (const [k, v] of headerPairs(response.rawHeaders)) lines.push({ text: `${k}: ${v}` });
-  lines.push(blank, ...rawBytes(response.body.bytes));
+  lines.push(blank, ...(hex ? renderBodyAs(response.body.bytes, 'hex') : rawBytes(response.body.bytes)));
   if (response.rawTrailers.length > 0) {
     lines.push(blank, heading('Trailers'));
     for (const [k, v] of headerPairs(response.rawTrailers)) lines.push({ text: `${k}: ${v}` });

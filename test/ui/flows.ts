@@ -1,6 +1,7 @@
 // Realistic flows for the UI's tests and benchmark: what the proxy records for a PROPFIND whose 207
 // reports failures, a 207 cut by a gateway, a DELETE blocked by a lock, a plain GET and a refused
 // upstream. Bodies are real Multi-Status XML; the analyses say what the analyzer says about them.
+import { gzipSync } from 'node:zlib';
 import type { Analysis, Finding, Flow, Resource } from '../../src/types.js';
 
 const base = 'http://127.0.0.1:8081';
@@ -230,6 +231,23 @@ export function mkcalendar(start: number): Flow {
     response: {
       status: 201, reason: 'Created', httpVersion: '1.1', rawHeaders: ['Content-Length', '0'],
       framing: 'content-length', declaredLength: 0, body: body(''), decoded: null, informational: [], rawTrailers: [],
+    },
+    outcome: { kind: 'complete' },
+  };
+}
+
+/** A PROPFIND whose 207 came gzip-compressed: the wire bytes and the decoded copy the proxy keeps. */
+export function gzipPropfind(start: number): Flow {
+  const xml =
+    '<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">\n' +
+    `<D:response><D:href>/dav/zipped/</D:href>${propstat(200, 'OK', ['getetag'])}</D:response>\n</D:multistatus>\n`;
+  const wire = gzipSync(Buffer.from(xml));
+  return {
+    ...flowBase('PROPFIND', '/dav/zipped/', start, ['Depth', '0', 'Content-Type', 'application/xml'], propfindBody),
+    response: {
+      status: 207, reason: 'Multi-Status', httpVersion: '1.1',
+      rawHeaders: ['Content-Type', 'application/xml; charset=utf-8', 'Content-Encoding', 'gzip', 'Content-Length', String(wire.length)],
+      framing: 'content-length', declaredLength: wire.length, body: body(wire), decoded: body(xml), informational: [], rawTrailers: [],
     },
     outcome: { kind: 'complete' },
   };

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tmux, sh } from './tmux.js';
 import { tempDir, writeFlows } from './db.js';
-import { malformedMultiget, mkcalendar, plainGet, propfindWithFailures, sampleFlows, truncatedPropfind } from './flows.js';
+import { gzipPropfind, malformedMultiget, mkcalendar, plainGet, propfindWithFailures, sampleFlows, truncatedPropfind } from './flows.js';
 import { renderTab, wrapLines } from '../../ui/detail-model.js';
 import { findMatches } from '../../ui/search.js';
 
@@ -371,4 +371,38 @@ test('/ in the flow view searches the tab: the count in the tab line, n / N move
   t.notRegex(screen, /\/GetEtag \d/);
   term.send('n');
   await term.waitFor(/<d:href>\/dav\/shared\/<\/d:href>/);
+});
+
+test('m cycles the body views of a gzip response: pretty, text and hex of the decoded copy, then the wire bytes; the tab line names the view', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const db = path.join(dir, 'flows.db');
+  await writeFlows(db, [...sampleFlows(start), gzipPropfind(start + 5000)]);
+  const term = Tmux.start(davtapUi(['--db', db, '--utc']));
+  t.teardown(() => term.kill());
+  await term.waitFor(/\/dav\/zipped\//);
+  // Follow mode starts on the newest flow: the gzip PROPFIND.
+  term.send('Enter', '5');
+  let screen = await term.waitFor(/Response \[pretty, decoded gzip\]/);
+  t.regex(screen, /^ +<D:href>\/dav\/zipped\/<\/D:href>$/m);
+  term.send('m');
+  screen = await term.waitFor(/Response \[text, decoded gzip\]/);
+  t.regex(screen, /^<D:response><D:href>\/dav\/zipped\/<\/D:href>/m);
+  term.send('m');
+  screen = await term.waitFor(/Response \[hex, decoded gzip\]/);
+  t.regex(screen, /^00000000 {2}3c 3f 78 6d 6c 20 76 65 72 73 69 6f 6e 3d 22 31 {2}<\?xml version="1$/m);
+  term.send('m');
+  screen = await term.waitFor(/Response \[wire gzip\]/);
+  t.regex(screen, /^00000000 {2}1f 8b 08 /m);
+  t.notRegex(screen, /<D:href>/);
+  // The Raw tab keeps the view where it has it (hex), and the cycle comes back to pretty.
+  term.send('6');
+  screen = await term.waitFor(/Raw \[text\]/);
+  term.send('m');
+  screen = await term.waitFor(/Raw \[hex\]/);
+  t.regex(screen, /^00000000 {2}1f 8b 08 /m);
+  term.send('5');
+  await term.waitFor(/Response \[hex, decoded gzip\]/);
+  term.send('m', 'm');
+  await term.waitFor(/Response \[pretty, decoded gzip\]/);
 });

@@ -28,6 +28,8 @@ export const helpLines: readonly string[] = [
   '  s                    Resources: next sort (failures first, body order, href, code)',
   '  /                    search this tab: plain text, case-insensitive, in bodies, headers and',
   '                       the resource table; matches in reverse video, the count (3/17) in the tab line',
+  '  m                    Request / Response / Raw: next body view (pretty XML, text, hex; for a',
+  '                       gzip or br response also wire, the compressed bytes as relayed); shown in the tab line',
   '  n / N                next / previous match while a search is on (Esc clears the search)',
   '  n / p                next / previous flow (n: when no search is on)',
   '  r                    replay this flow and show what changed',
