@@ -36,7 +36,7 @@ test('the UI shows a PROPFIND and a refused DELETE over a locked member, with th
   const db = path.join(work, 'flows.db');
   const term = Tmux.start(`${sh(process.execPath)} ${sh(bin)} --upstream ${sh(apache!.url)} --listen 127.0.0.1:${port} --db ${sh(db)}`, { width: 160, height: 40 });
   t.teardown(() => term.kill());
-  await term.waitFor(/davtap +\S*flows\.db/);
+  await term.waitFor(/^davtap +reverse .* db \S*flows\.db/m);
   const base = `http://127.0.0.1:${port}`;
 
   const propfind = await curl(['-X', 'PROPFIND', '-H', 'Depth: 1', '-o', '/dev/null', '-w', '%{http_code}', `${base}/shared/`]);
