@@ -305,6 +305,20 @@ class UiApp {
     return true;
   }
 
+  /** `m` in the list: marks or unmarks the selected flow (mitmproxy's key; `~marked` finds them). */
+  private toggleMark(): void {
+    const row = this.window.selected();
+    if (!row) return this.setStatus('no flow to mark', 'dim');
+    if (!this.source.toggleMark) return this.setStatus('marks cannot be written here', 'error');
+    try {
+      const marked = this.source.toggleMark(row.id);
+      this.window.reloadRows();
+      this.setStatus(marked ? `marked ${row.method} ${row.path} (~marked lists the marked flows)` : `unmarked ${row.method} ${row.path}`, 'info');
+    } catch (err) {
+      this.setStatus(err instanceof Error ? err.message : String(err), 'error');
+    }
+  }
+
   /** `!`: the findings view on or off, keeping the filter. */
   private toggleFindingsView(): void {
     if (!this.applyFilter(this.filterText, false, !this.findingsView)) return;
@@ -437,6 +451,7 @@ class UiApp {
       this.filterDraft = '';
       this.mode = 'filter';
     } else if (ch === '!') this.toggleFindingsView();
+    else if (ch === 'm') this.toggleMark();
     else if (ch === '?') this.showHelp();
     else if (ch === 'r') return this.replaySelected();
     else if (ch === 'i' || ch === 'a' || ch === 'A' || ch === 'X') return this.interceptKey(ch);

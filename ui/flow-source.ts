@@ -32,6 +32,7 @@ export function toListRow(row: FlowRow, redactor: Redactor = masking): FlowListR
     report: row.report,
     leg: row.leg,
     pairedWith: row.pairedWith,
+    marked: row.marked,
   };
 }
 
@@ -71,6 +72,7 @@ export function storeSource(store: Store, owned = false, options: SourceOptions 
       return flow && redactFlow(flow, redactor);
     },
     runInfo: () => store.latestRun(),
+    toggleMark: (id: string) => store.toggleMarked(id),
     close: () => {
       if (owned) store.close();
     },

@@ -21,6 +21,8 @@ export interface FlowSource {
   getFlow(id: string): Flow | null;
   /** How the newest proxy run recording into the database was started, when one was recorded. */
   runInfo?(): RunInfo | null;
+  /** Flips a flow's mark (`m`); returns the new state. Absent where marks cannot be written. */
+  toggleMark?(id: string): boolean;
   close(): void;
 }
 
@@ -68,6 +70,11 @@ export class FlowWindow {
     if (this.follow) this.cursorIndex = Math.max(0, this.totalRows - 1);
     this.clamp();
     return seq;
+  }
+
+  /** Rows changed in place (a mark): read them again, keeping count and cursor. */
+  reloadRows(): void {
+    this.cache = null;
   }
 
   /** New flows arrived (the sequence moved from `fromSeq` to `toSeq`): add the ones that match. */

@@ -39,6 +39,8 @@ export interface FlowListRow {
   /** Sandwich mode: the leg, and on a front flow its back flow's id (null: the gateway answered itself). */
   leg?: 'front' | 'back' | null;
   pairedWith?: string | null;
+  /** Marked by the user (`m` in the list; the filter `~marked`). */
+  marked?: boolean;
 }
 
 export type CellStyle = 'normal' | 'ok' | 'redirect' | 'client-error' | 'server-error' | 'error' | 'warning' | 'info' | 'dim' | 'injected';
@@ -141,11 +143,12 @@ export function findingBadges(row: Pick<FlowListRow, 'errors' | 'warnings' | 'in
  * "f" a front flow paired with its back flow, "g" a front flow the gateway answered itself, "b" a
  * back flow (the gateway's request to the origin).
  */
-export function rowMarker(row: Pick<FlowListRow, 'outcome' | 'injected' | 'leg' | 'pairedWith'>): Cell {
+export function rowMarker(row: Pick<FlowListRow, 'outcome' | 'injected' | 'leg' | 'pairedWith' | 'marked'>): Cell {
   const failedTransport = row.outcome !== 'complete';
   const injected = row.injected !== null && row.injected !== undefined && row.injected !== '';
   const leg = row.leg === 'back' ? 'b' : row.leg === 'front' ? (row.pairedWith ? 'f' : 'g') : '';
-  const text = (failedTransport ? '!' : '') + (injected ? '*' : '') + leg;
+  // `#` first: a mark is the user's own note, and stays visible whatever else the row carries.
+  const text = (row.marked === true ? '#' : '') + (failedTransport ? '!' : '') + (injected ? '*' : '') + leg;
   return { text, style: failedTransport ? 'error' : injected ? 'injected' : 'normal' };
 }
 

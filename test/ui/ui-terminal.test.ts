@@ -406,3 +406,28 @@ test('m cycles the body views of a gzip response: pretty, text and hex of the de
   term.send('m', 'm');
   await term.waitFor(/Response \[pretty, decoded gzip\]/);
 });
+
+test('m marks the selected flow (# in front of its row), ~marked lists the marked flows, m again unmarks', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const db = path.join(dir, 'flows.db');
+  await writeFlows(db, sampleFlows(start));
+  const term = Tmux.start(davtapUi(['--db', db, '--utc']));
+  t.teardown(() => term.kill());
+  await term.waitFor(/MKCOL/);
+  // The cursor starts on the newest flow (MKCOL); one up is the DELETE.
+  term.send('k', 'm');
+  let screen = await term.waitFor(/marked DELETE/);
+  t.regex(rowOf(screen, '/dav/shared/'), /^# +06:00:03\.000 +DELETE/);
+  t.notRegex(rowOf(screen, '/dav/readme.txt'), /^#/);
+  term.send('/');
+  term.type('~marked');
+  term.send('Enter');
+  screen = await term.waitFor(/1 flows? matching ~marked/);
+  t.regex(screen, /\/dav\/shared\//);
+  t.false(screen.includes('MKCOL'));
+  // The mark is in the database: another reader sees it too, and m again takes it away.
+  term.send('m');
+  screen = await term.waitFor(/unmarked DELETE/);
+  t.notRegex(rowOf(screen, '/dav/shared/'), /^#/);
+});

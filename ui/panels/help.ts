@@ -13,6 +13,7 @@ export const helpLines: readonly string[] = [
   '  F                    follow mode: stay on the newest flow',
   '  /                    filter: a fresh prompt (Enter applies, Esc cancels, empty clears)',
   '  !                    findings view: only flows with findings (again: every flow)',
+  '  m                    mark / unmark the flow (# in front of the row; ~marked filters them)',
   '  r                    replay the flow: send it again, record it, show what changed',
   '  i                    intercept filter: hold matching requests in davtap (empty stops)',
   '  a / A / X            resume the oldest held request / resume all / kill the oldest',
