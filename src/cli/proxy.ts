@@ -14,6 +14,7 @@ import { replayForUi } from './replay.js';
 import { interceptForUi } from './intercept.js';
 import { Interceptor } from '../proxy/intercept.js';
 import type { CliIO, Command } from './io.js';
+import { TerminalLog } from './terminal-log.js';
 import { openStore, type RunInfo } from '../store/index.js';
 
 const help = `Usage: davtap [proxy] [options]
@@ -124,17 +125,9 @@ function injectorOf(inject: string | undefined, filter: string | undefined) {
   return createInjector({ specs: parseInjectSpecs(inject), ...(filter !== undefined ? { filter: parseHeadFilter(filter) } : {}) });
 }
 
-/**
- * The proxy's options as parsed. The help text above and the README's options table are tested
- * against it (test/cli/proxy-options.test.ts): an option added here and not there fails.
- */
-export const proxyOptionSpec = {
-  upstream: { type: 'string' },
-  'public-url': { type: 'string' },
-  listen: { type: 'string' },
-  'allow-remote': { type: 'string', multiple: true },
+/** The recording, UI and TLS options every relaying command takes (`proxy`, `sandwich`). */
+export const relayOptionSpec = {
   db: { type: 'string' },
-  'max-db-size': { type: 'string' },
   'no-ui': { type: 'boolean' },
   'show-secrets': { type: 'boolean' },
   'max-body': { type: 'string' },
@@ -147,6 +140,19 @@ export const proxyOptionSpec = {
   'upstream-key': { type: 'string' },
   'upstream-timeout': { type: 'string' },
   'head-timeout': { type: 'string' },
+} satisfies OptionSpec;
+
+/**
+ * The proxy's options as parsed. The help text above and the README's options table are tested
+ * against it (test/cli/proxy-options.test.ts): an option added here and not there fails.
+ */
+export const proxyOptionSpec = {
+  upstream: { type: 'string' },
+  'public-url': { type: 'string' },
+  listen: { type: 'string' },
+  'allow-remote': { type: 'string', multiple: true },
+  'max-db-size': { type: 'string' },
+  ...relayOptionSpec,
   inject: { type: 'string' },
   'inject-filter': { type: 'string' },
 } satisfies OptionSpec;
@@ -215,17 +221,8 @@ export async function startProxySession(settings: ProxySettings, io: CliIO): Pro
   const { listen, upstream, publicUrl, allowRemote, certs, dbPath, withUi, insecureUpstream, upstreamTls } = settings;
 
   // While the UI owns the terminal, log lines wait and are printed when it closes.
-  const held: string[] = [];
-  let holding = withUi;
-  // The newest line logged while the UI is up, shown in its status bar (and printed after it).
-  let notice: string | null = null;
-  const log = (line: string) => {
-    const text = line.endsWith('\n') ? line : line + '\n';
-    if (holding) {
-      held.push(text);
-      notice = line.replace(/^davtap: /, '').trim();
-    } else io.stderr.write(text);
-  };
+  const terminal = new TerminalLog(io, withUi);
+  const log = terminal.log;
 
   // Analysis and recording run on a worker thread (pipeline.ts). It opens the store before
   // anything listens: a bad or newer database is an exit-2 error, not a proxy that silently
@@ -281,7 +278,7 @@ export async function startProxySession(settings: ProxySettings, io: CliIO): Pro
   };
   recordRun(dbPath, run, log);
   const ready = `davtap listening on ${proxy.url} (${where}${clients ? `; clients: ${clients}` : ''}); recording to ${dbPath}`;
-  if (withUi) held.push(ready + '\n');
+  if (withUi) terminal.keep(ready);
   else log(ready);
 
   // One TLS handshake with an https upstream, with the relay's trust, while davtap already
@@ -300,8 +297,7 @@ export async function startProxySession(settings: ProxySettings, io: CliIO): Pro
     await running.close();
     // Every flow seen so far is analyzed and committed before this resolves.
     const stats = await pipeline.close();
-    holding = false;
-    for (const line of held.splice(0)) io.stderr.write(line);
+    terminal.release();
     // A passing lock report is not a loss: only flows that were not stored change the exit code.
     const notRecorded = stats.failed + stats.dropped + stats.lost;
     if (notRecorded > 0) {
@@ -348,7 +344,7 @@ export async function startProxySession(settings: ProxySettings, io: CliIO): Pro
           proxyRunning: true,
           run,
           color: io.env.NO_COLOR === undefined || io.env.NO_COLOR === '',
-          notice: () => notice,
+          notice: terminal.notice,
           ...(settings.uiStatus ? { status: settings.uiStatus(running) } : {}),
           signal: abort.signal,
           actions: { replay: replayForUi(dbPath, log), ...(interceptor ? { intercept: interceptForUi(interceptor) } : {}) },
@@ -356,17 +352,14 @@ export async function startProxySession(settings: ProxySettings, io: CliIO): Pro
       )
       .then(() => stop())
       .catch((err: unknown) => {
-        held.push(`davtap: the terminal UI failed: ${err instanceof Error ? err.message : String(err)}\n`);
+        terminal.keep(`davtap: the terminal UI failed: ${err instanceof Error ? err.message : String(err)}`);
         stop();
       });
   }
   return {
     proxy: running,
     log,
-    say: (line) => {
-      if (holding) held.push(line.endsWith('\n') ? line : `${line}\n`);
-      else log(line);
-    },
+    say: terminal.say,
     stop: () => {
       stop();
       return done;

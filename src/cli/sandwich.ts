@@ -10,8 +10,9 @@ import { categories, reaches, severities, type FailOn } from '../verify/report.j
 import { parseCommandArgs, parseSize, type OptionSpec } from './args.js';
 import type { CliIO, Command } from './io.js';
 import { parseListen, parseUpstream } from './listen.js';
-import { parseSeconds } from './proxy.js';
+import { parseSeconds, relayOptionSpec } from './proxy.js';
 import { loadServedCerts, loadUpstreamTls } from './upstream-tls.js';
+import { TerminalLog } from './terminal-log.js';
 
 const help = `Usage: davtap sandwich --listen FRONT --gateway URL --back-listen BACK --origin URL [options]
 
@@ -57,19 +58,7 @@ export const sandwichOptionSpec = {
   gateway: { type: 'string' },
   'back-listen': { type: 'string' },
   origin: { type: 'string' },
-  db: { type: 'string' },
-  'no-ui': { type: 'boolean' },
-  'show-secrets': { type: 'boolean' },
-  'max-body': { type: 'string' },
-  'max-request-body': { type: 'string' },
-  'ca-dir': { type: 'string' },
-  cert: { type: 'string', multiple: true },
-  'insecure-upstream': { type: 'boolean' },
-  'upstream-ca': { type: 'string' },
-  'upstream-cert': { type: 'string' },
-  'upstream-key': { type: 'string' },
-  'upstream-timeout': { type: 'string' },
-  'head-timeout': { type: 'string' },
+  ...relayOptionSpec,
   window: { type: 'string' },
   duration: { type: 'string' },
   'fail-on': { type: 'string' },
@@ -116,16 +105,8 @@ export const command: Command = {
     const upstreamTls = loadUpstreamTls({ ca: values['upstream-ca'], cert: values['upstream-cert'], key: values['upstream-key'], insecure: insecureUpstream }, io.cwd);
     const withUi = values['no-ui'] !== true && io.stdout.isTTY === true && durationMs === undefined;
 
-    const held: string[] = [];
-    let holding = withUi;
-    let notice: string | null = null;
-    const log = (line: string) => {
-      const text = line.endsWith('\n') ? line : line + '\n';
-      if (holding) {
-        held.push(text);
-        notice = line.replace(/^davtap: /, '').trim();
-      } else io.stderr.write(text);
-    };
+    const terminal = new TerminalLog(io, withUi);
+    const log = terminal.log;
 
     const pipeline = await startPipeline({ dbPath, maxBody, lines: !withUi, showSecrets: values['show-secrets'] === true, onLines: (lines) => io.stdout.write(lines.join('\n') + '\n'), log });
     const failing: Finding[] = [];
@@ -158,15 +139,14 @@ export const command: Command = {
       throw err;
     }
     const ready = `davtap sandwich: clients → ${sandwich.front.url} → gateway ${gateway.href}; gateway → ${sandwich.back.url} → origin ${origin.href}; recording to ${dbPath}`;
-    if (withUi) held.push(ready + '\n');
+    if (withUi) terminal.keep(ready);
     else log(ready);
 
     const running = sandwich;
     const shutdown = async (): Promise<number> => {
       await running.close();
       const stats = await pipeline.close();
-      holding = false;
-      for (const line of held.splice(0)) io.stderr.write(line);
+      terminal.release();
       const s = running.stats();
       io.stderr.write(
         `davtap sandwich: ${s.paired} pairs compared, ${s.differing} with gateway differences; ${s.frontOnly} front flows the gateway answered itself; ${s.backOnly} back flows no client request explains\n`,
@@ -210,10 +190,10 @@ export const command: Command = {
       if (durationMs !== undefined) timer = setTimeout(() => stop(), durationMs);
       if (withUi) {
         import('../../ui/app.js')
-          .then(({ runUi }) => runUi({ dbPath, live: true, showSecrets: values['show-secrets'] === true, pendingWrites: () => pipeline.pending(), notice: () => notice, signal: abort.signal }))
+          .then(({ runUi }) => runUi({ dbPath, live: true, showSecrets: values['show-secrets'] === true, pendingWrites: () => pipeline.pending(), notice: terminal.notice, signal: abort.signal }))
           .then(() => stop())
           .catch((err: unknown) => {
-            held.push(`davtap: the terminal UI failed: ${err instanceof Error ? err.message : String(err)}\n`);
+            terminal.keep(`davtap: the terminal UI failed: ${err instanceof Error ? err.message : String(err)}`);
             stop();
           });
       }

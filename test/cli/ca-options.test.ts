@@ -1,64 +1,13 @@
 // `davtap ca`'s options live in one table (caOptions): what it parses is derived from it, --help is
-// generated from it, and the README's table is tested against it here, with the same argument names.
+// generated from it, and the README's table is tested against it (test/helpers/option-table.ts).
 import test from 'ava';
-import { readFileSync } from 'node:fs';
 import { caOptions, caOptionSpec, command } from '../../src/cli/ca.js';
+import { helpText, optionTableTests } from '../helpers/option-table.js';
 
-const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-
-/** Option name → its argument as documented (e.g. 'FILE'), '' for a flag. */
-type Documented = Map<string, string>;
-
-function fromReadme(): Documented {
-  const start = readme.indexOf('<!-- ca-options:begin -->');
-  const end = readme.indexOf('<!-- ca-options:end -->');
-  if (start < 0 || end < start) throw new Error('README: no ca-options block');
-  const out: Documented = new Map();
-  for (const m of readme.slice(start, end).matchAll(/^\| `--([a-z-]+)(?: ((?:[^`\\]|\\.)+))?` \|/gm)) out.set(m[1]!, (m[2] ?? '').replace(/\\\|/g, '|'));
-  return out;
-}
-
-async function helpText(): Promise<string> {
-  let text = '';
-  const sink = { write: (s: string) => ((text += s), true) } as unknown as NodeJS.WriteStream;
-  const code = await command.run(['--help'], { stdout: sink, stderr: sink, cwd: process.cwd(), env: {} } as never);
-  if (code !== 0) throw new Error(`--help exited ${code}`);
-  return text;
-}
-
-async function fromHelp(): Promise<Documented> {
-  const text = await helpText();
-  const options = text.slice(text.indexOf('Options:'), text.indexOf('\n\n', text.indexOf('Options:')));
-  const out: Documented = new Map();
-  for (const m of options.matchAll(/^ {2}(?:-h, )?--([a-z-]+)(?: ([^\s]+))?/gm)) if (m[1] !== 'help') out.set(m[1]!, m[2] ?? '');
-  return out;
-}
-
-const names = caOptions.map((o) => o.name).sort();
-
-test('what davtap ca parses is the table, nothing more', (t) => {
-  t.deepEqual(Object.keys(caOptionSpec).sort(), names);
-  for (const o of caOptions) {
-    t.is(caOptionSpec[o.name]!.type, o.type, o.name);
-    t.is(o.arg !== undefined, o.type === 'string', `--${o.name}: an argument name exactly for a value`);
-  }
-});
-
-test('--help lists exactly the table, a flag without an argument, a value with its argument name', async (t) => {
-  const help = await fromHelp();
-  t.deepEqual([...help.keys()].sort(), names);
-  for (const o of caOptions) t.is(help.get(o.name), o.arg ?? '', `--${o.name}`);
-});
-
-test('the README table lists exactly the options of davtap ca, with the argument names of --help', async (t) => {
-  const table = fromReadme();
-  const help = await fromHelp();
-  t.deepEqual([...table.keys()].sort(), names);
-  for (const name of names) t.is(table.get(name), help.get(name), `--${name}`);
-});
+optionTableTests('ca', caOptions, caOptionSpec, command);
 
 test('--help names the formats and points to certs/README.md', async (t) => {
-  const text = await helpText();
+  const text = await helpText(command);
   t.regex(text, /--export FILE/);
   t.regex(text, /--format pem\|der/);
   t.regex(text, /certs\/README\.md/);
