@@ -64,6 +64,8 @@ export class TextStage {
   /** 'utf-8': strict fast path; 'sanitize': after invalid UTF-8; 'other': another encoding. */
   private mode: 'utf-8' | 'sanitize' | 'other' = 'utf-8';
   private carry: Uint8Array = EMPTY;
+  /** Bytes still owed to the first invalid sequence's 4-byte evidence (a write ended before them). */
+  private hexShort = 0;
   private bytesIn = 0;
   /** Body offset of the first byte the decoder is given (after any BOM and leading junk). */
   private streamStart = 0;
@@ -225,6 +227,14 @@ export class TextStage {
   }
 
   private sanitize(bytes: Uint8Array, offset: number, last: boolean): { text: string; textOffset: number; textLength: number } {
+    // The first invalid sequence's evidence is the 4 bytes from it, whatever the write boundaries:
+    // bytes a write cut off are taken from the next one (only new bytes: the carry was counted).
+    const firstInvalid = this.facts.invalidUtf8;
+    if (this.hexShort > 0 && firstInvalid !== undefined) {
+      const more = bytes.subarray(0, this.hexShort);
+      firstInvalid.hex += Buffer.from(more.buffer, more.byteOffset, more.byteLength).toString('hex');
+      this.hexShort -= more.length;
+    }
     const data = Buffer.concat([this.carry, bytes]);
     const base = offset - this.carry.length;
     const end = last ? data.length : data.length - incompleteTail(data);
@@ -232,8 +242,11 @@ export class TextStage {
       const at = firstInvalidUtf8(data.subarray(i, end), true);
       if (at < 0) break;
       const inv = this.facts.invalidUtf8;
-      if (inv === undefined) this.facts.invalidUtf8 = { offset: base + i + at, hex: data.subarray(i + at, i + at + 4).toString('hex'), count: 1 };
-      else inv.count++;
+      if (inv === undefined) {
+        const head = data.subarray(i + at, i + at + 4);
+        this.facts.invalidUtf8 = { offset: base + i + at, hex: head.toString('hex'), count: 1 };
+        this.hexShort = 4 - head.length;
+      } else inv.count++;
       if (this.invalidAt.length < INVALID_KEPT) this.invalidAt.push(base + i + at);
       data[i + at] = 0x3f;
       i += at + 1;
