@@ -62,6 +62,13 @@ function optionHelp(): string {
   return lines.join('\n');
 }
 
+/** The broken paths for --help, the fault column two spaces past the longest request. */
+function brokenPathLines(): string {
+  const requests = brokenPaths.map((b) => `${b.method} ${b.path}${b.report ? ` (${b.report})` : ''}`);
+  const width = Math.max(...requests.map((r) => r.length)) + 2;
+  return brokenPaths.map((b, i) => `  ${requests[i]!.padEnd(width)}${b.inject} → ${b.rule}`).join('\n');
+}
+
 const help = () => `Usage: davtap demo [--listen HOST:PORT] [--no-ui] [--db FILE]
 
 Shows davtap at work without a server of your own: starts a small WebDAV/CalDAV/CardDAV server
@@ -74,7 +81,7 @@ Options:
 ${optionHelp()}
 
 Broken on purpose:
-${brokenPaths.map((b) => `  ${`${b.method} ${b.path}${b.report ? ` (${b.report})` : ''}`.padEnd(50)}${b.inject} → ${b.rule}`).join('\n')}
+${brokenPathLines()}
 `;
 
 interface DemoArgs {

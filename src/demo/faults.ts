@@ -34,7 +34,7 @@ export const brokenPaths: readonly BrokenPath[] = [
   { method: 'PROPFIND', path: '/files/archive/', inject: 'truncate:responses=3', rule: 'MS001', story: 'a proxy cuts the listing after 3 responses' },
   { method: 'PROPFIND', path: '/files/photos/', inject: 'strip-ns:D', rule: 'MS104', story: 'a filter drops the DAV: namespace declaration' },
   { method: 'PROPFIND', path: '/shared/', inject: 'html', rule: 'MS108', story: 'a gateway serves its HTML error page with status 207' },
-  { method: 'REPORT', path: '/calendars/alice/work/', report: 'calendar-multiget', inject: 'drop:getetag', rule: 'MS401', story: 'a rewriting proxy drops getetag from a calendar-multiget' },
+  { method: 'REPORT', path: '/calendars/alice/office/', report: 'calendar-multiget', inject: 'drop:getetag', rule: 'MS401', story: 'a rewriting proxy drops getetag from a calendar-multiget' },
   { method: 'REPORT', path: '/contacts/alice/book/', report: 'sync-collection', inject: 'rewrite-href:http://dav-backend.internal:8080', rule: 'MS304', story: 'a reverse proxy leaks its backend host in the hrefs' },
 ];
 

@@ -88,7 +88,7 @@ export const scriptSteps: readonly ((seen: StepResult[]) => ScriptStep | undefin
     const token = first ? tokenIn(first.body) : undefined;
     return token ? { method: 'REPORT', path: '/calendars/alice/home/', headers: { Depth: '0', ...xml }, body: syncCollection(token) } : undefined;
   },
-  () => ({ method: 'REPORT', path: '/calendars/alice/work/', headers: { Depth: '1', ...xml }, body: calendarMultiget(['/calendars/alice/work/standup.ics', '/calendars/alice/work/review.ics', '/calendars/alice/work/expenses.ics']) }),
+  () => ({ method: 'REPORT', path: '/calendars/alice/office/', headers: { Depth: '1', ...xml }, body: calendarMultiget(['/calendars/alice/office/standup.ics', '/calendars/alice/office/review.ics', '/calendars/alice/office/expenses.ics']) }),
   () => ({ method: 'PROPFIND', path: '/contacts/alice/book/', headers: { Depth: '1', ...xml }, body: propfind('<d:getetag/><d:getcontenttype/>') }),
   (seen) => {
     const listing = seen.find((r) => r.step.method === 'PROPFIND' && r.step.path === '/contacts/alice/book/');
