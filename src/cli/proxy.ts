@@ -14,6 +14,7 @@ import { replayForUi } from './replay.js';
 import { interceptForUi } from './intercept.js';
 import { Interceptor } from '../proxy/intercept.js';
 import type { CliIO, Command } from './io.js';
+import { stopOnce } from './stop-once.js';
 import { TerminalLog } from './terminal-log.js';
 import { openStore, type RunInfo } from '../store/index.js';
 
@@ -308,29 +309,11 @@ export async function startProxySession(settings: ProxySettings, io: CliIO): Pro
     return 0;
   };
 
-  let stopping = false;
-  let resolveDone!: (code: number) => void;
-  const done = new Promise<number>((resolve) => (resolveDone = resolve));
-  const abort = new AbortController();
-  const stop = (signal?: NodeJS.Signals) => {
-    if (stopping) {
-      if (signal) {
-        io.stderr.write(`davtap: ${signal} again, exiting now\n`);
-        process.exit(130);
-      }
-      return;
-    }
-    stopping = true;
-    abort.abort();
+  const lifecycle = stopOnce(io, () => {
     checking.abort();
-    void shutdown().then((code) => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolveDone(code);
-    });
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+    return shutdown();
+  });
+  const { stop, done } = lifecycle;
   if (withUi) {
     // Loaded only when shown: the UI and blessed weigh about 20 MiB that --no-ui never needs.
     import('../../ui/app.js')
@@ -346,7 +329,7 @@ export async function startProxySession(settings: ProxySettings, io: CliIO): Pro
           color: io.env.NO_COLOR === undefined || io.env.NO_COLOR === '',
           notice: terminal.notice,
           ...(settings.uiStatus ? { status: settings.uiStatus(running) } : {}),
-          signal: abort.signal,
+          signal: lifecycle.signal,
           actions: { replay: replayForUi(dbPath, log), ...(interceptor ? { intercept: interceptForUi(interceptor) } : {}) },
         }),
       )

@@ -12,6 +12,7 @@ import type { CliIO, Command } from './io.js';
 import { parseListen, parseUpstream } from './listen.js';
 import { parseSeconds, relayOptionSpec } from './proxy.js';
 import { loadServedCerts, loadUpstreamTls } from './upstream-tls.js';
+import { stopOnce } from './stop-once.js';
 import { TerminalLog } from './terminal-log.js';
 
 const help = `Usage: davtap sandwich --listen FRONT --gateway URL --back-listen BACK --origin URL [options]
@@ -164,39 +165,22 @@ export const command: Command = {
       return 0;
     };
 
-    return await new Promise<number>((resolve) => {
-      let stopping = false;
-      const abort = new AbortController();
-      let timer: NodeJS.Timeout | undefined;
-      const stop = (signal?: NodeJS.Signals) => {
-        if (stopping) {
-          if (signal) {
-            io.stderr.write(`davtap: ${signal} again, exiting now\n`);
-            process.exit(130);
-          }
-          return;
-        }
-        stopping = true;
-        if (timer) clearTimeout(timer);
-        abort.abort();
-        void shutdown().then((code) => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          resolve(code);
-        });
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-      if (durationMs !== undefined) timer = setTimeout(() => stop(), durationMs);
-      if (withUi) {
-        import('../../ui/app.js')
-          .then(({ runUi }) => runUi({ dbPath, live: true, showSecrets: values['show-secrets'] === true, pendingWrites: () => pipeline.pending(), notice: terminal.notice, signal: abort.signal }))
-          .then(() => stop())
-          .catch((err: unknown) => {
-            terminal.keep(`davtap: the terminal UI failed: ${err instanceof Error ? err.message : String(err)}`);
-            stop();
-          });
-      }
+    let timer: NodeJS.Timeout | undefined;
+    const lifecycle = stopOnce(io, () => {
+      if (timer) clearTimeout(timer);
+      return shutdown();
     });
+    const { stop } = lifecycle;
+    if (durationMs !== undefined) timer = setTimeout(() => stop(), durationMs);
+    if (withUi) {
+      import('../../ui/app.js')
+        .then(({ runUi }) => runUi({ dbPath, live: true, showSecrets: values['show-secrets'] === true, pendingWrites: () => pipeline.pending(), notice: terminal.notice, signal: lifecycle.signal }))
+        .then(() => stop())
+        .catch((err: unknown) => {
+          terminal.keep(`davtap: the terminal UI failed: ${err instanceof Error ? err.message : String(err)}`);
+          stop();
+        });
+    }
+    return await lifecycle.done;
   },
 };
