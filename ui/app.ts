@@ -455,7 +455,7 @@ class UiApp {
     else if (ch === '?') this.showHelp();
     else if (ch === 'r') return this.replaySelected();
     else if (ch === 'i' || ch === 'a' || ch === 'A' || ch === 'X') return this.interceptKey(ch);
-    else if (ch === 'e' || ch === 'E') this.exportBundle(ch === 'E');
+    else if (ch === 'w' || ch === 'W') this.exportBundle(ch === 'W');
     else if (ch === 'q') return this.quit();
     else return;
     // Moving by hand leaves follow mode, as in mitmproxy.
@@ -544,7 +544,7 @@ class UiApp {
       }
     } else if (ch === '?') return this.showHelp();
     else if (ch === 'r') return this.replaySelected();
-    else if (ch === 'e') return this.exportBundle(false);
+    else if (ch === 'w') return this.exportBundle(false);
     else if (enter) return;
     else return;
     this.render();
@@ -598,7 +598,7 @@ class UiApp {
   }
 
   /**
-   * `e`: a report bundle of the open (or selected) flow; `E` in the list: of every flow the filter
+   * `w` (mitmproxy's save key): a report bundle of the open (or selected) flow; `W` in the list: of every flow the filter
    * shows. Written into ./davtap-export-<time>/ by src/export; the status bar says where.
    */
   private exportBundle(filtered: boolean): void {

@@ -1,4 +1,4 @@
-// The terminal UI's `e` / `E` keys, in a real terminal (tmux): a report bundle lands in
+// The terminal UI's `w` / `W` keys (mitmproxy's save), in a real terminal (tmux): a report bundle lands in
 // ./davtap-export-<time>/ of the directory the UI runs in, and the status bar says where.
 import test from 'ava';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -12,7 +12,7 @@ const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 // Resolved here: the UI runs in a temp dir, where a bare 'tsx' would not resolve.
 const tsxLoader = import.meta.resolve('tsx');
 
-test('e exports the selected or open flow, E the filtered list, each into its own directory', async (t) => {
+test('w writes the selected or open flow, W the filtered list, each into its own directory', async (t) => {
   const { dir, cleanup } = tempDir('davtap-export-ui-');
   t.teardown(cleanup);
   const db = path.join(dir, 'flows.db');
@@ -23,7 +23,7 @@ test('e exports the selected or open flow, E the filtered list, each into its ow
   await term.waitFor(/3 flows/);
 
   // The first flow, from the list.
-  term.send('g', 'e');
+  term.send('g', 'w');
   let screen = await term.waitFor(/exported 1 flow to (\S+)\/report\.md/);
   const first = /exported 1 flow to (\S+)\/report\.md/.exec(screen)![1]!;
   t.is(path.dirname(first), dir);
@@ -37,7 +37,7 @@ test('e exports the selected or open flow, E the filtered list, each into its ow
   term.type('~c 207');
   term.send('Enter');
   await term.waitFor(/2 flows match ~c 207/);
-  term.send('E');
+  term.send('W');
   screen = await term.waitFor(/exported 2 flows to (\S+)\/report\.md/);
   const filtered = /exported 2 flows to (\S+)\/report\.md/.exec(screen)![1]!;
   t.not(filtered, first);
@@ -46,7 +46,7 @@ test('e exports the selected or open flow, E the filtered list, each into its ow
   // From the detail view of the second 207.
   term.send('G', 'Enter');
   await term.waitFor(/Summary +Findings/);
-  term.send('e');
+  term.send('w');
   screen = await term.waitFor(/exported 1 flow to (\S+)\/report\.md/);
   const detail = /exported 1 flow to (\S+)\/report\.md/.exec(screen)![1]!;
   t.true(readFileSync(path.join(detail, 'report.md'), 'utf8').includes('PROPFIND /dav/'));

@@ -1,41 +1,12 @@
-// The `?` overlay: every key the UI understands, in one place so the help cannot drift from the
-// bindings; the filter codes come from the filter table itself.
+// The `?` overlay: every key the UI understands, made from the key table (../keys.ts) so the help
+// cannot drift from the bindings; the filter codes come from the filter table itself.
 import { filterHelpLines } from '../../src/filter/index.js';
+import { keyHelpLines } from '../keys.js';
 
 export const helpLines: readonly string[] = [
   'davtap — keys',
   '',
-  'Flow list',
-  '  j / k / Down / Up    move the cursor',
-  '  PgDn / PgUp          one screen down / up',
-  '  g / G / Home / End   first / last flow',
-  '  Enter                open the flow',
-  '  F                    follow mode: stay on the newest flow',
-  '  /                    filter: a fresh prompt (Enter applies, Esc cancels, empty clears)',
-  '  !                    findings view: only flows with findings (again: every flow)',
-  '  m                    mark / unmark the flow (# in front of the row; ~marked filters them)',
-  '  r                    replay the flow: send it again, record it, show what changed',
-  '  i                    intercept filter: hold matching requests in davtap (empty stops)',
-  '  a / A / X            resume the oldest held request / resume all / kill the oldest',
-  '  e / E                export the flow / the filtered list as a report',
-  '  q                    quit; asks "Quit davtap? (y/n)" while the proxy runs in this davtap',
-  '                       (davtap ui --db quits at once: the proxy runs elsewhere)',
-  '  mouse                click selects a flow, a click on the selected one opens it; wheel scrolls',
-  '',
-  'Flow detail',
-  '  Tab / Shift-Tab      next / previous tab',
-  '  1 … 6                Summary Findings Resources Request Response Raw',
-  '  j / k, PgDn / PgUp   scroll;  g / G  top / bottom',
-  '  s                    Resources: next sort (failures first, body order, href, code)',
-  '  /                    search this tab: plain text, case-insensitive, in bodies, headers and',
-  '                       the resource table; matches in reverse video, the count (3/17) in the tab line',
-  '  m                    Request / Response / Raw: next body view (pretty XML, text, hex; for a',
-  '                       gzip or br response also wire, the compressed bytes as relayed); shown in the tab line',
-  '  n / N                next / previous match while a search is on (Esc clears the search)',
-  '  n / p                next / previous flow (n: when no search is on)',
-  '  r                    replay this flow and show what changed',
-  '  e                    export this flow as a report bundle',
-  '  q / Esc / Backspace  back to the list',
+  ...keyHelpLines(),
   '',
   "Filters (mitmproxy's language; regular expressions are case-insensitive)",
   ...filterHelpLines('  ', 96),
