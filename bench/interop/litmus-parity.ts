@@ -1,14 +1,20 @@
-// litmus parity on five real servers: for Apache mod_dav, nginx (dav + dav-ext), lighttpd
-// mod_webdav, `rclone serve webdav` and Radicale, each started here on a free loopback port in a
-// temp dir, Debian's litmus runs direct (twice, to see the server's own instability), then through
-// the built davtap in reverse mode (--upstream) and in forward mode (litmus --proxy=), and every
-// test's result (pass, fail, warning = passed with warnings, skipped) is compared with the first
-// direct run. `npm run parity` (builds first) prints one line per server and mode, e.g.
+// litmus parity on six real servers: for Apache mod_dav, nginx (dav + dav-ext), lighttpd
+// mod_webdav, `rclone serve webdav`, Radicale and Xandikos, each started here on a free loopback
+// port in a temp dir, Debian's litmus runs direct (twice, to see the server's own instability), then
+// through the built davtap in reverse mode (--upstream) and in forward mode (litmus --proxy=), and
+// every test's result (pass, fail, warning = passed with warnings, skipped) is compared with the
+// first direct run. On the CalDAV/CardDAV servers (Radicale, Xandikos) a client session follows
+// through davtap in reverse mode: python3-caldav and vdirsyncer creating calendars and address
+// books, putting real objects and reading them back with calendar-query, multiget and
+// sync-collection (caldav-clients.ts). `npm run parity` (builds first) prints one line per server
+// and mode, e.g.
 //
 //   parity apache reverse: 104 tests, 0 differ (direct 102 pass 2 warning; 222 flows for 221 requests; 0.2 s direct, 0.4 s reverse)
+//   session radicale caldav: python3-caldav and vdirsyncer, 102 flows, REPORTs answered 207/sent: calendar-query 14/14, … (8.6 s)
 //
-// followed by each differing test with both results, and `parity: N/10 runs identical`; the exit
-// status is 1 when any run differs. Not counted against davtap, and said on the line instead:
+// followed by each differing test with both results, and `parity: N/12 runs identical`,
+// `sessions: N/2 CalDAV/CardDAV client sessions whole`; the exit status is 1 when any run differs
+// or a session's client failed. Not counted against davtap, and said on the line instead:
 // - forward mode's `http expect100`: litmus opens a socket straight to the origin for it, proxy or
 //   not, so that test never crosses davtap;
 // - a test whose result differs between the two direct runs (the server's own flakiness).
@@ -22,12 +28,13 @@
 // line reads `precision: flows=N 207s=N false-alarms=0 unanalyzed=0` (`npm run precision`).
 //
 // Debian packages: apache2 nginx libnginx-mod-http-dav-ext lighttpd lighttpd-mod-webdav rclone
-// radicale litmus (.ci/run installs all but the dav-ext module and lighttpd's two).
+// radicale xandikos litmus python3-caldav vdirsyncer.
 //
 // PARITY_ONLY=apache,rclone runs only those servers; PARITY_KEEP=1 keeps the work dir (litmus's
-// debug.log, output and davtap's database per run) and prints its path. PARITY_DAVTAP_ARGS adds
-// arguments to each davtap, e.g. '--inject truncate:responses=1' to see the harness catch a relay
-// that changes what the client gets.
+// debug.log, output and davtap's database per run) and prints its path; PARITY_VERBOSE=1 prints
+// each client step of the CalDAV sessions. PARITY_DAVTAP_ARGS adds arguments to each litmus run's
+// davtap, e.g. '--inject truncate:responses=1' to see the harness catch a relay that changes what
+// the client gets.
 import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -38,16 +45,25 @@ import path from 'node:path';
 import { freePort, request, startApache } from '../../test/helpers/apache.js';
 import { startDavtap, tiedToParent, waitForExit, type DavtapProcess } from '../../test/helpers/davtap-process.js';
 import { runLitmus, type LitmusResult, type LitmusRun } from '../../test/interop/litmus.js';
+import { rules } from '../../src/analysis/rules/index.js';
+import { caldavSession, reportKinds } from './caldav-clients.js';
 
-const SERVERS = ['apache', 'nginx', 'lighttpd', 'rclone', 'radicale'] as const;
+/** A finding stored without its own blame has its rule's. */
+const RULE_BLAME = new Map(Object.values(rules).map((r) => [r.id, r.blame as string]));
+
+const SERVERS = ['apache', 'nginx', 'lighttpd', 'rclone', 'radicale', 'xandikos'] as const;
 type ServerName = (typeof SERVERS)[number];
 const MODES = ['reverse', 'forward'] as const;
 type Mode = (typeof MODES)[number];
+/** The CalDAV/CardDAV servers, where a calendar client session runs too (through davtap in reverse mode). */
+const CALDAV_SERVERS: readonly ServerName[] = ['radicale', 'xandikos'];
 
 /** A running server: `collection(name)` creates a fresh collection for one litmus run and returns its URL. */
 interface Server {
   /** Origin with a trailing slash, e.g. `http://127.0.0.1:40123/`. */
   origin: string;
+  /** The login the CalDAV session uses (its principal), on CalDAV servers. */
+  user?: string;
   collection(name: string): Promise<string>;
   stop(): Promise<void>;
 }
@@ -263,7 +279,26 @@ const starters: Record<ServerName, () => Promise<Server>> = {
     const origin = `http://127.0.0.1:${port}/`;
     return {
       origin,
+      user: 'alice',
       collection: (n) => mkcol(`${origin}${n}/`),
+      async stop() {
+        await stop();
+        await rm(root, { recursive: true, force: true });
+      },
+    };
+  },
+
+  // Xandikos (Debian's, git-backed) with its default principal /user/ and no authentication;
+  // litmus runs in plain collections under the principal.
+  async xandikos() {
+    const root = await tempRoot('xandikos');
+    const port = await freePort();
+    const stop = await spawnServer('xandikos', '/usr/bin/xandikos', ['-d', path.join(root, 'data'), '--defaults', '-l', '127.0.0.1', '-p', String(port)], port, root);
+    const origin = `http://127.0.0.1:${port}/`;
+    return {
+      origin,
+      user: 'user',
+      collection: (n) => mkcol(`${origin}user/${n}/`),
       async stop() {
         await stop();
         await rm(root, { recursive: true, force: true });
@@ -360,18 +395,40 @@ async function flowCount(db: string): Promise<number> {
 }
 
 /**
- * True findings of a clean litmus run, reviewed: an error or warning that is the root cause and
- * not on this list is a false alarm. `server` undefined: on any server.
+ * True findings of the clean runs, reviewed: an error or warning that is the root cause and not on
+ * this list is a false alarm. `server` undefined: on any server; `run`: only in litmus runs or only
+ * in the CalDAV client session; `message`: the finding's text must say this (so that another
+ * finding of the same rule is not taken for the reviewed one); `blame`: whom it must blame.
  */
-const REVIEWED: readonly { rule: string; server?: ServerName; why: string }[] = [
-  { rule: 'MS501', server: 'lighttpd', why: 'lighttpd answers litmus\'s COPY/MOVE/DELETE with 409/412 members inside a 207: real resource failures' },
-  { rule: 'MS110', why: 'litmus\'s props propfind_invalid2 declares xmlns:bar="" on purpose: the client\'s malformed request, on servers that answer it with a 207' },
+const REVIEWED: readonly { rule: string; server?: ServerName; run?: 'litmus' | 'caldav'; message?: RegExp; blame?: string; why: string }[] = [
+  { rule: 'MS501', server: 'lighttpd', run: 'litmus', why: 'lighttpd answers litmus\'s COPY/MOVE/DELETE with 409/412 members inside a 207: real resource failures' },
+  { rule: 'MS110', run: 'litmus', blame: 'client', why: 'litmus\'s props propfind_invalid2 declares xmlns:bar="" on purpose: the client\'s malformed request, on servers that answer it with a 207' },
+  {
+    rule: 'MS604',
+    run: 'caldav',
+    message: /client sent the sync-collection REPORT with Depth: 1/,
+    blame: 'client',
+    why: 'python3-caldav 0.11 sends sync-collection with Depth: 1 (RFC 6578 §3.2: Depth: 0 only): the client\'s fault, and the server is not blamed',
+  },
+  {
+    rule: 'MS602',
+    server: 'xandikos',
+    run: 'caldav',
+    message: /sync-token "[0-9a-f]{40}" is not an absolute URI/,
+    why: 'Xandikos 0.2.8 sends its sync-token as a bare git commit id; RFC 6578 §6.2 requires a URI',
+  },
+  {
+    rule: 'MS303',
+    server: 'xandikos',
+    message: /href outside the request URI \S+: http%3A\/\/127\.0\.0\.1%3A\d+\//,
+    why: 'Xandikos 0.2.8 answers PROPPATCH with its own absolute URL percent-encoded as the href (http%3A//host/...), a relative path outside the request URI (litmus\'s propset fails on the same href)',
+  },
 ];
 
 /** What the precision line adds up over every run through davtap. */
 const precision = { flows: 0, multistatus: 0, unanalyzed: 0, falseAlarms: [] as string[], reviewed: new Map<string, number>() };
 
-async function tallyPrecision(name: ServerName, mode: Mode, db: string): Promise<void> {
+async function tallyPrecision(name: ServerName, mode: Mode | 'caldav', db: string): Promise<void> {
   const d = new Database(db, { readonly: true, fileMustExist: true });
   try {
     const count = (sql: string) => (d.prepare(sql).get() as { n: number }).n;
@@ -379,10 +436,14 @@ async function tallyPrecision(name: ServerName, mode: Mode, db: string): Promise
     precision.multistatus += count('SELECT count(*) AS n FROM flows WHERE status = 207');
     precision.unanalyzed += count('SELECT count(*) AS n FROM flows WHERE status = 207 AND analyzed = 0');
     const rows = d
-      .prepare(`SELECT f.rule, f.severity, f.message, fl.method, fl.path FROM findings f JOIN flows fl ON fl.seq = f.flow_seq WHERE f.severity IN ('error', 'warning') AND f.consequence_of IS NULL`)
-      .all() as { rule: string; severity: string; message: string; method: string; path: string }[];
+      .prepare(`SELECT f.rule, f.severity, f.message, f.blame, fl.method, fl.path FROM findings f JOIN flows fl ON fl.seq = f.flow_seq WHERE f.severity IN ('error', 'warning') AND f.consequence_of IS NULL`)
+      .all() as { rule: string; severity: string; message: string; blame: string | null; method: string; path: string }[];
+    const run = mode === 'caldav' ? 'caldav' : 'litmus';
     for (const r of rows) {
-      const known = REVIEWED.find((x) => x.rule === r.rule && (x.server === undefined || x.server === name));
+      const blame = r.blame ?? RULE_BLAME.get(r.rule);
+      const known = REVIEWED.find(
+        (x) => x.rule === r.rule && (x.server === undefined || x.server === name) && (x.run === undefined || x.run === run) && (x.message === undefined || x.message.test(r.message)) && (x.blame === undefined || x.blame === blame),
+      );
       if (known) precision.reviewed.set(`${r.rule} ${name}: ${known.why}`, (precision.reviewed.get(`${r.rule} ${name}: ${known.why}`) ?? 0) + 1);
       else precision.falseAlarms.push(`${name} ${mode}: ${r.severity} ${r.rule} on ${r.method} ${r.path}: ${r.message}`);
     }
@@ -393,7 +454,7 @@ async function tallyPrecision(name: ServerName, mode: Mode, db: string): Promise
 
 interface RunLine {
   server: ServerName;
-  mode: Mode;
+  mode: Mode | 'caldav';
   identical: boolean;
   text: string;
 }
@@ -442,11 +503,37 @@ async function parityFor(name: ServerName, work: string): Promise<RunLine[]> {
       const detail = [...(mode === MODES[0] ? serverNotes : []), ...c.differ.map((d) => `  differs: ${d}`), ...c.notes.map((n) => `  note: ${n}`), ...problems.map((p) => `  problem: ${p}`)];
       lines.push({ server: name, mode, identical, text: [head, ...detail].join('\n') });
     }
+    if (CALDAV_SERVERS.includes(name)) lines.push(await sessionFor(name, server, dir, running));
     return lines;
   } finally {
     await Promise.all(running.map((p) => p.stop()));
     await server.stop();
   }
+}
+
+/** The CalDAV/CardDAV client session (python3-caldav, vdirsyncer) through davtap in reverse mode. */
+async function sessionFor(name: ServerName, server: Server, dir: string, running: DavtapProcess[]): Promise<RunLine> {
+  const db = path.join(dir, 'caldav.db');
+  const cwd = path.join(dir, 'caldav');
+  await mkdir(cwd);
+  const proc = await startDavtap(['--upstream', server.origin, '--listen', '127.0.0.1:0', '--no-ui', '--db', db]);
+  running.push(proc);
+  const t0 = Date.now();
+  const session = await caldavSession(proc.url, server.user ?? 'alice', cwd, 'precision');
+  const seconds = (Date.now() - t0) / 1000;
+  const ended = await proc.stop();
+  const problems = [...session.problems];
+  if (ended.killed || (ended.code !== 0 && ended.code !== null)) problems.push(`davtap ended with code ${ended.code}${ended.killed ? ' after SIGKILL' : ''}`);
+  if (/internal error|uncaught|unhandled/i.test(proc.stderr())) problems.push(`davtap stderr: ${proc.stderr().trim().slice(-2_000)}`);
+  const flows = await flowCount(db);
+  await tallyPrecision(name, 'caldav', db);
+  const kinds = reportKinds(db);
+  // What the session must have exercised, whatever the server answered.
+  for (const k of ['calendar-query', 'calendar-multiget', 'sync-collection', 'addressbook-multiget']) if ((kinds.get(k)?.multistatus ?? 0) === 0) problems.push(`no ${k} answered 207`);
+  const reports = [...kinds].map(([k, v]) => `${k} ${v.multistatus}/${v.sent}`).join(', ');
+  const head = `session ${name} caldav: python3-caldav and vdirsyncer, ${flows} flows, REPORTs answered 207/sent: ${reports} (${seconds.toFixed(1)} s)`;
+  const detail = [...(process.env.PARITY_VERBOSE ? session.steps.map((st) => `  step: ${st}`) : []), ...problems.map((p) => `  problem: ${p}`)];
+  return { server: name, mode: 'caldav', identical: problems.length === 0, text: [head, ...detail].join('\n') };
 }
 
 async function main(): Promise<number> {
@@ -484,15 +571,19 @@ async function main(): Promise<number> {
     if (process.env.PARITY_KEEP) process.stderr.write(`parity: work dir kept: ${work}\n`);
     else await rm(work, { recursive: true, force: true });
   }
-  const identical = lines.filter((l) => l.identical).length;
-  process.stdout.write(`parity: ${identical}/${lines.length} runs identical (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
+  const parity = lines.filter((l) => l.mode !== 'caldav');
+  const sessions = lines.filter((l) => l.mode === 'caldav');
+  const identical = parity.filter((l) => l.identical).length;
+  const whole = sessions.filter((l) => l.identical).length;
+  process.stdout.write(`parity: ${identical}/${parity.length} runs identical (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
+  if (sessions.length > 0) process.stdout.write(`sessions: ${whole}/${sessions.length} CalDAV/CardDAV client sessions whole\n`);
   // Precision: every error or warning davtap raised on these clean runs is either on the reviewed
   // list (a true finding, with its reason) or a false alarm.
   for (const [what, n] of precision.reviewed) process.stdout.write(`  reviewed ×${n}: ${what}\n`);
   for (const alarm of precision.falseAlarms) process.stdout.write(`  false alarm: ${alarm}\n`);
   process.stdout.write(`precision: flows=${precision.flows} 207s=${precision.multistatus} false-alarms=${precision.falseAlarms.length} unanalyzed=${precision.unanalyzed}\n`);
   const precise = precision.falseAlarms.length === 0 && precision.unanalyzed === 0;
-  return identical === lines.length && failures === 0 && precise ? 0 : 1;
+  return identical === parity.length && whole === sessions.length && failures === 0 && precise ? 0 : 1;
 }
 
 process.exitCode = await main();
