@@ -210,6 +210,22 @@ export function viaToOrigin(viaPath: string, map: PrefixMap): string {
 
 export const isIdentity = (map: PrefixMap): boolean => map.via === map.origin;
 
+/** An origin href as the gateway should write it: its path mapped, an absolute URL's scheme and authority kept. */
+export function mapHrefPath(href: string, map: PrefixMap): string {
+  const m = /^([a-z][a-z0-9+.-]*:\/\/[^/?#]*)(\/[^?#]*)?$/i.exec(href);
+  if (m) return m[1]! + originToVia(m[2] ?? '/', map);
+  return href.startsWith('/') ? originToVia(href, map) : href;
+}
+
+/** The origin's body with the text of every href element mapped (mapHrefPath): what an honest prefix-changing gateway sends. */
+export function mapHrefsInText(text: string, map: PrefixMap): string {
+  if (isIdentity(map)) return text;
+  return text.replace(/(<(?:[A-Za-z_][\w.-]*:)?href(?:\s[^>]*)?>)([^<]*)(?=<\/)/g, (_all, open: string, href: string) => {
+    const trimmed = href.trim();
+    return trimmed === '' ? open + href : open + href.replace(trimmed, mapHrefPath(trimmed, map));
+  });
+}
+
 export function describeMap(map: PrefixMap): string {
   return isIdentity(map) ? 'no prefix mapping' : `${map.via} = origin ${map.origin}`;
 }
@@ -425,7 +441,9 @@ export function compareVantagePoints(origin: VantagePoint, via: VantagePoint, ct
   if (!substituted) compareNamespaces(truncated ? text({ decoded: origin.decoded.subarray(0, via.decoded.length) }) : originText, viaText, out);
   if (bothMultistatus && o.root === v.root) compareResponses(o, v, origin, via, ctx, truncated, out);
 
-  if (!identicalBytes && !out.some((f) => f.severity !== 'info') && origin.decoded.length > 0) {
+  // A prefix-changing gateway that maps the hrefs and changes nothing else sends exactly the mapped text.
+  const identicalUpToMapping = !identicalBytes && !isIdentity(map) && mapHrefsInText(originText, map) === viaText;
+  if (!identicalBytes && !identicalUpToMapping && !out.some((f) => f.severity !== 'info') && origin.decoded.length > 0) {
     out.push(diff(GATEWAY.bytesChanged, 'info', 'stripped', `bytes differ (${n(origin.decoded.length)} → ${n(via.decoded.length)}) but the multistatus is the same up to the mapping`, { bytesOnly: true }));
   }
 
@@ -542,7 +560,8 @@ function compareResponses(o: MultistatusDoc, v: MultistatusDoc, origin: VantageP
   const expected = new Map<string, MsResponse>();
   for (const r of o.responses) if (r.complete) expected.set(originToVia(normalizeHref(r.href), map), r);
 
-  const originHrefs = ctx.foreignHrefsOnlyWhenChanged === true ? new Set(o.responses.filter((x) => x.complete).map((x) => x.href)) : undefined;
+  // The origin's own absolute hrefs, as written and with their path mapped (a gateway that maps the prefix keeps the authority).
+  const originHrefs = ctx.foreignHrefsOnlyWhenChanged === true ? new Set(o.responses.filter((x) => x.complete).flatMap((x) => [x.href, mapHrefPath(x.href, map)])) : undefined;
   const matched: (Keyed & { originRes: MsResponse })[] = [];
   const unmapped: string[] = [];
   const foreign = new Map<string, string[]>();

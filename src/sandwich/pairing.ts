@@ -31,6 +31,25 @@ export function bodyDigest(bytes: Uint8Array, bytesSeen: number, complete: boole
   return `${bytesSeen}:${h}${complete ? '' : '+'}`;
 }
 
+/**
+ * How a gateway that changes the path prefix maps the paths its clients use (the front listener's)
+ * to those it asks its upstream for (the back listener's): `/dav/` → `/remote.php/dav/`. Both
+ * with a leading and a trailing slash.
+ */
+export interface LegMap {
+  front: string;
+  back: string;
+}
+
+/** The back leg's target for a front leg's (`dav/x?q` → `remote.php/dav/x?q`); unchanged outside the prefix. */
+export function frontToBack(target: string, map: LegMap | undefined): string {
+  if (!map) return target;
+  const path = `/${target}`;
+  const exact = path === map.front.slice(0, -1) || path.startsWith(`${map.front.slice(0, -1)}?`);
+  if (exact) return map.back.slice(1, -1) + path.slice(map.front.length - 1);
+  return path.startsWith(map.front) ? map.back.slice(1) + path.slice(map.front.length) : target;
+}
+
 const keyOf = (r: Pick<LegRequest, 'method' | 'target' | 'bodyDigest'>): string => `${r.method} ${r.target} ${r.bodyDigest}`;
 
 export interface PairBookOptions {

@@ -4,7 +4,7 @@
 // If only for its own addresses. When a front flow ends, its back flow is found (pairing.ts) and
 // the two answers are compared with verify's comparison (compare.ts): the back flow's answer is
 // the origin's copy, the front flow's the gateway's. Differences are recorded on the front flow.
-import { compareVantagePoints, prefixMapFromBases, type PrefixMap, type VantagePoint } from '../analysis/compare.js';
+import { compareVantagePoints, prefixMap, type PrefixMap, type VantagePoint } from '../analysis/compare.js';
 import { analyze } from '../analysis/analyzer.js';
 import { GATEWAY, isGatewayRule } from '../analysis/rules/gateway.js';
 import { hasHeader, joinedHeader, listTokens } from '../http/headers.js';
@@ -12,7 +12,7 @@ import { requestContextOf, transportEndOf } from '../pipeline/live.js';
 import { startProxy, type ProxyHooks, type ProxyOptions, type RunningProxy } from '../proxy/index.js';
 import type { Finding, Flow, FlowStart, Leg } from '../types.js';
 import { inflateBestEffort } from '../verify/exchange.js';
-import { bodyDigest, PairBook, relativeTarget, type LegRequest } from './pairing.js';
+import { bodyDigest, frontToBack, PairBook, relativeTarget, type LegMap, type LegRequest } from './pairing.js';
 
 /** Options of both relays, as for the proxy in reverse mode. */
 export type LegOptions = Omit<ProxyOptions, 'listenHost' | 'listenPort' | 'upstream' | 'publicUrl' | 'hooks' | 'clientAllowed'>;
@@ -25,6 +25,12 @@ export interface SandwichOptions {
   /** Where the back leg relays to: the origin. */
   origin: URL;
   legs: LegOptions;
+  /**
+   * A gateway that changes the path prefix: the front listener's paths under `front` are the back
+   * listener's under `back`. Pairing maps front targets through it, and the comparison maps the
+   * origin's hrefs (so an honest gateway that maps them back is no difference).
+   */
+  map?: LegMap;
   /** The recorder's hooks (the live pipeline): every flow of both legs goes to it. */
   hooks: ProxyHooks;
   /** How long a front flow waits for its back flow after it ended, and a back flow for its front (default 5 s). */
@@ -120,10 +126,20 @@ export function comparePair(back: Done, front: Done, map: PrefixMap, gatewayBase
   return { findings, consequences };
 }
 
+/**
+ * The prefix mapping between the gateway's hrefs and the origin's: the two base URLs' paths, each
+ * extended by its side of `legMap` (front listener paths sit under the gateway's base path, back
+ * listener paths under the origin's).
+ */
+export function comparisonMap(gateway: URL, origin: URL, legMap: LegMap | undefined): PrefixMap {
+  const under = (base: URL, p: string): string => (base.pathname.endsWith('/') ? base.pathname : `${base.pathname}/`) + p.replace(/^\//, '');
+  return prefixMap(under(gateway, legMap?.front ?? '/'), under(origin, legMap?.back ?? '/'));
+}
+
 export async function startSandwich(opts: SandwichOptions): Promise<Sandwich> {
   const windowMs = opts.windowMs ?? 5_000;
   const maxCompare = opts.maxCompareBytes ?? 64 * 1024 * 1024;
-  const map = prefixMapFromBases(opts.gateway.href, opts.origin.href);
+  const map = comparisonMap(opts.gateway, opts.origin, opts.map);
   const stats: SandwichStats = { paired: 0, frontOnly: 0, backOnly: 0, differing: 0 };
   const book = new PairBook({ windowMs });
   const captured = new Map<string, Captured>();
@@ -132,13 +148,17 @@ export async function startSandwich(opts: SandwichOptions): Promise<Sandwich> {
   const fronts = new Set<WaitingFront>();
   let closing = false;
 
-  const requestOf = (flow: Flow, base: URL): LegRequest => ({
-    id: flow.id,
-    method: flow.request.method,
-    target: relativeTarget(flow.request.url, base) ?? flow.request.url,
-    bodyDigest: bodyDigest(flow.request.body.bytes, flow.request.body.bytesSeen, flow.request.body.captureComplete),
-    start: flow.timings.start,
-  });
+  const requestOf = (flow: Flow, base: URL, leg: Leg): LegRequest => {
+    const target = relativeTarget(flow.request.url, base);
+    return {
+      id: flow.id,
+      method: flow.request.method,
+      // Front targets in the back leg's terms, so that a prefix-changing gateway's pairs share a key.
+      target: target === null ? flow.request.url : leg === 'front' ? frontToBack(target, opts.map) : target,
+      bodyDigest: bodyDigest(flow.request.body.bytes, flow.request.body.bytesSeen, flow.request.body.captureComplete),
+      start: flow.timings.start,
+    };
+  };
 
   const doneOf = (flow: Flow): Done => {
     const c = captured.get(flow.id);
@@ -212,14 +232,14 @@ export async function startSandwich(opts: SandwichOptions): Promise<Sandwich> {
       if (leg === 'back') {
         opts.hooks.onFlow(flow);
         if (closing) return;
-        const request = requestOf(flow, base);
+        const request = requestOf(flow, base, 'back');
         backs.set(flow.id, done);
         book.addBack(request, flow.timings.end ?? Date.now());
         for (const w of [...fronts]) if (tryFront(w)) break;
         return;
       }
       const end = flow.timings.end ?? Date.now();
-      const w: WaitingFront = { ...done, request: requestOf(flow, base), end, timer: setTimeout(() => settleFront(w, undefined), closing ? 0 : windowMs) };
+      const w: WaitingFront = { ...done, request: requestOf(flow, base, 'front'), end, timer: setTimeout(() => settleFront(w, undefined), closing ? 0 : windowMs) };
       fronts.add(w);
       tryFront(w);
     },

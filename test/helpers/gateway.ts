@@ -1,7 +1,10 @@
 // A small real gateway: a Node reverse proxy on 127.0.0.1 that relays each request to its upstream
 // (keep-alive on both sides) and, for 207 answers, behaves as configured: honestly, or as the
 // broken gateways of RULES.md §3 do (hrefs rewritten to a backend address, the body cut short, gzip
-// without Content-Encoding, an HTML error page under 207). Other answers pass unchanged.
+// without Content-Encoding, an HTML error page under 207). Other answers pass unchanged. With a
+// prefix it publishes the upstream's `back` prefix under `front` (as nginx's
+// `location /files/ { proxy_pass http://up/dav/; }`), and maps what clients must see: the path,
+// Destination, and the hrefs of 207 bodies (an honest prefix-changing gateway).
 import http from 'node:http';
 import type net from 'node:net';
 import zlib from 'node:zlib';
@@ -19,9 +22,17 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
+/** The gateway's path prefix (`front`, what clients use) for the upstream's (`back`); both with a trailing slash. */
+export interface GatewayPrefix {
+  front: string;
+  back: string;
+}
+
+const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer']);
 
-export async function startGateway(behaviour: GatewayBehaviour = 'honest'): Promise<TestGateway> {
+export async function startGateway(behaviour: GatewayBehaviour = 'honest', prefix?: GatewayPrefix): Promise<TestGateway> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
   const sockets = new Set<net.Socket>();
   const gw: TestGateway = {
@@ -38,6 +49,14 @@ export async function startGateway(behaviour: GatewayBehaviour = 'honest'): Prom
       return;
     }
     const up = gw.upstream!;
+    let path = req.url ?? '/';
+    if (prefix) {
+      if (!path.startsWith(prefix.front)) {
+        res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not published here\n');
+        return;
+      }
+      path = prefix.back + path.slice(prefix.front.length);
+    }
     const headers: http.OutgoingHttpHeaders = {};
     for (let i = 0; i < req.rawHeaders.length; i += 2) {
       const name = req.rawHeaders[i]!;
@@ -46,7 +65,11 @@ export async function startGateway(behaviour: GatewayBehaviour = 'honest'): Prom
     }
     headers['host'] = up.host;
     delete headers['Host'];
-    const outgoing = http.request({ host: up.hostname, port: up.port, method: req.method, path: req.url, headers, agent }, (upRes) => {
+    if (prefix && typeof headers['Destination'] === 'string') {
+      const m = new RegExp(`^https?://[^/]+${escapeRe(prefix.front)}`).exec(headers['Destination']);
+      if (m) headers['Destination'] = `${up.origin}${prefix.back}${headers['Destination'].slice(m[0].length)}`;
+    }
+    const outgoing = http.request({ host: up.hostname, port: up.port, method: req.method, path, headers, agent }, (upRes) => {
       const chunks: Buffer[] = [];
       upRes.on('data', (c: Buffer) => chunks.push(c));
       upRes.on('end', () => {
@@ -54,6 +77,8 @@ export async function startGateway(behaviour: GatewayBehaviour = 'honest'): Prom
         const out: Record<string, string> = {};
         for (const [k, v] of Object.entries(upRes.headers)) if (v !== undefined && !HOP.has(k) && k !== 'content-length') out[k] = Array.isArray(v) ? v.join(', ') : v;
         const status = upRes.statusCode ?? 502;
+        // The hrefs' path prefix back in the clients' terms, an absolute href's authority kept.
+        if (status === 207 && prefix) body = Buffer.from(body.toString('utf8').replace(new RegExp(`(<(?:[A-Za-z_][\\w.-]*:)?href>(?:https?://[^/<]+)?)${escapeRe(prefix.back)}`, 'g'), `$1${prefix.front}`));
         if (status === 207 && gw.behaviour !== 'honest') {
           if (gw.behaviour === 'rewrite-hrefs') body = Buffer.from(body.toString('utf8').replace(/(<(?:[A-Za-z_][\w.-]*:)?href>)(?:https?:\/\/[^/<]+)?\//g, '$1http://10.9.8.7:8080/'));
           else if (gw.behaviour === 'gzip-no-header') body = zlib.gzipSync(body);

@@ -94,6 +94,7 @@ test('usage errors are one line with exit 2', async (t) => {
     [['--back-listen', '127.0.0.1:9', '--origin', 'http://127.0.0.1:2/'], /--gateway URL is required/],
     [['--back-listen', '127.0.0.1:9', '--gateway', 'http://127.0.0.1:1/', '--origin', 'http://127.0.0.1:2/', '--fail-on', 'error'], /--fail-on needs --duration SECONDS/],
     [['--back-listen', '127.0.0.1:9', '--gateway', 'http://127.0.0.1:1/', '--origin', 'http://127.0.0.1:2/', '--duration', '1', '--fail-on', 'loud'], /--fail-on 'loud' is neither a severity/],
+    [['--back-listen', '127.0.0.1:9', '--gateway', 'http://127.0.0.1:1/', '--origin', 'http://127.0.0.1:2/', '--map', 'dav=/remote.php/dav/'], /--map 'dav=\/remote.php\/dav\/' must be FRONT_PREFIX=BACK_PREFIX/],
   ] as [string[], RegExp][]) {
     let err = '';
     const io: CliIO = { stdout: new Writable({ write: (_c, _e, cb) => cb() }), stderr: new Writable({ write: (c, _e, cb) => ((err += String(c)), cb()) }), env: {}, cwd: scratch };
