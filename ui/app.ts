@@ -5,7 +5,9 @@ import blessed from 'blessed';
 import { exportReportBundle } from '../src/export/index.js';
 import { FilterSyntaxError, parseFilter, type FilterNode } from '../src/filter/index.js';
 import type { Flow } from '../src/types.js';
+import { editedRequest, EditTextError, type EditableRequest } from '../src/replay/edit-text.js';
 import { captureConsole, type CapturedLine } from './console-capture.js';
+import { editInTerminal } from './editor.js';
 import { bodyModeLabel, nextBodyMode, renderTab, resourceSorts, tabLabels, tabs, wrapLines, type BodyMode, type ResourceSort, type Tab } from './detail-model.js';
 import { formatCount } from './format.js';
 import { FlowWindow, type FlowSource } from './flow-window.js';
@@ -75,6 +77,24 @@ export interface UiActions {
   replay(ids: readonly string[]): Promise<string[]>;
   /** Intercept, where a proxy runs in this process (absent for `davtap ui --db`). */
   intercept?: UiIntercept;
+  /** Editing a recorded request and sending it (`e`, `D`). */
+  edit?: UiEdit;
+}
+
+/** A request as the editor shows it, or why it cannot be edited (one line). */
+export type EditableText = { text: string; label: string } | { error: string };
+
+/** mitmproxy's e and D on recorded flows: the request as text for $EDITOR, and sending what comes back. */
+export interface UiEdit {
+  /** The editor's command line ($VISUAL, $EDITOR, vi). */
+  editor: string;
+  /** The recorded request of a flow in the text form of src/replay/edit-text.ts (credentials as recorded). */
+  requestText(id: string): EditableText;
+  /**
+   * Sends `request` to the flow's server through the replay engine, recorded as a new flow:
+   * `linked`, as a replay of the flow (the lines say what changed, as for r); else a flow of its own.
+   */
+  send(id: string, request: EditableRequest, linked: boolean): Promise<{ flowId: string; status: number | null; lines: string[] }>;
 }
 
 /** Holding requests in the relay: mitmproxy's i, a, A and X. */
@@ -88,6 +108,10 @@ export interface UiIntercept {
   resume(id?: string): number;
   /** Answers one held request 502 without sending it (all without an id); how many. */
   kill(id?: string): number;
+  /** A held request in the text form once its body arrived whole (the relay reads it while holding), or why not. */
+  requestText?(id: string): Promise<EditableText>;
+  /** Sends `request` upstream in place of the held one and releases it; false when it is no longer held. */
+  sendEdited?(id: string, request: EditableRequest): boolean;
 }
 
 type Mode = 'list' | 'detail' | 'filter' | 'search' | 'help' | 'confirm-quit' | 'intercept' | 'confirm-held';
@@ -454,6 +478,7 @@ class UiApp {
     else if (ch === 'm') this.toggleMark();
     else if (ch === '?') this.showHelp();
     else if (ch === 'r') return this.replaySelected();
+    else if (ch === 'e' || ch === 'D') return this.editSelected(ch === 'e');
     else if (ch === 'i' || ch === 'a' || ch === 'A' || ch === 'X') return this.interceptKey(ch);
     else if (ch === 'w' || ch === 'W') this.exportBundle(ch === 'W');
     else if (ch === 'q') return this.quit();
@@ -544,6 +569,7 @@ class UiApp {
       }
     } else if (ch === '?') return this.showHelp();
     else if (ch === 'r') return this.replaySelected();
+    else if (ch === 'e' || ch === 'D') return this.editSelected(ch === 'e');
     else if (ch === 'w') return this.exportBundle(false);
     else if (enter) return;
     else return;
@@ -625,17 +651,110 @@ class UiApp {
     this.replaying = true;
     this.setStatus(`replaying ${id}…`, 'dim');
     replay([id])
-      .then((lines) => {
-        this.status = null;
-        this.previousMode = this.mode;
-        this.mode = 'help';
-        this.replayBox.setContent([...lines, '', 'Press any key to close.'].map((l) => escapeTags(l)).join('\n'));
-        this.replayBox.show();
-        this.replayBox.setFront();
-        this.render();
-      })
+      .then((lines) => this.showReplay(lines))
       .catch((err: unknown) => this.setStatus(`replay failed: ${err instanceof Error ? err.message.replace(/^replay: /, '') : String(err)}`, 'error'))
       .finally(() => (this.replaying = false));
+  }
+
+  /** The held request `e` edits: the oldest, while any is held (a / X act on the oldest too). */
+  private heldToEdit(): string | undefined {
+    return this.options.actions?.intercept?.held()[0]?.id;
+  }
+
+  /** The text the user last saved that did not parse, by what it edits: `e` again reopens it rather than the original. */
+  private editDraft: { key: string; text: string } | null = null;
+  private editing = false;
+
+  /**
+   * `e`: edit a request in $EDITOR and send it. A held request (in the list, while any is held) is
+   * changed and released; a recorded flow is sent edited as a replay of it (recorded, linked, what
+   * changed shown as for r). `D`: a duplicate of the flow, edited and sent as a new flow of its own.
+   */
+  private editSelected(linked: boolean): void {
+    if (this.editing || this.replaying) return this.setStatus('a request is already being edited or sent', 'dim');
+    const key = linked ? 'e' : 'D';
+    if (linked && this.mode === 'list') {
+      const held = this.heldToEdit();
+      if (held !== undefined) return void this.editHeld(held);
+    }
+    const id = this.mode === 'detail' ? this.detail?.flow.id : this.window.selected()?.id;
+    if (id === undefined) return this.setStatus(`${key}: no flow to edit`, 'error');
+    const edit = this.options.actions?.edit;
+    if (!edit) return this.setStatus(`${key}: editing is not available here`, 'error');
+    const prepared = edit.requestText(id);
+    if ('error' in prepared) return this.setStatus(`${key}: not sent: ${prepared.error}`, 'error');
+    void this.editThenSend(`${key}:${id}`, prepared.text, edit.editor, async (request, notes) => {
+      this.replaying = true;
+      this.setStatus(`sending the edited ${prepared.label}${notes}…`, 'dim');
+      try {
+        const sent = await edit.send(id, request, linked);
+        if (!linked) return this.setStatus(`sent a copy of ${prepared.label} as flow ${sent.flowId.slice(0, 8)}: ${sent.status ?? 'no answer'}${notes}`, 'info');
+        this.showReplay([...sent.lines, ...(notes ? [`(${notes.slice(2)})`] : [])]);
+      } finally {
+        this.replaying = false;
+      }
+    });
+  }
+
+  /** `e` on a held request: the relay first reads its body whole, then the edited request replaces it and goes on. */
+  private async editHeld(id: string): Promise<void> {
+    const intercept = this.options.actions?.intercept;
+    const edit = this.options.actions?.edit;
+    if (!intercept?.requestText || !intercept.sendEdited || !edit) return this.setStatus('e: held requests cannot be edited here', 'error');
+    this.editing = true;
+    this.setStatus('e: reading the held request…', 'dim');
+    let prepared: EditableText;
+    try {
+      prepared = await intercept.requestText(id);
+    } finally {
+      this.editing = false;
+    }
+    if ('error' in prepared) return this.setStatus(`e: ${prepared.error}`, 'error');
+    await this.editThenSend(`held:${id}`, prepared.text, edit.editor, (request, notes) => {
+      if (!intercept.sendEdited!(id, request)) return this.setStatus(`not sent: ${prepared.label} is no longer held`, 'error');
+      this.setStatus(`sent the edited ${prepared.label} in place of the held one${notes}`, 'info');
+    });
+  }
+
+  /** Runs the editor on `text` (or the draft that failed for `key`), parses what comes back, and sends it. */
+  private async editThenSend(key: string, text: string, editor: string, send: (request: EditableRequest, notes: string) => void | Promise<void>): Promise<void> {
+    const draft = this.editDraft?.key === key ? this.editDraft.text : text;
+    this.editDraft = null;
+    this.editing = true;
+    let result;
+    try {
+      result = await editInTerminal(this.screen, editor, draft, 'request.http');
+    } finally {
+      this.editing = false;
+      this.render();
+    }
+    if (result.kind === 'failed') return this.setStatus(`not sent: ${result.why}`, 'error');
+    if (result.kind === 'unchanged') return this.setStatus('not sent: the request was not changed', 'dim');
+    let outcome;
+    try {
+      outcome = editedRequest(result.text);
+    } catch (err) {
+      if (!(err instanceof EditTextError)) throw err;
+      this.editDraft = { key, text: result.text };
+      return this.setStatus(`not sent: ${err.message} (${key.startsWith('D') ? 'D' : 'e'} again edits your text)`, 'error');
+    }
+    const notes = outcome.notes.length > 0 ? `; ${outcome.notes.join(', ')}` : '';
+    try {
+      await send(outcome.request, notes);
+    } catch (err) {
+      this.setStatus(`not sent: ${err instanceof Error ? err.message.replace(/^replay: /, '') : String(err)}`, 'error');
+    }
+  }
+
+  /** The lines a replay (r, e) produced, over the list until a key is pressed. */
+  private showReplay(lines: string[]): void {
+    this.status = null;
+    this.previousMode = this.mode;
+    this.mode = 'help';
+    this.replayBox.setContent([...lines, '', 'Press any key to close.'].map((l) => escapeTags(l)).join('\n'));
+    this.replayBox.show();
+    this.replayBox.setFront();
+    this.render();
   }
 
   /** i: the intercept filter prompt; a / A: resume the oldest held request / all; X: kill the oldest. */

@@ -11,6 +11,7 @@ import { checkNotOpenProxy, parseAllowRemote, parseListen, parseUpstream, upstre
 import { clientAllowedBy, isLoopbackAddress, type AddressRange } from '../proxy/address-range.js';
 import { loadServedCerts, loadUpstreamTls } from './upstream-tls.js';
 import { replayForUi } from './replay.js';
+import { editForUi } from './edit.js';
 import { interceptForUi } from './intercept.js';
 import { Interceptor } from '../proxy/intercept.js';
 import type { CliIO, Command } from './io.js';
@@ -330,7 +331,7 @@ export async function startProxySession(settings: ProxySettings, io: CliIO): Pro
           notice: terminal.notice,
           ...(settings.uiStatus ? { status: settings.uiStatus(running) } : {}),
           signal: lifecycle.signal,
-          actions: { replay: replayForUi(dbPath, log), ...(interceptor ? { intercept: interceptForUi(interceptor) } : {}) },
+          actions: { replay: replayForUi(dbPath, log), edit: editForUi(dbPath, io.env, log), ...(interceptor ? { intercept: interceptForUi(interceptor) } : {}) },
         }),
       )
       .then(() => stop())

@@ -7,6 +7,7 @@ import { runUi } from '../../ui/app.js';
 import { openStoreSource } from '../../ui/flow-source.js';
 import { parseCommandArgs } from './args.js';
 import { replayForUi } from './replay.js';
+import { editForUi } from './edit.js';
 import type { CliIO, Command } from './io.js';
 
 const help = `Usage: davtap ui [--db FILE] [--filter EXPR] [--snapshot] [--no-follow] [--utc] [--show-secrets]
@@ -77,7 +78,7 @@ export const command: Command = {
         color: io.env.NO_COLOR === undefined || io.env.NO_COLOR === '',
         screen: { output: io.stdout },
         // Replays are recorded in the same database (a writer of its own; the UI itself only reads).
-        actions: { replay: replayForUi(dbPath, () => {}) },
+        actions: { replay: replayForUi(dbPath, () => {}), edit: editForUi(dbPath, io.env, () => {}) },
       });
     } finally {
       source.close();

@@ -498,3 +498,21 @@ export class BodyFramer {
     }
   }
 }
+
+/**
+ * A whole request as bytes: the request line, the fields in their order and case, and `payload`
+ * framed as the fields declare it (chunked: one chunk and the last one, since a payload's chunk
+ * sizes are not kept; Content-Length: that many bytes; neither: no body). For requests davtap
+ * sends itself (replays, edited requests); relayed requests keep their own framing.
+ */
+export function serializeRequest(head: RequestHead, payload: Buffer): Buffer {
+  let text = `${head.method} ${head.target} HTTP/${head.version}\r\n`;
+  for (let i = 0; i + 1 < head.rawHeaders.length; i += 2) text += `${head.rawHeaders[i]}: ${head.rawHeaders[i + 1]}\r\n`;
+  const start = Buffer.from(text + '\r\n', 'latin1');
+  const plan = requestBodyPlan(head.rawHeaders);
+  if (plan.framing === 'chunked') {
+    const chunk = payload.length > 0 ? [Buffer.from(`${payload.length.toString(16)}\r\n`, 'latin1'), payload, Buffer.from('\r\n', 'latin1')] : [];
+    return Buffer.concat([start, ...chunk, Buffer.from('0\r\n\r\n', 'latin1')]);
+  }
+  return Buffer.concat([start, plan.framing === 'content-length' ? payload.subarray(0, plan.length) : Buffer.alloc(0)]);
+}

@@ -12,8 +12,9 @@ import net from 'node:net';
 import type { ProxyHooks } from '../proxy/hooks.js';
 import { startProxy, type RunningProxy } from '../proxy/index.js';
 import { rawPathOf } from '../proxy/rewrite.js';
-import { requestBodyPlan } from '../http/message.js';
+import { requestBodyPlan, serializeRequest } from '../http/message.js';
 import { withoutHeaders } from '../http/headers.js';
+import type { EditableRequest } from './edit-text.js';
 import { createFlowWriter, type FlowWriter, type Store, type StoredFlow } from '../store/index.js';
 import type { Flow } from '../types.js';
 
@@ -44,9 +45,20 @@ export interface ReplayOutcome {
 /** A flow that cannot be re-sent as it was, and why (one line). */
 export class NotReplayable extends Error {}
 
+/** A recorded request edited before it is sent (the UI's `e` and `D`). */
+export interface ReplayEdit {
+  /** What to send instead of the recorded request (src/replay/edit-text.ts). */
+  request: EditableRequest;
+  /** Record the new flow as a replay of the original (`e`); false for a new flow of its own (`D`). */
+  linked: boolean;
+}
+
 export interface Replayer {
-  /** Sends one recorded flow again and resolves with the new flow once it is over (it is queued for recording). */
-  replay(original: StoredFlow): Promise<ReplayOutcome>;
+  /**
+   * Sends one recorded flow again (or `edit`'s request in its place, to the same server) and
+   * resolves with the new flow once it is over (it is queued for recording).
+   */
+  replay(original: StoredFlow, edit?: ReplayEdit): Promise<ReplayOutcome>;
   /** Writes every replayed flow to the store and stops the relays (the store stays open). */
   close(): Promise<void>;
   /** The ids of the flows recorded so far, oldest first. */
@@ -82,24 +94,33 @@ export function whyNotReplayable(flow: StoredFlow): string | undefined {
   return undefined;
 }
 
-/** The request as bytes for the relay: the recorded head (request line and fields) and body, re-framed as declared. */
-function requestBytes(flow: StoredFlow): Buffer {
-  const { request } = flow;
+/** Why an edited copy of a recorded flow cannot be sent (to the flow's server), or undefined when it can. */
+function whyNotSendable(original: StoredFlow, request: EditableRequest): string | undefined {
+  const body = original.request.body;
+  // The text was made from the recorded body: a cut one was never editable (edit-text.ts).
+  if (!body.captureComplete || body.bytes.length < body.bytesSeen) return `its request body was not fully recorded (${body.bytes.length} of ${body.bytesSeen} bytes): it cannot be edited exactly`;
+  if (original.request.method === 'CONNECT' || request.method === 'CONNECT') return 'a CONNECT opens a tunnel: the requests inside it are flows of their own';
+  try {
+    requestBodyPlan(request.rawHeaders);
+  } catch (err) {
+    return `its framing is ambiguous (${(err as Error).message})`;
+  }
+  try {
+    new URL(original.request.url);
+  } catch {
+    return `its URL (${original.request.url}) names no server`;
+  }
+  return undefined;
+}
+
+/** The request as bytes for the relay: the recorded (or edited) head and body, re-framed as declared. */
+function requestBytes(flow: StoredFlow, edited?: EditableRequest): Buffer {
+  const request = edited ?? { ...flow.request, body: flow.request.body.bytes };
   // A forward proxy consumes Proxy-Authorization (it was never sent upstream); the relay drops the
   // other hop-by-hop fields itself.
   const headers = flow.mode === 'forward' ? withoutHeaders(request.rawHeaders, 'proxy-authorization') : request.rawHeaders;
   const version = /^1\.[01]$/.test(request.httpVersion) ? request.httpVersion : '1.1';
-  let head = `${request.method} ${rawPathOf(request.target)} HTTP/${version}\r\n`;
-  for (let i = 0; i + 1 < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
-  head += '\r\n';
-  const body = request.body.bytes;
-  const plan = requestBodyPlan(headers);
-  if (plan.framing === 'chunked') {
-    // The recorded body is the payload (chunk sizes were not kept): one chunk, then the last one.
-    const chunks = body.length > 0 ? [Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n')] : [];
-    return Buffer.concat([Buffer.from(head, 'latin1'), ...chunks, Buffer.from('0\r\n\r\n')]);
-  }
-  return Buffer.concat([Buffer.from(head, 'latin1'), plan.framing === 'content-length' ? body.subarray(0, plan.length) : Buffer.alloc(0)]);
+  return serializeRequest({ method: request.method, target: rawPathOf(request.target), version, rawHeaders: headers }, request.body);
 }
 
 /**
@@ -110,7 +131,8 @@ function requestBytes(flow: StoredFlow): Buffer {
 const REPLAY_PUBLIC_URL = new URL('http://replay.davtap.invalid/');
 
 interface Waiting {
-  originalId: string;
+  /** The flow the new one replays; null for an edited copy recorded on its own. */
+  originalId: string | null;
   resolve(flow: Flow): void;
 }
 
@@ -125,7 +147,7 @@ export async function startReplayer(options: ReplayerOptions): Promise<Replayer>
     const w = waiting.get(flow.client.port);
     if (w) {
       waiting.delete(flow.client.port);
-      flow.replayOf = w.originalId;
+      if (w.originalId !== null) flow.replayOf = w.originalId;
     }
     writer.enqueue(flow);
     recorded.push(flow.id);
@@ -154,7 +176,7 @@ export async function startReplayer(options: ReplayerOptions): Promise<Replayer>
     return relay;
   };
 
-  const send = (relay: RunningProxy, original: StoredFlow): Promise<Flow> =>
+  const send = (relay: RunningProxy, original: StoredFlow, edit?: ReplayEdit): Promise<Flow> =>
     new Promise<Flow>((resolve, reject) => {
       const socket = net.connect({ host: '127.0.0.1', port: relay.port });
       let settled = false;
@@ -169,8 +191,8 @@ export async function startReplayer(options: ReplayerOptions): Promise<Replayer>
       // Bounded: the relay ends every exchange (upstream timeout), this only guards against a bug.
       const timer = setTimeout(() => finish(new Error(`no answer within ${Math.round(((options.timeoutMs ?? 60_000) + 5000) / 1000)} s`)), (options.timeoutMs ?? 60_000) + 5000);
       socket.once('connect', () => {
-        waiting.set(socket.localPort!, { originalId: original.id, resolve: (flow) => finish(null, flow) });
-        socket.write(requestBytes(original));
+        waiting.set(socket.localPort!, { originalId: edit?.linked === false ? null : original.id, resolve: (flow) => finish(null, flow) });
+        socket.write(requestBytes(original, edit?.request));
       });
       // The answer is read by the relay's capture; here it is only drained.
       socket.on('data', () => {});
@@ -181,11 +203,11 @@ export async function startReplayer(options: ReplayerOptions): Promise<Replayer>
     });
 
   return {
-    async replay(original) {
-      const why = whyNotReplayable(original);
-      if (why !== undefined) throw new NotReplayable(`flow ${original.id} (${original.request.method} ${original.request.url}) cannot be replayed: ${why}`);
+    async replay(original, edit) {
+      const why = edit ? whyNotSendable(original, edit.request) : whyNotReplayable(original);
+      if (why !== undefined) throw new NotReplayable(`flow ${original.id} (${original.request.method} ${original.request.url}) cannot be ${edit ? 'sent edited' : 'replayed'}: ${why}`);
       const relay = await relayTo(options.to ?? originalServer(original));
-      const flow = await send(relay, original);
+      const flow = await send(relay, original, edit);
       return { original, replay: flow };
     },
     recorded: () => recorded.slice(),

@@ -1,0 +1,111 @@
+// `e` and `D` in the terminal UI: the proxy in a real terminal (tmux) in front of the in-process
+// WebDAV server, with a scripted $EDITOR (a shell script that edits the file with sed, or fails, as
+// a file next to it says). An edited PROPFIND is recorded as a replay of its original with the
+// Depth the editor wrote; an editor exiting non-zero, or a head that no longer parses, sends nothing.
+import test from 'ava';
+import { chmodSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { firstHeader } from '../../src/http/headers.js';
+import { openReader } from '../../src/store/index.js';
+import { curl } from '../helpers/curl.js';
+import { startDavServer } from '../helpers/webdav.js';
+import { tempDir } from './db.js';
+import { Tmux, sh } from './tmux.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const cli = path.join(root, 'src/cli/main.ts');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** An $EDITOR that does what the file `mode` beside it says: a sed script to apply, or `fail`. */
+export function scriptedEditor(dir: string): { editor: string; mode(what: string): void } {
+  const editor = path.join(dir, 'editor.sh');
+  const modeFile = path.join(dir, 'mode');
+  writeFileSync(editor, `#!/bin/sh\nmode=$(cat ${sh(modeFile)})\n[ "$mode" = fail ] && exit 1\nexec sed -i -e "$mode" "$1"\n`);
+  chmodSync(editor, 0o755);
+  return { editor, mode: (what) => writeFileSync(modeFile, what) };
+}
+
+const flowCount = (screen: string) => Number(/(\d+) flows?\b/.exec(screen)?.[1] ?? -1);
+
+test('e sends an edited PROPFIND as a replay of it (Depth changed, linked, diff shown); D sends a copy of its own; a failing editor or a bad head sends nothing', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const dav = await startDavServer();
+  t.teardown(() => dav.close());
+  const port = await freePort();
+  const db = path.join(dir, 'flows.db');
+  const { editor, mode } = scriptedEditor(dir);
+  const term = Tmux.start(
+    `cd ${sh(root)} && unset VISUAL; EDITOR=${sh(editor)} LANG=C.UTF-8 node --import tsx ${sh(cli)} --upstream ${sh(`${dav.url}/`)} --listen 127.0.0.1:${port} --db ${sh(db)} --ca-dir ${sh(path.join(dir, 'ca'))}; echo davtap-exit=$?; sleep 60`,
+  );
+  t.teardown(() => term.kill());
+  await term.waitFor(/No flows yet/, 30_000);
+  const proxy = `http://127.0.0.1:${port}`;
+  t.is((await curl(['-X', 'PUT', '--data-binary', 'hello', `${proxy}/dav/r.txt`])).code, 0);
+  t.is((await curl(['-X', 'PROPFIND', '-H', 'Depth: 1', `${proxy}/dav/`])).code, 0);
+  await term.waitFor(/2 flows/, 10_000);
+
+  // The editor exits 1: nothing is sent.
+  mode('fail');
+  term.send('e');
+  let screen = await term.waitFor(/not sent: the editor \(.*\) exited with status 1/, 10_000);
+  t.is(flowCount(screen), 2);
+
+  // A header without its colon: a one-line error naming the line, nothing sent.
+  mode('s/^Depth: 1/Depth 0/');
+  term.send('e');
+  screen = await term.waitFor(/not sent: line \d+: 'Depth 0' has no colon/, 10_000);
+  t.is(flowCount(screen), 2);
+
+  // Depth 1 → 0 (the selected PROPFIND, the newest: follow mode); e again opens the text that
+  // failed, so the fix is applied to it.
+  mode('s/^Depth 0/Depth: 0/');
+  term.send('e');
+  screen = await term.waitFor(/Press any key to close/, 20_000);
+  t.regex(screen, /PROPFIND http:\/\/127\.0\.0\.1:\d+\/dav\/ +207 → 207: \d+ differences? +\(flow [0-9a-f-]+ replayed as/);
+  t.regex(screen, /2 → 1 responses/);
+  term.send('x');
+  screen = await term.waitFor(/3 flows/, 10_000);
+
+  const reader = openReader(db);
+  t.teardown(() => reader.close());
+  const [edited, original] = reader.listFlows({ limit: 2 });
+  t.is(edited!.replayOf, original!.id);
+  const editedFlow = reader.getFlow(edited!.id)!;
+  t.is(firstHeader(editedFlow.request.rawHeaders, 'depth'), '0');
+  t.is(firstHeader(reader.getFlow(original!.id)!.request.rawHeaders, 'depth'), '1');
+
+  // D on the original: a copy sent as a new flow of its own (no replay link).
+  mode('s/^Depth: 1/Depth: 0/');
+  term.send('k', 'D');
+  screen = await term.waitFor(/sent a copy of PROPFIND \/dav\/ as flow [0-9a-f]{8}: 207/, 20_000);
+  await term.waitFor(/4 flows/, 10_000);
+  const [copy] = reader.listFlows({ limit: 1 });
+  t.is(copy!.replayOf, null);
+  const copyFlow = reader.getFlow(copy!.id)!;
+  t.is(firstHeader(copyFlow.request.rawHeaders, 'depth'), '0');
+
+  // Unchanged: not sent.
+  mode('s/^NOTHING//');
+  term.send('e');
+  screen = await term.waitFor(/not sent: the request was not changed/, 10_000);
+  t.is(flowCount(screen), 4);
+
+  term.send('q');
+  await term.waitFor(/Quit davtap\? \(y\/n\)/);
+  term.send('y');
+  screen = await term.waitFor(/davtap-exit=\d+/, 15_000);
+  t.regex(screen, /davtap-exit=0/);
+});
