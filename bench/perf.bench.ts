@@ -1,0 +1,405 @@
+// The live pipeline against its peers, each figure next to its target, measured interleaved so that
+// load from elsewhere on a shared machine skews the ratios less (bench/perf.ts prints the one-line
+// summaries; `npm run bench` writes this section):
+// - throughput: small PROPFIND Depth 0 with wrk -t2 -c8, direct to Apache, through a blind Node TCP
+//   pipe, through davtap (analysis and recording on), through mitmdump; rounds alternate the
+//   targets and the medians are compared. davtap's CPU per flow is read per thread (relay, pipeline
+//   worker, the rest), its flows recorded unanalyzed (MS703) counted in its database;
+// - latency: the same request on 1 connection (wrk -t1 -c1), direct, through nginx, through davtap;
+// - large bodies: a 1 GiB GET and a 200 MB Depth-infinity PROPFIND 207 read by curl as fast as it
+//   can, direct and through davtap, davtap's resident set sampled.
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { request, startApache, type ApacheServer } from '../test/helpers/apache.js';
+import { startDavtap, type DavtapProcess } from '../test/helpers/davtap-process.js';
+import { startListeningChild } from './lib/bare-relay-process.js';
+import { waitIdle } from './lib/idle.js';
+import { readRss, sampleRss, startBigOrigin } from './lib/memory.js';
+import { mitmdumpInstalled, startMitmdump } from './lib/mitmdump.js';
+import { nginxInstalled, startNginxProxy } from './lib/nginx-proxy.js';
+import { fixed, table } from './lib/table.js';
+import { cpuDelta, threadCpu, type ThreadCpu } from './lib/threads.js';
+import { runWrk, type WrkRequest, type WrkResult } from './lib/wrk.js';
+
+const ROUNDS = Number(process.env.PERF_ROUNDS ?? 3);
+const DURATION_S = Number(process.env.PERF_DURATION ?? 10);
+const WARMUP_S = 2;
+const PARTS = new Set((process.env.PERF_PARTS ?? 'throughput,latency,large').split(',').map((s) => s.trim()));
+const GET_BYTES = Number(process.env.PERF_GET_BYTES ?? 1024 ** 3);
+const PROPFIND_BYTES = Number(process.env.PERF_PROPFIND_BYTES ?? 200 * 1000 * 1000);
+const RSS_LIMIT_MB = 150;
+const PIPE_SCRIPT = new URL('./lib/tcp-pipe.ts', import.meta.url).pathname;
+const RELAY_ONLY_SCRIPT = new URL('./lib/relay-only.ts', import.meta.url).pathname;
+
+const PROPFIND_BODY =
+  '<?xml version="1.0" encoding="utf-8"?>\n<D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/><D:getcontentlength/>' +
+  '<D:getlastmodified/><D:getetag/><D:getcontenttype/></D:prop></D:propfind>\n';
+const HEADERS = { Depth: '0', 'Content-Type': 'application/xml; charset=utf-8' };
+
+interface Target {
+  name: string;
+  url: string;
+  pid?: number;
+  davtap?: DavtapProcess & { db: string };
+  stop(): Promise<void>;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length === 0 ? NaN : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+
+async function populate(apache: ApacheServer): Promise<void> {
+  await mkdir(path.join(apache.dataDir, 'bench'));
+  for (let i = 0; i < 10; i++) await writeFile(path.join(apache.dataDir, 'bench', `file-${i}.txt`), `file ${i}\n`);
+  // Apache gives weak ETags for a second after a write: every target sees the same bytes.
+  await new Promise((r) => setTimeout(r, 1_100));
+}
+
+async function davtapTarget(upstream: string, work: string, label: string): Promise<Target> {
+  const db = path.join(work, `${label}.db`);
+  const proc = await startDavtap(['--upstream', upstream, '--listen', '127.0.0.1:0', '--no-ui', '--db', db], { stdout: 'ignore', stopTimeoutMs: 60_000 });
+  return { name: 'davtap', url: proc.url, pid: proc.pid, davtap: Object.assign(proc, { db }), stop: async () => void (await proc.stop()) };
+}
+
+async function childTarget(name: string, script: string, upstream: string): Promise<Target> {
+  const r = await startListeningChild(['--import', 'tsx', script, upstream], name);
+  return { name, url: r.url, pid: r.pid, stop: r.stop };
+}
+
+/** Flows in a stopped davtap's database, and those recorded without analysis (MS703, 'skipped' or halted). */
+function unanalyzed(db: string): { flows: number; unanalyzed: number } {
+  const conn = new Database(db, { readonly: true, fileMustExist: true });
+  try {
+    const flows = (conn.prepare('SELECT count(*) AS n FROM flows').get() as { n: number }).n;
+    const skipped = (conn.prepare("SELECT count(DISTINCT flow_seq) AS n FROM findings WHERE rule = 'MS703'").get() as { n: number }).n;
+    return { flows, unanalyzed: skipped };
+  } finally {
+    conn.close();
+  }
+}
+
+interface Run {
+  target: string;
+  round: number;
+  wrk: WrkResult;
+  cpu?: ThreadCpu;
+  load: string;
+}
+
+async function wrkRun(target: Target, connections: number): Promise<{ wrk: WrkResult; cpu?: ThreadCpu }> {
+  const req: WrkRequest = { url: `${target.url}/bench/`, method: 'PROPFIND', headers: HEADERS, body: PROPFIND_BODY };
+  const shape = { connections, threads: connections > 1 ? 2 : 1 };
+  await runWrk(req, { ...shape, durationSeconds: WARMUP_S });
+  // What the warm-up left (davtap: its recording) must not run during the measured window.
+  if (target.pid !== undefined) await waitIdle(target.pid, 60_000);
+  const before = target.pid !== undefined ? threadCpu(target.pid) : undefined;
+  const wrk = await runWrk(req, { ...shape, durationSeconds: DURATION_S });
+  // The flows' analysis and recording may end after the last response: counted until it is idle.
+  if (target.pid !== undefined) await waitIdle(target.pid, 120_000);
+  const after = target.pid !== undefined ? threadCpu(target.pid) : undefined;
+  return { wrk, ...(before && after ? { cpu: cpuDelta(after, before) } : {}) };
+}
+
+async function interleaved(targets: Target[], connections: number, label: string): Promise<Run[]> {
+  const runs: Run[] = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const target of targets) {
+      const l = load();
+      const r = await wrkRun(target, connections);
+      runs.push({ target: target.name, round, ...r, load: l });
+      process.stderr.write(`perf ${label}: round ${round} ${target.name}: ${fixed(r.wrk.requestsPerSecond, 0)} req/s, p50 ${fixed(r.wrk.p50Ms, 3)} ms (load ${l})\n`);
+    }
+  }
+  return runs;
+}
+
+const rpsOf = (runs: Run[], name: string) => median(runs.filter((r) => r.target === name).map((r) => r.wrk.requestsPerSecond));
+const p50Of = (runs: Run[], name: string) => median(runs.filter((r) => r.target === name).map((r) => r.wrk.p50Ms));
+function cpuPerFlow(runs: Run[], name: string): ThreadCpu & { totalMs: number } {
+  const mine = runs.filter((r) => r.target === name && r.cpu);
+  const flows = mine.reduce((a, r) => a + r.wrk.requests, 0) || 1;
+  const sum = (k: keyof ThreadCpu) => mine.reduce((a, r) => a + r.cpu![k], 0) / flows;
+  const out = { relayMs: sum('relayMs'), pipelineMs: sum('pipelineMs'), otherMs: sum('otherMs') };
+  return { ...out, totalMs: out.relayMs + out.pipelineMs + out.otherMs };
+}
+
+function runsTable(runs: Run[]): string {
+  return table(
+    ['round', 'target', 'req/s', 'p50 ms', 'p99 ms', 'requests', 'errors', 'CPU ms/flow relay / pipeline / other', 'load avg before'],
+    runs.map((r) => [
+      r.round,
+      r.target,
+      fixed(r.wrk.requestsPerSecond, 0),
+      fixed(r.wrk.p50Ms, 3),
+      fixed(r.wrk.p99Ms, 3),
+      r.wrk.requests,
+      r.wrk.non2xx + r.wrk.socketErrors,
+      r.cpu ? [r.cpu.relayMs, r.cpu.pipelineMs, r.cpu.otherMs].map((ms) => fixed(ms / r.wrk.requests, 4)).join(' / ') : '',
+      r.load,
+    ]),
+  );
+}
+
+const verdict = (ok: boolean) => (ok ? 'met' : '**missed**');
+
+interface Part {
+  lines: string[];
+  markdown: string[];
+}
+
+async function throughput(upstream: string, work: string): Promise<Part> {
+  const targets: Target[] = [];
+  try {
+    targets.push({ name: 'direct', url: upstream.replace(/\/$/, ''), stop: async () => {} });
+    targets.push(await childTarget('pipe', PIPE_SCRIPT, upstream));
+    targets.push(await childTarget('relay only', RELAY_ONLY_SCRIPT, upstream));
+    targets.push(await davtapTarget(upstream, work, 'throughput'));
+    if (mitmdumpInstalled()) {
+      const m = await startMitmdump(upstream);
+      targets.push({ name: 'mitmdump', url: m.url.replace(/\/$/, ''), pid: m.pid, stop: m.stop });
+    }
+    for (const t of targets) {
+      const probe = await request(`${t.url}/bench/`, 'PROPFIND', { headers: HEADERS, body: PROPFIND_BODY });
+      if (probe.status !== 207) throw new Error(`${t.name}: PROPFIND answered ${probe.status}`);
+    }
+    const runs = await interleaved(targets, 8, 'throughput');
+    const davtap = targets.find((t) => t.name === 'davtap')!;
+    await davtap.stop();
+    const recorded = unanalyzed(davtap.davtap!.db);
+    const sent = runs.filter((r) => r.target === 'davtap').reduce((a, r) => a + r.wrk.requests, 0);
+    const [direct, pipe, dav, mitm] = ['direct', 'pipe', 'davtap', 'mitmdump'].map((n) => rpsOf(runs, n));
+    const cpu = cpuPerFlow(runs, 'davtap');
+    const relayOnly = cpuPerFlow(runs, 'relay only');
+    const line =
+      `perf: direct=${fixed(direct!, 0)} pipe=${fixed(pipe!, 0)} davtap=${fixed(dav!, 0)} mitmdump=${mitm !== undefined && !Number.isNaN(mitm) ? fixed(mitm, 0) : 'n/a'} req/s ` +
+      `davtap/pipe=${fixed(dav! / pipe!)} davtap/mitmdump=${mitm ? fixed(dav! / mitm) : 'n/a'} unanalyzed=${recorded.unanalyzed}`;
+    const cpuLine =
+      `cpu per flow (ms): davtap relay=${fixed(cpu.relayMs, 4)} pipeline=${fixed(cpu.pipelineMs, 4)} other=${fixed(cpu.otherMs, 4)} total=${fixed(cpu.totalMs, 4)}; ` +
+      `relay only=${fixed(relayOnly.relayMs, 4)} (posting ≈ ${fixed(cpu.relayMs - relayOnly.relayMs, 4)})`;
+    const markdown = [
+      `### Throughput: small PROPFIND Depth 0, wrk -t2 -c8 -d${DURATION_S}s after a ${WARMUP_S} s warm-up, ${ROUNDS} interleaved rounds`,
+      '',
+      'CPU per flow: the process\'s threads from /proc over the window and until it is idle again (its recording included), divided by the requests of the window; ' +
+        '"relay" the main thread, "pipeline" the analysis and recording worker and its checkpointer (nice 10), "other" V8\'s GC helpers and libuv\'s pool. ' +
+        '"relay only": davtap\'s relay with no pipeline (bench/lib/relay-only.ts); the difference in relay-thread CPU is the cost of posting to the worker.',
+      '',
+      runsTable(runs),
+      '',
+      table(
+        ['measure', 'value', 'target', ''],
+        [
+          ['davtap / blind TCP pipe (medians)', `${fixed(dav! / pipe!)}x (${fixed(dav!, 0)} vs ${fixed(pipe!, 0)} req/s)`, '≥ 0.8x', verdict(dav! / pipe! >= 0.8)],
+          ['davtap / mitmdump (medians)', mitm ? `${fixed(dav! / mitm)}x (${fixed(mitm, 0)} req/s)` : 'n/a', '≥ 6x', mitm ? verdict(dav! / mitm >= 6) : ''],
+          ['davtap / direct (medians)', `${fixed(dav! / direct!)}x`, '', ''],
+          ['flows recorded unanalyzed (MS703)', `${recorded.unanalyzed} of ${recorded.flows} recorded (${sent} requests measured, warm-ups besides)`, '0', verdict(recorded.unanalyzed === 0)],
+          ['davtap CPU per flow: relay / pipeline / other = total', `${fixed(cpu.relayMs, 4)} / ${fixed(cpu.pipelineMs, 4)} / ${fixed(cpu.otherMs, 4)} = ${fixed(cpu.totalMs, 4)} ms`, '', ''],
+          ['relay-only CPU per flow (relay thread)', `${fixed(relayOnly.relayMs, 4)} ms`, '', ''],
+        ],
+      ),
+      '',
+    ];
+    return { lines: [line, cpuLine], markdown };
+  } finally {
+    for (const t of targets) await t.stop();
+  }
+}
+
+async function latency(upstream: string, work: string): Promise<Part> {
+  const targets: Target[] = [];
+  try {
+    targets.push({ name: 'direct', url: upstream.replace(/\/$/, ''), stop: async () => {} });
+    if (nginxInstalled()) {
+      const n = await startNginxProxy(upstream);
+      targets.push({ name: 'nginx', url: n.url, pid: n.pid, stop: n.stop });
+    }
+    targets.push(await davtapTarget(upstream, work, 'latency'));
+    const runs = await interleaved(targets, 1, 'latency');
+    const direct = p50Of(runs, 'direct');
+    const dav = p50Of(runs, 'davtap') - direct;
+    const ngx = nginxInstalled() ? p50Of(runs, 'nginx') - direct : NaN;
+    const line = `latency: p50 added at 1 connection davtap=${fixed(dav, 3)} ms nginx=${Number.isNaN(ngx) ? 'n/a' : fixed(ngx, 3)} ms (direct p50 ${fixed(direct, 3)} ms; target davtap ≤ nginx)`;
+    const markdown = [
+      `### Latency: the same request on 1 connection, wrk -t1 -c1 -d${DURATION_S}s, ${ROUNDS} interleaved rounds`,
+      '',
+      runsTable(runs),
+      '',
+      table(
+        ['measure', 'value', 'target', ''],
+        [
+          ['p50 added by davtap (median p50 − direct median p50)', `${fixed(dav, 3)} ms`, Number.isNaN(ngx) ? '' : `≤ nginx's ${fixed(ngx, 3)} ms`, Number.isNaN(ngx) ? '' : verdict(dav <= ngx)],
+          ['p50 added by nginx', Number.isNaN(ngx) ? 'n/a (nginx not installed)' : `${fixed(ngx, 3)} ms`, '(peer)', ''],
+        ],
+      ),
+      '',
+    ];
+    return { lines: [line], markdown };
+  } finally {
+    for (const t of targets) await t.stop();
+  }
+}
+
+/**
+ * An origin answering PROPFIND with a Depth-infinity style 207 of `bytes` (chunked, written as fast
+ * as the connection drains), each `<response>` an Apache-style file with its props.
+ */
+async function startListingOrigin(bytes: number): Promise<{ url: string; close(): Promise<void> }> {
+  const open = '<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">\n';
+  const close = '</D:multistatus>\n';
+  const one = (i: number) =>
+    `<D:response><D:href>/tree/dir-${Math.floor(i / 1000)}/file-${i}.txt</D:href><D:propstat><D:prop><D:resourcetype/>` +
+    `<D:getcontentlength>${i % 9000}</D:getcontentlength><D:getlastmodified>Mon, 07 Dec 2026 10:00:00 GMT</D:getlastmodified>` +
+    `<D:getetag>"${i.toString(16)}-5f1a2b3c"</D:getetag><D:getcontenttype>text/plain</D:getcontenttype></D:prop>` +
+    `<D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>\n`;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    res.writeHead(207, { 'Content-Type': 'application/xml; charset=utf-8' });
+    let sent = 0;
+    let i = 0;
+    let ended = false;
+    res.on('close', () => (ended = true));
+    res.write(open);
+    sent += open.length;
+    const pump = () => {
+      while (!ended) {
+        if (sent >= bytes - close.length) {
+          res.end(close);
+          return;
+        }
+        let piece = '';
+        while (piece.length < 64 * 1024) piece += one(i++);
+        sent += piece.length;
+        if (!res.write(piece)) {
+          res.once('drain', pump);
+          return;
+        }
+      }
+    };
+    pump();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** curl reads `url` as fast as it can; resolves with the bytes and the seconds. */
+function curlRead(url: string, method: string, headers: Record<string, string>): Promise<{ bytes: number; seconds: number; status: number }> {
+  const args = ['-s', '-o', '/dev/null', '--noproxy', '*', '-X', method, '-w', '%{http_code} %{size_download} %{time_total}', ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]), url];
+  return new Promise((resolve, reject) => {
+    const child = spawn('curl', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 600_000);
+    child.once('error', reject);
+    child.once('close', () => {
+      clearTimeout(timer);
+      const [status, bytes, seconds] = out.trim().split(' ').map(Number);
+      if (!bytes || !seconds) reject(new Error(`curl ${url}: ${out}`));
+      else resolve({ status: status!, bytes, seconds });
+    });
+  });
+}
+
+async function large(work: string): Promise<Part> {
+  const get = await startBigOrigin(GET_BYTES);
+  const listing = await startListingOrigin(PROPFIND_BYTES);
+  const lines: string[] = [];
+  const rows: Array<Array<string | number>> = [];
+  try {
+    const cases = [
+      { name: `GET ${(GET_BYTES / 1024 ** 3).toFixed(2)} GiB`, origin: get.url.replace(/\/$/, ''), path: '/big.bin', method: 'GET', headers: {} as Record<string, string> },
+      { name: `PROPFIND Depth infinity 207 of ${(PROPFIND_BYTES / 1e6).toFixed(0)} MB`, origin: listing.url, path: '/tree/', method: 'PROPFIND', headers: { Depth: 'infinity' } },
+    ];
+    for (const c of cases) {
+      const dav = await davtapTarget(c.origin, work, `large-${c.method}`);
+      const direct: number[] = [];
+      const through: number[] = [];
+      let peakMb = 0;
+      let hwmMb = 0;
+      try {
+        for (let round = 1; round <= Math.max(1, Math.min(ROUNDS, 2)); round++) {
+          const d = await curlRead(`${c.origin}${c.path}`, c.method, c.headers);
+          direct.push(d.bytes / d.seconds / 1e6);
+          const sampler = sampleRss(dav.pid!, 50);
+          const t = await curlRead(`${dav.url}${c.path}`, c.method, c.headers);
+          await waitIdle(dav.pid!, 120_000);
+          const rss = sampler.stop();
+          if (t.bytes !== d.bytes) throw new Error(`${c.name}: ${t.bytes} bytes through davtap, ${d.bytes} direct`);
+          through.push(t.bytes / t.seconds / 1e6);
+          peakMb = Math.max(peakMb, (rss.peakKiB * 1024) / 1e6);
+          hwmMb = Math.max(hwmMb, ((readRss(dav.pid!)?.hwmKiB ?? 0) * 1024) / 1e6);
+          process.stderr.write(`perf large: ${c.name} round ${round}: direct ${fixed(direct.at(-1)!, 0)} MB/s, davtap ${fixed(through.at(-1)!, 0)} MB/s, peak RSS ${fixed(peakMb, 0)} MB (load ${load()})\n`);
+        }
+      } finally {
+        await dav.stop();
+      }
+      const rec = unanalyzed(dav.davtap!.db);
+      const ratio = median(through) / median(direct);
+      lines.push(`large: ${c.name} davtap/direct=${fixed(ratio)} (${fixed(median(through), 0)} vs ${fixed(median(direct), 0)} MB/s) peak RSS=${fixed(Math.max(peakMb, hwmMb), 0)} MB (targets ≥ 0.9x, < ${RSS_LIMIT_MB} MB)${c.method === 'PROPFIND' ? ` analysis halted in ${rec.unanalyzed} of ${rec.flows}` : ''}`);
+      rows.push([c.name, `${fixed(median(direct), 0)} MB/s`, `${fixed(median(through), 0)} MB/s`, `${fixed(ratio)}x`, verdict(ratio >= 0.9), `${fixed(peakMb, 0)} MB (VmHWM ${fixed(hwmMb, 0)} MB)`, verdict(Math.max(peakMb, hwmMb) < RSS_LIMIT_MB), c.method === 'PROPFIND' ? `${rec.unanalyzed} of ${rec.flows}` : '']);
+    }
+  } finally {
+    await get.close();
+    await listing.close();
+  }
+  const markdown = [
+    `### Large bodies: read by curl as fast as it goes, direct and through davtap (default options), medians of ${Math.max(1, Math.min(ROUNDS, 2))} alternated reads`,
+    '',
+    table(['body', 'direct', 'davtap', 'davtap / direct', '≥ 0.9x', 'davtap peak RSS (sampled every 50 ms)', '< 150 MB', 'flows whose analysis stopped (MS703)'], rows),
+    '',
+  ];
+  return { lines, markdown };
+}
+
+export async function measure(): Promise<{ lines: string[]; markdown: string }> {
+  const work = await mkdtemp(path.join(tmpdir(), 'davtap-bench-perf-'));
+  const lines: string[] = [];
+  const md: string[] = [`Load average at the start: ${load()} (2 shared cores: compare the columns of one run, not runs).`, ''];
+  const apache = await startApache({ accessLog: false });
+  try {
+    await populate(apache);
+    if (PARTS.has('throughput')) {
+      const p = await throughput(apache.url, work);
+      lines.push(...p.lines);
+      md.push(...p.markdown);
+    }
+    if (PARTS.has('latency')) {
+      const p = await latency(apache.url, work);
+      lines.push(...p.lines);
+      md.push(...p.markdown);
+    }
+  } finally {
+    await apache.stop();
+  }
+  try {
+    if (PARTS.has('large')) {
+      const p = await large(work);
+      lines.push(...p.lines);
+      md.push(...p.markdown);
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+  md.push(`Load average at the end: ${load()}.`, '');
+  return { lines, markdown: ['```', ...lines, '```', '', ...md].join('\n') };
+}
+
+export async function run(): Promise<string> {
+  const { lines, markdown } = await measure();
+  for (const l of lines) process.stderr.write(`${l}\n`);
+  return markdown;
+}
