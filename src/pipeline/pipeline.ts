@@ -11,7 +11,7 @@ import { StoreError } from '../errors.js';
 import type { ProxyHooks } from '../proxy/index.js';
 import type { Flow, FlowStart } from '../types.js';
 import { isAnalyzable, mib } from './live.js';
-import { pack, type WireEvent } from './pipeline-protocol.js';
+import { pack, packTail, type WireEvent } from './pipeline-protocol.js';
 
 /** Requests that may take members out of a collection (see src/analysis/history.ts). */
 const REMOVING_METHODS = new Set(['DELETE', 'MOVE', 'COPY']);
@@ -56,6 +56,14 @@ export interface Pipeline {
 }
 
 const EMPTY = Buffer.alloc(0);
+/**
+ * How long the relay gathers events before posting them. Each message costs both threads a turn
+ * (the structured clone, the worker's dispatch, its progress report): under a flood of small
+ * flows, one message per event-loop turn carried one or two flows. Relaying never waits on it.
+ */
+const BATCH_MS = 2;
+/** A batch holding this many body bytes goes at once (large bodies: bounded copies, steady flow). */
+const BATCH_BYTES = 1024 * 1024;
 
 function startWorker(settings: WorkerSettings): Worker {
   if (import.meta.url.endsWith('.ts')) {
@@ -156,14 +164,17 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     closed?.(finalStats());
   });
 
-  // The batch being built in this event-loop turn.
+  // The batch being built: what the relay said over the last BATCH_MS (or up to BATCH_BYTES).
   let events: WireEvent[] = [];
   let chunks: Buffer[] = [];
   let batchBytes = 0;
-  let scheduled = false;
+  let timer: NodeJS.Timeout | null = null;
 
   const flush = () => {
-    scheduled = false;
+    if (timer) {
+      clearTimeout(timer);
+      timer = null;
+    }
     if (events.length === 0) return;
     // The one copy of the bytes on the relay thread, into a buffer that is then transferred.
     const bytes = Buffer.allocUnsafeSlow(batchBytes);
@@ -180,12 +191,11 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     batchBytes = 0;
   };
 
-  const push = (ev: PipelineEvent) => {
-    events.push(pack(ev));
-    if (!scheduled) {
-      scheduled = true;
-      setImmediate(flush);
-    }
+  const push = (ev: PipelineEvent) => pushPacked(pack(ev));
+  const pushPacked = (ev: WireEvent) => {
+    events.push(ev);
+    if (batchBytes >= BATCH_BYTES) flush();
+    else timer ??= setTimeout(flush, BATCH_MS);
   };
 
   const add = (buf: Buffer | Uint8Array): Span => {
@@ -213,6 +223,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
 
   const hooks: ProxyHooks = {
     takesResponseBodies: true,
+    requestStartMethods: REMOVING_METHODS,
     onRequestStart(request) {
       // Only what may remove collection members matters to the worker (the listing history).
       if (!REMOVING_METHODS.has(request.method.toUpperCase())) return;
@@ -227,7 +238,8 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
       const analyze = analyzable && !busy;
       streaming.set(start.id, { analyze, sent: 0, cut: false });
       const body = start.request.body;
-      push({ k: 'start', start: { ...start, request: { ...start.request, body: { ...body, bytes: EMPTY } } }, requestBody: add(body.bytes), analyze });
+      // pack() reads the head fields only: the request body goes by its span, not in the event.
+      push({ k: 'start', start, requestBody: add(body.bytes), analyze });
     },
     onResponseChunk(flowId: string, chunk: Buffer) {
       const s = streaming.get(flowId);
@@ -266,6 +278,13 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
       const dropBodies = skip?.what === 'bodies';
       const keep = (bytes: Buffer): Span => (dropBodies ? [0, 0] : add(bytes));
       const response = flow.response;
+      if (skip) skipped++;
+      postedFlows++;
+      if (wasStreamed && response && flow.leg === undefined) {
+        // The common case, packed straight from the flow: the worker has its heads from the start event.
+        pushPacked(packTail(flow, response, cutShort, keep(flow.request.body.bytes), response.decoded ? keep(response.decoded.bytes) : null, skip));
+        return;
+      }
       const tail = wasStreamed && response ? tailOf(flow, response) : null;
       if (tail && cutShort) tail.response.body.captureComplete = false;
       const ev: FlowEvent = {
@@ -288,8 +307,6 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
         decoded: response?.decoded ? keep(response.decoded.bytes) : null,
         ...(skip ? { skipped: skip } : {}),
       };
-      if (skip) skipped++;
-      postedFlows++;
       push(ev);
     },
   };

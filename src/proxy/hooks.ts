@@ -21,6 +21,12 @@ export interface ProxyHooks {
    * Said once per attempt; onFlow follows for the same id.
    */
   onRequestStart?(request: RequestStart): void;
+  /**
+   * The methods (upper case) onRequestStart wants to hear of; every request when unset. The relay
+   * checks it before building the announcement, so that a listener that cares about few methods
+   * costs the others nothing.
+   */
+  requestStartMethods?: ReadonlySet<string>;
   /** The response head arrived; body chunks for this flow follow through onResponseChunk. */
   onResponseStart?(flow: FlowStart): void;
   /** A response body chunk as relayed (after de-chunking, before any content decoding). */

@@ -227,10 +227,11 @@ export class WireExchange implements LinkUser {
     link.attach(this, this.settings.upstreamTimeoutMs);
     // Held until flushUpstream(), so that the head and the body bytes read with it leave in one write.
     this.upOut = [this.upstreamHead];
-    const onRequestStart = this.settings.hooks.onRequestStart;
-    if (onRequestStart) {
+    const { onRequestStart, requestStartMethods: wanted } = this.settings.hooks;
+    const method = this.request.method;
+    if (onRequestStart && (wanted === undefined || wanted.has(method) || wanted.has(method.toUpperCase()))) {
       this.safeHook(() =>
-        onRequestStart({ id: this.id, method: this.request.method, url: this.target.origin + this.target.path, target: this.request.target, rawHeaders: this.request.rawHeaders, at: this.startedAt }),
+        onRequestStart({ id: this.id, method, url: this.target.origin + this.target.path, target: this.request.target, rawHeaders: this.request.rawHeaders, at: this.startedAt }),
       );
     }
   }

@@ -412,3 +412,18 @@ test('an injection waiting for room on a client that stopped reading ends when t
   for (let i = 0; i < 200 && !ended; i++) await new Promise((resolve) => setTimeout(resolve, 10));
   t.true(ended, 'the injection stopped');
 });
+
+test('onRequestStart hears only of the methods its hooks name (any case), and of every request when they name none', async (t) => {
+  const origin = await originFor(t, (_req, s) => void s.write(response(204, {}, '')));
+  const send = async (hooks: { requestStartMethods?: ReadonlySet<string> }) => {
+    const heard: string[] = [];
+    const proxy = await startTestProxy(t, { upstream: new URL(origin.url), hooks: { ...hooks, onRequestStart: (r) => void heard.push(`${r.method} ${r.url}`) } });
+    const c = await rawClient(t, proxy.port);
+    c.socket.write('PROPFIND /a HTTP/1.1\r\nHost: h\r\n\r\nDELETE /b HTTP/1.1\r\nHost: h\r\n\r\nmove /c HTTP/1.1\r\nHost: h\r\n\r\nGET /d HTTP/1.1\r\nHost: h\r\n\r\n');
+    await proxy.waitForFlows(4);
+    return heard;
+  };
+  const upstream = origin.url.replace(/\/$/, '');
+  t.deepEqual(await send({ requestStartMethods: new Set(['DELETE', 'MOVE', 'COPY']) }), [`DELETE ${upstream}/b`, `move ${upstream}/c`]);
+  t.deepEqual(await send({}), ['PROPFIND', 'DELETE', 'move', 'GET'].map((m, i) => `${m} ${upstream}/${'abcd'[i]}`));
+});
