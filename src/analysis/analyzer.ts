@@ -143,7 +143,10 @@ class AnalyzerImpl implements Analyzer {
       if (!def.atEnd || (def.scope === 'body' && !facts.bodyInScope)) continue;
       try {
         const out = def.atEnd(facts);
-        for (const d of out === undefined ? [] : Array.isArray(out) ? out : [out]) found.push(toFinding(def, d));
+        // Most rules raise nothing: no array per rule and flow for that case.
+        if (out === undefined) continue;
+        if (Array.isArray(out)) for (const d of out) found.push(toFinding(def, d));
+        else found.push(toFinding(def, out));
       } catch (err) {
         found.push(crashed(def, err, def.id));
       }

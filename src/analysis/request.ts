@@ -118,8 +118,49 @@ export function parseRequest(req: RequestContext): RequestInfo {
   };
   if (info.method === 'PROPFIND') info.propfind = 'allprop'; // an empty PROPFIND body means allprop (RFC 4918 §9.1)
   const body = req.body;
-  if (body && body.length > 0 && body.length <= 4 * 1024 * 1024) readBody(body, info);
+  if (body && body.length > 0 && body.length <= 4 * 1024 * 1024) {
+    if (body.length <= MEMO_MAX_BODY) readBodyMemo(body, info);
+    else readBody(body, info);
+  }
   return info;
+}
+
+/** What readBody() sets on a RequestInfo: a function of the method and the body bytes alone. */
+type BodyFacts = Pick<RequestInfo, 'bodyRoot' | 'propfind' | 'requestedProps' | 'includeProps' | 'multigetHrefs' | 'isMultiget' | 'isSyncCollection' | 'syncToken' | 'syncLimit' | 'payloadPartial' | 'bodyError' | 'patchedProps'>;
+
+/**
+ * A client sends the same few small bodies again and again (a sync client's PROPFIND, a poller's
+ * REPORT): their reading is kept, keyed by method and bytes, so that a flood of them does not read
+ * each one afresh. Bounded in entries and in body size; arrays are copied out, never shared.
+ */
+const MEMO_MAX_BODY = 4096;
+const MEMO_ENTRIES = 64;
+const bodyMemo = new Map<string, BodyFacts>();
+
+function readBodyMemo(body: Uint8Array, info: RequestInfo): void {
+  const key = `${info.method} ${Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('latin1')}`;
+  let facts = bodyMemo.get(key);
+  if (facts === undefined) {
+    readBody(body, info);
+    facts = {
+      propfind: info.propfind,
+      requestedProps: info.requestedProps.slice(),
+      includeProps: info.includeProps.slice(),
+      multigetHrefs: info.multigetHrefs.slice(),
+      isMultiget: info.isMultiget,
+      isSyncCollection: info.isSyncCollection,
+      patchedProps: info.patchedProps.slice(),
+    };
+    for (const k of ['bodyRoot', 'syncToken', 'syncLimit', 'payloadPartial', 'bodyError'] as const) if (info[k] !== undefined) (facts as Record<string, unknown>)[k] = info[k];
+    if (bodyMemo.size >= MEMO_ENTRIES) bodyMemo.delete(bodyMemo.keys().next().value!);
+    bodyMemo.set(key, facts);
+    return;
+  }
+  Object.assign(info, facts);
+  info.requestedProps = facts.requestedProps.slice();
+  info.includeProps = facts.includeProps.slice();
+  info.multigetHrefs = facts.multigetHrefs.slice();
+  info.patchedProps = facts.patchedProps.slice();
 }
 
 function xmlBodyExpected(method: string, contentType: string | undefined): boolean {

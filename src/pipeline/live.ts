@@ -37,19 +37,21 @@ function isXml(contentType: string | undefined): boolean {
 export function requestContextOf(request: FlowStart['request'], mode: Mode, clientTls: boolean): RequestContext {
   // The scheme the client used (reverse mode: https when it spoke TLS to davtap's listener).
   const scheme = clientScheme(mode, request.url, clientTls);
-  let authority: string | undefined;
-  try {
-    authority = new URL(request.url).host;
-  } catch {
-    /* a request Node could not parse has no URL to speak of */
+  // The client's own view of the authority: its Host header (reverse mode rewrites it upstream),
+  // else the URL's (parsed only then: once per flow, it showed in profiles).
+  let authority = firstHeader(request.rawHeaders, 'host');
+  if (authority === undefined) {
+    try {
+      authority = new URL(request.url).host;
+    } catch {
+      /* a request Node could not parse has no URL to speak of */
+    }
   }
-  // The client's own view of the authority: its Host header (reverse mode rewrites it upstream).
-  const host = firstHeader(request.rawHeaders, 'host');
   return {
     method: request.method,
     target: request.target,
     ...(scheme ? { scheme } : {}),
-    ...(host ?? authority ? { authority: host ?? authority } : {}),
+    ...(authority ? { authority } : {}),
     rawHeaders: request.rawHeaders,
     // A request body cut by --max-request-body is left out: a multiget's cut href list would
     // blame the answer for hrefs the prefix lacks (MS601); the analysis then goes without it.

@@ -108,7 +108,7 @@ export type ToWorker = { batch: WireEvent[]; bytes: ArrayBuffer } | { close: tru
 type PackedHeaders = string | string[];
 type PackedStart = ['s', string, FlowStart['mode'], number, number | null, string, string, string, string, PackedHeaders, number, boolean, number, string, string, PackedHeaders, FlowStart['response']['framing'], number | null, number, number, boolean, boolean];
 type PackedChunk = ['c', string, number, number];
-type PackedTail = ['t', string, string, number, FlowTail['client']['tls'], number, number | null, number | null, string, string | undefined, string | undefined, string | undefined, number, boolean, number, boolean, number | null, boolean, string | undefined, FlowTail['response']['informational'], PackedHeaders, number, number, number, number, number, SkipReason | undefined, ResponseRecord['surplus']];
+export type PackedTail = ['t', string, string, number, FlowTail['client']['tls'], number, number | null, number | null, string, string | undefined, string | undefined, string | undefined, number, boolean, number, boolean, number | null, boolean, string | undefined, FlowTail['response']['informational'], PackedHeaders, number, number, number, number, number, SkipReason | undefined, ResponseRecord['surplus']];
 export type WireEvent = PackedStart | PackedChunk | PackedTail | HaltEvent | WriteEvent | FlowEvent;
 
 // Header names and values never hold NUL (Node's parser refuses it); a list that did would be
@@ -129,6 +129,63 @@ export function pack(ev: PipelineEvent): WireEvent {
   if (!t || ev.response !== 'streamed' || t.sandwich) return ev;
   const d = t.response.decoded;
   return ['t', t.id, t.client.address, t.client.port, t.client.tls, t.timings.start, t.timings.firstByte, t.timings.end, t.outcome.kind, t.outcome.code, t.outcome.message, t.injected, t.requestBody.bytesSeen, t.requestBody.captureComplete, t.response.body.bytesSeen, t.response.body.captureComplete, d ? d.bytesSeen : null, d ? d.captureComplete : false, t.response.decodeError, t.response.informational, packHeaders(t.response.rawTrailers), ev.requestBody[0], ev.requestBody[1], ev.responseLength, ev.decoded ? ev.decoded[0] : -1, ev.decoded ? ev.decoded[1] : 0, ev.skipped, t.response.surplus];
+}
+
+/**
+ * The tail of a streamed flow packed straight from the relay's Flow (what pack() makes of a
+ * FlowEvent with a FlowTail, without building the tail first). Not for sandwich flows (their tail
+ * goes in the object form).
+ */
+export function packTail(flow: Flow, response: ResponseRecord, cutShort: boolean, requestBody: Span, decoded: Span | null, skipped: SkipReason | undefined): WireEvent {
+  const q = flow.request.body;
+  const r = response.body;
+  const d = response.decoded;
+  const o = flow.outcome;
+  return ['t', flow.id, flow.client.address, flow.client.port, flow.client.tls, flow.timings.start, flow.timings.firstByte, flow.timings.end, o.kind, o.code, o.message, flow.injected, q.bytesSeen, q.captureComplete, r.bytesSeen, r.captureComplete && !cutShort, d ? d.bytesSeen : null, d ? d.captureComplete : false, response.decodeError, response.informational, packHeaders(response.rawTrailers), requestBody[0], requestBody[1], r.bytes.length, decoded ? decoded[0] : -1, decoded ? decoded[1] : 0, skipped, response.surplus];
+}
+
+const NO_BYTES = Buffer.alloc(0);
+
+/**
+ * A packed tail joined with its flow's start event into the whole Flow (the worker's side of
+ * packTail): built field by field, the start's heads reused, nothing copied.
+ */
+export function unpackTail(w: PackedTail, start: FlowStart): FlowEvent {
+  const [, id, address, port, tls, begin, firstByte, end, kind, code, message, injected, qSeen, qComplete, rSeen, rComplete, dSeen, dComplete, decodeError, informational, trailers, qOff, qLen, responseLength, dOff, dLen, skipped, surplus] = w;
+  const q = start.request;
+  const h = start.response;
+  const outcome: Outcome = { kind: kind as Outcome['kind'] };
+  if (code !== undefined) outcome.code = code;
+  if (message !== undefined) outcome.message = message;
+  const client: Flow['client'] = { address, port };
+  if (tls !== undefined) client.tls = tls;
+  const response: ResponseRecord = {
+    status: h.status,
+    reason: h.reason,
+    httpVersion: h.httpVersion,
+    rawHeaders: h.rawHeaders,
+    framing: h.framing,
+    declaredLength: h.declaredLength,
+    body: { bytes: NO_BYTES, bytesSeen: rSeen, captureComplete: rComplete },
+    decoded: dSeen !== null ? { bytes: NO_BYTES, bytesSeen: dSeen, captureComplete: dComplete } : null,
+    informational,
+    rawTrailers: unpackHeaders(trailers),
+  };
+  if (decodeError !== undefined) response.decodeError = decodeError;
+  if (surplus !== undefined) response.surplus = surplus;
+  const flow: Flow = {
+    id,
+    mode: start.mode,
+    client,
+    timings: { start: begin, firstByte, end },
+    request: { method: q.method, url: q.url, target: q.target, httpVersion: q.httpVersion, rawHeaders: q.rawHeaders, body: { bytes: NO_BYTES, bytesSeen: qSeen, captureComplete: qComplete } },
+    response,
+    outcome,
+  };
+  if (injected !== undefined) flow.injected = injected;
+  const ev: FlowEvent = { k: 'flow', flow, requestBody: [qOff, qLen], response: 'streamed', responseLength, decoded: dOff >= 0 ? [dOff, dLen] : null };
+  if (skipped) ev.skipped = skipped;
+  return ev;
 }
 
 export function unpack(w: WireEvent): PipelineEvent {

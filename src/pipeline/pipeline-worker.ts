@@ -13,7 +13,7 @@ import { firstHeader } from '../http/headers.js';
 import { flowLine } from './flow-line.js';
 import { createRedactor } from '../redact/index.js';
 import { ListingHistory } from './listing-history.js';
-import { unpack, type WireEvent } from './pipeline-protocol.js';
+import { unpack, unpackTail, type WireEvent } from './pipeline-protocol.js';
 import type { FlowEvent, FlowTail, FromWorker, Span, ToWorker, WorkerSettings, WriteEvent } from './pipeline-protocol.js';
 
 // Relaying comes first: when the CPU is short (2 cores shared with the client and the server),
@@ -282,6 +282,15 @@ function finishFlow(ev: FlowEvent, flow: Flow): void {
 function handle(events: WireEvent[], buffer: ArrayBuffer): void {
   const bytes = (at: Span) => Buffer.from(buffer, at[0], at[1]);
   for (const wire of events) {
+    if (Array.isArray(wire) && wire[0] === 't') {
+      // A streamed flow's end: joined with its start event straight into the Flow.
+      const s = streamed.get(wire[1]);
+      if (s) {
+        const ev = unpackTail(wire, s.start);
+        finishFlow(ev, flowOf(ev, bytes));
+        continue;
+      }
+    }
     const ev = unpack(wire);
     if (ev.k === 'halt') {
       const s = streamed.get(ev.id);

@@ -82,3 +82,24 @@ test('a REPORT is named by its body\'s root element, whatever the prefix and pro
   t.is(name('<?xml version="1.0"'), null);
   t.is(name('<1bad/>'), null);
 });
+
+test('a body read again (same method and bytes) gives the same context, and each context has its own lists', (t) => {
+  const multiget = '<C:calendar-multiget xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/></D:prop><D:href>/cal/memo-a.ics</D:href></C:calendar-multiget>';
+  const first = parseRequest(ctx('REPORT', ['Depth', '1'], multiget));
+  first.multigetHrefs.push('/cal/added-by-a-caller.ics');
+  first.requestedProps.length = 0;
+  const again = parseRequest(ctx('REPORT', ['Depth', '1'], multiget));
+  t.deepEqual(again.multigetHrefs, ['/cal/memo-a.ics']);
+  t.deepEqual(again.requestedProps, ['{DAV:}getetag']);
+  t.true(again.isMultiget);
+  t.is(again.bodyRoot, '{urn:ietf:params:xml:ns:caldav}calendar-multiget');
+  // The same bytes under another method are read for that method: an empty-prop PROPFIND body.
+  const body = '<D:propfind xmlns:D="DAV:"/>';
+  t.is(parseRequest(ctx('PROPFIND', [], body)).propfind, 'allprop');
+  t.is(parseRequest(ctx('REPORT', [], body)).propfind, 'none');
+  // A broken body keeps its error when read again.
+  const broken = '<D:propfind xmlns:D="DAV:"><D:prop>';
+  const e1 = parseRequest(ctx('PROPFIND', [], broken)).bodyError;
+  t.truthy(e1);
+  t.is(parseRequest(ctx('PROPFIND', [], broken)).bodyError, e1);
+});
