@@ -12,6 +12,7 @@ import { bodyModeLabel, nextBodyMode, renderTab, resourceSorts, tabLabels, tabs,
 import { formatCount } from './format.js';
 import { FlowWindow, type FlowSource } from './flow-window.js';
 import { openStoreSource } from './flow-source.js';
+import { renderPair, type PairInput } from './pair-model.js';
 import { helpLines } from './panels/help.js';
 import { createMarkup, escapeTags, highlightedLineMarkup, type Markup } from './panels/markup.js';
 import { findMatches, firstMatchFrom, matchCount, scrollToLine, stepMatch, type SearchMatch } from './search.js';
@@ -114,7 +115,7 @@ export interface UiIntercept {
   sendEdited?(id: string, request: EditableRequest): boolean;
 }
 
-type Mode = 'list' | 'detail' | 'filter' | 'search' | 'help' | 'confirm-quit' | 'intercept' | 'confirm-held';
+type Mode = 'list' | 'detail' | 'pair' | 'filter' | 'search' | 'help' | 'confirm-quit' | 'intercept' | 'confirm-held';
 
 /** The findings view (`!`): flows with at least one finding, whatever its category or severity. */
 const withFindings = '~sev info';
@@ -160,6 +161,8 @@ class UiApp {
   /** `/` in the flow view: the query, its matches in the tab shown (for the lines cached under `key`) and the current one. */
   private search: { query: string; key: string; matches: SearchMatch[]; current: number } | null = null;
   private searchDraft = '';
+  /** The pair view (`c`, sandwich mode): both legs of a flow, and the view it was opened from. */
+  private pair: { input: PairInput; from: 'list' | 'detail'; scroll: number; cache: { width: number; lines: StyledLine[] } | null } | null = null;
   private done!: () => void;
   private resumeFollow = false;
   /** `!`: only flows with findings, on top of the filter. */
@@ -383,7 +386,7 @@ class UiApp {
       return this.quit();
     }
     // A message stays until the next key, so that an error is read before it goes.
-    if (this.mode === 'list' || this.mode === 'detail') this.status = null;
+    if (this.mode === 'list' || this.mode === 'detail' || this.mode === 'pair') this.status = null;
     switch (this.mode) {
       case 'help': {
         const box = this.replayBox.visible ? this.replayBox : this.helpBox;
@@ -426,6 +429,8 @@ class UiApp {
         return this.onSearchKey(ch, name, enter);
       case 'detail':
         return this.onDetailKey(ch, name, enter, key?.shift === true);
+      case 'pair':
+        return this.onPairKey(ch, name);
       case 'list':
         return this.onListKey(ch, name, enter);
     }
@@ -477,6 +482,7 @@ class UiApp {
     } else if (ch === '!') this.toggleFindingsView();
     else if (ch === 'm') this.toggleMark();
     else if (ch === '?') this.showHelp();
+    else if (ch === 'c') return this.openPair();
     else if (ch === 'r') return this.replaySelected();
     else if (ch === 'e' || ch === 'D') return this.editSelected(ch === 'e');
     else if (ch === 'i' || ch === 'a' || ch === 'A' || ch === 'X') return this.interceptKey(ch);
@@ -568,12 +574,79 @@ class UiApp {
         this.window.end();
       }
     } else if (ch === '?') return this.showHelp();
+    else if (ch === 'c') return this.openPair();
     else if (ch === 'r') return this.replaySelected();
     else if (ch === 'e' || ch === 'D') return this.editSelected(ch === 'e');
     else if (ch === 'w') return this.exportBundle(false);
     else if (enter) return;
     else return;
     this.render();
+  }
+
+  /**
+   * `c`: the pair view of the open (or selected) flow: in sandwich mode, its front leg (client →
+   * gateway) beside its back leg (gateway → origin), both read from the store.
+   */
+  private openPair(): void {
+    const from: 'list' | 'detail' = this.mode === 'detail' ? 'detail' : 'list';
+    const id = from === 'detail' ? this.detail?.flow.id : this.window.selected()?.id;
+    if (id === undefined) return this.setStatus('no flow to compare', 'dim');
+    const flow = from === 'detail' && this.detail ? this.detail.flow : this.source.getFlow(id);
+    if (!flow) return this.setStatus(`flow ${id} is no longer in the database`, 'error');
+    if (flow.leg === undefined) return this.setStatus('c compares the two legs of a flow recorded by davtap sandwich; this flow has one leg', 'dim');
+    let other: Flow | null | undefined = null;
+    try {
+      const otherId = flow.leg === 'front' ? (flow.pairedWith ?? null) : (this.source.frontFlowOf?.(flow.id) ?? null);
+      if (otherId !== null) other = this.source.getFlow(otherId) ?? undefined;
+    } catch (err) {
+      return this.setStatus(`cannot read the other leg: ${err instanceof Error ? err.message : String(err)}`, 'error');
+    }
+    this.pair = { input: { opened: flow, other }, from, scroll: 0, cache: null };
+    if (from === 'list' && this.window.follow) {
+      // As for an open flow: the cursor stays on it while the pair is shown.
+      this.window.follow = false;
+      this.resumeFollow = true;
+    }
+    this.mode = 'pair';
+    this.render();
+  }
+
+  private onPairKey(ch: string | undefined, name: string): void {
+    const p = this.pair;
+    if (!p) {
+      this.mode = 'list';
+      return this.render();
+    }
+    const page = Math.max(1, this.bodyHeight() - 1);
+    if (ch === 'j' || name === 'down') p.scroll += 1;
+    else if (ch === 'k' || name === 'up') p.scroll -= 1;
+    else if (name === 'pagedown' || ch === ' ') p.scroll += page;
+    else if (name === 'pageup') p.scroll -= page;
+    else if (ch === 'g' || name === 'home') p.scroll = 0;
+    else if (ch === 'G' || name === 'end') p.scroll = Number.MAX_SAFE_INTEGER;
+    else if (ch === '?') return this.showHelp();
+    else if (ch === 'c' || ch === 'q' || name === 'escape' || name === 'backspace' || name === 'left' || ch === 'h') {
+      this.mode = p.from;
+      this.pair = null;
+      if (this.mode === 'list' && this.resumeFollow) {
+        this.resumeFollow = false;
+        this.window.follow = true;
+        this.window.end();
+      }
+    } else return;
+    this.render();
+  }
+
+  private pairMarkup(width: number): string {
+    const p = this.pair!;
+    if (!p.cache || p.cache.width !== width) p.cache = { width, lines: wrapLines(renderPair(p.input), width - 1) };
+    const height = this.bodyHeight();
+    const lines = p.cache.lines;
+    p.scroll = Math.max(0, Math.min(p.scroll, Math.max(0, lines.length - height)));
+    return lines
+      .slice(p.scroll, p.scroll + height)
+      .map((l) => this.markup.lineMarkup(l, width))
+      .join('\n');
   }
 
   private onSearchKey(ch: string | undefined, name: string, enter: boolean): void {
@@ -862,7 +935,9 @@ class UiApp {
     if (!this.screen) return;
     const width = this.screen.width as number;
     this.titleBar.setContent(escapeTags(this.titleText()));
-    if (this.mode === 'detail' || this.mode === 'search' || (this.mode !== 'list' && this.mode !== 'filter' && this.previousMode === 'detail' && this.detail)) {
+    if (this.pair && (this.mode === 'pair' || (this.mode !== 'list' && this.mode !== 'filter' && this.previousMode === 'pair'))) {
+      this.body.setContent(this.pairMarkup(width));
+    } else if (this.mode === 'detail' || this.mode === 'search' || (this.mode !== 'list' && this.mode !== 'filter' && this.previousMode === 'detail' && this.detail)) {
       this.body.setContent(this.detailMarkup(width));
     } else {
       this.body.setContent(this.listMarkup(width));
@@ -964,7 +1039,9 @@ class UiApp {
       return `{bold}/{/bold}${escapeTags(this.filterDraft)}{inverse} {/inverse}  ${this.markup.styled('Enter apply  Esc cancel  empty clears', 'dim')}`;
     }
     const hints =
-      this.mode === 'detail'
+      this.mode === 'pair'
+        ? 'front vs back  j/k scroll  g/G top/bottom  c/q back  ? help'
+        : this.mode === 'detail'
         ? this.search
           ? 'n/N next/prev match  / new search  Esc clear search  Tab next tab  q back  ? help'
           : 'Tab next tab  j/k scroll  / search  m body view  n/p next/prev flow  q back  ? help'

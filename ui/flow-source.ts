@@ -73,6 +73,7 @@ export function storeSource(store: Store, owned = false, options: SourceOptions 
     },
     runInfo: () => store.latestRun(),
     toggleMark: (id: string) => store.toggleMarked(id),
+    frontFlowOf: (backId: string) => store.frontFlowOf(backId),
     close: () => {
       if (owned) store.close();
     },

@@ -21,6 +21,8 @@ export interface FlowSource {
   getFlow(id: string): Flow | null;
   /** How the newest proxy run recording into the database was started, when one was recorded. */
   runInfo?(): RunInfo | null;
+  /** Sandwich mode: the id of the front flow paired with this back flow, or null. */
+  frontFlowOf?(backId: string): string | null;
   /** Flips a flow's mark (`m`); returns the new state. Absent where marks cannot be written. */
   toggleMark?(id: string): boolean;
   close(): void;

@@ -2,7 +2,7 @@
 // README's key table are made from it (test/ui/keys.test.ts checks the README), so that neither can
 // drift from the other. The bindings themselves are in app.ts; a key added there belongs here too.
 
-export type KeyView = 'list' | 'detail';
+export type KeyView = 'list' | 'detail' | 'pair';
 
 export interface KeyBinding {
   view: KeyView;
@@ -12,7 +12,7 @@ export interface KeyBinding {
   does: string;
 }
 
-export const keyViewTitles: Record<KeyView, string> = { list: 'Flow list', detail: 'Flow detail' };
+export const keyViewTitles: Record<KeyView, string> = { list: 'Flow list', detail: 'Flow detail', pair: 'Pair view (davtap sandwich)' };
 
 export const keyTable: readonly KeyBinding[] = [
   { view: 'list', keys: 'j / k / Down / Up', does: 'move the cursor' },
@@ -29,6 +29,7 @@ export const keyTable: readonly KeyBinding[] = [
   { view: 'list', keys: 'i', does: 'intercept filter: hold matching requests in davtap (empty stops)' },
   { view: 'list', keys: 'a / A / X', does: 'resume the oldest held request / resume all / kill the oldest' },
   { view: 'list', keys: 'w / W', does: 'write the flow / the filtered list as a report bundle (./davtap-export-<time>/)' },
+  { view: 'list', keys: 'c', does: "pair view: the flow's front leg (client → gateway) beside its back leg (gateway → origin)" },
   { view: 'list', keys: '?', does: 'this help (j / k, PgDn / PgUp scroll it; any other key closes it)' },
   { view: 'list', keys: 'q', does: 'quit; asks "Quit davtap? (y/n)" while the proxy runs in this davtap\n(davtap ui --db quits at once: the proxy runs elsewhere)' },
   { view: 'list', keys: 'mouse', does: 'click selects a flow, a click on the selected one opens it; wheel scrolls' },
@@ -43,8 +44,12 @@ export const keyTable: readonly KeyBinding[] = [
   { view: 'detail', keys: 'r', does: 'replay this flow and show what changed' },
   { view: 'detail', keys: 'e / D', does: 'edit this flow\'s request and send it as its replay / as a new flow (as in the list)' },
   { view: 'detail', keys: 'w', does: 'write this flow as a report bundle' },
+  { view: 'detail', keys: 'c', does: 'pair view of this flow (sandwich mode): front vs back' },
   { view: 'detail', keys: '?', does: 'this help' },
   { view: 'detail', keys: 'q / Esc / Backspace', does: 'back to the list' },
+  { view: 'pair', keys: 'j / k, PgDn / PgUp', does: 'scroll;  g / G  top / bottom' },
+  { view: 'pair', keys: 'c / q / Esc', does: 'back to the list or the flow it was opened from' },
+  { view: 'pair', keys: '?', does: 'this help' },
 ];
 
 const KEY_COLUMN = 21;

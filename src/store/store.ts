@@ -242,6 +242,16 @@ export class Store {
     }
   }
 
+  /**
+   * Sandwich mode: the front flow paired with this back flow (the pair view opened on a back flow),
+   * or null (none claims it, or a file from before the sandwich). Scans the flows: one look-up per key press.
+   */
+  frontFlowOf(backId: string): string | null {
+    if (this.absentColumns.has('paired_with')) return null;
+    const r = this.prepared('SELECT f.id AS id FROM flows f WHERE f.paired_with = ? LIMIT 1').get(backId);
+    return r ? String(r.id) : null;
+  }
+
   /** Flips a flow's mark; returns the new state (false for an unknown flow). */
   toggleMarked(id: string): boolean {
     const row = this.statements.flowById.get(id);
