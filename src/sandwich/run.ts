@@ -11,6 +11,7 @@ import { hasHeader, joinedHeader, listTokens } from '../http/headers.js';
 import { requestContextOf, transportEndOf } from '../pipeline/live.js';
 import { startProxy, type ProxyHooks, type ProxyOptions, type RunningProxy } from '../proxy/index.js';
 import type { Finding, Flow, FlowStart, Leg } from '../types.js';
+import { n } from '../analysis/rules/util.js';
 import { inflateBestEffort } from '../verify/exchange.js';
 import { bodyDigest, frontToBack, PairBook, relativeTarget, type LegMap, type LegRequest } from './pairing.js';
 
@@ -115,6 +116,7 @@ export function comparePair(back: Done, front: Done, map: PrefixMap, gatewayBase
     };
   }
   if (back.overCap || front.overCap) return none;
+  if (back.flow.outcome.kind === 'client-aborted' && front.flow.outcome.kind !== 'complete') return gaveUp(back, front, gatewayBase);
   const cmp = compareVantagePoints(vantageOf(back.flow, back.payload, originBase), vantageOf(front.flow, front.payload, gatewayBase), {
     map,
     acceptEncoding: hasHeader(front.flow.request.rawHeaders, 'accept-encoding'),
@@ -124,6 +126,34 @@ export function comparePair(back: Done, front: Done, map: PrefixMap, gatewayBase
   const consequences: Record<string, string> = {};
   for (const d of cmp.differences) if (!isGatewayRule(d.rule) && d.consequenceOf !== undefined) consequences[d.rule] = d.consequenceOf;
   return { findings, consequences };
+}
+
+/**
+ * The gateway hung up on the origin's answer while it was still arriving (its read timeout, a size
+ * limit), and the client's answer ended early too: the gateway cut it, however slow the origin was.
+ * The back flow cannot serve as the origin's copy (it is cut where the gateway left), so this is
+ * the one difference; the front flow's own truncation findings follow from it.
+ */
+function gaveUp(back: Done, front: Done, gatewayBase: string): { findings: Finding[]; consequences: Record<string, string> } {
+  const via = vantageOf(front.flow, front.payload, gatewayBase);
+  const declared = back.flow.response!.declaredLength;
+  const of = declared !== null ? ` of ${n(declared)}` : '';
+  const ended = front.flow.outcome.message ?? front.flow.outcome.code ?? front.flow.outcome.kind;
+  const consequences: Record<string, string> = {};
+  for (const f of via.analysis.findings) if (f.consequenceOf === undefined && f.category === 'truncation') consequences[f.rule] = GATEWAY.bodyCut;
+  return {
+    findings: [
+      {
+        rule: GATEWAY.bodyCut,
+        severity: 'error',
+        category: 'truncation',
+        blame: 'gateway',
+        message: `via gave up on the origin's answer after ${n(back.flow.response!.body.bytesSeen)}${of} bytes (it closed its connection to the origin mid-body) and passed on a body cut at ${n(front.flow.response!.body.bytesSeen)} bytes (${ended})`,
+        evidence: { backFlow: back.flow.id, gaveUp: true, originBytesSeen: back.flow.response!.body.bytesSeen, viaBytes: front.flow.response!.body.bytesSeen, frontOutcome: front.flow.outcome.kind },
+      },
+    ],
+    consequences,
+  };
 }
 
 /**
