@@ -7,9 +7,9 @@
 // transfer framing → content decoding → text decoding → XML scan (ledger + observations; the
 // tokenizer reads well-formed XML, saxes the rest from its first doubt) → rules. A broken body
 // is data: nothing here throws to the caller.
-import type { Analysis, Analyzer, AnalyzerLimits, Finding, RequestContext, ResponseHead, TransportEnd } from '../types.js';
+import type { Analysis, Analyzer, AnalyzerLimits, Finding, RequestContext, Resource, ResponseHead, TransportEnd } from '../types.js';
 import { ContentDecoder } from './decoding.js';
-import type { Draft, Facts, HeadFacts, ResponseObs, RuleDef } from './facts.js';
+import type { Draft, Facts, HeadFacts, LedgerCounts, LedgerPass, ResponseObs, RuleDef, XmlFacts } from './facts.js';
 import { Deframer } from './framing.js';
 import { joinedHeader, listTokens, parseMediaType } from '../http/headers.js';
 import { resolveLimits } from './limits.js';
@@ -18,7 +18,7 @@ import { ruleDefs, analyzerCrashed } from './rules/index.js';
 import { transportCause } from './rules/truncation.js';
 import { normalizeHref } from './href.js';
 import { VERSION_MARKERS, XmlScan } from './scan.js';
-import { summarize } from './summary.js';
+import { LedgerSummary } from './summary.js';
 import { TextStage } from './text.js';
 
 export { rules } from './rules/index.js';
@@ -30,6 +30,19 @@ const streamingRules = ruleDefs.filter((r) => r.onResponse !== undefined);
 
 /** Catalogue position of each rule: findings are reported in this order. */
 const ruleOrder = new Map(ruleDefs.map((r, i) => [r.id, i]));
+
+/** The rules that judge the whole ledger, each through its own compact pass. */
+const ledgerRules = ruleDefs.filter((r) => r.ledger !== undefined);
+
+/**
+ * Where an analysis's ledger goes. By default it is kept and returned in Analysis.resources (the
+ * proxy records it). With `onResource`, each resource is handed over as its response closes and
+ * not kept (Analysis.resources is then empty): the analysis's memory no longer grows with the
+ * number of responses, only the caller's use of them does.
+ */
+export interface LedgerSink {
+  onResource(r: Resource): void;
+}
 
 /** Findings one rule may raise per response pass before the rest are only counted. */
 const PER_RULE_CAP = 20;
@@ -64,6 +77,15 @@ class AnalyzerImpl implements Analyzer {
   private readonly overflow = new Map<string, number>();
   private readonly perRule = new Map<string, number>();
   private readonly internal: Finding[] = [];
+  /** The ledger, unless a sink takes it. */
+  private readonly kept: Resource[] | undefined;
+  private readonly sink: LedgerSink | undefined;
+  private readonly counts: LedgerCounts = { count: 0, complete: 0 };
+  /** One pass per ledger rule, in catalogue order (undefined where the setup of one crashed). */
+  private readonly passes: (LedgerPass | undefined)[] = [];
+  private readonly passCrashes: Finding[] = [];
+  private readonly summary: LedgerSummary;
+  private readonly afterError: AfterFirstError;
   /** What the streaming rules see besides the response; one object for all of them. */
   private readonly ruleContext: { req: RequestInfo; head: HeadFacts };
   private collectionMarker: Analysis['collectionMarker'];
@@ -73,9 +95,12 @@ class AnalyzerImpl implements Analyzer {
   private halted = false;
   private result: Analysis | undefined;
 
-  constructor(req: RequestContext, head: ResponseHead, limits?: Partial<AnalyzerLimits>) {
+  constructor(req: RequestContext, head: ResponseHead, limits?: Partial<AnalyzerLimits>, sink?: LedgerSink) {
     this.limits = resolveLimits(limits);
     this.req = parseRequest(req);
+    this.sink = sink;
+    this.kept = sink === undefined ? [] : undefined;
+    this.summary = new LedgerSummary(this.req);
     const rawHeaders = head.rawHeaders ?? [];
     const ctRaw = joinedHeader(rawHeaders, 'Content-Type');
     const ct = parseMediaType(ctRaw);
@@ -96,6 +121,16 @@ class AnalyzerImpl implements Analyzer {
       this.req.payloadPartial === true,
     );
     this.text = new TextStage(ct?.charset, (t, off, len, clean) => this.scan.write(t, off, len, clean));
+    this.afterError = new AfterFirstError(this.scan.facts);
+    const ledgerContext = { req: this.req, head: this.head, text: this.text.facts, xml: this.scan.facts };
+    for (const def of ledgerRules) {
+      try {
+        this.passes.push(def.ledger!(ledgerContext));
+      } catch (err) {
+        this.passes.push(undefined);
+        this.passCrashes.push(crashed(def, err, def.id));
+      }
+    }
     this.decoder = new ContentDecoder(listTokens(joinedHeader(rawHeaders, 'Content-Encoding')), (bytes) => this.decoded(bytes));
     const noBody = this.req.method === 'HEAD' || head.status === 204 || head.status === 304 || (head.status >= 100 && head.status < 200);
     this.deframer = new Deframer(rawHeaders, head.bodyForm, noBody, (bytes) => this.decoder.write(bytes));
@@ -135,14 +170,17 @@ class AnalyzerImpl implements Analyzer {
       decoding: this.decoder.facts,
       text: this.text.facts,
       xml: this.scan.facts,
-      resources: this.scan.resources,
+      ledger: this.counts,
       bodyInScope: (this.head.status === 207 || this.scan.facts.isMultistatus) && this.decoder.facts.unsupported === undefined,
     };
-    const found: Finding[] = [...this.streamed];
+    const found: Finding[] = [...this.streamed, ...this.passCrashes];
     for (const def of ruleDefs) {
       if (!def.atEnd || (def.scope === 'body' && !facts.bodyInScope)) continue;
+      const at = def.ledger !== undefined ? ledgerRules.indexOf(def) : -1;
+      const pass = at >= 0 ? this.passes[at] : undefined;
+      if (at >= 0 && pass === undefined) continue; // its setup crashed: reported above
       try {
-        const out = def.atEnd(facts);
+        const out = def.atEnd(facts, pass);
         // Most rules raise nothing: no array per rule and flow for that case.
         if (out === undefined) continue;
         if (Array.isArray(out)) for (const d of out) found.push(toFinding(def, d));
@@ -161,8 +199,8 @@ class AnalyzerImpl implements Analyzer {
     found.push(...this.internal);
     // Array.prototype.sort is stable: findings of one rule keep the order they were raised in.
     const findings = found.length < 2 ? found : found.sort((a, b) => (ruleOrder.get(a.rule) ?? 999) - (ruleOrder.get(b.rule) ?? 999));
-    markConsequences(findings, facts);
-    this.result = { findings, resources: facts.resources, summary: summarize(facts.resources, findings, this.req, facts.xml.isMultistatus) };
+    markConsequences(findings, facts, this.afterError);
+    this.result = { findings, resources: this.kept ?? [], summary: this.summary.summary(findings, facts.xml.isMultistatus) };
     if (this.collectionMarker !== undefined) this.result.collectionMarker = this.collectionMarker;
     return this.result;
   }
@@ -184,6 +222,7 @@ class AnalyzerImpl implements Analyzer {
   }
 
   private onResponse(obs: ResponseObs): void {
+    this.addToLedger(obs.resource);
     if (obs.markers !== undefined) this.noteMarker(obs);
     const ctx = this.ruleContext;
     for (const def of streamingRules) {
@@ -202,6 +241,28 @@ class AnalyzerImpl implements Analyzer {
         if (!this.streamed.some((f) => f.rule === analyzerCrashed.id && f.evidence.crashedRule === def.id)) this.streamed.push(crashed(def, err, def.id));
       }
     }
+  }
+
+  /** Counts one closed resource into every ledger pass, then keeps it or hands it on. */
+  private addToLedger(r: Resource): void {
+    this.counts.count++;
+    if (r.complete) this.counts.complete++;
+    this.summary.add(r);
+    this.afterError.add(r);
+    const passes = this.passes;
+    for (let k = 0; k < passes.length; k++) {
+      const pass = passes[k];
+      if (pass === undefined) continue;
+      try {
+        pass.add(r);
+      } catch (err) {
+        // A crashing pass loses its rule's check only: reported once, the pass dropped.
+        passes[k] = undefined;
+        this.passCrashes.push(crashed(ledgerRules[k], err, ledgerRules[k]!.id));
+      }
+    }
+    if (this.kept !== undefined) this.kept.push(r);
+    else this.sink!.onResource(r);
   }
 
   /** Keeps the request-URI's own version marker (the most telling one it carries). */
@@ -235,13 +296,13 @@ class AnalyzerImpl implements Analyzer {
  * substituted HTML page, and structural findings after the first well-formedness error (the
  * parser's recovery past a fatal error says nothing reliable about the structure).
  */
-function markConsequences(findings: Finding[], facts: Facts): void {
+function markConsequences(findings: Finding[], facts: Facts, afterError: AfterFirstError): void {
   const has = (id: string) => findings.some((f) => f.rule === id && f.consequenceOf === undefined);
   const fatal = findings.find((f) => f.rule === 'MS101');
   const fatalAt = typeof fatal?.evidence.offset === 'number' ? fatal.evidence.offset : undefined;
   if (fatal && fatalAt !== undefined) {
     // Responses still open when the error happened are read through the parser's recovery too.
-    const spoiled = new Set(facts.resources.filter((r) => r.span.end === null || r.span.end >= fatalAt).map((r) => r.href));
+    const spoiled = afterError.hrefsEndingFrom(fatalAt);
     for (const f of findings) {
       if (f === fatal || f.consequenceOf !== undefined) continue;
       const structural = f.category === 'semantic' || f.category === 'stripped' || f.category === 'partial-failure' || f.rule === 'MS104';
@@ -265,9 +326,37 @@ function markConsequences(findings: Finding[], facts: Facts): void {
   }
 }
 
-export function createAnalyzer(req: RequestContext, head: ResponseHead, limits?: Partial<AnalyzerLimits>): Analyzer {
+/** Resources remembered around the first XML error for markConsequences (hrefs and ends only). */
+const AFTER_ERROR_CAP = 100_000;
+/** Resources remembered before it: one may end exactly where the error starts. */
+const BEFORE_ERROR_KEPT = 8;
+
+/**
+ * Which responses were read through the parser's recovery after a fatal error: the hrefs and end
+ * offsets of the resources that closed from the first XML error on (and the last few before it),
+ * so that the ledger need not be kept to tell.
+ */
+class AfterFirstError implements LedgerPass {
+  private readonly ends: { href: string; end: number | null }[] = [];
+
+  constructor(private readonly xml: XmlFacts) {}
+
+  add(r: Resource): void {
+    const ends = this.ends;
+    if (this.xml.errors.length === 0) {
+      if (ends.length === BEFORE_ERROR_KEPT) ends.shift();
+    } else if (ends.length >= AFTER_ERROR_CAP) return;
+    ends.push({ href: r.href, end: r.span.end });
+  }
+
+  hrefsEndingFrom(offset: number): Set<string> {
+    return new Set(this.ends.filter((e) => e.end === null || e.end >= offset).map((e) => e.href));
+  }
+}
+
+export function createAnalyzer(req: RequestContext, head: ResponseHead, limits?: Partial<AnalyzerLimits>, sink?: LedgerSink): Analyzer {
   try {
-    return new AnalyzerImpl(req, head, limits);
+    return new AnalyzerImpl(req, head, limits, sink);
   } catch (err) {
     // Even a hostile request context must not throw: answer with an analyzer that reports it.
     const finding = crashed(undefined, err, 'analyzer setup');

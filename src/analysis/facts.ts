@@ -152,9 +152,38 @@ export interface Facts {
   decoding: DecodingFacts;
   text: TextFacts;
   xml: XmlFacts;
-  resources: Resource[];
+  /**
+   * The ledger as counts: the resources themselves are not kept here (a 207 may list millions);
+   * rules that judge them all see each one as it closes (RuleDef.ledger).
+   */
+  ledger: LedgerCounts;
   /** The body is judged as a multistatus (207, or a multistatus under another status). */
   bodyInScope: boolean;
+}
+
+export interface LedgerCounts {
+  /** Resources in the ledger (responses read before any limit). */
+  count: number;
+  /** Of those, the ones whose response element closed. */
+  complete: number;
+}
+
+/** What a ledger pass may read while the body streams: the request, the head and the live text and XML facts. */
+export interface LedgerContext {
+  req: RequestInfo;
+  head: HeadFacts;
+  /** Filled in as the text is decoded: what the body held up to the resource being added. */
+  text: TextFacts;
+  xml: XmlFacts;
+}
+
+/**
+ * A rule's compact state over the ledger, fed each resource as its response closes (and the one
+ * the body ended inside): counters, first examples and hashes, never the resources themselves,
+ * so that the analysis stays bounded whatever the number of responses.
+ */
+export interface LedgerPass {
+  add(r: Resource): void;
 }
 
 /** A finding before the catalogue fills in id, category and default severity. */
@@ -177,5 +206,12 @@ export interface RuleDef {
   /** 'transport' rules run on every exchange; 'body' rules only when the body is in scope. */
   scope: 'transport' | 'body';
   onResponse?(obs: ResponseObs, facts: Pick<Facts, 'req' | 'head'>): Draft | Draft[] | undefined;
-  atEnd?(facts: Facts): Draft | Draft[] | undefined;
+  /** Makes this rule's pass over the ledger (one per analysis); atEnd gets it back. */
+  ledger?(ctx: LedgerContext): LedgerPass;
+  atEnd?(facts: Facts, pass?: LedgerPass): Draft | Draft[] | undefined;
+}
+
+/** A rule that judges the whole ledger through its own pass `P` (typed on both ends). */
+export function ledgerRule<P extends LedgerPass>(def: Omit<RuleDef, 'ledger' | 'atEnd'> & { ledger(ctx: LedgerContext): P; atEnd(facts: Facts, pass: P): Draft | Draft[] | undefined }): RuleDef {
+  return def as RuleDef;
 }

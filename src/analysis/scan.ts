@@ -7,6 +7,7 @@ import * as href from './href.js';
 import { PayloadChecker } from './payload.js';
 import * as request from './request.js';
 import { XmlReader, type XmlAttribute, type XmlReaderEvents } from './xml-reader.js';
+import { SeenHrefs } from './seen-hrefs.js';
 import * as tokenizer from './xml-tokenizer.js';
 
 // Module-level copies of what this per-element code imports: under tsx (tests, benchmarks) each
@@ -77,7 +78,8 @@ interface OpenResponse {
 
 export class XmlScan implements XmlReaderEvents {
   readonly facts: XmlFacts;
-  readonly resources: Resource[] = [];
+  /** Resources read so far (the ledger is handed on, not kept: see onResponse). */
+  resourceCount = 0;
   stopped = false;
   private readonly reader: XmlReader;
   private ended = false;
@@ -85,7 +87,7 @@ export class XmlScan implements XmlReaderEvents {
   private readonly frames: Frame[] = [];
   private depth = 0;
   private open: OpenResponse | undefined;
-  private seen = new Map<string, number>();
+  private readonly seen = new SeenHrefs();
   private intern = new Map<string, string>();
   private lastStatusText = '';
   private lastStatusCode: number | null = null;
@@ -635,7 +637,7 @@ export class XmlScan implements XmlReaderEvents {
       return;
     }
     const start = this.offsetOf(this.tagStart());
-    const resource: Resource = { index: this.resources.length, href: '', hrefNormalized: '', status: null, propstats: [], span: { start, end: null }, complete: false };
+    const resource: Resource = { index: this.resourceCount, href: '', hrefNormalized: '', status: null, propstats: [], span: { start, end: null }, complete: false };
     this.open = {
       obs: {
         resource,
@@ -779,12 +781,11 @@ export class XmlScan implements XmlReaderEvents {
     }
     if (r.href !== '' && r.complete) {
       const key = r.hrefNormalized;
-      const before = this.seen.get(key);
+      const before = this.seen.firstIndex(key, r.index);
       if (before !== undefined) obs.duplicateOf = before;
-      else this.seen.set(key, r.index);
       this.lastComplete = r; // facts.lastComplete is filled in at the end: no object per response
     }
-    this.resources.push(r);
+    this.resourceCount++;
     this.onResponse(obs);
   }
 }

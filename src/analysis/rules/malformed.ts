@@ -1,6 +1,7 @@
 // Malformed: framing desync (MS005), XML that is not well-formed or not namespace-well-formed
 // (MS101–MS105), conflicting encodings (MS106), and hrefs that are not URI references (MS301).
-import type { Facts, RuleDef, XmlError, XmlErrorKind } from '../facts.js';
+import { ledgerRule, type Facts, type LedgerContext, type LedgerPass, type RuleDef, type XmlError, type XmlErrorKind } from '../facts.js';
+import type { Resource } from '../../types.js';
 import { checkHrefSyntax, encodedSeparator } from '../href.js';
 import { swallowedEnd, transportCause } from './truncation.js';
 import { n, plural } from './util.js';
@@ -108,17 +109,18 @@ export const malformedRules: RuleDef[] = [
       return out;
     },
   },
-  {
+  ledgerRule({
     id: 'MS103',
     severity: 'error',
     category: 'malformed',
     blame: 'server',
     title: 'invalid UTF-8 or illegal XML character',
     scope: 'body',
-    atEnd(f) {
+    ledger: (ctx) => new BadCharacterPlace(ctx),
+    atEnd(f, pass) {
       const t = f.text;
       const out = [];
-      const href = f.resources.find((r) => t.invalidUtf8 && r.span.start <= t.invalidUtf8.offset && (r.span.end ?? Infinity) >= t.invalidUtf8.offset)?.href;
+      const href = pass.invalidUtf8Href;
       if (t.invalidUtf8) {
         out.push({
           message: `invalid UTF-8 at byte ${n(t.invalidUtf8.offset)} (bytes ${t.invalidUtf8.hex})${href !== undefined ? ` in the response for ${href}` : ''}${t.invalidUtf8.count > 1 ? `; ${plural(t.invalidUtf8.count, 'invalid sequence')} in all` : ''}`,
@@ -127,7 +129,7 @@ export const malformedRules: RuleDef[] = [
       }
       if (t.illegalChar) {
         const ill = t.illegalChar;
-        const where = f.resources.find((r) => r.span.start <= ill.offset && (r.span.end ?? Infinity) >= ill.offset)?.href;
+        const where = pass.illegalCharHref;
         const err = f.xml.errors.find((e) => e.kind === 'char');
         out.push({
           message: `illegal XML character ${ill.codePoint} at byte ${n(ill.offset)}${where !== undefined ? ` in the response for ${where}` : ''} (XML 1.0 §2.2 excludes it even when escaped)${ill.count > 1 ? `; ${plural(ill.count, 'occurrence')}` : ''}`,
@@ -139,7 +141,7 @@ export const malformedRules: RuleDef[] = [
       }
       return out;
     },
-  },
+  }),
   {
     id: 'MS104',
     severity: 'error',
@@ -208,30 +210,17 @@ export const malformedRules: RuleDef[] = [
       };
     },
   },
-  {
+  ledgerRule({
     id: 'MS301',
     severity: 'error',
     category: 'malformed',
     blame: 'server',
     title: 'href is not a URI reference',
     scope: 'body',
-    atEnd(f) {
-      const bad: { href: string; what: string; offset: number; severity: 'error' | 'warning' }[] = [];
-      let count = 0;
-      const undecodable = f.text.invalidUtf8 !== undefined;
-      for (const r of f.resources) {
-        for (const h of [r.href, ...(r.extraHrefs ?? [])]) {
-          if (h === '') continue;
-          let p = checkHrefSyntax(h, undecodable);
-          if (p?.severity !== 'error') {
-            const sep = encodedSeparator(h, f.req.path);
-            if (sep !== undefined) p = { severity: 'error', what: "'%2F' used as a path separator (an encoded '/' is part of a segment name)", offset: sep };
-          }
-          if (!p) continue;
-          count++;
-          if (bad.length < 10) bad.push({ href: h, ...p });
-        }
-      }
+    ledger: (ctx) => new HrefSyntax(ctx),
+    atEnd(f, pass) {
+      // Whether U+FFFD in an href stands for undecodable bytes is known only once the body ended.
+      const { bad, count } = f.text.invalidUtf8 !== undefined ? pass.undecodable : pass.decodable;
       if (bad.length === 0) return undefined;
       const errors = bad.filter((b) => b.severity === 'error');
       const first = errors[0] ?? bad[0]!;
@@ -241,5 +230,72 @@ export const malformedRules: RuleDef[] = [
         evidence: { href: first.href, offset: first.offset, problem: first.what, count, examples: bad.map((b) => `${b.href} (${b.what})`) },
       };
     },
-  },
+  }),
 ];
+
+/**
+ * MS103: the response each bad character fell in. The text stage reads bytes before the XML scan,
+ * so the first invalid sequence (or illegal character) is known when the response holding it closes.
+ */
+class BadCharacterPlace implements LedgerPass {
+  invalidUtf8Href: string | undefined;
+  illegalCharHref: string | undefined;
+  private invalidFound = false;
+  private illegalFound = false;
+
+  constructor(private readonly ctx: LedgerContext) {}
+
+  add(r: Resource): void {
+    const t = this.ctx.text;
+    const within = (offset: number) => r.span.start <= offset && (r.span.end ?? Infinity) >= offset;
+    if (!this.invalidFound && t.invalidUtf8 && within(t.invalidUtf8.offset)) {
+      this.invalidFound = true;
+      this.invalidUtf8Href = r.href;
+    }
+    if (!this.illegalFound && t.illegalChar && within(t.illegalChar.offset)) {
+      this.illegalFound = true;
+      this.illegalCharHref = r.href;
+    }
+  }
+}
+
+interface BadHrefs {
+  bad: { href: string; what: string; offset: number; severity: 'error' | 'warning' }[];
+  count: number;
+}
+
+/** MS301: hrefs that are not URI references, judged both ways for U+FFFD (see atEnd). */
+class HrefSyntax implements LedgerPass {
+  readonly decodable: BadHrefs = { bad: [], count: 0 };
+  readonly undecodable: BadHrefs = { bad: [], count: 0 };
+
+  constructor(private readonly ctx: LedgerContext) {}
+
+  add(r: Resource): void {
+    this.check(r.href);
+    if (r.extraHrefs) for (const h of r.extraHrefs) this.check(h);
+  }
+
+  private check(h: string): void {
+    if (h === '') return;
+    const p = this.problem(h, false);
+    // Only an href holding U+FFFD reads differently when the body had undecodable bytes.
+    this.note(this.decodable, h, p);
+    this.note(this.undecodable, h, h.includes('\uFFFD') ? this.problem(h, true) : p);
+  }
+
+  private problem(h: string, undecodable: boolean): ReturnType<typeof checkHrefSyntax> {
+    let p = checkHrefSyntax(h, undecodable);
+    if (p?.severity !== 'error') {
+      const sep = encodedSeparator(h, this.ctx.req.path);
+      if (sep !== undefined) p = { severity: 'error', what: "'%2F' used as a path separator (an encoded '/' is part of a segment name)", offset: sep };
+    }
+    return p;
+  }
+
+  private note(into: BadHrefs, href: string, p: ReturnType<typeof checkHrefSyntax>): void {
+    if (!p) return;
+    into.count++;
+    if (into.bad.length < 10) into.bad.push({ href, ...p });
+  }
+}

@@ -110,12 +110,12 @@ export const securityRules: RuleDef[] = [
       if (l.name === 'maxParseErrors' && !f.bodyInScope) return undefined;
       if (l.why !== undefined) {
         return {
-          message: `analysis stopped at byte ${n(l.offset)} (line ${l.line}): ${l.why}; results cover the ${n(f.resources.length)} responses before it`,
+          message: `analysis stopped at byte ${n(l.offset)} (line ${l.line}): ${l.why}; results cover the ${n(f.ledger.count)} responses before it`,
           evidence: { offset: l.offset, line: l.line, column: l.column, limit: 'halted', why: l.why },
         };
       }
       return {
-        message: `analysis stopped: ${l.name} ${n(f.limits[l.name])} reached (${n(l.value)}) at byte ${n(l.offset)} (line ${l.line}); results cover the ${n(f.resources.length)} responses before it`,
+        message: `analysis stopped: ${l.name} ${n(f.limits[l.name])} reached (${n(l.value)}) at byte ${n(l.offset)} (line ${l.line}); results cover the ${n(f.ledger.count)} responses before it`,
         evidence: { offset: l.offset, line: l.line, column: l.column, limit: l.name, value: l.value, max: f.limits[l.name] },
       };
     },

@@ -1,6 +1,7 @@
 // Semantic: the body parses, but its structure breaks RFC 4918 §13–§14 and the extensions'
 // element definitions (root, response/propstat shape, status lines, duplicates, sync-collection).
-import type { Draft, Facts, ResponseObs, RuleDef } from '../facts.js';
+import { ledgerRule, type Draft, type Facts, type LedgerPass, type ResponseObs, type RuleDef } from '../facts.js';
+import type { Resource } from '../../types.js';
 import { hasDotSegments, normalizeHref } from '../href.js';
 import { STATUS_LINE, statusCode } from '../scan.js';
 import { joinedHeader } from '../../http/headers.js';
@@ -219,28 +220,29 @@ export const semanticRules: RuleDef[] = [
       return undefined;
     },
   },
-  {
+  ledgerRule({
     id: 'MS506',
     severity: 'info',
     category: 'semantic',
     blame: 'server',
     title: '208 Already Reported',
     scope: 'body',
-    atEnd(f) {
-      const bound = f.resources.filter((r) => r.status === 208 || r.propstats.some((p) => p.status === 208));
-      if (bound.length === 0) return undefined;
+    ledger: () => new Bindings(),
+    atEnd(f, pass) {
+      const first = pass.bound[0];
+      if (first === undefined) return undefined;
       const why: string[] = [];
       if (f.req.depth !== undefined && f.req.depth !== 'infinity') why.push(`Depth is ${f.req.depth}, not infinity`);
       if (f.req.headersKnown && !f.req.davOptions.includes('bind')) why.push('the client did not send the bind option in its DAV header');
-      const under = f.resources.find((r) => bound.some((b) => r.index !== b.index && r.hrefNormalized.startsWith(b.hrefNormalized.replace(/\/?$/, '/'))));
-      if (under) why.push(`${under.href} is listed below the 208 binding ${bound[0]!.href}`);
+      const under = pass.firstBelow();
+      if (under) why.push(`${under.href} is listed below the 208 binding ${first.href}`);
       return {
         severity: why.length > 0 ? 'warning' : 'info',
-        message: `208 Already Reported for ${plural(bound.length, 'binding')} (first ${bound[0]!.href})${why.length > 0 ? `; but ${why.join('; ')}` : ''}`,
-        evidence: { href: bound[0]!.href, count: bound.length, depth: f.req.depth ?? null },
+        message: `208 Already Reported for ${plural(pass.count, 'binding')} (first ${first.href})${why.length > 0 ? `; but ${why.join('; ')}` : ''}`,
+        evidence: { href: first.href, count: pass.count, depth: f.req.depth ?? null },
       };
     },
-  },
+  }),
   {
     id: 'MS507',
     severity: 'warning',
@@ -325,3 +327,49 @@ export const semanticRules: RuleDef[] = [
     },
   },
 ];
+
+interface LedgerEntry {
+  index: number;
+  href: string;
+}
+
+/** Distinct collection prefixes remembered for MS506 (a listing's collections, not its files). */
+const PREFIX_CAP = 50_000;
+/** 208 bindings remembered for MS506 (all are counted). */
+const BINDING_CAP = 1_000;
+
+/**
+ * MS506: the 208 bindings, and for each collection prefix ("/a/", "/a/b/") the first two resources
+ * listed at or below it, so that a resource below a binding is found wherever it came in the body
+ * without keeping the ledger.
+ */
+class Bindings implements LedgerPass {
+  count = 0;
+  readonly bound: (LedgerEntry & { prefix: string })[] = [];
+  private readonly below = new Map<string, LedgerEntry[]>();
+
+  add(r: Resource): void {
+    const p = r.hrefNormalized;
+    for (let k = p.indexOf('/'); k >= 0; k = p.indexOf('/', k + 1)) {
+      const prefix = p.slice(0, k + 1);
+      const seen = this.below.get(prefix);
+      if (seen === undefined) {
+        if (this.below.size < PREFIX_CAP) this.below.set(prefix, [{ index: r.index, href: r.href }]);
+      } else if (seen.length < 2) seen.push({ index: r.index, href: r.href });
+    }
+    if (r.status === 208 || r.propstats.some((ps) => ps.status === 208)) {
+      this.count++;
+      if (this.bound.length < BINDING_CAP) this.bound.push({ index: r.index, href: r.href, prefix: p.replace(/\/?$/, '/') });
+    }
+  }
+
+  /** The first resource (in body order) listed below a binding other than itself. */
+  firstBelow(): LedgerEntry | undefined {
+    let best: LedgerEntry | undefined;
+    for (const b of this.bound) {
+      const other = this.below.get(b.prefix)?.find((e) => e.index !== b.index);
+      if (other && (best === undefined || other.index < best.index)) best = other;
+    }
+    return best;
+  }
+}

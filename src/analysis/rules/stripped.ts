@@ -1,7 +1,8 @@
 // Stripped: something between the server and the client replaced, rewrote or dropped parts of
 // the 207 (HTML error pages, Content-Type, href prefixes and hosts, properties, namespaces,
 // encoding), or the server left out what the request asked for.
-import type { Draft, Facts, RuleDef } from '../facts.js';
+import { ledgerRule, type Draft, type Facts, type LedgerContext, type LedgerPass, type RuleDef } from '../facts.js';
+import type { Resource } from '../../types.js';
 import { commonPrefix, isInwardHost, isWithin, normalizeAuthority, normalizeHref, parseHref } from '../href.js';
 import type { ParsedHref } from '../href.js';
 import { CALDAV, CARDDAV, pathOfTarget } from '../request.js';
@@ -10,7 +11,7 @@ import { looksLikePayload } from './payload.js';
 import { n, plural } from './util.js';
 
 /** Scopes a response href may fall in for this request (RFC 4918 §8.3, §9.1; COPY/MOVE add the destination). */
-function scopes(f: Facts): string[] {
+function scopes(f: Pick<Facts, 'req'>): string[] {
   const out = [normalizeHref(f.req.path)];
   if ((f.req.method === 'COPY' || f.req.method === 'MOVE') && f.req.destination !== undefined) out.push(normalizeHref(pathOfTarget(f.req.destination)));
   return out;
@@ -35,7 +36,7 @@ const TARGET_SCOPED_REPORTS = new Set([
   '{DAV:}expand-property',
 ]);
 
-function reportScopedToTarget(f: Facts): boolean {
+function reportScopedToTarget(f: Pick<Facts, 'req'>): boolean {
   const root = f.req.bodyRoot;
   if (f.req.isMultiget || root === undefined || OWN_SCOPE_REPORTS.has(root)) return false;
   return f.req.depth !== undefined || TARGET_SCOPED_REPORTS.has(root);
@@ -114,37 +115,17 @@ export const strippedRules: RuleDef[] = [
       };
     },
   },
-  {
+  ledgerRule({
     id: 'MS303',
     severity: 'error',
     category: 'stripped',
     blame: 'unknown',
     title: 'href outside the request URI',
     scope: 'body',
-    atEnd(f) {
-      const m = f.req.method;
-      if (m === '' || (m === 'REPORT' && !reportScopedToTarget(f))) return undefined;
-      const allowed = scopes(f);
-      const clientAuth = normalizeAuthority(f.req.authority, f.req.scheme);
-      const out: { href: string; why: string }[] = [];
-      let count = 0;
-      for (const r of f.resources) {
-        if (r.href === '') continue;
-        // An absolute path (most hrefs) has no scheme or authority to parse.
-        const p = r.href.charCodeAt(0) === 0x2f ? PATH_FORM : parseHref(r.href);
-        let why: string | undefined;
-        if (p.form === 'absolute-uri' && clientAuth !== undefined && p.authority !== clientAuth) {
-          // An inward authority is MS304's leak; here only foreign public hosts.
-          if (!isInwardHost(p.authority ?? '')) why = `authority ${p.authority} is not the ${clientAuth} the client used`;
-        } else if (p.form === 'absolute-uri' && f.req.scheme !== undefined && p.scheme !== f.req.scheme && !isInwardHost(p.authority ?? '')) {
-          why = `scheme ${p.scheme} is not the ${f.req.scheme} the client used`;
-        }
-        if (why === undefined && !allowed.some((s) => isWithin(r.hrefNormalized, s))) why = `path is not ${allowed.length > 1 ? 'within the source or destination' : `below ${allowed[0]}`}`;
-        if (why === undefined) continue;
-        count++;
-        if (out.length < 10) out.push({ href: r.href, why });
-      }
-      if (count === 0) return undefined;
+    ledger: (ctx) => new OutsideHrefs(ctx),
+    atEnd(f, pass) {
+      const { count, out, allowed } = pass;
+      if (count === 0 || allowed === undefined) return undefined;
       const first = out[0]!;
       const firstPath = normalizeHref(first.href);
       const prefix = strippedPrefix(allowed[0]!, firstPath);
@@ -162,63 +143,39 @@ export const strippedRules: RuleDef[] = [
         },
       };
     },
-  },
-  {
+  }),
+  ledgerRule({
     id: 'MS304',
     severity: 'error',
     category: 'stripped',
     blame: 'unknown',
     title: 'href names an internal host',
     scope: 'body',
-    atEnd(f) {
-      const clientAuth = normalizeAuthority(f.req.authority, f.req.scheme);
-      const leaks: string[] = [];
-      let count = 0;
-      let downgrade = false;
-      for (const r of f.resources) {
-        if (r.href.charCodeAt(0) === 0x2f) continue; // an absolute path names no host
-        const p = parseHref(r.href);
-        if (p.form !== 'absolute-uri') continue;
-        const sameAuth = clientAuth !== undefined && p.authority === clientAuth;
-        const schemeDown = f.req.scheme === 'https' && p.scheme === 'http';
-        if (sameAuth && !schemeDown) continue;
-        const inward = isInwardHost(p.authority ?? '');
-        if (!inward && !schemeDown) continue;
-        if (clientAuth === undefined && !schemeDown) continue; // cannot tell without the client's authority
-        count++;
-        downgrade ||= schemeDown;
-        if (leaks.length < 10) leaks.push(r.href);
-      }
+    ledger: (ctx) => new InwardHrefs(ctx),
+    atEnd(f, pass) {
+      const { count, leaks, downgrade, clientAuth } = pass;
       if (count === 0) return undefined;
       return {
         message: `${plural(count, 'href')} point${count === 1 ? 's' : ''} inward (${leaks[0]}) while the client used ${f.req.scheme ?? '?'}://${clientAuth ?? '?'}${downgrade ? '; http: where the client used https:' : ''}: a gateway passed the backend's address through`,
         evidence: { href: leaks[0], clientAuthority: clientAuth ?? null, count, examples: leaks },
       };
     },
-  },
-  {
+  }),
+  ledgerRule({
     id: 'MS401',
     severity: 'error',
     category: 'stripped',
     blame: 'server',
     title: 'requested property missing from the response',
     scope: 'body',
-    atEnd(f) {
+    ledger: (ctx) => new MissingProperties(ctx),
+    atEnd(f, pass) {
       const wanted = f.req.requestedProps;
       if (wanted.length === 0 || !(f.req.method === 'PROPFIND' || f.req.method === 'REPORT')) return undefined;
       // A request body that is not namespace-well-formed names no property reliably (litmus's
       // `xmlns:bar=""`): MS110 blames the client, and the server's answer is not judged against it.
       if (f.req.bodyError !== undefined) return undefined;
-      const missing: { href: string; props: string[] }[] = [];
-      let count = 0;
-      for (const r of f.resources) {
-        if (r.propstats.length === 0 || !r.complete) continue;
-        const have = new Set(r.propstats.flatMap((p) => p.props));
-        const lost = wanted.filter((q) => !have.has(q));
-        if (lost.length === 0) continue;
-        count++;
-        if (missing.length < 10) missing.push({ href: r.href, props: lost });
-      }
+      const { count, missing } = pass;
       if (count === 0) return undefined;
       const server = joinedHeader(f.head.rawHeaders, 'Server') ?? '';
       const lenient = f.req.preferMinimal || /nginx/i.test(server);
@@ -229,26 +186,26 @@ export const strippedRules: RuleDef[] = [
         evidence: { href: missing[0]!.href, missing: missing.map((m) => `${m.href}: ${m.props.join(' ')}`), count },
       };
     },
-  },
-  {
+  }),
+  ledgerRule({
     id: 'MS402',
     severity: 'warning',
     category: 'stripped',
     blame: 'server',
     title: 'PROPFIND without a response for the request URI',
     scope: 'body',
-    atEnd(f) {
-      if (f.req.method !== 'PROPFIND' || f.head.status !== 207 || !f.xml.rootClosed || f.resources.length === 0) return undefined;
+    ledger: (ctx) => new RequestUriListed(ctx),
+    atEnd(f, pass) {
+      if (f.req.method !== 'PROPFIND' || f.head.status !== 207 || !f.xml.rootClosed || f.ledger.count === 0) return undefined;
       if (f.req.preferNoRoot || f.req.depthNoRoot) return undefined;
       if (f.req.depth !== '0' && f.req.depth !== '1') return undefined;
-      const target = normalizeHref(f.req.path).replace(/\/$/, '');
-      if (f.resources.some((r) => r.hrefNormalized.replace(/\/$/, '') === target)) return undefined;
+      if (pass.listed) return undefined;
       return {
-        message: `Depth: ${f.req.depth} PROPFIND answered without a response for the request URI ${f.req.path} (${plural(f.resources.length, 'other response')})`,
-        evidence: { requestTarget: f.req.path, hrefs: f.resources.slice(0, 10).map((r) => r.href) },
+        message: `Depth: ${f.req.depth} PROPFIND answered without a response for the request URI ${f.req.path} (${plural(f.ledger.count, 'other response')})`,
+        evidence: { requestTarget: f.req.path, hrefs: pass.hrefs },
       };
     },
-  },
+  }),
   {
     id: 'MS404',
     severity: 'error',
@@ -294,30 +251,29 @@ export const strippedRules: RuleDef[] = [
       return out;
     },
   },
-  {
+  ledgerRule({
     id: 'MS601',
     severity: 'error',
     category: 'stripped',
     blame: 'server',
     title: 'multiget href without a response',
     scope: 'body',
-    atEnd(f) {
+    ledger: (ctx) => new MultigetAnswers(ctx),
+    atEnd(f, pass) {
       if (!f.req.isMultiget || f.head.status !== 207 || !f.xml.isMultistatus || !f.xml.rootClosed) return undefined;
       if (f.req.bodyError !== undefined) return undefined; // the hrefs asked for are not known reliably: MS110
-      const got = new Set(f.resources.flatMap((r) => [r.hrefNormalized, ...(r.extraHrefs ?? []).map(normalizeHref)]));
-      const asked = new Set(f.req.multigetHrefs.map(normalizeHref));
-      const missing = f.req.multigetHrefs.filter((h) => !got.has(normalizeHref(h)));
-      const extra = f.resources.filter((r) => !asked.has(r.hrefNormalized)).map((r) => r.href);
+      const missing = f.req.multigetHrefs.filter((h) => !pass.got.has(normalizeHref(h)));
       const out: Draft[] = [];
       if (missing.length > 0) {
         out.push({ message: `${plural(missing.length, 'requested href')} got no response at all (neither 200 nor 404): ${missing.slice(0, 5).join(', ')}`, evidence: { href: missing[0], missing: missing.slice(0, 50), requested: f.req.multigetHrefs.length } });
       }
-      if (extra.length > 0) {
-        out.push({ severity: 'warning', message: `${plural(extra.length, 'response')} for hrefs the multiget did not ask for: ${extra.slice(0, 5).join(', ')}`, evidence: { href: extra[0], extra: extra.slice(0, 50) } });
+      if (pass.extraCount > 0) {
+        const extra = pass.extra;
+        out.push({ severity: 'warning', message: `${plural(pass.extraCount, 'response')} for hrefs the multiget did not ask for: ${extra.slice(0, 5).join(', ')}`, evidence: { href: extra[0], extra } });
       }
       return out;
     },
-  },
+  }),
   {
     id: 'MS605',
     severity: 'warning',
@@ -341,3 +297,123 @@ export const strippedRules: RuleDef[] = [
     },
   },
 ];
+
+/** MS303: hrefs outside the request URI (or a COPY/MOVE destination), with the first ten. */
+class OutsideHrefs implements LedgerPass {
+  count = 0;
+  readonly out: { href: string; why: string }[] = [];
+  /** The scopes hrefs may fall in; undefined when this request has none to check. */
+  readonly allowed: string[] | undefined;
+  private readonly clientAuth: string | undefined;
+
+  constructor(private readonly ctx: LedgerContext) {
+    const m = ctx.req.method;
+    this.allowed = m === '' || (m === 'REPORT' && !reportScopedToTarget(ctx)) ? undefined : scopes(ctx);
+    this.clientAuth = normalizeAuthority(ctx.req.authority, ctx.req.scheme);
+  }
+
+  add(r: Resource): void {
+    const allowed = this.allowed;
+    if (allowed === undefined || r.href === '') return;
+    const req = this.ctx.req;
+    // An absolute path (most hrefs) has no scheme or authority to parse.
+    const p = r.href.charCodeAt(0) === 0x2f ? PATH_FORM : parseHref(r.href);
+    let why: string | undefined;
+    if (p.form === 'absolute-uri' && this.clientAuth !== undefined && p.authority !== this.clientAuth) {
+      // An inward authority is MS304's leak; here only foreign public hosts.
+      if (!isInwardHost(p.authority ?? '')) why = `authority ${p.authority} is not the ${this.clientAuth} the client used`;
+    } else if (p.form === 'absolute-uri' && req.scheme !== undefined && p.scheme !== req.scheme && !isInwardHost(p.authority ?? '')) {
+      why = `scheme ${p.scheme} is not the ${req.scheme} the client used`;
+    }
+    if (why === undefined && !allowed.some((s) => isWithin(r.hrefNormalized, s))) why = `path is not ${allowed.length > 1 ? 'within the source or destination' : `below ${allowed[0]}`}`;
+    if (why === undefined) return;
+    this.count++;
+    if (this.out.length < 10) this.out.push({ href: r.href, why });
+  }
+}
+
+/** MS304: absolute hrefs naming an inward host, or http: where the client used https:. */
+class InwardHrefs implements LedgerPass {
+  count = 0;
+  downgrade = false;
+  readonly leaks: string[] = [];
+  readonly clientAuth: string | undefined;
+
+  constructor(private readonly ctx: LedgerContext) {
+    this.clientAuth = normalizeAuthority(ctx.req.authority, ctx.req.scheme);
+  }
+
+  add(r: Resource): void {
+    if (r.href.charCodeAt(0) === 0x2f) return; // an absolute path names no host
+    const p = parseHref(r.href);
+    if (p.form !== 'absolute-uri') return;
+    const clientAuth = this.clientAuth;
+    const sameAuth = clientAuth !== undefined && p.authority === clientAuth;
+    const schemeDown = this.ctx.req.scheme === 'https' && p.scheme === 'http';
+    if (sameAuth && !schemeDown) return;
+    const inward = isInwardHost(p.authority ?? '');
+    if (!inward && !schemeDown) return;
+    if (clientAuth === undefined && !schemeDown) return; // cannot tell without the client's authority
+    this.count++;
+    this.downgrade ||= schemeDown;
+    if (this.leaks.length < 10) this.leaks.push(r.href);
+  }
+}
+
+/** MS401: complete responses without some requested property (neither 200 nor 404). */
+class MissingProperties implements LedgerPass {
+  count = 0;
+  readonly missing: { href: string; props: string[] }[] = [];
+  constructor(private readonly ctx: LedgerContext) {}
+
+  add(r: Resource): void {
+    const wanted = this.ctx.req.requestedProps;
+    if (wanted.length === 0 || r.propstats.length === 0 || !r.complete) return;
+    const have = new Set(r.propstats.flatMap((p) => p.props));
+    const lost = wanted.filter((q) => !have.has(q));
+    if (lost.length === 0) return;
+    this.count++;
+    if (this.missing.length < 10) this.missing.push({ href: r.href, props: lost });
+  }
+}
+
+/** MS402: whether the request URI has its own response, and the first ten hrefs. */
+class RequestUriListed implements LedgerPass {
+  listed = false;
+  readonly hrefs: string[] = [];
+  private readonly target: string;
+  constructor(ctx: LedgerContext) {
+    this.target = normalizeHref(ctx.req.path).replace(/\/$/, '');
+  }
+
+  add(r: Resource): void {
+    if (this.hrefs.length < 10) this.hrefs.push(r.href);
+    if (!this.listed && r.hrefNormalized.replace(/\/$/, '') === this.target) this.listed = true;
+  }
+}
+
+/** MS601: which of a multiget's hrefs got a response, and responses for hrefs it did not ask for. */
+class MultigetAnswers implements LedgerPass {
+  /** Normalized hrefs answered, of those asked for only (the request bounds this set). */
+  readonly got = new Set<string>();
+  extraCount = 0;
+  readonly extra: string[] = [];
+  private readonly asked: Set<string>;
+
+  constructor(private readonly ctx: LedgerContext) {
+    this.asked = new Set(ctx.req.isMultiget ? ctx.req.multigetHrefs.map(normalizeHref) : []);
+  }
+
+  add(r: Resource): void {
+    if (!this.ctx.req.isMultiget) return;
+    if (this.asked.has(r.hrefNormalized)) this.got.add(r.hrefNormalized);
+    else {
+      this.extraCount++;
+      if (this.extra.length < 50) this.extra.push(r.href);
+    }
+    for (const h of r.extraHrefs ?? []) {
+      const k = normalizeHref(h);
+      if (this.asked.has(k)) this.got.add(k);
+    }
+  }
+}

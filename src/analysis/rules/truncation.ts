@@ -1,7 +1,7 @@
 // Truncation: the body stopped short, at the transport (MS001–MS004) or inside the XML (MS006),
 // or a listing came back emptier than the request asked for (MS209, MS403).
-import type { Blame } from '../../types.js';
-import type { Draft, Facts, RuleDef } from '../facts.js';
+import type { Blame, Resource } from '../../types.js';
+import { ledgerRule, type Draft, type Facts, type LedgerContext, type LedgerPass, type RuleDef } from '../facts.js';
 import { normalizeHref } from '../href.js';
 import { completeCount, n, plural, printable, whereBodyEnded } from './util.js';
 
@@ -246,34 +246,49 @@ export const truncationRules: RuleDef[] = [
       };
     },
   },
-  {
+  ledgerRule({
     id: 'MS403',
     severity: 'warning',
     category: 'truncation',
     blame: 'server',
     title: 'Depth: infinity answered as if Depth: 1',
     scope: 'body',
-    atEnd(f) {
+    ledger: (ctx) => new ListingDepth(ctx),
+    atEnd(f, pass) {
       // Single vantage point: the upstream comparison lives in verify (compareLedgers).
       if (f.req.method !== 'PROPFIND' || f.req.ncPaginate || !f.xml.rootClosed) return undefined;
       if (f.req.depth !== undefined && f.req.depth !== 'infinity') return undefined;
-      const base = normalizeHref(f.req.path).replace(/\/?$/, '/');
-      let maxDepth = 0;
-      const childCollections: string[] = [];
-      for (const r of f.resources) {
-        const p = r.hrefNormalized;
-        if (!p.startsWith(base)) continue;
-        const rest = p.slice(base.length).replace(/\/$/, '');
-        if (rest === '') continue;
-        const depth = rest.split('/').length;
-        maxDepth = Math.max(maxDepth, depth);
-        if (depth === 1 && r.collection) childCollections.push(r.href);
-      }
-      if (maxDepth !== 1 || childCollections.length === 0) return undefined;
+      const { maxDepth, childCollections, childCollectionCount } = pass;
+      if (maxDepth !== 1 || childCollectionCount === 0) return undefined;
       return {
-        message: `Depth: infinity listing stops one level down although ${plural(childCollections.length, 'child is a collection', 'children are collections')} (e.g. ${childCollections[0]}); a server that refuses infinity must answer 403 propfind-finite-depth`,
-        evidence: { depth: f.req.depth ?? 'infinity (missing header)', maxDepthSeen: maxDepth, collections: childCollections.slice(0, 10), responses: f.resources.length },
+        message: `Depth: infinity listing stops one level down although ${plural(childCollectionCount, 'child is a collection', 'children are collections')} (e.g. ${childCollections[0]}); a server that refuses infinity must answer 403 propfind-finite-depth`,
+        evidence: { depth: f.req.depth ?? 'infinity (missing header)', maxDepthSeen: maxDepth, collections: childCollections, responses: f.ledger.count },
       };
     },
-  },
+  }),
 ];
+
+/** MS403: how deep the listing goes below the request URI, and its first child collections. */
+class ListingDepth implements LedgerPass {
+  maxDepth = 0;
+  childCollectionCount = 0;
+  readonly childCollections: string[] = [];
+  private readonly base: string;
+
+  constructor(ctx: LedgerContext) {
+    this.base = normalizeHref(ctx.req.path).replace(/\/?$/, '/');
+  }
+
+  add(r: Resource): void {
+    const p = r.hrefNormalized;
+    if (!p.startsWith(this.base)) return;
+    const rest = p.slice(this.base.length).replace(/\/$/, '');
+    if (rest === '') return;
+    const depth = rest.split('/').length;
+    if (depth > this.maxDepth) this.maxDepth = depth;
+    if (depth === 1 && r.collection) {
+      this.childCollectionCount++;
+      if (this.childCollections.length < 10) this.childCollections.push(r.href);
+    }
+  }
+}

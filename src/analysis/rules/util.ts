@@ -27,9 +27,7 @@ export function whereBodyEnded(f: Facts): string {
 }
 
 export function completeCount(f: Facts): number {
-  let c = 0;
-  for (const r of f.resources) if (r.complete) c++;
-  return c;
+  return f.ledger.complete;
 }
 
 /** Printable rendering of raw bytes for evidence. */
