@@ -1,13 +1,14 @@
 // `davtap check`: offline analysis of saved responses (raw `.http` wire captures, bare `.xml`
 // bodies, or every 207 of a `.har`), with the same analyzer the proxy runs live.
-import { readFile } from 'node:fs/promises';
+import { open, readFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { rules } from '../analysis/analyzer.js';
 import { DavtapError, UsageError } from '../errors.js';
 import { harInputs } from '../readers/har.js';
 import { parseRawRequest, parseRawResponse } from '../readers/raw.js';
-import { checkOne, type CheckInput, type CheckResult } from '../readers/saved.js';
-import type { Category, Finding, RequestContext, Severity } from '../types.js';
+import { checkOne, checkStreamed, type CheckInput, type StreamedInput, type StreamedResult } from '../readers/saved.js';
+import type { AnalysisSummary, Category, Finding, RequestContext, Resource, ResponseHead, Severity } from '../types.js';
+import { EVIDENCE_ITEMS, JsonResults, paint, renderHuman, ResourceTable } from './check-output.js';
 import { parseCommandArgs } from './args.js';
 import type { CliIO, Command } from './io.js';
 
@@ -32,7 +33,9 @@ Options:
   --fail-on LEVEL    exit 1 when a finding reaches LEVEL: a severity (error, warning, info) or a
                      category (truncation, stripped, malformed, semantic, partial-failure,
                      security: any warning or error of it). Default: error.
-  --json             print {"results":[{input, status, findings, resources, summary}]}
+  --json             print {"results":[{input, status, resources, findings, summary}]}, written
+                     as the analysis goes: every resource of the ledger, one per line; evidence
+                     arrays cut to their first ${EVIDENCE_ITEMS} items, evidenceCount giving the full lengths
   -h, --help         this help
 
 Exit status: 0 no finding reached --fail-on, 1 one did, 2 usage or I/O error.
@@ -65,79 +68,116 @@ export function reaches(f: Finding, failOn: FailOn): boolean {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Human output
+// Input
 
-interface Paint {
-  bold(s: string): string;
-  sev(s: Severity, text: string): string;
-  dim(s: string): string;
+function ioError(file: string, err: unknown): DavtapError {
+  const code = (err as NodeJS.ErrnoException).code;
+  return new DavtapError('IO', `check: cannot read ${file}${code === 'ENOENT' ? ': no such file' : code !== undefined ? ` (${code})` : ''}`);
 }
-
-function paint(on: boolean): Paint {
-  const wrap = (code: string) => (s: string) => (on ? `\x1b[${code}m${s}\x1b[0m` : s);
-  const colour: Record<Severity, (s: string) => string> = { error: wrap('31'), warning: wrap('33'), info: wrap('36') };
-  return { bold: wrap('1'), dim: wrap('2'), sev: (s, t) => colour[s](t) };
-}
-
-const MAX_ROWS = 100;
-
-function evidenceLine(f: Finding): string {
-  const e = f.evidence;
-  const parts: string[] = [];
-  if (typeof e.line === 'number') parts.push(`line ${e.line}:${String(e.column ?? '?')}`);
-  if (typeof e.offset === 'number') parts.push(`byte ${e.offset}`);
-  if (typeof e.path === 'string' && e.path !== '') parts.push(e.path);
-  if (typeof e.href === 'string' && !f.message.includes(e.href)) parts.push(e.href);
-  if (typeof e.excerpt === 'string' && e.excerpt !== '') parts.push(JSON.stringify(e.excerpt.length > 80 ? `…${e.excerpt.slice(-80)}` : e.excerpt));
-  return parts.join('  ');
-}
-
-export function renderHuman(r: CheckResult, p: Paint): string {
-  const lines: string[] = [];
-  lines.push(p.bold(`${r.input}: ${r.status}, ${r.summary.text}`));
-  if (r.resources.length > 0) {
-    const rows = r.resources.slice(0, MAX_ROWS).map((res) => {
-      const status = res.status !== null ? String(res.status) : res.propstats.map((ps) => ps.status ?? '?').join('/');
-      const failed = res.propstats.filter((ps) => ps.status !== null && ps.status >= 400).flatMap((ps) => ps.props.map((q) => `${q.replace(/^\{DAV:\}/, 'D:')} ${ps.status}`));
-      return [res.href || '(no href)', status + (res.complete ? '' : ' (incomplete)'), failed.slice(0, 4).join(', ') + (failed.length > 4 ? ` +${failed.length - 4}` : '')];
-    });
-    const w0 = Math.min(60, Math.max(4, ...rows.map((x) => x[0]!.length)));
-    const w1 = Math.max(6, ...rows.map((x) => x[1]!.length));
-    lines.push(p.dim(`  ${'href'.padEnd(w0)}  ${'status'.padEnd(w1)}  failed properties`));
-    for (const [href, status, failed] of rows) lines.push(`  ${href!.padEnd(w0)}  ${status!.padEnd(w1)}  ${failed}`);
-    if (r.resources.length > MAX_ROWS) lines.push(p.dim(`  … ${r.resources.length - MAX_ROWS} more resources (--json lists all)`));
-  }
-  if (r.findings.length === 0) lines.push('  no findings');
-  for (const f of r.findings) {
-    const tag = p.sev(f.severity, `${f.severity.padEnd(7)} ${f.rule}`);
-    lines.push(`  ${tag} ${f.category} ${p.dim(`[${f.blame}]`)}: ${f.message}${f.consequenceOf !== undefined ? p.dim(` (consequence of ${f.consequenceOf})`) : ''}`);
-    const ev = evidenceLine(f);
-    if (ev !== '') lines.push(p.dim(`          ${ev}`));
-  }
-  return lines.join('\n') + '\n';
-}
-
-// ---------------------------------------------------------------------------------------------
 
 async function load(file: string, io: CliIO): Promise<Uint8Array> {
   try {
     return await readFile(path.resolve(io.cwd, file));
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new DavtapError('IO', `check: cannot read ${file}${code === 'ENOENT' ? ': no such file' : code !== undefined ? ` (${code})` : ''}`);
+    throw ioError(file, err);
   }
 }
 
-export async function inputsOf(file: string, req: RequestContext | undefined, io: CliIO): Promise<CheckInput[]> {
-  const bytes = await load(file, io);
-  const lower = file.toLowerCase();
-  if (lower.endsWith('.har')) return harInputs(Buffer.from(bytes).toString('utf8'), file);
-  const context: RequestContext = req ?? { method: '', target: '', rawHeaders: [] };
-  if (lower.endsWith('.xml')) {
-    return [{ input: file, req: context, head: { status: 207, reason: 'Multi-Status', httpVersion: '1.1', rawHeaders: ['Content-Type', 'application/xml'], bodyForm: 'payload' }, body: bytes }];
+/** Bytes read from the start of a raw capture to find its head; its headers must fit. */
+const HEAD_WINDOW = 1024 * 1024;
+/** Read size of a streamed body (the analyzer gets it in 64 KiB slices). */
+const READ_CHUNK = 256 * 1024;
+
+/**
+ * The file from `start` on, read in chunks into one reused buffer: a 1 GB capture is never held
+ * whole, and no garbage buffer per read waits for a collection. The analyzer copies what it keeps
+ * of a write (it is fed from a reused buffer in bench/analyzer.bench.ts too), and each chunk is
+ * written out before the next read.
+ */
+async function* fileChunks(handle: FileHandle, start: number, first?: Uint8Array): AsyncGenerator<Uint8Array> {
+  try {
+    if (first !== undefined && first.length > 0) yield first;
+    const buf = Buffer.allocUnsafe(READ_CHUNK);
+    for (let at = start; ; ) {
+      const { bytesRead } = await handle.read(buf, 0, READ_CHUNK, at);
+      if (bytesRead === 0) return;
+      at += bytesRead;
+      yield buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await handle.close();
   }
-  const { body, ...head } = parseRawResponse(bytes, file);
-  return [{ input: file, req: context, head, body }];
+}
+
+/** One response to check: held whole (HAR entries) or streamed from its file. */
+type Input = { kind: 'whole'; input: CheckInput } | { kind: 'streamed'; input: StreamedInput };
+
+export async function inputsOf(file: string, req: RequestContext | undefined, io: CliIO): Promise<Input[]> {
+  const lower = file.toLowerCase();
+  if (lower.endsWith('.har')) return harInputs(Buffer.from(await load(file, io)).toString('utf8'), file).map((input) => ({ kind: 'whole', input }));
+  const context: RequestContext = req ?? { method: '', target: '', rawHeaders: [] };
+  let handle: FileHandle;
+  try {
+    handle = await open(path.resolve(io.cwd, file));
+  } catch (err) {
+    throw ioError(file, err);
+  }
+  try {
+    if (lower.endsWith('.xml')) {
+      const head: ResponseHead = { status: 207, reason: 'Multi-Status', httpVersion: '1.1', rawHeaders: ['Content-Type', 'application/xml'], bodyForm: 'payload' };
+      return [{ kind: 'streamed', input: { input: file, req: context, head, body: fileChunks(handle, 0) } }];
+    }
+    const window = Buffer.allocUnsafe(HEAD_WINDOW);
+    const { bytesRead } = await handle.read(window, 0, HEAD_WINDOW, 0);
+    const prefix = window.subarray(0, bytesRead);
+    const { body, ...head } = parseRawResponse(prefix, file);
+    return [{ kind: 'streamed', input: { input: file, req: context, head, body: fileChunks(handle, bytesRead, body) } }];
+  } catch (err) {
+    await handle.close();
+    if (err instanceof DavtapError) throw err;
+    throw ioError(file, err);
+  }
+}
+
+/** Where the results go as they are produced: the --json document or the human report. */
+interface Report {
+  begin(): Promise<void>;
+  startResult(input: string, status: number): Promise<void>;
+  resources(rs: readonly Resource[]): Promise<void>;
+  endResult(input: string, status: number, findings: readonly Finding[], summary: AnalysisSummary): Promise<void>;
+  end(results: number): Promise<void>;
+}
+
+function jsonReport(io: CliIO): Report {
+  const json = new JsonResults(io.stdout);
+  return {
+    begin: () => json.begin(),
+    startResult: (input, status) => json.startResult(input, status),
+    resources: (rs) => json.resources(rs),
+    endResult: (_input, _status, findings, summary) => json.endResult(findings, summary),
+    end: () => json.end(),
+  };
+}
+
+function humanReport(io: CliIO): Report {
+  const p = paint(io.stdout.isTTY === true && io.env['NO_COLOR'] === undefined);
+  let table = new ResourceTable();
+  const write = (text: string) =>
+    new Promise<void>((resolve) => {
+      if (io.stdout.write(text)) resolve();
+      else io.stdout.once('drain', () => resolve());
+    });
+  return {
+    begin: async () => {},
+    startResult: async () => {
+      table = new ResourceTable();
+    },
+    resources: async (rs) => table.add(rs),
+    endResult: (input, status, findings, summary) => write(renderHuman(input, summary, String(status), table, findings, p)),
+    end: async (results) => {
+      if (results === 0) await write('no 207 responses in the input\n');
+    },
+  };
 }
 
 export const command: Command = {
@@ -156,27 +196,29 @@ export const command: Command = {
     const failOn = parseFailOn(values['fail-on']);
     if (positionals.length === 0) throw new UsageError("check: no FILE given (see 'davtap check --help')");
     const req = values.request !== undefined ? parseRawRequest(await load(values.request, io), values.request) : undefined;
-    const results: CheckResult[] = [];
+    const report = values.json === true ? jsonReport(io) : humanReport(io);
+    let results = 0;
+    let failing = false;
+    await report.begin();
     for (const file of positionals) {
-      for (const input of await inputsOf(file, req, io)) results.push(checkOne(input));
+      for (const item of await inputsOf(file, req, io)) {
+        const status = item.input.head.status;
+        results++;
+        await report.startResult(item.input.input, status);
+        let r: StreamedResult;
+        if (item.kind === 'whole') {
+          const whole = checkOne(item.input);
+          await report.resources(whole.resources);
+          r = whole;
+        } else {
+          r = await checkStreamed(item.input, (rs) => report.resources(rs));
+        }
+        await report.endResult(r.input, r.status, r.findings, r.summary);
+        failing ||= r.findings.some((f) => reaches(f, failOn));
+      }
     }
-    if (values.json === true) {
-      const out = {
-        results: results.map((r) => ({
-          input: r.input,
-          status: r.status,
-          findings: r.findings.map((f) => ({ rule: f.rule, severity: f.severity, category: f.category, blame: f.blame, message: f.message, evidence: f.evidence, ...(f.consequenceOf !== undefined ? { consequenceOf: f.consequenceOf } : {}) })),
-          resources: r.resources,
-          summary: r.summary,
-        })),
-      };
-      io.stdout.write(JSON.stringify(out, null, 2) + '\n');
-    } else {
-      const p = paint(io.stdout.isTTY === true && io.env['NO_COLOR'] === undefined);
-      if (results.length === 0) io.stdout.write('no 207 responses in the input\n');
-      for (const r of results) io.stdout.write(renderHuman(r, p));
-    }
-    return results.some((r) => r.findings.some((f) => reaches(f, failOn))) ? 1 : 0;
+    await report.end(results);
+    return failing ? 1 : 0;
   },
 };
 

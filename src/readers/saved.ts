@@ -1,8 +1,8 @@
 // A saved response to analyze offline (`davtap check`, the rule goldens): what the readers of
 // `.http` captures and HAR files produce, and its analysis, including a body davtap's capture cap
 // cut short. Pure: bytes in, findings out.
-import { analyze } from '../analysis/analyzer.js';
-import type { Analysis, Finding, RequestContext, ResponseHead, TransportEnd } from '../types.js';
+import { analyze, createAnalyzer } from '../analysis/analyzer.js';
+import type { Analysis, AnalyzerLimits, Finding, RequestContext, Resource, ResponseHead, TransportEnd } from '../types.js';
 
 /** One response to analyze, with where it came from. */
 export interface CheckInput {
@@ -32,6 +32,49 @@ export interface CheckResult {
   findings: Finding[];
   resources: Analysis['resources'];
   summary: Analysis['summary'];
+}
+
+/** A saved response whose body is read as it streams (a large file), not held whole. */
+export interface StreamedInput {
+  input: string;
+  req: RequestContext;
+  head: ResponseHead;
+  body: AsyncIterable<Uint8Array>;
+}
+
+/** The result of a streamed check: its ledger went to the caller resource by resource. */
+export type StreamedResult = Omit<CheckResult, 'resources'>;
+
+/**
+ * Limits of a streamed check. The analysis keeps no ledger of its own then (each resource goes to
+ * the caller), so the proxy's caps on responses and body bytes, which bound the ledger it records,
+ * are lifted: a saved listing is analyzed to its end whatever its size.
+ */
+const STREAMED_LIMITS: Partial<AnalyzerLimits> = { maxResponses: Number.MAX_SAFE_INTEGER, maxBodyBytes: Number.MAX_SAFE_INTEGER };
+
+/** Largest slice written to the analyzer at once, as the proxy would (and `analyze` does). */
+const SLICE = 64 * 1024;
+
+/**
+ * Analyzes a body as it streams. The resources of each slice are handed to `onResources` (awaited:
+ * the caller writes them out) before the next slice is read, so memory stays that of one slice.
+ */
+export async function checkStreamed(input: StreamedInput, onResources: (resources: Resource[]) => Promise<void>): Promise<StreamedResult> {
+  let pending: Resource[] = [];
+  const a = createAnalyzer(input.req, input.head, STREAMED_LIMITS, { onResource: (r) => pending.push(r) });
+  const flush = async () => {
+    if (pending.length === 0) return;
+    const batch = pending;
+    pending = [];
+    await onResources(batch);
+  };
+  for await (const chunk of input.body) {
+    for (let i = 0; i < chunk.length; i += SLICE) a.write(chunk.subarray(i, i + SLICE));
+    await flush();
+  }
+  const analysis = a.end({ outcome: 'complete', closeKind: 'fin' });
+  await flush();
+  return { input: input.input, status: input.head.status, findings: analysis.findings, summary: analysis.summary };
 }
 
 export function checkOne(input: CheckInput): CheckResult {

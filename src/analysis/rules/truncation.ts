@@ -282,9 +282,11 @@ class ListingDepth implements LedgerPass {
   add(r: Resource): void {
     const p = r.hrefNormalized;
     if (!p.startsWith(this.base)) return;
-    const rest = p.slice(this.base.length).replace(/\/$/, '');
-    if (rest === '') return;
-    const depth = rest.split('/').length;
+    // Segments below the base, a trailing slash not counting (without a copy: once per resource).
+    const end = p.charCodeAt(p.length - 1) === 0x2f ? p.length - 1 : p.length;
+    if (end <= this.base.length) return;
+    let depth = 1;
+    for (let k = this.base.length; k < end; k++) if (p.charCodeAt(k) === 0x2f) depth++;
     if (depth > this.maxDepth) this.maxDepth = depth;
     if (depth === 1 && r.collection) {
       this.childCollectionCount++;
