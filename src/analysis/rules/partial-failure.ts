@@ -37,15 +37,12 @@ class FailedResources implements LedgerPass {
   readonly codes = new CodeCounts();
   first: Resource | undefined;
   readonly rows: Record<string, unknown>[] = [];
-  private readonly target: string;
 
-  constructor(private readonly ctx: LedgerContext) {
-    this.target = requestUriKey(ctx);
-  }
+  constructor(private readonly ctx: LedgerContext) {}
 
   add(r: Resource): void {
     if (r.status === null || r.status < 400) return;
-    if ((this.ctx.req.isSyncCollection && r.status === 404) || (r.status === 507 && isRequestUri(this.target, r))) return;
+    if ((this.ctx.req.isSyncCollection && r.status === 404) || (r.status === 507 && isRequestUri(requestUriKey(this.ctx), r))) return;
     this.count++;
     this.codes.add(r.status);
     this.first ??= r;
@@ -131,12 +128,9 @@ class ForbiddenEntries implements LedgerPass {
 /** MS505: the first 507 on the request URI. */
 class PagedAnswer implements LedgerPass {
   found: Resource | undefined;
-  private readonly target: string;
-  constructor(ctx: LedgerContext) {
-    this.target = requestUriKey(ctx);
-  }
+  constructor(private readonly ctx: LedgerContext) {}
   add(r: Resource): void {
-    if (this.found === undefined && (r.status === 507 || r.propstats.some((p) => p.status === 507)) && isRequestUri(this.target, r)) this.found = r;
+    if (this.found === undefined && (r.status === 507 || r.propstats.some((p) => p.status === 507)) && isRequestUri(requestUriKey(this.ctx), r)) this.found = r;
   }
 }
 

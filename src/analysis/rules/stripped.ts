@@ -303,16 +303,20 @@ class OutsideHrefs implements LedgerPass {
   count = 0;
   readonly out: { href: string; why: string }[] = [];
   /** The scopes hrefs may fall in; undefined when this request has none to check. */
-  readonly allowed: string[] | undefined;
-  private readonly clientAuth: string | undefined;
+  allowed: string[] | undefined;
+  private clientAuth: string | undefined;
+  /** Scopes and authority are worked out at the first resource: most analyses are of small answers. */
+  private ready = false;
 
-  constructor(private readonly ctx: LedgerContext) {
-    const m = ctx.req.method;
-    this.allowed = m === '' || (m === 'REPORT' && !reportScopedToTarget(ctx)) ? undefined : scopes(ctx);
-    this.clientAuth = normalizeAuthority(ctx.req.authority, ctx.req.scheme);
-  }
+  constructor(private readonly ctx: LedgerContext) {}
 
   add(r: Resource): void {
+    if (!this.ready) {
+      this.ready = true;
+      const m = this.ctx.req.method;
+      this.allowed = m === '' || (m === 'REPORT' && !reportScopedToTarget(this.ctx)) ? undefined : scopes(this.ctx);
+      this.clientAuth = normalizeAuthority(this.ctx.req.authority, this.ctx.req.scheme);
+    }
     const allowed = this.allowed;
     if (allowed === undefined || r.href === '') return;
     const req = this.ctx.req;
@@ -337,10 +341,14 @@ class InwardHrefs implements LedgerPass {
   count = 0;
   downgrade = false;
   readonly leaks: string[] = [];
-  readonly clientAuth: string | undefined;
 
-  constructor(private readonly ctx: LedgerContext) {
-    this.clientAuth = normalizeAuthority(ctx.req.authority, ctx.req.scheme);
+  constructor(private readonly ctx: LedgerContext) {}
+
+  private auth: { value: string | undefined } | undefined;
+
+  /** The client's authority, worked out at the first absolute href (most answers have none). */
+  get clientAuth(): string | undefined {
+    return (this.auth ??= { value: normalizeAuthority(this.ctx.req.authority, this.ctx.req.scheme) }).value;
   }
 
   add(r: Resource): void {
@@ -381,14 +389,12 @@ class MissingProperties implements LedgerPass {
 class RequestUriListed implements LedgerPass {
   listed = false;
   readonly hrefs: string[] = [];
-  private readonly target: string;
-  constructor(ctx: LedgerContext) {
-    this.target = normalizeHref(ctx.req.path).replace(/\/$/, '');
-  }
+  private target: string | undefined;
+  constructor(private readonly ctx: LedgerContext) {}
 
   add(r: Resource): void {
     if (this.hrefs.length < 10) this.hrefs.push(r.href);
-    if (!this.listed && r.hrefNormalized.replace(/\/$/, '') === this.target) this.listed = true;
+    if (!this.listed && r.hrefNormalized.replace(/\/$/, '') === (this.target ??= normalizeHref(this.ctx.req.path).replace(/\/$/, ''))) this.listed = true;
   }
 }
 
@@ -398,14 +404,13 @@ class MultigetAnswers implements LedgerPass {
   readonly got = new Set<string>();
   extraCount = 0;
   readonly extra: string[] = [];
-  private readonly asked: Set<string>;
+  private asked: Set<string> | undefined;
 
-  constructor(private readonly ctx: LedgerContext) {
-    this.asked = new Set(ctx.req.isMultiget ? ctx.req.multigetHrefs.map(normalizeHref) : []);
-  }
+  constructor(private readonly ctx: LedgerContext) {}
 
   add(r: Resource): void {
     if (!this.ctx.req.isMultiget) return;
+    this.asked ??= new Set(this.ctx.req.multigetHrefs.map(normalizeHref));
     if (this.asked.has(r.hrefNormalized)) this.got.add(r.hrefNormalized);
     else {
       this.extraCount++;

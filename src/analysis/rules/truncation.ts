@@ -273,20 +273,20 @@ class ListingDepth implements LedgerPass {
   maxDepth = 0;
   childCollectionCount = 0;
   readonly childCollections: string[] = [];
-  private readonly base: string;
+  /** The request URI with a trailing slash, worked out at the first resource (most analyses are of small answers). */
+  private base: string | undefined;
 
-  constructor(ctx: LedgerContext) {
-    this.base = normalizeHref(ctx.req.path).replace(/\/?$/, '/');
-  }
+  constructor(private readonly ctx: LedgerContext) {}
 
   add(r: Resource): void {
     const p = r.hrefNormalized;
-    if (!p.startsWith(this.base)) return;
+    const base = (this.base ??= normalizeHref(this.ctx.req.path).replace(/\/?$/, '/'));
+    if (!p.startsWith(base)) return;
     // Segments below the base, a trailing slash not counting (without a copy: once per resource).
     const end = p.charCodeAt(p.length - 1) === 0x2f ? p.length - 1 : p.length;
-    if (end <= this.base.length) return;
+    if (end <= base.length) return;
     let depth = 1;
-    for (let k = this.base.length; k < end; k++) if (p.charCodeAt(k) === 0x2f) depth++;
+    for (let k = base.length; k < end; k++) if (p.charCodeAt(k) === 0x2f) depth++;
     if (depth > this.maxDepth) this.maxDepth = depth;
     if (depth === 1 && r.collection) {
       this.childCollectionCount++;
