@@ -98,16 +98,37 @@ export interface UiEdit {
   send(id: string, request: EditableRequest, linked: boolean): Promise<{ flowId: string; status: number | null; lines: string[] }>;
 }
 
-/** Holding requests in the relay: mitmproxy's i, a, A and X. */
+/** One exchange the relay holds (a request not sent yet, or a response not delivered yet). */
+export interface UiHeld {
+  id: string;
+  what: 'request' | 'response';
+  method: string;
+  url: string;
+  /** When it was held, and when its client sent the request (epoch ms). */
+  since: number;
+  waitingSince: number;
+  /** A held response's status. */
+  status?: number;
+  /** The client's connection has gone: deciding sends nothing. */
+  clientGone: boolean;
+  /** Its client has waited longer than the patience (--intercept-patience). */
+  pastPatience: boolean;
+}
+
+/** Holding requests and responses in the relay: mitmproxy's i, a, A and X. */
 export interface UiIntercept {
-  /** Holds requests matching this filter from now on ('' stops); the error when it does not parse. */
+  /** Holds exchanges matching this filter from now on ('' stops); the error when it does not parse. */
   setFilter(text: string): string | null;
   filter(): string | null;
-  /** The requests held now, oldest first. */
-  held(): { id: string; method: string; url: string; since: number }[];
-  /** Sends one held request on (all without an id); how many. */
+  /** What is held now, oldest first. */
+  held(): UiHeld[];
+  /** A held exchange as it stands (its request; the response too when that is what is held). */
+  flow(id: string): Flow | null;
+  /** How long a client is taken to wait (--intercept-patience), in ms. */
+  patienceMs: number;
+  /** Sends one held exchange on (all without an id); how many. */
   resume(id?: string): number;
-  /** Answers one held request 502 without sending it (all without an id); how many. */
+  /** Kills one held exchange (all without an id): a request is answered 502 unsent, a response's client connection is closed; how many. */
   kill(id?: string): number;
   /** A held request in the text form once its body arrived whole (the relay reads it while holding), or why not. */
   requestText?(id: string): Promise<EditableText>;

@@ -12,8 +12,9 @@ import { clientAllowedBy, isLoopbackAddress, type AddressRange } from '../proxy/
 import { loadServedCerts, loadUpstreamTls } from './upstream-tls.js';
 import { replayForUi } from './replay.js';
 import { editForUi } from './edit.js';
-import { interceptForUi } from './intercept.js';
-import { Interceptor } from '../proxy/intercept.js';
+import { interceptFilterOf, interceptForUi } from './intercept.js';
+import { DEFAULT_PATIENCE_MS, Interceptor } from '../proxy/intercept.js';
+import type { FilterNode } from '../filter/index.js';
 import type { CliIO, Command } from './io.js';
 import { stopOnce } from './stop-once.js';
 import { TerminalLog } from './terminal-log.js';
@@ -183,6 +184,10 @@ export interface ProxySettings {
   upstreamTls?: ReturnType<typeof loadUpstreamTls>;
   /** A line for the UI's status bar at start, once the proxy listens. */
   uiStatus?: (proxy: RunningProxy) => string;
+  /** Hold what matches from the start (--intercept; the UI's i changes it). */
+  intercept?: { node: FilterNode; text: string };
+  /** How long a held exchange's client is taken to wait (--intercept-patience). */
+  interceptPatienceMs?: number;
 }
 
 /**
@@ -239,8 +244,12 @@ export async function startProxySession(settings: ProxySettings, io: CliIO): Pro
     log,
   });
 
-  // Intercept (the UI's i): requests matching its filter wait in the relay until resumed or killed.
-  const interceptor = withUi ? new Interceptor() : undefined;
+  // Intercept (the UI's i): exchanges matching its filter wait in the relay until resumed or killed.
+  const interceptor = withUi ? new Interceptor({ patienceMs: settings.interceptPatienceMs ?? DEFAULT_PATIENCE_MS }) : undefined;
+  if (interceptor) {
+    interceptor.onRefused = log;
+    if (settings.intercept !== undefined) interceptor.setFilter(interceptFilterOf(settings.intercept.node, settings.maxBody), settings.intercept.text);
+  }
   const baseHooks = settings.injectFor ? { ...pipeline.hooks, injectFor: settings.injectFor } : pipeline.hooks;
 
   let proxy;
@@ -258,7 +267,7 @@ export async function startProxySession(settings: ProxySettings, io: CliIO): Pro
       maxRequestBody: settings.maxRequestBody,
       upstreamTimeoutMs: settings.upstreamTimeoutMs,
       headTimeoutMs: settings.headTimeoutMs,
-      hooks: interceptor ? { ...baseHooks, interceptRequest: interceptor.interceptRequest } : baseHooks,
+      hooks: interceptor ? { ...baseHooks, interceptRequest: interceptor.interceptRequest, interceptResponse: interceptor.interceptResponse } : baseHooks,
       log,
     });
   } catch (err) {
@@ -295,6 +304,8 @@ export async function startProxySession(settings: ProxySettings, io: CliIO): Pro
 
   const running = proxy;
   const shutdown = async (): Promise<number> => {
+    // What is still held is killed (the UI asked before quitting): its flows end and are recorded.
+    interceptor?.killAll();
     // Resolves once every flow the close cut has been handed to the pipeline.
     await running.close();
     // Every flow seen so far is analyzed and committed before this resolves.
@@ -331,7 +342,7 @@ export async function startProxySession(settings: ProxySettings, io: CliIO): Pro
           notice: terminal.notice,
           ...(settings.uiStatus ? { status: settings.uiStatus(running) } : {}),
           signal: lifecycle.signal,
-          actions: { replay: replayForUi(dbPath, log), edit: editForUi(dbPath, io.env, log), ...(interceptor ? { intercept: interceptForUi(interceptor) } : {}) },
+          actions: { replay: replayForUi(dbPath, log), edit: editForUi(dbPath, io.env, log), ...(interceptor ? { intercept: interceptForUi(interceptor, settings.maxBody) } : {}) },
         }),
       )
       .then(() => stop())

@@ -110,6 +110,12 @@ export interface FilterCode {
   origin: 'mitmproxy' | 'davtap';
   /** Judged on what the response head tells (the only codes `--inject-filter` accepts). */
   atHead: boolean;
+  /**
+   * Looks at the response alone (or at whether there is one): an intercept filter that names such
+   * a code holds responses too, judged again once the response has arrived (as mitmproxy judges
+   * every filter at the request and at the response).
+   */
+  response?: true;
   /** `arg` is the normalized argument ('' for a code without one). */
   match(flow: FilterableFlow, arg: string): boolean;
   /**
@@ -180,6 +186,7 @@ export const filterCodes: readonly FilterCode[] = [
     help: 'asset in the response: CSS, JavaScript, images, fonts (by Content-Type)',
     origin: 'mitmproxy',
     atHead: true,
+    response: true,
     match: (flow) => anyContentType(cachedPattern(assetPattern), flow.response?.rawHeaders),
     sql: (_arg, ctx) => `content_type_match(${ctx.param(assetPattern)}, ${ctx.column('response_headers')})`,
   },
@@ -219,6 +226,7 @@ export const filterCodes: readonly FilterCode[] = [
     help: 'response body (a gzip/br response decoded)',
     origin: 'mitmproxy',
     atHead: false,
+    response: true,
     match: (flow, arg) => bodyMatches(cachedPattern(arg, 'body'), responseBody(flow)),
     sql: (arg, ctx) => responseBodySql(arg, ctx),
   },
@@ -228,6 +236,7 @@ export const filterCodes: readonly FilterCode[] = [
     help: 'response status: 207, or a class such as 4xx',
     origin: 'mitmproxy',
     atHead: true,
+    response: true,
     match: (flow, arg) => {
       const { min, max } = statusRange(arg);
       const status = flow.response?.status;
@@ -280,6 +289,7 @@ export const filterCodes: readonly FilterCode[] = [
     help: 'a response header line',
     origin: 'mitmproxy',
     atHead: true,
+    response: true,
     match: (flow, arg) => anyLine(cachedPattern(arg), flow.response?.rawHeaders),
     sql: (arg, ctx) => `header_match(${ctx.param(arg)}, NULL, f.response_headers)`,
   },
@@ -309,6 +319,7 @@ export const filterCodes: readonly FilterCode[] = [
     help: 'a request without a response',
     origin: 'mitmproxy',
     atHead: false,
+    response: true,
     match: (flow) => flow.response === null,
     sql: () => 'f.status IS NULL',
   },
@@ -318,6 +329,7 @@ export const filterCodes: readonly FilterCode[] = [
     help: 'has a response (the status is ~c)',
     origin: 'mitmproxy',
     atHead: true,
+    response: true,
     match: (flow) => flow.response !== null,
     sql: () => 'f.status IS NOT NULL',
   },
@@ -345,6 +357,7 @@ export const filterCodes: readonly FilterCode[] = [
     help: 'response Content-Type',
     origin: 'mitmproxy',
     atHead: true,
+    response: true,
     match: (flow, arg) => anyContentType(cachedPattern(arg), flow.response?.rawHeaders),
     sql: (arg, ctx) => `content_type_match(${ctx.param(arg)}, f.response_headers)`,
   },

@@ -50,15 +50,38 @@ export interface ProxyHooks {
   takesResponseBodies?: boolean;
   /**
    * Intercept: asked once per request, when its head arrived and before anything of it goes
-   * upstream. A hold returned here keeps the request in davtap (its body bytes waiting, the client's
-   * connection paused, other connections untouched) until the hold's decision: 'resume' sends it
-   * on, 'kill' answers 502 and records the flow as killed (EKILLED). Undefined lets it through.
+   * upstream. A hold returned here keeps the request in davtap (its body bytes waiting, other
+   * connections untouched) until the hold's decision: 'resume' sends it on, 'kill' answers 502 and
+   * records the flow as killed (EKILLED). Undefined lets it through. The client's connection is
+   * still read while it waits (so that a client that gives up is seen) until the held body passes
+   * 1 MiB; a request whose client has gone (closed, reset, or its sending side shut) is never sent:
+   * 'resume' then records it as client-aborted (ECLIENTGONE), as nobody waits for its answer.
    */
-  interceptRequest?(request: InterceptedRequest): RequestHold | undefined;
+  interceptRequest?(request: InterceptedRequest): ExchangeHold | undefined;
+  /**
+   * Intercept of responses: asked once per final response head of a flow that is not injected,
+   * before anything of it reaches the client. Undefined streams it as usual. A ResponseIntercept
+   * makes the relay keep the whole response in davtap (head and body as they came, at most
+   * --max-body bytes of payload) and ask its `complete` once the response has arrived; one that
+   * declares or sends more is passed through as it arrives, and `refused` says why (never half
+   * held). A hold then keeps the response from the client until decided: 'resume' sends it as it
+   * came, 'kill' closes the client's connection without an answer (mitmproxy's kill) and records
+   * the flow, response included, as killed (EKILLED). onResponseStart and onResponseChunk are
+   * called as the bytes arrive from upstream, held or not: a held response is analyzed as usual.
+   */
+  interceptResponse?(start: FlowStart, view: ExchangeView): ResponseIntercept | undefined;
+}
+
+/** What a holder may look at while an exchange waits. */
+export interface ExchangeView {
+  /** The client's connection has gone: closed, reset, or its sending side shut (it no longer waits). */
+  clientGone(): boolean;
+  /** The flow as it stands: the request, and the response as received for a held response. */
+  snapshot(): Flow;
 }
 
 /** A request as an intercept filter sees it. */
-export interface InterceptedRequest {
+export interface InterceptedRequest extends ExchangeView {
   /** The flow's id (the recorded flow has it once it ends). */
   id: string;
   method: string;
@@ -70,10 +93,17 @@ export interface InterceptedRequest {
   since: number;
 }
 
-export interface RequestHold {
+export interface ExchangeHold {
   readonly decision: Promise<'resume' | 'kill'>;
-  /** The exchange ended while held (the client went away): the hold is dropped without a decision. */
+  /** The exchange ended while held without a decision (davtap's own fault): the hold is dropped. */
   withdraw(): void;
+}
+
+export interface ResponseIntercept {
+  /** The whole response arrived (`payload`: its body de-chunked, still content-encoded): a hold keeps it from the client. */
+  complete(payload: Buffer): ExchangeHold | undefined;
+  /** The response could not be held whole: it was passed through as it arrived, for this reason. */
+  refused(reason: string): void;
 }
 
 /** What onRequestStart tells: enough to know what a request may change on the server. */

@@ -15,7 +15,7 @@ import { BodyCapture } from '../../tap/capture.js';
 import { DecodedCopy, decodableEncoding } from '../../tap/decode.js';
 import { declaredLength } from '../../http/framing.js';
 import { firstHeader, withoutHeaders, withoutHopByHop } from '../../http/headers.js';
-import type { ClientHead, ProxyHooks, RequestHold, ResponseInjection } from '../hooks.js';
+import type { ClientHead, ExchangeHold, ProxyHooks, ResponseInjection, ResponseIntercept } from '../hooks.js';
 import { INTERNAL_ERROR_CODE, internalErrorText, REQUEST_TIMEOUT_CODE, stackOf, textReply } from '../client-errors.js';
 import { Reclaimer } from '../reclaim.js';
 import { upstreamTrustHint, type LinkUser, type UpstreamLink } from './link.js';
@@ -74,6 +74,12 @@ export interface ExchangeTarget extends Route {
 const EMPTY = Buffer.alloc(0);
 /** How long the last byte of an answer to a client that sent FIN waits for that client's reset. */
 const RESET_WINDOW_MS = 100;
+/**
+ * A held request's body bytes read from its client before the client is paused: reading on lets
+ * davtap see a client that gives up while its request waits; the bound keeps a large body in the
+ * client's socket rather than in davtap.
+ */
+const HELD_READ_LIMIT = 1024 * 1024;
 
 /** Takes the last byte off the last non-empty piece; returns it (null when every piece is empty). */
 function holdLastByte(out: Buffer[]): Buffer | null {
@@ -176,29 +182,76 @@ export class WireExchange implements LinkUser {
     return !this.requestFramer.done && this.requestFramer.error === null && !this.finished;
   }
 
-  /** Held by an intercept filter (hooks.interceptRequest): the request waits, with its body bytes. */
-  private hold: RequestHold | null = null;
+  /**
+   * Held by an intercept filter (hooks.interceptRequest, hooks.interceptResponse): a request waits
+   * with its body bytes, or a whole response waits in `out` before the client gets any of it.
+   */
+  private hold: ExchangeHold | null = null;
   private heldBytes: Buffer[] | null = null;
+  private heldByteCount = 0;
+  /** The client's connection closed while held: the decision ends the flow without sending anything. */
+  private leftWhileHeld = false;
+
+  /** The client no longer waits: its connection closed, was reset, or it shut its sending side. */
+  private clientIsGone(): boolean {
+    return this.leftWhileHeld || this.host.clientEnded || this.host.client.destroyed;
+  }
+
+  /** The exchange as it stands, for whoever holds it (hooks.ts, ExchangeView.snapshot). */
+  private snapshot(): Flow {
+    const response = this.response;
+    const payload = this.responseIntercept?.payload ?? this.heldPayload;
+    const bytes = payload ? Buffer.concat(payload) : Buffer.alloc(0);
+    return {
+      id: this.id,
+      mode: this.target.mode,
+      client: this.host.peer,
+      timings: { start: this.startedAt, firstByte: this.firstByte, end: null },
+      request: this.requestRecord(),
+      response: response
+        ? {
+            status: response.head.status,
+            reason: response.head.reason,
+            rawHeaders: response.head.rawHeaders,
+            framing: response.framing,
+            declaredLength: declaredLength(response.head.rawHeaders),
+            httpVersion: response.head.version,
+            body: { bytes, bytesSeen: response.framer.payloadBytes, captureComplete: bytes.length === response.framer.payloadBytes },
+            decoded: null,
+            informational: this.informational,
+            rawTrailers: response.framer.trailers,
+          }
+        : null,
+      outcome: { kind: 'complete' },
+    };
+  }
+
+  private readonly view = { clientGone: () => this.clientIsGone(), snapshot: () => this.snapshot() };
 
   /** Sends the request head upstream (unless an intercept holds it); the body follows through feedRequest(). */
   start(): void {
     const intercept = this.settings.hooks.interceptRequest;
-    let hold: RequestHold | undefined;
+    let hold: ExchangeHold | undefined;
     if (intercept) {
       const r = this.target.head;
-      this.safeHook(() => (hold = intercept({ id: this.id, method: r.method, url: this.target.origin + this.target.path, target: r.target, rawHeaders: r.rawHeaders, since: Date.now() })));
+      this.safeHook(() => (hold = intercept({ id: this.id, method: r.method, url: this.target.origin + this.target.path, target: r.target, rawHeaders: r.rawHeaders, since: Date.now(), ...this.view })));
     }
     if (!hold) return this.startUpstream();
-    // Only this client's connection waits (paused: what it sends stays in its socket); every other flows on.
+    // Only this client's connection waits; every other flows on. It is still read (up to
+    // HELD_READ_LIMIT of body), so that a client that gives up is seen while its request waits.
     this.hold = hold;
     this.heldBytes = [];
-    this.host.pauseClient();
     void hold.decision.then(
       (decision) => {
         if (this.finished || this.hold !== hold) return;
         this.hold = null;
-        if (decision === 'resume') this.releaseHeld();
-        else this.killHeld();
+        try {
+          if (this.clientIsGone()) this.endHeldForGoneClient('request');
+          else if (decision === 'resume') this.releaseHeld();
+          else this.killHeld();
+        } catch (err) {
+          this.onInternalFault(err);
+        }
       },
       () => {},
     );
@@ -218,6 +271,19 @@ export class WireExchange implements LinkUser {
   private killHeld(): void {
     this.heldBytes = null;
     this.fail(502, 'Bad Gateway', 'killed in davtap while held by the intercept filter: the request was not sent', { kind: 'error', code: 'EKILLED' }, true);
+  }
+
+  /**
+   * Released (or killed) after its client had gone: a request is not sent (nobody waits for its
+   * answer, and a PUT or DELETE would still change the server), a response is not delivered.
+   */
+  private endHeldForGoneClient(what: 'request' | 'response'): void {
+    this.heldBytes = null;
+    this.out = [];
+    this.afterLastWrite = null;
+    const message = what === 'request' ? 'the client had gone when the held request was decided: it was not sent' : 'the client had gone when the held response was decided: it was not delivered';
+    if (!this.host.client.destroyed) this.host.client.destroy();
+    this.finish({ kind: 'client-aborted', code: 'ECLIENTGONE', message }, false, this.upstreamReusable);
   }
 
   private startUpstream(): void {
@@ -255,6 +321,8 @@ export class WireExchange implements LinkUser {
     if (used > 0 && this.heldBytes && !this.finished) {
       // Held: kept (a copy: the connection's buffer is not ours) until the hold is decided.
       this.heldBytes.push(Buffer.from(buf.subarray(off, off + used)));
+      this.heldByteCount += used;
+      if (this.heldByteCount > HELD_READ_LIMIT) this.host.pauseClient();
     } else if (used > 0 && this.link?.usable && !this.finished) {
       const bytes = off === 0 && used === buf.length ? buf : buf.subarray(off, off + used);
       if (this.upOut) {
@@ -326,6 +394,8 @@ export class WireExchange implements LinkUser {
   }
 
   private flushOut(): void {
+    // A response kept for the intercept filter reaches the client only once released.
+    if (this.responseIntercept || this.responseHeld) return;
     const out = this.out;
     const done = this.afterLastWrite;
     if (out.length === 0 && !done) return;
@@ -442,10 +512,49 @@ export class WireExchange implements LinkUser {
     else if (clientIs10) mapped.push('Connection', 'keep-alive');
     this.response = { head, framing: plan.framing, framer: new BodyFramer(plan), upstreamKeeps, clientKeeps };
     this.startCapture(head.rawHeaders);
-    this.announce({ status: head.status, reason: head.reason, httpVersion: head.version, rawHeaders: head.rawHeaders, framing: plan.framing, declaredLength: declaredLength(head.rawHeaders) });
+    const start = this.announce({ status: head.status, reason: head.reason, httpVersion: head.version, rawHeaders: head.rawHeaders, framing: plan.framing, declaredLength: declaredLength(head.rawHeaders) });
     this.emit(serializeHead(`HTTP/1.1 ${head.status} ${head.reason}`, mapped));
-    this.clientHeadSent = true;
+    // Kept in `out` (not on the wire yet) while the intercept filter may hold the response.
+    if (!this.askResponseIntercept(start)) this.clientHeadSent = true;
     return true;
+  }
+
+  /**
+   * A response the intercept filter may hold (hooks.interceptResponse) is kept whole before the
+   * client gets any of it: true when it is being kept. One too large for --max-body goes through.
+   */
+  private responseIntercept: { intercept: ResponseIntercept; payload: Buffer[]; bytes: number } | null = null;
+  /** The whole response waits in `out` for the hold's decision. */
+  private responseHeld = false;
+  /** A held response's payload, for the holder's snapshot. */
+  private heldPayload: Buffer[] | null = null;
+
+  private askResponseIntercept(start: FlowStart): boolean {
+    const ask = this.settings.hooks.interceptResponse;
+    if (!ask) return false;
+    let intercept: ResponseIntercept | undefined;
+    this.safeHook(() => (intercept = ask(start, this.view)));
+    if (!intercept) return false;
+    const declared = start.response.declaredLength;
+    if (declared !== null && declared > this.settings.maxBody) {
+      const refused = intercept;
+      this.safeHook(() => refused.refused(`its body of ${declared.toLocaleString('en-US')} bytes is larger than --max-body (${this.settings.maxBody.toLocaleString('en-US')} bytes): passed through, not held`));
+      return false;
+    }
+    this.responseIntercept = { intercept, payload: [], bytes: 0 };
+    return true;
+  }
+
+  /** Stops keeping the response: what was kept goes out with the next flush (unless `discard`). */
+  private stopKeeping(discard: boolean): void {
+    if (!this.responseIntercept && !this.responseHeld) return;
+    this.responseIntercept = null;
+    this.responseHeld = false;
+    this.heldPayload = null;
+    if (discard) {
+      this.out = [];
+      this.outBytes = 0;
+    } else this.clientHeadSent = true;
   }
 
   /** The capture (and decoded copy) of the body the client is sent, unless the hooks keep bodies themselves. */
@@ -456,18 +565,18 @@ export class WireExchange implements LinkUser {
     if (encoding) this.decoder = new DecodedCopy(encoding, this.settings.maxBody);
   }
 
-  /** onResponseStart, with the head the client is sent. */
-  private announce(response: FlowStart['response']): void {
-    this.safeHook(() =>
-      this.settings.hooks.onResponseStart?.({
-        id: this.id,
-        mode: this.target.mode,
-        ...(this.host.peer.tls ? { clientTls: true } : {}),
-        timings: { start: this.startedAt, firstByte: this.firstByte, end: null },
-        request: this.requestRecord(),
-        response,
-      }),
-    );
+  /** onResponseStart, with the head the client is sent; returns what it was told. */
+  private announce(response: FlowStart['response']): FlowStart {
+    const start: FlowStart = {
+      id: this.id,
+      mode: this.target.mode,
+      ...(this.host.peer.tls ? { clientTls: true } : {}),
+      timings: { start: this.startedAt, firstByte: this.firstByte, end: null },
+      request: this.requestRecord(),
+      response,
+    };
+    this.safeHook(() => this.settings.hooks.onResponseStart?.(start));
+    return start;
   }
 
   private readonly onResponsePayload = (slice: Buffer): void => {
@@ -481,6 +590,17 @@ export class WireExchange implements LinkUser {
     const onChunk = this.settings.hooks.onResponseChunk;
     if (onChunk) this.safeHook(() => onChunk(this.id, slice));
     if (this.dechunk) this.emit(slice);
+    const kept = this.responseIntercept;
+    if (kept) {
+      kept.payload.push(slice);
+      kept.bytes += slice.length;
+      if (kept.bytes > this.settings.maxBody) {
+        // Never half held: what was kept goes out now, the rest as it comes.
+        this.stopKeeping(false);
+        const max = this.settings.maxBody.toLocaleString('en-US');
+        this.safeHook(() => kept.intercept.refused(`its body passed --max-body (${max} bytes) before it ended: passed through, not held`));
+      }
+    }
   };
 
   /** The response ended as framed: once its last bytes are handed to the client's socket, the flow is complete. */
@@ -505,7 +625,50 @@ export class WireExchange implements LinkUser {
       if (err) this.finish({ kind: 'client-aborted', code: (err as NodeJS.ErrnoException).code ?? 'ECONNRESET', message: 'client closed the connection before the response was complete' }, false, false);
       else this.finish({ kind: 'complete' }, clientKeeps, upstreamReusable);
     };
+    const kept = this.responseIntercept;
+    if (kept) {
+      this.upstreamReusable = upstreamReusable;
+      this.responseIntercept = null;
+      const payload = kept.payload.length === 1 ? kept.payload[0]! : Buffer.concat(kept.payload, kept.bytes);
+      let hold: ExchangeHold | undefined;
+      this.safeHook(() => (hold = kept.intercept.complete(payload)));
+      if (hold) return this.holdResponse(hold, payload);
+      this.clientHeadSent = true;
+    }
     this.flushOut();
+  }
+
+  /** The whole response waits in `out` until the hold is decided (only this client's connection waits). */
+  private holdResponse(hold: ExchangeHold, payload: Buffer): void {
+    this.hold = hold;
+    this.responseHeld = true;
+    this.heldPayload = [payload];
+    void hold.decision.then(
+      (decision) => {
+        if (this.finished || this.hold !== hold) return;
+        this.hold = null;
+        try {
+          if (this.clientIsGone()) this.endHeldForGoneClient('response');
+          else if (decision === 'resume') {
+            this.stopKeeping(false);
+            this.flushOut();
+          } else this.killHeldResponse();
+        } catch (err) {
+          this.onInternalFault(err);
+        }
+      },
+      () => {},
+    );
+  }
+
+  /**
+   * A held response killed (mitmproxy's X): as mitmproxy does, the client is sent nothing and its
+   * connection is closed; the flow keeps the response as received (analyzed and recorded as usual).
+   */
+  private killHeldResponse(): void {
+    this.stopKeeping(true);
+    this.afterLastWrite = null;
+    this.finish({ kind: 'error', code: 'EKILLED', message: 'killed in davtap while its response was held by the intercept filter: the client was sent nothing and its connection closed' }, false, this.upstreamReusable);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -762,6 +925,7 @@ export class WireExchange implements LinkUser {
     this.link = null;
     const text = internalErrorText(err);
     const outcome: Outcome = { kind: 'error', code: INTERNAL_ERROR_CODE };
+    this.stopKeeping(true);
     if (!this.clientHeadSent) {
       this.fail(502, 'Bad Gateway', text, outcome, true);
       return;
@@ -785,9 +949,13 @@ export class WireExchange implements LinkUser {
   /** The client's connection closed (or failed) under this exchange. */
   clientGone(): void {
     if (this.finished) return;
-    this.hold?.withdraw();
-    this.hold = null;
-    this.heldBytes = null;
+    if (this.hold) {
+      // Held: it stays held, marked as past its client, until decided (then nothing is sent).
+      this.leftWhileHeld = true;
+      this.heldBytes = null;
+      return;
+    }
+    this.stopKeeping(true);
     this.injectionAbort?.abort();
     this.link?.destroy();
     this.link = null;
@@ -805,6 +973,8 @@ export class WireExchange implements LinkUser {
     }
     const client = this.host.client;
     this.clientCut = true;
+    // A response kept for the intercept filter that breaks is passed on as it came, broken.
+    this.stopKeeping(false);
     this.flushOut();
     if (!client.destroyed) {
       // What was valid goes out first; a reset is passed on as a reset.
@@ -876,6 +1046,9 @@ export class WireExchange implements LinkUser {
   private finish(outcome: Outcome, keepClient: boolean, upstreamReusable: boolean): void {
     if (this.finished) return;
     this.finished = true;
+    // Ended while held without a decision (a malformed body, davtap's own fault): the holder lets go.
+    this.hold?.withdraw();
+    this.hold = null;
     // An injection waiting for room on a client that went away stops waiting (and then stops).
     this.wakeWriter();
     const end = Date.now();
