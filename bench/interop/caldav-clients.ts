@@ -27,7 +27,7 @@ export interface CaldavSessionResult {
 }
 
 /** python3-caldav's session against `url` (davtap's reverse listener); `user` is the login (any password). */
-async function pythonCaldav(url: string, user: string, cwd: string): Promise<CaldavSessionResult> {
+export async function pythonCaldav(url: string, user: string, cwd: string): Promise<CaldavSessionResult> {
   if (!existsSync(PYTHON_BIN)) throw new Error(`${PYTHON_BIN} is not installed`);
   const run = await runTool(PYTHON_BIN, [SESSION, url, user, 'secret', OBJECTS], { cwd, env: { HOME: cwd }, timeoutMs: 120_000 });
   const problems: string[] = [];
