@@ -2,7 +2,9 @@
 // request to the gateway). Nothing is added to the requests, so that the gateway sees exactly what
 // the client sent: a pair is found by method, target (each relative to its leg's base URL), the
 // digest of the request body, and time (the back request starts while the front one is under way,
-// the earliest such first). Pure: no clock, no I/O; the caller says what time it is.
+// the earliest such first). When several clients sent the same request at once and a busy gateway
+// passes the answers on in another order, the answer decides: the back flow whose status and
+// response payload are the front flow's. Pure: no clock, no I/O; the caller says what time it is.
 import { createHash } from 'node:crypto';
 
 export interface LegRequest {
@@ -14,6 +16,17 @@ export interface LegRequest {
   bodyDigest: string;
   /** When the request head arrived, epoch ms. */
   start: number;
+  /**
+   * The leg's answer, status and payload digest (answerDigest), asked for only when several back
+   * flows could be a front flow's: an unchanged answer is the same on both legs.
+   */
+  answer?: () => string;
+}
+
+/** A leg's answer as the pair book compares it: the status and a digest of the payload as relayed. */
+export function answerDigest(status: number | null, payload: Uint8Array, complete: boolean): string {
+  if (status === null) return 'no response';
+  return `${status} ${payload.length}:${createHash('sha256').update(payload).digest('hex').slice(0, 32)}${complete ? '' : '+'}`;
 }
 
 /** The request-target of `url` relative to `base` (both absolute URLs); null when outside it. */
@@ -81,16 +94,23 @@ export class PairBook {
   }
 
   /**
-   * The back flow of `front` (whose response ended at `end`), taken out of the book: the earliest
-   * with the same key that started after the front request (less the slack) and before its end.
+   * The back flow of `front` (whose response ended at `end`), taken out of the book: of those with
+   * the same key that started after the front request (less the slack) and before its end, the
+   * one whose answer is the front flow's, else the earliest.
    */
   takeFor(front: LegRequest, end: number): LegRequest | undefined {
     const key = keyOf(front);
     const list = this.waiting.get(key);
     if (!list) return undefined;
     const slack = this.opts.slackMs ?? 50;
-    const i = list.findIndex((b) => b.start >= front.start - slack && b.start <= end + slack);
+    const fits = (b: LegRequest) => b.start >= front.start - slack && b.start <= end + slack;
+    let i = list.findIndex(fits);
     if (i < 0) return undefined;
+    if (front.answer && list.findIndex((b, j) => j > i && fits(b)) >= 0) {
+      const answer = front.answer();
+      const same = list.findIndex((b) => fits(b) && b.answer?.() === answer);
+      if (same >= 0) i = same;
+    }
     const [back] = list.splice(i, 1);
     if (list.length === 0) this.waiting.delete(key);
     this.count--;

@@ -13,7 +13,7 @@ import { startProxy, type ProxyHooks, type ProxyOptions, type RunningProxy } fro
 import type { Finding, Flow, FlowStart, Leg } from '../types.js';
 import { n } from '../analysis/rules/util.js';
 import { inflateBestEffort } from '../verify/exchange.js';
-import { bodyDigest, frontToBack, PairBook, relativeTarget, type LegMap, type LegRequest } from './pairing.js';
+import { answerDigest, bodyDigest, frontToBack, PairBook, relativeTarget, type LegMap, type LegRequest } from './pairing.js';
 
 /** Options of both relays, as for the proxy in reverse mode. */
 export type LegOptions = Omit<ProxyOptions, 'listenHost' | 'listenPort' | 'upstream' | 'publicUrl' | 'hooks' | 'clientAllowed'>;
@@ -178,8 +178,9 @@ export async function startSandwich(opts: SandwichOptions): Promise<Sandwich> {
   const fronts = new Set<WaitingFront>();
   let closing = false;
 
-  const requestOf = (flow: Flow, base: URL, leg: Leg): LegRequest => {
+  const requestOf = (flow: Flow, base: URL, leg: Leg, done: Done): LegRequest => {
     const target = relativeTarget(flow.request.url, base);
+    let answer: string | undefined;
     return {
       id: flow.id,
       method: flow.request.method,
@@ -187,6 +188,8 @@ export async function startSandwich(opts: SandwichOptions): Promise<Sandwich> {
       target: target === null ? flow.request.url : leg === 'front' ? frontToBack(target, opts.map) : target,
       bodyDigest: bodyDigest(flow.request.body.bytes, flow.request.body.bytesSeen, flow.request.body.captureComplete),
       start: flow.timings.start,
+      // Worked out only when the same request was sent more than once at a time, then kept.
+      answer: () => (answer ??= answerDigest(flow.response?.status ?? null, done.payload, !done.overCap && flow.outcome.kind === 'complete')),
     };
   };
 
@@ -262,14 +265,14 @@ export async function startSandwich(opts: SandwichOptions): Promise<Sandwich> {
       if (leg === 'back') {
         opts.hooks.onFlow(flow);
         if (closing) return;
-        const request = requestOf(flow, base, 'back');
+        const request = requestOf(flow, base, 'back', done);
         backs.set(flow.id, done);
         book.addBack(request, flow.timings.end ?? Date.now());
         for (const w of [...fronts]) if (tryFront(w)) break;
         return;
       }
       const end = flow.timings.end ?? Date.now();
-      const w: WaitingFront = { ...done, request: requestOf(flow, base, 'front'), end, timer: setTimeout(() => settleFront(w, undefined), closing ? 0 : windowMs) };
+      const w: WaitingFront = { ...done, request: requestOf(flow, base, 'front', done), end, timer: setTimeout(() => settleFront(w, undefined), closing ? 0 : windowMs) };
       fronts.add(w);
       tryFront(w);
     },

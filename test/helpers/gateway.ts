@@ -19,6 +19,12 @@ export interface TestGateway {
   behaviour: GatewayBehaviour;
   /** Requests answered by the gateway itself (no upstream request): paths starting with this. */
   selfAnswered: string;
+  /**
+   * Holds each answer a random 0…holdMs after the upstream's ended before passing it on (a busy
+   * gateway): answers to requests sent together then reach their clients in another order than
+   * they left the origin.
+   */
+  holdMs: number;
   close(): Promise<void>;
 }
 
@@ -41,6 +47,7 @@ export async function startGateway(behaviour: GatewayBehaviour = 'honest', prefi
     upstream: undefined,
     behaviour,
     selfAnswered: '/gateway-status',
+    holdMs: 0,
     close: async () => {},
   };
   const server = http.createServer((req, res) => {
@@ -72,7 +79,8 @@ export async function startGateway(behaviour: GatewayBehaviour = 'honest', prefi
     const outgoing = http.request({ host: up.hostname, port: up.port, method: req.method, path, headers, agent }, (upRes) => {
       const chunks: Buffer[] = [];
       upRes.on('data', (c: Buffer) => chunks.push(c));
-      upRes.on('end', () => {
+      upRes.on('end', () => (gw.holdMs > 0 ? setTimeout(answer, Math.random() * gw.holdMs) : answer()));
+      const answer = () => {
         let body = Buffer.concat(chunks);
         const out: Record<string, string> = {};
         for (const [k, v] of Object.entries(upRes.headers)) if (v !== undefined && !HOP.has(k) && k !== 'content-length') out[k] = Array.isArray(v) ? v.join(', ') : v;
@@ -93,7 +101,7 @@ export async function startGateway(behaviour: GatewayBehaviour = 'honest', prefi
         }
         res.writeHead(status, { ...out, 'content-length': String(body.length) });
         res.end(body);
-      });
+      };
       upRes.on('error', () => res.destroy());
     });
     outgoing.on('error', () => {

@@ -1,8 +1,10 @@
-// Pairing under concurrency, measured against ground truth the pairing never sees: the origin (a
+// Pairing under concurrency, measured against ground truth the pairing never reads: the origin (a
 // real WebDAV server, webdav-server) stamps every answer with a nonce of its own in a response
 // header (X-Origin-Nonce: a counter), which an honest gateway passes on. A front flow is paired
 // right when its back flow's answer carries the same nonce as the answer the client got; for a
 // gateway that leaves bodies alone, the two response bodies must also be byte for byte equal.
+// One path, /dav/nonce, is answered by the origin with the nonce in the body too: the same request
+// from every client at once then gets a different answer each.
 // The load: C clients, each on one keep-alive connection, in rounds started together; half the
 // rounds send the same request from every client at the same moment (same method, target and
 // body: only order and time can tell them apart), the others a request of each client's own.
@@ -15,6 +17,7 @@ import { firstHeader } from '../../src/http/headers.js';
 import { startGateway, type GatewayBehaviour } from './gateway.js';
 
 export const NONCE_HEADER = 'X-Origin-Nonce';
+const NONCE_PATH = '/dav/nonce';
 const FILES = 8;
 
 export interface NonceOrigin {
@@ -25,15 +28,28 @@ export interface NonceOrigin {
   close(): Promise<void>;
 }
 
-/** webdav-server on 127.0.0.1 with /dav/docs/f0.txt … f7.txt; every answer carries a fresh nonce header. */
-export async function startNonceOrigin(): Promise<NonceOrigin> {
+/**
+ * webdav-server on 127.0.0.1 with /dav/docs/f0.txt … f7.txt; every answer carries a fresh nonce
+ * header. With `jitterMs`, each request waits a random 0…jitterMs first, so that the same requests
+ * sent together are answered in any order (the gateway's requests to the origin end out of order).
+ */
+export async function startNonceOrigin(options: { jitterMs?: number } = {}): Promise<NonceOrigin> {
   const dav = new webdav.v2.WebDAVServer({ requireAuthentification: false });
   await dav.setFileSystemAsync('/dav', new webdav.v2.VirtualFileSystem());
   let nonce = 0;
   const sockets = new Set<net.Socket>();
+  let jitter = 0;
   const server = http.createServer((req, res) => {
     res.setHeader(NONCE_HEADER, String(++nonce));
-    dav.executeRequest(req, res);
+    if (req.url === NONCE_PATH && req.method === 'GET') {
+      const body = `nonce ${nonce}\n`;
+      const answer = () => res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': String(body.length) }).end(body);
+      if (jitter > 0) setTimeout(answer, Math.random() * jitter);
+      else answer();
+      return;
+    }
+    if (jitter > 0) setTimeout(() => dav.executeRequest(req, res), Math.random() * jitter);
+    else dav.executeRequest(req, res);
   });
   server.keepAliveTimeout = 30_000;
   server.on('connection', (s: net.Socket) => {
@@ -46,6 +62,7 @@ export async function startNonceOrigin(): Promise<NonceOrigin> {
   const agent = new http.Agent({ keepAlive: false });
   await send(agent, `${url}/dav/docs/`, 'MKCOL');
   for (let i = 0; i < FILES; i++) await send(agent, `${url}/dav/docs/f${i}.txt`, 'PUT', {}, `file ${i}\n`);
+  jitter = options.jitterMs ?? 0;
   return {
     url,
     port,
@@ -88,7 +105,7 @@ interface LoadRequest {
 
 /** Round `round`'s request for client `c`: rounds 0, 2, 4 … are the same request from every client. */
 export function loadRequest(round: number, c: number): LoadRequest {
-  switch (round % 6) {
+  switch (round % 8) {
     case 0:
       return { method: 'PROPFIND', path: '/dav/docs/', headers: { Depth: '1', 'Content-Type': 'application/xml' }, body: PROPFIND_ALL };
     case 1:
@@ -99,8 +116,12 @@ export function loadRequest(round: number, c: number): LoadRequest {
       return { method: 'PROPPATCH', path: `/dav/docs/f${c % FILES}.txt`, headers: { 'Content-Type': 'application/xml' }, body: proppatch(`${c}-${round}`) };
     case 4:
       return { method: 'PROPFIND', path: '/dav/docs/f1.txt', headers: { Depth: '0', 'Content-Type': 'application/xml' }, body: PROPFIND_SOME };
-    default:
+    case 5:
       return { method: 'PROPFIND', path: `/dav/docs/f${c % FILES}.txt`, headers: { Depth: '0' } };
+    case 6:
+      return { method: 'GET', path: NONCE_PATH };
+    default:
+      return { method: 'PUT', path: `/dav/docs/p${c}.txt`, body: `${c}-${round}\n` };
   }
 }
 
@@ -109,7 +130,7 @@ export interface PairingLoadOptions {
   requests: number;
   clients: number;
   /** The gateway between the legs: the Node test gateway with this behaviour, or a URL whose upstream is `backPort`. */
-  gateway: { behaviour: GatewayBehaviour } | { url: string; backPort: number };
+  gateway: { behaviour: GatewayBehaviour; holdMs?: number } | { url: string; backPort: number };
   /** The origin (started by the caller, shared between runs). */
   origin: NonceOrigin;
   windowMs?: number;
@@ -130,6 +151,8 @@ export interface PairingLoadResult {
   requestMismatches: number;
   /** Pairs whose response bodies differ (for an honest gateway: a wrong pair, or a changed body). */
   bodyMismatches: number;
+  /** Mismatched pairs whose two answers were the same bytes (the same request answered alike: nothing tells them apart). */
+  alikeMismatches: number;
   /** Requests of the rounds where every client sent the same request at once. */
   identical: number;
   failedRequests: number;
@@ -155,7 +178,10 @@ export async function runPairingLoad(opts: PairingLoadOptions): Promise<PairingL
       hooks: { onFlow: (f) => void flows.set(f.id, f) },
       onPair: (front, back) => pairs.push({ front, back }),
     });
-    if (gw) gw.upstream = new URL(sandwich.back.url);
+    if (gw) {
+      gw.upstream = new URL(sandwich.back.url);
+      gw.holdMs = ('holdMs' in opts.gateway ? opts.gateway.holdMs : undefined) ?? 0;
+    }
     const front = sandwich.front.url.replace(/\/$/, '');
     const rounds = Math.floor(opts.requests / opts.clients);
     let failed = 0;
@@ -184,15 +210,20 @@ export async function runPairingLoad(opts: PairingLoadOptions): Promise<PairingL
     let mismatched = 0;
     let requestMismatches = 0;
     let bodyMismatches = 0;
+    let alikeMismatches = 0;
     for (const { front: f, back } of pairs) {
       if (!back) continue;
       const b = flows.get(back.id) ?? back;
       const fn = nonceOf(f);
-      if (fn === undefined || fn !== nonceOf(b)) mismatched++;
+      const sameBody = !!b.response && !!f.response && b.response.body.bytes.equals(f.response.body.bytes);
+      if (fn === undefined || fn !== nonceOf(b)) {
+        mismatched++;
+        if (sameBody) alikeMismatches++;
+      }
       if (b.request.method !== f.request.method || new URL(b.request.url).pathname !== new URL(f.request.url).pathname || !b.request.body.bytes.equals(f.request.body.bytes)) requestMismatches++;
-      if (!b.response || !f.response || !b.response.body.bytes.equals(f.response.body.bytes)) bodyMismatches++;
+      if (!sameBody) bodyMismatches++;
     }
-    return { requests: total, clients: opts.clients, seconds, mismatched, frontOnly: s.frontOnly, backOnly: s.backOnly, paired: s.paired, requestMismatches, bodyMismatches, identical, failedRequests: failed };
+    return { requests: total, clients: opts.clients, seconds, mismatched, frontOnly: s.frontOnly, backOnly: s.backOnly, paired: s.paired, requestMismatches, bodyMismatches, alikeMismatches, identical, failedRequests: failed };
   } finally {
     for (const a of agents) a.destroy();
     await sandwich?.close();

@@ -6,7 +6,7 @@ import { request } from '../helpers/apache.js';
 import { startGateway, type GatewayBehaviour } from '../helpers/gateway.js';
 import { startDavServer, type DavServer } from '../helpers/webdav.js';
 import { startSandwich, type Sandwich } from '../../src/sandwich/run.js';
-import { PairBook, relativeTarget } from '../../src/sandwich/pairing.js';
+import { answerDigest, PairBook, relativeTarget } from '../../src/sandwich/pairing.js';
 import type { Finding, Flow } from '../../src/types.js';
 
 const FILES = 6;
@@ -157,4 +157,33 @@ test('the pair book: same key in order, never a back flow that started before it
   t.is(relativeTarget('http://gw/dav/x?y=1', new URL('http://gw/dav/')), 'x?y=1');
   t.is(relativeTarget('http://gw/dav', new URL('http://gw/dav/')), '');
   t.is(relativeTarget('http://gw/other', new URL('http://gw/dav/')), null);
+});
+
+test('the pair book: among back flows of the same request, the one whose answer the client got; its answer is looked at only then', (t) => {
+  const book = new PairBook({ windowMs: 1000, slackMs: 0 });
+  let asked = 0;
+  const req = (id: string, start: number, status: number, payload: string) => ({
+    id,
+    method: 'GET',
+    target: 'nonce',
+    bodyDigest: '',
+    start,
+    answer: () => {
+      asked++;
+      return answerDigest(status, Buffer.from(payload), true);
+    },
+  });
+  book.addBack(req('b1', 100, 200, 'nonce 1'));
+  book.addBack(req('b2', 101, 200, 'nonce 2'));
+  book.addBack(req('b3', 102, 200, 'nonce 3'));
+  // The busy gateway passed the second answer on first.
+  t.is(book.takeFor(req('f2', 99, 200, 'nonce 2'), 300)?.id, 'b2');
+  // An answer the gateway changed matches none: the earliest, as without answers.
+  t.is(book.takeFor(req('f?', 99, 200, 'nonce 3 (changed)'), 300)?.id, 'b1');
+  asked = 0;
+  // One candidate left: no answer is worked out.
+  t.is(book.takeFor(req('f3', 99, 200, 'nonce 3'), 300)?.id, 'b3');
+  t.is(asked, 0);
+  t.not(answerDigest(200, Buffer.from('x'), true), answerDigest(404, Buffer.from('x'), true));
+  t.not(answerDigest(200, Buffer.from('x'), true), answerDigest(200, Buffer.from('x'), false));
 });
