@@ -750,9 +750,9 @@ class UiApp {
       .finally(() => (this.replaying = false));
   }
 
-  /** The held request `e` edits: the oldest, while any is held (a / X act on the oldest too). */
+  /** The held request `e` edits: the oldest held request, while any is held (a / X act on the oldest too). */
   private heldToEdit(): string | undefined {
-    return this.options.actions?.intercept?.held()[0]?.id;
+    return this.options.actions?.intercept?.held().find((h) => h.what === 'request')?.id;
   }
 
   /** The text the user last saved that did not parse, by what it edits: `e` again reopens it rather than the original. */

@@ -10,6 +10,7 @@ import type { InterceptFilter, Interceptor } from '../proxy/intercept.js';
 import { decodableEncoding } from '../tap/decode.js';
 import type { Flow, FlowStart } from '../types.js';
 import type { UiIntercept } from '../../ui/app.js';
+import { requestToText, whyNotEditable } from '../replay/edit-text.js';
 
 /** True when the filter names a code that looks at the response. */
 export function namesResponse(node: FilterNode): boolean {
@@ -117,5 +118,23 @@ export function interceptForUi(interceptor: Interceptor, maxBody?: number): UiIn
     patienceMs: interceptor.patienceMs,
     resume: (id) => pick(id).filter((x) => interceptor.resume(x)).length,
     kill: (id) => pick(id).filter((x) => interceptor.kill(x)).length,
+    // e on a held request: edited as it goes to the server (its path there, the fields after
+    // reverse mode's mapping), so that what the editor saves is exactly what the server receives.
+    async requestText(id) {
+      const r = interceptor.request(id);
+      if (!r) return { error: 'no request is held under this id (a held response cannot be edited)' };
+      const label = `${r.method} ${r.upstream.target}`;
+      let body: Buffer;
+      try {
+        body = await r.readBody();
+      } catch (err) {
+        return { error: `${label} cannot be edited: ${(err as Error).message}` };
+      }
+      if (!interceptor.request(id)) return { error: `${label} is no longer held` };
+      const why = whyNotEditable({ bytes: body, bytesSeen: body.length, captureComplete: true });
+      if (why !== undefined) return { error: `${label}: ${why.replace('(r sends it again as recorded)', '(a resumes it unchanged)')}` };
+      return { text: requestToText({ method: r.method, target: r.upstream.target, httpVersion: '1.1', rawHeaders: r.upstream.rawHeaders, body }), label };
+    },
+    sendEdited: (id, request) => interceptor.edit(id, { method: request.method, target: request.target, rawHeaders: request.rawHeaders, body: request.body }),
   };
 }

@@ -52,7 +52,8 @@ export interface ProxyHooks {
    * Intercept: asked once per request, when its head arrived and before anything of it goes
    * upstream. A hold returned here keeps the request in davtap (its body bytes waiting, other
    * connections untouched) until the hold's decision: 'resume' sends it on, 'kill' answers 502 and
-   * records the flow as killed (EKILLED). Undefined lets it through. The client's connection is
+   * records the flow as killed (EKILLED), a replacement (an edit) is sent upstream in its place (the
+   * client's body is read and dropped) and recorded as sent. Undefined lets it through. The client's connection is
    * still read while it waits (so that a client that gives up is seen) until the held body passes
    * 1 MiB; a request whose client has gone (closed, reset, or its sending side shut) is never sent:
    * 'resume' then records it as client-aborted (ECLIENTGONE), as nobody waits for its answer.
@@ -91,10 +92,29 @@ export interface InterceptedRequest extends ExchangeView {
   rawHeaders: RawHeaders;
   /** When it was held (epoch ms). */
   since: number;
+  /** The request-target and fields as they go upstream (reverse mode's mapping applied, hop-by-hop fields dropped). */
+  upstream: { target: string; rawHeaders: RawHeaders };
+  /**
+   * Reads the whole body while the request stays held (for an edit): the payload, de-chunked.
+   * Rejects when the body is larger than the relay's --max-request-body, is malformed, or the
+   * client went away.
+   */
+  readBody(): Promise<Buffer>;
 }
 
+/** What an edited held request sends upstream instead: a request-target, fields and a whole payload (framed by the fields). */
+export interface RequestReplacement {
+  method: string;
+  target: string;
+  rawHeaders: RawHeaders;
+  body: Buffer;
+}
+
+/** A replacement is for held requests only (a held response is resumed or killed). */
+export type HoldDecision = 'resume' | 'kill' | { replace: RequestReplacement };
+
 export interface ExchangeHold {
-  readonly decision: Promise<'resume' | 'kill'>;
+  readonly decision: Promise<HoldDecision>;
   /** The exchange ended while held without a decision (davtap's own fault): the hold is dropped. */
   withdraw(): void;
 }

@@ -3,7 +3,7 @@
 // through the hook contract (hooks.ts: interceptRequest, interceptResponse), and whoever controls it
 // (the terminal UI, through the composition root) never touches the relay itself. Holding one
 // exchange never blocks another: only the held exchange's client connection waits.
-import type { ExchangeHold, ExchangeView, InterceptedRequest, ResponseIntercept } from './hooks.js';
+import type { ExchangeHold, ExchangeView, HoldDecision, InterceptedRequest, RequestReplacement, ResponseIntercept } from './hooks.js';
 import type { Flow, FlowStart } from '../types.js';
 
 /** What an intercept filter judges, and when (mitmproxy judges its filter at the request and again at the response). */
@@ -47,7 +47,9 @@ interface Held {
   waitingSince: number;
   status?: number;
   view: ExchangeView;
-  decide(decision: 'resume' | 'kill'): void;
+  /** A held request, with what the relay offers for an edit. */
+  request?: InterceptedRequest;
+  decide(decision: HoldDecision): void;
 }
 
 export interface InterceptorOptions {
@@ -113,8 +115,8 @@ export class Interceptor {
   }
 
   private hold(entry: Omit<Held, 'decide'>): ExchangeHold {
-    let decide!: (d: 'resume' | 'kill') => void;
-    const decision = new Promise<'resume' | 'kill'>((resolve) => (decide = resolve));
+    let decide!: (d: HoldDecision) => void;
+    const decision = new Promise<HoldDecision>((resolve) => (decide = resolve));
     this.held.set(entry.id, { ...entry, decide });
     this.onChange();
     return {
@@ -128,7 +130,7 @@ export class Interceptor {
   /** The hook for the relay (ProxyHooks.interceptRequest). */
   readonly interceptRequest = (request: InterceptedRequest): ExchangeHold | undefined => {
     if (!this.filterOf || !this.filterOf.request(request)) return undefined;
-    return this.hold({ what: 'request', id: request.id, method: request.method, url: request.url, since: request.since, waitingSince: request.since, view: request });
+    return this.hold({ what: 'request', id: request.id, method: request.method, url: request.url, since: request.since, waitingSince: request.since, view: request, request });
   };
 
   /** The hook for the relay (ProxyHooks.interceptResponse). */
@@ -148,7 +150,7 @@ export class Interceptor {
     };
   };
 
-  private decide(id: string, decision: 'resume' | 'kill'): boolean {
+  private decide(id: string, decision: HoldDecision): boolean {
     const h = this.held.get(id);
     if (!h) return false;
     this.held.delete(id);
@@ -160,6 +162,17 @@ export class Interceptor {
   /** Sends a held request on, or a held response to its client (`a`); false when it is not held (any more). */
   resume(id: string): boolean {
     return this.decide(id, 'resume');
+  }
+
+  /** Sends `replacement` upstream in place of a held request and releases it (`e`); false when no request is held under `id`. */
+  edit(id: string, replacement: RequestReplacement): boolean {
+    if (this.held.get(id)?.what !== 'request') return false;
+    return this.decide(id, { replace: replacement });
+  }
+
+  /** A held request, with what the relay offers for it (its whole body, for an edit); undefined when none is held under `id`. */
+  request(id: string): InterceptedRequest | undefined {
+    return this.held.get(id)?.request;
   }
 
   /** A held request: answered 502 without being sent; a held response: the client's connection closed without it (`X`). */

@@ -185,7 +185,7 @@ test('patience: a held exchange is past it once its client has waited longer', a
   const intercept = new Interceptor({ patienceMs: 30_000, now: () => now });
   intercept.setFilter(() => true, '~all');
   const view = { clientGone: () => false, snapshot: () => ({}) as never };
-  const hold = intercept.interceptRequest({ id: 'a', method: 'GET', url: 'http://h/', target: '/', rawHeaders: [], since: now, ...view });
+  const hold = intercept.interceptRequest({ id: 'a', method: 'GET', url: 'http://h/', target: '/', rawHeaders: [], since: now, upstream: { target: '/', rawHeaders: [] }, readBody: async () => Buffer.alloc(0), ...view });
   t.truthy(hold);
   t.false(intercept.list()[0]!.pastPatience);
   now += 30_001;

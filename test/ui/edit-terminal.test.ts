@@ -109,3 +109,65 @@ test('e sends an edited PROPFIND as a replay of it (Depth changed, linked, diff 
   screen = await term.waitFor(/davtap-exit=\d+/, 15_000);
   t.regex(screen, /davtap-exit=0/);
 });
+
+test('e on a held PUT: the edited request (body and target) is what the server receives, then it is released', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const dav = await startDavServer();
+  t.teardown(() => dav.close());
+  const port = await freePort();
+  const db = path.join(dir, 'flows.db');
+  const { editor, mode } = scriptedEditor(dir);
+  const term = Tmux.start(
+    `cd ${sh(root)} && unset VISUAL; EDITOR=${sh(editor)} LANG=C.UTF-8 node --import tsx ${sh(cli)} --upstream ${sh(`${dav.url}/`)} --listen 127.0.0.1:${port} --db ${sh(db)} --ca-dir ${sh(path.join(dir, 'ca'))}; echo davtap-exit=$?; sleep 60`,
+  );
+  t.teardown(() => term.kill());
+  await term.waitFor(/No flows yet/, 30_000);
+  const proxy = `http://127.0.0.1:${port}`;
+
+  term.send('i');
+  await term.waitFor(/intercept: /, 5000);
+  term.type('~m PUT');
+  term.send('Enter');
+  await term.waitFor(/\[intercept ~m PUT\]/, 5000);
+
+  // A body larger than one read, so that the relay has to read it while holding the request.
+  const original = `${'original line\n'.repeat(8000)}end\n`;
+  const bodyFile = path.join(dir, 'body.txt');
+  writeFileSync(bodyFile, original);
+  const put = curl(['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '--data-binary', `@${bodyFile}`, `${proxy}/dav/held.txt`]);
+  await term.waitFor(/\[1 held: PUT /, 10_000);
+
+  // An editor that fails leaves it held and sends nothing.
+  mode('fail');
+  term.send('e');
+  await term.waitFor(/not sent: the editor \(.*\) exited with status 1/, 15_000);
+  t.regex(term.capture(), /\[1 held: PUT /);
+  t.is((await curl(['-sS', '-o', '/dev/null', '-w', '%{http_code}', `${dav.url}/dav/held.txt`])).stdout.toString(), '404');
+
+  // The edit: another target and a shorter body (Content-Length recomputed).
+  mode('1s|/dav/held.txt|/dav/edited.txt|; s/^original line$/edited/');
+  term.send('e');
+  const screen = await term.waitFor(/sent the edited PUT \/dav\/held\.txt in place of the held one; Content-Length \d+ → \d+/, 15_000);
+  t.regex(screen, /Content-Length 112004 → 56004/);
+  t.is((await put).stdout.toString(), '201');
+  const stored = (await curl(['-sS', `${dav.url}/dav/edited.txt`])).stdout.toString();
+  t.is(stored, `${'edited\n'.repeat(8000)}end\n`);
+  t.is((await curl(['-sS', '-o', '/dev/null', '-w', '%{http_code}', `${dav.url}/dav/held.txt`])).stdout.toString(), '404', 'the original target was never written');
+
+  // The flow records what was sent.
+  await term.waitFor(/1 flow\b/, 10_000);
+  const reader = openReader(db);
+  t.teardown(() => reader.close());
+  const [row] = reader.listFlows({ limit: 1 });
+  const flow = reader.getFlow(row!.id)!;
+  t.is(flow.request.target, '/dav/edited.txt');
+  t.is(flow.request.body.bytes.toString(), stored);
+  t.is(firstHeader(flow.request.rawHeaders, 'content-length'), String(Buffer.byteLength(stored)));
+  t.is(flow.response?.status, 201);
+
+  term.send('q');
+  await term.waitFor(/Quit davtap\? \(y\/n\)/);
+  term.send('y');
+  t.regex(await term.waitFor(/davtap-exit=\d+/, 15_000), /davtap-exit=0/);
+});

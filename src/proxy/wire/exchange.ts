@@ -15,7 +15,7 @@ import { BodyCapture } from '../../tap/capture.js';
 import { DecodedCopy, decodableEncoding } from '../../tap/decode.js';
 import { declaredLength } from '../../http/framing.js';
 import { firstHeader, withoutHeaders, withoutHopByHop } from '../../http/headers.js';
-import type { ClientHead, ExchangeHold, ProxyHooks, ResponseInjection, ResponseIntercept } from '../hooks.js';
+import type { ClientHead, ExchangeHold, ProxyHooks, RequestReplacement, ResponseInjection, ResponseIntercept } from '../hooks.js';
 import { INTERNAL_ERROR_CODE, internalErrorText, REQUEST_TIMEOUT_CODE, stackOf, textReply } from '../client-errors.js';
 import { Reclaimer } from '../reclaim.js';
 import { upstreamTrustHint, type LinkUser, type UpstreamLink } from './link.js';
@@ -27,6 +27,7 @@ import {
   parseResponseHead,
   persistent,
   responseBodyPlan,
+  serializeRequest,
   WireError,
   type BodyPlan,
   type RequestHead,
@@ -129,9 +130,11 @@ export class WireExchange implements LinkUser {
   private clientCut = false;
   private finished = false;
 
-  private readonly request: RequestHead;
-  /** The request head as sent upstream. */
-  private readonly upstreamHead: Buffer;
+  private request: RequestHead;
+  /** The request head as sent upstream (for an edited held request: the whole request). */
+  private upstreamHead: Buffer;
+  /** An edited held request: what went upstream instead of the client's, and what is recorded. */
+  private replaced: RequestReplacement | null = null;
   /**
    * A bodyless request sent on a reused connection that the server closes before answering is
    * sent again on a fresh one, once: most often the server closed an idle connection as the
@@ -234,7 +237,20 @@ export class WireExchange implements LinkUser {
     let hold: ExchangeHold | undefined;
     if (intercept) {
       const r = this.target.head;
-      this.safeHook(() => (hold = intercept({ id: this.id, method: r.method, url: this.target.origin + this.target.path, target: r.target, rawHeaders: r.rawHeaders, since: Date.now(), ...this.view })));
+      this.safeHook(
+        () =>
+          (hold = intercept({
+            id: this.id,
+            method: r.method,
+            url: this.target.origin + this.target.path,
+            target: r.target,
+            rawHeaders: r.rawHeaders,
+            since: Date.now(),
+            upstream: { target: this.target.path, rawHeaders: this.target.upstreamHeaders },
+            readBody: () => this.readHeldBody(),
+            ...this.view,
+          })),
+      );
     }
     if (!hold) return this.startUpstream();
     // Only this client's connection waits; every other flows on. It is still read (up to
@@ -245,10 +261,12 @@ export class WireExchange implements LinkUser {
       (decision) => {
         if (this.finished || this.hold !== hold) return;
         this.hold = null;
+        this.rejectBodyReaders('the request is no longer held');
         try {
           if (this.clientIsGone()) this.endHeldForGoneClient('request');
           else if (decision === 'resume') this.releaseHeld();
-          else this.killHeld();
+          else if (decision === 'kill') this.killHeld();
+          else this.releaseReplaced(decision.replace);
         } catch (err) {
           this.onInternalFault(err);
         }
@@ -263,6 +281,63 @@ export class WireExchange implements LinkUser {
     this.heldBytes = null;
     this.startUpstream();
     this.upOut!.push(...waited);
+    this.flushUpstream();
+    this.host.resumeClient();
+  }
+
+  /** Who waits for a held request's whole body (readHeldBody). */
+  private bodyReaders: { resolve(body: Buffer): void; reject(err: Error): void }[] = [];
+
+  /**
+   * The held request's whole payload, for an edit: its client is read (the request still held)
+   * past HELD_READ_LIMIT until the body ends, up to --max-request-body.
+   */
+  private readHeldBody(): Promise<Buffer> {
+    return new Promise<Buffer>((resolve, reject) => {
+      if (!this.hold || this.responseHeld || this.finished) return reject(new Error('the request is no longer held'));
+      if (this.clientIsGone()) return reject(new Error('its client has gone'));
+      this.bodyReaders.push({ resolve, reject });
+      this.host.resumeClient();
+      this.checkHeldBody();
+    });
+  }
+
+  /** Answers readHeldBody() once the body has ended, or is larger than davtap keeps of it. */
+  private checkHeldBody(): void {
+    if (this.bodyReaders.length === 0) return;
+    const body = this.requestBody.result();
+    const bad = this.requestFramer.error;
+    let outcome: Buffer | Error | null = null;
+    if (bad) outcome = new Error(`its body is malformed: ${bad.message}`);
+    else if (!body.captureComplete) {
+      outcome = new Error(`its body is larger than --max-request-body (${this.settings.maxRequestBody.toLocaleString('en-US')} bytes): it cannot be edited whole`);
+    } else if (this.requestFramer.done) outcome = body.bytes;
+    if (outcome === null) return;
+    // Held again: past HELD_READ_LIMIT, what the client sends next waits in its socket.
+    if (this.heldByteCount > HELD_READ_LIMIT) this.host.pauseClient();
+    for (const r of this.bodyReaders.splice(0)) {
+      if (outcome instanceof Error) r.reject(outcome);
+      else r.resolve(outcome);
+    }
+  }
+
+  private rejectBodyReaders(why: string): void {
+    for (const r of this.bodyReaders.splice(0)) r.reject(new Error(why));
+  }
+
+  /**
+   * An edited held request goes upstream in place of the client's: its head and payload as the
+   * edit gives them (framed as its fields declare); the client's body bytes are read and dropped.
+   * The flow records what was sent.
+   */
+  private releaseReplaced(edit: RequestReplacement): void {
+    this.heldBytes = null;
+    this.replaced = edit;
+    this.retryable = false;
+    // The response is read as the answer to the method sent.
+    this.request = { ...this.request, method: edit.method };
+    this.upstreamHead = serializeRequest({ method: edit.method, target: edit.target, version: '1.1', rawHeaders: edit.rawHeaders }, edit.body);
+    this.startUpstream();
     this.flushUpstream();
     this.host.resumeClient();
   }
@@ -296,8 +371,14 @@ export class WireExchange implements LinkUser {
     const { onRequestStart, requestStartMethods: wanted } = this.settings.hooks;
     const method = this.request.method;
     if (onRequestStart && (wanted === undefined || wanted.has(method) || wanted.has(method.toUpperCase()))) {
+      // An edited held request announces what is sent in its place.
+      const edit = this.replaced;
       this.safeHook(() =>
-        onRequestStart({ id: this.id, method, url: this.target.origin + this.target.path, target: this.request.target, rawHeaders: this.request.rawHeaders, at: this.startedAt }),
+        onRequestStart(
+          edit
+            ? { id: this.id, method, url: this.target.origin + edit.target, target: edit.target, rawHeaders: edit.rawHeaders, at: this.startedAt }
+            : { id: this.id, method, url: this.target.origin + this.target.path, target: this.request.target, rawHeaders: this.request.rawHeaders, at: this.startedAt },
+        ),
       );
     }
   }
@@ -322,8 +403,10 @@ export class WireExchange implements LinkUser {
       // Held: kept (a copy: the connection's buffer is not ours) until the hold is decided.
       this.heldBytes.push(Buffer.from(buf.subarray(off, off + used)));
       this.heldByteCount += used;
-      if (this.heldByteCount > HELD_READ_LIMIT) this.host.pauseClient();
-    } else if (used > 0 && this.link?.usable && !this.finished) {
+      // Read on while an edit waits for the whole body (checkHeldBody bounds it).
+      if (this.heldByteCount > HELD_READ_LIMIT && this.bodyReaders.length === 0) this.host.pauseClient();
+      this.checkHeldBody();
+    } else if (used > 0 && this.link?.usable && !this.finished && !this.replaced) {
       const bytes = off === 0 && used === buf.length ? buf : buf.subarray(off, off + used);
       if (this.upOut) {
         this.upOut.push(bytes);
@@ -953,6 +1036,7 @@ export class WireExchange implements LinkUser {
       // Held: it stays held, marked as past its client, until decided (then nothing is sent).
       this.leftWhileHeld = true;
       this.heldBytes = null;
+      this.rejectBodyReaders('its client went away while it was held');
       return;
     }
     this.stopKeeping(true);
@@ -1024,6 +1108,17 @@ export class WireExchange implements LinkUser {
   }
 
   private requestRecord(): RequestRecord {
+    const edit = this.replaced;
+    if (edit) {
+      return {
+        method: edit.method,
+        url: this.target.origin + edit.target,
+        target: edit.target,
+        httpVersion: '1.1',
+        rawHeaders: edit.rawHeaders,
+        body: { bytes: edit.body, bytesSeen: edit.body.length, captureComplete: true },
+      };
+    }
     return {
       method: this.request.method,
       url: this.target.origin + this.target.path,
@@ -1049,6 +1144,7 @@ export class WireExchange implements LinkUser {
     // Ended while held without a decision (a malformed body, davtap's own fault): the holder lets go.
     this.hold?.withdraw();
     this.hold = null;
+    this.rejectBodyReaders('the exchange ended while held');
     // An injection waiting for room on a client that went away stops waiting (and then stops).
     this.wakeWriter();
     const end = Date.now();
