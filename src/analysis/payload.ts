@@ -17,7 +17,7 @@ export type PayloadProblemKind =
   | 'structure' // MS652: BEGIN/END mismatch, lines outside the outermost component
   | 'line' // MS653: a line that is not `name[;params]:value` (a fold lost its leading space)
   | 'required' // MS654: a required property or component is missing
-  | 'value'; // MS655: a date or date-time value that RFC 5545 §3.3.4/§3.3.5 does not allow
+  | 'value'; // MS655: a date or date-time value that RFC 5545 §3.3.4/§3.3.5 (iCalendar) or RFC 6350 §4.3 / RFC 2426 (vCard) does not allow
 
 export interface PayloadProblem {
   kind: PayloadProblemKind;
@@ -90,6 +90,8 @@ const K_DATE = 1 << 10;
 const K_METHOD = 1 << 11;
 /** Properties that may carry base64 (a cut inside one is said so). */
 const K_BINARY = 1 << 12;
+/** vCard date properties: BDAY, ANNIVERSARY (date-and-or-time), REV (timestamp). */
+const K_VDATE = 1 << 13;
 const KINDS = new Map<string, number>([
   ['BEGIN', K_BEGIN],
   ['END', K_END],
@@ -97,6 +99,7 @@ const KINDS = new Map<string, number>([
   ...NAMES.map(([bit, name]) => [name, bit] as [string, number]),
   ...DATE_PROPS.map((name) => [name, K_DATE] as [string, number]),
   ...['PHOTO', 'LOGO', 'SOUND', 'KEY', 'ATTACH'].map((name) => [name, K_BINARY] as [string, number]),
+  ...['BDAY', 'ANNIVERSARY', 'REV'].map((name) => [name, K_VDATE] as [string, number]),
 ]);
 const UTC_PROPS = new Set(['DTSTAMP', 'CREATED', 'LAST-MODIFIED', 'COMPLETED']);
 
@@ -381,6 +384,10 @@ export class PayloadChecker {
       return;
     }
     if (kind === K_BINARY) return;
+    if (kind === K_VDATE) {
+      if (this.facts.format === 'vcard') this.vcardDateValue(name, params, value, lineNo, offset, line);
+      return;
+    }
     // A required property (its bit): VERSION, PRODID, UID, DTSTAMP, FN, N.
     top.seen |= kind;
     if (kind === UID && this.stack.length <= 2) this.uid(value.trim());
@@ -452,6 +459,22 @@ export class PayloadChecker {
         return;
       }
     }
+  }
+
+  /**
+   * vCard BDAY, ANNIVERSARY (RFC 6350 §6.2.5, §6.2.6: date-and-or-time, or VALUE=text) and REV
+   * (§6.7.4: timestamp; RFC 2426 §3.6.4: date or date-time). The forms of both versions are
+   * accepted for either: 4.0's basic and truncated forms (`--MMDD`, `--MM`, `---DD`, `YYYY`,
+   * `YYYY-MM`, `T102200`) and 3.0's ISO 8601 extended ones (`1996-04-15`, `1953-10-15T23:10:00Z`),
+   * which 4.0 cards converted from 3.0 keep; what fires is a value that is none of them or names
+   * a month, day or time that does not exist. An empty value names no date and is left alone.
+   */
+  private vcardDateValue(name: string, params: string, value: string, lineNo: number, offset: number, line: string): void {
+    if (params !== '' && /(^|;)VALUE=("?)TEXT\2(;|$)/i.test(params)) return;
+    const v = value.trim();
+    if (v === '') return;
+    const why = name === 'REV' ? badVcardTimestamp(v) : badDateAndOrTime(v);
+    if (why !== undefined) this.problem('value', lineNo, offset, `has ${name} ${JSON.stringify(v.slice(0, 40))}, not a valid ${name === 'REV' ? 'timestamp' : 'date-and-or-time'}: ${why}`, line.slice(0, 80));
   }
 
   private problem(kind: PayloadProblemKind, line: number, offset: number, detail: string, excerpt: string): void {
@@ -549,6 +572,71 @@ function badDateTime(v: string, tzid: boolean, utcOnly: boolean): string | undef
   if (utc && tzid) return 'TZID on a UTC time (§3.3.5)';
   if (!utc && utcOnly) return 'this property must be in UTC (§3.8.7)';
   return undefined;
+}
+
+// vCard dates (RFC 6350 §4.3.1–§4.3.5; RFC 2426 §3.1.5 / RFC 2425 §5.8.4 for 3.0's ISO 8601 forms).
+// Groups: year, month, day (each may be absent in a truncated or reduced form).
+const VCARD_DATES = [
+  /^(\d{4})(\d{2})(\d{2})$/, // 19850412
+  /^(\d{4})-(\d{2})-(\d{2})$/, // 1985-04-12 (3.0)
+  /^(\d{4})-(\d{2})()$/, // 1985-04
+  /^(\d{4})()()$/, // 1985
+  /^--()(\d{2})(\d{2})?$/, // --0412, --04
+  /^--()(\d{2})-(\d{2})$/, // --04-12 (ISO 8601 extended)
+  /^---()()(\d{2})$/, // ---12
+];
+// hour, minute, second [fraction] [zone], or the truncated "-MMSS" and "--SS" (4.0).
+const VCARD_TIMES = [/^(\d{2})(?::?(\d{2})(?::?(\d{2})(?:[.,]\d+)?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/, /^-()(\d{2})(\d{2})?(Z|[+-]\d{2}(?::?\d{2})?)?$/, /^--()()(\d{2})(Z|[+-]\d{2}(?::?\d{2})?)?$/];
+
+/** Why `v` is not a vCard date (any form above), or undefined. */
+function badVcardDate(v: string): string | undefined {
+  for (const form of VCARD_DATES) {
+    const m = form.exec(v);
+    if (m === null) continue;
+    const month = m[2] ? Number(m[2]) : undefined;
+    const day = m[3] ? Number(m[3]) : undefined;
+    if (month !== undefined && (month < 1 || month > 12)) return `month ${month}`;
+    if (day !== undefined) {
+      // Without a year (--0229), 29 February is a real birthday.
+      const year = m[1] ? Number(m[1]) : undefined;
+      const leap = year === undefined || (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+      const max = month === undefined ? 31 : month === 2 ? (leap ? 29 : 28) : DAYS[month - 1]!;
+      if (day < 1 || day > max) return month === undefined ? `day ${day}` : `day ${day} of month ${month}`;
+    }
+    return undefined;
+  }
+  return 'expected a date such as 19850412, 1985-04-12, --0412 or 1985';
+}
+
+/** Why `v` is not a vCard time (after the T), or undefined. */
+function badVcardTime(v: string): string | undefined {
+  for (const form of VCARD_TIMES) {
+    const m = form.exec(v);
+    if (m === null) continue;
+    if (m[1] && Number(m[1]) > 23) return 'time out of range';
+    if (m[2] && Number(m[2]) > 59) return 'time out of range';
+    if (m[3] && Number(m[3]) > 60) return 'time out of range';
+    const zone = m[4] !== undefined && m[4] !== 'Z' ? /^[+-](\d{2}):?(\d{2})?$/.exec(m[4]) : null;
+    if (zone && (Number(zone[1]) > 23 || (zone[2] !== undefined && Number(zone[2]) > 59))) return 'UTC offset out of range';
+    return undefined;
+  }
+  return 'expected a time such as 102200, 10:22:00 or 102200Z';
+}
+
+/** RFC 6350 §4.3.4 date-and-or-time: a date, a date "T" time, or "T" time; 3.0's date-time too. */
+function badDateAndOrTime(v: string): string | undefined {
+  const t = v.indexOf('T');
+  if (t < 0) return badVcardDate(v);
+  if (t === 0) return badVcardTime(v.slice(1));
+  return badVcardDate(v.slice(0, t)) ?? badVcardTime(v.slice(t + 1));
+}
+
+/** RFC 6350 §4.3.5 timestamp (a complete date and time); RFC 2426 §3.6.4 lets 3.0's REV be a date. */
+function badVcardTimestamp(v: string): string | undefined {
+  const t = v.indexOf('T');
+  if (t < 0) return /^\d{4}-?\d{2}-?\d{2}$/.test(v) ? badVcardDate(v) : 'expected a timestamp such as 19951031T222710Z';
+  if (!/^\d{4}-?\d{2}-?\d{2}$/.test(v.slice(0, t))) return 'expected a complete date before the T';
+  return badVcardDate(v.slice(0, t)) ?? badVcardTime(v.slice(t + 1));
 }
 
 /** A copy that does not keep the XML reader's input chunk alive (see scan.ts). */

@@ -145,6 +145,20 @@ const mutations = (cal: string, book: string): { name: string; capture: 'calenda
     message: /has DTSTART "20230229", not a valid DATE: day 29 of month 2/,
   },
   {
+    name: "Ada's birthday (vCard 3.0) moved to 30 February",
+    capture: 'cards',
+    edit: (s) => replacePayload(s, `${book}ada-3.vcf`, (d) => d.replace('BDAY:1815-12-10', 'BDAY:1815-02-30')),
+    rule: 'MS655',
+    message: /has BDAY "1815-02-30", not a valid date-and-or-time: day 30 of month 2/,
+  },
+  {
+    name: "Zoë's anniversary (vCard 4.0) given month 13",
+    capture: 'cards',
+    edit: (s) => replacePayload(s, `${book}zoe-4.vcf`, (d) => d.replace('ANNIVERSARY:20090808', 'ANNIVERSARY:20091308')),
+    rule: 'MS655',
+    message: /has ANNIVERSARY "20091308", not a valid date-and-or-time: month 13/,
+  },
+  {
     name: 'the journal given the UID of the to-do',
     capture: 'calendar',
     edit: (s) => replacePayload(s, `${cal}journal.ics`, (d) => d.replace('UID:journal-3@davtap.test', 'UID:todo-42@davtap.test')),
@@ -173,12 +187,15 @@ for (const { server, calendar: calName, cards: cardName, cal, book } of SERVERS)
     });
   }
 
-  test(`near misses on the ${server} captures: re-folded with a space or a tab, CRLF turned into LF, and a trailing newline dropped, stay clean`, (t) => {
+  test(`near misses on the ${server} captures: re-folded with a space or a tab, CRLF turned into LF, a trailing newline dropped, truncated vCard 4.0 dates, stay clean`, (t) => {
     const edits = [
       (s: string) => replacePayload(s, `${book}ada-3.vcf`, (d) => refold(d, ' ')),
       (s: string) => replacePayload(s, `${book}zoe-4.vcf`, (d) => refold(d, '\t')),
       (s: string) => s.replaceAll('\r\n', '\n'),
       (s: string) => replacePayload(s, `${book}zoe-4.vcf`, (d) => d.trimEnd()),
+      // vCard 4.0's truncated and reduced dates are valid (RFC 6350 §4.3.1): a birthday without a year, a year alone.
+      (s: string) => replacePayload(s, `${book}zoe-4.vcf`, (d) => d.replace('ANNIVERSARY:20090808', 'ANNIVERSARY:--0229')),
+      (s: string) => replacePayload(s, `${book}zoe-4.vcf`, (d) => d.replace('ANNIVERSARY:20090808', 'ANNIVERSARY:2009')),
     ];
     for (const edit of edits) t.deepEqual(payloadRules(run(cards, edit(cardText))), []);
     t.deepEqual(payloadRules(run(calendar, calText.replaceAll('\r\n', '\n'))), []);

@@ -130,7 +130,7 @@ export const payloadRules: RuleDef[] = [
     severity: 'warning',
     category: 'malformed',
     blame: 'server',
-    title: 'calendar-data date or date-time value invalid',
+    title: 'calendar-data/address-data date or date-time value invalid',
     scope: 'body',
     onResponse: (o) => findings(o, 'value'),
   },
