@@ -1,7 +1,7 @@
 // CPU time per thread of a davtap process, from /proc (Linux), grouped by what the thread does:
-// the relay (the main thread), the pipeline's threads (the analysis and recording worker and the
-// WAL checkpointer it starts: they run at nice 10, see src/pipeline/pipeline-worker.ts), and the
-// rest (V8's GC helpers, libuv's pool). Clock ticks of 10 ms: read over seconds, not milliseconds.
+// the relay (the main thread), the pipeline's threads (the analysis and recording worker names
+// itself davtap-pipeline, see src/pipeline/pipeline-worker.ts; threads it starts, such as the WAL
+// checkpointer, inherit the name), and the rest (V8's GC helpers, libuv's pool). Clock ticks of 10 ms: read over seconds, not milliseconds.
 import { readdirSync, readFileSync } from 'node:fs';
 
 const TICK_MS = 10; // USER_HZ = 100 on Linux
@@ -30,9 +30,9 @@ export function threadCpu(pid: number): ThreadCpu | undefined {
     // Fields after the command name (which may hold spaces) start after the last ')'; field 3 is index 0.
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ms = (Number(f[11]) + Number(f[12])) * TICK_MS;
-    const nice = Number(f[16]);
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
     if (tid === String(pid)) out.relayMs += ms;
-    else if (nice > 0) out.pipelineMs += ms;
+    else if (name === 'davtap-pipeline') out.pipelineMs += ms;
     else out.otherMs += ms;
   }
   return out;

@@ -1,7 +1,7 @@
 // The pipeline worker: owns the analyzers and the store writer, off the relay thread. It rebuilds
 // the relay's hook calls from the batches it is sent (pipeline-protocol.ts) and runs the same live
 // pipeline a single-threaded davtap would, so the analysis and the record are the same.
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { openStore, createFlowWriter, createSpooler, type BodySpool, type FlowWriter, type Spooler, type Store } from '../store/index.js';
 import { DecodedCopy, decodableEncoding } from '../tap/decode.js';
@@ -16,18 +16,16 @@ import { ListingHistory } from './listing-history.js';
 import { unpack, unpackTail, type WireEvent } from './pipeline-protocol.js';
 import type { FlowEvent, FlowTail, FromWorker, Span, ToWorker, WorkerSettings, WriteEvent } from './pipeline-protocol.js';
 
-// Relaying comes first: when the CPU is short (2 cores shared with the client and the server),
-// this thread yields to the relay thread. On Linux a nice value is per thread, so this lowers only
-// the worker's (and threads it starts); elsewhere it may apply to the process or fail: then the
-// worker just runs at the usual priority.
+// No lowered priority for this thread: under a flood the relay keeps the analysis's pace
+// (pipeline.ts), so a worker that yielded the CPU to every other process would set that pace.
+// On Linux the thread is named, so that `top -H` and the benchmarks tell its CPU from the relay's.
 if (process.platform === 'linux') {
   try {
-    os.setPriority(10);
+    writeFileSync('/proc/thread-self/comm', 'davtap-pipeline');
   } catch {
-    /* not allowed here: the usual priority */
+    /* an older kernel or a restricted /proc: the thread keeps Node's name */
   }
 }
-
 const port = parentPort!;
 const settings = workerData as WorkerSettings;
 const send = (msg: FromWorker) => port.postMessage(msg);

@@ -2,13 +2,16 @@
 // (pipeline-worker.ts), so that relaying never waits on them. The hooks here only copy bytes into
 // the next batch and post it once per event-loop turn (pipeline-protocol.ts).
 //
-// Bounded: the relay thread counts the bytes and flows it posted that the worker has not handled.
-// Above the limits, new flows are still recorded but not analyzed (a finding says so); far above
-// (twice the byte limit), their bodies are not kept either. Memory stays bounded whatever the
-// worker's pace, and no flow goes missing without a trace.
+// Paced: the relay thread counts the flows it posted that the worker has not analyzed. Past
+// paceQueuedFlows, connections start no new request until the worker is down to half of it: a
+// flood of requests is relayed at the pace it is analyzed (the flows under way go on).
+// Bounded: above the limits (bytes posted and not handled, flows not analyzed), new flows are still
+// recorded but not analyzed (a finding says so); far above (twice the byte limit), their bodies are
+// not kept either. Memory stays bounded whatever the worker's pace (a single endless body is not
+// paced: its analysis halts), and no flow goes missing without a trace.
 import { Worker } from 'node:worker_threads';
 import { StoreError } from '../errors.js';
-import type { ProxyHooks } from '../proxy/index.js';
+import type { Pace, ProxyHooks } from '../proxy/index.js';
 import type { Flow, FlowStart } from '../types.js';
 import { isAnalyzable, mib } from './live.js';
 import { pack, packTail, type WireEvent } from './pipeline-protocol.js';
@@ -31,6 +34,12 @@ export interface PipelineOptions extends WorkerSettings {
   maxQueuedBytes?: number;
   /** Flows posted and not yet analyzed at which new flows are no longer analyzed (default 20,000). */
   maxQueuedFlows?: number;
+  /**
+   * Flows posted and not yet analyzed at which the relay starts no new request until the worker is
+   * down to half of it (default 1,000, and at most half of maxQueuedFlows; 0: never): under a flood
+   * of requests, relaying keeps the pace of the analysis instead of recording flows unanalyzed.
+   */
+  paceQueuedFlows?: number;
 }
 
 export interface PipelineStats extends ClosedStats {
@@ -40,6 +49,8 @@ export interface PipelineStats extends ClosedStats {
   skipped: number;
   /** Flows whose analysis stopped in the middle of their body because the worker was behind. */
   halted: number;
+  /** Times a connection's next request waited for the analysis to catch up (see paceQueuedFlows). */
+  paced: number;
   lastStoreError: string;
 }
 
@@ -103,6 +114,7 @@ function tailOf(flow: Flow, response: NonNullable<Flow['response']>): FlowTail {
 export async function startPipeline(options: PipelineOptions): Promise<Pipeline> {
   const maxQueuedBytes = options.maxQueuedBytes ?? 64 * 1024 * 1024;
   const maxQueuedFlows = options.maxQueuedFlows ?? 20_000;
+  const paceFlows = Math.min(options.paceQueuedFlows ?? 1_000, Math.floor(maxQueuedFlows / 2));
   const settings: WorkerSettings = {
     dbPath: options.dbPath,
     ...(options.maxDbSize !== undefined ? { maxDbSize: options.maxDbSize } : {}),
@@ -121,12 +133,13 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   let skipped = 0;
   /** Flows whose analysis stopped mid-body because the worker was behind. */
   let halted = 0;
+  let pacedCount = 0;
   let final: (ClosedStats & { lastStoreError: string }) | null = null;
 
   const finalStats = (): PipelineStats => {
     const lost = postedFlows - doneFlows;
     const base = final ?? { enqueued: doneFlows, written: 0, failed: 0, dropped: 0, lastStoreError: '' };
-    return { ...base, lost, skipped, halted };
+    return { ...base, lost, skipped, halted, paced: pacedCount };
   };
 
   await new Promise<void>((resolve, reject) => {
@@ -144,10 +157,33 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     });
   });
 
+  // Requests held back by the pace (see paceQueuedFlows), released once the worker caught up.
+  let paced: Array<() => void> = [];
+  let stopping = false;
+  const release = () => {
+    const waiting = paced;
+    paced = [];
+    for (const resume of waiting) resume();
+  };
+  const pace: Pace | undefined =
+    paceFlows > 0
+      ? {
+          held: () => !dead && !stopping && postedFlows - doneFlows >= paceFlows,
+          whenFree: (resume) => {
+            if (dead || stopping || postedFlows - doneFlows < paceFlows) resume();
+            else {
+              pacedCount++;
+              paced.push(resume);
+            }
+          },
+        }
+      : undefined;
+
   worker.on('message', (msg: FromWorker) => {
     if ('handledBytes' in msg) {
       queuedBytes -= msg.handledBytes;
       doneFlows += msg.doneFlows;
+      if (paced.length > 0 && postedFlows - doneFlows <= paceFlows / 2) release();
       settled = msg.settled;
       for (const line of msg.logs) options.log(line);
       if (msg.lines.length > 0) options.onLines(msg.lines);
@@ -157,10 +193,12 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   });
   worker.on('error', (err) => {
     dead = true;
+    release();
     options.log(`davtap: the analysis and recording worker failed (relaying goes on; flows are no longer recorded): ${err.stack ?? err.message}`);
   });
   worker.once('exit', () => {
     dead = true;
+    release();
     closed?.(finalStats());
   });
 
@@ -224,6 +262,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   const hooks: ProxyHooks = {
     takesResponseBodies: true,
     requestStartMethods: REMOVING_METHODS,
+    ...(pace ? { pace } : {}),
     onRequestStart(request) {
       // Only what may remove collection members matters to the worker (the listing history).
       if (!REMOVING_METHODS.has(request.method.toUpperCase())) return;
@@ -317,6 +356,8 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     pending: () => seen - settled,
     queued: () => ({ bytes: queuedBytes + batchBytes, flows: postedFlows - doneFlows }),
     close() {
+      stopping = true;
+      release();
       flush();
       return new Promise<PipelineStats>((resolve) => {
         if (dead) {

@@ -27,6 +27,13 @@ export interface ProxyHooks {
    * costs the others nothing.
    */
   requestStartMethods?: ReadonlySet<string>;
+  /**
+   * Pacing: while `held()` is true, connections start no new request (what a client sent waits in
+   * its socket buffer, its connection paused; exchanges under way go on), and `whenFree(resume)`
+   * calls back once it is false again. The live pipeline holds new requests while its analysis is
+   * behind, so that a flood is relayed at the pace it is analyzed rather than recorded unanalyzed.
+   */
+  pace?: Pace;
   /** The response head arrived; body chunks for this flow follow through onResponseChunk. */
   onResponseStart?(flow: FlowStart): void;
   /** A response body chunk as relayed (after de-chunking, before any content decoding). */
@@ -79,6 +86,12 @@ export interface ExchangeView {
   clientGone(): boolean;
   /** The flow as it stands: the request, and the response as received for a held response. */
   snapshot(): Flow;
+}
+
+export interface Pace {
+  held(): boolean;
+  /** Calls `resume` once (when no longer held). */
+  whenFree(resume: () => void): void;
 }
 
 /** A request as an intercept filter sees it. */

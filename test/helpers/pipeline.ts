@@ -39,6 +39,7 @@ export async function startTestPipeline(t: ExecutionContext, options: PipelineOp
   let flows = 0;
   const hooks: ProxyHooks = {
     takesResponseBodies: pipeline.hooks.takesResponseBodies,
+    ...(pipeline.hooks.pace ? { pace: pipeline.hooks.pace } : {}),
     onRequestStart: (request) => pipeline.hooks.onRequestStart!(request),
     onResponseStart: (start) => pipeline.hooks.onResponseStart!(start),
     onResponseChunk: (id, chunk) => {

@@ -2,6 +2,7 @@
 // analyzes and records them. Real servers in-process, a real database in a temp dir.
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { startPipeline, type Pipeline, type PipelineOptions } from '../../src/pipeline/pipeline.js';
@@ -176,6 +177,45 @@ test('a worker that is behind: flows are still recorded, their analysis skipped 
   t.regex(findings[0]!.message, /^not analyzed: davtap's analysis was behind/);
   // The body is kept: it can be analyzed later (davtap check on an export).
   t.is(store.getFlow(propfind!.id)!.response!.body.bytes.toString(), listing.stdout.toString());
+});
+
+test('a flood of small 207s is paced to the analysis: no flow is recorded unanalyzed, and requests did wait', async (t) => {
+  const body = multistatus(3);
+  const origin = await startOrigin((_req, socket) => {
+    socket.write(response(207, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(body) }, body));
+  });
+  t.teardown(() => origin.close());
+  // Without the pace, 8 connections would queue past 16 unanalyzed flows at once and be skipped.
+  const { pipeline, hooks, waitForFlows, dbPath } = await pipelineFor(t, { maxQueuedFlows: 16, paceQueuedFlows: 4 });
+  const proxy = await startTestProxy(t, { upstream: new URL(origin.url), hooks });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  t.teardown(() => agent.destroy());
+  const n = 400;
+  const statuses = await Promise.all(
+    Array.from(
+      { length: n },
+      (_, i) =>
+        new Promise<number>((resolve, reject) => {
+          const req = http.request(`${proxy.url}dav/${i}/`, { method: 'PROPFIND', agent }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          });
+          req.on('error', reject);
+          req.end();
+        }),
+    ),
+  );
+  t.true(statuses.every((s) => s === 207));
+  await waitForFlows(n);
+  await proxy.close();
+  const stats = await pipeline.close();
+  t.like(stats, { skipped: 0, written: n, lost: 0 });
+  t.true(stats.paced > 0, 'requests waited for the analysis');
+  const store = openReader(dbPath);
+  t.teardown(() => store.close());
+  const rows = store.listFlows({ limit: 1000 });
+  t.is(rows.length, n);
+  t.true(rows.every((r) => r.analyzed && r.resources === 3));
 });
 
 test('a worker far behind: bodies are not kept either, and the flow says so', async (t) => {

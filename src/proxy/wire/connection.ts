@@ -5,6 +5,7 @@
 import type net from 'node:net';
 import { INTERNAL_ERROR_CODE, internalErrorText, recordLocalAnswer, recordRefusal, recordTlsFailure, refusalFor, REQUEST_TIMEOUT_CODE, stackOf, textReply } from '../client-errors.js';
 import type { CaPageAnswer } from '../ca-page.js';
+import type { Pace } from '../hooks.js';
 import { UpstreamLink } from './link.js';
 import { WireExchange, type ExchangeHost } from './exchange.js';
 import { BodyFramer, findHeadEnd, headEnd, MAX_HEAD_BYTES, parseRequestHead, persistent, requestBodyPlan, WireError, type RequestHead } from '../../http/message.js';
@@ -44,7 +45,7 @@ export class ClientConnection implements ExchangeHost {
   /** No further request is read: the connection closes once the current exchange is over. */
   private closing = false;
   private pumping = false;
-  private pausedFor = { upstream: false, held: false };
+  private pausedFor = { upstream: false, held: false, pace: false };
 
   /** The client's last request left its connection open for more (no Connection: close). */
   private clientWantsMore = true;
@@ -127,7 +128,7 @@ export class ClientConnection implements ExchangeHost {
 
   resumeClient(): void {
     this.pausedFor.upstream = false;
-    if (!this.pausedFor.held) this.client.resume();
+    if (!this.pausedFor.held && !this.pausedFor.pace) this.client.resume();
   }
 
   exchangeDone(keepClient: boolean, upstreamReusable: boolean, clientCut: boolean): void {
@@ -136,7 +137,7 @@ export class ClientConnection implements ExchangeHost {
       this.upstream.destroy();
       this.upstream = null;
     }
-    this.pausedFor = { upstream: false, held: false };
+    this.pausedFor = { upstream: false, held: false, pace: this.pausedFor.pace };
     if (!keepClient) {
       this.closing = true;
       if (this.clientWantsMore) this.recordUnrelayed();
@@ -145,10 +146,10 @@ export class ClientConnection implements ExchangeHost {
       if (!clientCut && !this.client.destroyed) this.client.end();
       return;
     }
-    if (this.client.isPaused()) this.client.resume();
+    if (this.client.isPaused() && !this.pausedFor.pace) this.client.resume();
     this.pump();
     // A half-closed client has had every whole request it sent answered: davtap's FIN follows.
-    if (this.ended && !this.exchange) this.endAfterHalfClose();
+    if (this.ended && !this.exchange && !this.pausedFor.pace) this.endAfterHalfClose();
   }
 
   /**
@@ -207,6 +208,11 @@ export class ClientConnection implements ExchangeHost {
           if (this.pending === pending) this.pending = used < pending.length ? pending.subarray(used) : null;
           continue;
         }
+        const pace = this.proxy.options.hooks.pace;
+        if (pace?.held()) {
+          this.waitForPace(pace);
+          break;
+        }
         if (!this.startExchange(this.pending)) break;
       }
     } finally {
@@ -214,6 +220,22 @@ export class ClientConnection implements ExchangeHost {
     }
     this.exchange?.flushUpstream();
     this.holdCheck();
+  }
+
+  /** The next request waits (the client paused) until the hooks' pace lets it start. */
+  private waitForPace(pace: Pace): void {
+    if (this.pausedFor.pace) return;
+    this.pausedFor.pace = true;
+    this.client.pause();
+    pace.whenFree(() =>
+      this.guard(() => {
+        this.pausedFor.pace = false;
+        if (this.closing || this.client.destroyed) return;
+        if (!this.pausedFor.held && !this.pausedFor.upstream) this.client.resume();
+        this.pump();
+        if (this.ended && !this.exchange && !this.pausedFor.pace) this.endAfterHalfClose();
+      }),
+    );
   }
 
   /** Bounds the bytes held for requests pipelined behind the current exchange. */
@@ -443,7 +465,8 @@ export class ClientConnection implements ExchangeHost {
       if (!this.client.destroyed) this.client.end();
       return;
     }
-    if (!exchange) this.endAfterHalfClose();
+    // (Requests waiting for the pace are answered first.)
+    if (!exchange && !this.pausedFor.pace) this.endAfterHalfClose();
   }
 
   /** No request is running on a half-closed connection: what is left is at most part of a head. */
