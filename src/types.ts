@@ -112,6 +112,11 @@ export interface Flow {
   /** Set on a flow davtap sent again (`davtap replay`): the id of the recorded flow it re-sent. */
   replayOf?: string;
   /**
+   * Only on an exchange the relay holds now (intercept), as the UI shows it before it ends; never
+   * recorded (the flow is recorded once the hold is decided, with its true outcome).
+   */
+  held?: HeldState;
+  /**
    * Sandwich mode: the leg this flow was relayed on: `front` (a client through davtap to the
    * gateway) or `back` (the gateway through davtap to the origin).
    */
@@ -127,6 +132,20 @@ export interface Flow {
 }
 
 export type Leg = 'front' | 'back';
+
+/** What an intercept holds of an exchange, and how long its client has waited. */
+export interface HeldState {
+  /** The request (nothing sent upstream yet) or the response (nothing sent to the client yet). */
+  what: 'request' | 'response';
+  /** Epoch ms it was held, and its client sent the request. */
+  since: number;
+  waitingSince: number;
+  /** The client's connection has gone: deciding sends nothing. */
+  clientGone: boolean;
+  /** The client has waited longer than the patience (--intercept-patience, `patienceMs`). */
+  pastPatience: boolean;
+  patienceMs: number;
+}
 
 /** What the proxy knows when the response head arrives: enough to start a streaming analysis. */
 export interface FlowStart {

@@ -11,7 +11,8 @@ import { editInTerminal } from './editor.js';
 import { bodyModeLabel, nextBodyMode, renderTab, resourceSorts, tabLabels, tabs, wrapLines, type BodyMode, type ResourceSort, type Tab } from './detail-model.js';
 import { formatCount } from './format.js';
 import { FlowWindow, type FlowSource } from './flow-window.js';
-import { openStoreSource } from './flow-source.js';
+import { masksFor, openStoreSource } from './flow-source.js';
+import { withHeldRows } from './held-rows.js';
 import { renderPair, type PairInput } from './pair-model.js';
 import { helpLines } from './panels/help.js';
 import { createMarkup, escapeTags, highlightedLineMarkup, type Markup } from './panels/markup.js';
@@ -136,6 +137,15 @@ export interface UiIntercept {
   sendEdited?(id: string, request: EditableRequest): boolean;
 }
 
+/** "1 request", "2 responses", "1 request and 2 responses". */
+function heldWords(held: readonly UiHeld[]): string {
+  const count = (what: UiHeld['what']) => held.filter((h) => h.what === what).length;
+  const words = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+  const requests = count('request');
+  const responses = count('response');
+  return [requests > 0 ? words(requests, 'request') : '', responses > 0 ? words(responses, 'response') : ''].filter(Boolean).join(' and ');
+}
+
 type Mode = 'list' | 'detail' | 'pair' | 'filter' | 'search' | 'help' | 'confirm-quit' | 'intercept' | 'confirm-held';
 
 /** The findings view (`!`): flows with at least one finding, whatever its category or severity. */
@@ -148,7 +158,10 @@ interface StatusMessage {
 
 /** Runs the UI until the user quits (or `signal` aborts). Never leaves the terminal in raw mode. */
 export async function runUi(options: UiOptions): Promise<void> {
-  const source = options.source ?? openStoreSource(options.dbPath, { showSecrets: options.showSecrets === true });
+  const store = options.source ?? openStoreSource(options.dbPath, { showSecrets: options.showSecrets === true });
+  // Where a proxy runs here, what its intercept holds joins the list as rows of its own.
+  const intercept = options.actions?.intercept;
+  const source = intercept ? withHeldRows(store, intercept, masksFor({ showSecrets: options.showSecrets === true })) : store;
   const ui = new UiApp(source, options);
   try {
     await ui.run();
@@ -303,6 +316,16 @@ class UiApp {
       this.setStatus(notice, 'error');
     }
     try {
+      const heldNow = this.options.actions?.intercept?.held().length ?? 0;
+      if (heldNow > 0 || this.heldRows > 0) {
+        // Held rows sit after the recorded ones and change as they wait (and leave when decided):
+        // counted and read again (the store's count is kept, only new flows are counted).
+        this.heldRows = heldNow;
+        this.lastSeq = this.window.refresh();
+        this.refreshHeldDetail();
+        this.render();
+        return;
+      }
       const seq = this.source.latestSeq();
       if (seq === this.lastSeq) return;
       // A lower sequence means the file was replaced (a new capture): start over.
@@ -315,6 +338,18 @@ class UiApp {
     } catch (err) {
       this.setStatus(`cannot read the database: ${err instanceof Error ? err.message : String(err)}`, 'error');
     }
+  }
+
+  /** Held rows in the list at the last poll. */
+  private heldRows = 0;
+
+  /** An open held exchange follows its state (client gone, patience), and once decided becomes the recorded flow. */
+  private refreshHeldDetail(): void {
+    const d = this.detail;
+    if (!d?.flow.held) return;
+    const flow = this.source.getFlow(d.flow.id);
+    if (!flow) return;
+    d.flow = flow;
   }
 
   /** The expression the list shows: the filter, and the findings view's condition when it is on. */
@@ -357,6 +392,7 @@ class UiApp {
   private toggleMark(): void {
     const row = this.window.selected();
     if (!row) return this.setStatus('no flow to mark', 'dim');
+    if (row.held) return this.setStatus('a held exchange is not recorded yet: mark it once it is over', 'dim');
     if (!this.source.toggleMark) return this.setStatus('marks cannot be written here', 'error');
     try {
       const marked = this.source.toggleMark(row.id);
@@ -433,9 +469,10 @@ class UiApp {
           return this.quit(true);
         }
         if (ch === 'r' || ch === 'A') {
-          const n = intercept?.resume() ?? 0;
-          // Released requests go on to the server; quitting now would cut them: q again when they are done.
-          return this.setStatus(`released ${n} held ${n === 1 ? 'request' : 'requests'}; q again to quit`, 'info');
+          const held = intercept?.held() ?? [];
+          intercept?.resume();
+          // Released exchanges go on; quitting now would cut them: q again when they are done.
+          return this.setStatus(`released ${heldWords(held)}; q again to quit`, 'info');
         }
         return this.setStatus('still running', 'dim');
       }
@@ -851,25 +888,34 @@ class UiApp {
     this.render();
   }
 
-  /** i: the intercept filter prompt; a / A: resume the oldest held request / all; X: kill the oldest. */
+  /**
+   * i: the intercept filter prompt; a / X: resume / kill the held exchange selected (or open), else
+   * the oldest; A: resume all.
+   */
   private interceptKey(ch: string): void {
     const intercept = this.options.actions?.intercept;
-    if (!intercept) return this.setStatus('intercept needs the proxy in this terminal (davtap proxy, not davtap ui)', 'error');
+    if (!intercept) return this.setStatus('no proxy to intercept in: davtap ui only reads the database (i, a, A, X work in the davtap that runs the proxy)', 'error');
     if (ch === 'i') {
       this.interceptDraft = intercept.filter() ?? '';
       this.previousMode = 'list';
       this.mode = 'intercept';
       return this.render();
     }
-    const oldest = intercept.held()[0];
-    if (!oldest) return this.setStatus('no request is held', 'dim');
+    const held = intercept.held();
+    if (held.length === 0) return this.setStatus('nothing is held', 'dim');
     if (ch === 'A') {
-      const n = intercept.resume();
-      return this.setStatus(`resumed ${n} held ${n === 1 ? 'request' : 'requests'}`, 'info');
+      const gone = held.filter((h) => h.clientGone).length;
+      intercept.resume();
+      return this.setStatus(`resumed ${heldWords(held)}${gone > 0 ? ` (${gone} past ${gone === 1 ? 'its client' : 'their clients'}: not sent)` : ''}`, 'info');
     }
-    if (ch === 'a') intercept.resume(oldest.id);
-    else intercept.kill(oldest.id);
-    this.setStatus(`${ch === 'a' ? 'resumed' : 'killed'} ${oldest.method} ${oldest.url}`, 'info');
+    const id = this.mode === 'detail' ? this.detail?.flow.id : this.window.selected()?.id;
+    const target = held.find((h) => h.id === id) ?? held[0]!;
+    const done = ch === 'a' ? intercept.resume(target.id) : intercept.kill(target.id);
+    if (done === 0) return this.setStatus('no longer held', 'dim');
+    const what = `held ${target.what} ${target.method} ${target.url}${target.what === 'response' ? ` (${target.status ?? '?'})` : ''}`;
+    if (target.clientGone) return this.setStatus(`${ch === 'a' ? 'resumed' : 'killed'} ${what}: its client had gone, nothing was sent`, 'error');
+    const how = ch === 'a' ? 'resumed' : target.what === 'request' ? 'killed (answered 502, not sent)' : 'killed (the client connection closed without it)';
+    this.setStatus(`${how} ${what}`, 'info');
   }
 
   private onInterceptKey(ch: string | undefined, name: string, enter: boolean): void {
@@ -896,7 +942,11 @@ class UiApp {
     const held = intercept.held();
     const parts: string[] = [];
     if (filter !== null) parts.push(`[intercept ${filter}]`);
-    if (held.length > 0) parts.push(`[${held.length} held: ${held[0]!.method} ${held[0]!.url}${held.length > 1 ? ' …' : ''}]`);
+    if (held.length > 0) {
+      const first = held[0]!;
+      const status = first.what === 'response' ? ` → ${first.status ?? '?'}` : '';
+      parts.push(`[${held.length} held: ${first.method} ${first.url}${status}${held.length > 1 ? ' …' : ''}]`);
+    }
     return parts.join(' ');
   }
 
@@ -911,11 +961,11 @@ class UiApp {
 
   /** `q`: asks first while requests are held, flows are being written, or the proxy runs here (unless `confirmed`). */
   private quit(confirmed = false): void {
-    const held = this.options.actions?.intercept?.held().length ?? 0;
-    if (held > 0 && this.mode !== 'confirm-held') {
+    const held = this.options.actions?.intercept?.held() ?? [];
+    if (held.length > 0 && this.mode !== 'confirm-held') {
       this.previousMode = this.mode === 'help' ? 'list' : this.mode;
       this.mode = 'confirm-held';
-      this.setStatus(`${held} ${held === 1 ? 'request is' : 'requests are'} held by intercept: r release, k kill and quit, any other key stays`, 'error');
+      this.setStatus(`${heldWords(held)} ${held.length === 1 ? 'is' : 'are'} held by intercept: r release, k kill and quit, any other key stays`, 'error');
       return;
     }
     const pending = this.options.pendingWrites?.() ?? 0;
@@ -1023,9 +1073,13 @@ class UiApp {
   private detailMarkup(width: number): string {
     const d = this.detail!;
     const tab: Tab = tabs[d.tab]!;
-    const key = `${d.flow.id}|${tab}|${d.sort}|${d.bodyMode ?? ''}|${width}`;
+    const now = Date.now();
+    // A held exchange is drawn again as its state changes and, for its wait, every second.
+    const held = d.flow.held;
+    const heldKey = held ? `|held:${held.what}:${held.clientGone}:${held.pastPatience}:${Math.floor(now / 1000)}` : d.flow.outcome.kind;
+    const key = `${d.flow.id}|${tab}|${d.sort}|${d.bodyMode ?? ''}|${width}${heldKey}`;
     if (!d.cache || d.cache.key !== key) {
-      d.cache = { key, lines: wrapLines(renderTab(d.flow, tab, { utc: this.options.utc, width, resourceSort: d.sort, ...(d.bodyMode ? { bodyMode: d.bodyMode } : {}) }), width - 1) };
+      d.cache = { key, lines: wrapLines(renderTab(d.flow, tab, { utc: this.options.utc, width, resourceSort: d.sort, now, ...(d.bodyMode ? { bodyMode: d.bodyMode } : {}) }), width - 1) };
     }
     const labels = tabLabels(d.flow, { tab, ...(d.bodyMode ? { bodyMode: d.bodyMode } : {}) });
     const bar = tabs.map((t, i) => (i === d.tab ? `{inverse} ${escapeTags(labels[t])} {/inverse}` : ` ${escapeTags(labels[t])} `)).join('');

@@ -1,6 +1,6 @@
 // The detail tabs of one flow as lines of text: Summary, Findings, Resources, Request, Response,
 // Raw. PURE: a full Flow in, StyledLine[] out; the blessed layer only colours and scrolls them.
-import type { Finding, Flow, Resource, Severity } from '../src/types.js';
+import type { Finding, Flow, HeldState, Resource, Severity } from '../src/types.js';
 import { firstHeader, headerFields } from '../src/http/headers.js';
 import { asText, formatClock, formatCount, formatDuration, formatSize, headerPairs, hexDump } from './format.js';
 import type { CellStyle, StyledLine } from './view-model.js';
@@ -19,6 +19,8 @@ export interface DetailOptions {
   resourceSort?: ResourceSort;
   /** How the Request, Response and Raw tabs show bodies (`m`); each tab's default when absent or not offered there. */
   bodyMode?: BodyMode;
+  /** The time now (epoch ms), for how long a held exchange's client has waited. */
+  now?: number;
 }
 
 /**
@@ -119,12 +121,29 @@ const heading = (text: string): StyledLine => ({ text, style: 'heading' });
 const blank: StyledLine = { text: '' };
 const field = (name: string, value: string, style?: StyledLine['style']): StyledLine => ({ text: `  ${name.padEnd(20)} ${value}`, style });
 
+/** The Summary's word on a held exchange: what waits, since when, and whether its client still does. */
+function heldLines(held: HeldState, now = held.waitingSince): StyledLine[] {
+  const waited = formatDuration(Math.max(0, now - held.waitingSince));
+  const what =
+    held.what === 'request'
+      ? 'the request waits in davtap: nothing of it was sent to the server'
+      : 'the response waits in davtap: the client has been sent nothing of it';
+  const lines = [field('held', what, 'held'), field('client', `waiting ${waited} (patience ${formatDuration(held.patienceMs)})`, held.pastPatience ? 'warning' : undefined)];
+  if (held.clientGone) lines.push(field('', 'the client has gone (its connection closed): a (resume) or X (kill) now sends nothing', 'error'));
+  else if (held.pastPatience) lines.push(field('', 'past the patience: the client may give up before it is answered', 'warning'));
+  else lines.push(field('', held.what === 'request' ? 'a sends it on, X answers 502 without sending it' : 'a delivers it, X closes the client connection without it', 'held'));
+  return lines;
+}
+
 function summaryTab(flow: Flow, options: DetailOptions): StyledLine[] {
   const { request, response, outcome, timings } = flow;
   const lines: StyledLine[] = [heading(`${request.method} ${request.url}`)];
   lines.push(field('status', response ? `${response.status} ${response.reason}` : 'no response', response ? statusStyle(response.status) : 'error'));
-  const outcomeText = [outcome.kind, outcome.code, outcome.message].filter(Boolean).join(' — ');
-  lines.push(field('outcome', outcomeText, outcome.kind === 'complete' ? 'ok' : 'error'));
+  if (flow.held) lines.push(...heldLines(flow.held, options.now));
+  else {
+    const outcomeText = [outcome.kind, outcome.code, outcome.message].filter(Boolean).join(' — ');
+    lines.push(field('outcome', outcomeText, outcome.kind === 'complete' ? 'ok' : 'error'));
+  }
   if (flow.injected) lines.push(field('fault injected', flow.injected, 'injected'));
   if (flow.replayOf) lines.push(field('replay of', `flow ${flow.replayOf} (sent again by davtap)`));
   if (flow.leg === 'back') lines.push(field('sandwich', "back leg: the gateway's request to the origin"));
@@ -322,6 +341,7 @@ function requestTab(flow: Flow, options: DetailOptions): StyledLine[] {
 
 function responseTab(flow: Flow, options: DetailOptions): StyledLine[] {
   const { response } = flow;
+  if (!response && flow.held) return [{ text: 'No response yet: the request is held in davtap (a sends it on, X kills it)', style: 'held' }];
   if (!response) return [{ text: `No response: ${flow.outcome.kind}${flow.outcome.message ? ` — ${flow.outcome.message}` : ''}`, style: 'error' }];
   const lines: StyledLine[] = [heading(`HTTP/${response.httpVersion} ${response.status} ${response.reason}`)];
   for (const [k, v] of headerPairs(response.rawHeaders)) lines.push({ text: `${k}: ${v}` });
@@ -372,7 +392,7 @@ function rawTab(flow: Flow, hex = false): StyledLine[] {
   lines.push(blank, ...(hex ? renderBodyAs(request.body.bytes, 'hex') : rawBytes(request.body.bytes)));
   lines.push(blank, heading('Response as relayed'));
   if (!response) {
-    lines.push({ text: `(no response: ${flow.outcome.kind})`, style: 'error' });
+    lines.push(flow.held ? { text: '(no response yet: the request is held in davtap)', style: 'held' } : { text: `(no response: ${flow.outcome.kind})`, style: 'error' });
     return lines;
   }
   for (const info of response.informational) {

@@ -3,6 +3,7 @@
 // paths and every header, URL and finding text of an opened flow. Filters still match what was
 // recorded, so `~u token=` finds the flows that sent one.
 import type { FilterNode } from '../src/filter/index.js';
+import type { Flow } from '../src/types.js';
 import { createRedactor, redactFlow, type Redactor } from '../src/redact/index.js';
 import { openReader, type FlowRow, type Store } from '../src/store/index.js';
 import type { FlowSource } from './flow-window.js';
@@ -44,6 +45,12 @@ export interface SourceOptions {
 }
 
 const redactorFor = (options: SourceOptions): Redactor => (options.showSecrets === true ? createRedactor({ enabled: false }) : masking);
+
+/** The masks the list and the flow view apply (none with `--show-secrets`), for flows that come from elsewhere than the store. */
+export function masksFor(options: SourceOptions): { maskFlow: (flow: Flow) => Flow; maskUrl: (url: string) => string } {
+  const redactor = redactorFor(options);
+  return { maskFlow: (flow) => redactFlow(flow, redactor), maskUrl: (url) => redactor.url(url) };
+}
 
 const newRowsPage = 5000;
 

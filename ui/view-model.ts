@@ -41,9 +41,11 @@ export interface FlowListRow {
   pairedWith?: string | null;
   /** Marked by the user (`m` in the list; the filter `~marked`). */
   marked?: boolean;
+  /** An exchange the intercept holds now (not recorded yet): what waits, and whether its client still does. */
+  held?: { what: 'request' | 'response'; clientGone: boolean; pastPatience: boolean };
 }
 
-export type CellStyle = 'normal' | 'ok' | 'redirect' | 'client-error' | 'server-error' | 'error' | 'warning' | 'info' | 'dim' | 'injected';
+export type CellStyle = 'normal' | 'ok' | 'redirect' | 'client-error' | 'server-error' | 'error' | 'warning' | 'info' | 'dim' | 'injected' | 'held';
 
 export interface Cell {
   text: string;
@@ -143,7 +145,9 @@ export function findingBadges(row: Pick<FlowListRow, 'errors' | 'warnings' | 'in
  * "f" a front flow paired with its back flow, "g" a front flow the gateway answered itself, "b" a
  * back flow (the gateway's request to the origin).
  */
-export function rowMarker(row: Pick<FlowListRow, 'outcome' | 'injected' | 'leg' | 'pairedWith' | 'marked'>): Cell {
+export function rowMarker(row: Pick<FlowListRow, 'outcome' | 'injected' | 'leg' | 'pairedWith' | 'marked' | 'held'>): Cell {
+  // H: held by the intercept filter, not over yet (nothing else about it is known).
+  if (row.held) return { text: 'H', style: 'held' };
   const failedTransport = row.outcome !== 'complete';
   const injected = row.injected !== null && row.injected !== undefined && row.injected !== '';
   const leg = row.leg === 'back' ? 'b' : row.leg === 'front' ? (row.pairedWith ? 'f' : 'g') : '';
@@ -158,7 +162,9 @@ export function tlsCell(row: Pick<FlowListRow, 'clientTls'>): Cell {
 }
 
 /** Status code, or a short outcome word when no response head arrived. */
-export function statusCell(row: Pick<FlowListRow, 'status' | 'outcome'>): Cell {
+export function statusCell(row: Pick<FlowListRow, 'status' | 'outcome' | 'held'>): Cell {
+  // A held request has no response yet; a held response shows its status.
+  if (row.held) return { text: row.held.what === 'request' ? 'HOLD' : String(row.status ?? ''), style: 'held' };
   if (row.status === null) return { text: outcomeShort[row.outcome], style: 'error' };
   const s = row.status;
   const style: CellStyle = s >= 500 ? 'server-error' : s >= 400 ? 'client-error' : s >= 300 ? 'redirect' : 'ok';
@@ -195,7 +201,7 @@ function rawCell(row: FlowListRow, key: Column['key'], utc: boolean): Cell {
     case 'status':
       return statusCell(row);
     case 'path':
-      return { text: pathText(row), style: 'normal' };
+      return { text: pathText(row), style: row.held ? heldPathStyle(row.held) : 'normal' };
     case 'size':
       return { text: row.status === null ? '' : formatSize(row.size), style: 'normal' };
     case 'duration':
@@ -212,12 +218,22 @@ function rawCell(row: FlowListRow, key: Column['key'], utc: boolean): Cell {
  * path (with the host in forward mode), elided in the middle to `width` so that both its start and
  * its last segment stay readable.
  */
-export function pathText(row: Pick<FlowListRow, 'mode' | 'host' | 'path' | 'report'>, width?: number): string {
+export function pathText(row: Pick<FlowListRow, 'mode' | 'host' | 'path' | 'report' | 'held'>, width?: number): string {
   const path = row.mode === 'forward' && row.host ? `${row.host}${row.path}` : row.path;
-  const report = row.report ? `${row.report} ` : '';
+  const report = (row.held ? `[${heldLabel(row.held)}] ` : '') + (row.report ? `${row.report} ` : '');
   if (width === undefined) return report + path;
   if (report.length + 8 > width) return fitMiddle(`${report}${path}`, width);
   return report + fitMiddle(path, width - report.length);
+}
+
+/** What a held row says in front of its path: "held request", "held response · client gone", "held request · past patience". */
+export function heldLabel(held: NonNullable<FlowListRow['held']>): string {
+  const state = held.clientGone ? ' · client gone' : held.pastPatience ? ' · past patience' : '';
+  return `held ${held.what}${state}`;
+}
+
+function heldPathStyle(held: NonNullable<FlowListRow['held']>): CellStyle {
+  return held.clientGone ? 'error' : held.pastPatience ? 'warning' : 'held';
 }
 
 /** The header line of the list, aligned like the rows. */

@@ -14,7 +14,7 @@ import { replayForUi } from './replay.js';
 import { editForUi } from './edit.js';
 import { interceptFilterOf, interceptForUi } from './intercept.js';
 import { DEFAULT_PATIENCE_MS, Interceptor } from '../proxy/intercept.js';
-import type { FilterNode } from '../filter/index.js';
+import { parseFilter, type FilterNode } from '../filter/index.js';
 import type { CliIO, Command } from './io.js';
 import { stopOnce } from './stop-once.js';
 import { TerminalLog } from './terminal-log.js';
@@ -67,6 +67,13 @@ Options:
   --inject-filter EXPR       which responses to inject, as a filter on what the response head
                              tells (${headFilterCodes()}, ! & |;
                              see 'davtap flows --help'); default: every 207
+  --intercept EXPR           hold matching exchanges from the start, as the UI's i does (a request
+                             filter holds requests; one naming a response code, ~s ~c ~hs ~bs ~ts
+                             ~a ~q, holds responses too); needs the terminal UI, which releases
+                             them: with --no-ui (or stdout not a terminal) it is refused
+  --intercept-patience SECONDS
+                             a held exchange whose client has waited longer is shown past its
+                             patience (default 30); with the terminal UI only, as --intercept
   -h, --help                 show this help
 
 Reverse mode changes only Host, Destination and If (requests) and Location, Content-Location
@@ -99,6 +106,8 @@ interface ProxyArgs {
   'head-timeout'?: string;
   inject?: string;
   'inject-filter'?: string;
+  intercept?: string;
+  'intercept-patience'?: string;
 }
 
 export function parseSeconds(flag: string, text: string): number {
@@ -126,6 +135,30 @@ function injectorOf(inject: string | undefined, filter: string | undefined) {
     return undefined;
   }
   return createInjector({ specs: parseInjectSpecs(inject), ...(filter !== undefined ? { filter: parseHeadFilter(filter) } : {}) });
+}
+
+/**
+ * --intercept and --intercept-patience: holding needs someone to release what is held, the
+ * terminal UI (a, A, X); without it they are refused rather than hold exchanges nobody can release.
+ */
+function interceptOption(text: string | undefined, patience: string | undefined, withUi: boolean): Pick<ProxySettings, 'intercept' | 'interceptPatienceMs'> {
+  if (text === undefined && patience === undefined) return {};
+  if (!withUi) {
+    const flag = text !== undefined ? '--intercept' : '--intercept-patience';
+    throw new UsageError(`${flag} needs the terminal UI, which releases what is held (a, A, X): not with --no-ui or when stdout is not a terminal`);
+  }
+  let node: FilterNode | undefined;
+  if (text !== undefined) {
+    try {
+      node = parseFilter(text);
+    } catch (err) {
+      throw new UsageError(`--intercept: ${err instanceof Error ? err.message.replace(/^filter: /, '') : String(err)}`);
+    }
+  }
+  return {
+    ...(node ? { intercept: { node, text: text!.trim() } } : {}),
+    ...(patience !== undefined ? { interceptPatienceMs: parseSeconds('--intercept-patience', patience) } : {}),
+  };
 }
 
 /** The recording, UI and TLS options every relaying command takes (`proxy`, `sandwich`). */
@@ -158,6 +191,8 @@ export const proxyOptionSpec = {
   ...relayOptionSpec,
   inject: { type: 'string' },
   'inject-filter': { type: 'string' },
+  intercept: { type: 'string' },
+  'intercept-patience': { type: 'string' },
 } satisfies OptionSpec;
 
 /** Everything a running proxy is made of, as the command line gave it (or as `davtap demo` sets it). */
@@ -391,6 +426,7 @@ export const command: Command = {
     const maxDbSize = values['max-db-size'] !== undefined ? parseSize('--max-db-size', values['max-db-size']) : undefined;
     const withUi = values['no-ui'] !== true && io.stdout.isTTY === true;
     const injectFor = injectorOf(values.inject, values['inject-filter']);
+    const intercept = interceptOption(values.intercept, values['intercept-patience'], withUi);
     const insecureUpstream = values['insecure-upstream'] ?? false;
     const upstreamTls = loadUpstreamTls(
       { ca: values['upstream-ca'], cert: values['upstream-cert'], key: values['upstream-key'], insecure: insecureUpstream },
@@ -413,6 +449,7 @@ export const command: Command = {
         withUi,
         showSecrets: values['show-secrets'] === true,
         ...(injectFor ? { injectFor } : {}),
+        ...intercept,
         insecureUpstream,
         ...(upstreamTls ? { upstreamTls } : {}),
       },

@@ -20,6 +20,8 @@ const colourTags: Record<Style, string | null> = {
   info: 'cyan-fg',
   dim: null,
   injected: 'magenta-fg',
+  // Held by the intercept filter: a background, so that the row stands out from every status colour.
+  held: 'blue-bg',
   heading: 'bold',
   mark: 'red-fg',
 };

@@ -204,7 +204,8 @@ export class WireExchange implements LinkUser {
   private snapshot(): Flow {
     const response = this.response;
     const payload = this.responseIntercept?.payload ?? this.heldPayload;
-    const bytes = payload ? Buffer.concat(payload) : Buffer.alloc(0);
+    // One piece (a held response) is shown as it is: asked again and again while it waits, it is not copied.
+    const bytes = !payload ? Buffer.alloc(0) : payload.length === 1 ? payload[0]! : Buffer.concat(payload);
     return {
       id: this.id,
       mode: this.target.mode,
