@@ -1,10 +1,13 @@
 // Payload checking speed (MS651–MS656): a calendar-query 207 of 10,000 events (realistic objects:
 // RRULE, ATTENDEEs, VALARM, a long description folded at 75 octets, CRLF) analyzed in 64 KiB
 // writes, against the same bytes with calendar-data in a foreign namespace (no payload is checked:
-// the difference is what the checks cost), and the checker alone on the same payload texts. Then
-// the cost for a 207 without payloads: the tree before the payload checks (git archive of the
-// commit before them) and the current tree analyze the same small Apache 207 and a 10,000-response
-// listing, alternating child processes A/B so that the shared machine's drift hits both.
+// the difference is what the checks cost), and the checker alone on the same payload texts, the
+// three interleaved round by round. Then the cost for a 207 without payloads: the tree just
+// before the payload checks, the commit that added them (git archive of each) and the current
+// tree analyze the same small Apache 207 and a 10,000-response listing, alternating child
+// processes so that the shared machine's drift hits all three.
+//
+//   BENCH_ONLY=payload npm run bench          (BENCH_RUNS=5 for more rounds on a quiet machine)
 //
 // The same file is the child: `node --import tsx bench/payload.bench.ts --worker TREE MODE FILE`.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -60,7 +63,7 @@ function eventText(i: number): string {
 }
 
 /** A Radicale-shaped calendar-query answer; `foreign`: calendar-data in a namespace no rule reads. */
-function calendarQuery(foreign: boolean): { body: string; payloadBytes: number } {
+export function calendarQuery(foreign: boolean): { body: string; payloadBytes: number } {
   const ns = foreign ? FOREIGN : 'urn:ietf:params:xml:ns:caldav';
   const parts = [`<?xml version='1.0' encoding='utf-8'?>\n<multistatus xmlns="DAV:" xmlns:C="${ns}">`];
   let payloadBytes = 0;
@@ -98,7 +101,11 @@ async function worker(tree: string, mode: string, file: string): Promise<void> {
   const head = { status: 207, reason: 'Multi-Status', httpVersion: '1.1', rawHeaders: ['Content-Type', 'text/xml; charset=utf-8'], bodyForm: 'payload' as const };
   if (mode === 'file') {
     const body = readFileSync(file);
-    const req = { method: 'REPORT', target: '/cal/', rawHeaders: ['Host', '127.0.0.1', 'Depth', '1'], body: Buffer.from('<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/><C:calendar-data/></D:prop></C:calendar-query>') };
+    // The request names calendar-data in the namespace the answer uses: the foreign body then
+    // carries what was asked for too, and both runs do the same work but the payload checks
+    // (asking for the CalDAV element and getting a foreign one would add an MS401 per response).
+    const ns = body.subarray(0, 400).toString('latin1').includes(FOREIGN) ? FOREIGN : 'urn:ietf:params:xml:ns:caldav';
+    const req = { method: 'REPORT', target: '/cal/', rawHeaders: ['Host', '127.0.0.1', 'Depth', '1'], body: Buffer.from(`<C:calendar-query xmlns:D="DAV:" xmlns:C="${ns}"><D:prop><D:getetag/><C:calendar-data/></D:prop></C:calendar-query>`) };
     const once = () => {
       const a = createAnalyzer(req, head);
       for (let at = 0; at < body.length; at += CHUNK) a.write(body.subarray(at, at + CHUNK));
@@ -163,17 +170,29 @@ function child(tree: string, mode: string, file: string): Out {
   return JSON.parse(r.stdout) as Out;
 }
 
-/** The tree just before the payload checks landed, extracted next to the bench's temp files. */
-function treeBefore(dir: string): { tree: string; commit: string } | undefined {
+/** `src/` of a commit, extracted next to the bench's temp files, runnable by the worker. */
+function extract(dir: string, name: string, commit: string): string {
+  const tree = path.join(dir, name);
+  execFileSync('sh', ['-c', `mkdir -p "${tree}" && git -C "${ROOT}" archive "${commit}" src | tar -x -C "${tree}"`]);
+  symlinkSync(path.join(ROOT, 'node_modules'), path.join(tree, 'node_modules'));
+  writeFileSync(path.join(tree, 'package.json'), readFileSync(path.join(ROOT, 'package.json')));
+  return tree;
+}
+
+/**
+ * The trees just before and just after the payload checks landed: the one change between them is
+ * the checks, so the two isolate their cost on a 207 without payloads (the current tree also
+ * carries everything that landed since).
+ */
+function treesAround(dir: string): { before: { tree: string; commit: string }; landed: { tree: string; commit: string } } | undefined {
   try {
     const landed = execFileSync('git', ['-C', ROOT, 'log', '--format=%H', '-1', '--grep=^Payload checks inside 207s'], { encoding: 'utf8' }).trim();
     if (landed === '') return undefined;
-    const commit = execFileSync('git', ['-C', ROOT, 'rev-parse', `${landed}^`], { encoding: 'utf8' }).trim();
-    const tree = path.join(dir, 'before');
-    execFileSync('sh', ['-c', `mkdir -p "${tree}" && git -C "${ROOT}" archive "${commit}" src | tar -x -C "${tree}"`]);
-    symlinkSync(path.join(ROOT, 'node_modules'), path.join(tree, 'node_modules'));
-    writeFileSync(path.join(tree, 'package.json'), readFileSync(path.join(ROOT, 'package.json')));
-    return { tree, commit: commit.slice(0, 7) };
+    const parent = execFileSync('git', ['-C', ROOT, 'rev-parse', `${landed}^`], { encoding: 'utf8' }).trim();
+    return {
+      before: { tree: extract(dir, 'before', parent), commit: parent.slice(0, 7) },
+      landed: { tree: extract(dir, 'landed', landed), commit: landed.slice(0, 7) },
+    };
   } catch {
     return undefined;
   }
@@ -212,10 +231,15 @@ export async function run(): Promise<string> {
     const tAlone = best(alone);
     const added = Math.max(tWith - tWithout, 0.001);
 
-    const before = treeBefore(dir);
-    const ab: { tree: string; small: number[]; list: number[] }[] = [
-      ...(before ? [{ tree: before.tree, small: [] as number[], list: [] as number[] }] : []),
-      { tree: ROOT, small: [], list: [] },
+    const around = treesAround(dir);
+    const ab: { label: string; tree: string; small: number[]; list: number[] }[] = [
+      ...(around
+        ? [
+            { label: `before the checks (${around.before.commit})`, tree: around.before.tree, small: [] as number[], list: [] as number[] },
+            { label: `the checks landed (${around.landed.commit})`, tree: around.landed.tree, small: [] as number[], list: [] as number[] },
+          ]
+        : []),
+      { label: 'current tree', tree: ROOT, small: [], list: [] },
     ];
     for (let r = 0; r < RUNS; r++) {
       for (const side of ab) {
@@ -251,15 +275,15 @@ export async function run(): Promise<string> {
       '',
       '### A 207 without payloads: before and after the payload checks',
       '',
-      before
-        ? `The tree before the payload checks (${before.commit}, its src/ from \`git archive\`) and the current tree, alternating child processes, ${RUNS} each.`
-        : 'The tree before the payload checks could not be extracted (no git history): the current tree only.',
-      `'small' is the analyzer bench's fixed-cost case (${path.relative(ROOT, SMALL_FIXTURE)}: median of 5 rounds of 1,500 analyses after 1,000 warm-up), median over runs;`,
+      around
+        ? `The tree just before the payload checks (${around.before.commit}), the commit that added them (${around.landed.commit}; the difference between these two is the checks alone) and the current tree, each its src/ from \`git archive\`, alternating child processes, ${RUNS} rounds.`
+        : 'The trees around the payload checks could not be extracted (no git history): the current tree only.',
+      `'small' is the analyzer bench's fixed-cost case (${path.relative(ROOT, SMALL_FIXTURE)}: median of 5 rounds of 1,500 analyses after 1,000 warm-up), median over rounds;`,
       `'listing' a ${LISTING.toLocaleString('en')}-response Apache-style PROPFIND answer (${fixed(listMB, 1)} MB) analyzed once after a warm-up pass, best of ${RUNS}.`,
       '',
       table(
         ['tree', 'small 207', 'listing', 'listing MB/s'],
-        ab.map((side) => [side.tree === ROOT ? 'with payload checks' : `before (${before!.commit})`, `${fixed(median(side.small), 1)} µs`, `${fixed(best(side.list), 0)} ms`, fixed(listMB / (best(side.list) / 1000), 1)]),
+        ab.map((side) => [side.label, `${fixed(median(side.small), 1)} µs`, `${fixed(best(side.list), 0)} ms`, fixed(listMB / (best(side.list) / 1000), 1)]),
       ),
     ];
     return lines.join('\n');
