@@ -10,7 +10,9 @@ import type { InterceptFilter, Interceptor } from '../proxy/intercept.js';
 import { decodableEncoding } from '../tap/decode.js';
 import type { Flow, FlowStart } from '../types.js';
 import type { UiIntercept } from '../../ui/app.js';
-import { requestToText, whyNotEditable } from '../replay/edit-text.js';
+import { maskSecrets, requestToText, restoreSecrets, whyNotEditable, type EditableRequest } from '../replay/edit-text.js';
+import { createRedactor } from '../redact/index.js';
+import type { InterceptedRequest } from '../proxy/hooks.js';
 
 /** True when the filter names a code that looks at the response. */
 export function namesResponse(node: FilterNode): boolean {
@@ -96,7 +98,10 @@ export function interceptFilterOf(node: FilterNode, maxBody = 64 * 1024 * 1024):
   return filter;
 }
 
-export function interceptForUi(interceptor: Interceptor, maxBody?: number): UiIntercept {
+export function interceptForUi(interceptor: Interceptor, maxBody?: number, options: { showSecrets?: boolean } = {}): UiIntercept {
+  // e shows credentials masked as the screen does (unless --show-secrets) and sends them as they came.
+  const redactor = createRedactor({ enabled: options.showSecrets !== true });
+  const asSent = (r: InterceptedRequest, body: Buffer): EditableRequest => ({ method: r.method, target: r.upstream.target, httpVersion: '1.1', rawHeaders: r.upstream.rawHeaders, body });
   const pick = (id: string | undefined): string[] => (id !== undefined ? [id] : interceptor.list().map((r) => r.id));
   return {
     setFilter(text) {
@@ -133,8 +138,13 @@ export function interceptForUi(interceptor: Interceptor, maxBody?: number): UiIn
       if (!interceptor.request(id)) return { error: `${label} is no longer held` };
       const why = whyNotEditable({ bytes: body, bytesSeen: body.length, captureComplete: true });
       if (why !== undefined) return { error: `${label}: ${why.replace('(r sends it again as recorded)', '(a resumes it unchanged)')}` };
-      return { text: requestToText({ method: r.method, target: r.upstream.target, httpVersion: '1.1', rawHeaders: r.upstream.rawHeaders, body }), label };
+      return { text: requestToText(maskSecrets(asSent(r, body), redactor)), label };
     },
-    sendEdited: (id, request) => interceptor.edit(id, { method: request.method, target: request.target, rawHeaders: request.rawHeaders, body: request.body }),
+    sendEdited(id, request) {
+      const r = interceptor.request(id);
+      if (!r) return false;
+      const sent = restoreSecrets(request, asSent(r, Buffer.alloc(0)), redactor);
+      return interceptor.edit(id, { method: sent.method, target: sent.target, rawHeaders: sent.rawHeaders, body: sent.body });
+    },
   };
 }

@@ -377,7 +377,7 @@ export async function startProxySession(settings: ProxySettings, io: CliIO): Pro
           notice: terminal.notice,
           ...(settings.uiStatus ? { status: settings.uiStatus(running) } : {}),
           signal: lifecycle.signal,
-          actions: { replay: replayForUi(dbPath, log), edit: editForUi(dbPath, io.env, log), ...(interceptor ? { intercept: interceptForUi(interceptor, settings.maxBody) } : {}) },
+          actions: { replay: replayForUi(dbPath, log), edit: editForUi(dbPath, io.env, log, { showSecrets: settings.showSecrets }), ...(interceptor ? { intercept: interceptForUi(interceptor, settings.maxBody, { showSecrets: settings.showSecrets }) } : {}) },
         }),
       )
       .then(() => stop())

@@ -78,7 +78,7 @@ export const command: Command = {
         color: io.env.NO_COLOR === undefined || io.env.NO_COLOR === '',
         screen: { output: io.stdout },
         // Replays are recorded in the same database (a writer of its own; the UI itself only reads).
-        actions: { replay: replayForUi(dbPath, () => {}), edit: editForUi(dbPath, io.env, () => {}) },
+        actions: { replay: replayForUi(dbPath, () => {}), edit: editForUi(dbPath, io.env, () => {}, { showSecrets: values['show-secrets'] === true }) },
       });
     } finally {
       source.close();

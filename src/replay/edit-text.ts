@@ -16,8 +16,12 @@
 // After an edit, Content-Length is made to match the body whenever the request is not chunked (and
 // the change is named in a note for the status line); a chunked request's body is sent as one chunk.
 import { WireError, parseRequestHead, requestBodyPlan } from '../http/message.js';
-import { setHeader } from '../http/headers.js';
+import { headerValues, setHeader } from '../http/headers.js';
+import { REDACTED, type Redactor } from '../redact/index.js';
 import type { CapturedBody, RawHeaders } from '../types.js';
+
+/** The mask inside a URL (brackets are not allowed there). */
+const REDACTED_IN_URL = encodeURIComponent(REDACTED);
 
 /** A request as it is edited and sent: `target` as it goes on the request line. */
 export interface EditableRequest {
@@ -170,4 +174,48 @@ export function editedRequest(text: string): EditOutcome {
     notes.push(`Content-Length: ${request.body.length} added`);
   }
   return { request, notes };
+}
+
+/**
+ * The request as the editor shows it when the UI masks credentials (without --show-secrets): the
+ * secret header values and URL parameters as `[redacted]`, as on screen. restoreSecrets() puts the
+ * recorded values back into what the editor saved, so a masked credential is sent as recorded and
+ * never passes through the editor's file.
+ */
+export function maskSecrets(request: EditableRequest, redactor: Redactor): EditableRequest {
+  if (!redactor.enabled) return request;
+  return { ...request, target: redactor.url(request.target), rawHeaders: redactor.headers(request.rawHeaders) };
+}
+
+/**
+ * What the editor saved with the masked values (those left exactly as shown) replaced by the
+ * recorded ones, matched by field name and occurrence. A value that still holds the mask but was
+ * changed around it cannot be restored: a one-line EditTextError, nothing is sent.
+ */
+export function restoreSecrets(edited: EditableRequest, original: EditableRequest, redactor: Redactor): EditableRequest {
+  if (!redactor.enabled) return edited;
+  const masked = maskSecrets(original, redactor);
+  let target = edited.target;
+  if (target === masked.target) target = original.target;
+  else if (target.includes(REDACTED_IN_URL) && masked.target.includes(REDACTED_IN_URL)) {
+    throw new EditTextError('the request-target still holds a masked value (%5Bredacted%5D) but was changed around it: type the value, or leave the masked part as it was', 1);
+  }
+  const seen = new Map<string, number>();
+  const rawHeaders: RawHeaders = [];
+  for (let i = 0; i + 1 < edited.rawHeaders.length; i += 2) {
+    const name = edited.rawHeaders[i]!;
+    const value = edited.rawHeaders[i + 1]!;
+    const key = name.toUpperCase();
+    const n = seen.get(key) ?? 0;
+    seen.set(key, n + 1);
+    let restored = value;
+    if (value.includes(REDACTED) || value.includes(REDACTED_IN_URL)) {
+      const wasMasked = headerValues(masked.rawHeaders, name)[n];
+      const recorded = headerValues(original.rawHeaders, name)[n];
+      if (wasMasked !== undefined && recorded !== undefined && wasMasked === value) restored = recorded;
+      else if (wasMasked !== recorded) throw new EditTextError(`${name} still holds a masked value (${REDACTED}) but was changed: type the credential, or leave the line as it was`);
+    }
+    rawHeaders.push(name, restored);
+  }
+  return { ...edited, target, rawHeaders };
 }

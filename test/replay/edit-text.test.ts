@@ -2,7 +2,8 @@
 // wrote, takes CRLF as well as LF, keeps header order and case, makes Content-Length match an edited
 // body (unless chunked), and names the line of what does not parse.
 import test from 'ava';
-import { bodyText, editedRequest, EditTextError, parseRequestText, requestToText, whyNotEditable, type EditableRequest } from '../../src/replay/edit-text.js';
+import { bodyText, editedRequest, EditTextError, maskSecrets, parseRequestText, requestToText, restoreSecrets, whyNotEditable, type EditableRequest } from '../../src/replay/edit-text.js';
+import { createRedactor } from '../../src/redact/index.js';
 import { serializeRequest } from '../../src/http/message.js';
 
 const propfindBody = Buffer.from('<?xml version="1.0"?>\n<d:propfind xmlns:d="DAV:"><d:prop><d:getetag/></d:prop></d:propfind>');
@@ -83,4 +84,23 @@ test('only whole text bodies are editable: a cut or binary body is refused with 
   t.is(bodyText(Buffer.from([0xc3, 0x28])), undefined, 'invalid UTF-8');
   t.is(bodyText(Buffer.from('a\tb\r\nc\f')), 'a\tb\r\nc\f');
   t.throws(() => requestToText({ ...propfind, body: Buffer.from([0, 1, 2]) }), { instanceOf: EditTextError });
+});
+
+test('credentials are masked in the text and put back when left as shown; a masked value changed around the mask is refused', (t) => {
+  const redactor = createRedactor();
+  const original: EditableRequest = { ...propfind, target: '/dav/?token=s3cret&x=1', rawHeaders: ['Authorization', 'Basic dTpw', 'Depth', '1', 'Cookie', 'a=b'] };
+  const text = requestToText(maskSecrets(original, redactor));
+  t.false(/dTpw|s3cret|a=b/.test(text));
+  t.regex(text, /^Authorization: \[redacted\]$/m);
+  const edited = editedRequest(text.replace('Depth: 1', 'Depth: 0')).request;
+  const sent = restoreSecrets(edited, original, redactor);
+  t.is(sent.target, original.target);
+  t.deepEqual(sent.rawHeaders.slice(0, 6), ['Authorization', 'Basic dTpw', 'Depth', '0', 'Cookie', 'a=b']);
+  // A credential typed in place of the mask is sent as typed.
+  t.deepEqual(restoreSecrets(editedRequest(text.replace('Authorization: [redacted]', 'Authorization: Bearer new')).request, original, redactor).rawHeaders.slice(0, 2), ['Authorization', 'Bearer new']);
+  t.throws(() => restoreSecrets(editedRequest(text.replace('Authorization: [redacted]', 'Authorization: Basic [redacted]x')).request, original, redactor), { message: /Authorization still holds a masked value/ });
+  t.throws(() => restoreSecrets(editedRequest(text.replace('&x=1', '&x=2')).request, original, redactor), { message: /^line 1: the request-target still holds a masked value/ });
+  // --show-secrets: nothing masked, nothing restored.
+  const off = createRedactor({ enabled: false });
+  t.is(requestToText(maskSecrets(original, off)), requestToText(original));
 });

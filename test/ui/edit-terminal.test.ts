@@ -3,7 +3,7 @@
 // a file next to it says). An edited PROPFIND is recorded as a replay of its original with the
 // Depth the editor wrote; an editor exiting non-zero, or a head that no longer parses, sends nothing.
 import test from 'ava';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,13 +28,14 @@ function freePort(): Promise<number> {
   });
 }
 
-/** An $EDITOR that does what the file `mode` beside it says: a sed script to apply, or `fail`. */
-export function scriptedEditor(dir: string): { editor: string; mode(what: string): void } {
+/** An $EDITOR that does what the file `mode` beside it says (a sed script to apply, or `fail`) and keeps a copy of what it saved. */
+function scriptedEditor(dir: string): { editor: string; mode(what: string): void; lastSaved(): string } {
   const editor = path.join(dir, 'editor.sh');
   const modeFile = path.join(dir, 'mode');
-  writeFileSync(editor, `#!/bin/sh\nmode=$(cat ${sh(modeFile)})\n[ "$mode" = fail ] && exit 1\nexec sed -i -e "$mode" "$1"\n`);
+  const saved = path.join(dir, 'saved.http');
+  writeFileSync(editor, `#!/bin/sh\nmode=$(cat ${sh(modeFile)})\n[ "$mode" = fail ] && exit 1\nsed -i -e "$mode" "$1" && cp "$1" ${sh(saved)}\n`);
   chmodSync(editor, 0o755);
-  return { editor, mode: (what) => writeFileSync(modeFile, what) };
+  return { editor, mode: (what) => writeFileSync(modeFile, what), lastSaved: () => readFileSync(saved, 'utf8') };
 }
 
 const flowCount = (screen: string) => Number(/(\d+) flows?\b/.exec(screen)?.[1] ?? -1);
@@ -46,7 +47,7 @@ test('e sends an edited PROPFIND as a replay of it (Depth changed, linked, diff 
   t.teardown(() => dav.close());
   const port = await freePort();
   const db = path.join(dir, 'flows.db');
-  const { editor, mode } = scriptedEditor(dir);
+  const { editor, mode, lastSaved } = scriptedEditor(dir);
   const term = Tmux.start(
     `cd ${sh(root)} && unset VISUAL; EDITOR=${sh(editor)} LANG=C.UTF-8 node --import tsx ${sh(cli)} --upstream ${sh(`${dav.url}/`)} --listen 127.0.0.1:${port} --db ${sh(db)} --ca-dir ${sh(path.join(dir, 'ca'))}; echo davtap-exit=$?; sleep 60`,
   );
@@ -54,7 +55,8 @@ test('e sends an edited PROPFIND as a replay of it (Depth changed, linked, diff 
   await term.waitFor(/No flows yet/, 30_000);
   const proxy = `http://127.0.0.1:${port}`;
   t.is((await curl(['-X', 'PUT', '--data-binary', 'hello', `${proxy}/dav/r.txt`])).code, 0);
-  t.is((await curl(['-X', 'PROPFIND', '-H', 'Depth: 1', `${proxy}/dav/`])).code, 0);
+  // A credential (a cookie: the in-process server ignores it): masked in the editor, sent as recorded.
+  t.is((await curl(['-X', 'PROPFIND', '-H', 'Depth: 1', '-H', 'Cookie: sid=c2VjcmV0', `${proxy}/dav/`])).code, 0);
   await term.waitFor(/2 flows/, 10_000);
 
   // The editor exits 1: nothing is sent.
@@ -85,6 +87,9 @@ test('e sends an edited PROPFIND as a replay of it (Depth changed, linked, diff 
   t.is(edited!.replayOf, original!.id);
   const editedFlow = reader.getFlow(edited!.id)!;
   t.is(firstHeader(editedFlow.request.rawHeaders, 'depth'), '0');
+  t.regex(lastSaved(), /^Cookie: \[redacted\]$/m);
+  t.false(lastSaved().includes('c2VjcmV0'), 'the credential never reaches the editor');
+  t.is(firstHeader(editedFlow.request.rawHeaders, 'cookie'), 'sid=c2VjcmV0');
   t.is(firstHeader(reader.getFlow(original!.id)!.request.rawHeaders, 'depth'), '1');
 
   // D on the original: a copy sent as a new flow of its own (no replay link).
