@@ -226,9 +226,9 @@ export function pathText(row: Pick<FlowListRow, 'mode' | 'host' | 'path' | 'repo
   return report + fitMiddle(path, width - report.length);
 }
 
-/** What a held row says in front of its path: "held request", "held response · client gone", "held request · past patience". */
+/** What a held row says in front of its path: "held request", "held response, client gone", "held request, past patience". */
 export function heldLabel(held: NonNullable<FlowListRow['held']>): string {
-  const state = held.clientGone ? ' · client gone' : held.pastPatience ? ' · past patience' : '';
+  const state = held.clientGone ? ', client gone' : held.pastPatience ? ', past patience' : '';
   return `held ${held.what}${state}`;
 }
 

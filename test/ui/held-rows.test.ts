@@ -93,7 +93,7 @@ test('a held row says when its client has gone or waited past the patience, and 
   const columns = layoutColumns(140, []);
   const past = heldRow({ ...base, clientGone: false, pastPatience: true }, null, 41_000);
   t.is(past.durationMs, 40_000);
-  t.regex(rowText(past, columns), /\[held request · past patience\] \/dav\/x/);
+  t.regex(rowText(past, columns), /\[held request, past patience\] \/dav\/x/);
   const gone = heldRow({ ...base, what: 'response', status: 207, clientGone: true, pastPatience: true }, null, 2000);
-  t.regex(rowText(gone, columns), /207 +\[held response · client gone\]/);
+  t.regex(rowText(gone, columns), /207 +\[held response, client gone\]/);
 });

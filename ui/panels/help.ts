@@ -16,8 +16,8 @@ export const helpLines: readonly string[] = [
   '  207 column: worst severity first (E error, W warning, I info), then failed/total resources;',
   '  "ok" only when no finding is an error or a warning.  REPORT rows name the report.',
   '  H held by intercept (not over yet): code HOLD for a held request, the status for a held response;',
-  '  the path says [held request], [… · past patience] once its client has waited longer than',
-  '  --intercept-patience (its wait in the time column), [… · client gone] once its connection closed.',
+  '  the path says [held request], […, past patience] once its client has waited longer than',
+  '  --intercept-patience (its wait in the time column), […, client gone] once its connection closed.',
   '',
   'j / k, PgDn / PgUp scroll this help; any other key closes it.',
 ];
