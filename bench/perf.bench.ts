@@ -65,7 +65,7 @@ async function populate(apache: ApacheServer): Promise<void> {
 
 async function davtapTarget(upstream: string, work: string, label: string): Promise<Target> {
   const db = path.join(work, `${label}.db`);
-  const proc = await startDavtap(['--upstream', upstream, '--listen', '127.0.0.1:0', '--no-ui', '--db', db], { stdout: 'ignore', stopTimeoutMs: 60_000 });
+  const proc = await startDavtap(['--upstream', upstream, '--listen', '127.0.0.1:0', '--no-ui', '--db', db], { stdout: 'ignore', readyTimeoutMs: 60_000, stopTimeoutMs: 60_000 });
   return { name: 'davtap', url: proc.url, pid: proc.pid, davtap: Object.assign(proc, { db }), stop: async () => void (await proc.stop()) };
 }
 
@@ -188,7 +188,7 @@ async function throughput(upstream: string, work: string): Promise<Part> {
       `### Throughput: small PROPFIND Depth 0, wrk -t2 -c8 -d${DURATION_S}s after a ${WARMUP_S} s warm-up, ${ROUNDS} interleaved rounds`,
       '',
       'CPU per flow: the process\'s threads from /proc over the window and until it is idle again (its recording included), divided by the requests of the window; ' +
-        '"relay" the main thread, "pipeline" the analysis and recording worker and its checkpointer (nice 10), "other" V8\'s GC helpers and libuv\'s pool. ' +
+        '"relay" the main thread, "pipeline" the analysis and recording worker and the threads it starts (named davtap-pipeline), "other" V8\'s GC helpers and libuv\'s pool. ' +
         '"relay only": davtap\'s relay with no pipeline (bench/lib/relay-only.ts); the difference in relay-thread CPU is the cost of posting to the worker.',
       '',
       runsTable(runs),
@@ -247,8 +247,9 @@ async function latency(upstream: string, work: string): Promise<Part> {
 }
 
 /**
- * An origin answering PROPFIND with a Depth-infinity style 207 of `bytes` (chunked, written as fast
- * as the connection drains), each `<response>` an Apache-style file with its props.
+ * An origin answering PROPFIND with a Depth-infinity style 207 of `bytes` (Content-Length framed,
+ * each `<response>` an Apache-style file with its props), generated once up front so that the
+ * origin itself is not what limits the rate; written as fast as the connection drains.
  */
 async function startListingOrigin(bytes: number): Promise<{ url: string; close(): Promise<void> }> {
   const open = '<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">\n';
@@ -258,29 +259,32 @@ async function startListingOrigin(bytes: number): Promise<{ url: string; close()
     `<D:getcontentlength>${i % 9000}</D:getcontentlength><D:getlastmodified>Mon, 07 Dec 2026 10:00:00 GMT</D:getlastmodified>` +
     `<D:getetag>"${i.toString(16)}-5f1a2b3c"</D:getetag><D:getcontenttype>text/plain</D:getcontenttype></D:prop>` +
     `<D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>\n`;
+  const parts: Buffer[] = [Buffer.from(open)];
+  let size = parts[0]!.length + close.length;
+  for (let i = 0; size < bytes; ) {
+    let piece = '';
+    while (piece.length < 1024 * 1024 && size + piece.length < bytes) piece += one(i++);
+    parts.push(Buffer.from(piece));
+    size += piece.length;
+  }
+  parts.push(Buffer.from(close));
+  const body = Buffer.concat(parts);
   const server = http.createServer((req, res) => {
     req.resume();
-    res.writeHead(207, { 'Content-Type': 'application/xml; charset=utf-8' });
-    let sent = 0;
-    let i = 0;
+    res.writeHead(207, { 'Content-Type': 'application/xml; charset=utf-8', 'Content-Length': String(body.length) });
+    let at = 0;
     let ended = false;
     res.on('close', () => (ended = true));
-    res.write(open);
-    sent += open.length;
     const pump = () => {
-      while (!ended) {
-        if (sent >= bytes - close.length) {
-          res.end(close);
-          return;
-        }
-        let piece = '';
-        while (piece.length < 64 * 1024) piece += one(i++);
-        sent += piece.length;
+      while (!ended && at < body.length) {
+        const piece = body.subarray(at, at + 256 * 1024);
+        at += piece.length;
         if (!res.write(piece)) {
           res.once('drain', pump);
           return;
         }
       }
+      if (!ended) res.end();
     };
     pump();
   });
