@@ -3,7 +3,7 @@
 // the next batch and post it once per event-loop turn (pipeline-protocol.ts).
 //
 // Paced: the relay thread counts the flows it posted that the worker has not analyzed. Past
-// paceQueuedFlows, connections start no new request until the worker is down to half of it: a
+// paceQueuedFlows, connections start no new request until the worker is down to 3/4 of it: a
 // flood of requests is relayed at the pace it is analyzed (the flows under way go on).
 // Bounded: above the limits (bytes posted and not handled, flows not analyzed), new flows are still
 // recorded but not analyzed (a finding says so); far above (twice the byte limit), their bodies are
@@ -36,7 +36,7 @@ export interface PipelineOptions extends WorkerSettings {
   maxQueuedFlows?: number;
   /**
    * Flows posted and not yet analyzed at which the relay starts no new request until the worker is
-   * down to half of it (default 1,000, and at most half of maxQueuedFlows; 0: never): under a flood
+   * down to three quarters of it (default 1,000, and at most half of maxQueuedFlows; 0: never): under a flood
    * of requests, relaying keeps the pace of the analysis instead of recording flows unanalyzed.
    */
   paceQueuedFlows?: number;
@@ -183,7 +183,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     if ('handledBytes' in msg) {
       queuedBytes -= msg.handledBytes;
       doneFlows += msg.doneFlows;
-      if (paced.length > 0 && postedFlows - doneFlows <= paceFlows / 2) release();
+      if (paced.length > 0 && postedFlows - doneFlows <= (paceFlows * 3) / 4) release();
       settled = msg.settled;
       for (const line of msg.logs) options.log(line);
       if (msg.lines.length > 0) options.onLines(msg.lines);
