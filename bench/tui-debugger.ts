@@ -2,7 +2,7 @@
 // front of the in-process WebDAV server. On a fresh clone: `npm ci && npm run tui-debugger` (builds
 // first; needs tmux and curl). Prints one line, exits 1 when a check fails:
 //
-//   tui-debugger: header=ok honest-row=ok filters=ok search=… body-modes=… mouse=ok no-color=ok quit-confirm=ok intercept=ok replay=ok edit=ok
+//   tui-debugger: header=ok honest-row=ok filters=ok search=… body-modes=… mouse=ok no-color=ok quit-confirm=ok intercept=ok replay=ok edit=ok hold-response=ok
 //
 // The flow list's items (header … no-color, and quit-confirm without held requests) are checked by
 // bench/tui-list-checks.ts; quit-confirm is ok when both questions are.
@@ -13,6 +13,8 @@
 // - edit (with a scripted $EDITOR, a sed script): `e` on the PROPFIND sent with Depth: 1 instead
 //   of 0 is recorded as its replay and shows the difference; `e` on a held PUT changes the body the
 //   server stores (Content-Length recomputed, said so); an editor exiting 1 sends nothing;
+// - hold-response: `i ~m PROPFIND & ~s`, a PROPFIND's 207 is held (a row: H, 207, [held response];
+//   the client has nothing), `a` releases it and the client gets the server's 207 unchanged;
 // - quit-confirm: `q` with a PUT held asks, `k` kills it (the client gets 502) and davtap exits 0.
 import net from 'node:net';
 import path from 'node:path';
@@ -27,7 +29,7 @@ import { Tmux, sh } from '../test/ui/tmux.js';
 import { listChecks } from './tui-list-checks.js';
 
 const verbose = process.env.TUI_VERBOSE === '1';
-const results: Record<string, string> = { intercept: 'FAIL', replay: 'FAIL', edit: 'FAIL', 'quit-confirm': 'FAIL' };
+const results: Record<string, string> = { intercept: 'FAIL', replay: 'FAIL', edit: 'FAIL', 'hold-response': 'FAIL', 'quit-confirm': 'FAIL' };
 const code = async (args: string[]) => (await curl(['-o', '/dev/null', '-w', '%{http_code}', ...args])).stdout.toString();
 
 function freePort(): Promise<number> {
@@ -111,6 +113,33 @@ try {
   const nothingSent = /5 flows/.test(term.capture()) && /5 flows/.test(refused);
   results.edit = differs && linked && sent && stored && nothingSent ? 'ok' : `FAIL(diff=${differs} linked=${linked} held-stored=${stored} failing-editor-sent-nothing=${nothingSent})`;
 
+  step = 'hold-response';
+  // The prompt starts from the filter in force (~m PUT): cleared, then the response filter.
+  const setIntercept = async (filter: string) => {
+    term.send('i');
+    await term.waitFor(/intercept: /, 5000);
+    term.send(...Array<string>(24).fill('BSpace'));
+    term.type(filter);
+    term.send('Enter');
+    await term.waitFor((s) => s.includes(`[intercept ${filter}]`), 5000);
+  };
+  await setIntercept('~m PROPFIND & ~s');
+  let delivered = false;
+  const heldPropfind = curl(['-X', 'PROPFIND', '-H', 'Depth: 1', `${proxy}/dav/`], 60_000).then((r) => {
+    delivered = true;
+    return r;
+  });
+  await term.waitFor(/^H +\S+ +PROPFIND +207 +\[held response\] \/dav\//m, 15_000);
+  await new Promise((r) => setTimeout(r, 300));
+  const waited = !delivered;
+  term.send('a');
+  const client = await heldPropfind;
+  const direct = await curl(['-X', 'PROPFIND', '-H', 'Depth: 1', `${dav.url}/dav/`]);
+  const unchanged = client.code === 0 && client.stdout.equals(direct.stdout) && /multistatus/.test(client.stdout.toString());
+  await term.waitFor((s) => !/\[held response/.test(s), 10_000);
+  results['hold-response'] = waited && unchanged ? 'ok' : `FAIL(client-waited=${waited} delivered-unchanged=${unchanged})`;
+  await setIntercept('~m PUT');
+
   step = 'quit-confirm';
   const killed = curl(['-sS', '-w', '\n%{http_code}', '-X', 'PUT', '--data-binary', 'never', `${proxy}/dav/never.txt`]);
   await term.waitFor(/\[1 held: PUT /, 10_000);
@@ -135,7 +164,7 @@ if (verbose) for (const n of list.notes) process.stderr.write(`tui-debugger: ${n
 const heldQuestion = results['quit-confirm'];
 Object.assign(results, { ...list.results, ...results });
 results['quit-confirm'] = list.results['quit-confirm'] === 'ok' ? heldQuestion! : `FAIL(quit question: ${list.results['quit-confirm']})`;
-const ordered = Object.fromEntries(Object.keys(list.results).concat(['intercept', 'replay', 'edit']).map((k) => [k, results[k]]));
+const ordered = Object.fromEntries(Object.keys(list.results).concat(['intercept', 'replay', 'edit', 'hold-response']).map((k) => [k, results[k]]));
 process.stdout.write(`tui-debugger: ${Object.entries(ordered).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
 // Items the UI does not have yet say so (missing) and do not fail the run.
 process.exitCode = Object.values(ordered).every((v) => v === 'ok' || v === 'missing') ? 0 : 1;
