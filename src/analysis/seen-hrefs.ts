@@ -1,15 +1,16 @@
 // The first response index of each normalized href (MS203/MS603 duplicates), kept as a 64-bit hash
-// in typed arrays rather than the strings: about 24 bytes per href at most, so that a listing of
-// millions of responses does not keep millions of strings. Two hrefs share a key with probability
-// about n²/2⁶⁵ (1 in 10⁸ for a million hrefs), which would report a duplicate that is not one.
-
-const EMPTY = 0;
+// rather than the string: a listing of millions of responses does not keep millions of strings.
+// The hashes sit in arrays by response index (8 bytes a response, exactly as many as there are) and
+// an open-addressing table of indexes points into them (4 bytes a slot, at most half full), about
+// 16 bytes an href in all. Two hrefs share a hash with probability about n²/2⁶⁵ (1 in 10⁸ for a
+// million hrefs), which would report a duplicate that is not one.
 
 export class SeenHrefs {
+  /** The two 32-bit halves of each recorded href's hash, by response index. */
   private hashA = new Int32Array(1024);
   private hashB = new Int32Array(1024);
-  /** Response index + 1; 0 is an empty slot. */
-  private first = new Int32Array(1024);
+  /** Response index + 1 of the href in each slot; 0 is an empty slot. */
+  private slots = new Int32Array(2048);
   private size = 0;
 
   /** The index recorded for `href` before, or undefined after recording `index` for it. */
@@ -21,36 +22,45 @@ export class SeenHrefs {
       a = Math.imul(a ^ c, 0x01000193);
       b = Math.imul(b + c, 0x5bd1e995) ^ (b >>> 15);
     }
-    const mask = this.first.length - 1;
+    const slots = this.slots;
+    const mask = slots.length - 1;
     for (let slot = (a ^ (b >>> 7)) & mask; ; slot = (slot + 1) & mask) {
-      const f = this.first[slot]!;
-      if (f === EMPTY) {
-        this.hashA[slot] = a;
-        this.hashB[slot] = b;
-        this.first[slot] = index + 1;
-        if (++this.size * 2 > this.first.length) this.grow();
+      const f = slots[slot]!;
+      if (f === 0) {
+        if (index >= this.hashA.length) this.growHashes(index);
+        this.hashA[index] = a;
+        this.hashB[index] = b;
+        slots[slot] = index + 1;
+        if (++this.size * 2 > slots.length) this.growSlots();
         return undefined;
       }
-      if (this.hashA[slot] === a && this.hashB[slot] === b) return f - 1;
+      if (this.hashA[f - 1] === a && this.hashB[f - 1] === b) return f - 1;
     }
   }
 
-  private grow(): void {
-    const [oldA, oldB, oldFirst] = [this.hashA, this.hashB, this.first];
-    const cap = oldFirst.length * 2;
-    this.hashA = new Int32Array(cap);
-    this.hashB = new Int32Array(cap);
-    this.first = new Int32Array(cap);
-    const mask = cap - 1;
-    for (let k = 0; k < oldFirst.length; k++) {
-      if (oldFirst[k] === EMPTY) continue;
-      const a = oldA[k]!;
-      const b = oldB[k]!;
-      let slot = (a ^ (b >>> 7)) & mask;
-      while (this.first[slot] !== EMPTY) slot = (slot + 1) & mask;
-      this.hashA[slot] = a;
-      this.hashB[slot] = b;
-      this.first[slot] = oldFirst[k]!;
+  private growHashes(index: number): void {
+    // By half again: these arrays are most of the memory, and hold exactly one entry a response.
+    let cap = this.hashA.length;
+    while (cap <= index) cap = Math.ceil(cap * 1.5);
+    const a = new Int32Array(cap);
+    const b = new Int32Array(cap);
+    a.set(this.hashA);
+    b.set(this.hashB);
+    this.hashA = a;
+    this.hashB = b;
+  }
+
+  private growSlots(): void {
+    const old = this.slots;
+    const slots = new Int32Array(old.length * 2);
+    const mask = slots.length - 1;
+    for (let k = 0; k < old.length; k++) {
+      const f = old[k]!;
+      if (f === 0) continue;
+      let slot = (this.hashA[f - 1]! ^ (this.hashB[f - 1]! >>> 7)) & mask;
+      while (slots[slot] !== 0) slot = (slot + 1) & mask;
+      slots[slot] = f;
     }
+    this.slots = slots;
   }
 }
