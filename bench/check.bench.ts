@@ -4,7 +4,9 @@
 // to exit (Node's start-up included), peak RSS from GNU time. --json writes the whole document
 // (every resource of the ledger) to a file; the 100k one is parsed back to prove it valid. The
 // human report (no ledger printed) runs interleaved with it, as the peer that shows what the JSON
-// ledger costs. BENCH_CHECK_GB sets the large input's size (default 1), BENCH_CHECK_ROUNDS the
+// ledger costs, and so does the analyzer alone (a child feeding the same file to createAnalyzer
+// with the ledger discarded, Node's start-up included): check/core is the ratio to read on a
+// loaded machine. BENCH_CHECK_GB sets the large input's size (default 1), BENCH_CHECK_ROUNDS the
 // rounds on the 100k input (default 3, best kept).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -28,11 +30,31 @@ interface Run {
   exit: number;
 }
 
-/** One `davtap check` child under GNU time; stdout goes to `out`. */
-function checkOnce(file: string, json: boolean, out: string): Run {
-  const args = ['-f', '%e %U %S %M', '-o', `${out}.time`, 'sh', '-c', `exec "$0" "$@" > "${out}"`, process.execPath, BIN, 'check', ...(json ? ['--json'] : []), file];
+/**
+ * The peer child: the built analyzer alone over FILE in 64 KiB writes, ledger discarded (ES module
+ * text run with `node --input-type=module -e`, importing dist/ like bin/davtap does).
+ */
+const CORE = `
+import { openSync, readSync } from 'node:fs';
+import { createAnalyzer } from './dist/src/analysis/analyzer.js';
+import { parseRawResponse } from './dist/src/readers/raw.js';
+const file = process.argv[1];
+const fd = openSync(file, 'r');
+const buf = Buffer.allocUnsafe(1024 * 1024);
+let at = readSync(fd, buf, 0, buf.length, 0);
+const { body, ...head } = parseRawResponse(buf.subarray(0, at), file);
+const a = createAnalyzer({ method: '', target: '', rawHeaders: [] }, head, { maxResponses: Number.MAX_SAFE_INTEGER, maxBodyBytes: Number.MAX_SAFE_INTEGER }, { onResource() {} });
+for (let i = 0; i < body.length; i += 65536) a.write(body.subarray(i, Math.min(body.length, i + 65536)));
+for (let n; (n = readSync(fd, buf, 0, buf.length, at)) > 0; at += n) for (let i = 0; i < n; i += 65536) a.write(buf.subarray(i, Math.min(n, i + 65536)));
+process.stdout.write(a.end({ outcome: 'complete' }).summary.text + '\\n');
+`;
+
+/** One `davtap check` child (or, with `json` 'core', the analyzer alone) under GNU time; stdout goes to `out`. */
+function checkOnce(file: string, json: boolean | 'core', out: string): Run {
+  const command = json === 'core' ? ['--input-type=module', '-e', CORE, file] : [BIN, 'check', ...(json ? ['--json'] : []), file];
+  const args = ['-f', '%e %U %S %M', '-o', `${out}.time`, 'sh', '-c', `exec "$0" "$@" > "${out}"`, process.execPath, ...command];
   const t0 = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', args, { encoding: 'utf8' });
+  const r = spawnSync('/usr/bin/time', args, { encoding: 'utf8', cwd: ROOT });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.error) throw r.error;
   const [, user, sys, kib] = readFileSync(`${out}.time`, 'utf8').trim().split('\n').at(-1)!.split(' ').map(Number);
@@ -52,9 +74,11 @@ export async function run(): Promise<string> {
     const s = await writeBig207(small, { responses: 100_000 });
     const json100k: Run[] = [];
     const text100k: Run[] = [];
+    const core100k: Run[] = [];
     for (let i = 0; i < ROUNDS; i++) {
       json100k.push(checkOnce(small, true, path.join(dir, 'out.json')));
       text100k.push(checkOnce(small, false, path.join(dir, 'out.txt')));
+      core100k.push(checkOnce(small, 'core', path.join(dir, 'out.core')));
     }
     // The document must be valid JSON, with the whole ledger and capped evidence.
     const doc = JSON.parse(readFileSync(path.join(dir, 'out.json'), 'utf8')) as { results: { resources: unknown[]; findings: { evidence: { evidenceCount?: Record<string, number> } }[] }[] };
@@ -71,13 +95,15 @@ export async function run(): Promise<string> {
 
     const j = best(json100k);
     const t = best(text100k);
+    const c = best(core100k);
     const peak = Math.max(...json100k.map((r) => r.peakMB), ...text100k.map((r) => r.peakMB), jsonLarge.peakMB);
     const rows = [
       [`100k responses (${fixed(s.bytes / 1e6, 1)} MB), --json`, `${fixed(j.seconds, 2)} s`, fixed(mbps(s.bytes, j.seconds), 1), fixed(mbps(s.bytes, j.cpuSeconds), 1), `${fixed(j.peakMB, 1)} MB`],
       [`100k responses, human report (peer)`, `${fixed(t.seconds, 2)} s`, fixed(mbps(s.bytes, t.seconds), 1), fixed(mbps(s.bytes, t.cpuSeconds), 1), `${fixed(t.peakMB, 1)} MB`],
+      [`100k responses, analyzer alone (peer)`, `${fixed(c.seconds, 2)} s`, fixed(mbps(s.bytes, c.seconds), 1), fixed(mbps(s.bytes, c.cpuSeconds), 1), `${fixed(c.peakMB, 1)} MB`],
       [`${fixed(l.responses / 1e6, 2)}M responses (${fixed(l.bytes / 1e6, 0)} MB), --json`, `${fixed(jsonLarge.seconds, 1)} s`, fixed(mbps(l.bytes, jsonLarge.seconds), 1), fixed(mbps(l.bytes, jsonLarge.cpuSeconds), 1), `${fixed(jsonLarge.peakMB, 1)} MB`],
     ];
-    const line = `analyzer: 100k=${fixed(mbps(s.bytes, j.seconds), 0)} MB/s 1GB=${fixed(mbps(l.bytes, jsonLarge.seconds), 0)} MB/s, peak ${fixed(peak, 0)} MB (target ≥ ${TARGET_MBS} MB/s, ≤ ${TARGET_RSS_MB} MB)`;
+    const line = `analyzer: 100k=${fixed(mbps(s.bytes, j.seconds), 0)} MB/s 1GB=${fixed(mbps(l.bytes, jsonLarge.seconds), 0)} MB/s, peak ${fixed(peak, 0)} MB (target ≥ ${TARGET_MBS} MB/s, ≤ ${TARGET_RSS_MB} MB); check/core=${fixed(c.seconds / j.seconds, 2)}`;
     process.stderr.write(`${line}\n`);
     return [
       '`davtap check` through the built CLI (child process, Node start-up included) on raw chunked 207s from',
