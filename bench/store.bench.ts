@@ -165,6 +165,8 @@ export async function run(): Promise<string> {
       '',
       table(['operation', 'time'], large.rows),
       '',
+      `Sizes: BENCH_STORE_FLOWS=${WRITE_FLOWS_LISTING} BENCH_STORE_SMALL=${SMALL_FLOWS} BENCH_STORE_LARGE=${LARGE_FLOWS}; 1-minute load average after the reader: ${fixed(loadavg()[0] ?? NaN, 1)}.`,
+      '',
       `Targets: writer ${write.flowsPerSecond >= 2000 ? 'met' : '**missed**'}, small flows ${small.flowsPerSecond >= SMALL_TARGET ? 'met' : '**missed**'}, first page ${large.firstPageMs < 1000 ? 'met' : '**missed**'}.`,
     ].join('\n');
   } finally {
