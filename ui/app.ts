@@ -924,7 +924,7 @@ class UiApp {
       const error = this.options.actions?.intercept?.setFilter(this.interceptDraft) ?? null;
       const text = this.interceptDraft.trim();
       if (error !== null) this.setStatus(`intercept filter not set: ${error}`, 'error');
-      else this.setStatus(text === '' ? 'intercept off (held requests stay held)' : `intercepting ${text}: matching requests are held (a resume, A all, X kill)`, 'info');
+      else this.setStatus(text === '' ? 'intercept off (what is held stays held)' : `intercepting ${text}: matching requests are held, and responses when it names a response code (a resume, A all, X kill)`, 'info');
     } else if (name === 'escape') {
       this.mode = 'list';
       this.setStatus('intercept filter unchanged', 'dim');

@@ -7,7 +7,8 @@
 //    before anything of it reached the client.
 // 2. onResponseStart(start): once, when the final (non-1xx) response head arrived; never for a flow
 //    that gets no response (refused request, upstream unreachable, reset before the head).
-// 3. onResponseChunk(id, chunk): for each piece of the response body as it is relayed, in order,
+// 3. onResponseChunk(id, chunk): for each piece of the response body as it arrives and is relayed (a
+//    response held by intercept reaches the client later, when released), in order,
 //    after de-chunking and before any content decoding; only after onResponseStart.
 // 4. onFlow(flow): exactly once per flow, every flow, last: with a response or with an error
 //    outcome, never both left out (a refused request is a flow with `response: null` and an error
