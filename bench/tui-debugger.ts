@@ -101,7 +101,8 @@ try {
   const heldPut = code(['-X', 'PUT', '--data-binary', 'before', `${proxy}/dav/edit.txt`]);
   await term.waitFor(/\[1 held: PUT /, 10_000);
   editWith('s/^before$/after/');
-  term.send('e');
+  // Its row comes after the recorded flows.
+  term.send('G', 'e');
   const sent = await term.waitFor(/sent the edited PUT \/dav\/edit\.txt in place of the held one; Content-Length 6 → 5/, 15_000);
   const stored = (await heldPut) === '201' && (await curl([`${dav.url}/dav/edit.txt`])).stdout.toString() === 'after';
   await term.waitFor(/5 flows/, 10_000);

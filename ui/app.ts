@@ -787,29 +787,27 @@ class UiApp {
       .finally(() => (this.replaying = false));
   }
 
-  /** The held request `e` edits: the oldest held request, while any is held (a / X act on the oldest too). */
-  private heldToEdit(): string | undefined {
-    return this.options.actions?.intercept?.held().find((h) => h.what === 'request')?.id;
-  }
-
   /** The text the user last saved that did not parse, by what it edits: `e` again reopens it rather than the original. */
   private editDraft: { key: string; text: string } | null = null;
   private editing = false;
 
   /**
-   * `e`: edit a request in $EDITOR and send it. A held request (in the list, while any is held) is
+   * `e`: edit a request in $EDITOR and send it. A held request (its row, or its open view) is
    * changed and released; a recorded flow is sent edited as a replay of it (recorded, linked, what
    * changed shown as for r). `D`: a duplicate of the flow, edited and sent as a new flow of its own.
    */
   private editSelected(linked: boolean): void {
     if (this.editing || this.replaying) return this.setStatus('a request is already being edited or sent', 'dim');
     const key = linked ? 'e' : 'D';
-    if (linked && this.mode === 'list') {
-      const held = this.heldToEdit();
-      if (held !== undefined) return void this.editHeld(held);
-    }
     const id = this.mode === 'detail' ? this.detail?.flow.id : this.window.selected()?.id;
     if (id === undefined) return this.setStatus(`${key}: no flow to edit`, 'error');
+    // A held row (or its open view): the held request itself is edited.
+    const held = this.options.actions?.intercept?.held().find((h) => h.id === id);
+    if (held) {
+      if (!linked) return this.setStatus('D: a held exchange is not recorded yet: e edits a held request, a resumes it', 'error');
+      if (held.what !== 'request') return this.setStatus('e: a held response cannot be edited (a resumes it, X kills it)', 'error');
+      return void this.editHeld(id);
+    }
     const edit = this.options.actions?.edit;
     if (!edit) return this.setStatus(`${key}: editing is not available here`, 'error');
     const prepared = edit.requestText(id);

@@ -144,15 +144,16 @@ test('e on a held PUT: the edited request (body and target) is what the server r
   await term.waitFor(/\[1 held: PUT /, 10_000);
 
   // An editor that fails leaves it held and sends nothing.
+  // The held row (after the recorded flows) is selected with G.
   mode('fail');
-  term.send('e');
+  term.send('G', 'e');
   await term.waitFor(/not sent: the editor \(.*\) exited with status 1/, 15_000);
   t.regex(term.capture(), /\[1 held: PUT /);
   t.is((await curl(['-sS', '-o', '/dev/null', '-w', '%{http_code}', `${dav.url}/dav/held.txt`])).stdout.toString(), '404');
 
   // The edit: another target and a shorter body (Content-Length recomputed).
   mode('1s|/dav/held.txt|/dav/edited.txt|; s/^original line$/edited/');
-  term.send('e');
+  term.send('G', 'e');
   const screen = await term.waitFor(/sent the edited PUT \/dav\/held\.txt in place of the held one; Content-Length \d+ → \d+/, 15_000);
   t.regex(screen, /Content-Length 112004 → 56004/);
   t.is((await put).stdout.toString(), '201');
