@@ -254,10 +254,19 @@ export interface StyledLine {
   style?: CellStyle | 'heading' | 'mark';
 }
 
+/** `davtap sandwich`: clients → front → gateway, and the gateway → back → origin. */
+export interface SandwichRun {
+  mode: 'sandwich';
+  front: string;
+  gateway: string;
+  back: string;
+  origin: string;
+}
+
 /** What the title bar says: how the proxy was started (as recorded in the store) and where the list is. */
 export interface HeaderInfo {
   /** The proxy run recorded in the database; null when none was (an older file, or no proxy yet). */
-  run: { mode: Mode; listen: readonly string[]; upstream?: string; publicUrl?: string } | null;
+  run: { mode: Mode; listen: readonly string[]; upstream?: string; publicUrl?: string } | SandwichRun | null;
   dbPath: string;
   total: number;
   /** 0-based cursor position in the list. */
@@ -277,7 +286,9 @@ export interface HeaderInfo {
  */
 export function headerText(h: HeaderInfo): string {
   const parts: string[] = [];
-  if (h.run) {
+  if (h.run?.mode === 'sandwich') {
+    parts.push(`davtap  sandwich ${h.run.front} → gateway ${h.run.gateway} → ${h.run.back} → origin ${h.run.origin}`);
+  } else if (h.run) {
     const listen = h.run.listen.join(', ');
     if (h.run.mode === 'reverse') {
       parts.push(`davtap  reverse ${listen} → ${h.run.upstream ?? '?'}${h.run.publicUrl ? ` (clients use ${h.run.publicUrl})` : ''}`);

@@ -225,7 +225,20 @@ export const command: Command = {
     if (durationMs !== undefined) timer = setTimeout(() => stop(), durationMs);
     if (withUi) {
       import('../../ui/app.js')
-        .then(({ runUi }) => runUi({ dbPath, live: true, showSecrets: values['show-secrets'] === true, pendingWrites: () => pipeline.pending(), notice: terminal.notice, signal: lifecycle.signal }))
+        .then(({ runUi }) =>
+          runUi({
+            dbPath,
+            live: true,
+            showSecrets: values['show-secrets'] === true,
+            pendingWrites: () => pipeline.pending(),
+            // Both relays run in this process: quitting the UI stops them, so q asks first (as the proxy's does).
+            proxyRunning: true,
+            run: { mode: 'sandwich', front: running.front.url, gateway: gateway.href, back: running.back.url, origin: origin.href },
+            color: io.env.NO_COLOR === undefined || io.env.NO_COLOR === '',
+            notice: terminal.notice,
+            signal: lifecycle.signal,
+          }),
+        )
         .then(() => stop())
         .catch((err: unknown) => {
           terminal.keep(`davtap: the terminal UI failed: ${err instanceof Error ? err.message : String(err)}`);

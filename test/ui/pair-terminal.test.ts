@@ -33,7 +33,9 @@ test('c shows the pair: the href the gateway rewrote on both sides, from the fro
     { width: 170, height: 60 },
   );
   t.teardown(() => term.kill());
-  await term.waitFor(/No flows yet/, 30_000);
+  let screen = await term.waitFor(/No flows yet/, 30_000);
+  // The header names both legs.
+  t.true(screen.includes(`davtap  sandwich http://127.0.0.1:${front}/ → gateway ${gw.url} → http://127.0.0.1:${back}/ → origin ${dav.url}/`), screen);
 
   const listing = await request(`http://127.0.0.1:${front}/dav/docs/`, 'PROPFIND', { headers: { Depth: '1' } });
   t.is(listing.status, 207);
@@ -46,9 +48,9 @@ test('c shows the pair: the href the gateway rewrote on both sides, from the fro
   term.send('/');
   term.type(`~m PROPFIND & ~u 127.0.0.1:${gw.port}/`);
   term.send('Enter');
-  await term.waitFor((s) => s.includes(`1 flow matching ~m PROPFIND & ~u 127.0.0.1:${gw.port}/`), 10_000);
+  await term.waitFor((s) => s.includes(`1 flows match ~m PROPFIND & ~u 127.0.0.1:${gw.port}/`), 10_000);
   term.send('c');
-  let screen = await term.waitFor(/Pair: front \S+ +↔ +back \S+/, 10_000);
+  screen = await term.waitFor(/Pair: front \S+ +↔ +back \S+/, 10_000);
   t.regex(screen, /request +PROPFIND 127\.0\.0\.1:\d+\/dav\/docs\/ +PROPFIND 127\.0\.0\.1:\d+\/dav\/docs\//);
   t.regex(screen, /status +207 Multi-Status +207 Multi-Status/);
   t.regex(screen, /\[E\] MS804 +via rewrote hrefs to http:\/\/10\.9\.8\.7:8080\//);
@@ -61,7 +63,7 @@ test('c shows the pair: the href the gateway rewrote on both sides, from the fro
   term.send('/');
   term.type(`~m PROPFIND & ~u 127.0.0.1:${dav.port}/`);
   term.send('Enter');
-  await term.waitFor((s) => s.includes(`1 flow matching ~m PROPFIND & ~u 127.0.0.1:${dav.port}/`), 10_000);
+  await term.waitFor((s) => s.includes(`1 flows match ~m PROPFIND & ~u 127.0.0.1:${dav.port}/`), 10_000);
   term.send('Enter');
   await term.waitFor(/Summary.*Findings.*Resources/, 10_000);
   term.send('c');
@@ -77,7 +79,7 @@ test('c shows the pair: the href the gateway rewrote on both sides, from the fro
   term.send('/');
   term.type('~u gateway-status');
   term.send('Enter');
-  await term.waitFor(/1 flow matching ~u gateway-status/, 10_000);
+  await term.waitFor(/1 flows match ~u gateway-status/, 10_000);
   term.send('c');
   screen = await term.waitFor(/unmatched: the gateway answered this request itself/, 10_000);
   t.regex(screen, /Pair: front \S+ +↔ +back —/);
@@ -86,6 +88,9 @@ test('c shows the pair: the href the gateway rewrote on both sides, from the fro
   term.send('q');
   await term.waitFor((s) => !/Pair: front/.test(s), 5000);
   term.send('q');
+  // Both relays run in this davtap: q asks first, as the proxy's UI does.
+  await term.waitFor(/Quit davtap\? \(y\/n\)/, 5000);
+  term.send('y');
   screen = await term.waitFor(/davtap-exit=\d+/, 15_000);
   t.regex(screen, /davtap-exit=0/);
 });
