@@ -23,7 +23,7 @@ const row = (gateway: string, r: PairingLoadResult, bodiesKept: boolean): string
   `${r.clients}`,
   r.identical.toLocaleString('en'),
   r.paired.toLocaleString('en'),
-  `**${r.mismatched}**${r.mismatched > 0 ? ` (${r.alikeMismatches} alike)` : ''}`,
+  `**${r.mismatched.toLocaleString('en')}**${r.mismatched > 0 ? ` (${r.alikeMismatches.toLocaleString('en')} alike)` : ''}`,
   `${r.requestMismatches}`,
   bodiesKept ? `${r.bodyMismatches}` : `(${r.bodyMismatches.toLocaleString('en')} rewritten)`,
   `${r.frontOnly} / ${r.backOnly}`,
