@@ -1,6 +1,6 @@
 // The relay thread's side of the live pipeline: analysis and recording run on a worker thread
-// (pipeline-worker.ts), so that relaying never waits on them. The hooks here only copy bytes into
-// the next batch and post it once per event-loop turn (pipeline-protocol.ts).
+// (pipeline-worker.ts), so that relaying does not wait on them flow by flow. The hooks here only
+// copy bytes into the next batch and post it every 2 ms (pipeline-protocol.ts).
 //
 // Paced: the relay thread counts the flows it posted that the worker has not analyzed. Past
 // paceQueuedFlows, connections start no new request until the worker is down to 3/4 of it: a
