@@ -4,15 +4,11 @@
 // If only for its own addresses. When a front flow ends, its back flow is found (pairing.ts) and
 // the two answers are compared with verify's comparison (compare.ts): the back flow's answer is
 // the origin's copy, the front flow's the gateway's. Differences are recorded on the front flow.
-import { compareVantagePoints, prefixMap, type PrefixMap, type VantagePoint } from '../analysis/compare.js';
-import { analyze } from '../analysis/analyzer.js';
-import { GATEWAY, isGatewayRule } from '../analysis/rules/gateway.js';
-import { hasHeader, joinedHeader, listTokens } from '../http/headers.js';
-import { requestContextOf, transportEndOf } from '../pipeline/live.js';
+import { prefixMap, type PrefixMap } from '../analysis/compare.js';
 import { startProxy, type ProxyHooks, type ProxyOptions, type RunningProxy } from '../proxy/index.js';
 import type { Finding, Flow, FlowStart, Leg } from '../types.js';
-import { n } from '../analysis/rules/util.js';
-import { inflateBestEffort } from '../verify/exchange.js';
+import type { PairSide } from './compare-pair.js';
+import { startComparer, type CompareOn } from './comparer.js';
 import { answerDigest, bodyDigest, frontToBack, PairBook, relativeTarget, type LegMap, type LegRequest } from './pairing.js';
 
 /** Options of both relays, as for the proxy in reverse mode. */
@@ -41,6 +37,8 @@ export interface SandwichOptions {
   /** Called for each front flow once it is decided: its back flow (undefined: the gateway answered itself) and the differences. */
   onPair?: (front: Flow, back: Flow | undefined, differences: Finding[]) => void;
   log?: (line: string) => void;
+  /** Where pairs are compared: on a worker thread (the default), or inline on the relay thread. */
+  compareOn?: CompareOn;
 }
 
 export interface Sandwich {
@@ -67,11 +65,7 @@ interface Captured {
   overCap: boolean;
 }
 
-interface Done {
-  flow: Flow;
-  payload: Buffer;
-  overCap: boolean;
-}
+type Done = PairSide;
 
 interface WaitingFront extends Done {
   request: LegRequest;
@@ -80,81 +74,6 @@ interface WaitingFront extends Done {
 }
 
 const EMPTY = Buffer.alloc(0);
-
-/** One side of the comparison from a recorded flow and its response payload (de-chunked). */
-export function vantageOf(flow: Flow, payload: Buffer, base: string): VantagePoint {
-  const res = flow.response!;
-  const codings = listTokens(joinedHeader(res.rawHeaders, 'Content-Encoding')).filter((t) => t !== 'identity');
-  let decoded: Buffer = payload;
-  for (const c of [...codings].reverse()) decoded = inflateBestEffort(c, decoded);
-  const sniffedGzip = codings.length === 0 && payload.length >= 2 && payload[0] === 0x1f && payload[1] === 0x8b;
-  if (sniffedGzip) decoded = inflateBestEffort('gzip', payload);
-  const analysis = analyze(
-    requestContextOf(flow.request, flow.mode, flow.client.tls !== undefined),
-    { status: res.status, reason: res.reason, httpVersion: res.httpVersion, rawHeaders: res.rawHeaders, bodyForm: 'payload' },
-    payload,
-    transportEndOf(flow.outcome),
-  );
-  return { status: res.status, rawHeaders: res.rawHeaders, framing: res.framing, payloadBytes: res.body.bytesSeen, decoded, sniffedGzip, transport: transportEndOf(flow.outcome), analysis, base };
-}
-
-/**
- * The gateway differences between a back flow (the origin's answer) and its front flow (what the
- * client got), compared when either is a 207: MS8xx findings, and the analyzer's rules their root
- * causes explain on the front flow (rule → cause).
- */
-export function comparePair(back: Done, front: Done, map: PrefixMap, gatewayBase: string, originBase: string): { findings: Finding[]; consequences: Record<string, string> } {
-  const none = { findings: [], consequences: {} };
-  const b = back.flow.response;
-  const f = front.flow.response;
-  if (!b || (b.status !== 207 && f?.status !== 207)) return none;
-  if (!f) {
-    const why = front.flow.outcome.message ?? front.flow.outcome.code ?? front.flow.outcome.kind;
-    return {
-      findings: [{ rule: GATEWAY.statusChanged, severity: 'error', category: 'stripped', blame: 'gateway', message: `via gave no response where the origin answered ${b.status}: ${why}`, evidence: { origin: b.status, noResponse: true, backFlow: back.flow.id } }],
-      consequences: {},
-    };
-  }
-  if (back.overCap || front.overCap) return none;
-  if (back.flow.outcome.kind === 'client-aborted' && front.flow.outcome.kind !== 'complete') return gaveUp(back, front, gatewayBase);
-  const cmp = compareVantagePoints(vantageOf(back.flow, back.payload, originBase), vantageOf(front.flow, front.payload, gatewayBase), {
-    map,
-    acceptEncoding: hasHeader(front.flow.request.rawHeaders, 'accept-encoding'),
-    foreignHrefsOnlyWhenChanged: true,
-  });
-  const findings = cmp.differences.filter((d) => isGatewayRule(d.rule)).map((d) => ({ ...d, evidence: { ...d.evidence, backFlow: back.flow.id } }));
-  const consequences: Record<string, string> = {};
-  for (const d of cmp.differences) if (!isGatewayRule(d.rule) && d.consequenceOf !== undefined) consequences[d.rule] = d.consequenceOf;
-  return { findings, consequences };
-}
-
-/**
- * The gateway hung up on the origin's answer while it was still arriving (its read timeout, a size
- * limit), and the client's answer ended early too: the gateway cut it, however slow the origin was.
- * The back flow cannot serve as the origin's copy (it is cut where the gateway left), so this is
- * the one difference; the front flow's own truncation findings follow from it.
- */
-function gaveUp(back: Done, front: Done, gatewayBase: string): { findings: Finding[]; consequences: Record<string, string> } {
-  const via = vantageOf(front.flow, front.payload, gatewayBase);
-  const declared = back.flow.response!.declaredLength;
-  const of = declared !== null ? ` of ${n(declared)}` : '';
-  const ended = front.flow.outcome.message ?? front.flow.outcome.code ?? front.flow.outcome.kind;
-  const consequences: Record<string, string> = {};
-  for (const f of via.analysis.findings) if (f.consequenceOf === undefined && f.category === 'truncation') consequences[f.rule] = GATEWAY.bodyCut;
-  return {
-    findings: [
-      {
-        rule: GATEWAY.bodyCut,
-        severity: 'error',
-        category: 'truncation',
-        blame: 'gateway',
-        message: `via gave up on the origin's answer after ${n(back.flow.response!.body.bytesSeen)}${of} bytes (it closed its connection to the origin mid-body) and passed on a body cut at ${n(front.flow.response!.body.bytesSeen)} bytes (${ended})`,
-        evidence: { backFlow: back.flow.id, gaveUp: true, originBytesSeen: back.flow.response!.body.bytesSeen, viaBytes: front.flow.response!.body.bytesSeen, frontOutcome: front.flow.outcome.kind },
-      },
-    ],
-    consequences,
-  };
-}
 
 /**
  * The prefix mapping between the gateway's hrefs and the origin's: the two base URLs' paths, each
@@ -169,7 +88,10 @@ export function comparisonMap(gateway: URL, origin: URL, legMap: LegMap | undefi
 export async function startSandwich(opts: SandwichOptions): Promise<Sandwich> {
   const windowMs = opts.windowMs ?? 5_000;
   const maxCompare = opts.maxCompareBytes ?? 64 * 1024 * 1024;
-  const map = comparisonMap(opts.gateway, opts.origin, opts.map);
+  const context = { map: comparisonMap(opts.gateway, opts.origin, opts.map), gatewayBase: opts.gateway.origin, originBase: opts.origin.origin };
+  const comparer = startComparer(opts.compareOn ?? 'worker', opts.log);
+  /** Comparisons under way: close() waits for them. */
+  const comparing = new Set<Promise<void>>();
   const stats: SandwichStats = { paired: 0, frontOnly: 0, backOnly: 0, differing: 0 };
   const book = new PairBook({ windowMs });
   const captured = new Map<string, Captured>();
@@ -211,22 +133,35 @@ export async function startSandwich(opts: SandwichOptions): Promise<Sandwich> {
     clearTimeout(w.timer);
     fronts.delete(w);
     const flow: Flow = { ...w.flow, leg: 'front' };
+    if (!back) {
+      stats.frontOnly++;
+      opts.hooks.onFlow(flow);
+      opts.onPair?.(flow, undefined, []);
+      return;
+    }
+    stats.paired++;
+    flow.pairedWith = back.flow.id;
     let differences: Finding[] = [];
-    if (back) {
-      stats.paired++;
-      flow.pairedWith = back.flow.id;
-      try {
-        const pair = comparePair(back, w, map, opts.gateway.origin, opts.origin.origin);
-        differences = pair.findings;
-        if (pair.findings.length > 0) flow.pairFindings = pair;
-        if (pair.findings.some((d) => d.consequenceOf === undefined && d.severity !== 'info')) stats.differing++;
-      } catch (err) {
-        // A comparison that fails must not cost the record: the flow is kept without it.
-        opts.log?.(`davtap: sandwich: comparing flow ${flow.id} with ${back.flow.id} failed: ${(err as Error).stack ?? String(err)}`);
-      }
-    } else stats.frontOnly++;
-    opts.hooks.onFlow(flow);
-    opts.onPair?.(flow, back?.flow, differences);
+    // Compared off the relay thread; the front flow is handed on with its differences once known.
+    const compared = comparer
+      .compare(back, w, context)
+      .then(
+        (pair) => {
+          differences = pair.findings;
+          if (pair.findings.length > 0) flow.pairFindings = pair;
+          if (pair.findings.some((d) => d.consequenceOf === undefined && d.severity !== 'info')) stats.differing++;
+        },
+        (err: unknown) => {
+          // A comparison that fails must not cost the record: the flow is kept without it.
+          opts.log?.(`davtap: sandwich: comparing flow ${flow.id} with ${back.flow.id} failed: ${err instanceof Error ? err.message : String(err)}`);
+        },
+      )
+      .then(() => {
+        opts.hooks.onFlow(flow);
+        opts.onPair?.(flow, back.flow, differences);
+      })
+      .finally(() => comparing.delete(compared));
+    comparing.add(compared);
   };
 
   const tryFront = (w: WaitingFront): boolean => {
@@ -279,12 +214,19 @@ export async function startSandwich(opts: SandwichOptions): Promise<Sandwich> {
   });
 
   const common = { ...opts.legs, ...(opts.log ? { log: opts.log } : {}) };
-  const back = await startProxy({ ...common, listenHost: opts.back.host, listenPort: opts.back.port, upstream: opts.origin, hooks: legHooks('back', opts.origin) });
+  let back: RunningProxy;
+  try {
+    back = await startProxy({ ...common, listenHost: opts.back.host, listenPort: opts.back.port, upstream: opts.origin, hooks: legHooks('back', opts.origin) });
+  } catch (err) {
+    await comparer.close();
+    throw err;
+  }
   let front: RunningProxy;
   try {
     front = await startProxy({ ...common, listenHost: opts.front.host, listenPort: opts.front.port, upstream: opts.gateway, hooks: legHooks('front', opts.gateway) });
   } catch (err) {
     await back.close();
+    await comparer.close();
     throw err;
   }
   return {
@@ -298,6 +240,8 @@ export async function startSandwich(opts: SandwichOptions): Promise<Sandwich> {
       // Last chances: a front flow whose back flow arrived meanwhile is paired, the others are unmatched.
       for (const w of [...fronts]) if (!tryFront(w)) settleFront(w, undefined);
       expireBacks();
+      while (comparing.size > 0) await Promise.all([...comparing]);
+      await comparer.close();
     },
   };
 }
