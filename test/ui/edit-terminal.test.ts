@@ -4,29 +4,15 @@
 // Depth the editor wrote; an editor exiting non-zero, or a head that no longer parses, sends nothing.
 import test from 'ava';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { firstHeader } from '../../src/http/headers.js';
 import { openReader } from '../../src/store/index.js';
 import { curl } from '../helpers/curl.js';
-import { startDavServer } from '../helpers/webdav.js';
 import { tempDir } from './db.js';
-import { Tmux, sh } from './tmux.js';
+import { startLiveProxy } from './live-proxy.js';
+import { sh } from './tmux.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const cli = path.join(root, 'src/cli/main.ts');
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** An $EDITOR that does what the file `mode` beside it says (a sed script to apply, or `fail`) and keeps a copy of what it saved. */
 function scriptedEditor(dir: string): { editor: string; mode(what: string): void; lastSaved(): string } {
@@ -43,17 +29,8 @@ const flowCount = (screen: string) => Number(/(\d+) flows?\b/.exec(screen)?.[1] 
 test('e sends an edited PROPFIND as a replay of it (Depth changed, linked, diff shown); D sends a copy of its own; a failing editor or a bad head sends nothing', async (t) => {
   const { dir, cleanup } = tempDir();
   t.teardown(cleanup);
-  const dav = await startDavServer();
-  t.teardown(() => dav.close());
-  const port = await freePort();
-  const db = path.join(dir, 'flows.db');
   const { editor, mode, lastSaved } = scriptedEditor(dir);
-  const term = Tmux.start(
-    `cd ${sh(root)} && unset VISUAL; EDITOR=${sh(editor)} LANG=C.UTF-8 node --import tsx ${sh(cli)} --upstream ${sh(`${dav.url}/`)} --listen 127.0.0.1:${port} --db ${sh(db)} --ca-dir ${sh(path.join(dir, 'ca'))}; echo davtap-exit=$?; sleep 60`,
-  );
-  t.teardown(() => term.kill());
-  await term.waitFor(/No flows yet/, 30_000);
-  const proxy = `http://127.0.0.1:${port}`;
+  const { db, term, proxy } = await startLiveProxy(t, { dir, env: `unset VISUAL; EDITOR=${sh(editor)}` });
   t.is((await curl(['-X', 'PUT', '--data-binary', 'hello', `${proxy}/dav/r.txt`])).code, 0);
   // A credential (a cookie: the in-process server ignores it): masked in the editor, sent as recorded.
   t.is((await curl(['-X', 'PROPFIND', '-H', 'Depth: 1', '-H', 'Cookie: sid=c2VjcmV0', `${proxy}/dav/`])).code, 0);
@@ -118,17 +95,8 @@ test('e sends an edited PROPFIND as a replay of it (Depth changed, linked, diff 
 test('e on a held PUT: the edited request (body and target) is what the server receives, then it is released', async (t) => {
   const { dir, cleanup } = tempDir();
   t.teardown(cleanup);
-  const dav = await startDavServer();
-  t.teardown(() => dav.close());
-  const port = await freePort();
-  const db = path.join(dir, 'flows.db');
   const { editor, mode } = scriptedEditor(dir);
-  const term = Tmux.start(
-    `cd ${sh(root)} && unset VISUAL; EDITOR=${sh(editor)} LANG=C.UTF-8 node --import tsx ${sh(cli)} --upstream ${sh(`${dav.url}/`)} --listen 127.0.0.1:${port} --db ${sh(db)} --ca-dir ${sh(path.join(dir, 'ca'))}; echo davtap-exit=$?; sleep 60`,
-  );
-  t.teardown(() => term.kill());
-  await term.waitFor(/No flows yet/, 30_000);
-  const proxy = `http://127.0.0.1:${port}`;
+  const { db, dav, term, proxy } = await startLiveProxy(t, { dir, env: `unset VISUAL; EDITOR=${sh(editor)}` });
 
   term.send('i');
   await term.waitFor(/intercept: /, 5000);

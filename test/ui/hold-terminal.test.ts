@@ -5,40 +5,17 @@
 // […, client gone] past the patience (--intercept-patience), and X then sends nothing. davtap ui
 // --db answers the intercept keys with one line: there is no proxy to intercept in.
 import test from 'ava';
-import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { curl } from '../helpers/curl.js';
-import { startDavServer } from '../helpers/webdav.js';
 import { tempDir, writeFlows } from './db.js';
 import { sampleFlows } from './flows.js';
+import { cli, root, startLiveProxy } from './live-proxy.js';
 import { Tmux, sh } from './tmux.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const cli = path.join(root, 'src/cli/main.ts');
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function startUi(t: { teardown(fn: () => void | Promise<void>): void }, extra: string) {
-  const { dir, cleanup } = tempDir();
-  t.teardown(cleanup);
-  const dav = await startDavServer();
-  t.teardown(() => dav.close());
-  const port = await freePort();
-  const db = path.join(dir, 'flows.db');
-  const term = Tmux.start(`cd ${sh(root)} && LANG=C.UTF-8 node --import tsx ${sh(cli)} --upstream ${sh(`${dav.url}/`)} --listen 127.0.0.1:${port} --db ${sh(db)} --ca-dir ${sh(path.join(dir, 'ca'))} ${extra}; echo davtap-exit=$?; sleep 60`, { width: 160 });
-  t.teardown(() => term.kill());
-  await term.waitFor(/No flows yet|HOLD|held/, 30_000);
-  return { dav, term, proxy: `http://127.0.0.1:${port}` };
+  return startLiveProxy(t, { args: extra, ready: /No flows yet|HOLD|held/ });
 }
 
 test('a held PROPFIND response is a row (H 207 [held response]) that opens; a releases it and the client gets the 207 unchanged', async (t) => {

@@ -2,41 +2,15 @@
 // server: i sets the filter, a matching PUT is held (the file is not written) while the title says
 // so, A releases it (201); quitting with a request held asks, and k kills it (502) and quits.
 import test from 'ava';
-import net from 'node:net';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { curl } from '../helpers/curl.js';
-import { startDavServer } from '../helpers/webdav.js';
-import { tempDir } from './db.js';
-import { Tmux, sh } from './tmux.js';
+import { startLiveProxy } from './live-proxy.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const cli = path.join(root, 'src/cli/main.ts');
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const code = async (args: string[]) => (await curl(['-o', '/dev/null', '-w', '%{http_code}', ...args])).stdout.toString();
 
 test('i holds a matching PUT (not written), A releases it (201); q with a held request asks, k kills it and quits', async (t) => {
-  const { dir, cleanup } = tempDir();
-  t.teardown(cleanup);
-  const dav = await startDavServer();
-  t.teardown(() => dav.close());
-  const port = await freePort();
-  const db = path.join(dir, 'flows.db');
-  const term = Tmux.start(`cd ${sh(root)} && LANG=C.UTF-8 node --import tsx ${sh(cli)} --upstream ${sh(`${dav.url}/`)} --listen 127.0.0.1:${port} --db ${sh(db)} --ca-dir ${sh(path.join(dir, 'ca'))}; echo davtap-exit=$?; sleep 60`);
-  t.teardown(() => term.kill());
-  await term.waitFor(/No flows yet/, 30_000);
-  const proxy = `http://127.0.0.1:${port}`;
+  const { dav, term, proxy } = await startLiveProxy(t);
 
   term.send('i');
   await term.waitFor(/intercept: /, 5000);

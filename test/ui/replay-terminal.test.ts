@@ -2,40 +2,14 @@
 // server; the selected PROPFIND is sent again, the replay joins the list as a new flow, and what
 // changed is shown.
 import test from 'ava';
-import net from 'node:net';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { openReader } from '../../src/store/index.js';
 import { curl } from '../helpers/curl.js';
-import { startDavServer } from '../helpers/webdav.js';
-import { tempDir } from './db.js';
-import { Tmux, sh } from './tmux.js';
+import { startLiveProxy } from './live-proxy.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const cli = path.join(root, 'src/cli/main.ts');
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 test('r replays the selected flow: a new flow in the list, linked to its original, and the diff shown', async (t) => {
-  const { dir, cleanup } = tempDir();
-  t.teardown(cleanup);
-  const dav = await startDavServer();
-  t.teardown(() => dav.close());
-  const port = await freePort();
-  const db = path.join(dir, 'flows.db');
-  const term = Tmux.start(`cd ${sh(root)} && LANG=C.UTF-8 node --import tsx ${sh(cli)} --upstream ${sh(`${dav.url}/`)} --listen 127.0.0.1:${port} --db ${sh(db)} --ca-dir ${sh(path.join(dir, 'ca'))}; echo davtap-exit=$?; sleep 60`);
-  t.teardown(() => term.kill());
-  await term.waitFor(/No flows yet/, 30_000);
-  const proxy = `http://127.0.0.1:${port}`;
+  const { db, term, proxy } = await startLiveProxy(t);
   t.is((await curl(['-X', 'PUT', '--data-binary', 'hello', `${proxy}/dav/r.txt`])).code, 0);
   t.is((await curl(['-X', 'PROPFIND', '-H', 'Depth: 1', `${proxy}/dav/`])).code, 0);
   await term.waitFor(/2 flows/, 10_000);
