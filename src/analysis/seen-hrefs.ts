@@ -6,11 +6,13 @@
 // million hrefs), which would report a duplicate that is not one.
 
 export class SeenHrefs {
+  // Small to start: most 207s carry one or a few responses, and every analysis makes one of these
+  // (16 KiB up front cost a quarter of a one-response analysis); the arrays grow as needed.
   /** The two 32-bit halves of each recorded href's hash, by response index. */
-  private hashA = new Int32Array(1024);
-  private hashB = new Int32Array(1024);
+  private hashA = new Int32Array(16);
+  private hashB = new Int32Array(16);
   /** Response index + 1 of the href in each slot; 0 is an empty slot. */
-  private slots = new Int32Array(2048);
+  private slots = new Int32Array(32);
   private size = 0;
 
   /** The index recorded for `href` before, or undefined after recording `index` for it. */
