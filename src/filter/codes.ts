@@ -98,6 +98,19 @@ export interface SqlContext {
   param(value: string | number): string;
   /** A flows column (`f.status`), or what it reads as in a file written before it existed. */
   column(name: string): string;
+  /**
+   * The distinct values recorded in an indexed flows column (the methods: a handful), when the
+   * store can read them cheaply off the column's index. A code that matches such a column by regex
+   * runs the regex over these values here and gives SQLite the matching ones, which its index finds
+   * in seq order, rather than a regex per row.
+   */
+  distinct?(column: 'method'): readonly string[];
+  /**
+   * When the query is limited to a range of seqs (a count taken a range at a time), the same limit
+   * on a subquery's column holding flow seqs (` AND x.flow_seq > ? AND x.flow_seq <= ?`, or ''), so
+   * that the subquery reads only that range of its index rather than all of it for every range.
+   */
+  seqRange(column: string): string;
 }
 
 export interface FilterCode {
@@ -176,6 +189,13 @@ const responseBodySql = (arg: string, ctx: SqlContext): string =>
   storedBodyMatches(`(CASE WHEN ${ctx.column('decoded_bytes_seen')} IS NULL THEN 'response' ELSE 'decoded' END)`, arg, ctx, true);
 
 const findings = (flow: FilterableFlow) => flow.analysis?.findings ?? [];
+
+/**
+ * The distinct methods recorded, as a query (column `m`): a walk of the method index from one
+ * value to the next (a few look-ups per method), not a scan of every entry.
+ */
+export const distinctMethodsSql =
+  'WITH RECURSIVE d(m) AS (SELECT min(method) FROM flows UNION ALL SELECT (SELECT min(method) FROM flows WHERE method > d.m) FROM d WHERE d.m IS NOT NULL) SELECT m FROM d WHERE m IS NOT NULL';
 
 // --- the table --------------------------------------------------------------------------------
 
@@ -300,9 +320,17 @@ export const filterCodes: readonly FilterCode[] = [
     origin: 'mitmproxy',
     atHead: true,
     match: (flow, arg) => cachedPattern(arg).test(flow.request.method),
-    // The methods recorded are few: the regex runs over the distinct ones (read off the method
-    // index) and the index then finds their flows, rather than the regex running on every row.
-    sql: (arg, ctx) => `f.method IN (SELECT m.method FROM (SELECT DISTINCT method FROM flows) m WHERE m.method REGEXP ${ctx.param(arg)})`,
+    // The methods recorded are few: the regex runs over the distinct ones and the method index
+    // then finds their flows, rather than the regex running on every row. `f.method = ?` (one
+    // method) lets the index hand over its flows in seq order: a first page without a sort.
+    sql: (arg, ctx) => {
+      const methods = ctx.distinct?.('method');
+      if (!methods) return `f.method IN (SELECT m FROM (${distinctMethodsSql}) WHERE m REGEXP ${ctx.param(arg)})`;
+      const re = cachedPattern(arg);
+      const hits = methods.filter((m) => re.test(m));
+      if (hits.length === 0) return '0';
+      return hits.length === 1 ? `f.method = ${ctx.param(hits[0]!)}` : `f.method IN (${hits.map((m) => ctx.param(m)).join(', ')})`;
+    },
   },
   {
     code: 'marked',
@@ -368,7 +396,13 @@ export const filterCodes: readonly FilterCode[] = [
     origin: 'mitmproxy',
     atHead: true,
     match: (flow, arg) => cachedPattern(arg).test(flow.request.url),
-    sql: (arg, ctx) => `f.url REGEXP ${ctx.param(arg)}`,
+    // SQLite's LIKE rules out in C the URLs that cannot match (literal.ts) before the regex runs.
+    sql: (arg, ctx) => {
+      const prefilter = likePrefilter(arg);
+      if (!prefilter) return `f.url REGEXP ${ctx.param(arg)}`;
+      const like = `f.url LIKE ${ctx.param(prefilter.like)} ESCAPE '\\'`;
+      return prefilter.exact ? like : `(${like} AND f.url REGEXP ${ctx.param(arg)})`;
+    },
   },
   // IN (not a correlated EXISTS): SQLite builds the set once from the covering index
   // (category or rule, flow_seq), which is what paging deep into a filtered list needs.
@@ -379,7 +413,7 @@ export const filterCodes: readonly FilterCode[] = [
     origin: 'davtap',
     atHead: false,
     match: (flow, arg) => findings(flow).some((f) => f.category === arg),
-    sql: (arg, ctx) => `f.seq IN (SELECT x.flow_seq FROM findings x WHERE x.category = ${ctx.param(arg)})`,
+    sql: (arg, ctx) => `f.seq IN (SELECT x.flow_seq FROM findings x WHERE x.category = ${ctx.param(arg)}${ctx.seqRange('x.flow_seq')})`,
   },
   {
     code: 'r',
@@ -388,7 +422,7 @@ export const filterCodes: readonly FilterCode[] = [
     origin: 'davtap',
     atHead: false,
     match: (flow, arg) => findings(flow).some((f) => f.rule === arg),
-    sql: (arg, ctx) => `f.seq IN (SELECT x.flow_seq FROM findings x WHERE x.rule = ${ctx.param(arg)})`,
+    sql: (arg, ctx) => `f.seq IN (SELECT x.flow_seq FROM findings x WHERE x.rule = ${ctx.param(arg)}${ctx.seqRange('x.flow_seq')})`,
   },
   {
     code: 'sev',

@@ -158,6 +158,19 @@ export const migrations: readonly string[] = [
     public_url TEXT
   );
   `,
+  // 11: indexes for the filters whose flows are usually few among many (`~e`: the exchanges that
+  // did not end cleanly; `~marked`; `~sev`: flows with findings, the UI's findings view), holding
+  // only those flows, in seq order: a filtered list of a million flows finds its first page and its
+  // count there instead of reading every row. The writer adds entries only for such a flow, at the
+  // end of each index (seqs grow). Their WHERE is the filter codes' SQL (codes.ts) to the letter,
+  // which is how SQLite knows it may use them.
+  `
+  CREATE INDEX flows_unclean ON flows(seq) WHERE outcome_kind <> 'complete';
+  CREATE INDEX flows_marked ON flows(seq) WHERE marked <> 0;
+  CREATE INDEX flows_sev_info ON flows(seq) WHERE findings_info > 0 OR findings_warning > 0 OR findings_error > 0;
+  CREATE INDEX flows_sev_warning ON flows(seq) WHERE findings_warning > 0 OR findings_error > 0;
+  CREATE INDEX flows_sev_error ON flows(seq) WHERE findings_error > 0;
+  `,
 ];
 
 export const schemaVersion = migrations.length;

@@ -2,7 +2,7 @@
 // through `createFlowWriter` (writer.ts), which batches off the relay's hot path.
 import Database from 'better-sqlite3';
 import { StoreError } from '../errors.js';
-import { parseFilter, type FilterNode } from '../filter/index.js';
+import { distinctMethodsSql, parseFilter, type FilterNode } from '../filter/index.js';
 import type { Finding, Framing, InformationalResponse, Mode, OutcomeKind, RawHeaders, Resource, ResponseRecord, Severity } from '../types.js';
 import { filterToSql } from './filter-sql.js';
 import { openDatabase, type StoreOptions } from './open.js';
@@ -52,6 +52,7 @@ export class Store {
     findings: Stmt;
     resources: Stmt;
     bodies: Stmt;
+    methods: Stmt;
   };
   // Filtered queries differ by filter shape only: prepared once per distinct SQL text.
   private readonly dynamic = new Map<string, Stmt>();
@@ -89,6 +90,7 @@ export class Store {
       findings: prep('SELECT * FROM findings WHERE flow_seq = ? ORDER BY idx'),
       resources: prep('SELECT * FROM resources WHERE flow_seq = ? ORDER BY idx'),
       bodies: prep('SELECT kind, bytes FROM bodies WHERE flow_seq = ?'),
+      methods: prep(distinctMethodsSql),
     };
   }
 
@@ -102,17 +104,30 @@ export class Store {
     return stmt;
   }
 
-  private where(filter: string | FilterNode | null | undefined, afterSeq?: number): { where: string; params: (string | number)[] } {
+  // Read again for every query (a few index look-ups): a method first recorded a moment ago counts.
+  private readonly distinct = (column: 'method'): readonly string[] =>
+    column === 'method' ? this.statements.methods.all().map((r) => String(r.m)) : [];
+
+  private where(filter: string | FilterNode | null | undefined, afterSeq?: number, uptoSeq?: number): { where: string; params: (string | number)[] } {
     const clauses: string[] = [];
     const params: (string | number)[] = [];
     if (filter !== undefined && filter !== null && !(typeof filter === 'string' && filter.trim() === '')) {
-      const sql = filterToSql(typeof filter === 'string' ? parseFilter(filter) : filter, this.absentColumns);
+      const sql = filterToSql(typeof filter === 'string' ? parseFilter(filter) : filter, {
+        absent: this.absentColumns,
+        distinct: this.distinct,
+        ...(afterSeq !== undefined ? { afterSeq } : {}),
+        ...(uptoSeq !== undefined ? { uptoSeq } : {}),
+      });
       clauses.push(sql.where);
       params.push(...sql.params);
     }
     if (afterSeq !== undefined) {
       clauses.push('f.seq > ?');
       params.push(afterSeq);
+    }
+    if (uptoSeq !== undefined) {
+      clauses.push('f.seq <= ?');
+      params.push(uptoSeq);
     }
     return { where: clauses.length > 0 ? `WHERE ${clauses.map((c) => `(${c})`).join(' AND ')}` : '', params };
   }
@@ -124,13 +139,15 @@ export class Store {
 
   /**
    * How many flows match `filter` (all flows without one). With `afterSeq`, only flows newer than
-   * that seq are counted: a UI that knows the count up to `latestSeq()` adds the new ones cheaply.
+   * that seq are counted: a UI that knows the count up to `latestSeq()` adds the new ones cheaply;
+   * with `uptoSeq` too, only those up to it: a count of a million flows taken a range at a time,
+   * each range a bounded piece of work (a regex filter cannot use an index).
    */
-  countFlows(filter?: string | FilterNode | null, afterSeq?: number): number {
-    if ((filter === undefined || filter === null || (typeof filter === 'string' && filter.trim() === '')) && afterSeq === undefined) {
+  countFlows(filter?: string | FilterNode | null, afterSeq?: number, uptoSeq?: number): number {
+    if ((filter === undefined || filter === null || (typeof filter === 'string' && filter.trim() === '')) && afterSeq === undefined && uptoSeq === undefined) {
       return Number(this.statements.countAll.get()!.n);
     }
-    const { where, params } = this.where(filter, afterSeq);
+    const { where, params } = this.where(filter, afterSeq, uptoSeq);
     return Number(this.prepared(`SELECT count(*) AS n FROM flows f ${where}`).get(...params)!.n);
   }
 
