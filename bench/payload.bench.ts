@@ -4,8 +4,8 @@
 // the difference is what the checks cost), and the checker alone on the same payload texts, the
 // three interleaved round by round. Then the cost for a 207 without payloads: the tree just
 // before the payload checks, the commit that added them (git archive of each) and the current
-// tree analyze the same small Apache 207 and a 10,000-response listing, alternating child
-// processes so that the shared machine's drift hits all three.
+// tree analyze the same small Apache 207 and a 10,000-response listing, all three loaded into one
+// child process and run in turns, so that the shared machine's drift hits them alike.
 //
 //   BENCH_ONLY=payload npm run bench          (BENCH_RUNS=5 for more rounds on a quiet machine)
 //
@@ -95,8 +95,12 @@ interface Out {
   findings: string[];
 }
 
-/** The child: MODE is 'file' (FILE analyzed once in 64 KiB writes), 'small' (µs per analysis of the small 207) or 'checker'. */
+/** The child: MODE is 'file' (FILE analyzed once in 64 KiB writes), 'checker', or 'pair' (TREE a list of trees, FILE the listing: see pairedWorker). */
 async function worker(tree: string, mode: string, file: string): Promise<void> {
+  if (mode === 'pair') {
+    await pairedWorker(tree.split(path.delimiter), file);
+    return;
+  }
   const { createAnalyzer } = (await import(pathToFileURL(path.join(tree, 'src/analysis/analyzer.ts')).href)) as typeof AnalyzerModule;
   const head = { status: 207, reason: 'Multi-Status', httpVersion: '1.1', rawHeaders: ['Content-Type', 'text/xml; charset=utf-8'], bodyForm: 'payload' as const };
   if (mode === 'file') {
@@ -137,8 +141,31 @@ async function worker(tree: string, mode: string, file: string): Promise<void> {
     process.stdout.write(JSON.stringify(out));
     return;
   }
-  // small: the analyzer bench's fixed-cost case, median of 5 rounds of 1,500 after 1,000 warm-up analyses.
-  const raw = readFileSync(file);
+  throw new Error(`unknown mode ${mode}`);
+}
+
+interface Paired {
+  /** Per tree: µs per analysis of the small 207 (medians of the rounds), ms per listing (median). */
+  small: number[];
+  list: number[];
+  /** Per tree: the median over rounds of (this tree's time / the first tree's time in the same round), with its quartiles. */
+  smallRatio: [number, number, number][];
+  listRatio: [number, number, number][];
+}
+
+const SMALL_BATCH = 200;
+const SMALL_ROUNDS = 300;
+const LIST_ROUNDS = 12;
+
+/**
+ * Every tree's analyzer loaded into one process and run in turns, batch after batch, the order
+ * rotating each round: the machine's drift (a shared machine's neighbours, CPU frequency) then
+ * hits every tree alike, and the ratio of two trees within a round is steady where separate
+ * processes' timings are not.
+ */
+async function pairedWorker(trees: string[], listFile: string): Promise<void> {
+  const mods = await Promise.all(trees.map(async (t) => (await import(pathToFileURL(path.join(t, 'src/analysis/analyzer.ts')).href)) as typeof AnalyzerModule));
+  const raw = readFileSync(SMALL_FIXTURE);
   const sep = raw.indexOf('\r\n\r\n');
   const rawHeaders = raw
     .subarray(0, sep)
@@ -146,21 +173,50 @@ async function worker(tree: string, mode: string, file: string): Promise<void> {
     .split('\r\n')
     .slice(1)
     .flatMap((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]);
-  const body = raw.subarray(sep + 4);
-  const req = { method: 'PROPFIND', target: '/dav/cap/', rawHeaders: ['Host', '127.0.0.1:8080', 'Depth', '0'] };
-  const once = () => {
-    const a = createAnalyzer(req, { ...head, rawHeaders });
-    a.write(body);
+  const small = raw.subarray(sep + 4);
+  const listing = readFileSync(listFile);
+  const smallReq = { method: 'PROPFIND', target: '/dav/cap/', rawHeaders: ['Host', '127.0.0.1:8080', 'Depth', '0'] };
+  const listReq = { method: 'PROPFIND', target: '/dav/big/', rawHeaders: ['Host', '127.0.0.1', 'Depth', '1'] };
+  const smallHead = { status: 207, reason: 'Multi-Status', httpVersion: '1.1', rawHeaders, bodyForm: 'payload' as const };
+  const listHead = { status: 207, reason: 'Multi-Status', httpVersion: '1.1', rawHeaders: ['Content-Type', 'text/xml; charset=utf-8'], bodyForm: 'payload' as const };
+  const analyzeSmall = (m: typeof AnalyzerModule) => {
+    const a = m.createAnalyzer(smallReq, smallHead);
+    a.write(small);
     return a.end({ outcome: 'complete', closeKind: 'fin' });
   };
-  for (let i = 0; i < 1000; i++) once();
-  const rounds: number[] = [];
-  for (let r = 0; r < 5; r++) {
+  const analyzeList = (m: typeof AnalyzerModule) => {
+    const a = m.createAnalyzer(listReq, listHead);
+    for (let at = 0; at < listing.length; at += CHUNK) a.write(listing.subarray(at, at + CHUNK));
+    return a.end({ outcome: 'complete', closeKind: 'fin' });
+  };
+  const timed = (f: () => void) => {
     const t0 = process.hrtime.bigint();
-    for (let i = 0; i < 1500; i++) once();
-    rounds.push(Number(process.hrtime.bigint() - t0) / 1e3 / 1500);
+    f();
+    return Number(process.hrtime.bigint() - t0);
+  };
+  for (let i = 0; i < 2000; i++) for (const m of mods) analyzeSmall(m);
+  for (const m of mods) analyzeList(m);
+  const smallT = mods.map(() => [] as number[]);
+  const listT = mods.map(() => [] as number[]);
+  for (let r = 0; r < SMALL_ROUNDS; r++) {
+    for (let j = 0; j < mods.length; j++) {
+      const k = (r + j) % mods.length;
+      smallT[k]!.push(timed(() => { for (let i = 0; i < SMALL_BATCH; i++) analyzeSmall(mods[k]!); }) / 1e3 / SMALL_BATCH);
+    }
   }
-  const out: Out = { ms: rounds.sort((a, b) => a - b)[2]! / 1000, findings: once().findings.map((f) => `${f.rule}:${f.severity}`) };
+  for (let r = 0; r < LIST_ROUNDS; r++) {
+    for (let j = 0; j < mods.length; j++) {
+      const k = (r + j) % mods.length;
+      listT[k]!.push(timed(() => analyzeList(mods[k]!)) / 1e6);
+    }
+  }
+  const quartiles = (xs: number[]): [number, number, number] => {
+    const s = [...xs].sort((a, b) => a - b);
+    const at = (q: number) => s[Math.round(q * (s.length - 1))]!;
+    return [at(0.25), at(0.5), at(0.75)];
+  };
+  const ratios = (t: number[][]) => t.map((xs) => quartiles(xs.map((x, i) => x / t[0]![i]!)));
+  const out: Paired = { small: smallT.map((xs) => quartiles(xs)[1]), list: listT.map((xs) => quartiles(xs)[1]), smallRatio: ratios(smallT), listRatio: ratios(listT) };
   process.stdout.write(JSON.stringify(out));
 }
 
@@ -199,7 +255,6 @@ function treesAround(dir: string): { before: { tree: string; commit: string }; l
 }
 
 const best = (xs: number[]): number => Math.min(...xs);
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 export async function run(): Promise<string> {
   const dir = mkdtempSync(path.join(tmpdir(), 'davtap-payload-bench-'));
@@ -232,21 +287,18 @@ export async function run(): Promise<string> {
     const added = Math.max(tWith - tWithout, 0.001);
 
     const around = treesAround(dir);
-    const ab: { label: string; tree: string; small: number[]; list: number[] }[] = [
+    const ab: { label: string; tree: string }[] = [
       ...(around
         ? [
-            { label: `before the checks (${around.before.commit})`, tree: around.before.tree, small: [] as number[], list: [] as number[] },
-            { label: `the checks landed (${around.landed.commit})`, tree: around.landed.tree, small: [] as number[], list: [] as number[] },
+            { label: `before the checks (${around.before.commit})`, tree: around.before.tree },
+            { label: `the checks landed (${around.landed.commit})`, tree: around.landed.tree },
           ]
         : []),
-      { label: 'current tree', tree: ROOT, small: [], list: [] },
+      { label: 'current tree', tree: ROOT },
     ];
-    for (let r = 0; r < RUNS; r++) {
-      for (const side of ab) {
-        side.small.push(child(side.tree, 'small', SMALL_FIXTURE).ms * 1000);
-        side.list.push(child(side.tree, 'file', listFile).ms);
-      }
-    }
+    const r = spawnSync(process.execPath, ['--import', 'tsx', SELF, '--worker', ab.map((side) => side.tree).join(path.delimiter), 'pair', listFile], { cwd: ROOT, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+    if (r.status !== 0) throw new Error(`payload bench paired worker failed: ${r.stderr}`);
+    const paired = JSON.parse(r.stdout) as Paired;
     const listMB = Buffer.byteLength(readFileSync(listFile)) / 1e6;
 
     const load = loadavg().map((x) => x.toFixed(1)).join(', ');
@@ -276,15 +328,21 @@ export async function run(): Promise<string> {
       '### A 207 without payloads: before and after the payload checks',
       '',
       around
-        ? `The tree just before the payload checks (${around.before.commit}), the commit that added them (${around.landed.commit}; the difference between these two is the checks alone) and the current tree, each its src/ from \`git archive\`, alternating child processes, ${RUNS} rounds.`
+        ? `The tree just before the payload checks (${around.before.commit}), the commit that added them (${around.landed.commit}; the difference between these two is the checks alone) and the current tree, each its src/ from \`git archive\`.`
         : 'The trees around the payload checks could not be extracted (no git history): the current tree only.',
-      `'small' is the analyzer bench's fixed-cost case (${path.relative(ROOT, SMALL_FIXTURE)}: median of 5 rounds of 1,500 analyses after 1,000 warm-up), median over rounds;`,
-      `'listing' a ${LISTING.toLocaleString('en')}-response Apache-style PROPFIND answer (${fixed(listMB, 1)} MB) analyzed once after a warm-up pass, best of ${RUNS}.`,
+      `All trees' analyzers are loaded into one child process and run in turns, the order rotating each round, so that the shared machine's drift hits them alike; the ratio column compares each tree with the first one within the same round (median over rounds, quartiles in brackets).`,
+      `'small' is the analyzer bench's fixed-cost case (${path.relative(ROOT, SMALL_FIXTURE)}): ${SMALL_ROUNDS} rounds of ${SMALL_BATCH} analyses per tree after 2,000 warm-up; µs per analysis, median of the rounds.`,
+      `'listing' a ${LISTING.toLocaleString('en')}-response Apache-style PROPFIND answer (${fixed(listMB, 1)} MB) analyzed ${LIST_ROUNDS} times per tree after a warm-up pass, median.`,
       '',
       table(
-        ['tree', 'small 207', 'listing', 'listing MB/s'],
-        ab.map((side) => [side.label, `${fixed(median(side.small), 1)} µs`, `${fixed(best(side.list), 0)} ms`, fixed(listMB / (best(side.list) / 1000), 1)]),
+        ['tree', 'small 207', 'small / first tree', 'listing', 'listing MB/s', 'listing / first tree'],
+        ab.map((side, k) => {
+          const q = (x: [number, number, number]) => `${fixed(x[1], 3)} (${fixed(x[0], 2)}–${fixed(x[2], 2)})`;
+          return [side.label, `${fixed(paired.small[k]!, 1)} µs`, q(paired.smallRatio[k]!), `${fixed(paired.list[k]!, 0)} ms`, fixed(listMB / (paired.list[k]! / 1000), 1), q(paired.listRatio[k]!)];
+        }),
       ),
+      '',
+      `\`payload: small 207 current/before=${fixed(paired.smallRatio[ab.length - 1]![1], 3)} listing current/before=${fixed(paired.listRatio[ab.length - 1]![1], 3)} (target: none measurable)\``,
     ];
     return lines.join('\n');
   } finally {

@@ -33,6 +33,8 @@ const ruleOrder = new Map(ruleDefs.map((r, i) => [r.id, i]));
 
 /** The rules that judge the whole ledger, each through its own compact pass. */
 const ledgerRules = ruleDefs.filter((r) => r.ledger !== undefined);
+/** The rules judged at the end, in catalogue order, each with its place in `passes` (-1: no ledger pass). */
+const endRules = ruleDefs.filter((r) => r.atEnd !== undefined).map((def) => ({ def, at: def.ledger !== undefined ? ledgerRules.indexOf(def) : -1 }));
 
 /**
  * Where an analysis's ledger goes. By default it is kept and returned in Analysis.resources (the
@@ -81,7 +83,7 @@ class AnalyzerImpl implements Analyzer {
   private readonly kept: Resource[] | undefined;
   private readonly sink: LedgerSink | undefined;
   private readonly counts: LedgerCounts = { count: 0, complete: 0 };
-  /** One pass per ledger rule, in catalogue order (undefined where the setup of one crashed). */
+  /** One pass per ledger rule, in catalogue order (undefined where the rule does not apply or its setup crashed). */
   private readonly passes: (LedgerPass | undefined)[] = [];
   private readonly passCrashes: Finding[] = [];
   private readonly summary: LedgerSummary;
@@ -174,13 +176,12 @@ class AnalyzerImpl implements Analyzer {
       bodyInScope: (this.head.status === 207 || this.scan.facts.isMultistatus) && this.decoder.facts.unsupported === undefined,
     };
     const found: Finding[] = [...this.streamed, ...this.passCrashes];
-    for (const def of ruleDefs) {
-      if (!def.atEnd || (def.scope === 'body' && !facts.bodyInScope)) continue;
-      const at = def.ledger !== undefined ? ledgerRules.indexOf(def) : -1;
+    for (const { def, at } of endRules) {
+      if (def.scope === 'body' && !facts.bodyInScope) continue;
       const pass = at >= 0 ? this.passes[at] : undefined;
-      if (at >= 0 && pass === undefined) continue; // its setup crashed: reported above
+      if (at >= 0 && pass === undefined) continue; // not for this request, or its setup crashed (reported above)
       try {
-        const out = def.atEnd(facts, pass);
+        const out = def.atEnd!(facts, pass);
         // Most rules raise nothing: no array per rule and flow for that case.
         if (out === undefined) continue;
         if (Array.isArray(out)) for (const d of out) found.push(toFinding(def, d));

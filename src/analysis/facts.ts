@@ -206,12 +206,17 @@ export interface RuleDef {
   /** 'transport' rules run on every exchange; 'body' rules only when the body is in scope. */
   scope: 'transport' | 'body';
   onResponse?(obs: ResponseObs, facts: Pick<Facts, 'req' | 'head'>): Draft | Draft[] | undefined;
-  /** Makes this rule's pass over the ledger (one per analysis); atEnd gets it back. */
-  ledger?(ctx: LedgerContext): LedgerPass;
+  /**
+   * Makes this rule's pass over the ledger (one per analysis); atEnd gets it back. Undefined when
+   * the request cannot raise the rule (another method, no property named): no pass is fed, and
+   * atEnd is not called. A small answer pays for every pass made, so a pass that could only ever
+   * answer "nothing" is not made.
+   */
+  ledger?(ctx: LedgerContext): LedgerPass | undefined;
   atEnd?(facts: Facts, pass?: LedgerPass): Draft | Draft[] | undefined;
 }
 
 /** A rule that judges the whole ledger through its own pass `P` (typed on both ends). */
-export function ledgerRule<P extends LedgerPass>(def: Omit<RuleDef, 'ledger' | 'atEnd'> & { ledger(ctx: LedgerContext): P; atEnd(facts: Facts, pass: P): Draft | Draft[] | undefined }): RuleDef {
+export function ledgerRule<P extends LedgerPass>(def: Omit<RuleDef, 'ledger' | 'atEnd'> & { ledger(ctx: LedgerContext): P | undefined; atEnd(facts: Facts, pass: P): Draft | Draft[] | undefined }): RuleDef {
   return def as RuleDef;
 }

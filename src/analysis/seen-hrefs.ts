@@ -5,18 +5,50 @@
 // 16 bytes an href in all. Two hrefs share a hash with probability about n²/2⁶⁵ (1 in 10⁸ for a
 // million hrefs), which would report a duplicate that is not one.
 
+/** Hrefs compared as strings before the hash table is made. */
+const FEW = 8;
+const NONE = new Int32Array(0);
+
 export class SeenHrefs {
-  // Small to start: most 207s carry one or a few responses, and every analysis makes one of these
-  // (16 KiB up front cost a quarter of a one-response analysis); the arrays grow as needed.
+  // Most 207s carry one or a few responses and every analysis makes one of these: their first
+  // hrefs are kept as strings and compared directly, and the typed arrays (each a native
+  // allocation, costing more than the comparisons) are made only for a longer answer.
+  private few: string[] = [];
+  private fewIndexes: number[] = [];
   /** The two 32-bit halves of each recorded href's hash, by response index. */
-  private hashA = new Int32Array(16);
-  private hashB = new Int32Array(16);
+  private hashA = NONE;
+  private hashB = NONE;
   /** Response index + 1 of the href in each slot; 0 is an empty slot. */
-  private slots = new Int32Array(32);
+  private slots = NONE;
   private size = 0;
 
   /** The index recorded for `href` before, or undefined after recording `index` for it. */
   firstIndex(href: string, index: number): number | undefined {
+    if (this.slots === NONE) {
+      const at = this.few.indexOf(href);
+      if (at >= 0) return this.fewIndexes[at];
+      if (this.few.length < FEW) {
+        this.few.push(href);
+        this.fewIndexes.push(index);
+        return undefined;
+      }
+      this.toTable();
+    }
+    return this.hashed(href, index);
+  }
+
+  /** Moves the first hrefs into the hash table, from then on the only record. */
+  private toTable(): void {
+    const top = Math.max(...this.fewIndexes);
+    this.hashA = new Int32Array(Math.max(16, top + 1));
+    this.hashB = new Int32Array(this.hashA.length);
+    this.slots = new Int32Array(32);
+    for (let k = 0; k < this.few.length; k++) this.hashed(this.few[k]!, this.fewIndexes[k]!);
+    this.few = [];
+    this.fewIndexes = [];
+  }
+
+  private hashed(href: string, index: number): number | undefined {
     let a = 0x811c9dc5 | 0;
     let b = 0x01000193 ^ href.length;
     for (let i = 0; i < href.length; i++) {

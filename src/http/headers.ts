@@ -123,13 +123,18 @@ export interface MediaType {
 /** A Content-Type value's essence and charset. */
 export function parseMediaType(value: string | undefined): MediaType | undefined {
   if (value === undefined) return undefined;
-  const [essence, ...params] = value.split(';');
-  const out: MediaType = { essence: (essence ?? '').trim().toLowerCase() };
-  for (const p of params) {
+  // By index rather than split and a regular expression: every analysis parses one of these.
+  const semi = value.indexOf(';');
+  const out: MediaType = { essence: (semi < 0 ? value : value.slice(0, semi)).trim().toLowerCase() };
+  for (let at = semi; at >= 0; ) {
+    const next = value.indexOf(';', at + 1);
+    const p = value.slice(at + 1, next < 0 ? value.length : next);
+    at = next;
     const eq = p.indexOf('=');
-    if (eq < 0) continue;
-    if (p.slice(0, eq).trim().toLowerCase() !== 'charset') continue;
-    out.charset = p.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1').toLowerCase();
+    if (eq < 0 || p.slice(0, eq).trim().toLowerCase() !== 'charset') continue;
+    let v = p.slice(eq + 1).trim();
+    if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1);
+    out.charset = v.toLowerCase();
   }
   return out;
 }

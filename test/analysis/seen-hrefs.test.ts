@@ -12,3 +12,16 @@ test('every href is recorded at its first index and found again as the table gro
   t.is(seen.firstIndex('/dav/never-seen.txt', 2 * n), undefined);
   t.is(seen.firstIndex('/dav/never-seen.txt', 2 * n + 1), 2 * n);
 });
+
+test('a short answer (hrefs compared as strings) reports its duplicates at their first index, before and after the table is made', (t) => {
+  const seen = new SeenHrefs();
+  t.is(seen.firstIndex('/dav/a', 0), undefined);
+  t.is(seen.firstIndex('/dav/b', 1), undefined);
+  t.is(seen.firstIndex('/dav/a', 2), 0);
+  t.is(seen.firstIndex('/dav/b', 3), 1);
+  // Past the short list: the hrefs recorded before must still be found.
+  for (let i = 4; i < 40; i++) t.is(seen.firstIndex(`/dav/x${i}`, i), undefined);
+  t.is(seen.firstIndex('/dav/a', 40), 0);
+  t.is(seen.firstIndex('/dav/b', 41), 1);
+  t.is(seen.firstIndex('/dav/x4', 42), 4);
+});

@@ -32,6 +32,8 @@ export const malformedRules: RuleDef[] = [
     scope: 'transport',
     atEnd(f) {
       const fr = f.framing;
+      // Nearly every exchange: one Content-Length or none, no Transfer-Encoding beside it, nothing after the body.
+      if (fr.surplusBytes === 0 && (fr.contentLengths.length === 0 || (fr.contentLengths.length === 1 && fr.transferEncodings.length === 0 && fr.declaredLength !== null && !fr.contentLengths[0]!.includes(',')))) return undefined;
       const out = [];
       const distinct = new Set(fr.contentLengths.flatMap((v) => v.split(',')).map((v) => v.trim()));
       if (fr.contentLengths.length > 0 && fr.transferEncodings.length > 0) {

@@ -177,7 +177,7 @@ export const partialFailureRules: RuleDef[] = [
     blame: 'server',
     title: 'PROPPATCH not atomic',
     scope: 'body',
-    ledger: (ctx) => new PartialPatches(ctx),
+    ledger: (ctx) => (ctx.req.method === 'PROPPATCH' ? new PartialPatches(ctx) : undefined),
     atEnd(f, pass) {
       if (f.req.method !== 'PROPPATCH') return undefined;
       return pass.out;

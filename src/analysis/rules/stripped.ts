@@ -168,7 +168,7 @@ export const strippedRules: RuleDef[] = [
     blame: 'server',
     title: 'requested property missing from the response',
     scope: 'body',
-    ledger: (ctx) => new MissingProperties(ctx),
+    ledger: (ctx) => (ctx.req.requestedProps.length > 0 && (ctx.req.method === 'PROPFIND' || ctx.req.method === 'REPORT') ? new MissingProperties(ctx) : undefined),
     atEnd(f, pass) {
       const wanted = f.req.requestedProps;
       if (wanted.length === 0 || !(f.req.method === 'PROPFIND' || f.req.method === 'REPORT')) return undefined;
@@ -258,7 +258,7 @@ export const strippedRules: RuleDef[] = [
     blame: 'server',
     title: 'multiget href without a response',
     scope: 'body',
-    ledger: (ctx) => new MultigetAnswers(ctx),
+    ledger: (ctx) => (ctx.req.isMultiget ? new MultigetAnswers(ctx) : undefined),
     atEnd(f, pass) {
       if (!f.req.isMultiget || f.head.status !== 207 || !f.xml.isMultistatus || !f.xml.rootClosed) return undefined;
       if (f.req.bodyError !== undefined) return undefined; // the hrefs asked for are not known reliably: MS110
