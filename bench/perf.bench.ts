@@ -7,11 +7,13 @@
 //   worker, the rest), its flows recorded unanalyzed (MS703) counted in its database;
 // - latency: the same request on 1 connection (wrk -t1 -c1), direct, through nginx, through davtap;
 // - large bodies: a 1 GiB GET and a 200 MB Depth-infinity PROPFIND 207 read by curl as fast as it
-//   can, direct and through davtap, davtap's resident set sampled.
+//   can, direct, through the blind TCP pipe (the limit of a Node relay on these cores) and through
+//   davtap, in interleaved rounds; the relays' resident set sampled and their CPU per GB read from
+//   /proc. PERF_LARGE_ROUNDS (2), PERF_LARGE_CASES (get,propfind), PERF_GET_BYTES,
+//   PERF_PROPFIND_BYTES; PERF_BASELINE_BIN (another build's bin/davtap: before/after in one run)
+//   and PERF_LARGE_ARGS (davtap options, as one more target) add davtap variants.
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -19,7 +21,8 @@ import { request, startApache, type ApacheServer } from '../test/helpers/apache.
 import { startDavtap, type DavtapProcess } from '../test/helpers/davtap-process.js';
 import { startListeningChild } from './lib/bare-relay-process.js';
 import { waitIdle } from './lib/idle.js';
-import { readRss, sampleRss, startBigOrigin } from './lib/memory.js';
+import { startListingOrigin } from './lib/listing-origin.js';
+import { sampleRss, startBigOrigin } from './lib/memory.js';
 import { mitmdumpInstalled, startMitmdump } from './lib/mitmdump.js';
 import { nginxInstalled, startNginxProxy } from './lib/nginx-proxy.js';
 import { fixed, table } from './lib/table.js';
@@ -246,60 +249,6 @@ async function latency(upstream: string, work: string): Promise<Part> {
   }
 }
 
-/**
- * An origin answering PROPFIND with a Depth-infinity style 207 of `bytes` (Content-Length framed,
- * each `<response>` an Apache-style file with its props), generated once up front so that the
- * origin itself is not what limits the rate; written as fast as the connection drains.
- */
-async function startListingOrigin(bytes: number): Promise<{ url: string; close(): Promise<void> }> {
-  const open = '<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">\n';
-  const close = '</D:multistatus>\n';
-  const one = (i: number) =>
-    `<D:response><D:href>/tree/dir-${Math.floor(i / 1000)}/file-${i}.txt</D:href><D:propstat><D:prop><D:resourcetype/>` +
-    `<D:getcontentlength>${i % 9000}</D:getcontentlength><D:getlastmodified>Mon, 07 Dec 2026 10:00:00 GMT</D:getlastmodified>` +
-    `<D:getetag>"${i.toString(16)}-5f1a2b3c"</D:getetag><D:getcontenttype>text/plain</D:getcontenttype></D:prop>` +
-    `<D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>\n`;
-  const parts: Buffer[] = [Buffer.from(open)];
-  let size = parts[0]!.length + close.length;
-  for (let i = 0; size < bytes; ) {
-    let piece = '';
-    while (piece.length < 1024 * 1024 && size + piece.length < bytes) piece += one(i++);
-    parts.push(Buffer.from(piece));
-    size += piece.length;
-  }
-  parts.push(Buffer.from(close));
-  const body = Buffer.concat(parts);
-  const server = http.createServer((req, res) => {
-    req.resume();
-    res.writeHead(207, { 'Content-Type': 'application/xml; charset=utf-8', 'Content-Length': String(body.length) });
-    let at = 0;
-    let ended = false;
-    res.on('close', () => (ended = true));
-    const pump = () => {
-      while (!ended && at < body.length) {
-        const piece = body.subarray(at, at + 256 * 1024);
-        at += piece.length;
-        if (!res.write(piece)) {
-          res.once('drain', pump);
-          return;
-        }
-      }
-      if (!ended) res.end();
-    };
-    pump();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
 /** curl reads `url` as fast as it can; resolves with the bytes and the seconds. */
 function curlRead(url: string, method: string, headers: Record<string, string>): Promise<{ bytes: number; seconds: number; status: number }> {
   const args = ['-s', '-o', '/dev/null', '--noproxy', '*', '-X', method, '-w', '%{http_code} %{size_download} %{time_total}', ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]), url];
@@ -318,52 +267,126 @@ function curlRead(url: string, method: string, headers: Record<string, string>):
   });
 }
 
+/**
+ * The large-body targets of one case: direct to the origin, a blind Node TCP pipe (what any Node
+ * relay can reach on these cores: the peer that tells whether a ratio to direct is reachable at
+ * all), davtap, and the variants asked for (another build's davtap, davtap with options).
+ */
+async function largeTargets(origin: string, work: string, label: string): Promise<Target[]> {
+  const targets: Target[] = [{ name: 'direct', url: origin, stop: async () => {} }];
+  try {
+    targets.push(await childTarget('pipe', PIPE_SCRIPT, origin));
+    for (const v of LARGE_VARIANTS) {
+      const db = path.join(work, `large-${label}-${targets.length}.db`);
+      const args = ['--upstream', origin, '--listen', '127.0.0.1:0', '--no-ui', '--db', db, ...v.args];
+      const proc = await startDavtap(args, { stdout: 'ignore', readyTimeoutMs: 60_000, stopTimeoutMs: 60_000, ...(v.bin ? { bin: v.bin } : {}) });
+      targets.push({ name: v.name, url: proc.url, pid: proc.pid, davtap: Object.assign(proc, { db }), stop: async () => void (await proc.stop()) });
+    }
+    return targets;
+  } catch (err) {
+    for (const t of targets) await t.stop();
+    throw err;
+  }
+}
+
+/**
+ * davtap as measured in the large-body rows: this build with its default options, then (when
+ * PERF_BASELINE_BIN names another build's bin/davtap) that build, and this build with the options
+ * of PERF_LARGE_ARGS (e.g. `--max-body 1MiB`).
+ */
+const LARGE_VARIANTS: Array<{ name: string; bin?: string; args: string[] }> = [
+  { name: 'davtap', args: [] },
+  ...(process.env.PERF_BASELINE_BIN ? [{ name: 'davtap baseline', bin: process.env.PERF_BASELINE_BIN, args: [] }] : []),
+  ...(process.env.PERF_LARGE_ARGS ? [{ name: `davtap ${process.env.PERF_LARGE_ARGS}`, args: process.env.PERF_LARGE_ARGS.split(' ').filter(Boolean) }] : []),
+];
+const LARGE_ROUNDS = Number(process.env.PERF_LARGE_ROUNDS ?? Math.max(1, Math.min(ROUNDS, 2)));
+const LARGE_CASES = new Set((process.env.PERF_LARGE_CASES ?? 'get,propfind').split(',').map((s) => s.trim()));
+
+interface LargeRead {
+  round: number;
+  target: string;
+  mbps: number;
+  peakMb: number | undefined;
+  /** CPU of the relay process over the read and until it was idle again, per GB relayed. */
+  cpuPerGb: ThreadCpu | undefined;
+  load: string;
+}
+
+const cpuText = (c: ThreadCpu | undefined) => (c ? [c.relayMs, c.pipelineMs, c.otherMs].map((ms) => fixed(ms / 1000, 2)).join(' / ') : '');
+
 async function large(work: string): Promise<Part> {
   const get = await startBigOrigin(GET_BYTES);
   const listing = await startListingOrigin(PROPFIND_BYTES);
   const lines: string[] = [];
   const rows: Array<Array<string | number>> = [];
+  const rounds: Array<Array<string | number>> = [];
   try {
     const cases = [
-      { name: `GET ${(GET_BYTES / 1024 ** 3).toFixed(2)} GiB`, origin: get.url.replace(/\/$/, ''), path: '/big.bin', method: 'GET', headers: {} as Record<string, string> },
-      { name: `PROPFIND Depth infinity 207 of ${(PROPFIND_BYTES / 1e6).toFixed(0)} MB`, origin: listing.url, path: '/tree/', method: 'PROPFIND', headers: { Depth: 'infinity' } },
-    ];
+      { key: 'get', name: `GET ${(GET_BYTES / 1024 ** 3).toFixed(2)} GiB`, origin: get.url.replace(/\/$/, ''), path: '/big.bin', method: 'GET', headers: {} as Record<string, string> },
+      { key: 'propfind', name: `PROPFIND Depth infinity 207 of ${(PROPFIND_BYTES / 1e6).toFixed(0)} MB`, origin: listing.url, path: '/tree/', method: 'PROPFIND', headers: { Depth: 'infinity' } },
+    ].filter((c) => LARGE_CASES.has(c.key));
     for (const c of cases) {
-      const dav = await davtapTarget(c.origin, work, `large-${c.method}`);
-      const direct: number[] = [];
-      const through: number[] = [];
-      let peakMb = 0;
-      let hwmMb = 0;
+      const targets = await largeTargets(c.origin, work, c.key);
+      const reads: LargeRead[] = [];
+      let expected: number | undefined;
       try {
-        for (let round = 1; round <= Math.max(1, Math.min(ROUNDS, 2)); round++) {
-          const d = await curlRead(`${c.origin}${c.path}`, c.method, c.headers);
-          direct.push(d.bytes / d.seconds / 1e6);
-          const sampler = sampleRss(dav.pid!, 50);
-          const t = await curlRead(`${dav.url}${c.path}`, c.method, c.headers);
-          await waitIdle(dav.pid!, 120_000);
-          const rss = sampler.stop();
-          if (t.bytes !== d.bytes) throw new Error(`${c.name}: ${t.bytes} bytes through davtap, ${d.bytes} direct`);
-          through.push(t.bytes / t.seconds / 1e6);
-          peakMb = Math.max(peakMb, (rss.peakKiB * 1024) / 1e6);
-          hwmMb = Math.max(hwmMb, ((readRss(dav.pid!)?.hwmKiB ?? 0) * 1024) / 1e6);
-          process.stderr.write(`perf large: ${c.name} round ${round}: direct ${fixed(direct.at(-1)!, 0)} MB/s, davtap ${fixed(through.at(-1)!, 0)} MB/s, peak RSS ${fixed(peakMb, 0)} MB (load ${load()})\n`);
+        for (let round = 1; round <= LARGE_ROUNDS; round++) {
+          for (const t of targets) {
+            const l = load();
+            const sampler = t.pid !== undefined ? sampleRss(t.pid, 50) : undefined;
+            const cpuBefore = t.pid !== undefined ? threadCpu(t.pid) : undefined;
+            const r = await curlRead(`${t.url}${c.path}`, c.method, c.headers);
+            // What davtap analyses and records after the last byte is its own, not the next target's.
+            if (t.pid !== undefined) await waitIdle(t.pid, 120_000);
+            const cpuAfter = t.pid !== undefined ? threadCpu(t.pid) : undefined;
+            const rss = sampler?.stop();
+            const cpu = cpuBefore && cpuAfter ? cpuDelta(cpuAfter, cpuBefore) : undefined;
+            const perGb = (ms: number) => (ms * 1e9) / r.bytes;
+            const cpuPerGb = cpu ? { relayMs: perGb(cpu.relayMs), pipelineMs: perGb(cpu.pipelineMs), otherMs: perGb(cpu.otherMs) } : undefined;
+            expected ??= r.bytes;
+            if (r.bytes !== expected) throw new Error(`${c.name}: ${r.bytes} bytes through ${t.name}, ${expected} through ${targets[0]!.name}`);
+            const peakKiB = rss ? Math.max(rss.peakKiB, rss.hwmKiB) : undefined;
+            reads.push({ round, target: t.name, mbps: r.bytes / r.seconds / 1e6, peakMb: peakKiB !== undefined ? (peakKiB * 1024) / 1e6 : undefined, cpuPerGb, load: l });
+            const last = reads.at(-1)!;
+            const peakText = last.peakMb !== undefined ? fixed(last.peakMb, 0) : '';
+            process.stderr.write(`perf large: ${c.name} round ${round} ${t.name}: ${fixed(last.mbps, 0)} MB/s${peakText ? `, peak RSS ${peakText} MB, CPU s/GB ${cpuText(cpuPerGb)}` : ''} (load ${l})\n`);
+            rounds.push([c.name, round, t.name, fixed(last.mbps, 0), peakText, cpuText(cpuPerGb), l]);
+          }
         }
       } finally {
-        await dav.stop();
+        for (const t of targets) await t.stop();
       }
-      const rec = unanalyzed(dav.davtap!.db);
-      const ratio = median(through) / median(direct);
-      lines.push(`large: ${c.name} davtap/direct=${fixed(ratio)} (${fixed(median(through), 0)} vs ${fixed(median(direct), 0)} MB/s) peak RSS=${fixed(Math.max(peakMb, hwmMb), 0)} MB (targets ≥ 0.9x, < ${RSS_LIMIT_MB} MB)${c.method === 'PROPFIND' ? ` analysis halted in ${rec.unanalyzed} of ${rec.flows}` : ''}`);
-      rows.push([c.name, `${fixed(median(direct), 0)} MB/s`, `${fixed(median(through), 0)} MB/s`, `${fixed(ratio)}x`, verdict(ratio >= 0.9), `${fixed(peakMb, 0)} MB (VmHWM ${fixed(hwmMb, 0)} MB)`, verdict(Math.max(peakMb, hwmMb) < RSS_LIMIT_MB), c.method === 'PROPFIND' ? `${rec.unanalyzed} of ${rec.flows}` : '']);
+      const mbps = (name: string) => median(reads.filter((r) => r.target === name).map((r) => r.mbps));
+      const cpuTotal = (name: string) => median(reads.filter((r) => r.target === name && r.cpuPerGb).map((r) => r.cpuPerGb!.relayMs + r.cpuPerGb!.pipelineMs + r.cpuPerGb!.otherMs)) / 1000;
+      const peak = (name: string) => Math.max(...reads.filter((r) => r.target === name).map((r) => r.peakMb ?? 0));
+      const direct = mbps('direct');
+      const pipe = mbps('pipe');
+      rows.push([c.name, 'direct', `${fixed(direct, 0)} MB/s`, '', '', '', '', '', '', '']);
+      rows.push([c.name, 'pipe', `${fixed(pipe, 0)} MB/s`, `${fixed(pipe / direct)}x`, '', '', fixed(cpuTotal('pipe')), `${fixed(peak('pipe'), 0)} MB`, '', '']);
+      for (const t of targets.filter((x) => x.davtap)) {
+        const rec = unanalyzed(t.davtap!.db);
+        const dav = mbps(t.name);
+        const ratio = dav / direct;
+        const halted = c.method === 'PROPFIND' ? `${rec.unanalyzed} of ${rec.flows}` : '';
+        lines.push(
+          `large: ${c.name} ${t.name}/direct=${fixed(ratio)} ${t.name}/pipe=${fixed(dav / pipe)} (${fixed(dav, 0)} vs ${fixed(direct, 0)} direct, ${fixed(pipe, 0)} pipe MB/s) ` +
+            `peak RSS=${fixed(peak(t.name), 0)} MB (targets ≥ 0.9x direct, < ${RSS_LIMIT_MB} MB)${halted ? ` analysis halted in ${halted}` : ''}`,
+        );
+        rows.push([c.name, t.name, `${fixed(dav, 0)} MB/s`, `${fixed(ratio)}x`, verdict(ratio >= 0.9), `${fixed(dav / pipe)}x`, fixed(cpuTotal(t.name)), `${fixed(peak(t.name), 0)} MB`, verdict(peak(t.name) < RSS_LIMIT_MB), halted]);
+      }
     }
   } finally {
     await get.close();
     await listing.close();
   }
   const markdown = [
-    `### Large bodies: read by curl as fast as it goes, direct and through davtap (default options), medians of ${Math.max(1, Math.min(ROUNDS, 2))} alternated reads`,
+    `### Large bodies: read by curl as fast as it goes, direct, through a blind Node TCP pipe and through davtap, medians of ${LARGE_ROUNDS} interleaved rounds`,
     '',
-    table(['body', 'direct', 'davtap', 'davtap / direct', '≥ 0.9x', 'davtap peak RSS (sampled every 50 ms)', '< 150 MB', 'flows whose analysis stopped (MS703)'], rows),
+    'Peak RSS: VmRSS sampled every 50 ms and the kernel\'s VmHWM, of the relay process (davtap: all its threads). The pipe is the limit of a relay written in Node on these cores.',
+    '',
+    table(['body', 'target', 'median', '/ direct', '≥ 0.9x', '/ pipe', 'CPU s per GB (median)', 'peak RSS', '< 150 MB', 'flows whose analysis stopped (MS703)'], rows),
+    '',
+    table(['body', 'round', 'target', 'MB/s', 'peak RSS MB', 'CPU s per GB: main / pipeline / other threads', 'load avg before'], rounds),
     '',
   ];
   return { lines, markdown };

@@ -17,6 +17,8 @@ export interface DavtapStartOptions {
   stopTimeoutMs?: number;
   /** Extra arguments for node itself, e.g. `--cpu-prof`. */
   nodeArgs?: string[];
+  /** Another build's `bin/davtap` (a benchmark comparing two trees); default this tree's. */
+  bin?: string;
   cwd?: string;
   env?: NodeJS.ProcessEnv;
   /**
@@ -91,10 +93,10 @@ export function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
 
 /** Spawns `bin/davtap ARGS` and resolves once it listens. Rejects (after killing it) if it exits or stays silent. */
 export async function startDavtap(args: string[], opts: DavtapStartOptions = {}): Promise<DavtapProcess> {
-  if (!existsSync(COMPILED_MAIN)) throw new Error(`davtap is not built (${COMPILED_MAIN} missing): run npm run build first`);
+  if (opts.bin === undefined && !existsSync(COMPILED_MAIN)) throw new Error(`davtap is not built (${COMPILED_MAIN} missing): run npm run build first`);
   const readyTimeoutMs = opts.readyTimeoutMs ?? 15_000;
   const stopTimeoutMs = opts.stopTimeoutMs ?? 5_000;
-  const child = spawn(...tiedToParent(process.execPath, [...(opts.nodeArgs ?? []), DAVTAP_BIN, ...args]), {
+  const child = spawn(...tiedToParent(process.execPath, [...(opts.nodeArgs ?? []), opts.bin ?? DAVTAP_BIN, ...args]), {
     cwd: opts.cwd,
     env: opts.env ?? { ...withoutProxyEnv(), XDG_CONFIG_HOME: testConfigHome() },
     stdio: ['ignore', opts.stdout === 'ignore' ? 'ignore' : 'pipe', 'pipe'],
