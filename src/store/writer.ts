@@ -2,10 +2,10 @@
 // Nothing here may disturb relaying: enqueue is O(1) and never throws, and a database that cannot
 // be written (disk full, read-only file…) is reported and counted while flows keep being accepted.
 import { StoreError } from '../errors.js';
-import type { Flow } from '../types.js';
+import type { Flow, Resource } from '../types.js';
 import { startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { createPruner, type PruneResult } from './prune.js';
-import { findingColumns, findingValues, flowColumns, flowParams, resourceColumns, resourceValues } from './rows.js';
+import { findingColumns, findingValues, flowColumns, flowValues, resourceColumns, resourceValues } from './rows.js';
 import type { Store } from './store.js';
 
 export interface WriterOptions {
@@ -83,7 +83,9 @@ export function createFlowWriter(store: Store, options: WriterOptions = {}): Flo
   const budgetMs = Math.max(1, options.budgetMs ?? 25);
   const db = store.db;
 
-  // Positional parameters: binding 46 named ones costs a fifth more per row (measured).
+  // Positional parameters, passed as separate arguments: better-sqlite3 reads an array of values
+  // element by element through V8's slow path, which made binding the 52 values of a flows row a
+  // fifth of its insert (measured: 27 vs 21 µs per row); named parameters cost more still.
   const insertFlow = db.prepare(
     `INSERT INTO flows (${flowColumns.map((c) => `"${c}"`).join(', ')}) VALUES (${flowColumns.map(() => '?').join(', ')})`,
   );
@@ -105,6 +107,27 @@ export function createFlowWriter(store: Store, options: WriterOptions = {}): Flo
     return buf.length > maxBodyBytes ? buf.subarray(0, maxBodyBytes) : buf;
   };
 
+  const writeLedger = (seq: number, resources: readonly Resource[]): void => {
+    // Ledger entries are keyed by their position in the body; duplicates would be an analyzer bug,
+    // not a reason to lose the flow (the first of each index is kept). Indexes that only grow, the
+    // analyzer's order, need no set.
+    let ledger = resources;
+    for (let k = 1; k < resources.length; k++) {
+      if (resources[k]!.index <= resources[k - 1]!.index) {
+        const seen = new Set<number>();
+        ledger = resources.filter((r) => !seen.has(r.index) && seen.add(r.index));
+        break;
+      }
+    }
+    let i = 0;
+    for (; i + ledgerChunk <= ledger.length; i += ledgerChunk) {
+      const values: (string | number | null)[] = [];
+      for (let j = i; j < i + ledgerChunk; j++) values.push(...resourceValues(seq, ledger[j]!));
+      insertResources.run(...values);
+    }
+    for (; i < ledger.length; i++) insertResource.run(...resourceValues(seq, ledger[i]!));
+  };
+
   const writeFlow = (flow: Flow): void => {
     const request = cut(flow.request.body.bytes);
     // A spooled body is in body_parts already (spool.ts): only its length goes on the row.
@@ -112,24 +135,16 @@ export function createFlowWriter(store: Store, options: WriterOptions = {}): Flo
     const decodedSpooled = flow.response?.decoded?.spooled;
     const response = responseSpooled === undefined ? cut(flow.response?.body.bytes) : null;
     const decoded = decodedSpooled === undefined ? cut(flow.response?.decoded?.bytes) : null;
-    const params = flowParams(flow, {
+    const values = flowValues(flow, {
       request: request?.length ?? 0,
       response: responseSpooled ?? response?.length ?? 0,
       decoded: decodedSpooled ?? decoded?.length ?? 0,
     });
-    const seq = Number(insertFlow.run(flowColumns.map((c) => params[c])).lastInsertRowid);
+    const seq = Number(insertFlow.run(...values).lastInsertRowid);
     if (flow.analysis) {
-      flow.analysis.findings.forEach((f, i) => insertFinding.run(findingValues(seq, i, f)));
-      // Ledger entries are keyed by their position in the body; duplicates would be an analyzer bug, not a reason to lose the flow.
-      const seen = new Set<number>();
-      const ledger = flow.analysis.resources.filter((r) => !seen.has(r.index) && seen.add(r.index));
-      let i = 0;
-      for (; i + ledgerChunk <= ledger.length; i += ledgerChunk) {
-        const values: (string | number | null)[] = [];
-        for (let j = i; j < i + ledgerChunk; j++) values.push(...resourceValues(seq, ledger[j]!));
-        insertResources.run(values);
-      }
-      for (; i < ledger.length; i++) insertResource.run(resourceValues(seq, ledger[i]!));
+      const { findings, resources } = flow.analysis;
+      for (let i = 0; i < findings.length; i++) insertFinding.run(...findingValues(seq, i, findings[i]!));
+      writeLedger(seq, resources);
     }
     if (request) insertBody.run(seq, 'request', request);
     if (response) insertBody.run(seq, 'response', response);

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StoreError } from '../../src/errors.js';
 import { createFlowWriter, openReader, openStore, type FlowWriter } from '../../src/store/index.js';
-import type { Flow } from '../../src/types.js';
+import type { Flow, Resource } from '../../src/types.js';
 import { failureFinding, makeFlow, truncationFinding } from './make-flow.js';
 import { tempDb } from './temp.js';
 
@@ -339,4 +339,38 @@ test('WAL checkpoints run off the writer connection and keep the WAL bounded', a
   // …and the WAL was reused from its start instead of growing with everything written.
   t.true(largestWal < written / 3, `WAL reached ${largestWal} bytes for ${written} written`);
   await writer.close();
+});
+
+test('a ledger with a repeated index keeps the first entry of each and stores the flow', (t) => {
+  const store = openStore(tempDb(t));
+  t.teardown(() => store.close());
+  const writer = createFlowWriter(store);
+  const flow = makeFlow(1, { resources: 3 });
+  const [a, b, c] = flow.analysis!.resources as [Resource, Resource, Resource];
+  flow.analysis!.resources = [a, b, { ...b, href: '/again' }, c, { ...a, href: '/first-again' }];
+  writer.enqueue(flow);
+  writer.flush();
+  t.is(writer.stats().written, 1);
+  t.deepEqual(store.resourcesFor('flow-1'), [a, b, c]);
+});
+
+test('host and path come from each flow\'s URL, whether it repeats, differs or does not parse', (t) => {
+  const store = openStore(tempDb(t));
+  t.teardown(() => store.close());
+  const writer = createFlowWriter(store);
+  const urls = ['http://Example.org:80/a/../b?x=1', 'https://example.org:8443/c', 'http://Example.org:80/a/../b?x=1', 'not a url'];
+  urls.forEach((url, i) => {
+    const flow = makeFlow(i);
+    flow.request.url = url;
+    flow.request.target = `/target-${i}`;
+    writer.enqueue(flow);
+  });
+  writer.flush();
+  const rows = store.listFlows({ order: 'asc' }).map((r) => [r.host, r.path]);
+  t.deepEqual(rows, [
+    ['example.org', '/b?x=1'],
+    ['example.org:8443', '/c'],
+    ['example.org', '/b?x=1'],
+    ['', '/target-3'],
+  ]);
 });
