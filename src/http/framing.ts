@@ -13,7 +13,10 @@ function isChunked(raw: RawHeaders): boolean {
 
 /** Declared Content-Length, or null when absent or not one valid number. */
 export function declaredLength(raw: RawHeaders): number | null {
-  const values = headerValues(raw, 'content-length')
+  const found = headerValues(raw, 'content-length');
+  // The common case, one plain number, without splitting lists.
+  if (found.length === 1 && /^\d+$/.test(found[0]!)) return Number(found[0]);
+  const values = found
     .join(',')
     .split(',')
     .map((v) => v.trim());

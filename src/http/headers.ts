@@ -2,12 +2,26 @@
 // the raw list keeps the original case and order, which the transparency contract requires.
 import type { RawHeaders } from '../types.js';
 
+/**
+ * Whether a field name (any case) is `lower` (lower case). Field names are tokens (ASCII): they are
+ * compared code by code, A-Z folded, without making a lower-cased copy (every relayed head is
+ * looked up several times); most names are ruled out by their length alone.
+ */
+export function nameIs(name: string, lower: string): boolean {
+  const n = lower.length;
+  if (name.length !== n) return false;
+  for (let i = 0; i < n; i++) {
+    const c = name.charCodeAt(i);
+    if ((c >= 0x41 && c <= 0x5a ? c + 0x20 : c) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
 /** The first value of header `name` (compared case-insensitively), or undefined when absent. */
 export function firstHeader(raw: readonly string[], name: string): string | undefined {
   const wanted = name.toLowerCase();
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    const n = raw[i]!;
-    if (n.length === wanted.length && n.toLowerCase() === wanted) return raw[i + 1];
+    if (nameIs(raw[i]!, wanted)) return raw[i + 1];
   }
   return undefined;
 }
@@ -17,8 +31,7 @@ export function headerValues(raw: readonly string[], name: string): string[] {
   const wanted = name.toLowerCase();
   const out: string[] = [];
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    const n = raw[i]!;
-    if (n.length === wanted.length && n.toLowerCase() === wanted) out.push(raw[i + 1]!);
+    if (nameIs(raw[i]!, wanted)) out.push(raw[i + 1]!);
   }
   return out;
 }
@@ -91,19 +104,29 @@ export function setHeader(raw: RawHeaders, name: string, value: string): RawHead
 // ("trailers") passes because davtap relays trailers.
 const alwaysHopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'upgrade']);
 
-/** Removes hop-by-hop fields: the fixed set and every field the Connection header names. */
+/** The lengths of alwaysHopByHop's names: a name of another length is not looked up. */
+const HOP_BY_HOP_LENGTHS = new Set([...alwaysHopByHop].map((n) => n.length));
+
+/**
+ * Removes hop-by-hop fields: the fixed set and every field the Connection header names. Called for
+ * every relayed head: a head without Connection tokens or `extra` names is filtered without
+ * building a set, and only names as long as a hop-by-hop name are lower-cased.
+ */
 export function withoutHopByHop(raw: RawHeaders, extra: readonly string[] = []): RawHeaders {
-  const drop = new Set([...alwaysHopByHop, ...extra]);
-  for (const value of headerValues(raw, 'connection')) {
-    for (const token of value.split(',')) {
+  let drop: Set<string> | null = extra.length > 0 ? new Set([...alwaysHopByHop, ...extra]) : null;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (!nameIs(raw[i]!, 'connection')) continue;
+    for (const token of raw[i + 1]!.split(',')) {
       const t = token.trim().toLowerCase();
       // A Connection header naming a framing field would let a peer strip framing: never honour it.
-      if (t && t !== 'transfer-encoding' && t !== 'content-length') drop.add(t);
+      if (t && t !== 'transfer-encoding' && t !== 'content-length') (drop ??= new Set(alwaysHopByHop)).add(t);
     }
   }
   const out: RawHeaders = [];
   for (let i = 0; i < raw.length; i += 2) {
-    if (!drop.has(raw[i]!.toLowerCase())) out.push(raw[i]!, raw[i + 1]!);
+    const name = raw[i]!;
+    const dropped = drop ? drop.has(name.toLowerCase()) : HOP_BY_HOP_LENGTHS.has(name.length) && alwaysHopByHop.has(name.toLowerCase());
+    if (!dropped) out.push(name, raw[i + 1]!);
   }
   return out;
 }

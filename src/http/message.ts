@@ -89,11 +89,20 @@ function parseFields(lines: string[], folding: 'refuse' | 'unfold'): RawHeaders 
     const colon = line.indexOf(':');
     const name = colon > 0 ? line.slice(0, colon) : '';
     if (!TOKEN.test(name)) throw new WireError('HPE_INVALID_HEADER_TOKEN', `invalid header name in '${printable(line)}'`);
-    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+    const value = trimSpaces(line, colon + 1);
     if (BAD_VALUE.test(value)) throw new WireError('HPE_INVALID_HEADER_TOKEN', `invalid character in the value of ${name}`);
     raw.push(name, value);
   }
   return raw;
+}
+
+/** line[from..] without the spaces and tabs around it (optional whitespace, RFC 9110 §5.6.3). */
+function trimSpaces(line: string, from: number): string {
+  let start = from;
+  let end = line.length;
+  while (start < end && (line.charCodeAt(start) === 0x20 || line.charCodeAt(start) === 0x09)) start++;
+  while (end > start && (line.charCodeAt(end - 1) === 0x20 || line.charCodeAt(end - 1) === 0x09)) end--;
+  return line.slice(start, end);
 }
 
 function printable(s: string): string {
@@ -206,10 +215,14 @@ function transferCodings(raw: RawHeaders): string[] {
   return te.join(',').split(',').map((c) => c.trim().toLowerCase()).filter(Boolean);
 }
 
+const DIGITS = /^\d{1,15}$/;
+
 /** Content-Length: null when absent; throws when it is not one non-negative number. */
 function contentLength(raw: RawHeaders): number | null {
   const cl = headerValues(raw, 'content-length');
   if (cl.length === 0) return null;
+  // The common case, one plain number, without splitting lists.
+  if (cl.length === 1 && DIGITS.test(cl[0]!)) return Number(cl[0]);
   const all = cl.join(',').split(',').map((v) => v.trim());
   const first = all[0]!;
   if (!/^\d{1,15}$/.test(first) || all.some((v) => v !== first)) throw new WireError('HPE_INVALID_CONTENT_LENGTH', `invalid Content-Length '${printable(cl.join(', '))}'`);

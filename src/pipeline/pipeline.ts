@@ -206,13 +206,13 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   let events: WireEvent[] = [];
   let chunks: Buffer[] = [];
   let batchBytes = 0;
+  // One timer for every batch, restarted (refresh) rather than made anew for each: a batch may be
+  // posted before it fires (BATCH_BYTES), it then finds nothing to post.
   let timer: NodeJS.Timeout | null = null;
+  let armed = false;
 
   const flush = () => {
-    if (timer) {
-      clearTimeout(timer);
-      timer = null;
-    }
+    armed = false;
     if (events.length === 0) return;
     // The one copy of the bytes on the relay thread, into a buffer that is then transferred.
     const bytes = Buffer.allocUnsafeSlow(batchBytes);
@@ -233,7 +233,11 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   const pushPacked = (ev: WireEvent) => {
     events.push(ev);
     if (batchBytes >= BATCH_BYTES) flush();
-    else timer ??= setTimeout(flush, BATCH_MS);
+    else if (!armed) {
+      armed = true;
+      if (timer) timer.refresh();
+      else timer = setTimeout(flush, BATCH_MS);
+    }
   };
 
   const add = (buf: Buffer | Uint8Array): Span => {
@@ -359,6 +363,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
       stopping = true;
       release();
       flush();
+      if (timer) clearTimeout(timer);
       return new Promise<PipelineStats>((resolve) => {
         if (dead) {
           resolve(finalStats());

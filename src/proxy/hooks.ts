@@ -13,6 +13,9 @@
 // 4. onFlow(flow): exactly once per flow, every flow, last: with a response or with an error
 //    outcome, never both left out (a refused request is a flow with `response: null` and an error
 //    outcome; a cut body is a response with an aborted outcome). No hook is called for the flow after it.
+// Steps 2 and 3 are told at the end of the upstream read that brought them, once its bytes are
+// handed to the client's socket (unless the response is held), in order and before onFlow: the
+// client never waits for a listener.
 // A hook that throws is logged and never breaks relaying; the flow goes on to onFlow.
 import type { Flow, FlowStart, RawHeaders } from '../types.js';
 

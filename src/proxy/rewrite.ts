@@ -2,7 +2,7 @@
 // upstream URL (https://dav.example.org/prefix/x). These are the only header values davtap changes,
 // each because WebDAV breaks without it; bodies are never rewritten.
 import type { RawHeaders } from '../types.js';
-import { mapHeader, setHeader } from '../http/headers.js';
+import { nameIs } from '../http/headers.js';
 
 export interface AddressMap {
   /** Upstream origin, e.g. https://dav.example.org (no trailing slash). */
@@ -156,18 +156,40 @@ function mapIfHeader(value: string, map: (url: string) => string): string {
   return out;
 }
 
-/** `client`: a ClientAddress, or the origin alone (`http://127.0.0.1:8080`) when there is no public URL. */
+/**
+ * `client`: a ClientAddress, or the origin alone (`http://127.0.0.1:8080`) when there is no public
+ * URL. Host is set to the upstream's (in place of the first Host, or appended), Destination and
+ * If mapped; the fields keep their order and case. One pass over the fields, run for every request.
+ */
 export function mapRequestHeaders(map: AddressMap, raw: RawHeaders, client: string | ClientAddress): RawHeaders {
   const c = asClientAddress(client);
-  let out = setHeader(raw, 'Host', map.upstreamHost);
-  out = mapHeader(out, 'destination', (v) => toUpstream(map, c, v));
-  out = mapHeader(out, 'if', (v) => mapIfHeader(v, (u) => toUpstream(map, c, u)));
+  const out: RawHeaders = [];
+  let host = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    if (nameIs(name, 'host')) {
+      if (!host) out.push(name, map.upstreamHost);
+      host = true;
+    } else if (nameIs(name, 'destination')) out.push(name, toUpstream(map, c, value));
+    else if (nameIs(name, 'if')) out.push(name, mapIfHeader(value, (u) => toUpstream(map, c, u)));
+    else out.push(name, value);
+  }
+  if (!host) out.push('Host', map.upstreamHost);
   return out;
 }
 
+/**
+ * Location and Content-Location mapped back to the client's address. Run for every response: it
+ * returns `raw` itself when it has neither field (the caller owns `raw`), a copy otherwise.
+ */
 export function mapResponseHeaders(map: AddressMap, raw: RawHeaders, client: string | ClientAddress): RawHeaders {
-  const c = asClientAddress(client);
-  let out = mapHeader(raw, 'location', (v) => toClient(map, c, v));
-  out = mapHeader(out, 'content-location', (v) => toClient(map, c, v));
-  return out;
+  let out: RawHeaders | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (!nameIs(name, 'location') && !nameIs(name, 'content-location')) continue;
+    out ??= raw.slice();
+    out[i + 1] = toClient(map, asClientAddress(client), raw[i + 1]!);
+  }
+  return out ?? raw;
 }

@@ -2,6 +2,9 @@
 // are kept. The relayed chunks themselves are never copied or altered.
 import type { CapturedBody } from '../types.js';
 
+/** The bytes of a capture that keeps none (never written to: a Buffer of length 0 has no bytes). */
+const NOTHING = Buffer.alloc(0);
+
 export class BodyCapture {
   private readonly chunks: Buffer[] = [];
   private kept = 0;
@@ -33,7 +36,7 @@ export class BodyCapture {
 
   result(): CapturedBody {
     return {
-      bytes: !this.keep ? Buffer.alloc(0) : this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.kept),
+      bytes: !this.keep || this.chunks.length === 0 ? NOTHING : this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.kept),
       bytesSeen: this.seen,
       captureComplete: this.seen === this.kept,
     };

@@ -62,7 +62,17 @@ export class ClientConnection implements ExchangeHost {
     private readonly tcp: net.Socket = client,
   ) {
     this.listeners = [
-      ['data', (chunk: Buffer) => this.guard(() => this.onData(chunk))],
+      [
+        'data',
+        (chunk: Buffer) => {
+          // guard(), without a closure made for every read.
+          try {
+            this.onData(chunk);
+          } catch (err) {
+            this.contain(err);
+          }
+        },
+      ],
       ['end', () => this.guard(() => this.onEnd())],
       [
         'error',
@@ -315,7 +325,7 @@ export class ClientConnection implements ExchangeHost {
       const exchange = new WireExchange(
         this,
         this.proxy.settings,
-        { head, plan, mode: this.router.mode, ...route },
+        { head, plan, mode: this.router.mode, upstream: route.upstream, origin: route.origin, path: route.path, upstreamHeaders: route.upstreamHeaders, mapResponseHeaders: route.mapResponseHeaders },
         () => this.proxy.flowDone(),
       );
       this.exchange = exchange;

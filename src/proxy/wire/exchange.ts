@@ -73,6 +73,8 @@ export interface ExchangeTarget extends Route {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** No one waits for a held request's body (most exchanges): shared, never added to (readHeldBody makes its own). */
+const NO_READERS: never[] = [];
 /** How long the last byte of an answer to a client that sent FIN waits for that client's reset. */
 const RESET_WINDOW_MS = 100;
 /**
@@ -230,7 +232,12 @@ export class WireExchange implements LinkUser {
     };
   }
 
-  private readonly view = { clientGone: () => this.clientIsGone(), snapshot: () => this.snapshot() };
+  private viewMade: { clientGone(): boolean; snapshot(): Flow } | null = null;
+
+  /** What an intercept filter may look at (made for the exchanges it is asked about only). */
+  private get view(): { clientGone(): boolean; snapshot(): Flow } {
+    return (this.viewMade ??= { clientGone: () => this.clientIsGone(), snapshot: () => this.snapshot() });
+  }
 
   /** Sends the request head upstream (unless an intercept holds it); the body follows through feedRequest(). */
   start(): void {
@@ -287,7 +294,7 @@ export class WireExchange implements LinkUser {
   }
 
   /** Who waits for a held request's whole body (readHeldBody). */
-  private bodyReaders: { resolve(body: Buffer): void; reject(err: Error): void }[] = [];
+  private bodyReaders: { resolve(body: Buffer): void; reject(err: Error): void }[] = NO_READERS;
 
   /**
    * The held request's whole payload, for an edit: its client is read (the request still held)
@@ -297,6 +304,7 @@ export class WireExchange implements LinkUser {
     return new Promise<Buffer>((resolve, reject) => {
       if (!this.hold || this.responseHeld || this.finished) return reject(new Error('the request is no longer held'));
       if (this.clientIsGone()) return reject(new Error('its client has gone'));
+      if (this.bodyReaders === NO_READERS) this.bodyReaders = [];
       this.bodyReaders.push({ resolve, reject });
       this.host.resumeClient();
       this.checkHeldBody();
@@ -459,8 +467,36 @@ export class WireExchange implements LinkUser {
       buf = Buffer.concat([this.pendingHead, chunk]);
       this.pendingHead = null;
     }
-    this.readUpstream(buf);
-    this.flushOut();
+    // What the hooks are told of this read waits until the client has been written to: the client
+    // does not wait for davtap's recording (the order of the hook calls is kept; see tellHooks).
+    this.deferring = true;
+    try {
+      this.readUpstream(buf);
+      this.flushOut();
+    } finally {
+      this.tellHooks();
+    }
+  }
+
+  /**
+   * While an upstream read is relayed: onResponseStart and onResponseChunk calls wait in `told`,
+   * and are made, in order, once the read's bytes are handed to the client's socket (or before the
+   * flow ends, whichever comes first: onFlow stays last).
+   */
+  private deferring = false;
+  private told: Array<FlowStart | Buffer> | null = null;
+
+  private tellHooks(): void {
+    this.deferring = false;
+    const told = this.told;
+    if (!told) return;
+    this.told = null;
+    const { onResponseStart, onResponseChunk } = this.settings.hooks;
+    for (const item of told) {
+      if (Buffer.isBuffer(item)) {
+        if (onResponseChunk) this.safeHook(() => onResponseChunk(this.id, item));
+      } else if (onResponseStart) this.safeHook(() => onResponseStart(item));
+    }
   }
 
   /**
@@ -490,7 +526,11 @@ export class WireExchange implements LinkUser {
     const tail = done && this.host.clientEnded && !this.host.requestsWaiting ? holdLastByte(out) : null;
     const callback = tail ? null : done;
     let ok = true;
-    if (out.length <= 1 || this.outBytes > 64 * 1024) {
+    if (out.length <= 1) {
+      // One piece (or none, for the callback): no corking.
+      const last = out[0] ?? EMPTY;
+      ok = callback ? client.write(last, callback) : client.write(last);
+    } else if (this.outBytes > 64 * 1024) {
       // Large pieces are not copied together: corked, they still leave in one writev.
       client.cork();
       for (let i = 0; i < out.length - 1; i++) ok = client.write(out[i]!) && ok;
@@ -654,12 +694,15 @@ export class WireExchange implements LinkUser {
     const start: FlowStart = {
       id: this.id,
       mode: this.target.mode,
-      ...(this.host.peer.tls ? { clientTls: true } : {}),
       timings: { start: this.startedAt, firstByte: this.firstByte, end: null },
       request: this.requestRecord(),
       response,
     };
-    this.safeHook(() => this.settings.hooks.onResponseStart?.(start));
+    if (this.host.peer.tls) start.clientTls = true;
+    const onResponseStart = this.settings.hooks.onResponseStart;
+    if (this.deferring) {
+      if (onResponseStart) (this.told ??= []).push(start);
+    } else if (onResponseStart) this.safeHook(() => onResponseStart(start));
     return start;
   }
 
@@ -672,7 +715,10 @@ export class WireExchange implements LinkUser {
     reclaimer.note(slice.length);
     this.decoder?.write(slice);
     const onChunk = this.settings.hooks.onResponseChunk;
-    if (onChunk) this.safeHook(() => onChunk(this.id, slice));
+    if (onChunk) {
+      if (this.deferring) (this.told ??= []).push(slice);
+      else this.safeHook(() => onChunk(this.id, slice));
+    }
     if (this.dechunk) this.emit(slice);
     const kept = this.responseIntercept;
     if (kept) {
@@ -1142,6 +1188,8 @@ export class WireExchange implements LinkUser {
   private finish(outcome: Outcome, keepClient: boolean, upstreamReusable: boolean): void {
     if (this.finished) return;
     this.finished = true;
+    // The hooks hear of what was relayed before they hear that the flow ended.
+    this.tellHooks();
     // Ended while held without a decision (a malformed body, davtap's own fault): the holder lets go.
     this.hold?.withdraw();
     this.hold = null;

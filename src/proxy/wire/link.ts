@@ -117,9 +117,18 @@ export class UpstreamLink {
     }
     const s = this.socket;
     s.on('data', (chunk: Buffer) => {
-      if (this.user) dispatch(this.user, (u) => u.onUpstreamData(chunk));
+      const user = this.user;
       // Bytes while no request is outstanding belong to no response: the connection is unusable.
-      else this.destroy();
+      if (!user) {
+        this.destroy();
+        return;
+      }
+      // dispatch(), without a closure made for every read.
+      try {
+        user.onUpstreamData(chunk);
+      } catch (err) {
+        user.onInternalFault(err);
+      }
     });
     s.on('error', (err: NodeJS.ErrnoException) => {
       this.error ??= err;
@@ -144,17 +153,26 @@ export class UpstreamLink {
     return !this.gone && !this.socket.destroyed;
   }
 
-  /** Hands the connection to an exchange, with the idle timeout it allows the server. */
+  /** The idle timeout set on the socket (0: none). */
+  private timeoutMs = 0;
+
+  /**
+   * Hands the connection to an exchange, with the idle timeout it allows the server. The timeout
+   * stays set between exchanges (a 'timeout' with no exchange is ignored): setting and clearing it
+   * for every exchange made a new timer each time. The request's write restarts it.
+   */
   attach(user: LinkUser, timeoutMs: number): void {
     this.user = user;
     this.uses++;
-    if (timeoutMs > 0) this.socket.setTimeout(timeoutMs);
+    if (timeoutMs !== this.timeoutMs) {
+      this.socket.setTimeout(timeoutMs);
+      this.timeoutMs = timeoutMs;
+    }
   }
 
   /** The exchange is done with it; it stays open for the next one. */
   detach(): void {
     this.user = null;
-    this.socket.setTimeout(0);
     if (this.socket.isPaused()) this.socket.resume();
   }
 
