@@ -150,6 +150,8 @@ type Mode = 'list' | 'detail' | 'pair' | 'filter' | 'search' | 'help' | 'confirm
 
 /** The findings view (`!`): flows with at least one finding, whatever its category or severity. */
 const withFindings = '~sev info';
+/** How long a step of a count may hold the keys (see FlowWindow.countStep). */
+const countStepMs = 40;
 
 interface StatusMessage {
   text: string;
@@ -220,6 +222,7 @@ class UiApp {
       const onAbort = () => this.done();
       const finish = (err?: unknown) => {
         if (poll) clearInterval(poll);
+        if (this.countTask) clearImmediate(this.countTask);
         this.options.signal?.removeEventListener('abort', onAbort);
         try {
           this.screen?.destroy();
@@ -234,6 +237,7 @@ class UiApp {
         if (this.options.filter) this.applyFilter(this.options.filter, true);
         this.lastSeq = this.window.refresh();
         this.createScreen();
+        this.continueCount();
         restoreConsole = captureConsole((line) => {
           this.lastLog = line;
           this.requestRender();
@@ -305,6 +309,7 @@ class UiApp {
   private lastNotice: string | null = null;
 
   private poll(): void {
+    this.continueCount();
     const held = this.heldSummary();
     if (held !== this.heldShown) {
       this.heldShown = held;
@@ -384,8 +389,45 @@ class UiApp {
     }
     this.filterText = trimmed;
     this.findingsView = findingsView;
-    if (!initial) this.setStatus(trimmed === '' ? 'filter cleared' : `${formatCount(this.window.total)} flows match ${trimmed}`, 'info');
+    this.countingStatus = null;
+    this.continueCount();
+    if (!initial) this.setStatus(trimmed === '' ? 'filter cleared' : this.countStatus(trimmed, (n) => `${n} flows match ${trimmed}`), 'info');
     return true;
+  }
+
+  /**
+   * A count in steps (a filter over a large capture) goes on between key presses, the list and its
+   * header drawn as it grows; the keys work all the while.
+   */
+  private countTask: NodeJS.Immediate | null = null;
+  /** The status line saying a count is under way, and what replaces it when the count is done. */
+  private countingStatus: { text: string; done: () => string } | null = null;
+
+  private continueCount(): void {
+    if (this.countTask || !this.window.counting) return;
+    this.countTask = setImmediate(() => {
+      this.countTask = null;
+      try {
+        this.window.countStep(countStepMs);
+      } catch (err) {
+        this.setStatus(`cannot read the database: ${err instanceof Error ? err.message : String(err)}`, 'error');
+        return;
+      }
+      if (!this.window.counting && this.countingStatus) {
+        if (this.status?.text === this.countingStatus.text) this.setStatus(this.countingStatus.done(), 'info');
+        this.countingStatus = null;
+      }
+      this.requestRender();
+      this.continueCount();
+    });
+  }
+
+  /** `done(count)` when the count is known; while it is being taken, a line that says so. */
+  private countStatus(what: string, done: (count: string) => string): string {
+    if (!this.window.counting) return done(formatCount(this.window.total));
+    const text = `counting the flows: ${what}…`;
+    this.countingStatus = { text, done: () => done(formatCount(this.window.total)) };
+    return text;
   }
 
   /** `m` in the list: marks or unmarks the selected flow (mitmproxy's key; `~marked` finds them). */
@@ -406,7 +448,10 @@ class UiApp {
   /** `!`: the findings view on or off, keeping the filter. */
   private toggleFindingsView(): void {
     if (!this.applyFilter(this.filterText, false, !this.findingsView)) return;
-    this.setStatus(this.findingsView ? `findings view: ${formatCount(this.window.total)} flows with findings (! shows every flow)` : 'every flow shown', 'info');
+    this.setStatus(
+      this.findingsView ? this.countStatus('findings view', (n) => `findings view: ${n} flows with findings (! shows every flow)`) : 'every flow shown',
+      'info',
+    );
   }
 
   private openDetail(): void {
@@ -1039,6 +1084,7 @@ class UiApp {
       run: this.currentRun(),
       dbPath: this.options.dbPath,
       total: w.total,
+      counting: w.counting,
       cursor: w.cursor,
       filterText: this.filterText,
       findingsView: this.findingsView,
@@ -1056,6 +1102,10 @@ class UiApp {
     const rows = w.visible();
     const columns = layoutColumns(width, rows);
     const lines = [this.markup.cellsMarkup(headerCells(columns))];
+    if (w.total === 0 && w.counting) {
+      lines.push(this.markup.styled(`Counting the flows that match ${this.listExpression(this.filterText, this.findingsView)}…`, 'dim'));
+      return lines.join('\n');
+    }
     if (w.total === 0) {
       const why = this.findingsView ? `No flow with findings${this.filterText ? ` matches ${this.filterText}` : ''}. Press ! to show every flow.` : null;
       lines.push(this.markup.styled(why ?? (this.filterText ? `No flow matches ${this.filterText}. Press / to change the filter.` : 'No flows yet. Waiting for traffic…'), 'dim'));

@@ -80,6 +80,8 @@ export function withHeldRows(source: FlowSource, intercept: UiIntercept, options
     latestSeq: () => source.latestSeq(),
     count: (filter) => storeCount(filter) + heldMatching(filter).length,
     countNew: (filter, afterSeq, uptoSeq) => source.countNew(filter, afterSeq, uptoSeq),
+    // The held rows come after every stored one: where they start takes the whole count.
+    countsInSteps: false,
     list: (filter, offset, limit) => {
       const n = storeCount(filter);
       const rows = offset < n ? source.list(filter, offset, Math.min(limit, n - offset)) : [];

@@ -269,6 +269,8 @@ export interface HeaderInfo {
   run: { mode: Mode; listen: readonly string[]; upstream?: string; publicUrl?: string } | SandwichRun | null;
   dbPath: string;
   total: number;
+  /** The count is still being taken: `total` is how many match so far. */
+  counting?: boolean;
   /** 0-based cursor position in the list. */
   cursor: number;
   filterText: string;
@@ -294,8 +296,13 @@ export function headerText(h: HeaderInfo): string {
       parts.push(`davtap  reverse ${listen} → ${h.run.upstream ?? '?'}${h.run.publicUrl ? ` (clients use ${h.run.publicUrl})` : ''}`);
     } else parts.push(`davtap  forward proxy ${listen}`);
   } else parts.push('davtap  no proxy run recorded');
-  parts.push(`${formatCountText(h.total)} ${h.total === 1 ? 'flow' : 'flows'}${h.findingsView ? ' with findings' : ''}${h.filterText ? ` matching ${h.filterText}` : ''}`);
-  if (h.total > 0) parts.push(`${formatCountText(h.cursor + 1)}/${formatCountText(h.total)}`);
+  // While a count is being taken the total is a lower bound, and says so ("1,234+"; a terminal's
+  // line-drawing set would turn a "≥" into a "z").
+  const atLeast = h.counting === true ? '+' : '';
+  parts.push(
+    `${formatCountText(h.total)}${atLeast} ${h.total === 1 && atLeast === '' ? 'flow' : 'flows'}${h.findingsView ? ' with findings' : ''}${h.filterText ? ` matching ${h.filterText}` : ''}${h.counting === true ? ' (counting…)' : ''}`,
+  );
+  if (h.total > 0) parts.push(`${formatCountText(h.cursor + 1)}/${formatCountText(h.total)}${atLeast}`);
   if (h.follow) parts.push('[follow]');
   if (h.pending > 0) parts.push(`[${formatCountText(h.pending)} being written]`);
   if (h.snapshot) parts.push('[snapshot]');

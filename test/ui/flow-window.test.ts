@@ -162,3 +162,79 @@ test('a poll adds only the new flows that match the filter, counting each flow o
   w.appended(seq, source.latestSeq());
   t.is(w.total, 3, 'a poll that saw no new flow changes nothing');
 });
+
+/** The real store source, with the reads each list query started from. */
+function listing(source: FlowSource): FlowSource & { lists: { offset: number; afterSeq: number | undefined }[] } {
+  const lists: { offset: number; afterSeq: number | undefined }[] = [];
+  return {
+    ...source,
+    lists,
+    list: (f, offset, limit, afterSeq) => {
+      lists.push({ offset, afterSeq });
+      return source.list(f, offset, limit, afterSeq);
+    },
+  };
+}
+
+test('a count in steps shows the first rows at once, says it is a lower bound, and ends exact', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const file = path.join(dir, 'flows.db');
+  // Every third flow is a PROPFIND: 400 of 1,200.
+  await writeFlows(
+    file,
+    Array.from({ length: 1200 }, (_, i) => (i % 3 === 0 ? { ...propfindWithFailures(start + i, 1), id: `p-${i}` } : { ...plainGet(start + i, `/g${i}`), id: `g-${i}` })),
+  );
+  const source = listing(openStoreSource(file));
+  t.teardown(() => source.close());
+  t.true(source.countsInSteps);
+  // Steps of 100 seqs that never fit their budget: one range per step.
+  const w = new FlowWindow(source, { firstStepMs: 0, firstChunk: 100 });
+  w.setHeight(10);
+  const seq = w.setFilter(parseFilter('~m PROPFIND'));
+  t.is(seq, 1200);
+  t.true(w.counting);
+  t.true(w.total > 0 && w.total < 400, `after one step: ${w.total}`);
+  t.deepEqual(w.visible().slice(0, 2).map((r) => r.id), ['p-0', 'p-3']);
+  let steps = 1;
+  while (w.countStep(0)) steps++;
+  t.false(w.counting);
+  t.true(steps > 2, `${steps} steps`);
+  t.is(w.total, 400);
+  t.is(w.total, source.count(parseFilter('~m PROPFIND')));
+  // The end of the list is read from the nearest point the count passed, not from the first flow.
+  source.lists.length = 0;
+  w.end();
+  t.is(w.selected()!.id, 'p-1197');
+  t.deepEqual(w.visible().map((r) => r.id).slice(-2), ['p-1194', 'p-1197']);
+  const last = source.lists.at(-1)!;
+  t.true(last.afterSeq !== undefined && last.afterSeq > 900 && last.offset < 100, JSON.stringify(last));
+  w.home();
+  w.move(150);
+  t.is(w.selected()!.id, 'p-450');
+});
+
+test('flows that arrive while a count is in steps are counted once, by the count or by the poll after it', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const file = path.join(dir, 'flows.db');
+  await writeFlows(file, Array.from({ length: 600 }, (_, i) => ({ ...plainGet(start + i, `/g${i}`), id: `g-${i}` })));
+  const source = openStoreSource(file);
+  t.teardown(() => source.close());
+  const w = new FlowWindow(source, { firstStepMs: 0, firstChunk: 100 });
+  w.setHeight(5);
+  w.follow = true;
+  let seq = w.setFilter(parseFilter('~u /g'));
+  t.true(w.counting);
+  await writeFlows(file, Array.from({ length: 50 }, (_, i) => ({ ...plainGet(start + 600 + i, `/g-new${i}`), id: `n-${i}` })));
+  w.appended(seq, source.latestSeq());
+  seq = source.latestSeq();
+  while (w.countStep(0));
+  t.is(w.total, 650);
+  t.is(w.selected()!.id, 'n-49', 'follow mode ends on the newest flow once counted');
+  await writeFlows(file, [{ ...plainGet(start + 700, '/g-last'), id: 'last' }, { ...plainGet(start + 701, '/other'), id: 'other' }]);
+  w.appended(seq, source.latestSeq());
+  t.false(w.counting);
+  t.is(w.total, 651);
+  t.is(w.selected()!.id, 'last');
+});

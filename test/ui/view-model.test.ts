@@ -165,6 +165,9 @@ test('the header names the mode, listener, upstream, flow count and database', (
   );
   t.regex(headerText({ ...base, run: { mode: 'forward', listen: ['http://127.0.0.1:3128/'] }, findingsView: true, filterText: '~c 207' }), /^davtap {2}forward proxy http:\/\/127\.0\.0\.1:3128\/ {3}1,234 flows with findings matching ~c 207 /);
   t.regex(headerText({ ...base, run: null, total: 0, snapshot: true }), /^davtap {2}no proxy run recorded {3}0 flows {3}\[snapshot\] {3}db \/tmp\/cap\/flows\.db$/);
+  // A count still being taken is a lower bound, and says so.
+  t.regex(headerText({ ...base, run: null, filterText: '~h Depth', counting: true }), / {3}1,234\+ flows matching ~h Depth \(counting…\) {3}10\/1,234\+ {3}/);
+  t.regex(headerText({ ...base, run: null, total: 1, cursor: 0, counting: true }), / {3}1\+ flows \(counting…\) {3}1\/1\+ {3}/);
   t.is(
     headerText({ ...base, run: { mode: 'sandwich', front: 'http://127.0.0.1:8080/', gateway: 'http://127.0.0.1:8081/', back: 'http://127.0.0.1:8082/', origin: 'http://127.0.0.1:8000/' } }),
     'davtap  sandwich http://127.0.0.1:8080/ → gateway http://127.0.0.1:8081/ → http://127.0.0.1:8082/ → origin http://127.0.0.1:8000/   1,234 flows   10/1,234   db /tmp/cap/flows.db',
