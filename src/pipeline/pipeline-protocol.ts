@@ -1,6 +1,6 @@
 // The messages between the relay thread and the pipeline worker (see pipeline.ts).
 //
-// The relay thread batches everything it has to say over 2 ms (or 1 MiB) into one message: the
+// The relay thread batches everything it has to say over 8 ms (or 1 MiB) into one message: the
 // events below plus one ArrayBuffer holding every byte they refer to (body chunks, request bodies,
 // captured bodies of flows that were not streamed). That buffer is the one copy of the bytes made
 // on the relay thread, and it is transferred, not cloned. Buffers never appear in the events
