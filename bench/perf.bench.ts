@@ -14,7 +14,7 @@
 //   and PERF_LARGE_ARGS (davtap options, as one more target) add davtap variants.
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { request, startApache, type ApacheServer } from '../test/helpers/apache.js';
@@ -181,12 +181,18 @@ async function throughput(upstream: string, work: string): Promise<Part> {
     const [direct, pipe, dav, mitm] = ['direct', 'pipe', 'davtap', 'mitmdump'].map((n) => rpsOf(runs, n));
     const cpu = cpuPerFlow(runs, 'davtap');
     const relayOnly = cpuPerFlow(runs, 'relay only');
+    // What the cores allow, whatever the scheduling: davtap cannot relay more flows per second than
+    // the cores divided by its CPU per flow, even with wrk and the origin costing nothing.
+    const cores = availableParallelism();
+    const ceiling = (cores * 1000) / cpu.totalMs;
+    const budgetMs = (cores * 1000) / (0.8 * pipe!);
     const line =
       `perf: direct=${fixed(direct!, 0)} pipe=${fixed(pipe!, 0)} davtap=${fixed(dav!, 0)} mitmdump=${mitm !== undefined && !Number.isNaN(mitm) ? fixed(mitm, 0) : 'n/a'} req/s ` +
       `davtap/pipe=${fixed(dav! / pipe!)} davtap/mitmdump=${mitm ? fixed(dav! / mitm) : 'n/a'} unanalyzed=${recorded.unanalyzed}`;
     const cpuLine =
       `cpu per flow (ms): davtap relay=${fixed(cpu.relayMs, 4)} pipeline=${fixed(cpu.pipelineMs, 4)} other=${fixed(cpu.otherMs, 4)} total=${fixed(cpu.totalMs, 4)}; ` +
-      `relay only=${fixed(relayOnly.relayMs, 4)} (posting ≈ ${fixed(cpu.relayMs - relayOnly.relayMs, 4)})`;
+      `relay only=${fixed(relayOnly.relayMs, 4)} (posting ≈ ${fixed(cpu.relayMs - relayOnly.relayMs, 4)}); ` +
+      `ceiling ${cores} cores/total=${fixed(ceiling, 0)} req/s (${fixed(ceiling / pipe!)}x pipe); 0.8x pipe allows ${fixed(budgetMs, 4)} ms/flow`;
     const markdown = [
       `### Throughput: small PROPFIND Depth 0, wrk -t2 -c8 -d${DURATION_S}s after a ${WARMUP_S} s warm-up, ${ROUNDS} interleaved rounds`,
       '',
@@ -205,6 +211,13 @@ async function throughput(upstream: string, work: string): Promise<Part> {
           ['flows recorded unanalyzed (MS703)', `${recorded.unanalyzed} of ${recorded.flows} recorded (${sent} requests measured, warm-ups besides)`, '0', verdict(recorded.unanalyzed === 0)],
           ['davtap CPU per flow: relay / pipeline / other = total', `${fixed(cpu.relayMs, 4)} / ${fixed(cpu.pipelineMs, 4)} / ${fixed(cpu.otherMs, 4)} = ${fixed(cpu.totalMs, 4)} ms`, '', ''],
           ['relay-only CPU per flow (relay thread)', `${fixed(relayOnly.relayMs, 4)} ms`, '', ''],
+          [
+            `CPU ceiling: ${cores} cores / davtap's CPU per flow (wrk and the origin taken as free)`,
+            `${fixed(ceiling, 0)} req/s = ${fixed(ceiling / pipe!)}x the pipe`,
+            '',
+            '',
+          ],
+          [`CPU per flow that 0.8x the pipe allows (${cores} cores / ${fixed(0.8 * pipe!, 0)} req/s, wrk and the origin free)`, `${fixed(budgetMs, 4)} ms (davtap uses ${fixed(cpu.totalMs, 4)})`, '', ''],
         ],
       ),
       '',
