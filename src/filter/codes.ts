@@ -7,7 +7,7 @@
 // `~c` the status, `~q` no response, `~b` a body…); davtap's own codes follow them.
 import { rules } from '../analysis/rules/index.js';
 import type { Category, Severity } from '../types.js';
-import { likePrefilter } from './literal.js';
+import { headerLikePrefilter, likePrefilter } from './literal.js';
 import { bodyMatches, cachedPattern, categories, compilePattern, contentTypes, domainsOf, headerLines, severities, type FilterableFlow } from './ast.js';
 
 /** A bad argument: the parser turns it into a FilterSyntaxError at the argument's position. */
@@ -183,6 +183,19 @@ function storedBodyMatches(kind: string, arg: string, ctx: SqlContext, parts: bo
   return `(${whole} OR ${inParts})`;
 }
 
+/**
+ * `~h` and its kin: the regex over the header lines of the columns named (request, response), after
+ * SQLite's LIKE has ruled out in C the headers that cannot hold a matching line (literal.ts).
+ */
+function headersSql(arg: string, ctx: SqlContext, request: boolean, response: boolean): string {
+  const like = headerLikePrefilter(arg);
+  const columns = [request ? 'f.request_headers' : null, response ? 'f.response_headers' : null].filter((c) => c !== null);
+  // In the order of the placeholders: the LIKE tests first.
+  const tests = like === null ? null : columns.map((c) => `${c} LIKE ${ctx.param(like)} ESCAPE '\\'`).join(' OR ');
+  const match = `header_match(${ctx.param(arg)}, ${request ? 'f.request_headers' : 'NULL'}, ${response ? 'f.response_headers' : 'NULL'})`;
+  return tests === null ? match : `((${tests}) AND ${match})`;
+}
+
 const requestBodySql = (arg: string, ctx: SqlContext): string => storedBodyMatches("'request'", arg, ctx, false);
 /** The decoded copy when the flow has one (a gzip/br response), the payload otherwise. */
 const responseBodySql = (arg: string, ctx: SqlContext): string =>
@@ -292,7 +305,7 @@ export const filterCodes: readonly FilterCode[] = [
     origin: 'mitmproxy',
     atHead: true,
     match: (flow, arg) => anyLine(cachedPattern(arg), flow.request.rawHeaders) || anyLine(cachedPattern(arg), flow.response?.rawHeaders),
-    sql: (arg, ctx) => `header_match(${ctx.param(arg)}, f.request_headers, f.response_headers)`,
+    sql: (arg, ctx) => headersSql(arg, ctx, true, true),
   },
   {
     code: 'hq',
@@ -301,7 +314,7 @@ export const filterCodes: readonly FilterCode[] = [
     origin: 'mitmproxy',
     atHead: true,
     match: (flow, arg) => anyLine(cachedPattern(arg), flow.request.rawHeaders),
-    sql: (arg, ctx) => `header_match(${ctx.param(arg)}, f.request_headers, NULL)`,
+    sql: (arg, ctx) => headersSql(arg, ctx, true, false),
   },
   {
     code: 'hs',
@@ -311,7 +324,7 @@ export const filterCodes: readonly FilterCode[] = [
     atHead: true,
     response: true,
     match: (flow, arg) => anyLine(cachedPattern(arg), flow.response?.rawHeaders),
-    sql: (arg, ctx) => `header_match(${ctx.param(arg)}, NULL, f.response_headers)`,
+    sql: (arg, ctx) => headersSql(arg, ctx, false, true),
   },
   {
     code: 'm',

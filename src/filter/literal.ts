@@ -27,6 +27,44 @@ export interface LikePrefilter {
  * everything through).
  */
 export function likePrefilter(pattern: string): LikePrefilter | null {
+  const literal = literalRuns(pattern);
+  if (!literal || Math.max(...literal.runs.map((r) => r.length)) < 3) return null;
+  return { like: likeOf(literal.runs), exact: literal.gaps === 0 && literal.runs.length === 1 };
+}
+
+const likeOf = (runs: readonly string[]): string => `%${runs.map((r) => [...r].map(likeEscape).join('')).join('%')}%`;
+
+/**
+ * The same for a pattern `~h` tests against each "Name: value" line, as a LIKE over the headers
+ * as stored (a JSON array, `["Name","value",…]`), never exact: the ": " a line puts between name
+ * and value is `","` there, and JSON escapes `"`, `\` and control characters. So the literal runs
+ * are cut at those characters and at colons, and lose the spaces they start with; what is left
+ * still appears in that order in the JSON of any headers with a matching line.
+ */
+export function headerLikePrefilter(pattern: string): string | null {
+  const literal = literalRuns(pattern);
+  if (!literal) return null;
+  const pieces = literal.runs.flatMap(cutForJson).map((piece) => piece.replace(/^ +/, '')).filter((piece) => piece !== '');
+  if (pieces.length === 0 || Math.max(...pieces.map((p) => p.length)) < 3) return null;
+  return likeOf(pieces);
+}
+
+/** `run` cut at the characters a header line and its JSON do not share (see headerLikePrefilter). */
+function cutForJson(run: string): string[] {
+  const pieces: string[] = [];
+  let piece = '';
+  for (const c of run) {
+    if (c === ':' || c === '"' || c === '\\' || c.charCodeAt(0) < 0x20) {
+      pieces.push(piece);
+      piece = '';
+    } else piece += c;
+  }
+  pieces.push(piece);
+  return pieces;
+}
+
+/** The literal runs of `pattern` in order, and how many gaps lie between them; null when it is more than text with gaps. */
+function literalRuns(pattern: string): { runs: string[]; gaps: number } | null {
   let gaps = 0;
   const runs: string[] = [];
   let run = '';
@@ -56,6 +94,5 @@ export function likePrefilter(pattern: string): LikePrefilter | null {
   }
   const last = run;
   if (last !== '') runs.push(last);
-  if (runs.length === 0 || Math.max(...runs.map((r) => r.length)) < 3) return null;
-  return { like: `%${runs.map((r) => [...r].map(likeEscape).join('')).join('%')}%`, exact: gaps === 0 && runs.length === 1 };
+  return runs.length === 0 ? null : { runs, gaps };
 }
