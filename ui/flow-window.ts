@@ -220,7 +220,8 @@ export class FlowWindow {
     const c = this.cache;
     if (!c || from < c.offset || to > c.offset + c.rows.length) {
       const offset = Math.max(0, from - this.viewHeight);
-      const mark = this.markBefore(offset);
+      // Without a filter the store finds any offset at once (seqs run without gaps): no mark needed.
+      const mark = this.filter === null ? null : this.markBefore(offset);
       this.cache = {
         offset,
         rows: mark ? this.source.list(this.filter, offset - mark.before, this.viewHeight * 3, mark.seq) : this.source.list(this.filter, offset, this.viewHeight * 3),

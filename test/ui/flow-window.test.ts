@@ -212,6 +212,14 @@ test('a count in steps shows the first rows at once, says it is a lower bound, a
   w.home();
   w.move(150);
   t.is(w.selected()!.id, 'p-450');
+  // Without a filter the store finds the offset itself.
+  w.setFilter(null);
+  while (w.countStep(0));
+  t.is(w.total, 1200);
+  source.lists.length = 0;
+  w.end();
+  t.is(w.selected()!.id, 'g-1199');
+  t.deepEqual(source.lists.at(-1), { offset: 1200 - 20, afterSeq: undefined });
 });
 
 test('flows that arrive while a count is in steps are counted once, by the count or by the poll after it', async (t) => {
