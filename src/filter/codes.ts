@@ -111,6 +111,12 @@ export interface SqlContext {
    * that the subquery reads only that range of its index rather than all of it for every range.
    */
   seqRange(column: string): string;
+  /**
+   * Where the file keeps whole bodies: `perFlow`, a row per flow in `flow_bodies` (columns request,
+   * response, decoded; schema 12 on); `perKind`, a row per body in `bodies` (kind, bytes): all of
+   * them in an older file, those of the flows recorded before the upgrade in an upgraded one.
+   */
+  bodies: { perFlow: boolean; perKind: boolean };
 }
 
 export interface FilterCode {
@@ -169,18 +175,28 @@ function bodyTest(x: string, arg: string, ctx: SqlContext): string {
 }
 
 /**
- * A stored body of `kind` (an SQL expression naming the kind) matches `arg`, wherever the store
- * keeps it: whole in `bodies`, or in 256 KiB `body_parts` (joined in part order by `join_parts`).
- * A flow without a stored body matches nothing.
+ * A stored request or response body matches `arg`, wherever the store keeps it: whole in
+ * `flow_bodies` (or, for flows recorded before schema 12, in `bodies`), or a response in 256 KiB
+ * `body_parts` (joined in part order by `join_parts`). The response's is its decoded copy when the
+ * flow has one (a gzip/br response), its payload otherwise. A flow without a stored body matches nothing.
  */
-function storedBodyMatches(kind: string, arg: string, ctx: SqlContext, parts: boolean): string {
-  // Params in the order of the text: the whole body's test first.
-  const whole = `EXISTS (SELECT 1 FROM bodies b WHERE b.flow_seq = f.seq AND b.kind = ${kind} AND ${bodyTest('b.bytes', arg, ctx)})`;
-  if (!parts) return whole;
-  const inParts =
-    `(EXISTS (SELECT 1 FROM body_parts q WHERE q.flow_id = f.id AND q.kind = ${kind}) AND ` +
-    `body_match(${ctx.param(arg)}, CAST((SELECT join_parts(p.part, p.bytes) FROM body_parts p WHERE p.flow_id = f.id AND p.kind = ${kind}) AS TEXT)))`;
-  return `(${whole} OR ${inParts})`;
+function storedBodyMatches(body: 'request' | 'response', arg: string, ctx: SqlContext): string {
+  const decoded = `${ctx.column('decoded_bytes_seen')} IS NOT NULL`;
+  // Params in the order of the text: the whole body's tests first.
+  const tests: string[] = [];
+  if (ctx.bodies.perFlow) {
+    const column = body === 'request' ? 'b.request' : `(CASE WHEN ${decoded} THEN b.decoded ELSE b.response END)`;
+    tests.push(`EXISTS (SELECT 1 FROM flow_bodies b WHERE b.flow_seq = f.seq AND ${column} IS NOT NULL AND ${bodyTest(column, arg, ctx)})`);
+  }
+  const kind = body === 'request' ? "'request'" : `(CASE WHEN ${decoded} THEN 'decoded' ELSE 'response' END)`;
+  if (ctx.bodies.perKind) tests.push(`EXISTS (SELECT 1 FROM bodies k WHERE k.flow_seq = f.seq AND k.kind = ${kind} AND ${bodyTest('k.bytes', arg, ctx)})`);
+  if (body === 'response') {
+    tests.push(
+      `(EXISTS (SELECT 1 FROM body_parts q WHERE q.flow_id = f.id AND q.kind = ${kind}) AND ` +
+        `body_match(${ctx.param(arg)}, CAST((SELECT join_parts(p.part, p.bytes) FROM body_parts p WHERE p.flow_id = f.id AND p.kind = ${kind}) AS TEXT)))`,
+    );
+  }
+  return tests.length === 1 ? tests[0]! : `(${tests.join(' OR ')})`;
 }
 
 /**
@@ -196,10 +212,8 @@ function headersSql(arg: string, ctx: SqlContext, request: boolean, response: bo
   return tests === null ? match : `((${tests}) AND ${match})`;
 }
 
-const requestBodySql = (arg: string, ctx: SqlContext): string => storedBodyMatches("'request'", arg, ctx, false);
-/** The decoded copy when the flow has one (a gzip/br response), the payload otherwise. */
-const responseBodySql = (arg: string, ctx: SqlContext): string =>
-  storedBodyMatches(`(CASE WHEN ${ctx.column('decoded_bytes_seen')} IS NULL THEN 'response' ELSE 'decoded' END)`, arg, ctx, true);
+const requestBodySql = (arg: string, ctx: SqlContext): string => storedBodyMatches('request', arg, ctx);
+const responseBodySql = (arg: string, ctx: SqlContext): string => storedBodyMatches('response', arg, ctx);
 
 const findings = (flow: FilterableFlow) => flow.analysis?.findings ?? [];
 

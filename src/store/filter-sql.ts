@@ -20,6 +20,8 @@ export interface FilterSqlOptions {
   /** The query is limited to the flows with afterSeq < seq <= uptoSeq (see SqlContext.seqRange). */
   afterSeq?: number;
   uptoSeq?: number;
+  /** Where the file keeps whole bodies (see SqlContext.bodies); by default, the current schema's places. */
+  bodies?: SqlContext['bodies'];
 }
 
 export function filterToSql(node: FilterNode, options: FilterSqlOptions = {}): SqlFilter {
@@ -38,6 +40,7 @@ export function filterToSql(node: FilterNode, options: FilterSqlOptions = {}): S
       if (options.uptoSeq !== undefined) sql += ` AND ${column} <= ${ctx.param(options.uptoSeq)}`;
       return sql;
     },
+    bodies: options.bodies ?? { perFlow: true, perKind: true },
     ...(options.distinct ? { distinct: options.distinct } : {}),
   };
   const walk = (n: FilterNode): string => {

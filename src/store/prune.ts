@@ -22,16 +22,19 @@ export interface Pruner {
 const headroom = 0.9;
 const chunk = 256;
 
-export function createPruner(db: Database.Database, maxDbSize: number): Pruner {
+/** `bodiesPerFlow`: the file keeps whole bodies in flow_bodies (schema version 12 on). */
+export function createPruner(db: Database.Database, maxDbSize: number, bodiesPerFlow = true): Pruner {
   const pageSize = db.pragma('page_size', { simple: true }) as number;
   const usedBytes = () => ((db.pragma('page_count', { simple: true }) as number) - (db.pragma('freelist_count', { simple: true }) as number)) * pageSize;
   const candidates = db.prepare(
     `SELECT seq, request_body_stored + response_body_stored + decoded_body_stored AS bytes FROM flows
      WHERE seq > ? AND body_pruned = 0 ORDER BY seq LIMIT ${chunk}`,
   );
-  const deleteWholeBodies = db.prepare('DELETE FROM bodies WHERE flow_seq = ?');
+  // Whole bodies are in flow_bodies; those of flows recorded before schema 12 in bodies.
+  const deleteWholeBodies = bodiesPerFlow ? db.prepare('DELETE FROM flow_bodies WHERE flow_seq = ?') : null;
+  const deleteEarlierBodies = db.prepare('DELETE FROM bodies WHERE flow_seq = ?');
   const deleteParts = db.prepare('DELETE FROM body_parts WHERE flow_id = (SELECT id FROM flows WHERE seq = ?)');
-  const deleteBodies = { run: (seq: number) => (deleteWholeBodies.run(seq), deleteParts.run(seq)) };
+  const deleteBodies = { run: (seq: number) => (deleteWholeBodies?.run(seq), deleteEarlierBodies.run(seq), deleteParts.run(seq)) };
   const markPruned = db.prepare('UPDATE flows SET body_pruned = 1, body_pruned_bytes = body_pruned_bytes + ? WHERE seq = ?');
   // Everything at or below this seq has been looked at already: the next run starts after it.
   let cursor = Number((db.prepare('SELECT coalesce(max(seq), 0) AS n FROM flows WHERE body_pruned = 1').get() as { n: number }).n);

@@ -6,7 +6,7 @@ import { distinctMethodsSql, parseFilter, type FilterNode } from '../filter/inde
 import type { Finding, Framing, InformationalResponse, Mode, OutcomeKind, RawHeaders, Resource, ResponseRecord, Severity } from '../types.js';
 import { filterToSql } from './filter-sql.js';
 import { openDatabase, type StoreOptions } from './open.js';
-import { laterFlowColumns } from './schema.js';
+import { bodiesPerFlowVersion, laterFlowColumns } from './schema.js';
 import { clientTlsOf, listColumns, toFinding, toFlowRow, toResource, type FlowRecord, type FlowRow, type StoredFlow } from './rows.js';
 
 export type { StoreOptions } from './open.js';
@@ -45,15 +45,19 @@ export class Store {
   readonly file: string;
   readonly readonly: boolean;
   readonly maxDbSize: number | null;
+  /** The file's schema version: below `schemaVersion` only for a reader of an older file (or a test building one). */
+  readonly version: number;
   private readonly statements: {
     latestSeq: Stmt;
     countAll: Stmt;
     flowById: Stmt;
     findings: Stmt;
     resources: Stmt;
-    bodies: Stmt;
     methods: Stmt;
   };
+  // Where the file keeps whole bodies (SqlContext.bodies) and the statement reading a flow's.
+  private bodyTables: { perFlow: boolean; perKind: boolean };
+  private bodiesStatement: Stmt;
   // Filtered queries differ by filter shape only: prepared once per distinct SQL text.
   private readonly dynamic = new Map<string, Stmt>();
   // The flow list's columns; a reader of an older file reads the ones it lacks as their defaults.
@@ -76,6 +80,7 @@ export class Store {
     this.file = opened.file;
     this.readonly = opened.readonly;
     this.maxDbSize = options.maxDbSize ?? null;
+    this.version = opened.version;
     const absent = new Map(laterFlowColumns.filter((c) => c.version > opened.version).map((c) => [c.column, c.absent]));
     this.absentColumns = absent;
     this.listCols = listColumns
@@ -89,9 +94,36 @@ export class Store {
       flowById: prep('SELECT * FROM flows WHERE id = ?'),
       findings: prep('SELECT * FROM findings WHERE flow_seq = ? ORDER BY idx'),
       resources: prep('SELECT * FROM resources WHERE flow_seq = ? ORDER BY idx'),
-      bodies: prep('SELECT kind, bytes FROM bodies WHERE flow_seq = ?'),
       methods: prep(distinctMethodsSql),
     };
+    // Whole bodies: a row per flow in flow_bodies from schema 12 on; bodies (a row per body) holds
+    // all of them in an older file, and those of the flows recorded before the upgrade in an
+    // upgraded one (none in a file created at 12 or later: its queries skip the table).
+    const perFlow = opened.version >= bodiesPerFlowVersion;
+    this.bodyTables = { perFlow, perKind: !perFlow || (this.db.prepare('SELECT EXISTS (SELECT 1 FROM bodies) AS n').get() as { n: number }).n === 1 };
+    this.bodiesStatement = this.bodiesQuery();
+  }
+
+  private bodiesQuery(): Stmt {
+    const { perFlow, perKind } = this.bodyTables;
+    const selects: string[] = [];
+    if (perKind) selects.push('SELECT kind, bytes FROM bodies WHERE flow_seq = :seq');
+    if (perFlow) {
+      for (const kind of ['request', 'response', 'decoded']) selects.push(`SELECT '${kind}' AS kind, ${kind} AS bytes FROM flow_bodies WHERE flow_seq = :seq AND ${kind} IS NOT NULL`);
+    }
+    return this.db.prepare(selects.join(' UNION ALL ')) as Stmt;
+  }
+
+  /**
+   * Where whole bodies are. A reader of a file from before schema 12 looks again each time: a
+   * writer may upgrade the file under it, and the flows recorded from then on keep theirs in flow_bodies.
+   */
+  private bodiesNow(): { tables: { perFlow: boolean; perKind: boolean }; statement: Stmt } {
+    if (!this.bodyTables.perFlow && this.readonly && (this.db.pragma('user_version', { simple: true }) as number) >= bodiesPerFlowVersion) {
+      this.bodyTables = { perFlow: true, perKind: true };
+      this.bodiesStatement = this.bodiesQuery();
+    }
+    return { tables: this.bodyTables, statement: this.bodiesStatement };
   }
 
   private prepared(sql: string): Stmt {
@@ -115,6 +147,7 @@ export class Store {
       const sql = filterToSql(typeof filter === 'string' ? parseFilter(filter) : filter, {
         absent: this.absentColumns,
         distinct: this.distinct,
+        bodies: this.bodiesNow().tables,
         ...(afterSeq !== undefined ? { afterSeq } : {}),
         ...(uptoSeq !== undefined ? { uptoSeq } : {}),
       });
@@ -210,7 +243,7 @@ export class Store {
       if (!r) return null;
       const seq = Number(r.seq);
       const bodies = new Map<string, Buffer>();
-      for (const b of this.statements.bodies.all(seq) as unknown as { kind: string; bytes: Buffer }[]) bodies.set(b.kind, b.bytes);
+      for (const b of this.bodiesNow().statement.all({ seq }) as unknown as { kind: string; bytes: Buffer }[]) bodies.set(b.kind, b.bytes);
       for (const [kind, bytes] of this.bodyParts(id)) bodies.set(kind, bytes);
       const findings = r.analyzed === 1 ? this.statements.findings.all(seq).map(toFinding) : [];
       const resources = r.analyzed === 1 ? this.statements.resources.all(seq).map(toResource) : [];

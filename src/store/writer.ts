@@ -6,6 +6,7 @@ import type { Flow, Resource } from '../types.js';
 import { startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { createPruner, type PruneResult } from './prune.js';
 import { findingColumns, findingValues, flowColumns, flowValues, resourceColumns, resourceValues } from './rows.js';
+import { bodiesPerFlowVersion } from './schema.js';
 import type { Store } from './store.js';
 
 export interface WriterOptions {
@@ -98,8 +99,12 @@ export function createFlowWriter(store: Store, options: WriterOptions = {}): Flo
   const ledgerChunk = 25;
   const row = `(${resourceColumns.map(() => '?').join(', ')})`;
   const insertResources = db.prepare(`INSERT INTO resources (${resourceColumns.join(', ')}) VALUES ${Array(ledgerChunk).fill(row).join(', ')}`);
-  const insertBody = db.prepare('INSERT INTO bodies (flow_seq, kind, bytes) VALUES (?, ?, ?)');
-  const pruner = store.maxDbSize === null ? null : createPruner(db, store.maxDbSize);
+  // One row per flow for its whole bodies (schema version 12): a row per body cost two b-tree
+  // inserts each. A file of an earlier version (only tests build one) gets a row per body.
+  const bodiesPerFlow = store.version >= bodiesPerFlowVersion;
+  const insertBodies = bodiesPerFlow ? db.prepare('INSERT INTO flow_bodies (flow_seq, request, response, decoded) VALUES (?, ?, ?, ?)') : null;
+  const insertBody = bodiesPerFlow ? null : db.prepare('INSERT INTO bodies (flow_seq, kind, bytes) VALUES (?, ?, ?)');
+  const pruner = store.maxDbSize === null ? null : createPruner(db, store.maxDbSize, bodiesPerFlow);
 
   const cut = (bytes: Buffer | Uint8Array | undefined): Buffer | null => {
     if (!bytes || bytes.length === 0) return null;
@@ -146,9 +151,13 @@ export function createFlowWriter(store: Store, options: WriterOptions = {}): Flo
       for (let i = 0; i < findings.length; i++) insertFinding.run(...findingValues(seq, i, findings[i]!));
       writeLedger(seq, resources);
     }
-    if (request) insertBody.run(seq, 'request', request);
-    if (response) insertBody.run(seq, 'response', response);
-    if (decoded) insertBody.run(seq, 'decoded', decoded);
+    if (insertBodies) {
+      if (request || response || decoded) insertBodies.run(seq, request, response, decoded);
+    } else {
+      if (request) insertBody!.run(seq, 'request', request);
+      if (response) insertBody!.run(seq, 'response', response);
+      if (decoded) insertBody!.run(seq, 'decoded', decoded);
+    }
   };
   // Writes flows from the head of `flows` until the budget is spent; `attempted` says how many it
   // took (also when it throws, so that the caller knows which flows the rollback concerned).

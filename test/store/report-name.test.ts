@@ -41,7 +41,11 @@ test('upgrading a version-7 file names the REPORTs it already holds, from their 
   // The file as a davtap of schema version 7 left it: no report column (nor what later versions added).
   old.db.exec(
     'ALTER TABLE flows DROP COLUMN report; ALTER TABLE flows DROP COLUMN leg; ALTER TABLE flows DROP COLUMN paired_with; DROP TABLE runs; ' +
-      'DROP INDEX flows_unclean; DROP INDEX flows_marked; DROP INDEX flows_sev_info; DROP INDEX flows_sev_warning; DROP INDEX flows_sev_error; PRAGMA user_version = 7',
+      'DROP INDEX flows_unclean; DROP INDEX flows_marked; DROP INDEX flows_sev_info; DROP INDEX flows_sev_warning; DROP INDEX flows_sev_error; ' +
+      // Bodies a row per body, as before version 12.
+      "INSERT INTO bodies (flow_seq, kind, bytes) SELECT flow_seq, 'request', request FROM flow_bodies WHERE request IS NOT NULL; " +
+      "INSERT INTO bodies (flow_seq, kind, bytes) SELECT flow_seq, 'response', response FROM flow_bodies WHERE response IS NOT NULL; " +
+      'DROP TABLE flow_bodies; CREATE INDEX flows_outcome ON flows(outcome_kind); CREATE INDEX flows_path ON flows(path); PRAGMA user_version = 7',
   );
   old.close();
   // A reader does not upgrade: the column reads as absent.
