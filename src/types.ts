@@ -206,6 +206,11 @@ export interface TransportEnd {
   closeKind?: 'fin' | 'rst' | 'tls-no-close-notify' | 'timeout';
   /** Bytes after the end of a payload-form body, as the relay saw them (ResponseRecord.surplus). */
   surplus?: { bytes: number; hex: string };
+  /**
+   * The payload bytes the relay passed on (payload form): an analysis halted before the body's end
+   * (MS703) was fed fewer, and judges the framing (MS001) on these, not on what it read.
+   */
+  payloadBytes?: number;
 }
 
 export interface Evidence {

@@ -162,6 +162,10 @@ class AnalyzerImpl implements Analyzer {
       framing.surplusBytes = transport.surplus.bytes;
       framing.surplusHex = transport.surplus.hex.slice(0, 64);
     }
+    // Halted, it stopped reading while the body went on: the body is as long as the relay saw it.
+    if (framing.bodyForm === 'payload' && this.halted && transport?.payloadBytes !== undefined && transport.payloadBytes > framing.payloadBytes) {
+      framing.payloadBytes = transport.payloadBytes;
+    }
     const facts: Facts = {
       req: this.req,
       head: this.head,

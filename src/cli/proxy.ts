@@ -48,6 +48,9 @@ Options:
                              (masked as [redacted] by default)
   --max-body SIZE            response bytes captured per flow (default 64MiB; relaying is never capped)
   --max-request-body SIZE    request bytes captured per flow (default 1MiB)
+  --analyze-whole            a 207 arriving faster than davtap analyzes it is relayed at the
+                             analysis's pace, and checked whole (default: relayed at full speed,
+                             its analysis stopped where it fell behind, MS703)
   --ca-dir DIR               where davtap's CA lives (default ${defaultCaDir()}): it signs the
                              certificates of intercepted HTTPS (forward mode) and of the
                              listener's https (reverse mode)
@@ -97,6 +100,7 @@ interface ProxyArgs {
   'show-secrets'?: boolean;
   'max-body'?: string;
   'max-request-body'?: string;
+  'analyze-whole'?: boolean;
   'ca-dir'?: string;
   'insecure-upstream'?: boolean;
   'upstream-ca'?: string;
@@ -189,6 +193,7 @@ export const proxyOptionSpec = {
   'allow-remote': { type: 'string', multiple: true },
   'max-db-size': { type: 'string' },
   ...relayOptionSpec,
+  'analyze-whole': { type: 'boolean' },
   inject: { type: 'string' },
   'inject-filter': { type: 'string' },
   intercept: { type: 'string' },
@@ -204,6 +209,8 @@ export interface ProxySettings {
   allowRemote?: AddressRange[];
   maxBody: number;
   maxRequestBody: number;
+  /** A body analyzed more slowly than it arrives is relayed at the analysis's pace (--analyze-whole). */
+  analyzeWhole?: boolean;
   upstreamTimeoutMs: number;
   headTimeoutMs: number;
   dbPath: string;
@@ -273,6 +280,7 @@ export async function startProxySession(settings: ProxySettings, io: CliIO): Pro
     dbPath,
     ...(settings.maxDbSize !== undefined ? { maxDbSize: settings.maxDbSize } : {}),
     maxBody: settings.maxBody,
+    ...(settings.analyzeWhole === true ? { analyzeWhole: true } : {}),
     lines: !withUi,
     showSecrets: settings.showSecrets,
     onLines: (lines) => io.stdout.write(lines.join('\n') + '\n'),
@@ -440,6 +448,7 @@ export const command: Command = {
         ...(allowRemote ? { allowRemote } : {}),
         maxBody,
         maxRequestBody,
+        ...(values['analyze-whole'] === true ? { analyzeWhole: true } : {}),
         upstreamTimeoutMs,
         headTimeoutMs,
         dbPath,

@@ -59,7 +59,7 @@ export function requestContextOf(request: FlowStart['request'], mode: Mode, clie
   };
 }
 
-export function transportEndOf(outcome: Outcome, surplus?: ResponseRecord['surplus']): TransportEnd {
+export function transportEndOf(outcome: Outcome, surplus?: ResponseRecord['surplus'], payloadBytes?: number): TransportEnd {
   const closeKind =
     outcome.kind === 'timeout' ? 'timeout'
     : outcome.code === 'ECONNRESET' || outcome.code === 'EPIPE' ? 'rst'
@@ -71,6 +71,7 @@ export function transportEndOf(outcome: Outcome, surplus?: ResponseRecord['surpl
     ...(outcome.message ? { message: outcome.message } : {}),
     ...(closeKind ? { closeKind } : {}),
     ...(surplus ? { surplus } : {}),
+    ...(payloadBytes !== undefined ? { payloadBytes } : {}),
   };
 }
 
@@ -82,7 +83,7 @@ export function createLivePipeline(options: LiveOptions): LivePipeline {
     analyzers.delete(flow.id);
     try {
       if (analyzer) {
-        flow.analysis = analyzer.end(transportEndOf(flow.outcome, flow.response?.surplus));
+        flow.analysis = analyzer.end(transportEndOf(flow.outcome, flow.response?.surplus, flow.response?.body.bytesSeen));
       } else if (flow.response && flow.outcome.kind !== 'complete' && flow.response.body.captureComplete) {
         const head: ResponseHead = { ...flow.response, bodyForm: 'payload' };
         flow.analysis = analyze(requestContextOf(flow.request, flow.mode, flow.client.tls !== undefined), head, flow.response.body.bytes, transportEndOf(flow.outcome, flow.response.surplus));

@@ -7,11 +7,14 @@
 // flood of requests is relayed at the pace it is analyzed (the flows under way go on).
 // Bounded: above the limits (bytes posted and not handled, flows not analyzed), new flows are still
 // recorded but not analyzed (a finding says so); far above (twice the byte limit), their bodies are
-// not kept either. Memory stays bounded whatever the worker's pace (a single endless body is not
-// paced: its analysis halts), and no flow goes missing without a trace.
+// not kept either. Inside one body: past the byte limit a streaming analysis halts (MS703) and the
+// relay goes on at full speed, copying for the worker only what the capture keeps (--max-body), and
+// waiting (hooks.bodyPace) while the worker is behind on that; with analyzeWhole the relay waits for
+// the analysis instead, at the analysis's pace. Memory stays bounded whatever the worker's pace, and
+// no flow goes missing without a trace.
 import { Worker } from 'node:worker_threads';
 import { StoreError } from '../errors.js';
-import type { Pace, ProxyHooks } from '../proxy/index.js';
+import type { BodyPace, Pace, ProxyHooks } from '../proxy/index.js';
 import type { Flow, FlowStart } from '../types.js';
 import { isAnalyzable, mib } from './live.js';
 import { pack, packTail, type WireEvent } from './pipeline-protocol.js';
@@ -28,10 +31,17 @@ export interface PipelineOptions extends WorkerSettings {
   onLines(lines: string[]): void;
   log(line: string): void;
   /**
-   * Bytes posted and not yet handled by the worker at which new flows are no longer analyzed
-   * (default 64 MiB); at twice this, their bodies are not kept either.
+   * Bytes posted and not yet handled by the worker at which new flows are no longer analyzed and a
+   * body streaming faster than the worker handles it waits or has its analysis halted (default
+   * 16 MiB); at twice this, bodies are not kept either.
    */
   maxQueuedBytes?: number;
+  /**
+   * A body the worker analyzes more slowly than it arrives is relayed at the analysis's pace (its
+   * upstream waits while the queue is over maxQueuedBytes), so that it is analyzed whole; by default
+   * its analysis halts there (MS703) and the relay goes on at full speed.
+   */
+  analyzeWhole?: boolean;
   /** Flows posted and not yet analyzed at which new flows are no longer analyzed (default 20,000). */
   maxQueuedFlows?: number;
   /**
@@ -115,7 +125,8 @@ function tailOf(flow: Flow, response: NonNullable<Flow['response']>): FlowTail {
 
 /** Starts the worker; resolves once it has opened the store (a StoreError when it cannot). */
 export async function startPipeline(options: PipelineOptions): Promise<Pipeline> {
-  const maxQueuedBytes = options.maxQueuedBytes ?? 64 * 1024 * 1024;
+  const maxQueuedBytes = options.maxQueuedBytes ?? 16 * 1024 * 1024;
+  const analyzeWhole = options.analyzeWhole === true;
   const maxQueuedFlows = options.maxQueuedFlows ?? 20_000;
   const paceFlows = Math.min(options.paceQueuedFlows ?? 1_000, Math.floor(maxQueuedFlows / 2));
   const settings: WorkerSettings = {
@@ -163,10 +174,18 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   // Requests held back by the pace (see paceQueuedFlows), released once the worker caught up.
   let paced: Array<() => void> = [];
   let stopping = false;
+  // Bodies held while the worker is behind on their bytes (see bodyPace), released at half the bound.
+  let bodiesWaiting: Array<() => void> = [];
+  const releaseBodies = () => {
+    const waiting = bodiesWaiting;
+    bodiesWaiting = [];
+    for (const resume of waiting) resume();
+  };
   const release = () => {
     const waiting = paced;
     paced = [];
     for (const resume of waiting) resume();
+    releaseBodies();
   };
   const pace: Pace | undefined =
     paceFlows > 0
@@ -187,6 +206,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
       queuedBytes -= msg.handledBytes;
       doneFlows += msg.doneFlows;
       if (paced.length > 0 && postedFlows - doneFlows <= (paceFlows * 3) / 4) release();
+      if (bodiesWaiting.length > 0 && queuedBytes + batchBytes <= maxQueuedBytes / 2) releaseBodies();
       settled = msg.settled;
       for (const line of msg.logs) options.log(line);
       if (msg.lines.length > 0) options.onLines(msg.lines);
@@ -255,7 +275,8 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     const bytes = queuedBytes + batchBytes;
     const flows = postedFlows - doneFlows;
     if (bytes >= 2 * maxQueuedBytes) return { what: 'bodies', queuedBytes: bytes, queuedFlows: flows };
-    if (bytes >= maxQueuedBytes || flows >= maxQueuedFlows) return { what: 'analysis', queuedBytes: bytes, queuedFlows: flows };
+    // With analyzeWhole a new body is analyzed anyway: it waits for the worker as it streams.
+    if ((bytes >= maxQueuedBytes && !analyzeWhole) || flows >= maxQueuedFlows) return { what: 'analysis', queuedBytes: bytes, queuedFlows: flows };
     return null;
   };
 
@@ -266,8 +287,34 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   const skippedAtStart = new Map<string, SkipReason>();
   let seen = 0;
 
+  /** The worker is behind on a streaming flow's analysis: it stops where it is (MS703 says why). */
+  const haltAnalysis = (flowId: string, s: { analyze: boolean; sent: number }, queued: number) => {
+    s.analyze = false;
+    halted++;
+    push({ k: 'halt', id: flowId, why: `davtap's analysis was behind (${mib(queued)} queued for it) when this body reached ${mib(s.sent)}; relaying went on` });
+  };
+
+  // A streaming body waits while the worker is behind and the flow still sends it bytes: those its
+  // analysis reads (analyzeWhole; otherwise that analysis halts here) or its capture keeps. Past its
+  // capture a body not analyzed costs the worker nothing and never waits.
+  const bodyPace: BodyPace = {
+    held(flowId) {
+      const queued = queuedBytes + batchBytes;
+      if (dead || stopping || queued < maxQueuedBytes) return false;
+      const s = streaming.get(flowId);
+      if (s === undefined || s.cut) return false;
+      if (s.analyze && !analyzeWhole) haltAnalysis(flowId, s, queued);
+      return s.analyze || s.sent < options.maxBody;
+    },
+    whenFree(resume) {
+      if (dead || stopping || queuedBytes + batchBytes <= maxQueuedBytes / 2) resume();
+      else bodiesWaiting.push(resume);
+    },
+  };
+
   const hooks: ProxyHooks = {
     takesResponseBodies: true,
+    bodyPace,
     requestStartMethods: REMOVING_METHODS,
     ...(pace ? { pace } : {}),
     onRequestStart(request) {
@@ -291,13 +338,12 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
       const s = streaming.get(flowId);
       if (!s || s.cut) return;
       const queued = queuedBytes + batchBytes;
-      if (s.analyze && queued >= maxQueuedBytes) {
-        // The worker is behind and this flow keeps streaming: its analysis stops where it is (the
-        // worker reports what it read, MS703), its capture goes on up to the cap, relaying is untouched.
-        s.analyze = false;
-        halted++;
-        push({ k: 'halt', id: flowId, why: `davtap's analysis was behind (${mib(queued)} queued for it) when this body reached ${mib(s.sent)}; relaying went on` });
-      }
+      // (With analyzeWhole the relay waits instead, see bodyPace; past twice the bound, where the
+      // capture is cut, the analysis halts in any case rather than read a body with a hole in it.)
+      // The worker is behind and this flow keeps streaming: its analysis stops where it is (the
+      // worker reports what it read, MS703), its capture goes on up to the cap (the relay waiting
+      // for the worker on that only, see bodyPace), and past it the relay copies nothing more.
+      if (s.analyze && queued >= (analyzeWhole ? 2 : 1) * maxQueuedBytes) haltAnalysis(flowId, s, queued);
       if (queued >= 2 * maxQueuedBytes) {
         // Far behind: the rest of this body is not kept either (the flow says its capture is cut).
         s.cut = true;

@@ -38,6 +38,15 @@ export interface ProxyHooks {
    * behind, so that a flood is relayed at the pace it is analyzed rather than recorded unanalyzed.
    */
   pace?: Pace;
+  /**
+   * Pacing inside a response body: after an upstream read whose chunks went to onResponseChunk,
+   * while `held(flowId)` is true that flow's upstream is read no further (what the server sends
+   * waits in the socket buffers, as it does for a slow client) until `whenFree(resume)` calls back.
+   * The live pipeline holds a body while what it queued for its worker is over its bound and the
+   * flow still needs its bytes (its capture, or an analysis that must not stop): memory stays
+   * bounded and nothing it records is cut. Not asked for injected responses.
+   */
+  bodyPace?: BodyPace;
   /** The response head arrived; body chunks for this flow follow through onResponseChunk. */
   onResponseStart?(flow: FlowStart): void;
   /** A response body chunk as relayed (after de-chunking, before any content decoding). */
@@ -95,6 +104,12 @@ export interface ExchangeView {
 export interface Pace {
   held(): boolean;
   /** Calls `resume` once (when no longer held). */
+  whenFree(resume: () => void): void;
+}
+
+export interface BodyPace {
+  held(flowId: string): boolean;
+  /** Calls `resume` once (when the flow may be read again). */
   whenFree(resume: () => void): void;
 }
 

@@ -12,7 +12,7 @@ import { ClientGate, type ClientAllowed } from './client-access.js';
 import type { ProxyHooks } from './hooks.js';
 import { isLoopbackAddress } from './address-range.js';
 
-export type { Pace, ProxyHooks } from './hooks.js';
+export type { BodyPace, Pace, ProxyHooks } from './hooks.js';
 export type { ClientAllowed } from './client-access.js';
 
 export interface ProxyOptions {

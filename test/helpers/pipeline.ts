@@ -40,6 +40,7 @@ export async function startTestPipeline(t: ExecutionContext, options: PipelineOp
   const hooks: ProxyHooks = {
     takesResponseBodies: pipeline.hooks.takesResponseBodies,
     ...(pipeline.hooks.pace ? { pace: pipeline.hooks.pace } : {}),
+    ...(pipeline.hooks.bodyPace ? { bodyPace: pipeline.hooks.bodyPace } : {}),
     onRequestStart: (request) => pipeline.hooks.onRequestStart!(request),
     onResponseStart: (start) => pipeline.hooks.onResponseStart!(start),
     onResponseChunk: (id, chunk) => {

@@ -200,20 +200,22 @@ test('a multiget whose request body the capture cap cut is analyzed without it, 
   t.false(cut.includes('MS601'), cut.join(' '));
 });
 
-test('an endless 207 cannot queue more than the pipeline bound: its analysis stops with MS703 (why), relaying goes on, the capture past the bound is cut', async (t) => {
-  // A 207 of small <response>s streamed as fast as the socket takes it, far larger than the
-  // bound: the worker cannot keep up, and the bound must hold inside this one flow.
+/**
+ * An origin streaming a 207 of small <response>s (500 per chunk) as fast as the socket takes it,
+ * `total` bytes of them: far faster than the worker analyzes it. Resolves with how many it sent.
+ */
+async function fast207(t: ExecutionContext, total: number) {
   const part = (from: number) => {
     let s = '';
     for (let i = from; i < from + 500; i++) s += `<D:response><D:href>/dav/f-${i}.txt</D:href><D:status>HTTP/1.1 200 OK</D:status></D:response>`;
     return Buffer.from(s);
   };
-  const total = 24 * MiB;
+  let responses = 0;
   const origin = await startOrigin(async (_req, socket) => {
     socket.write(response(207, { 'Content-Type': 'application/xml', 'Transfer-Encoding': 'chunked' }));
     socket.write(chunkOf(Buffer.from('<D:multistatus xmlns:D="DAV:">')));
-    for (let sent = 0, n = 0; sent < total; n += 500) {
-      const c = part(n);
+    for (let sent = 0; sent < total; responses += 500) {
+      const c = part(responses);
       sent += c.length;
       if (!socket.write(chunkOf(c))) await new Promise((r) => socket.once('drain', r));
     }
@@ -221,14 +223,20 @@ test('an endless 207 cannot queue more than the pipeline bound: its analysis sto
     socket.write('0\r\n\r\n');
   });
   t.teardown(() => origin.close());
+  return { origin, responses: () => responses };
+}
+
+test('an endless 207 cannot queue more than the pipeline bound: its analysis stops with MS703 (why), relaying goes on, the capture waits for the store and is kept whole', async (t) => {
+  const total = 24 * MiB;
+  const { origin } = await fast207(t, total);
   const bound = 2 * MiB;
   const { pipeline, proxy, relayed, waitForFlows, finish } = await setUp(t, origin, { maxQueuedBytes: bound });
   let peakQueued = 0;
   const sampler = setInterval(() => (peakQueued = Math.max(peakQueued, pipeline.queued().bytes)), 5);
   const got = await curl(['-X', 'PROPFIND', '-H', 'Depth: 1', `${proxy.url}dav/`]);
   clearInterval(sampler);
-  // Twice the bound (past it the capture stops too), and at most one event-loop turn's batch more.
-  t.true(peakQueued <= 2 * bound + MiB, `queued up to ${peakQueued} bytes`);
+  // The bound, and at most one batch (1 MiB) and one read more: the relay waits past it.
+  t.true(peakQueued <= bound + 2 * MiB, `queued up to ${peakQueued} bytes`);
   t.true(got.stdout.length > total, 'the whole body reached the client');
   t.true(got.stdout.subarray(-40).toString().includes('</D:multistatus>'));
   await waitForFlows(1);
@@ -241,9 +249,45 @@ test('an endless 207 cannot queue more than the pipeline bound: its analysis sto
   // Stopped on purpose: no truncation is claimed for a body that ended well.
   t.false(findings.some((f) => f.category === 'truncation'));
   const flow = store.getFlow(relayed[0]!.id)!;
-  // Under the 64 MiB capture cap, so only the bound can have cut it.
-  t.false(flow.response!.body.captureComplete);
+  // Under the 64 MiB capture cap: the relay waited for the store rather than cut the capture.
+  t.true(flow.response!.body.captureComplete);
+  t.is(sha(flow.response!.body.bytes), sha(got.stdout));
   t.is(flow.outcome.kind, 'complete');
+});
+
+test('a Content-Length 207 whose analysis halted is not called truncated: the relay passed it whole (no MS001)', async (t) => {
+  let xml = '<D:multistatus xmlns:D="DAV:">';
+  for (let i = 0; xml.length < 12 * MiB; i++) xml += `<D:response><D:href>/dav/f-${i}.txt</D:href><D:status>HTTP/1.1 200 OK</D:status></D:response>`;
+  const body = Buffer.from(xml + '</D:multistatus>');
+  const origin = await bigOrigin(t, body, { 'Content-Type': 'application/xml' });
+  const { proxy, relayed, waitForFlows, finish } = await setUp(t, origin, { maxQueuedBytes: MiB / 2 });
+  const got = await curl(['-X', 'PROPFIND', '-H', 'Depth: 1', `${proxy.url}dav/`]);
+  t.is(sha(got.stdout), sha(body));
+  await waitForFlows(1);
+  const { stats, store } = await finish();
+  t.is(stats.halted, 1);
+  const rules = store.findingsFor(relayed[0]!.id).map((f) => f.rule);
+  t.true(rules.includes('MS703'), rules.join(' '));
+  t.false(rules.includes('MS001'), rules.join(' '));
+});
+
+test('with analyzeWhole a 207 faster than the analysis is relayed at its pace: analyzed whole, no MS703, the queue within its bound', async (t) => {
+  const { origin, responses } = await fast207(t, 4 * MiB);
+  const bound = MiB;
+  const { pipeline, proxy, relayed, waitForFlows, finish } = await setUp(t, origin, { maxQueuedBytes: bound, analyzeWhole: true });
+  let peakQueued = 0;
+  const sampler = setInterval(() => (peakQueued = Math.max(peakQueued, pipeline.queued().bytes)), 5);
+  const got = await curl(['-X', 'PROPFIND', '-H', 'Depth: 1', `${proxy.url}dav/`]);
+  clearInterval(sampler);
+  t.true(peakQueued <= bound + 2 * MiB, `queued up to ${peakQueued} bytes`);
+  t.true(got.stdout.subarray(-40).toString().includes('</D:multistatus>'));
+  await waitForFlows(1);
+  const { stats, store } = await finish();
+  t.is(stats.halted, 0);
+  t.is(stats.skipped, 0);
+  const findings = store.findingsFor(relayed[0]!.id);
+  t.false(findings.some((f) => f.rule === 'MS703'), JSON.stringify(findings.map((f) => f.rule)));
+  t.is(store.getFlow(relayed[0]!.id)!.analysis!.summary.resources, responses(), JSON.stringify(findings.map((f) => [f.rule, f.message])));
 });
 
 function chunkOf(b: Buffer): Buffer {

@@ -15,7 +15,7 @@ import { BodyCapture } from '../../tap/capture.js';
 import { DecodedCopy, decodableEncoding } from '../../tap/decode.js';
 import { declaredLength } from '../../http/framing.js';
 import { firstHeader, withoutHeaders, withoutHopByHop } from '../../http/headers.js';
-import type { ClientHead, ExchangeHold, ProxyHooks, RequestReplacement, ResponseInjection, ResponseIntercept } from '../hooks.js';
+import type { BodyPace, ClientHead, ExchangeHold, ProxyHooks, RequestReplacement, ResponseInjection, ResponseIntercept } from '../hooks.js';
 import { INTERNAL_ERROR_CODE, internalErrorText, REQUEST_TIMEOUT_CODE, stackOf, textReply } from '../client-errors.js';
 import { Reclaimer } from '../reclaim.js';
 import { upstreamTrustHint, type LinkUser, type UpstreamLink } from './link.js';
@@ -450,13 +450,13 @@ export class WireExchange implements LinkUser {
     this.host.resumeClient();
   }
 
-  /** Resumes reading upstream once the client's socket has room again. */
+  /** Resumes reading upstream once the client's socket has room again (unless the hooks hold the body). */
   clientDrained(): void {
     if (this.injection) {
       this.wakeWriter();
       return;
     }
-    if (this.link?.socket.isPaused()) this.link.socket.resume();
+    if (!this.bodyHeld && this.link?.socket.isPaused()) this.link.socket.resume();
   }
 
   onUpstreamData(chunk: Buffer): void {
@@ -476,6 +476,26 @@ export class WireExchange implements LinkUser {
     } finally {
       this.tellHooks();
     }
+    const pace = this.settings.hooks.bodyPace;
+    if (pace && this.response && this.link && !this.finished && !this.bodyHeld && !this.injection && pace.held(this.id)) this.holdBody(pace);
+  }
+
+  /** The hooks hold this body (hooks.bodyPace): upstream is read no further until they let go. */
+  private bodyHeld = false;
+
+  private holdBody(pace: BodyPace): void {
+    this.bodyHeld = true;
+    this.link!.socket.pause();
+    pace.whenFree(() => {
+      this.bodyHeld = false;
+      try {
+        // Still waiting for room on the client's socket: clientDrained() resumes it.
+        if (this.finished || this.host.client.writableNeedDrain) return;
+        if (this.link?.socket.isPaused()) this.link.socket.resume();
+      } catch (err) {
+        this.onInternalFault(err);
+      }
+    });
   }
 
   /**
