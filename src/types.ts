@@ -305,6 +305,11 @@ export interface Analyzer {
    * later writes are ignored, and end() reports what was read, with MS703 saying why.
    */
   halt(why: string): void;
+  /**
+   * True once it reads nothing more of the body (a limit stopped it, it was halted, or it ended):
+   * the rest need not be written, end() is told the body's length (TransportEnd.payloadBytes).
+   */
+  readonly done: boolean;
   end(transport: TransportEnd): Analysis;
 }
 

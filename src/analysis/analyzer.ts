@@ -143,6 +143,14 @@ class AnalyzerImpl implements Analyzer {
     this.guard('framing', () => this.deframer.write(chunk));
   }
 
+  /**
+   * The analysis reads nothing more of the body: a limit stopped it, halt() was called, or it
+   * ended. What follows need not be written (end() is told the body's length, TransportEnd.payloadBytes).
+   */
+  get done(): boolean {
+    return this.result !== undefined || this.broken || this.halted || this.scan.stopped;
+  }
+
   halt(why: string): void {
     if (this.result || this.halted) return;
     this.halted = true;
@@ -162,8 +170,9 @@ class AnalyzerImpl implements Analyzer {
       framing.surplusBytes = transport.surplus.bytes;
       framing.surplusHex = transport.surplus.hex.slice(0, 64);
     }
-    // Halted, it stopped reading while the body went on: the body is as long as the relay saw it.
-    if (framing.bodyForm === 'payload' && this.halted && transport?.payloadBytes !== undefined && transport.payloadBytes > framing.payloadBytes) {
+    // Halted or stopped by a limit, it may not have been given the rest of the body: the body is as
+    // long as the relay saw it.
+    if (framing.bodyForm === 'payload' && (this.halted || this.scan.stopped) && transport?.payloadBytes !== undefined && transport.payloadBytes > framing.payloadBytes) {
       framing.payloadBytes = transport.payloadBytes;
     }
     const facts: Facts = {
@@ -368,6 +377,7 @@ export function createAnalyzer(req: RequestContext, head: ResponseHead, limits?:
     return {
       write() {},
       halt() {},
+      done: true,
       end: () => ({
         findings: [finding],
         resources: [],

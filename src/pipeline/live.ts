@@ -26,6 +26,8 @@ export interface LivePipeline {
   inFlight(): number;
   /** Stops a streaming flow's analysis where it is: it reports what it read, and MS703 says why. */
   halt(flowId: string, why: string): void;
+  /** The flow's streaming analysis reads no more of its body (a limit stopped it): its chunks may stop. */
+  doneReading(flowId: string): boolean;
 }
 
 function isXml(contentType: string | undefined): boolean {
@@ -102,6 +104,7 @@ export function createLivePipeline(options: LiveOptions): LivePipeline {
   return {
     inFlight: () => analyzers.size,
     halt: (flowId, why) => analyzers.get(flowId)?.halt(why),
+    doneReading: (flowId) => analyzers.get(flowId)?.done === true,
     hooks: {
       onResponseStart(start: FlowStart) {
         const { response } = start;

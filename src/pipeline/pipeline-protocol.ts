@@ -249,5 +249,5 @@ export type FromWorker =
   | { ready: true }
   | { fatal: string }
   /** Progress: the batch bytes handled, flows handed to the writer, flows the writer settled, flow lines, log lines. */
-  | { handledBytes: number; doneFlows: number; settled: number; lines: string[]; logs: string[] }
+  | { handledBytes: number; doneFlows: number; settled: number; lines: string[]; logs: string[]; doneReading?: string[] }
   | { closed: ClosedStats; lastStoreError: string };

@@ -38,6 +38,8 @@ const logs: string[] = [];
 const lines: string[] = [];
 let handledBytes = 0;
 let doneFlows = 0;
+/** Streaming flows whose analysis stopped reading (a limit): the relay need not send it their bytes. */
+let doneReading: string[] = [];
 
 try {
   store = openStore(settings.dbPath, settings.maxDbSize !== undefined ? { maxDbSize: settings.maxDbSize } : {});
@@ -74,7 +76,8 @@ function report(): void {
     reportTimer = null;
   }
   const s = writer.stats();
-  send({ handledBytes, doneFlows, settled: s.written + s.failed + s.dropped, lines: lines.splice(0), logs: logs.splice(0) });
+  send({ handledBytes, doneFlows, settled: s.written + s.failed + s.dropped, lines: lines.splice(0), logs: logs.splice(0), ...(doneReading.length > 0 ? { doneReading } : {}) });
+  doneReading = [];
   handledBytes = 0;
   doneFlows = 0;
 }
@@ -300,7 +303,13 @@ function handle(events: WireEvent[], buffer: ArrayBuffer): void {
       const chunk = bytes(ev.at);
       const s = streamed.get(ev.id);
       if (!s) continue;
-      if (s.analyze) pipeline.hooks.onResponseChunk!(ev.id, chunk);
+      if (s.analyze) {
+        pipeline.hooks.onResponseChunk!(ev.id, chunk);
+        if (pipeline.doneReading(ev.id)) {
+          s.analyze = false;
+          doneReading.push(ev.id);
+        }
+      }
       s.body.add(chunk);
       s.decoder?.write(chunk);
     } else if (ev.k === 'write') {

@@ -206,6 +206,11 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
       queuedBytes -= msg.handledBytes;
       doneFlows += msg.doneFlows;
       if (paced.length > 0 && postedFlows - doneFlows <= (paceFlows * 3) / 4) release();
+      // Analyses that stopped reading (a limit): their bodies are copied on only as far as the capture keeps.
+      for (const id of msg.doneReading ?? []) {
+        const s = streaming.get(id);
+        if (s) s.analyze = false;
+      }
       if (bodiesWaiting.length > 0 && queuedBytes + batchBytes <= maxQueuedBytes / 2) releaseBodies();
       settled = msg.settled;
       for (const line of msg.logs) options.log(line);

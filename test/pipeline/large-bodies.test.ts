@@ -271,6 +271,29 @@ test('a Content-Length 207 whose analysis halted is not called truncated: the re
   t.false(rules.includes('MS001'), rules.join(' '));
 });
 
+test('an analysis stopped by its own limit (100,000 responses) is not called truncated when the body goes on, and the capture is whole', async (t) => {
+  let xml = '<D:multistatus xmlns:D="DAV:">';
+  for (let i = 0; i < 110_000; i++) xml += `<D:response><D:href>/dav/f-${i}.txt</D:href><D:status>HTTP/1.1 200 OK</D:status></D:response>`;
+  const body = Buffer.from(xml + '</D:multistatus>');
+  const origin = await bigOrigin(t, body, { 'Content-Type': 'application/xml' });
+  // analyzeWhole: nothing halts it for being behind; only its own limit stops it.
+  const { proxy, relayed, waitForFlows, finish } = await setUp(t, origin, { maxQueuedBytes: MiB, analyzeWhole: true });
+  const got = await curl(['-X', 'PROPFIND', '-H', 'Depth: 1', `${proxy.url}dav/`]);
+  t.is(sha(got.stdout), sha(body));
+  await waitForFlows(1);
+  const { stats, store } = await finish();
+  t.is(stats.halted, 0);
+  const findings = store.findingsFor(relayed[0]!.id);
+  const rules = findings.map((f) => f.rule);
+  t.regex(findings.find((f) => f.rule === 'MS703')?.message ?? '', /maxResponses 100,000/, rules.join(' '));
+  t.false(rules.includes('MS001'), rules.join(' '));
+  t.false(findings.some((f) => f.category === 'truncation'), rules.join(' '));
+  const flow = store.getFlow(relayed[0]!.id)!;
+  t.is(flow.analysis!.summary.resources, 100_000);
+  t.true(flow.response!.body.captureComplete);
+  t.is(sha(flow.response!.body.bytes), sha(body));
+});
+
 test('with analyzeWhole a 207 faster than the analysis is relayed at its pace: analyzed whole, no MS703, the queue within its bound', async (t) => {
   const { origin, responses } = await fast207(t, 4 * MiB);
   const bound = MiB;
