@@ -1049,6 +1049,9 @@ export class WireExchange implements LinkUser {
 
   onUpstreamTimeout(): void {
     if (this.finished) return;
+    // Held by the hooks, davtap itself is not reading: the upstream is not silent. Reading again
+    // re-arms the timer.
+    if (this.bodyHeld) return;
     if (!this.response && !this.requestFramer.done && !this.upstreamFull) {
       // The upstream is idle because the client's body stopped arriving (writes upstream reset
       // this timer): the client is the slow party, and is named as such.

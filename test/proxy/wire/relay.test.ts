@@ -11,6 +11,7 @@ import { startProxy } from '../../../src/proxy/index.js';
 import type { Flow } from '../../../src/types.js';
 import type { ResponseInjection } from '../../../src/proxy/hooks.js';
 import { rawClient } from '../../helpers/raw-client.js';
+import { curl } from '../../helpers/curl.js';
 
 async function originFor(t: ExecutionContext, handler: Parameters<typeof startOrigin>[0]): Promise<Origin> {
   const origin = await startOrigin(handler);
@@ -426,4 +427,37 @@ test('onRequestStart hears only of the methods its hooks name (any case), and of
   const upstream = origin.url.replace(/\/$/, '');
   t.deepEqual(await send({ requestStartMethods: new Set(['DELETE', 'MOVE', 'COPY']) }), [`DELETE ${upstream}/b`, `move ${upstream}/c`]);
   t.deepEqual(await send({}), ['PROPFIND', 'DELETE', 'move', 'GET'].map((m, i) => `${m} ${upstream}/${'abcd'[i]}`));
+});
+
+test('a body the hooks hold (bodyPace) waits without reading upstream, longer than the upstream timeout, and arrives whole', async (t) => {
+  const body = Buffer.alloc(4 * 1024 * 1024, 'held body\n');
+  const origin = await startOrigin(async (_req, socket) => {
+    socket.write(response(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length }));
+    socket.write(body);
+  });
+  t.teardown(() => origin.close());
+  let holds = 0;
+  let heldOnce = false;
+  const proxy = await startTestProxy(t, {
+    upstream: new URL(origin.url),
+    upstreamTimeoutMs: 200,
+    hooks: {
+      // Held once, for three upstream timeouts: davtap is the one not reading.
+      bodyPace: {
+        held: () => !heldOnce,
+        whenFree: (resume) => {
+          heldOnce = true;
+          holds++;
+          setTimeout(resume, 600);
+        },
+      },
+    },
+  });
+  const started = Date.now();
+  const got = (await curl([`${proxy.url}big.bin`])).stdout;
+  t.is(holds, 1);
+  t.true(Date.now() - started >= 550, 'the body waited for the hold');
+  t.true(got.equals(body));
+  const [flow] = await proxy.waitForFlows(1);
+  t.is(flow!.outcome.kind, 'complete');
 });
