@@ -25,8 +25,9 @@ export { rules } from './rules/index.js';
 export type { RuleInfo } from './rules/index.js';
 export { defaultLimits } from './limits.js';
 
-/** The rules that look at each response as it closes. */
-const streamingRules = ruleDefs.filter((r) => r.onResponse !== undefined);
+/** The rules that look at each response as it closes; those about payloads only see responses that carry one. */
+const streamingRules = ruleDefs.filter((r) => r.onResponse !== undefined && r.payloadOnly !== true);
+const payloadRules = ruleDefs.filter((r) => r.onResponse !== undefined && r.payloadOnly === true);
 
 /** Catalogue position of each rule: findings are reported in this order. */
 const ruleOrder = new Map(ruleDefs.map((r, i) => [r.id, i]));
@@ -121,6 +122,7 @@ class AnalyzerImpl implements Analyzer {
       (obs) => this.onResponse(obs),
       (start, end) => this.text.invalidBytesIn(start, end),
       this.req.payloadPartial === true,
+      this.req.path,
     );
     this.text = new TextStage(ct?.charset, (t, off, len, clean) => this.scan.write(t, off, len, clean));
     this.afterError = new AfterFirstError(this.scan.facts);
@@ -238,11 +240,15 @@ class AnalyzerImpl implements Analyzer {
   private onResponse(obs: ResponseObs): void {
     this.addToLedger(obs.resource);
     if (obs.markers !== undefined) this.noteMarker(obs);
+    this.runStreaming(streamingRules, obs);
+    if (obs.dataProps !== undefined) this.runStreaming(payloadRules, obs);
+  }
+
+  private runStreaming(defs: readonly RuleDef[], obs: ResponseObs): void {
     const ctx = this.ruleContext;
-    for (const def of streamingRules) {
-      if (!def.onResponse) continue;
+    for (const def of defs) {
       try {
-        const out = def.onResponse(obs, ctx);
+        const out = def.onResponse!(obs, ctx);
         // Most responses raise nothing: no array per rule and response for that case.
         if (out === undefined) continue;
         for (const d of Array.isArray(out) ? out : [out]) {

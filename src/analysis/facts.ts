@@ -206,6 +206,8 @@ export interface RuleDef {
   /** 'transport' rules run on every exchange; 'body' rules only when the body is in scope. */
   scope: 'transport' | 'body';
   onResponse?(obs: ResponseObs, facts: Pick<Facts, 'req' | 'head'>): Draft | Draft[] | undefined;
+  /** onResponse judges only responses that carry calendar-data/address-data (obs.dataProps): not called for the others. */
+  payloadOnly?: true;
   /**
    * Makes this rule's pass over the ledger (one per analysis); atEnd gets it back. Undefined when
    * the request cannot raise the rule (another method, no property named): no pass is fed, and

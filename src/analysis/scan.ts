@@ -119,6 +119,8 @@ export class XmlScan implements XmlReaderEvents {
     private readonly invalidBytesIn: (start: number, end: number) => number = () => 0,
     /** The request named only some payload properties (RequestInfo.payloadPartial). */
     private readonly payloadPartial = false,
+    /** The request's path: version markers are read only in the response for it. */
+    private readonly requestPath = '/',
   ) {
     this.facts = {
       isMultistatus: false,
@@ -184,6 +186,20 @@ export class XmlScan implements XmlReaderEvents {
     // Only a parser that closed normally is reused; one stopped mid-document (a limit) or
     // interrupted by an exception is left to the garbage collector.
     this.reader.release();
+  }
+
+  /** The request path normalized, without a trailing slash (worked out when first needed). */
+  private selfKey: string | undefined;
+
+  /**
+   * Whether `h` names the request URI: the collection's own getctag, sync-token or getetag is its
+   * version marker (listing history), a member's getetag is not, and a listing has one per member.
+   */
+  private isRequestUri(h: string): boolean {
+    const self = (this.selfKey ??= href.normalizeHref(this.requestPath).replace(/\/$/, ''));
+    const n = href.normalizeHref(h);
+    const end = n.charCodeAt(n.length - 1) === 0x2f ? n.length - 1 : n.length;
+    return end === self.length && n.startsWith(self);
   }
 
   /** statusCode() with the last answer kept: listings repeat the same few status lines. */
@@ -479,7 +495,7 @@ export class XmlScan implements XmlReaderEvents {
               this.payload = new PayloadChecker(uri === CARDDAV, this.payloadRaw, this.reader.line, this.payloadPartial, this.reader.column + 1);
             }
             this.dataTarget = d;
-          } else if (VERSION_MARKERS.includes(name) && (o.obs.markers?.length ?? 0) < VERSION_MARKERS.length) {
+          } else if (VERSION_MARKERS.includes(name) && (o.obs.markers?.length ?? 0) < VERSION_MARKERS.length && (o.obs.hrefs.length === 0 || this.isRequestUri(o.obs.hrefs[0]!))) {
             const m = { name, head: '', cap: 256, propstatIndex: o.obs.propstats.length - 1 };
             (o.obs.markers ??= []).push(m);
             this.markerTarget = m;

@@ -86,6 +86,7 @@ export const payloadRules: RuleDef[] = [
     blame: 'server',
     title: 'calendar-data/address-data cut: a component without its END',
     scope: 'body',
+    payloadOnly: true,
     onResponse: (o) =>
       findings(
         o,
@@ -105,6 +106,7 @@ export const payloadRules: RuleDef[] = [
     blame: 'server',
     title: 'calendar-data/address-data BEGIN/END mismatch or content outside the object',
     scope: 'body',
+    payloadOnly: true,
     onResponse: (o) => findings(o, 'structure'),
   },
   {
@@ -114,6 +116,7 @@ export const payloadRules: RuleDef[] = [
     blame: 'server',
     title: 'calendar-data/address-data line is not a content line (broken folding)',
     scope: 'body',
+    payloadOnly: true,
     onResponse: (o) => findings(o, 'line'),
   },
   {
@@ -123,6 +126,7 @@ export const payloadRules: RuleDef[] = [
     blame: 'server',
     title: 'calendar-data/address-data lacks a required property or component',
     scope: 'body',
+    payloadOnly: true,
     onResponse: (o) => findings(o, 'required'),
   },
   {
@@ -132,6 +136,7 @@ export const payloadRules: RuleDef[] = [
     blame: 'server',
     title: 'calendar-data/address-data date or date-time value invalid',
     scope: 'body',
+    payloadOnly: true,
     onResponse: (o) => findings(o, 'value'),
   },
   {
@@ -141,6 +146,7 @@ export const payloadRules: RuleDef[] = [
     blame: 'server',
     title: 'the same UID on two resources of one collection',
     scope: 'body',
+    payloadOnly: true,
     onResponse(o) {
       if (o.dataProps === undefined) return undefined;
       let out: Draft[] | undefined;
