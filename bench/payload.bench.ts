@@ -4,14 +4,14 @@
 // the difference is what the checks cost), and the checker alone on the same payload texts, the
 // three interleaved round by round. Then the cost for a 207 without payloads: the tree just
 // before the payload checks, the commit that added them (git archive of each) and the current
-// tree analyze the same small Apache 207 and a 10,000-response listing, all three loaded into one
-// child process and run in turns, so that the shared machine's drift hits them alike.
+// tree analyze the same small Apache 207 and a 10,000-response listing, all three compiled by tsc
+// and loaded into one child process, run in turns, so that the shared machine's drift hits them alike.
 //
 //   BENCH_ONLY=payload npm run bench          (BENCH_RUNS=5 for more rounds on a quiet machine)
 //
 // The same file is the child: `node --import tsx bench/payload.bench.ts --worker TREE MODE FILE`.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -155,7 +155,7 @@ interface Paired {
 
 const SMALL_BATCH = 200;
 const SMALL_ROUNDS = 300;
-const LIST_ROUNDS = 12;
+const LIST_ROUNDS = 30;
 
 /**
  * Every tree's analyzer loaded into one process and run in turns, batch after batch, the order
@@ -164,7 +164,7 @@ const LIST_ROUNDS = 12;
  * processes' timings are not.
  */
 async function pairedWorker(trees: string[], listFile: string): Promise<void> {
-  const mods = await Promise.all(trees.map(async (t) => (await import(pathToFileURL(path.join(t, 'src/analysis/analyzer.ts')).href)) as typeof AnalyzerModule));
+  const mods = await Promise.all(trees.map(async (t) => (await import(pathToFileURL(path.join(t, 'src/analysis/analyzer.js')).href)) as typeof AnalyzerModule));
   const raw = readFileSync(SMALL_FIXTURE);
   const sep = raw.indexOf('\r\n\r\n');
   const rawHeaders = raw
@@ -224,6 +224,22 @@ function child(tree: string, mode: string, file: string): Out {
   const r = spawnSync(process.execPath, ['--import', 'tsx', SELF, '--worker', tree, mode, file], { cwd: ROOT, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
   if (r.status !== 0) throw new Error(`payload bench worker (${mode}, ${tree}) failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as Out;
+}
+
+/**
+ * The analyzer of `tree` compiled by the project's tsc with the build's settings into `out`, as
+ * davtap runs it: under tsx the same source ran up to 15% slower, and not by the same amount for
+ * every tree. Returns `out`, where src/analysis/analyzer.js then is.
+ */
+function compileAnalyzer(tree: string, out: string): string {
+  const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  const options = ['--target', 'ES2022', '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--lib', 'ES2023', '--types', 'node', '--skipLibCheck', '--esModuleInterop', '--resolveJsonModule'];
+  // Type errors do not matter here (an older tree against newer type packages): tsc emits anyway.
+  spawnSync(process.execPath, [tsc, ...options, '--rootDir', tree, '--outDir', out, path.join(tree, 'src', 'analysis', 'analyzer.ts')], { cwd: tree, encoding: 'utf8' });
+  if (!existsSync(path.join(out, 'src', 'analysis', 'analyzer.js'))) throw new Error(`could not compile the analyzer of ${tree}`);
+  symlinkSync(path.join(ROOT, 'node_modules'), path.join(out, 'node_modules'));
+  writeFileSync(path.join(out, 'package.json'), readFileSync(path.join(ROOT, 'package.json')));
+  return out;
 }
 
 /** `src/` of a commit, extracted next to the bench's temp files, runnable by the worker. */
@@ -296,7 +312,8 @@ export async function run(): Promise<string> {
         : []),
       { label: 'current tree', tree: ROOT },
     ];
-    const r = spawnSync(process.execPath, ['--import', 'tsx', SELF, '--worker', ab.map((side) => side.tree).join(path.delimiter), 'pair', listFile], { cwd: ROOT, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+    const compiled = ab.map((side, k) => compileAnalyzer(side.tree, path.join(dir, `compiled-${k}`)));
+    const r = spawnSync(process.execPath, ['--import', 'tsx', SELF, '--worker', compiled.join(path.delimiter), 'pair', listFile], { cwd: ROOT, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
     if (r.status !== 0) throw new Error(`payload bench paired worker failed: ${r.stderr}`);
     const paired = JSON.parse(r.stdout) as Paired;
     const listMB = Buffer.byteLength(readFileSync(listFile)) / 1e6;
@@ -330,7 +347,7 @@ export async function run(): Promise<string> {
       around
         ? `The tree just before the payload checks (${around.before.commit}), the commit that added them (${around.landed.commit}; the difference between these two is the checks alone) and the current tree, each its src/ from \`git archive\`.`
         : 'The trees around the payload checks could not be extracted (no git history): the current tree only.',
-      `All trees' analyzers are loaded into one child process and run in turns, the order rotating each round, so that the shared machine's drift hits them alike; the ratio column compares each tree with the first one within the same round (median over rounds, quartiles in brackets).`,
+      `All trees' analyzers, compiled by tsc with the build's settings, are loaded into one child process and run in turns, the order rotating each round, so that the shared machine's drift hits them alike; the ratio column compares each tree with the first one within the same round (median over rounds, quartiles in brackets).`,
       `'small' is the analyzer bench's fixed-cost case (${path.relative(ROOT, SMALL_FIXTURE)}): ${SMALL_ROUNDS} rounds of ${SMALL_BATCH} analyses per tree after 2,000 warm-up; µs per analysis, median of the rounds.`,
       `'listing' a ${LISTING.toLocaleString('en')}-response Apache-style PROPFIND answer (${fixed(listMB, 1)} MB) analyzed ${LIST_ROUNDS} times per tree after a warm-up pass, median.`,
       '',
