@@ -27,7 +27,8 @@ import { mitmdumpInstalled, startMitmdump } from './lib/mitmdump.js';
 import { nginxInstalled, startNginxProxy } from './lib/nginx-proxy.js';
 import { fixed, table } from './lib/table.js';
 import { cpuDelta, threadCpu, type ThreadCpu } from './lib/threads.js';
-import { runWrk, type WrkRequest, type WrkResult } from './lib/wrk.js';
+import { measuredWrk, type MeasuredWrk } from './lib/measured-wrk.js';
+import type { WrkRequest, WrkResult } from './lib/wrk.js';
 
 const ROUNDS = Number(process.env.PERF_ROUNDS ?? 3);
 const DURATION_S = Number(process.env.PERF_DURATION ?? 10);
@@ -97,18 +98,9 @@ interface Run {
   load: string;
 }
 
-async function wrkRun(target: Target, connections: number): Promise<{ wrk: WrkResult; cpu?: ThreadCpu }> {
+function wrkRun(target: Target, connections: number): Promise<MeasuredWrk> {
   const req: WrkRequest = { url: `${target.url}/bench/`, method: 'PROPFIND', headers: HEADERS, body: PROPFIND_BODY };
-  const shape = { connections, threads: connections > 1 ? 2 : 1 };
-  await runWrk(req, { ...shape, durationSeconds: WARMUP_S });
-  // What the warm-up left (davtap: its recording) must not run during the measured window.
-  if (target.pid !== undefined) await waitIdle(target.pid, 60_000);
-  const before = target.pid !== undefined ? threadCpu(target.pid) : undefined;
-  const wrk = await runWrk(req, { ...shape, durationSeconds: DURATION_S });
-  // The flows' analysis and recording may end after the last response: counted until it is idle.
-  if (target.pid !== undefined) await waitIdle(target.pid, 120_000);
-  const after = target.pid !== undefined ? threadCpu(target.pid) : undefined;
-  return { wrk, ...(before && after ? { cpu: cpuDelta(after, before) } : {}) };
+  return measuredWrk(req, target.pid, { connections, warmupS: WARMUP_S, durationS: DURATION_S });
 }
 
 async function interleaved(targets: Target[], connections: number, label: string): Promise<Run[]> {

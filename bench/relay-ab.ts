@@ -16,11 +16,11 @@ import { pathToFileURL } from 'node:url';
 import { request, startApache, type ApacheServer } from '../test/helpers/apache.js';
 import * as mine from '../test/helpers/davtap-process.js';
 import { startListeningChild } from './lib/bare-relay-process.js';
-import { waitIdle } from './lib/idle.js';
 import { nginxInstalled, startNginxProxy } from './lib/nginx-proxy.js';
 import { fixed, table } from './lib/table.js';
-import { cpuDelta, threadCpu, type ThreadCpu } from './lib/threads.js';
-import { runWrk, type WrkRequest, type WrkResult } from './lib/wrk.js';
+import type { ThreadCpu } from './lib/threads.js';
+import { measuredWrk, type MeasuredWrk } from './lib/measured-wrk.js';
+import type { WrkRequest, WrkResult } from './lib/wrk.js';
 
 const BASE = process.argv[2];
 if (!BASE) {
@@ -77,16 +77,9 @@ async function child(name: string, script: string, upstream: string): Promise<Ta
   return { name, url: r.url, pid: r.pid, stop: r.stop };
 }
 
-async function wrkRun(target: Target, connections: number): Promise<{ wrk: WrkResult; cpu?: ThreadCpu }> {
+function wrkRun(target: Target, connections: number): Promise<MeasuredWrk> {
   const req: WrkRequest = { url: `${target.url}/bench/`, method: 'PROPFIND', headers: HEADERS, body: PROPFIND_BODY };
-  const shape = { connections, threads: connections > 1 ? 2 : 1 };
-  await runWrk(req, { ...shape, durationSeconds: WARMUP_S });
-  if (target.pid !== undefined) await waitIdle(target.pid, 60_000);
-  const before = target.pid !== undefined ? threadCpu(target.pid) : undefined;
-  const wrk = await runWrk(req, { ...shape, durationSeconds: DURATION_S });
-  if (target.pid !== undefined) await waitIdle(target.pid, 120_000);
-  const after = target.pid !== undefined ? threadCpu(target.pid) : undefined;
-  return { wrk, ...(before && after ? { cpu: cpuDelta(after, before) } : {}) };
+  return measuredWrk(req, target.pid, { connections, warmupS: WARMUP_S, durationS: DURATION_S });
 }
 
 async function part(label: string, connections: number, make: () => Promise<Target[]>): Promise<string> {
