@@ -6,11 +6,11 @@
 // collections). vdirsyncer ignores proxy settings, hence reverse mode for both.
 //
 // Debian packages: python3-caldav vdirsyncer (both run with /usr/bin/python3).
-import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { openReader } from '../../src/store/index.js';
 import { runTool } from '../../test/interop/clients.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -149,23 +149,25 @@ export async function caldavSession(url: string, user: string, cwd: string, coll
   return { steps: [...a.steps, ...b.steps], problems: [...a.problems, ...b.problems] };
 }
 
-/** REPORTs the session sent, by request body (root element), with how many were answered 207: shows what it exercised. */
+/**
+ * REPORTs the session sent, by request body (root element), with how many were answered 207: shows
+ * what it exercised. Read through the store, which knows where each schema keeps bodies.
+ */
 export function reportKinds(db: string): Map<string, { sent: number; multistatus: number }> {
-  const d = new Database(db, { readonly: true, fileMustExist: true });
+  const store = openReader(db);
   try {
-    const rows = d
-      .prepare(`SELECT f.status AS status, CAST(b.bytes AS TEXT) AS body FROM flows f LEFT JOIN bodies b ON b.flow_seq = f.seq AND b.kind = 'request' WHERE f.method = 'REPORT'`)
-      .all() as { status: number | null; body: string | null }[];
     const out = new Map<string, { sent: number; multistatus: number }>();
-    for (const r of rows) {
-      const root = /<(?:[\w-]+:)?(calendar-query|calendar-multiget|sync-collection|addressbook-query|addressbook-multiget|free-busy-query|expand-property)\b/.exec(r.body ?? '')?.[1] ?? 'other';
+    for (const row of store.listFlows({ filter: '~m REPORT', order: 'asc', limit: 10_000 })) {
+      const flow = store.getFlow(row.id);
+      const body = flow?.request.body.bytes.toString('utf8') ?? '';
+      const root = /<(?:[\w-]+:)?(calendar-query|calendar-multiget|sync-collection|addressbook-query|addressbook-multiget|free-busy-query|expand-property)\b/.exec(body)?.[1] ?? 'other';
       const k = out.get(root) ?? { sent: 0, multistatus: 0 };
       k.sent++;
-      if (r.status === 207) k.multistatus++;
+      if (flow?.response?.status === 207) k.multistatus++;
       out.set(root, k);
     }
     return out;
   } finally {
-    d.close();
+    store.close();
   }
 }
