@@ -651,7 +651,11 @@ export class WireExchange implements LinkUser {
     }
     const mapped = this.target.mapResponseHeaders(headers);
     // A client that half-closed still reads: the connection ends after its last answer (connection.ts).
-    const clientKeeps = !this.dechunk && plan.framing !== 'close-delimited' && persistent(this.request.version, this.request.rawHeaders);
+    // An answer that comes before the request body has all arrived (a 423 or 401 on the head alone)
+    // ends the connection (complete(): the rest of the body cannot be told from a next request), and
+    // the client is told so now: one that reuses the connection would write its next request into a
+    // socket about to close, and have to send it again.
+    const clientKeeps = !this.dechunk && plan.framing !== 'close-delimited' && this.requestFramer.done && persistent(this.request.version, this.request.rawHeaders);
     if (!clientKeeps) mapped.push('Connection', 'close');
     else if (clientIs10) mapped.push('Connection', 'keep-alive');
     this.response = { head, framing: plan.framing, framer: new BodyFramer(plan), upstreamKeeps, clientKeeps };

@@ -461,3 +461,25 @@ test('a body the hooks hold (bodyPace) waits without reading upstream, longer th
   const [flow] = await proxy.waitForFlows(1);
   t.is(flow!.outcome.kind, 'complete');
 });
+
+test('an answer that comes before the request body has all arrived says Connection: close, and the connection ends after it', async (t) => {
+  // The origin answers on the request head alone and closes, as lighttpd does with a 423.
+  const origin = net.createServer((s) => {
+    s.on('error', () => {});
+    s.once('data', () => s.end(response(423, { 'Content-Length': 6, Connection: 'close' }, 'locked')));
+  });
+  await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => origin.close());
+  const { port } = origin.address() as net.AddressInfo;
+  const proxy = await startTestProxy(t, { upstream: new URL(`http://127.0.0.1:${port}/`) });
+  const c = await rawClient(t, proxy.port);
+  c.socket.write('PUT /locked HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\n');
+  const answer = await c.until((s) => s.endsWith('locked'));
+  t.regex(answer, /^HTTP\/1\.1 423 /);
+  t.regex(answer, /\r\nConnection: close\r\n/, 'the client is told the connection ends');
+  c.socket.write('body');
+  await c.closed;
+  const [flow] = await proxy.waitForFlows(1);
+  t.is(flow!.response!.status, 423);
+  t.is(flow!.request.method, 'PUT');
+});
