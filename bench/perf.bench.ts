@@ -27,7 +27,7 @@ import { mitmdumpInstalled, startMitmdump } from './lib/mitmdump.js';
 import { nginxInstalled, startNginxProxy } from './lib/nginx-proxy.js';
 import { fixed, table } from './lib/table.js';
 import { cpuDelta, threadCpu, type ThreadCpu } from './lib/threads.js';
-import { measuredWrk, type MeasuredWrk } from './lib/measured-wrk.js';
+import { HEADERS, measuredWrk, PROPFIND_BODY, type MeasuredWrk } from './lib/measured-wrk.js';
 import type { WrkRequest, WrkResult } from './lib/wrk.js';
 
 const ROUNDS = Number(process.env.PERF_ROUNDS ?? 3);
@@ -40,10 +40,6 @@ const RSS_LIMIT_MB = 150;
 const PIPE_SCRIPT = new URL('./lib/tcp-pipe.ts', import.meta.url).pathname;
 const RELAY_ONLY_SCRIPT = new URL('./lib/relay-only.ts', import.meta.url).pathname;
 
-const PROPFIND_BODY =
-  '<?xml version="1.0" encoding="utf-8"?>\n<D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/><D:getcontentlength/>' +
-  '<D:getlastmodified/><D:getetag/><D:getcontenttype/></D:prop></D:propfind>\n';
-const HEADERS = { Depth: '0', 'Content-Type': 'application/xml; charset=utf-8' };
 
 interface Target {
   name: string;

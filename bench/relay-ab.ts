@@ -19,7 +19,7 @@ import { startListeningChild } from './lib/bare-relay-process.js';
 import { nginxInstalled, startNginxProxy } from './lib/nginx-proxy.js';
 import { fixed, table } from './lib/table.js';
 import type { ThreadCpu } from './lib/threads.js';
-import { measuredWrk, type MeasuredWrk } from './lib/measured-wrk.js';
+import { HEADERS, measuredWrk, PROPFIND_BODY, type MeasuredWrk } from './lib/measured-wrk.js';
 import type { WrkRequest, WrkResult } from './lib/wrk.js';
 
 const BASE = process.argv[2];
@@ -34,10 +34,6 @@ const PARTS = new Set((process.env.AB_PARTS ?? 'throughput,latency').split(',').
 const ONLY = process.env.AB_TARGETS ? new Set(process.env.AB_TARGETS.split(',').map((s) => s.trim())) : null;
 const HERE = new URL('.', import.meta.url).pathname;
 const PIPE_SCRIPT = path.join(HERE, 'lib/tcp-pipe.ts');
-const PROPFIND_BODY =
-  '<?xml version="1.0" encoding="utf-8"?>\n<D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/><D:getcontentlength/>' +
-  '<D:getlastmodified/><D:getetag/><D:getcontenttype/></D:prop></D:propfind>\n';
-const HEADERS = { Depth: '0', 'Content-Type': 'application/xml; charset=utf-8' };
 
 interface Target {
   name: string;

@@ -4,6 +4,12 @@ import { waitIdle } from './idle.js';
 import { cpuDelta, threadCpu, type ThreadCpu } from './threads.js';
 import { runWrk, type WrkRequest, type WrkResult } from './wrk.js';
 
+/** The small PROPFIND (Depth 0, five properties) the perf bench and the relay A/B load a relay with. */
+export const PROPFIND_BODY =
+  '<?xml version="1.0" encoding="utf-8"?>\n<D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/><D:getcontentlength/>' +
+  '<D:getlastmodified/><D:getetag/><D:getcontenttype/></D:prop></D:propfind>\n';
+export const HEADERS = { Depth: '0', 'Content-Type': 'application/xml; charset=utf-8' };
+
 export interface MeasuredWrk {
   wrk: WrkResult;
   /** The relay's CPU over the window, when its pid is known. */

@@ -5,10 +5,10 @@ import { compareVantagePoints, type PrefixMap, type VantagePoint } from '../anal
 import { analyze } from '../analysis/analyzer.js';
 import { GATEWAY, isGatewayRule } from '../analysis/rules/gateway.js';
 import { n } from '../analysis/rules/util.js';
-import { hasHeader, joinedHeader, listTokens } from '../http/headers.js';
+import { hasHeader } from '../http/headers.js';
 import { requestContextOf, transportEndOf } from '../pipeline/live.js';
 import type { Finding, Flow } from '../types.js';
-import { inflateBestEffort } from '../verify/exchange.js';
+import { decodePayload } from '../verify/exchange.js';
 
 /** One side of a pair: its flow and its response payload (de-chunked), unless over the cap. */
 export interface PairSide {
@@ -33,11 +33,7 @@ export interface PairContext {
 /** One side of the comparison from a recorded flow and its response payload (de-chunked). */
 export function vantageOf(flow: Flow, payload: Buffer, base: string): VantagePoint {
   const res = flow.response!;
-  const codings = listTokens(joinedHeader(res.rawHeaders, 'Content-Encoding')).filter((t) => t !== 'identity');
-  let decoded: Buffer = payload;
-  for (const c of [...codings].reverse()) decoded = inflateBestEffort(c, decoded);
-  const sniffedGzip = codings.length === 0 && payload.length >= 2 && payload[0] === 0x1f && payload[1] === 0x8b;
-  if (sniffedGzip) decoded = inflateBestEffort('gzip', payload);
+  const { decoded, sniffedGzip } = decodePayload(res.rawHeaders, payload);
   const analysis = analyze(
     requestContextOf(flow.request, flow.mode, flow.client.tls !== undefined),
     { status: res.status, reason: res.reason, httpVersion: res.httpVersion, rawHeaders: res.rawHeaders, bodyForm: 'payload' },

@@ -33,6 +33,19 @@ export function inflateBestEffort(coding: string, bytes: Buffer): Buffer {
   return bytes;
 }
 
+/**
+ * A response payload with its Content-Encoding undone (last coding first), or, when none is
+ * declared and the bytes start with gzip's magic, inflated as gzip: what a client would read.
+ */
+export function decodePayload(rawHeaders: readonly string[], payload: Buffer): { decoded: Buffer; sniffedGzip: boolean } {
+  const codings = listTokens(joinedHeader(rawHeaders, 'Content-Encoding')).filter((t) => t !== 'identity');
+  let decoded: Buffer = payload;
+  for (const c of [...codings].reverse()) decoded = inflateBestEffort(c, decoded);
+  const sniffedGzip = codings.length === 0 && payload.length >= 2 && payload[0] === 0x1f && payload[1] === 0x8b;
+  if (sniffedGzip) decoded = inflateBestEffort('gzip', payload);
+  return { decoded, sniffedGzip };
+}
+
 export function requestContext(ex: RawExchange): RequestContext {
   const u = new URL(ex.request.url);
   return {
@@ -67,11 +80,7 @@ export function toSide(ex: RawExchange, base: string): Side {
   deframer.write(res.wire);
   const framing = deframer.finish();
   const payload = Buffer.concat(parts);
-  const codings = listTokens(joinedHeader(res.rawHeaders, 'Content-Encoding')).filter((t) => t !== 'identity');
-  let decoded: Buffer = payload;
-  for (const c of [...codings].reverse()) decoded = inflateBestEffort(c, decoded);
-  const sniffedGzip = codings.length === 0 && payload.length >= 2 && payload[0] === 0x1f && payload[1] === 0x8b;
-  if (sniffedGzip) decoded = inflateBestEffort('gzip', payload);
+  const { decoded, sniffedGzip } = decodePayload(res.rawHeaders, payload);
   const analysis = analyze(
     requestContext(ex),
     { status: res.status, reason: res.reason, httpVersion: res.httpVersion, rawHeaders: res.rawHeaders, bodyForm: 'wire' },
